@@ -1,0 +1,117 @@
+//! `ward list build`: compile source lists into a signed artifact.
+
+use std::collections::BTreeSet;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+
+use super::UsageError;
+use crate::keys::{self, KeyId};
+use crate::list::{BuildError, BuildOptions, Compiler};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Signing key (a .key file from `ward keygen`).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// List serial; must be higher than every serial published before.
+    #[arg(long)]
+    serial: u64,
+    /// List identifier, e.g. `vn-national`.
+    #[arg(long, value_name = "ID")]
+    list_id: String,
+    /// How long the list stays valid, e.g. `7d`, `36h`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    valid_for: std::time::Duration,
+    /// Issue time (RFC 3339); defaults to now.
+    #[arg(long, value_name = "TIME")]
+    issued_at: Option<jiff::Timestamp>,
+    /// Store this category's names only as keyed hashes. Repeatable.
+    #[arg(long, value_name = "CATEGORY")]
+    confidential: Vec<String>,
+    /// Where to write the artifact (written atomically).
+    #[arg(short, long, value_name = "OUT.ward")]
+    out: PathBuf,
+    /// Source list files.
+    #[arg(required = true, value_name = "SOURCE")]
+    sources: Vec<PathBuf>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 7d, 36h, 90m)"))?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let key = keys::read_secret(&args.key)?;
+    let issued_at = args.issued_at.unwrap_or_else(|| {
+        // Whole seconds read better in manifests and logs.
+        let now = jiff::Timestamp::now().as_second();
+        jiff::Timestamp::from_second(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    });
+    let valid_for = jiff::SignedDuration::try_from(args.valid_for)
+        .map_err(|_| UsageError("--valid-for is too long".into()))?;
+    let expires_at = issued_at
+        .checked_add(valid_for)
+        .map_err(|_| UsageError("--valid-for is too long".into()))?;
+    let opts = BuildOptions {
+        list_id: args.list_id,
+        serial: args.serial,
+        issued_at,
+        expires_at,
+        confidential: args.confidential.into_iter().collect::<BTreeSet<_>>(),
+    };
+
+    let mut compiler = Compiler::new();
+    for path in &args.sources {
+        let label = path.display().to_string();
+        if path.is_dir() {
+            bail!("{label} is a directory, not a source list");
+        }
+        let file = std::fs::File::open(path).with_context(|| format!("cannot open {label}"))?;
+        compiler.add_source(&label, BufReader::with_capacity(1 << 16, file))?;
+    }
+    let (bytes, stats) = match compiler.build(&opts, &key) {
+        Ok(built) => built,
+        Err(BuildError::Source(errors)) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            bail!(
+                "{} invalid line(s); no list was written to {}",
+                errors.len(),
+                args.out.display()
+            );
+        }
+        Err(
+            e @ (BuildError::BadListId | BuildError::BadValidity | BuildError::BadConfidential(_)),
+        ) => {
+            return Err(UsageError(e.to_string()).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    crate::fsx::write_atomic(&args.out, &bytes, 0o644, true)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    println!(
+        "wrote {}: list {} serial {}, {} rules ({} confidential) from {} lines, {} duplicate(s) merged",
+        args.out.display(),
+        opts.list_id,
+        opts.serial,
+        stats.rules,
+        stats.confidential_rules,
+        stats.lines,
+        stats.duplicates
+    );
+    println!(
+        "{} bytes, signed by key {}, valid until {}",
+        bytes.len(),
+        KeyId::of(&key.verifying_key()),
+        opts.expires_at
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,30 @@
+//! ward: enforcement of the national child-protection blocklist on ISP
+//! resolvers, with signed lists and signed compliance reports.
+//!
+//! # Layout
+//!
+//! Dependencies point down this list; the pure core is at the bottom.
+//!
+//! * [`cli`]: one file per `ward` subcommand; parses arguments and calls
+//!   into the library.
+//! * [`store`]: the `ArcSwap` hot-swap store of the list in force.
+//! * [`list`]: the signed artifact: source format, compiler, verifier,
+//!   matcher.
+//! * [`keys`]: Ed25519 key files and key ids.
+//! * [`domain`]: validated domain names and reversed-label keys (pure).
+//! * [`fsx`]: atomic, durable file writes.
+//! * [`sys`]: the only `unsafe`: memory mapping (and later socket options,
+//!   privilege drop, sd_notify).
+//!
+//! See `docs/ARCHITECTURE.md` for how data flows between them.
+
+#![deny(unsafe_code)]
+
+pub mod cli;
+pub mod domain;
+pub mod fsx;
+pub mod keys;
+pub mod list;
+pub mod store;
+#[allow(unsafe_code)]
+pub mod sys;

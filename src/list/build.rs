@@ -1,0 +1,465 @@
+//! Compiling source lists into a signed artifact (the ministry's side).
+//!
+//! The compiler streams every source line once, keeping only a compact
+//! arena of reversed-label keys, so ten million entries fit well under
+//! 2 GiB. Entries are then sorted, merged, checked for conflicts and
+//! emitted: plaintext rules into an `fst` map, confidential rules as keyed
+//! hashes into the hashed table. The manifest describes both and the whole
+//! is signed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufRead;
+
+use ed25519_dalek::{Signer, SigningKey};
+use sha2::{Digest, Sha256};
+
+use super::format::{
+    self, CategoryInfo, FORMAT_VERSION, HEADER_LEN, HashedSection, Header, MAX_MANIFEST_LEN,
+    Manifest, PayloadInfo, RuleKind, RuleValue, Section,
+};
+use super::hashed::{self, NameHash, SuffixHasher};
+use super::source::{LineError, SourceError, parse_line};
+use crate::keys::KeyId;
+
+/// What the signed manifest says about the list, beyond its rules.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub list_id: String,
+    pub serial: u64,
+    pub issued_at: jiff::Timestamp,
+    pub expires_at: jiff::Timestamp,
+    /// Categories whose names are stored only as keyed hashes.
+    pub confidential: BTreeSet<String>,
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{} invalid line(s) in the source", .0.len())]
+    Source(Vec<SourceError>),
+    #[error("cannot read {file}: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("list id must match [a-z0-9][a-z0-9.-]* and be at most 64 bytes")]
+    BadListId,
+    #[error("expires_at must be after issued_at")]
+    BadValidity,
+    #[error("confidential category {0:?} is not a valid category name ([a-z0-9-]+)")]
+    BadConfidential(String),
+    #[error(
+        "too many categories: at most {} are supported",
+        RuleValue::MAX_CATEGORY
+    )]
+    TooManyCategories,
+    #[error("source too large: at most 4 GiB of names and 2^32 entries per build")]
+    TooLarge,
+    #[error("two confidential names hash to the same value; run the build again (new salt)")]
+    HashCollision,
+    #[error("cannot build the name index: {0}")]
+    Fst(#[from] fst::Error),
+    #[error("cannot draw random salt: {0}")]
+    Random(String),
+}
+
+/// Totals for the build log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildStats {
+    pub lines: u64,
+    pub rules: u64,
+    pub duplicates: u64,
+    pub confidential_rules: u64,
+}
+
+#[derive(Clone, Copy)]
+struct RawEntry {
+    offset: u32,
+    len: u8,
+    kind: RuleKind,
+    category: u16,
+    file: u16,
+    line: u32,
+}
+
+/// Accumulates source files, then builds.
+pub struct Compiler {
+    arena: Vec<u8>,
+    entries: Vec<RawEntry>,
+    categories: BTreeMap<String, u16>,
+    category_names: Vec<String>,
+    files: Vec<String>,
+    errors: Vec<SourceError>,
+    lines: u64,
+}
+
+impl std::fmt::Debug for Compiler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiler")
+            .field("entries", &self.entries.len())
+            .field("errors", &self.errors.len())
+            .finish()
+    }
+}
+
+impl Default for Compiler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Compiler {
+    pub fn new() -> Self {
+        Self {
+            arena: Vec::new(),
+            entries: Vec::new(),
+            categories: BTreeMap::new(),
+            category_names: Vec::new(),
+            files: Vec::new(),
+            errors: Vec::new(),
+            lines: 0,
+        }
+    }
+
+    /// Reads one source. `label` names it in error messages.
+    pub fn add_source(&mut self, label: &str, mut reader: impl BufRead) -> Result<(), BuildError> {
+        let file = u16::try_from(self.files.len()).map_err(|_| BuildError::TooLarge)?;
+        self.files.push(label.to_owned());
+        let mut buf = Vec::with_capacity(256);
+        let mut line_no = 0usize;
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|source| BuildError::Read {
+                    file: label.to_owned(),
+                    source,
+                })?;
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            self.lines += 1;
+            let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+            let parsed = match parse_line(line) {
+                Ok(Some(parsed)) => parsed,
+                Ok(None) => continue,
+                Err(error) => {
+                    self.error(label, line_no, error);
+                    continue;
+                }
+            };
+            let key = parsed.name.key();
+            let Ok(category) = self.category_id(parsed.category) else {
+                return Err(BuildError::TooManyCategories);
+            };
+            let offset = u32::try_from(self.arena.len()).map_err(|_| BuildError::TooLarge)?;
+            let line = u32::try_from(line_no).map_err(|_| BuildError::TooLarge)?;
+            let bytes = key.as_bytes();
+            self.arena.extend_from_slice(bytes);
+            self.entries.push(RawEntry {
+                offset,
+                // A validated name's key is at most 254 bytes.
+                len: u8::try_from(bytes.len()).map_err(|_| BuildError::TooLarge)?,
+                kind: parsed.kind,
+                category,
+                file,
+                line,
+            });
+        }
+        Ok(())
+    }
+
+    fn error(&mut self, file: &str, line: usize, error: LineError) {
+        self.errors.push(SourceError {
+            file: file.to_owned(),
+            line,
+            error,
+        });
+    }
+
+    fn category_id(&mut self, name: &str) -> Result<u16, ()> {
+        if let Some(&id) = self.categories.get(name) {
+            return Ok(id);
+        }
+        let id = u16::try_from(self.category_names.len()).map_err(|_| ())?;
+        if id > RuleValue::MAX_CATEGORY {
+            return Err(());
+        }
+        self.categories.insert(name.to_owned(), id);
+        self.category_names.push(name.to_owned());
+        Ok(id)
+    }
+
+    fn key(&self, e: &RawEntry) -> &[u8] {
+        let start = e.offset as usize;
+        &self.arena[start..start + usize::from(e.len)]
+    }
+
+    fn location(&self, e: &RawEntry) -> String {
+        format!("{}:{}", self.files[usize::from(e.file)], e.line)
+    }
+
+    /// Sorts, merges and checks the entries, then writes and signs the
+    /// artifact. Returns its bytes.
+    pub fn build(
+        mut self,
+        opts: &BuildOptions,
+        key: &SigningKey,
+    ) -> Result<(Vec<u8>, BuildStats), BuildError> {
+        validate_options(opts)?;
+        // Categories get stable ids in name order, so equal sources give
+        // equal payloads.
+        for c in &opts.confidential {
+            if self.category_id(c).is_err() {
+                return Err(BuildError::TooManyCategories);
+            }
+        }
+        let mut sorted: Vec<(String, u16)> = self
+            .category_names
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, n)| (n, i as u16))
+            .collect();
+        sorted.sort();
+        let mut remap = vec![0u16; sorted.len()];
+        for (new, (_, old)) in sorted.iter().enumerate() {
+            // At most MAX_CATEGORY categories exist, checked in category_id.
+            remap[usize::from(*old)] = new as u16;
+        }
+        let names: Vec<String> = sorted.into_iter().map(|(n, _)| n).collect();
+        for e in &mut self.entries {
+            e.category = remap[usize::from(e.category)];
+        }
+        let confidential: Vec<bool> = names
+            .iter()
+            .map(|n| opts.confidential.contains(n))
+            .collect();
+
+        // Sort by key, then kind, then source order so the first occurrence
+        // of a duplicate is the one reported.
+        let mut entries = std::mem::take(&mut self.entries);
+        entries.sort_unstable_by(|a, b| {
+            self.key(a)
+                .cmp(self.key(b))
+                .then(a.kind.cmp(&b.kind))
+                .then((a.file, a.line).cmp(&(b.file, b.line)))
+        });
+
+        let mut stats = BuildStats {
+            lines: self.lines,
+            ..BuildStats::default()
+        };
+        let mut per_category = vec![0u64; names.len()];
+        let mut plain = fst::MapBuilder::memory();
+        let mut secret: Vec<(NameHash, u32)> = Vec::new();
+        let salt = random_salt()?;
+        let mut conflicts = Vec::new();
+
+        let mut i = 0;
+        while i < entries.len() {
+            let group_key = self.key(&entries[i]);
+            let mut j = i;
+            while j < entries.len() && self.key(&entries[j]) == group_key {
+                j += 1;
+            }
+            let group = &entries[i..j];
+            i = j;
+
+            let mut value = RuleValue::default();
+            let mut first_of: [Option<&RawEntry>; 2] = [None, None];
+            let mut group_confidential: Option<&RawEntry> = None;
+            let mut group_plain: Option<&RawEntry> = None;
+            for e in group {
+                let slot = match e.kind {
+                    RuleKind::Exact => 0,
+                    RuleKind::Subtree => 1,
+                };
+                match first_of[slot] {
+                    None => {
+                        first_of[slot] = Some(e);
+                        value.set(e.kind, e.category);
+                        per_category[usize::from(e.category)] += 1;
+                        stats.rules += 1;
+                    }
+                    Some(first) if first.category == e.category => stats.duplicates += 1,
+                    Some(first) => {
+                        let msg = format!(
+                            "conflicting category: this name is already listed at {} in category `{}`; \
+                             a name has one category per rule kind",
+                            self.location(first),
+                            names[usize::from(first.category)]
+                        );
+                        conflicts.push(self.conflict(e, msg));
+                    }
+                }
+                if confidential[usize::from(e.category)] {
+                    group_confidential.get_or_insert(e);
+                } else {
+                    group_plain.get_or_insert(e);
+                }
+            }
+            if let (Some(c), Some(p)) = (group_confidential, group_plain) {
+                let (later, earlier) = if (c.file, c.line) > (p.file, p.line) {
+                    (c, p)
+                } else {
+                    (p, c)
+                };
+                let msg = format!(
+                    "this name is also listed at {}; a name in a confidential category \
+                     cannot also appear in a plaintext category",
+                    self.location(earlier)
+                );
+                conflicts.push(self.conflict(later, msg));
+                continue;
+            }
+            if group_confidential.is_some() {
+                stats.confidential_rules +=
+                    u64::from(value.exact.is_some()) + u64::from(value.subtree.is_some());
+                secret.push((SuffixHasher::hash_key(&salt, group_key), value.pack()));
+            } else {
+                plain.insert(group_key, u64::from(value.pack()))?;
+            }
+        }
+        self.errors.extend(conflicts);
+        if !self.errors.is_empty() {
+            let mut errors = self.errors;
+            errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+            return Err(BuildError::Source(errors));
+        }
+        drop(entries);
+        drop(self.arena);
+
+        secret.sort_unstable_by_key(|r| r.0);
+        if secret.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(BuildError::HashCollision);
+        }
+        if u32::try_from(secret.len()).is_err() {
+            return Err(BuildError::TooLarge);
+        }
+        let bucket_bits = hashed::bucket_bits_for(secret.len());
+        let hashed_bytes = hashed::encode(&secret, bucket_bits);
+        let names_bytes = plain.into_inner()?;
+
+        let mut payload = names_bytes;
+        let names_section = Section {
+            offset: 0,
+            len: payload.len() as u64,
+        };
+        payload.resize(format::align8(payload.len()), 0);
+        let hashed_section = HashedSection {
+            offset: payload.len() as u64,
+            len: hashed_bytes.len() as u64,
+            count: secret.len() as u64,
+            bucket_bits,
+        };
+        payload.extend_from_slice(&hashed_bytes);
+        drop(hashed_bytes);
+
+        let payload_hash: [u8; 32] = Sha256::digest(&payload).into();
+        let key_id = KeyId::of(&key.verifying_key());
+        let manifest = Manifest {
+            format: FORMAT_VERSION,
+            list_id: opts.list_id.clone(),
+            serial: opts.serial,
+            issued_at: opts.issued_at,
+            expires_at: opts.expires_at,
+            key_id: key_id.to_string(),
+            categories: names
+                .iter()
+                .zip(&per_category)
+                .zip(&confidential)
+                .map(|((name, &entries), &confidential)| CategoryInfo {
+                    name: name.clone(),
+                    entries,
+                    confidential,
+                })
+                .collect(),
+            confidential: opts.confidential.iter().cloned().collect(),
+            entries: stats.rules,
+            salt: hex::encode(salt),
+            payload: PayloadInfo {
+                len: payload.len() as u64,
+                sha256: hex::encode(payload_hash),
+                names: names_section,
+                hashed: hashed_section,
+            },
+        };
+        // Serialising plain structs of strings and integers to a Vec cannot
+        // fail: there are no maps with non-string keys and no I/O.
+        let manifest_bytes =
+            serde_json::to_vec_pretty(&manifest).expect("a Manifest always serialises to JSON");
+        if manifest_bytes.len() > MAX_MANIFEST_LEN {
+            return Err(BuildError::TooManyCategories);
+        }
+        let mut header = Header {
+            version: FORMAT_VERSION,
+            manifest_len: manifest_bytes.len(),
+            key_id: key_id.0,
+            signature: [0u8; 64],
+        };
+        let msg = format::signed_message(&header.encode()[..24], &manifest_bytes, &payload_hash);
+        header.signature = key.sign(&msg).to_bytes();
+
+        let body_start = format::align8(HEADER_LEN + manifest_bytes.len());
+        let mut out = Vec::with_capacity(body_start + payload.len());
+        out.extend_from_slice(&header.encode());
+        out.extend_from_slice(&manifest_bytes);
+        out.resize(body_start, 0);
+        out.extend_from_slice(&payload);
+        Ok((out, stats))
+    }
+
+    fn conflict(&self, e: &RawEntry, msg: String) -> SourceError {
+        SourceError {
+            file: self.files[usize::from(e.file)].clone(),
+            line: e.line as usize,
+            error: LineError::Conflict(msg),
+        }
+    }
+}
+
+fn validate_options(opts: &BuildOptions) -> Result<(), BuildError> {
+    let id = opts.list_id.as_bytes();
+    let id_ok = !id.is_empty()
+        && id.len() <= 64
+        && (id[0].is_ascii_lowercase() || id[0].is_ascii_digit())
+        && id
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if !id_ok {
+        return Err(BuildError::BadListId);
+    }
+    if opts.expires_at <= opts.issued_at {
+        return Err(BuildError::BadValidity);
+    }
+    for c in &opts.confidential {
+        let ok = !c.is_empty()
+            && c.len() <= super::source::MAX_CATEGORY_LEN
+            && c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            return Err(BuildError::BadConfidential(c.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn random_salt() -> Result<[u8; 32], BuildError> {
+    let mut salt = [0u8; 32];
+    getrandom::fill(&mut salt).map_err(|e| BuildError::Random(e.to_string()))?;
+    Ok(salt)
+}
+
+/// Builds an artifact from in-memory source text. Convenient for tests and
+/// tools; the CLI streams files instead.
+pub fn build_from_str(
+    source: &str,
+    opts: &BuildOptions,
+    key: &SigningKey,
+) -> Result<(Vec<u8>, BuildStats), BuildError> {
+    let mut c = Compiler::new();
+    c.add_source("<source>", source.as_bytes())?;
+    c.build(opts, key)
+}

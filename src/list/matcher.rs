@@ -1,0 +1,162 @@
+//! Matching a name against a verified list.
+//!
+//! A lookup is one walk down the `fst` along the name's reversed-label key:
+//! each time the walk crosses a label boundary (`.`) at a final state, a
+//! rule for that suffix exists. The deepest rule wins; at equal depth an
+//! exact rule beats a subtree rule, and an exact rule counts only on the
+//! full name. Confidential rules are found by hashing the same suffixes with
+//! the list's salt and probing the hashed table.
+//!
+//! A lookup allocates nothing and never panics, whatever bytes the key holds.
+
+use super::format::{RuleKind, RuleValue};
+use super::hashed::SuffixHasher;
+use super::verify::ListArtifact;
+use crate::domain::NameKey;
+
+/// The rule that decided a lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Match {
+    /// Index into the manifest's categories.
+    pub category: u16,
+    pub kind: RuleKind,
+    /// True when the rule lives in the hashed (confidential) table.
+    pub confidential: bool,
+    /// Number of labels of the rule's name (its depth from the root).
+    pub labels: u8,
+    /// Length of the key prefix that names the rule.
+    key_len: u8,
+}
+
+impl Match {
+    fn beats(&self, other: &Self) -> bool {
+        (self.labels, self.kind == RuleKind::Exact) > (other.labels, other.kind == RuleKind::Exact)
+    }
+}
+
+impl ListArtifact {
+    /// The best rule for `key`, if any.
+    pub fn lookup(&self, key: &NameKey) -> Option<Match> {
+        let bytes = key.as_bytes();
+        let plain = self.lookup_plain(bytes);
+        if self.manifest.payload.hashed.count == 0 {
+            return plain;
+        }
+        let secret = self.lookup_hashed(bytes);
+        match (plain, secret) {
+            (Some(p), Some(s)) => Some(if s.beats(&p) { s } else { p }),
+            (p, s) => p.or(s),
+        }
+    }
+
+    /// Category name of a match.
+    pub fn category_name(&self, m: &Match) -> &str {
+        self.manifest
+            .categories
+            .get(usize::from(m.category))
+            .map_or("unknown", |c| c.name.as_str())
+    }
+
+    /// The rule as written in a source list (`example.com`,
+    /// `=www.example.com`), or `None` for a confidential rule, whose text
+    /// must never be shown.
+    pub fn rule_text(&self, key: &NameKey, m: &Match) -> Option<String> {
+        if m.confidential {
+            return None;
+        }
+        let prefix = key.as_bytes().get(..usize::from(m.key_len))?;
+        let name = NameKey::to_forward(prefix);
+        Some(match m.kind {
+            RuleKind::Exact => format!("={name}"),
+            RuleKind::Subtree => name,
+        })
+    }
+
+    /// A keyed hash of a name under this list's salt, for showing a
+    /// confidential name without its text (`ward check`, logs).
+    pub fn redacted(&self, key: &NameKey) -> String {
+        hex::encode(SuffixHasher::hash_key(&self.salt, key.as_bytes()))
+    }
+
+    fn lookup_plain(&self, key: &[u8]) -> Option<Match> {
+        let fst = &self.names;
+        let mut node = fst.root();
+        let mut out = fst::raw::Output::zero();
+        let mut best = None;
+        let mut labels = 0u8;
+        for (i, &b) in key.iter().enumerate() {
+            let Some(ti) = node.find_input(b) else {
+                break;
+            };
+            let t = node.transition(ti);
+            out = out.cat(t.out);
+            node = fst.node(t.addr);
+            if b == b'.' {
+                labels = labels.saturating_add(1);
+                if node.is_final() {
+                    // Values are packed u32s written by the builder; a
+                    // wider value cannot come from a verified list, and a
+                    // truncated one simply decodes to other categories.
+                    let v = RuleValue::unpack(out.cat(node.final_output()).value() as u32);
+                    let full = i + 1 == key.len();
+                    if let Some(m) = pick(v, full, labels, i + 1, false) {
+                        best = Some(m);
+                    }
+                }
+            }
+        }
+        best
+    }
+
+    fn lookup_hashed(&self, key: &[u8]) -> Option<Match> {
+        let table = self.hashed_table();
+        let mut hasher = SuffixHasher::new(&self.salt);
+        let mut best = None;
+        let mut start = 0;
+        let mut labels = 0u8;
+        while start < key.len() {
+            let Some(dot) = key[start..].iter().position(|&b| b == b'.') else {
+                break;
+            };
+            let end = start + dot + 1;
+            let label = &key[start..end - 1];
+            if !label
+                .iter()
+                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            {
+                // No rule can hold this label, so none can sit below it.
+                break;
+            }
+            hasher.update(&key[start..end]);
+            labels = labels.saturating_add(1);
+            // Single-label rules are refused by the builder: skip the hash.
+            if labels >= 2
+                && let Some(v) = table.get(&hasher.current())
+            {
+                let full = end == key.len();
+                if let Some(m) = pick(RuleValue::unpack(v), full, labels, end, true) {
+                    best = Some(m);
+                }
+            }
+            start = end;
+        }
+        best
+    }
+}
+
+/// The rule a key's value contributes at one depth.
+fn pick(v: RuleValue, full: bool, labels: u8, key_len: usize, confidential: bool) -> Option<Match> {
+    let (category, kind) = match (full.then_some(v.exact).flatten(), v.subtree) {
+        (Some(c), _) => (c, RuleKind::Exact),
+        (None, Some(c)) => (c, RuleKind::Subtree),
+        (None, None) => return None,
+    };
+    Some(Match {
+        category,
+        kind,
+        confidential,
+        labels,
+        // A key is at most MAX_KEY_LEN (254) bytes.
+        key_len: u8::try_from(key_len).unwrap_or(u8::MAX),
+    })
+}

@@ -1,0 +1,27 @@
+//! The signed national list: source format, compiler, artifact format,
+//! verifier and matcher.
+//!
+//! * [`source`]: the text format the ministry edits, one rule per line.
+//! * [`build`]: compiles sources into a signed artifact.
+//! * [`format`]: the artifact's byte layout and manifest.
+//! * [`hashed`]: the keyed-hash table for confidential categories.
+//! * [`verify`]: signature and integrity checks; yields [`Verified`] lists.
+//! * [`matcher`]: name lookups against a verified list.
+
+pub mod build;
+pub mod format;
+pub mod hashed;
+pub mod matcher;
+pub mod source;
+pub mod verify;
+
+pub use build::{BuildError, BuildOptions, BuildStats, Compiler};
+pub use format::{Manifest, RuleKind};
+pub use matcher::Match;
+pub use verify::{Bytes, ListArtifact, TrustedKeys, Verified, VerifyError, open_file, verify};
+
+/// The demo artifact, built from `examples/demo.txt` with the demo key.
+/// The embedded defaults of `ward serve` and `ward check` use it.
+pub const DEMO_ARTIFACT: &[u8] = include_bytes!("../../examples/demo.ward");
+/// The demo public key (see `examples/demo.pub`). Demo only.
+pub const DEMO_PUBLIC_KEY: &str = include_str!("../../examples/demo.pub");

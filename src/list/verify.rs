@@ -1,0 +1,484 @@
+//! Verifying an artifact and opening its payload.
+//!
+//! Order of checks, so nothing unsigned is ever trusted:
+//!
+//! 1. Fixed header: magic, version, reserved bytes, manifest length within
+//!    the file, zero padding.
+//! 2. The header's key id must name a trusted key ([`TrustedKeys`]).
+//! 3. Ed25519 `verify_strict` over the domain-separated digest of header,
+//!    manifest and payload.
+//! 4. Only now is the manifest parsed; its key id, format, payload length,
+//!    payload hash and section bounds must agree with the file.
+//! 5. The fst and the hashed table are opened in place (no copy).
+//!
+//! Expiry is separate ([`ListArtifact::check_expiry`]): an expired list is
+//! still authentic, and whether to keep enforcing it is the caller's policy.
+//! The node keeps enforcing (never fail open); `ward list verify` fails.
+
+use std::fmt;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ed25519_dalek::{Signature, VerifyingKey};
+
+use super::format::{self, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_MANIFEST_LEN, Manifest};
+use super::hashed::HashedTable;
+use crate::keys::KeyId;
+
+/// Why an artifact was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is a directory, not a list file")]
+    IsDirectory { path: PathBuf },
+    #[error("empty file: not a ward list")]
+    Empty,
+    #[error("not a ward list: the file does not start with \"WARDLIST\"")]
+    BadMagic,
+    #[error("corrupt or truncated file: {len} bytes is shorter than the {HEADER_LEN}-byte header")]
+    ShortHeader { len: usize },
+    #[error(
+        "unsupported list format version {found}; this ward reads version {FORMAT_VERSION}; upgrade ward"
+    )]
+    UnsupportedVersion { found: u16 },
+    #[error("corrupt file: reserved header bytes (offset 10..12) are not zero")]
+    Reserved,
+    #[error("corrupt file: manifest length {len} exceeds the limit of {MAX_MANIFEST_LEN} bytes")]
+    ManifestTooLarge { len: usize },
+    #[error(
+        "truncated file: {len} bytes, but the header announces a manifest ending at byte {needed}"
+    )]
+    TruncatedManifest { len: usize, needed: usize },
+    #[error("corrupt file: non-zero padding byte at offset {offset}")]
+    Padding { offset: usize },
+    #[error(
+        "signed by unknown key {key_id}: not among the {trusted} trusted key(s); add its .pub with --trust / list.trusted_keys if the ministry rotated keys"
+    )]
+    UnknownKey { key_id: KeyId, trusted: usize },
+    #[error("truncated file: the payload should be {expected} bytes but {found} are present")]
+    Truncated { expected: u64, found: u64 },
+    #[error("corrupt file: {extra} unexpected byte(s) after the payload")]
+    TrailingData { extra: u64 },
+    #[error("bad signature: the file was modified or corrupted after signing (key {key_id})")]
+    BadSignature { key_id: KeyId },
+    #[error("signed manifest is invalid: {reason}")]
+    Manifest { reason: String },
+    #[error(
+        "list expired at {expires_at} (serial {serial}); the ministry must publish a newer list"
+    )]
+    Expired {
+        expires_at: jiff::Timestamp,
+        serial: u64,
+    },
+}
+
+/// The set of public keys a verifier accepts.
+#[derive(Clone, Default)]
+pub struct TrustedKeys {
+    keys: Vec<(KeyId, VerifyingKey)>,
+}
+
+impl fmt::Debug for TrustedKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.keys.iter().map(|(id, _)| id))
+            .finish()
+    }
+}
+
+impl TrustedKeys {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, key: VerifyingKey) {
+        let id = KeyId::of(&key);
+        if !self.keys.iter().any(|(k, _)| *k == id) {
+            self.keys.push((id, key));
+        }
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = KeyId> + '_ {
+        self.keys.iter().map(|(id, _)| *id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    fn find(&self, id: KeyId) -> Option<&VerifyingKey> {
+        self.keys.iter().find(|(k, _)| *k == id).map(|(_, v)| v)
+    }
+}
+
+impl FromIterator<VerifyingKey> for TrustedKeys {
+    fn from_iter<I: IntoIterator<Item = VerifyingKey>>(iter: I) -> Self {
+        let mut t = Self::new();
+        for k in iter {
+            t.add(k);
+        }
+        t
+    }
+}
+
+/// Proof that a value passed verification. Only this module constructs it.
+#[derive(Debug)]
+pub struct Verified<T>(T);
+
+impl<T> Deref for Verified<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// The bytes of an artifact: memory-mapped, embedded, or owned.
+pub enum Bytes {
+    Mapped(memmap2::Mmap),
+    Static(&'static [u8]),
+    Owned(Vec<u8>),
+}
+
+impl fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self {
+            Self::Mapped(_) => "Mapped",
+            Self::Static(_) => "Static",
+            Self::Owned(_) => "Owned",
+        };
+        write!(f, "Bytes::{kind}({} bytes)", self.as_slice().len())
+    }
+}
+
+impl Bytes {
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Mapped(m) => m,
+            Self::Static(s) => s,
+            Self::Owned(v) => v,
+        }
+    }
+}
+
+/// A byte range of shared artifact bytes, usable as fst storage.
+#[derive(Clone, Debug)]
+pub struct Slice {
+    bytes: Arc<Bytes>,
+    start: usize,
+    end: usize,
+}
+
+impl AsRef<[u8]> for Slice {
+    #[inline]
+    fn as_ref(&self) -> &[u8] {
+        // start..end was checked against the length when the Slice was made
+        // and the bytes are immutable.
+        &self.bytes.as_slice()[self.start..self.end]
+    }
+}
+
+/// A verified, opened list: the manifest plus its payload, used in place.
+pub struct ListArtifact {
+    pub(super) bytes: Arc<Bytes>,
+    pub(super) manifest: Manifest,
+    pub(super) key_id: KeyId,
+    pub(super) names: fst::raw::Fst<Slice>,
+    pub(super) hashed: (usize, usize),
+    pub(super) salt: [u8; 32],
+    pub(super) sha256: [u8; 32],
+}
+
+impl fmt::Debug for ListArtifact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ListArtifact")
+            .field("list_id", &self.manifest.list_id)
+            .field("serial", &self.manifest.serial)
+            .field("entries", &self.manifest.entries)
+            .finish()
+    }
+}
+
+impl ListArtifact {
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn list_id(&self) -> &str {
+        &self.manifest.list_id
+    }
+
+    pub fn serial(&self) -> u64 {
+        self.manifest.serial
+    }
+
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    /// SHA-256 of the whole artifact file.
+    pub fn sha256(&self) -> [u8; 32] {
+        self.sha256
+    }
+
+    /// Size of the artifact in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.as_slice().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.manifest.entries == 0
+    }
+
+    /// The whole artifact file.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.as_slice()
+    }
+
+    pub(super) fn hashed_table(&self) -> HashedTable<'_> {
+        let (start, end) = self.hashed;
+        let h = &self.manifest.payload.hashed;
+        // The shape was checked by `open_payload`; this cannot fail.
+        HashedTable::new(&self.bytes.as_slice()[start..end], h.count, h.bucket_bits)
+            .expect("hashed table shape checked at open")
+    }
+
+    /// Fails once `now` is past `expires_at`.
+    pub fn check_expiry(&self, now: jiff::Timestamp) -> Result<(), VerifyError> {
+        if now >= self.manifest.expires_at {
+            return Err(VerifyError::Expired {
+                expires_at: self.manifest.expires_at,
+                serial: self.manifest.serial,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn is_expired(&self, now: jiff::Timestamp) -> bool {
+        self.check_expiry(now).is_err()
+    }
+}
+
+/// Reads and memory-maps a file, then verifies it.
+pub fn open_file(path: &Path, trust: &TrustedKeys) -> Result<Verified<ListArtifact>, VerifyError> {
+    let bytes = read_file(path)?;
+    verify(bytes, trust)
+}
+
+/// Maps a file without verifying it (for `verify` and `info`).
+pub fn read_file(path: &Path) -> Result<Bytes, VerifyError> {
+    let io = |source| VerifyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.is_dir() {
+        return Err(VerifyError::IsDirectory {
+            path: path.to_path_buf(),
+        });
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    if meta.len() == 0 {
+        return Ok(Bytes::Owned(Vec::new()));
+    }
+    if !meta.is_file() {
+        // FIFOs and devices cannot be mapped; read them instead.
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut &file, &mut v).map_err(io)?;
+        return Ok(Bytes::Owned(v));
+    }
+    crate::sys::map_file(&file).map(Bytes::Mapped).map_err(io)
+}
+
+/// What the header says, unverified.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawParts<'a> {
+    pub(crate) header: format::Header,
+    pub(crate) header_bytes: &'a [u8],
+    pub(crate) manifest: &'a [u8],
+    pub(crate) payload: &'a [u8],
+}
+
+/// Splits the file along its header without trusting anything.
+pub(crate) fn split(bytes: &[u8]) -> Result<RawParts<'_>, VerifyError> {
+    if bytes.is_empty() {
+        return Err(VerifyError::Empty);
+    }
+    if bytes.len() < MAGIC.len() {
+        return Err(if MAGIC.starts_with(bytes) {
+            VerifyError::ShortHeader { len: bytes.len() }
+        } else {
+            VerifyError::BadMagic
+        });
+    }
+    if &bytes[..8] != MAGIC {
+        return Err(VerifyError::BadMagic);
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(VerifyError::ShortHeader { len: bytes.len() });
+    }
+    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+    if version != FORMAT_VERSION {
+        return Err(VerifyError::UnsupportedVersion { found: version });
+    }
+    if bytes[10..12] != [0, 0] {
+        return Err(VerifyError::Reserved);
+    }
+    let manifest_len = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]) as usize;
+    if manifest_len > MAX_MANIFEST_LEN {
+        return Err(VerifyError::ManifestTooLarge { len: manifest_len });
+    }
+    let manifest_end = HEADER_LEN + manifest_len;
+    let body_start = format::align8(manifest_end);
+    if bytes.len() < body_start {
+        return Err(VerifyError::TruncatedManifest {
+            len: bytes.len(),
+            needed: body_start,
+        });
+    }
+    if let Some(i) = bytes[manifest_end..body_start].iter().position(|&b| b != 0) {
+        return Err(VerifyError::Padding {
+            offset: manifest_end + i,
+        });
+    }
+    let mut key_id = [0u8; 8];
+    key_id.copy_from_slice(&bytes[16..24]);
+    let mut signature = [0u8; 64];
+    signature.copy_from_slice(&bytes[24..88]);
+    Ok(RawParts {
+        header: format::Header {
+            version,
+            manifest_len,
+            key_id,
+            signature,
+        },
+        header_bytes: &bytes[..24],
+        manifest: &bytes[HEADER_LEN..manifest_end],
+        payload: &bytes[body_start..],
+    })
+}
+
+/// Parses the manifest *without* checking the signature. Only for display
+/// (`ward list info` without `--trust`) and diagnostics.
+pub fn inspect_unverified(bytes: &[u8]) -> Result<(KeyId, Manifest), VerifyError> {
+    let parts = split(bytes)?;
+    let manifest = parse_manifest(parts.manifest)?;
+    Ok((KeyId(parts.header.key_id), manifest))
+}
+
+fn parse_manifest(bytes: &[u8]) -> Result<Manifest, VerifyError> {
+    serde_json::from_slice(bytes).map_err(|e| VerifyError::Manifest {
+        reason: e.to_string(),
+    })
+}
+
+/// Verifies artifact bytes against a trust set.
+pub fn verify(bytes: Bytes, trust: &TrustedKeys) -> Result<Verified<ListArtifact>, VerifyError> {
+    let bytes = Arc::new(bytes);
+    let all = bytes.as_slice();
+    let parts = split(all)?;
+    let key_id = KeyId(parts.header.key_id);
+    let Some(key) = trust.find(key_id) else {
+        return Err(VerifyError::UnknownKey {
+            key_id,
+            trusted: trust.len(),
+        });
+    };
+    let payload_start = all.len() - parts.payload.len();
+    let (payload_hash, file_hash) = format::digests(all, payload_start);
+    let msg = format::signed_message(parts.header_bytes, parts.manifest, &payload_hash);
+    let signature = Signature::from_bytes(&parts.header.signature);
+    if key.verify_strict(&msg, &signature).is_err() {
+        return Err(diagnose_bad_signature(&parts, key_id));
+    }
+
+    // From here on the manifest is authentic.
+    let manifest = parse_manifest(parts.manifest)?;
+    let bad = |reason: String| VerifyError::Manifest { reason };
+    if manifest.format != FORMAT_VERSION {
+        return Err(bad(format!(
+            "format {} does not match header version {FORMAT_VERSION}",
+            manifest.format
+        )));
+    }
+    if manifest.key_id != key_id.to_string() {
+        return Err(bad("key id differs from the header's".into()));
+    }
+    let payload = parts.payload;
+    if manifest.payload.len != payload.len() as u64 {
+        return Err(bad("payload length differs from the file".into()));
+    }
+    if manifest.payload.sha256 != hex::encode(payload_hash) {
+        return Err(bad("payload SHA-256 differs from the manifest".into()));
+    }
+    let mut salt = [0u8; 32];
+    hex::decode_to_slice(&manifest.salt, &mut salt)
+        .map_err(|_| bad("salt is not 64 hex digits".into()))?;
+    if manifest.categories.len() > usize::from(format::RuleValue::MAX_CATEGORY) + 1 {
+        return Err(bad("too many categories".into()));
+    }
+
+    let section = |s: format::Section| -> Result<(usize, usize), VerifyError> {
+        let start = usize::try_from(s.offset).ok();
+        let len = usize::try_from(s.len).ok();
+        match (start, len) {
+            (Some(start), Some(len))
+                if start.checked_add(len).is_some_and(|e| e <= payload.len()) =>
+            {
+                Ok((payload_start + start, payload_start + start + len))
+            }
+            _ => Err(bad("a payload section lies outside the payload".into())),
+        }
+    };
+    let (ns, ne) = section(manifest.payload.names)?;
+    let h = manifest.payload.hashed;
+    let (hs, he) = section(format::Section {
+        offset: h.offset,
+        len: h.len,
+    })?;
+    HashedTable::new(&all[hs..he], h.count, h.bucket_bits).map_err(|e| bad(e.to_string()))?;
+    let names = fst::raw::Fst::new(Slice {
+        bytes: Arc::clone(&bytes),
+        start: ns,
+        end: ne,
+    })
+    .map_err(|e| bad(format!("name index: {e}")))?;
+    Ok(Verified(ListArtifact {
+        bytes,
+        manifest,
+        key_id,
+        names,
+        hashed: (hs, he),
+        salt,
+        sha256: file_hash,
+    }))
+}
+
+/// A signature failed. If the (unverified) manifest shows the file is
+/// simply cut short or has bytes appended, say so: that is the common case
+/// after a broken download and the more useful message.
+fn diagnose_bad_signature(parts: &RawParts<'_>, key_id: KeyId) -> VerifyError {
+    if let Ok(m) = parse_manifest(parts.manifest) {
+        let found = parts.payload.len() as u64;
+        if found < m.payload.len {
+            return VerifyError::Truncated {
+                expected: m.payload.len,
+                found,
+            };
+        }
+        if found > m.payload.len {
+            return VerifyError::TrailingData {
+                extra: found - m.payload.len,
+            };
+        }
+    }
+    VerifyError::BadSignature { key_id }
+}
