@@ -267,6 +267,7 @@ impl Compiler {
             let group = &entries[i..j];
             i = j;
 
+            let mut group_conflicts = Vec::new();
             let mut value = RuleValue::default();
             let mut first_of: [Option<&RawEntry>; 2] = [None, None];
             let mut group_confidential: Option<&RawEntry> = None;
@@ -291,7 +292,7 @@ impl Compiler {
                             self.location(first),
                             names[usize::from(first.category)]
                         );
-                        conflicts.push(self.conflict(e, msg));
+                        group_conflicts.push(self.conflict(e, msg));
                     }
                 }
                 if confidential[usize::from(e.category)] {
@@ -311,9 +312,11 @@ impl Compiler {
                      cannot also appear in a plaintext category",
                     self.location(earlier)
                 );
+                // This one error explains the group; drop category clashes.
                 conflicts.push(self.conflict(later, msg));
                 continue;
             }
+            conflicts.append(&mut group_conflicts);
             if group_confidential.is_some() {
                 stats.confidential_rules +=
                     u64::from(value.exact.is_some()) + u64::from(value.subtree.is_some());

@@ -25,3 +25,6 @@ pub use verify::{Bytes, ListArtifact, TrustedKeys, Verified, VerifyError, open_f
 pub const DEMO_ARTIFACT: &[u8] = include_bytes!("../../examples/demo.ward");
 /// The demo public key (see `examples/demo.pub`). Demo only.
 pub const DEMO_PUBLIC_KEY: &str = include_str!("../../examples/demo.pub");
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,407 @@
+//! The list tools as an operator uses them: keygen, build, verify, info,
+//! check, with their exit codes and messages.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use serde_json::Value;
+
+use crate::util::{Run, repo, ward};
+
+const SOURCE: &str = "\
+# test list
+example.com          gambling
+=exact.example.org   adult
+Bücher.example       violence
+hidden.example.net   csam
+";
+
+/// A scratch dir with a key pair `k` and a built list `l.ward`.
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let r = ward(p, &["keygen", "--out", "k"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    fs::write(p.join("src.txt"), SOURCE).unwrap();
+    let r = ward(
+        p,
+        &[
+            "list",
+            "build",
+            "--key",
+            "k.key",
+            "--serial",
+            "3",
+            "--list-id",
+            "vn-national",
+            "--valid-for",
+            "7d",
+            "--confidential",
+            "csam",
+            "-o",
+            "l.ward",
+            "src.txt",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    dir
+}
+
+fn fails(r: &Run, code: i32, want: &str) {
+    assert_eq!(r.code, code, "{r:?}");
+    assert!(
+        r.stderr.contains(want),
+        "expected {want:?} in stderr: {r:?}"
+    );
+}
+
+#[test]
+fn keygen_writes_private_key_0600_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = ward(dir.path(), &["keygen", "--out", "ministry"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let id = r
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .strip_prefix("key id: ")
+        .unwrap();
+    assert_eq!(id.len(), 16);
+    let mode = fs::metadata(dir.path().join("ministry.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let public = fs::read_to_string(dir.path().join("ministry.pub")).unwrap();
+    assert!(public.contains(id), "{public}");
+    let before = fs::read(dir.path().join("ministry.key")).unwrap();
+    let r = ward(dir.path(), &["keygen", "--out", "ministry"]);
+    fails(&r, 1, "already exists");
+    assert_eq!(fs::read(dir.path().join("ministry.key")).unwrap(), before);
+    assert_eq!(
+        ward(dir.path(), &["keygen", "--out", "ministry", "--force"]).code,
+        0
+    );
+}
+
+#[test]
+fn build_verify_info_check_round_trip() {
+    let dir = setup();
+    let p = dir.path();
+    let r = ward(p, &["list", "verify", "--trust", "k.pub", "l.ward"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("OK") && r.stdout.contains("serial 3"),
+        "{r:?}"
+    );
+
+    let r = ward(p, &["list", "info", "--trust", "k.pub", "--json", "l.ward"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let info: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(info["signature"], "valid");
+    assert_eq!(info["manifest"]["serial"], 3);
+    assert_eq!(info["manifest"]["list_id"], "vn-national");
+    assert_eq!(info["manifest"]["entries"], 4);
+    assert_eq!(info["manifest"]["confidential"][0], "csam");
+    let r = ward(p, &["list", "info", "l.ward"]);
+    assert!(r.stdout.contains("NOT CHECKED"), "{r:?}");
+
+    let r = ward(
+        p,
+        &[
+            "check",
+            "--list",
+            "l.ward",
+            "--trust",
+            "k.pub",
+            "--json",
+            "www.EXAMPLE.com.",
+            "exact.example.org",
+            "www.exact.example.org",
+            "bücher.example",
+            "a.hidden.example.net",
+            "notexample.com",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let lines: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6);
+    for l in &lines {
+        assert_eq!(l["list_serial"], 3);
+        for k in ["name", "verdict", "category", "rule", "list_serial"] {
+            assert!(l.get(k).is_some(), "missing {k} in {l}");
+        }
+    }
+    assert_eq!(lines[0]["verdict"], "block");
+    assert_eq!(lines[0]["category"], "gambling");
+    assert_eq!(lines[0]["rule"], "example.com");
+    assert_eq!(lines[1]["rule"], "=exact.example.org");
+    assert_eq!(lines[2]["verdict"], "allow");
+    assert_eq!(lines[2]["category"], Value::Null);
+    assert_eq!(lines[3]["name"], "xn--bcher-kva.example");
+    assert_eq!(lines[3]["category"], "violence");
+    assert_eq!(lines[4]["verdict"], "block");
+    assert_eq!(lines[4]["category"], "csam");
+    assert_eq!(lines[4]["rule"], Value::Null);
+    assert_eq!(lines[5]["verdict"], "allow");
+    // The confidential name is never printed, in either output format.
+    assert!(!r.stdout.contains("hidden"), "{}", r.stdout);
+    let r = ward(
+        p,
+        &[
+            "check",
+            "--list",
+            "l.ward",
+            "--trust",
+            "k.pub",
+            "a.hidden.example.net",
+        ],
+    );
+    assert!(
+        !r.stdout.contains("hidden") && !r.stderr.contains("hidden"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("block") && r.stdout.contains("csam"),
+        "{r:?}"
+    );
+    // …and never stored.
+    let artifact = fs::read(p.join("l.ward")).unwrap();
+    assert!(!artifact.windows(6).any(|w| w == b"hidden"));
+}
+
+#[test]
+fn check_reports_invalid_names() {
+    let dir = setup();
+    let r = ward(
+        dir.path(),
+        &["check", "--demo", "blocked.example.test", "a..b"],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("block"), "{r:?}");
+    assert!(r.stderr.contains("empty label"), "{r:?}");
+    let r = ward(dir.path(), &["check", "--demo", "1.2.3.4"]);
+    fails(&r, 64, "IP literal");
+}
+
+#[test]
+fn build_reports_every_bad_line_and_writes_nothing() {
+    let dir = setup();
+    let p = dir.path();
+    fs::write(
+        p.join("bad.txt"),
+        "ok.com x\nbad..com x\n\n10.1.2.3 x\nok2.com\nlabel.com Cat\nsecret-thing.com s x\n",
+    )
+    .unwrap();
+    fs::write(p.join("more.txt"), format!("{}.com x\n", "a".repeat(70))).unwrap();
+    let r = ward(
+        p,
+        &[
+            "list",
+            "build",
+            "--key",
+            "k.key",
+            "--serial",
+            "4",
+            "--list-id",
+            "t",
+            "--valid-for",
+            "1d",
+            "--confidential",
+            "s",
+            "-o",
+            "out.ward",
+            "bad.txt",
+            "more.txt",
+        ],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    for want in [
+        "bad.txt:2: empty label",
+        "bad.txt:4: IP literal",
+        "bad.txt:5: missing category",
+        "bad.txt:6: bad category",
+        "bad.txt:7: unknown syntax",
+        "more.txt:1: label 1 is 70 bytes long",
+        "6 invalid line(s)",
+    ] {
+        assert!(r.stderr.contains(want), "missing {want:?}: {}", r.stderr);
+    }
+    assert!(!r.stderr.contains("secret-thing"), "{}", r.stderr);
+    assert!(!p.join("out.ward").exists());
+}
+
+#[test]
+fn verify_explains_each_failure() {
+    let dir = setup();
+    let p = dir.path();
+    // Unknown key: signed by k, trusting only k2.
+    assert_eq!(ward(p, &["keygen", "--out", "k2"]).code, 0);
+    let r = ward(p, &["list", "verify", "--trust", "k2.pub", "l.ward"]);
+    fails(&r, 1, "unknown key");
+    // Key rotation: trusting both works.
+    let r = ward(
+        p,
+        &[
+            "list", "verify", "--trust", "k2.pub", "--trust", "k.pub", "l.ward",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    // A flipped bit in the payload.
+    let mut bytes = fs::read(p.join("l.ward")).unwrap();
+    let last = bytes.len() - 10;
+    bytes[last] ^= 1;
+    fs::write(p.join("flip.ward"), &bytes).unwrap();
+    fails(
+        &ward(p, &["list", "verify", "--trust", "k.pub", "flip.ward"]),
+        1,
+        "bad signature",
+    );
+    // Truncated.
+    let bytes = fs::read(p.join("l.ward")).unwrap();
+    fs::write(p.join("cut.ward"), &bytes[..bytes.len() - 7]).unwrap();
+    fails(
+        &ward(p, &["list", "verify", "--trust", "k.pub", "cut.ward"]),
+        1,
+        "truncated",
+    );
+    // Garbage, empty, a directory, a missing file.
+    fs::write(p.join("garbage.ward"), b"<html>not a list</html>").unwrap();
+    fails(
+        &ward(p, &["list", "verify", "--trust", "k.pub", "garbage.ward"]),
+        1,
+        "not a ward list",
+    );
+    fs::write(p.join("empty.ward"), b"").unwrap();
+    fails(
+        &ward(p, &["list", "verify", "--trust", "k.pub", "empty.ward"]),
+        1,
+        "empty file",
+    );
+    fs::create_dir(p.join("dir.ward")).unwrap();
+    fails(
+        &ward(p, &["list", "verify", "--trust", "k.pub", "dir.ward"]),
+        1,
+        "is a directory",
+    );
+    fails(
+        &ward(p, &["list", "verify", "--trust", "k.pub", "nope.ward"]),
+        1,
+        "cannot read nope.ward",
+    );
+    // Unreadable (meaningful only when not running as root).
+    fs::copy(p.join("l.ward"), p.join("locked.ward")).unwrap();
+    fs::set_permissions(p.join("locked.ward"), fs::Permissions::from_mode(0o000)).unwrap();
+    if fs::read(p.join("locked.ward")).is_err() {
+        fails(
+            &ward(p, &["list", "verify", "--trust", "k.pub", "locked.ward"]),
+            1,
+            "Permission denied",
+        );
+    }
+    // The secret key where a public key belongs.
+    fails(
+        &ward(p, &["list", "verify", "--trust", "k.key", "l.ward"]),
+        1,
+        "secret",
+    );
+}
+
+#[test]
+fn expired_lists_fail_verify() {
+    let dir = setup();
+    let p = dir.path();
+    let r = ward(
+        p,
+        &[
+            "list",
+            "build",
+            "--key",
+            "k.key",
+            "--serial",
+            "1",
+            "--list-id",
+            "old",
+            "--valid-for",
+            "7d",
+            "--issued-at",
+            "2020-01-01T00:00:00Z",
+            "-o",
+            "old.ward",
+            "src.txt",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = ward(p, &["list", "verify", "--trust", "k.pub", "old.ward"]);
+    fails(&r, 1, "expired at 2020-01-08T00:00:00Z");
+    let r = ward(
+        p,
+        &[
+            "list",
+            "verify",
+            "--trust",
+            "k.pub",
+            "--allow-expired",
+            "old.ward",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("EXPIRED"), "{r:?}");
+    let r = ward(p, &["list", "info", "old.ward"]);
+    assert!(r.stdout.contains("EXPIRED"), "{r:?}");
+}
+
+#[test]
+fn usage_errors_exit_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    fails(&ward(p, &["list", "build"]), 64, "required");
+    fails(&ward(p, &["frobnicate"]), 64, "unrecognized subcommand");
+    fails(
+        &ward(p, &["check", "--list", "x.ward", "example.com"]),
+        64,
+        "--trust",
+    );
+    let r = ward(
+        p,
+        &[
+            "list",
+            "build",
+            "--key",
+            "k.key",
+            "--serial",
+            "1",
+            "--list-id",
+            "x",
+            "--valid-for",
+            "forever",
+            "-o",
+            "o.ward",
+            "s.txt",
+        ],
+    );
+    fails(&r, 64, "--valid-for");
+    fails(&ward(p, &["list", "build", "--serial", "-1"]), 64, "");
+    assert_eq!(ward(p, &["--version"]).code, 0);
+    assert_eq!(ward(p, &["--help"]).code, 0);
+}
+
+#[test]
+fn demo_list_in_examples_is_valid() {
+    let r = ward(
+        &repo(),
+        &[
+            "list",
+            "verify",
+            "--trust",
+            "examples/demo.pub",
+            "examples/demo.ward",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+}

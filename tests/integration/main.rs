@@ -1,0 +1,5 @@
+//! Integration tests: the real `ward` binary, real files, real sockets.
+#![allow(unreachable_pub)]
+
+mod cli;
+mod util;
