@@ -20,11 +20,16 @@
 
 #![deny(unsafe_code)]
 
+pub mod admin;
 pub mod cli;
+pub mod config;
+pub mod dns;
 pub mod domain;
 pub mod fsx;
 pub mod keys;
 pub mod list;
+pub mod metrics;
+pub mod serve;
 pub mod store;
 #[allow(unsafe_code)]
 pub mod sys;

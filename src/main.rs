@@ -18,7 +18,6 @@ fn main() -> ExitCode {
             };
         }
     };
-    cli::init_tracing(cli.log_level());
     match cli.run() {
         Ok(code) => code,
         Err(error) => {

@@ -9,10 +9,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod config_check;
 mod keygen;
 mod list_build;
 mod list_info;
 mod list_verify;
+mod serve;
 
 /// Exit code for verification failures and invalid input.
 pub const EXIT_FAILURE: u8 = 1;
@@ -37,6 +39,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the DNS filtering resolver.
+    Serve(serve::Args),
     /// Make an Ed25519 key pair (PREFIX.key, PREFIX.pub).
     Keygen(keygen::Args),
     /// Build, verify and inspect signed lists.
@@ -44,6 +48,15 @@ enum Command {
     List(ListCommand),
     /// Say whether names are blocked, why, and by which list.
     Check(check::Args),
+    /// Validate configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check a config file and report every problem in it.
+    Check(config_check::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,7 +71,7 @@ enum ListCommand {
 
 impl Cli {
     /// The tracing filter the flags ask for.
-    pub fn log_level(&self) -> &'static str {
+    fn log_level(&self) -> &'static str {
         match self.verbose {
             0 => "info",
             1 => "debug",
@@ -66,26 +79,42 @@ impl Cli {
         }
     }
 
-    /// Runs the chosen subcommand.
+    /// Runs the chosen subcommand. `serve` sets up logging from its
+    /// configuration; every other command logs to stderr at once.
     pub fn run(self) -> anyhow::Result<ExitCode> {
+        if let Command::Serve(args) = self.command {
+            return serve::run(args, self.verbose);
+        }
+        init_tracing(self.log_level(), false);
         match self.command {
+            Command::Serve(_) => unreachable!("handled above"),
             Command::Keygen(args) => keygen::run(args),
             Command::List(ListCommand::Build(args)) => list_build::run(args),
             Command::List(ListCommand::Verify(args)) => list_verify::run(args),
             Command::List(ListCommand::Info(args)) => list_info::run(args),
             Command::Check(args) => check::run(args),
+            Command::Config(ConfigCommand::Check(args)) => config_check::run(args),
         }
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the level.
-pub fn init_tracing(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+/// Logs go to stderr (journald picks them up); `RUST_LOG` overrides the
+/// level. hickory's own logging is held at `warn`: at `info` it logs every
+/// query with the client's address, which ward must not do by default.
+pub fn init_tracing(level: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{level},hickory_server=warn,hickory_proto=warn,hickory_net=warn"
+        ))
+    });
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Loads trusted public keys from `.pub` files.

@@ -37,7 +37,12 @@ impl Match {
 impl ListArtifact {
     /// The best rule for `key`, if any.
     pub fn lookup(&self, key: &NameKey) -> Option<Match> {
-        let bytes = key.as_bytes();
+        self.lookup_bytes(key.as_bytes())
+    }
+
+    /// The best rule for raw reversed-label key bytes (as stored by the
+    /// DNS cache). Bytes that are not a well-formed key match nothing.
+    pub fn lookup_bytes(&self, bytes: &[u8]) -> Option<Match> {
         let plain = self.lookup_plain(bytes);
         if self.manifest.payload.hashed.count == 0 {
             return plain;

@@ -2,4 +2,7 @@
 #![allow(unreachable_pub)]
 
 mod cli;
+mod serve;
+mod serve_lifecycle;
+mod support;
 mod util;

@@ -1,0 +1,343 @@
+//! The admin HTTP listener: `/metrics`, `/healthz` and `/readyz`.
+//!
+//! * `GET /metrics`: the OpenMetrics exposition of [`Metrics`]. Before
+//!   encoding, the time- and state-dependent gauges are brought up to date
+//!   (`ward_ready` from the probe, `ward_list_expired` from the clock), so a
+//!   scrape never reads a stale verdict.
+//! * `GET /healthz`: 200 while the process can answer HTTP at all.
+//! * `GET /readyz`: 200 when the [`ReadinessProbe`] says ready, else 503
+//!   with one `not ready: <reason>` line per reason.
+//!
+//! Anything else is 404 (405 for a wrong method on a known path).
+//!
+//! Limits: axum 0.8's `serve` does not expose hyper's connection builder,
+//! so hyper's HTTP/1 defaults apply (a read buffer of about 400 KiB, at most
+//! 100 headers) and there is no header-read timeout (hyper needs a timer
+//! for one). A client that never finishes its request could hold a
+//! connection, and so graceful shutdown, open forever; [`serve`] therefore
+//! waits at most [`DRAIN_LIMIT`] for open connections after `shutdown`
+//! resolves. Bind the listener to a management address: it has no
+//! authentication and no connection limit.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::metrics::Metrics;
+
+/// Content type of the `/metrics` response.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// How long [`serve`] waits for open connections once `shutdown` resolves.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// Whether the node should receive traffic, and if not, why.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Readiness {
+    pub ready: bool,
+    /// Operator-facing reasons, one line each; empty when ready.
+    pub reasons: Vec<String>,
+}
+
+/// Decides readiness for `/readyz` (and `ward_ready` at scrape time).
+/// Called on every request: it must be cheap and must not block.
+pub trait ReadinessProbe: Send + Sync + 'static {
+    fn readiness(&self) -> Readiness;
+}
+
+/// What the admin handlers need.
+#[derive(Clone)]
+pub struct AdminState {
+    pub metrics: Arc<Metrics>,
+    pub probe: Arc<dyn ReadinessProbe>,
+}
+
+impl fmt::Debug for AdminState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminState")
+            .field("metrics", &self.metrics)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Serves the admin endpoints on `listener` until `shutdown` resolves,
+/// then stops accepting, lets in-flight requests finish, and returns once
+/// every connection has closed or [`DRAIN_LIMIT`] has passed.
+pub async fn serve(
+    listener: TcpListener,
+    state: AdminState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with_drain(listener, state, shutdown, DRAIN_LIMIT).await
+}
+
+async fn serve_with_drain(
+    listener: TcpListener,
+    state: AdminState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Duration,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    info!("admin listening on {addr}");
+    let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        // The receiver lives until this function returns.
+        let _ = draining_tx.send(());
+    };
+    let server = axum::serve(listener, router(state))
+        .with_graceful_shutdown(signal)
+        .into_future();
+    let deadline = async move {
+        match draining_rx.await {
+            Ok(()) => tokio::time::sleep(drain).await,
+            // The server ended before shutdown; its own result wins.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        () = deadline => {
+            warn!(limit = ?drain, "admin connections still open after the drain limit; closing");
+            Ok(())
+        }
+    }
+}
+
+fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    state.metrics.set_ready(state.probe.readiness().ready);
+    state.metrics.refresh_expiry(jiff::Timestamp::now());
+    (
+        [(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
+        state.metrics.encode(),
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
+    let r = state.probe.readiness();
+    if r.ready {
+        return (StatusCode::OK, "ready\n".to_owned());
+    }
+    let mut body = String::new();
+    for reason in &r.reasons {
+        body.push_str("not ready: ");
+        // One reason per line, whatever the probe wrote.
+        body.push_str(&reason.replace(['\r', '\n'], " "));
+        body.push('\n');
+    }
+    if body.is_empty() {
+        body.push_str("not ready\n");
+    }
+    (StatusCode::SERVICE_UNAVAILABLE, body)
+}
+
+async fn not_found() -> (StatusCode, &'static str) {
+    (StatusCode::NOT_FOUND, "not found\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tokio::sync::oneshot;
+    use tokio::task::JoinHandle;
+    use tokio::time::timeout;
+
+    use super::*;
+    use crate::metrics::{Protocol, QueryResult};
+
+    #[derive(Default)]
+    struct Flag(AtomicBool);
+
+    impl ReadinessProbe for Flag {
+        fn readiness(&self) -> Readiness {
+            if self.0.load(Ordering::SeqCst) {
+                Readiness {
+                    ready: true,
+                    reasons: Vec::new(),
+                }
+            } else {
+                Readiness {
+                    ready: false,
+                    reasons: vec!["no verified list is loaded".into(), "two\nlines".into()],
+                }
+            }
+        }
+    }
+
+    struct Running {
+        addr: SocketAddr,
+        metrics: Arc<Metrics>,
+        probe: Arc<Flag>,
+        stop: oneshot::Sender<()>,
+        task: JoinHandle<std::io::Result<()>>,
+    }
+
+    async fn start(drain: Duration) -> Running {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let probe = Arc::new(Flag::default());
+        let state = AdminState {
+            metrics: Arc::clone(&metrics),
+            probe: Arc::clone(&probe) as Arc<dyn ReadinessProbe>,
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let task = tokio::spawn(serve_with_drain(listener, state, shutdown, drain));
+        Running {
+            addr,
+            metrics,
+            probe,
+            stop,
+            task,
+        }
+    }
+
+    /// (status, lower-cased head, body) of one HTTP/1.1 request.
+    async fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String, String) {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
+            .await
+            .expect("response within 10 s")
+            .unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, head.to_ascii_lowercase(), body.to_owned())
+    }
+
+    async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+        request(addr, "GET", path).await
+    }
+
+    #[tokio::test]
+    async fn routes() {
+        let s = start(DRAIN_LIMIT).await;
+
+        let (status, _, body) = get(s.addr, "/healthz").await;
+        assert_eq!((status, body.as_str()), (200, "ok\n"));
+
+        s.metrics.query(Protocol::Udp, QueryResult::Blocked);
+        let (status, head, body) = get(s.addr, "/metrics").await;
+        assert_eq!(status, 200);
+        assert!(
+            head.contains(
+                "\r\ncontent-type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n"
+            ),
+            "{head}"
+        );
+        assert!(
+            body.contains("ward_queries_total{protocol=\"udp\",result=\"blocked\"} 1\n"),
+            "{body}"
+        );
+        assert!(body.ends_with("# EOF\n"), "{body}");
+
+        for path in ["/", "/nope", "/metrics/", "/healthz/x"] {
+            assert_eq!(get(s.addr, path).await.0, 404, "{path}");
+        }
+        assert_eq!(request(s.addr, "POST", "/metrics").await.0, 405);
+
+        s.stop.send(()).unwrap();
+        s.task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn readyz_follows_the_probe() {
+        let s = start(DRAIN_LIMIT).await;
+        let (status, _, body) = get(s.addr, "/readyz").await;
+        assert_eq!(status, 503);
+        assert_eq!(
+            body,
+            "not ready: no verified list is loaded\nnot ready: two lines\n"
+        );
+        let (_, _, m) = get(s.addr, "/metrics").await;
+        assert!(m.contains("\nward_ready 0\n"), "{m}");
+
+        s.probe.0.store(true, Ordering::SeqCst);
+        let (status, _, body) = get(s.addr, "/readyz").await;
+        assert_eq!((status, body.as_str()), (200, "ready\n"));
+        let (_, _, m) = get(s.addr, "/metrics").await;
+        assert!(m.contains("\nward_ready 1\n"), "{m}");
+
+        s.stop.send(()).unwrap();
+        s.task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn shutdown_completes_serve() {
+        let s = start(DRAIN_LIMIT).await;
+        assert_eq!(get(s.addr, "/healthz").await.0, 200);
+        // An idle keep-alive connection must not hold shutdown up.
+        let mut idle = TcpStream::connect(s.addr).await.unwrap();
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = idle.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+        assert!(!s.task.is_finished());
+        s.stop.send(()).unwrap();
+        timeout(Duration::from_secs(2), s.task)
+            .await
+            .expect("serve returns promptly after shutdown")
+            .unwrap()
+            .unwrap();
+        // The listener is closed.
+        assert!(TcpStream::connect(s.addr).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_stalled_request_cannot_hold_shutdown_past_the_drain_limit() {
+        let s = start(Duration::from_millis(200)).await;
+        let mut stalled = TcpStream::connect(s.addr).await.unwrap();
+        stalled
+            .write_all(b"GET /metrics HTTP/1.1\r\nHo")
+            .await
+            .unwrap();
+        // Let the server read the partial head.
+        assert_eq!(get(s.addr, "/healthz").await.0, 200);
+        let stopped_at = std::time::Instant::now();
+        s.stop.send(()).unwrap();
+        timeout(Duration::from_secs(2), s.task)
+            .await
+            .expect("serve returns after the drain limit")
+            .unwrap()
+            .unwrap();
+        // The stalled connection did hold the drain up until the limit.
+        assert!(stopped_at.elapsed() >= Duration::from_millis(200));
+        drop(stalled);
+    }
+}

@@ -1,0 +1,70 @@
+//! `ward config check`: validate a config file, reporting every problem at
+//! once as `FILE:LINE: KEY: message`, before a `ward serve` would refuse it.
+
+use std::fmt::Display;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::UsageError;
+use crate::config::Config;
+use crate::keys::{self, KeyId};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The config file. Relative paths in it are taken from the current
+    /// directory.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = match Config::load(&args.file) {
+        Ok(config) => config,
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            return Err(UsageError(format!(
+                "{} error(s) in {}",
+                errors.0.len(),
+                args.file.display()
+            ))
+            .into());
+        }
+    };
+    for (i, path) in config.list.trusted_keys.iter().enumerate() {
+        // Loading already read every key; a file gone since is not our
+        // concern here.
+        if let Ok(key) = keys::read_public(path)
+            && KeyId::of(&key).to_string() == keys::DEMO_KEY_ID
+        {
+            eprintln!(
+                "ward: warning: list.trusted_keys[{i}] ({}) is the public demo key; anyone can sign with it, never trust it in production",
+                path.display()
+            );
+        }
+    }
+    println!("{}: OK: {}", args.file.display(), summary(&config));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Listen addresses, upstreams and block action, on one line.
+fn summary(c: &Config) -> String {
+    fn join<T: Display>(items: &[T]) -> String {
+        let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+        items.join(" ")
+    }
+    let block = &c.block;
+    let mut action = block.action.as_str().to_owned();
+    if block.action == crate::config::BlockAction::Sinkhole {
+        let addrs: Vec<String> = (block.sinkhole_ipv4.iter().map(ToString::to_string))
+            .chain(block.sinkhole_ipv6.iter().map(ToString::to_string))
+            .collect();
+        action = format!("{action} ({})", addrs.join(" "));
+    }
+    format!(
+        "listen {}; upstreams {}; block {action}",
+        join(&c.dns.listen),
+        join(&c.dns.upstreams)
+    )
+}

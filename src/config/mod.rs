@@ -1,0 +1,832 @@
+//! Configuration: a TOML file read into a validated, typed [`Config`],
+//! with every problem reported at once as `FILE:LINE: KEY.PATH: message`.
+//!
+//! The text is parsed into spanned TOML values, then each section's keys
+//! are read into typed settings (the mechanism is in `extract.rs`). Bad
+//! values, wrong types, unknown keys and cross-key conflicts are all
+//! recorded, with the line they are on, and returned together as
+//! [`ConfigErrors`]. A TOML syntax error stops before validation and is
+//! reported alone.
+//!
+//! Defaults are the `DEFAULT_*` constants. Relative paths in a config file
+//! are relative to the working directory of the process, not to the file.
+//! `ward serve` without `--config` runs on [`Config::embedded`]. See
+//! `docs/configuration.md` for every key.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use self::extract::{Got, Invalid, Report, Table};
+use crate::keys;
+
+mod extract;
+#[cfg(test)]
+mod tests;
+
+// ---- Defaults and limits ---------------------------------------------------
+
+/// Where the system resolver configuration is read from when
+/// `dns.upstreams` is not set.
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+
+const LOCALHOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+/// `dns.listen`.
+pub const DEFAULT_LISTEN: &[SocketAddr] = &[SocketAddr::V4(SocketAddrV4::new(LOCALHOST, 5353))];
+/// The port of an upstream given without one, and of `nameserver` lines.
+pub const DEFAULT_UPSTREAM_PORT: u16 = 53;
+/// `dns.allow_clients`: loopback only.
+pub const DEFAULT_ALLOW_CLIENTS: &[IpNet] = &[
+    IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8)),
+    IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128)),
+];
+/// `dns.upstream_timeout`.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
+pub const MIN_UPSTREAM_TIMEOUT: Duration = Duration::from_millis(10);
+pub const MAX_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+/// `dns.upstream_attempts`.
+pub const DEFAULT_UPSTREAM_ATTEMPTS: u32 = 2;
+pub const MAX_UPSTREAM_ATTEMPTS: u32 = 5;
+/// `dns.tcp_idle_timeout`.
+pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const MIN_TCP_IDLE_TIMEOUT: Duration = Duration::from_millis(100);
+pub const MAX_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+/// `dns.tcp_max_connections`.
+pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
+/// `dns.edns_payload`: the DNS Flag Day 2020 size.
+pub const DEFAULT_EDNS_PAYLOAD: u16 = 1232;
+pub const MIN_EDNS_PAYLOAD: u16 = 512;
+pub const MAX_EDNS_PAYLOAD: u16 = 4096;
+
+/// `cache.max_entries`; 0 disables the cache.
+pub const DEFAULT_CACHE_MAX_ENTRIES: usize = 100_000;
+/// `cache.max_memory`: 64 MiB.
+pub const DEFAULT_CACHE_MAX_MEMORY: u64 = 64 << 20;
+/// `cache.min_ttl`, seconds.
+pub const DEFAULT_MIN_TTL: u32 = 0;
+/// `cache.max_ttl`, seconds: one day.
+pub const DEFAULT_MAX_TTL: u32 = 86_400;
+/// `cache.max_negative_ttl`, seconds.
+pub const DEFAULT_MAX_NEGATIVE_TTL: u32 = 3_600;
+/// The largest TTL DNS allows (RFC 2181 §8).
+pub const MAX_DNS_TTL: u32 = i32::MAX as u32;
+
+/// `list.state_dir`.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/ward";
+/// Under the temporary directory, the state directory of the embedded demo
+/// configuration.
+pub const DEMO_STATE_DIR: &str = "ward-demo";
+/// `list.require_list`.
+pub const DEFAULT_REQUIRE_LIST: bool = false;
+
+/// `block.action`.
+pub const DEFAULT_BLOCK_ACTION: BlockAction = BlockAction::Sinkhole;
+/// `block.sinkhole_ipv4`: unroutable, like AdGuard Home and Blocky. ISPs
+/// point it at their block-page server.
+pub const DEFAULT_SINKHOLE_IPV4: &[Ipv4Addr] = &[Ipv4Addr::UNSPECIFIED];
+/// `block.sinkhole_ipv6`.
+pub const DEFAULT_SINKHOLE_IPV6: &[Ipv6Addr] = &[Ipv6Addr::UNSPECIFIED];
+/// `block.ttl`, seconds.
+pub const DEFAULT_BLOCK_TTL: u32 = 60;
+pub const MAX_BLOCK_TTL: u32 = 86_400;
+
+/// `admin.listen`.
+pub const DEFAULT_ADMIN_LISTEN: Option<SocketAddr> =
+    Some(SocketAddr::V4(SocketAddrV4::new(LOCALHOST, 9153)));
+/// The `admin.listen` value that disables the admin server (as does "").
+pub const ADMIN_OFF: &str = "off";
+
+/// `log.level`.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// The values `log.level` accepts.
+pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+/// `log.format`.
+pub const DEFAULT_LOG_FORMAT: LogFormat = LogFormat::Text;
+/// `log.query_log`: off, so children's queries are not recorded unless an
+/// operator decides to.
+pub const DEFAULT_QUERY_LOG: bool = false;
+
+// ---- Types -------------------------------------------------------------------
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub dns: DnsSettings,
+    pub cache: CacheSettings,
+    pub list: ListSettings,
+    pub block: BlockSettings,
+    pub admin: AdminSettings,
+    pub log: LogSettings,
+}
+
+/// `[dns]`: the resolver itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnsSettings {
+    /// Addresses to serve DNS on, UDP and TCP. Non-empty, no duplicates.
+    pub listen: Vec<SocketAddr>,
+    /// Recursive resolvers to forward allowed queries to, in order of
+    /// preference.
+    pub upstreams: Vec<SocketAddr>,
+    /// Client networks allowed to query; others are refused.
+    pub allow_clients: Vec<IpNet>,
+    /// How long to wait for one upstream answer.
+    pub upstream_timeout: Duration,
+    /// Tries per upstream before failing over to the next.
+    pub upstream_attempts: u32,
+    /// A client TCP connection idle this long is closed.
+    pub tcp_idle_timeout: Duration,
+    /// Concurrent client TCP connections.
+    pub tcp_max_connections: usize,
+    /// The EDNS UDP payload size ward advertises.
+    pub edns_payload: u16,
+}
+
+/// `[cache]`: the answer cache.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheSettings {
+    /// Entries; 0 disables the cache.
+    pub max_entries: usize,
+    /// Approximate memory bound, bytes.
+    pub max_memory: u64,
+    /// Cached answers live at least this long, seconds.
+    pub min_ttl: u32,
+    /// ... and at most this long. `>= min_ttl`.
+    pub max_ttl: u32,
+    /// Cap on negative (NXDOMAIN, NODATA) caching, seconds.
+    pub max_negative_ttl: u32,
+}
+
+/// `[list]`: the signed list and whom to trust for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListSettings {
+    /// A signed list artifact on disk. Required in a config file.
+    pub file: Option<PathBuf>,
+    /// `.pub` files of the keys whose signatures are accepted. Non-empty in
+    /// a config file; each was read and parsed when the config was loaded.
+    pub trusted_keys: Vec<PathBuf>,
+    /// Where the last-known-good list and other state are kept.
+    pub state_dir: PathBuf,
+    /// Refuse to serve without a valid list.
+    pub require_list: bool,
+    /// Not a config key: true only in [`Config::embedded`], meaning "use
+    /// [`crate::list::DEMO_ARTIFACT`] and [`crate::list::DEMO_PUBLIC_KEY`]".
+    pub demo: bool,
+}
+
+/// What a blocked name gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockAction {
+    /// An answer pointing at the sinkhole addresses.
+    Sinkhole,
+    /// NXDOMAIN: the name does not exist.
+    Nxdomain,
+    /// REFUSED.
+    Refused,
+}
+
+impl BlockAction {
+    const CHOICES: &[(&str, Self)] = &[
+        ("sinkhole", Self::Sinkhole),
+        ("nxdomain", Self::Nxdomain),
+        ("refused", Self::Refused),
+    ];
+
+    /// The config-file spelling.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Sinkhole => "sinkhole",
+            Self::Nxdomain => "nxdomain",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// `[block]`: how blocked names are answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockSettings {
+    pub action: BlockAction,
+    /// A records of a sinkhole answer. Empty: A queries get no records.
+    pub sinkhole_ipv4: Vec<Ipv4Addr>,
+    /// AAAA records of a sinkhole answer. Empty: AAAA queries get no
+    /// records.
+    pub sinkhole_ipv6: Vec<Ipv6Addr>,
+    /// TTL of block answers, seconds.
+    pub ttl: u32,
+}
+
+/// `[admin]`: the HTTP admin and metrics endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminSettings {
+    /// `None`: disabled (`listen = "off"`).
+    pub listen: Option<SocketAddr>,
+}
+
+/// `log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    const CHOICES: &[(&str, Self)] = &[("text", Self::Text), ("json", Self::Json)];
+
+    /// The config-file spelling.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSettings {
+    /// One of [`LOG_LEVELS`].
+    pub level: String,
+    pub format: LogFormat,
+    /// Log every client query (name, client, verdict).
+    pub query_log: bool,
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file as named to [`Config::load`] or [`Config::parse`].
+    pub file: String,
+    /// 1-based; `None` when the problem is not on one line (a missing key
+    /// of an absent section, an unreadable file).
+    pub line: Option<usize>,
+    /// Dotted key path, e.g. `dns.listen[1]`; empty for the whole file.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Every problem found in a config file, in file order; never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl ConfigErrors {
+    fn whole_file(file: &str, message: String) -> Self {
+        Self(vec![ConfigError {
+            file: file.to_owned(),
+            line: None,
+            key: String::new(),
+            message,
+        }])
+    }
+}
+
+// ---- Defaults ----------------------------------------------------------------
+
+impl Default for DnsSettings {
+    /// The defaults, with no upstreams (a config file's default comes from
+    /// `/etc/resolv.conf`; see [`Config::parse`]).
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.to_vec(),
+            upstreams: Vec::new(),
+            allow_clients: DEFAULT_ALLOW_CLIENTS.to_vec(),
+            upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
+            upstream_attempts: DEFAULT_UPSTREAM_ATTEMPTS,
+            tcp_idle_timeout: DEFAULT_TCP_IDLE_TIMEOUT,
+            tcp_max_connections: DEFAULT_TCP_MAX_CONNECTIONS,
+            edns_payload: DEFAULT_EDNS_PAYLOAD,
+        }
+    }
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            max_entries: DEFAULT_CACHE_MAX_ENTRIES,
+            max_memory: DEFAULT_CACHE_MAX_MEMORY,
+            min_ttl: DEFAULT_MIN_TTL,
+            max_ttl: DEFAULT_MAX_TTL,
+            max_negative_ttl: DEFAULT_MAX_NEGATIVE_TTL,
+        }
+    }
+}
+
+impl Default for ListSettings {
+    /// No list and no keys: not valid in a config file by itself.
+    fn default() -> Self {
+        Self {
+            file: None,
+            trusted_keys: Vec::new(),
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            require_list: DEFAULT_REQUIRE_LIST,
+            demo: false,
+        }
+    }
+}
+
+impl Default for BlockSettings {
+    fn default() -> Self {
+        Self {
+            action: DEFAULT_BLOCK_ACTION,
+            sinkhole_ipv4: DEFAULT_SINKHOLE_IPV4.to_vec(),
+            sinkhole_ipv6: DEFAULT_SINKHOLE_IPV6.to_vec(),
+            ttl: DEFAULT_BLOCK_TTL,
+        }
+    }
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_ADMIN_LISTEN,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: DEFAULT_LOG_LEVEL.to_owned(),
+            format: DEFAULT_LOG_FORMAT,
+            query_log: DEFAULT_QUERY_LOG,
+        }
+    }
+}
+
+// ---- Loading -----------------------------------------------------------------
+
+impl Config {
+    /// What `ward serve` runs on without `--config`: the defaults, the
+    /// embedded demo list and key, state under the temporary directory, and
+    /// upstreams from `/etc/resolv.conf`. If that names no usable
+    /// nameserver, there are no upstreams and allowed queries get SERVFAIL.
+    pub fn embedded() -> Self {
+        let mut dns = DnsSettings::default();
+        dns.upstreams = std::fs::read_to_string(RESOLV_CONF)
+            .map(|text| system_upstreams(&text, &dns.listen))
+            .unwrap_or_default();
+        Self {
+            dns,
+            cache: CacheSettings::default(),
+            list: ListSettings {
+                state_dir: std::env::temp_dir().join(DEMO_STATE_DIR),
+                demo: true,
+                ..ListSettings::default()
+            },
+            block: BlockSettings::default(),
+            admin: AdminSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let label = path.display().to_string();
+        let fail = |message| Err(ConfigErrors::whole_file(&label, message));
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => return fail("is a directory, not a config file".into()),
+            Ok(_) => {}
+            Err(e) => return fail(format!("cannot read config file: {e}")),
+        }
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) => return fail(format!("cannot read config file: {e}")),
+        };
+        match String::from_utf8(bytes) {
+            Ok(text) => Self::parse(&text, &label),
+            Err(e) => fail(format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            )),
+        }
+    }
+
+    /// Validates config text; `file_label` names it in errors. Reads
+    /// `/etc/resolv.conf` if `dns.upstreams` is not set, and every
+    /// `list.trusted_keys` file.
+    pub fn parse(text: &str, file_label: &str) -> Result<Self, ConfigErrors> {
+        Self::parse_with(text, file_label, || {
+            std::fs::read_to_string(RESOLV_CONF).ok()
+        })
+    }
+
+    /// [`Config::parse`] with the text of resolv.conf supplied by the
+    /// caller (tests).
+    pub(crate) fn parse_with(
+        text: &str,
+        file_label: &str,
+        resolv_conf: impl FnOnce() -> Option<String>,
+    ) -> Result<Self, ConfigErrors> {
+        let mut report = Report::new(file_label, text);
+        let doc = match toml::de::DeTable::parse(text) {
+            Ok(doc) => doc,
+            Err(e) => {
+                // Only the first: after a syntax error the parser's guesses
+                // produce a cascade of spurious ones.
+                report.error(e.span(), "", format!("TOML syntax error: {}", e.message()));
+                return Err(ConfigErrors(report.errors));
+            }
+        };
+        let config = Self::extract(Table::root(&mut report, doc.get_ref()), resolv_conf);
+        let mut errors = report.errors;
+        if errors.is_empty() {
+            return Ok(config);
+        }
+        errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+        Err(ConfigErrors(errors))
+    }
+
+    /// Reads every section. One line per section.
+    fn extract(mut root: Table<'_, '_>, resolv_conf: impl FnOnce() -> Option<String>) -> Self {
+        Self {
+            dns: DnsSettings::extract(root.table("dns"), resolv_conf),
+            cache: CacheSettings::extract(root.table("cache")),
+            list: ListSettings::extract(root.table("list")),
+            block: BlockSettings::extract(root.table("block")),
+            admin: AdminSettings::extract(root.table("admin")),
+            log: LogSettings::extract(root.table("log")),
+        }
+    }
+}
+
+impl DnsSettings {
+    fn extract(mut t: Table<'_, '_>, resolv_conf: impl FnOnce() -> Option<String>) -> Self {
+        use extract::{duration, integer, ip_net, socket_addr, socket_addr_or_ip};
+        let d = Self::default();
+        let listen = non_empty(&mut t, "listen", socket_addr, DEFAULT_LISTEN.to_vec());
+        let upstream = socket_addr_or_ip(DEFAULT_UPSTREAM_PORT);
+        let upstreams = match t.list("upstreams", |v| {
+            let addr = upstream(v)?;
+            check_upstream(addr, &listen)?;
+            Ok(addr)
+        }) {
+            Got::Missing => {
+                let found = resolv_conf()
+                    .map(|text| system_upstreams(&text, &listen))
+                    .unwrap_or_default();
+                if found.is_empty() {
+                    t.error_unplaced(
+                        "upstreams",
+                        format!(
+                            "not set and {RESOLV_CONF} names no usable nameserver; set dns.upstreams to your recursive resolvers, e.g. [\"192.0.2.53\"]"
+                        ),
+                    );
+                }
+                found
+            }
+            Got::Ok(v) if v.is_empty() => {
+                t.error(
+                    "upstreams",
+                    "empty: ward would have nowhere to send allowed queries; name at least one recursive resolver, or remove the key to use /etc/resolv.conf",
+                );
+                v
+            }
+            got => got.or(Vec::new()),
+        };
+        Self {
+            upstreams,
+            allow_clients: non_empty(&mut t, "allow_clients", ip_net, d.allow_clients),
+            upstream_timeout: t
+                .get(
+                    "upstream_timeout",
+                    duration(MIN_UPSTREAM_TIMEOUT, MAX_UPSTREAM_TIMEOUT),
+                )
+                .or(d.upstream_timeout),
+            upstream_attempts: t
+                .get(
+                    "upstream_attempts",
+                    integer(1, MAX_UPSTREAM_ATTEMPTS.into()),
+                )
+                .or(d.upstream_attempts),
+            tcp_idle_timeout: t
+                .get(
+                    "tcp_idle_timeout",
+                    duration(MIN_TCP_IDLE_TIMEOUT, MAX_TCP_IDLE_TIMEOUT),
+                )
+                .or(d.tcp_idle_timeout),
+            tcp_max_connections: t
+                .get("tcp_max_connections", integer(1, usize::MAX as i128))
+                .or(d.tcp_max_connections),
+            edns_payload: t
+                .get(
+                    "edns_payload",
+                    integer(MIN_EDNS_PAYLOAD.into(), MAX_EDNS_PAYLOAD.into()),
+                )
+                .or(d.edns_payload),
+            listen,
+        }
+    }
+}
+
+/// A list that must not be empty; `default` when absent.
+fn non_empty<T: PartialEq>(
+    t: &mut Table<'_, '_>,
+    key: &'static str,
+    parse: impl FnMut(&toml::de::DeValue<'_>) -> Result<T, Invalid>,
+    default: Vec<T>,
+) -> Vec<T> {
+    match t.list(key, parse) {
+        Got::Ok(v) if v.is_empty() => {
+            t.error(key, "must not be empty; remove the key to use the default");
+            default
+        }
+        got => got.or(default),
+    }
+}
+
+fn check_upstream(addr: SocketAddr, listen: &[SocketAddr]) -> Result<(), Invalid> {
+    if addr.ip().is_unspecified() || addr.port() == 0 {
+        return Err(Invalid(format!(
+            "{addr} is not a resolver address; name a recursive resolver"
+        )));
+    }
+    if is_own_address(addr, listen) {
+        return Err(Invalid(format!(
+            "{addr} is one of ward's own dns.listen addresses; queries would loop"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a query sent to `addr` would come back to ward itself.
+fn is_own_address(addr: SocketAddr, listen: &[SocketAddr]) -> bool {
+    listen.iter().any(|l| {
+        l.port() == addr.port()
+            && (l.ip() == addr.ip() || (l.ip().is_unspecified() && addr.ip().is_loopback()))
+    })
+}
+
+/// The `nameserver` lines of a resolv.conf, minus ward's own addresses.
+fn system_upstreams(resolv_conf: &str, listen: &[SocketAddr]) -> Vec<SocketAddr> {
+    parse_resolv_conf(resolv_conf)
+        .into_iter()
+        .filter(|a| !is_own_address(*a, listen))
+        .collect()
+}
+
+/// The `nameserver` addresses of resolv.conf text, port 53, in order,
+/// without duplicates. Comments (`#`, `;`) and other lines are skipped, as
+/// are link-local IPv6 entries with a `%scope`, which would be unusable
+/// without it.
+pub fn parse_resolv_conf(text: &str) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for line in text.lines() {
+        let line = line.split(['#', ';']).next().unwrap_or_default();
+        let mut words = line.split_whitespace();
+        if words.next() != Some("nameserver") {
+            continue;
+        }
+        let Some(Ok(ip)) = words.next().map(str::parse::<IpAddr>) else {
+            continue;
+        };
+        let addr = SocketAddr::new(ip, DEFAULT_UPSTREAM_PORT);
+        if !out.contains(&addr) {
+            out.push(addr);
+        }
+    }
+    out
+}
+
+impl CacheSettings {
+    fn extract(mut t: Table<'_, '_>) -> Self {
+        use extract::{byte_size, integer};
+        let d = Self::default();
+        let ttl = || integer(0, MAX_DNS_TTL.into());
+        let max_memory = match t.get("max_memory", byte_size) {
+            Got::Ok(0) => {
+                t.error(
+                    "max_memory",
+                    "must be greater than 0; to disable the cache set cache.max_entries = 0",
+                );
+                d.max_memory
+            }
+            got => got.or(d.max_memory),
+        };
+        let s = Self {
+            max_entries: t
+                .get("max_entries", integer(0, usize::MAX as i128))
+                .or(d.max_entries),
+            max_memory,
+            min_ttl: t.get("min_ttl", ttl()).or(d.min_ttl),
+            max_ttl: t.get("max_ttl", ttl()).or(d.max_ttl),
+            max_negative_ttl: t.get("max_negative_ttl", ttl()).or(d.max_negative_ttl),
+        };
+        if s.min_ttl > s.max_ttl {
+            t.error(
+                "min_ttl",
+                format!(
+                    "{} is greater than cache.max_ttl ({}); lower min_ttl or raise max_ttl",
+                    s.min_ttl, s.max_ttl
+                ),
+            );
+        }
+        s
+    }
+}
+
+impl ListSettings {
+    fn extract(mut t: Table<'_, '_>) -> Self {
+        use extract::{boolean, path};
+        let d = Self::default();
+        let file = match t.get("file", path) {
+            Got::Missing => {
+                t.error(
+                    "file",
+                    "required: set it to the signed list artifact (.ward file) to enforce",
+                );
+                None
+            }
+            got => got.ok(),
+        };
+        let trusted_keys = match t.list("trusted_keys", |v| {
+            let p = path(v)?;
+            keys::read_public(&p).map_err(|e| Invalid(e.to_string()))?;
+            Ok(p)
+        }) {
+            Got::Missing => {
+                t.error(
+                    "trusted_keys",
+                    "required: list the .pub file(s) of the key(s) the list is signed with",
+                );
+                Vec::new()
+            }
+            Got::Ok(v) if v.is_empty() => {
+                t.error(
+                    "trusted_keys",
+                    "empty: no list could be verified; list the .pub file(s) of the key(s) the list is signed with",
+                );
+                v
+            }
+            got => got.or(Vec::new()),
+        };
+        Self {
+            file,
+            trusted_keys,
+            state_dir: t.get("state_dir", path).or(d.state_dir),
+            require_list: t.get("require_list", boolean).or(d.require_list),
+            demo: false,
+        }
+    }
+}
+
+impl BlockSettings {
+    fn extract(mut t: Table<'_, '_>) -> Self {
+        use extract::{integer, ip, one_of};
+        let d = Self::default();
+        Self {
+            action: t.get("action", one_of(BlockAction::CHOICES)).or(d.action),
+            sinkhole_ipv4: t
+                .list("sinkhole_ipv4", ip("IPv4", "192.0.2.1"))
+                .or(d.sinkhole_ipv4),
+            sinkhole_ipv6: t
+                .list("sinkhole_ipv6", ip("IPv6", "2001:db8::1"))
+                .or(d.sinkhole_ipv6),
+            ttl: t.get("ttl", integer(1, MAX_BLOCK_TTL.into())).or(d.ttl),
+        }
+    }
+}
+
+impl AdminSettings {
+    fn extract(mut t: Table<'_, '_>) -> Self {
+        let listen = t.get("listen", |v| match v.as_str() {
+            Some("" | ADMIN_OFF) => Ok(None),
+            _ => extract::socket_addr(v)
+                .map(Some)
+                .map_err(|Invalid(m)| Invalid(format!("{m}, or \"{ADMIN_OFF}\""))),
+        });
+        Self {
+            listen: listen.or(DEFAULT_ADMIN_LISTEN),
+        }
+    }
+}
+
+impl LogSettings {
+    fn extract(mut t: Table<'_, '_>) -> Self {
+        use extract::{boolean, one_of, one_of_names};
+        let d = Self::default();
+        Self {
+            level: t
+                .get("level", one_of_names(LOG_LEVELS))
+                .ok()
+                .map_or(d.level, str::to_owned),
+            format: t.get("format", one_of(LogFormat::CHOICES)).or(d.format),
+            query_log: t.get("query_log", boolean).or(d.query_log),
+        }
+    }
+}
+
+// ---- Writing -----------------------------------------------------------------
+
+impl Config {
+    /// Every key as TOML, such that [`Config::parse`] gives back an equal
+    /// config. For file configs only: the embedded demo list
+    /// ([`ListSettings::demo`]) has no TOML spelling and is written as a
+    /// comment, and paths that are not UTF-8 are written lossily.
+    pub fn to_toml(&self) -> String {
+        fn q(text: &str) -> String {
+            toml::Value::String(text.to_owned()).to_string()
+        }
+        fn qp(path: &Path) -> String {
+            q(&path.to_string_lossy())
+        }
+        fn d(duration: Duration) -> String {
+            q(&humantime::format_duration(duration).to_string())
+        }
+        fn arr<T>(items: &[T], f: impl Fn(&T) -> String) -> String {
+            let items: Vec<String> = items.iter().map(f).collect();
+            format!("[{}]", items.join(", "))
+        }
+        let show = |x: &dyn fmt::Display| q(&x.to_string());
+        let (dns, cache, list, block) = (&self.dns, &self.cache, &self.list, &self.block);
+        let mut out = vec![
+            "[dns]".to_owned(),
+            format!("listen = {}", arr(&dns.listen, |a| show(a))),
+            format!("upstreams = {}", arr(&dns.upstreams, |a| show(a))),
+            format!("allow_clients = {}", arr(&dns.allow_clients, |n| show(n))),
+            format!("upstream_timeout = {}", d(dns.upstream_timeout)),
+            format!("upstream_attempts = {}", dns.upstream_attempts),
+            format!("tcp_idle_timeout = {}", d(dns.tcp_idle_timeout)),
+            format!("tcp_max_connections = {}", dns.tcp_max_connections),
+            format!("edns_payload = {}", dns.edns_payload),
+            String::new(),
+            "[cache]".to_owned(),
+            format!("max_entries = {}", cache.max_entries),
+            format!(
+                "max_memory = {}",
+                extract::byte_size_to_toml(cache.max_memory)
+            ),
+            format!("min_ttl = {}", cache.min_ttl),
+            format!("max_ttl = {}", cache.max_ttl),
+            format!("max_negative_ttl = {}", cache.max_negative_ttl),
+            String::new(),
+            "[list]".to_owned(),
+        ];
+        if list.demo {
+            out.push("# the embedded demo list and key (not expressible in a file)".to_owned());
+        }
+        if let Some(file) = &list.file {
+            out.push(format!("file = {}", qp(file)));
+        }
+        if !list.demo {
+            out.push(format!(
+                "trusted_keys = {}",
+                arr(&list.trusted_keys, |p| qp(p))
+            ));
+        }
+        out.extend([
+            format!("state_dir = {}", qp(&list.state_dir)),
+            format!("require_list = {}", list.require_list),
+            String::new(),
+            "[block]".to_owned(),
+            format!("action = {}", q(block.action.as_str())),
+            format!("sinkhole_ipv4 = {}", arr(&block.sinkhole_ipv4, |a| show(a))),
+            format!("sinkhole_ipv6 = {}", arr(&block.sinkhole_ipv6, |a| show(a))),
+            format!("ttl = {}", block.ttl),
+            String::new(),
+            "[admin]".to_owned(),
+            format!(
+                "listen = {}",
+                self.admin.listen.map_or_else(|| q(ADMIN_OFF), |a| show(&a))
+            ),
+            String::new(),
+            "[log]".to_owned(),
+            format!("level = {}", q(&self.log.level)),
+            format!("format = {}", q(self.log.format.as_str())),
+            format!("query_log = {}", self.log.query_log),
+        ]);
+        let mut text = out.join("\n");
+        text.push('\n');
+        text
+    }
+}

@@ -1,0 +1,627 @@
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+const DEMO_PUB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.pub");
+const DEMO_WARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.ward");
+const RESOLV: &str = "nameserver 192.0.2.53\n";
+
+/// Parses with a fixed resolv.conf, so tests do not depend on the host.
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::parse_with(text, "t.toml", || Some(RESOLV.to_owned()))
+}
+
+/// The error lines of a config that must fail.
+fn errors(text: &str) -> Vec<String> {
+    match parse(text) {
+        Ok(c) => panic!("expected errors, got {c:?}"),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// A `[list]` section that passes, with absolute paths.
+fn list_section() -> String {
+    format!("[list]\nfile = {DEMO_WARD:?}\ntrusted_keys = [{DEMO_PUB:?}]\n")
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// A file config with every default, as a reference value.
+fn default_file_config() -> Config {
+    Config {
+        dns: DnsSettings {
+            upstreams: vec![addr("192.0.2.53:53")],
+            ..DnsSettings::default()
+        },
+        cache: CacheSettings::default(),
+        list: ListSettings {
+            file: Some(PathBuf::from(DEMO_WARD)),
+            trusted_keys: vec![PathBuf::from(DEMO_PUB)],
+            ..ListSettings::default()
+        },
+        block: BlockSettings::default(),
+        admin: AdminSettings::default(),
+        log: LogSettings::default(),
+    }
+}
+
+fn example_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+// The example files name their keys relative to the working directory,
+// which `cargo test` sets to the package root.
+#[test]
+fn every_example_parses() {
+    let files = example_files();
+    assert!(files.len() >= 2, "{files:?}");
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        if let Err(e) = Config::parse_with(&text, &path.display().to_string(), || {
+            Some(RESOLV.to_owned())
+        }) {
+            panic!("{e}");
+        }
+    }
+}
+
+#[test]
+fn example_has_the_documented_values() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ward.toml");
+    let c = Config::load(&path).unwrap();
+    assert_eq!(c.dns.listen, [addr("127.0.0.1:5353")]);
+    assert_eq!(c.dns.upstreams, [addr("127.0.0.2:5300")]);
+    assert_eq!(c.dns.allow_clients, DEFAULT_ALLOW_CLIENTS);
+    assert_eq!(c.list.file, Some(PathBuf::from("examples/demo.ward")));
+    assert_eq!(c.list.trusted_keys, [PathBuf::from("examples/demo.pub")]);
+    assert_eq!(c.list.state_dir, PathBuf::from("/var/lib/ward"));
+    assert!(!c.list.demo);
+    assert_eq!(c.block.action, BlockAction::Sinkhole);
+    assert_eq!(c.block.sinkhole_ipv4, [Ipv4Addr::new(192, 0, 2, 1)]);
+    assert_eq!(
+        c.block.sinkhole_ipv6,
+        ["2001:db8::1".parse::<Ipv6Addr>().unwrap()]
+    );
+    assert_eq!(c.block.ttl, 60);
+    assert_eq!(c.admin.listen, Some(addr("127.0.0.1:9153")));
+    // Everything else in the example is the default.
+    let defaults = Config {
+        dns: DnsSettings {
+            upstreams: c.dns.upstreams.clone(),
+            ..DnsSettings::default()
+        },
+        list: c.list.clone(),
+        block: c.block.clone(),
+        ..default_file_config()
+    };
+    assert_eq!(c, defaults);
+}
+
+#[test]
+fn minimal_file_takes_every_default() {
+    let c = parse(&list_section()).unwrap();
+    assert_eq!(c, default_file_config());
+}
+
+#[test]
+fn round_trip_through_to_toml() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ward.toml");
+    let example = Config::load(&path).unwrap();
+    let odd = Config {
+        dns: DnsSettings {
+            listen: vec![addr("[::1]:53"), addr("0.0.0.0:5300")],
+            upstreams: vec![addr("192.0.2.1:53"), addr("[2001:db8::53]:5353")],
+            allow_clients: vec![
+                "10.1.2.3/8".parse().unwrap(),
+                "2001:db8::/32".parse().unwrap(),
+            ],
+            upstream_timeout: Duration::from_millis(1500),
+            upstream_attempts: 5,
+            tcp_idle_timeout: Duration::from_secs(3600),
+            tcp_max_connections: 1,
+            edns_payload: 4096,
+        },
+        cache: CacheSettings {
+            max_entries: 0,
+            max_memory: 1000,
+            min_ttl: 30,
+            max_ttl: 30,
+            max_negative_ttl: 0,
+        },
+        list: ListSettings {
+            file: Some(PathBuf::from("/srv/ward/list \"q\".ward")),
+            trusted_keys: vec![PathBuf::from(DEMO_PUB), PathBuf::from("examples/demo.pub")],
+            state_dir: PathBuf::from("state"),
+            require_list: true,
+            demo: false,
+        },
+        block: BlockSettings {
+            action: BlockAction::Nxdomain,
+            sinkhole_ipv4: vec![],
+            sinkhole_ipv6: vec![],
+            ttl: 86_400,
+        },
+        admin: AdminSettings { listen: None },
+        log: LogSettings {
+            level: "trace".into(),
+            format: LogFormat::Json,
+            query_log: true,
+        },
+    };
+    for c in [example, default_file_config(), odd] {
+        let text = c.to_toml();
+        // `|| None`: upstreams are always written, resolv.conf is not read.
+        let back = Config::parse_with(&text, "round-trip", || None)
+            .unwrap_or_else(|e| panic!("{e}\n--- text:\n{text}"));
+        assert_eq!(back, c, "{text}");
+    }
+}
+
+#[test]
+fn reports_every_error_at_once() {
+    let text = format!(
+        r#"[dns]
+lisen = ["127.0.0.1:53"]
+listen = ["127.0.0.1:5353",
+          "localhost:53"]
+upstreams = ["192.0.2.53"]
+upstream_timeout = "2 parsecs"
+upstream_attempts = "two"
+
+[cache]
+min_ttl = 600
+max_ttl = 60
+max_memory = "lots"
+
+{}
+[block]
+action = "drop"
+sinkhole_ipv4 = ["2001:db8::1"]
+ttl = 0
+
+[bogus]
+x = 1
+"#,
+        list_section()
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "t.toml:2: dns.lisen: unknown key `dns.lisen`; did you mean `dns.listen`?",
+            "t.toml:4: dns.listen[1]: invalid address \"localhost:53\"; write IP:PORT, e.g. \"127.0.0.1:5353\" or \"[::1]:5353\"",
+            "t.toml:6: dns.upstream_timeout: invalid duration \"2 parsecs\" (unknown time unit \"parsecs\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations)); write e.g. \"2s\" or \"1500ms\"",
+            "t.toml:7: dns.upstream_attempts: expected an integer, found string \"two\"",
+            "t.toml:10: cache.min_ttl: 600 is greater than cache.max_ttl (60); lower min_ttl or raise max_ttl",
+            "t.toml:12: cache.max_memory: expected a size in bytes (an integer, or a string like \"64MiB\" or \"100MB\"), found \"lots\"",
+            "t.toml:19: block.action: expected one of \"sinkhole\", \"nxdomain\", \"refused\", found \"drop\"",
+            "t.toml:20: block.sinkhole_ipv4[0]: invalid IPv4 address \"2001:db8::1\"; write e.g. \"192.0.2.1\"",
+            "t.toml:21: block.ttl: must be between 1 and 86400, found 0",
+            "t.toml:23: bogus: unknown section `[bogus]`",
+        ]
+    );
+}
+
+#[test]
+fn errors_display_one_per_line() {
+    let e = parse("[dns]\nedns_payload = 100\n[log]\nlevel = \"loud\"\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "t.toml:2: dns.edns_payload: must be between 512 and 4096, found 100\n\
+         t.toml:4: log.level: expected one of \"error\", \"warn\", \"info\", \"debug\", \"trace\", found \"loud\"\n\
+         t.toml: list.file: required: set it to the signed list artifact (.ward file) to enforce\n\
+         t.toml: list.trusted_keys: required: list the .pub file(s) of the key(s) the list is signed with"
+    );
+}
+
+#[test]
+fn syntax_error_reports_its_line() {
+    assert_eq!(
+        errors("[dns]\nlisten = [\"127.0.0.1:5353\"]\nupstreams = resolver\n"),
+        ["t.toml:3: TOML syntax error: string values must be quoted, expected literal string"]
+    );
+    assert_eq!(
+        errors("[dns]\nlisten = 1\nlisten = 2\n"),
+        ["t.toml:3: TOML syntax error: duplicate key"]
+    );
+    // Unclosed at the end of the file: the last line, not one past it.
+    let e = errors("[dns]\nlisten = [\"127.0.0.1:5353\"\n");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("t.toml:2: TOML syntax error: "), "{e:?}");
+}
+
+#[test]
+fn unknown_keys_and_sections() {
+    let text = format!(
+        "top = 1\n[dsn]\n[dns.extra]\n[log]\nqueryl_og = true\nlevl = \"info\"\n[admin]\nlisten = \"off\"\nport = 1\n{}",
+        list_section()
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "t.toml:1: top: unknown key `top`",
+            "t.toml:2: dsn: unknown section `[dsn]`; did you mean `[dns]`?",
+            "t.toml:3: dns.extra: unknown key `dns.extra`",
+            "t.toml:5: log.queryl_og: unknown key `log.queryl_og`; did you mean `log.query_log`?",
+            "t.toml:6: log.levl: unknown key `log.levl`; did you mean `log.level`?",
+            "t.toml:9: admin.port: unknown key `admin.port`",
+        ]
+    );
+}
+
+#[test]
+fn wrong_shapes() {
+    let text = format!(
+        "dns = 5\n[cache]\nmax_entries = 1.5\nmin_ttl = -1\n[block]\nsinkhole_ipv6 = \"::1\"\n{}",
+        list_section()
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "t.toml:1: dns: expected a table ([dns]), found integer 5",
+            "t.toml:3: cache.max_entries: expected an integer, found float 1.5",
+            "t.toml:4: cache.min_ttl: must be between 0 and 2147483647, found -1",
+            "t.toml:6: block.sinkhole_ipv6: expected an array, found string \"::1\"; write [...] even for one entry",
+        ]
+    );
+}
+
+#[test]
+fn upstream_forms() {
+    let c = parse(&format!(
+        "[dns]\nupstreams = [\"192.0.2.1\", \"192.0.2.2:5300\", \"2001:db8::1\", \"[2001:db8::2]:5300\", \"[2001:db8::3]\"]\n{}",
+        list_section()
+    ))
+    .unwrap();
+    assert_eq!(
+        c.dns.upstreams,
+        [
+            addr("192.0.2.1:53"),
+            addr("192.0.2.2:5300"),
+            addr("[2001:db8::1]:53"),
+            addr("[2001:db8::2]:5300"),
+            addr("[2001:db8::3]:53"),
+        ]
+    );
+    let text = format!(
+        "[dns]\nlisten = [\"0.0.0.0:53\"]\nupstreams = [\"resolver.example\", \"192.0.2.1\", \"192.0.2.1:53\", \"127.0.0.1\", \"0.0.0.0\", \"192.0.2.9:0\"]\n{}",
+        list_section()
+    );
+    let e = errors(&text);
+    assert_eq!(e.len(), 5, "{e:#?}");
+    assert!(e[0].starts_with("t.toml:3: dns.upstreams[0]: invalid address \"resolver.example\"; write an IP address (port 53 is implied)"), "{e:#?}");
+    assert_eq!(
+        e[1..],
+        [
+            "t.toml:3: dns.upstreams[2]: duplicate of dns.upstreams[1]",
+            "t.toml:3: dns.upstreams[3]: 127.0.0.1:53 is one of ward's own dns.listen addresses; queries would loop",
+            "t.toml:3: dns.upstreams[4]: 0.0.0.0:53 is not a resolver address; name a recursive resolver",
+            "t.toml:3: dns.upstreams[5]: 192.0.2.9:0 is not a resolver address; name a recursive resolver",
+        ]
+    );
+    assert_eq!(
+        errors(&format!("[dns]\nupstreams = []\n{}", list_section())),
+        [
+            "t.toml:2: dns.upstreams: empty: ward would have nowhere to send allowed queries; name at least one recursive resolver, or remove the key to use /etc/resolv.conf"
+        ]
+    );
+}
+
+#[test]
+fn upstreams_default_to_resolv_conf() {
+    let resolv = "nameserver 127.0.0.1\nnameserver 192.0.2.7\n";
+    let text = format!("[dns]\nlisten = [\"127.0.0.1:53\"]\n{}", list_section());
+    let c = Config::parse_with(&text, "t.toml", || Some(resolv.to_owned())).unwrap();
+    // 127.0.0.1:53 is ward itself.
+    assert_eq!(c.dns.upstreams, [addr("192.0.2.7:53")]);
+
+    for resolv in [None, Some(""), Some("nameserver 127.0.0.1\n")] {
+        let e = Config::parse_with(&text, "t.toml", || resolv.map(str::to_owned)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.toml: dns.upstreams: not set and /etc/resolv.conf names no usable nameserver; set dns.upstreams to your recursive resolvers, e.g. [\"192.0.2.53\"]"
+        );
+    }
+}
+
+#[test]
+fn allow_clients_bare_ip_is_one_host() {
+    let c = parse(&format!(
+        "[dns]\nallow_clients = [\"192.0.2.7\", \"2001:db8::7\", \"198.51.100.0/24\"]\n{}",
+        list_section()
+    ))
+    .unwrap();
+    let nets: Vec<String> = c
+        .dns
+        .allow_clients
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(nets, ["192.0.2.7/32", "2001:db8::7/128", "198.51.100.0/24"]);
+    let e = errors(&format!(
+        "[dns]\nallow_clients = [\"192.0.2.0/33\"]\n{}",
+        list_section()
+    ));
+    assert!(
+        e[0].starts_with("t.toml:2: dns.allow_clients[0]: invalid network \"192.0.2.0/33\""),
+        "{e:?}"
+    );
+    assert_eq!(
+        errors(&format!("[dns]\nallow_clients = []\n{}", list_section())),
+        ["t.toml:2: dns.allow_clients: must not be empty; remove the key to use the default"]
+    );
+}
+
+#[test]
+fn listen_needs_ports_and_no_duplicates() {
+    let e = errors(&format!(
+        "[dns]\nlisten = [\"127.0.0.1\", \"[::1]:53\", \"[::1]:53\"]\n{}",
+        list_section()
+    ));
+    assert_eq!(
+        e,
+        [
+            "t.toml:2: dns.listen[0]: invalid address \"127.0.0.1\"; write IP:PORT, e.g. \"127.0.0.1:5353\" or \"[::1]:5353\"",
+            "t.toml:2: dns.listen[2]: duplicate of dns.listen[1]",
+        ]
+    );
+    assert_eq!(
+        errors(&format!("[dns]\nlisten = []\n{}", list_section())),
+        ["t.toml:2: dns.listen: must not be empty; remove the key to use the default"]
+    );
+}
+
+#[test]
+fn parse_resolv_conf_cases() {
+    let text = "\
+# generated by NetworkManager
+search example.net
+nameserver 192.0.2.1
+nameserver   192.0.2.2   # trailing comment
+; nameserver 192.0.2.3
+#nameserver 192.0.2.4
+nameserver 2001:db8::1
+nameserver fe80::1%eth0
+nameserver not-an-ip
+nameserver
+nameservers 192.0.2.5
+options edns0 trust-ad
+nameserver 192.0.2.1
+\tnameserver\t192.0.2.6
+";
+    assert_eq!(
+        parse_resolv_conf(text),
+        [
+            addr("192.0.2.1:53"),
+            addr("192.0.2.2:53"),
+            addr("[2001:db8::1]:53"),
+            addr("192.0.2.6:53"),
+        ]
+    );
+    assert!(parse_resolv_conf("").is_empty());
+}
+
+#[test]
+fn durations_and_sizes() {
+    let c = parse(&format!(
+        "[dns]\nupstream_timeout = \"1500ms\"\ntcp_idle_timeout = \"1m 30s\"\n[cache]\nmax_memory = \"512KiB\"\n{}",
+        list_section()
+    ))
+    .unwrap();
+    assert_eq!(c.dns.upstream_timeout, Duration::from_millis(1500));
+    assert_eq!(c.dns.tcp_idle_timeout, Duration::from_secs(90));
+    assert_eq!(c.cache.max_memory, 512 << 10);
+    for (text, bytes) in [
+        ("4096", 4096),
+        ("\"64MiB\"", 64 << 20),
+        ("\"1GiB\"", 1 << 30),
+        ("\"100MB\"", 100_000_000),
+        ("\"10 kb\"", 10_000),
+        ("\"7B\"", 7),
+        ("\"123\"", 123),
+    ] {
+        let c = parse(&format!("[cache]\nmax_memory = {text}\n{}", list_section())).unwrap();
+        assert_eq!(c.cache.max_memory, bytes, "{text}");
+    }
+    for text in [
+        "\"1.5GiB\"",
+        "\"64 MiBs\"",
+        "\"-1\"",
+        "\"\"",
+        "\"99999999999TiB\"",
+        "-5",
+    ] {
+        assert!(
+            parse(&format!("[cache]\nmax_memory = {text}\n{}", list_section())).is_err(),
+            "{text}"
+        );
+    }
+    let c = parse(&format!(
+        "[cache]\nmax_entries = 1_000_000\nmax_memory = 0x10000\nmax_ttl = +600\n{}",
+        list_section()
+    ))
+    .unwrap();
+    assert_eq!(
+        (c.cache.max_entries, c.cache.max_memory, c.cache.max_ttl),
+        (1_000_000, 0x10000, 600)
+    );
+    assert_eq!(
+        errors(&format!("[cache]\nmax_memory = 0\n{}", list_section())),
+        [
+            "t.toml:2: cache.max_memory: must be greater than 0; to disable the cache set cache.max_entries = 0"
+        ]
+    );
+    assert_eq!(
+        errors(&format!(
+            "[dns]\nupstream_timeout = \"1m\"\ntcp_idle_timeout = 10\n{}",
+            list_section()
+        )),
+        [
+            "t.toml:2: dns.upstream_timeout: must be between 10ms and 30s, found \"1m\"",
+            "t.toml:3: dns.tcp_idle_timeout: expected a duration string like \"2s\" or \"1500ms\", found integer 10",
+        ]
+    );
+}
+
+#[test]
+fn list_section_requirements() {
+    // Missing section: no line to point at.
+    assert_eq!(
+        errors(""),
+        [
+            "t.toml: list.file: required: set it to the signed list artifact (.ward file) to enforce",
+            "t.toml: list.trusted_keys: required: list the .pub file(s) of the key(s) the list is signed with",
+        ]
+    );
+    // Present section: its header line.
+    assert_eq!(
+        errors("[dns]\n\n[list]\ntrusted_keys = []\n"),
+        [
+            "t.toml:3: list.file: required: set it to the signed list artifact (.ward file) to enforce",
+            "t.toml:4: list.trusted_keys: empty: no list could be verified; list the .pub file(s) of the key(s) the list is signed with",
+        ]
+    );
+    // Each key file is read and parsed; the key error names the file.
+    let dir = tempfile::tempdir().unwrap();
+    let secret = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.key");
+    let missing = dir.path().join("missing.pub");
+    let text = format!(
+        "[list]\nfile = \"x.ward\"\ntrusted_keys = [\n  {DEMO_PUB:?},\n  {missing:?},\n  {secret:?},\n  \"\",\n]\n"
+    );
+    let e = errors(&text);
+    assert_eq!(e.len(), 3, "{e:#?}");
+    assert!(
+        e[0].starts_with(&format!(
+            "t.toml:5: list.trusted_keys[1]: cannot read key file {}: ",
+            missing.display()
+        )),
+        "{e:#?}"
+    );
+    assert_eq!(
+        e[1],
+        format!(
+            "t.toml:6: list.trusted_keys[2]: {secret}: this is a secret (signing) key; pass the matching .pub file, never the secret"
+        )
+    );
+    assert_eq!(e[2], "t.toml:7: list.trusted_keys[3]: empty path");
+}
+
+#[test]
+fn admin_and_log() {
+    for off in ["off", ""] {
+        let c = parse(&format!("[admin]\nlisten = {off:?}\n{}", list_section())).unwrap();
+        assert_eq!(c.admin.listen, None);
+    }
+    let c = parse(&format!(
+        "[admin]\nlisten = \"[::1]:9000\"\n[log]\nlevel = \"debug\"\nformat = \"json\"\nquery_log = true\n{}",
+        list_section()
+    ))
+    .unwrap();
+    assert_eq!(c.admin.listen, Some(addr("[::1]:9000")));
+    assert_eq!(
+        c.log,
+        LogSettings {
+            level: "debug".into(),
+            format: LogFormat::Json,
+            query_log: true
+        }
+    );
+    assert_eq!(
+        errors(&format!(
+            "[admin]\nlisten = \"on\"\n[log]\nquery_log = \"yes\"\n{}",
+            list_section()
+        )),
+        [
+            "t.toml:2: admin.listen: invalid address \"on\"; write IP:PORT, e.g. \"127.0.0.1:5353\" or \"[::1]:5353\", or \"off\"",
+            "t.toml:4: log.query_log: expected true or false, found string \"yes\"",
+        ]
+    );
+}
+
+#[test]
+fn load_reports_unreadable_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Config::load(dir.path()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: is a directory, not a config file",
+            dir.path().display()
+        )
+    );
+    let missing = dir.path().join("nope.toml");
+    let e = Config::load(&missing).unwrap_err().to_string();
+    assert!(
+        e.starts_with(&format!("{}: cannot read config file: ", missing.display())),
+        "{e}"
+    );
+    let binary = dir.path().join("bin.toml");
+    std::fs::write(&binary, b"[dns]\n\xff\n").unwrap();
+    let e = Config::load(&binary).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: not UTF-8 text (invalid byte at offset 6)",
+            binary.display()
+        )
+    );
+    assert_eq!(e.0[0].line, None);
+}
+
+#[test]
+fn embedded_is_the_demo() {
+    let c = Config::embedded();
+    assert!(c.list.demo);
+    assert_eq!(c.list.file, None);
+    assert!(c.list.trusted_keys.is_empty());
+    assert_eq!(c.list.state_dir, std::env::temp_dir().join(DEMO_STATE_DIR));
+    assert_eq!(c.dns.listen, DEFAULT_LISTEN);
+    assert!(!c.dns.upstreams.contains(&DEFAULT_LISTEN[0]));
+    assert_eq!(c.block, BlockSettings::default());
+    assert!(c.to_toml().contains("# the embedded demo list"));
+}
+
+#[test]
+fn defaults_are_consistent() {
+    assert!((MIN_UPSTREAM_TIMEOUT..=MAX_UPSTREAM_TIMEOUT).contains(&DEFAULT_UPSTREAM_TIMEOUT));
+    assert!((MIN_TCP_IDLE_TIMEOUT..=MAX_TCP_IDLE_TIMEOUT).contains(&DEFAULT_TCP_IDLE_TIMEOUT));
+    assert!((MIN_EDNS_PAYLOAD..=MAX_EDNS_PAYLOAD).contains(&DEFAULT_EDNS_PAYLOAD));
+    assert!((1..=MAX_UPSTREAM_ATTEMPTS).contains(&DEFAULT_UPSTREAM_ATTEMPTS));
+    assert!((1..=MAX_BLOCK_TTL).contains(&DEFAULT_BLOCK_TTL));
+    assert!(LOG_LEVELS.contains(&DEFAULT_LOG_LEVEL));
+    for a in BlockAction::CHOICES {
+        assert_eq!(a.0, a.1.as_str());
+    }
+    for f in LogFormat::CHOICES {
+        assert_eq!(f.0, f.1.as_str());
+    }
+}
+
+#[test]
+fn every_prefix_of_the_example_is_handled() {
+    // Truncated files (a partial write, a bad copy) never panic, and every
+    // error line is within the text.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ward.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let lines = text.lines().count();
+    for (end, _) in text.char_indices() {
+        let prefix = &text[..end];
+        if let Err(e) = parse(prefix) {
+            for error in e.0 {
+                let line = error.line.unwrap_or(1);
+                assert!((1..=lines.max(1)).contains(&line), "{end}: {error}");
+                assert!(!error.message.is_empty());
+            }
+        }
+    }
+}

@@ -1,0 +1,422 @@
+//! Building responses on the wire: blocked answers, errors, local TXT, and
+//! the final encoding step shared by every answer (EDNS, truncation).
+//!
+//! A [`Reply`] is a response before its OPT record: header flags, the
+//! question exactly as the client sent it, and a body of already-encoded
+//! records. [`Reply::encode`] adds the client's OPT (with an Extended DNS
+//! Error when there is one) and applies the UDP size limit, setting TC when
+//! the answer does not fit.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::query::Query;
+use super::wire::{
+    self, CLASS_IN, Header, OPT_EDE, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, TYPE_A,
+    TYPE_AAAA, TYPE_SOA, TYPE_TXT, flags,
+};
+
+/// Extended DNS Error codes ward uses (RFC 8914 §4).
+pub mod ede {
+    pub const NOT_READY: u16 = 14;
+    pub const CENSORED: u16 = 16;
+    pub const FILTERED: u16 = 17;
+    pub const PROHIBITED: u16 = 18;
+    pub const NO_REACHABLE_AUTHORITY: u16 = 22;
+    pub const NETWORK_ERROR: u16 = 23;
+}
+
+/// SOA names in synthesised negative answers. `.invalid` (RFC 6761) can
+/// never collide with a real zone.
+const SOA_MNAME: &str = "block.ward.invalid";
+const SOA_RNAME: &str = "hostmaster.ward.invalid";
+
+/// How a blocked name is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockMode {
+    Sinkhole,
+    NxDomain,
+    Refused,
+}
+
+/// The settings a blocked answer needs.
+#[derive(Debug, Clone)]
+pub struct BlockAnswer {
+    pub mode: BlockMode,
+    pub ipv4: Vec<Ipv4Addr>,
+    pub ipv6: Vec<Ipv6Addr>,
+    pub ttl: u32,
+}
+
+/// A response without its OPT record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub id: u16,
+    /// Header flags including the 4-bit RCODE.
+    pub flags: u16,
+    /// The question section, or empty for none.
+    pub question: Vec<u8>,
+    /// Encoded answer, authority and additional records (no OPT).
+    pub body: Vec<u8>,
+    pub counts: [u16; 3],
+    /// Extended RCODE bits for the OPT record (BADVERS).
+    pub ext_rcode: u8,
+    pub ede: Option<(u16, String)>,
+}
+
+/// How the client's side of EDNS looks, for the OPT we send back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientEdns {
+    /// The client sent OPT: we answer with one.
+    pub present: bool,
+    pub dnssec_ok: bool,
+    /// Largest UDP response the client takes (512 without EDNS).
+    pub udp_limit: usize,
+}
+
+impl ClientEdns {
+    pub fn of(q: &Query<'_>) -> Self {
+        Self {
+            present: q.edns.is_some(),
+            dnssec_ok: q.dnssec_ok(),
+            udp_limit: q.udp_limit(),
+        }
+    }
+
+    /// What to assume when the query could not be parsed.
+    pub const NONE: Self = Self {
+        present: false,
+        dnssec_ok: false,
+        udp_limit: 512,
+    };
+}
+
+/// Response header flags for a query's header: QR, RA, the client's
+/// opcode, RD and CD, and `rcode`.
+pub fn response_flags(query: &Header, rcode: u8) -> u16 {
+    flags::QR
+        | flags::RA
+        | (query.flags & (flags::OPCODE_MASK | flags::RD | flags::CD))
+        | u16::from(rcode & 0x0F)
+}
+
+impl Reply {
+    /// An answer with no records.
+    pub fn empty(query: &Header, question: &[u8], rcode: u8) -> Self {
+        Self {
+            id: query.id,
+            flags: response_flags(query, rcode),
+            question: question.to_vec(),
+            body: Vec::new(),
+            counts: [0; 3],
+            ext_rcode: 0,
+            ede: None,
+        }
+    }
+
+    pub fn with_ede(mut self, code: u16, text: impl Into<String>) -> Self {
+        self.ede = Some((code, text.into()));
+        self
+    }
+
+    pub fn rcode(&self) -> u8 {
+        (self.flags & flags::RCODE_MASK) as u8
+    }
+
+    /// Encodes the reply for the client. `udp` applies the client's size
+    /// limit: a reply that does not fit is cut to header and question with
+    /// TC set, so the client retries over TCP.
+    pub fn encode(&self, client: ClientEdns, our_payload: u16, udp: bool) -> Vec<u8> {
+        let full = self.encode_parts(client, our_payload, true);
+        if !udp || full.len() <= client.udp_limit {
+            return full;
+        }
+        let mut cut = self.clone();
+        cut.flags |= flags::TC;
+        cut.body.clear();
+        cut.counts = [0; 3];
+        cut.encode_parts(client, our_payload, false)
+    }
+
+    fn encode_parts(&self, client: ClientEdns, our_payload: u16, with_ede: bool) -> Vec<u8> {
+        let opt = client.present;
+        let mut out = Vec::with_capacity(12 + self.question.len() + self.body.len() + 64);
+        wire::put_header(
+            &mut out,
+            &Header {
+                id: self.id,
+                flags: self.flags,
+                qdcount: u16::from(!self.question.is_empty()),
+                ancount: self.counts[0],
+                nscount: self.counts[1],
+                arcount: self.counts[2] + u16::from(opt),
+            },
+        );
+        out.extend_from_slice(&self.question);
+        out.extend_from_slice(&self.body);
+        if opt {
+            let mut ede_data = Vec::new();
+            if let (Some((code, text)), true) = (&self.ede, with_ede) {
+                ede_data.extend_from_slice(&code.to_be_bytes());
+                ede_data.extend_from_slice(text.as_bytes());
+            }
+            let options: &[(u16, &[u8])] = if ede_data.is_empty() {
+                &[]
+            } else {
+                &[(OPT_EDE, &ede_data)]
+            };
+            wire::put_opt(
+                &mut out,
+                our_payload,
+                self.ext_rcode,
+                client.dnssec_ok,
+                options,
+            );
+        }
+        out
+    }
+}
+
+/// What a blocked answer echoes of the query.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    pub header: &'a Header,
+    pub question: &'a [u8],
+    pub qtype: u16,
+    pub qclass: u16,
+}
+
+impl<'a> Asked<'a> {
+    pub fn of(q: &'a Query<'_>) -> Self {
+        Self {
+            header: &q.header,
+            question: q.question,
+            qtype: q.qtype,
+            qclass: q.qclass,
+        }
+    }
+}
+
+/// The answer for a blocked query.
+pub fn blocked(
+    q: Asked<'_>,
+    block: &BlockAnswer,
+    serial: u64,
+    ede_code: u16,
+    ede_text: String,
+) -> Reply {
+    let (rcode, records) = match block.mode {
+        BlockMode::Refused => (RCODE_REFUSED, false),
+        BlockMode::NxDomain => (RCODE_NXDOMAIN, false),
+        BlockMode::Sinkhole => (RCODE_NOERROR, true),
+    };
+    let mut reply = Reply::empty(q.header, q.question, rcode).with_ede(ede_code, ede_text);
+    let mut answers = 0u16;
+    if records && q.qclass == CLASS_IN {
+        match q.qtype {
+            TYPE_A => {
+                for ip in &block.ipv4 {
+                    wire::put_record_at_qname(
+                        &mut reply.body,
+                        TYPE_A,
+                        CLASS_IN,
+                        block.ttl,
+                        &ip.octets(),
+                    );
+                    answers += 1;
+                }
+            }
+            TYPE_AAAA => {
+                for ip in &block.ipv6 {
+                    wire::put_record_at_qname(
+                        &mut reply.body,
+                        TYPE_AAAA,
+                        CLASS_IN,
+                        block.ttl,
+                        &ip.octets(),
+                    );
+                    answers += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    reply.counts[0] = answers;
+    // NXDOMAIN and NODATA carry an SOA whose TTL and MINIMUM are the block
+    // TTL, so negative caches forget the block as quickly as positive ones.
+    if rcode != RCODE_REFUSED && answers == 0 {
+        put_soa(&mut reply.body, block.ttl, serial);
+        reply.counts[1] = 1;
+    }
+    reply
+}
+
+fn put_soa(out: &mut Vec<u8>, ttl: u32, serial: u64) {
+    let mut rdata = Vec::with_capacity(64);
+    wire::put_name(&mut rdata, SOA_MNAME);
+    wire::put_name(&mut rdata, SOA_RNAME);
+    // The SOA serial field is 32 bits; list serials wrap into it.
+    for v in [serial as u32, 3600, 600, 86400, ttl] {
+        rdata.extend_from_slice(&v.to_be_bytes());
+    }
+    wire::put_record_at_qname(out, TYPE_SOA, CLASS_IN, ttl, &rdata);
+}
+
+/// A TXT answer with one record of several strings, in the query's class.
+pub fn txt(q: &Query<'_>, strings: &[String], ttl: u32) -> Reply {
+    let mut reply = Reply::empty(&q.header, q.question, RCODE_NOERROR);
+    let mut rdata = Vec::new();
+    for s in strings {
+        for chunk in s.as_bytes().chunks(255) {
+            // chunks(255) bounds the length byte.
+            rdata.push(chunk.len() as u8);
+            rdata.extend_from_slice(chunk);
+        }
+    }
+    wire::put_record_at_qname(&mut reply.body, TYPE_TXT, q.qclass, ttl, &rdata);
+    reply.counts[0] = 1;
+    reply.flags |= flags::AA;
+    reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::query::parse;
+    use crate::dns::wire::{Reader, RecordRef, put_opt};
+
+    fn query(qtype: u16, edns: bool) -> Vec<u8> {
+        let mut m = Vec::new();
+        wire::put_header(
+            &mut m,
+            &Header {
+                id: 7,
+                flags: flags::RD,
+                qdcount: 1,
+                ancount: 0,
+                nscount: 0,
+                arcount: u16::from(edns),
+            },
+        );
+        m.extend_from_slice(b"\x07BlOcKed\x04test\x00");
+        m.extend_from_slice(&qtype.to_be_bytes());
+        m.extend_from_slice(&CLASS_IN.to_be_bytes());
+        if edns {
+            put_opt(&mut m, 1232, 0, true, &[]);
+        }
+        m
+    }
+
+    fn block(mode: BlockMode) -> BlockAnswer {
+        BlockAnswer {
+            mode,
+            ipv4: vec![Ipv4Addr::new(192, 0, 2, 1)],
+            ipv6: vec!["2001:db8::1".parse().unwrap()],
+            ttl: 60,
+        }
+    }
+
+    fn records(msg: &[u8]) -> (Header, Vec<RecordRef>) {
+        let mut r = Reader::new(msg);
+        let h = Header::read(&mut r).unwrap();
+        for _ in 0..h.qdcount {
+            r.skip_name().unwrap();
+            r.take(4).unwrap();
+        }
+        let n = h.ancount + h.nscount + h.arcount;
+        let rrs = (0..n).map(|_| RecordRef::read(&mut r).unwrap()).collect();
+        assert_eq!(r.remaining(), 0);
+        (h, rrs)
+    }
+
+    #[test]
+    fn sinkhole_a_echoes_question_and_carries_ede() {
+        let m = query(TYPE_A, true);
+        let q = parse(&m).unwrap();
+        let reply = blocked(
+            Asked::of(&q),
+            &block(BlockMode::Sinkhole),
+            9,
+            ede::CENSORED,
+            "list=x serial=9".into(),
+        );
+        let out = reply.encode(ClientEdns::of(&q), 1232, true);
+        let (h, rrs) = records(&out);
+        assert_eq!(h.id, 7);
+        assert!(h.has(flags::QR) && h.has(flags::RD) && h.has(flags::RA));
+        assert_eq!(h.rcode(), RCODE_NOERROR);
+        assert_eq!(&out[12..12 + 14], b"\x07BlOcKed\x04test\x00");
+        assert_eq!((h.ancount, h.nscount, h.arcount), (1, 0, 1));
+        assert_eq!(rrs[0].rtype, TYPE_A);
+        assert_eq!(rrs[0].ttl, 60);
+        assert_eq!(&out[rrs[0].rdata_at..rrs[0].end], &[192, 0, 2, 1]);
+        let opt = rrs[1];
+        let mut ede_seen = None;
+        wire::opt_options(&out[opt.rdata_at..opt.end], |c, d| {
+            if c == OPT_EDE {
+                ede_seen = Some(d.to_vec());
+            }
+        })
+        .unwrap();
+        assert_eq!(ede_seen.unwrap(), b"\x00\x10list=x serial=9");
+        assert_eq!(opt.ttl & 0x8000, 0x8000, "DO echoed");
+    }
+
+    #[test]
+    fn other_types_get_nodata_with_soa_and_nxdomain_mode() {
+        for qtype in [15u16, wire::TYPE_HTTPS, wire::TYPE_SVCB, TYPE_TXT] {
+            let m = query(qtype, false);
+            let q = parse(&m).unwrap();
+            let out = blocked(
+                Asked::of(&q),
+                &block(BlockMode::Sinkhole),
+                1,
+                16,
+                String::new(),
+            )
+            .encode(ClientEdns::of(&q), 1232, true);
+            let (h, rrs) = records(&out);
+            assert_eq!((h.rcode(), h.ancount, h.nscount, h.arcount), (0, 0, 1, 0));
+            assert_eq!(rrs[0].rtype, TYPE_SOA);
+            assert_eq!(rrs[0].ttl, 60);
+        }
+        let m = query(TYPE_A, false);
+        let q = parse(&m).unwrap();
+        let out = blocked(
+            Asked::of(&q),
+            &block(BlockMode::NxDomain),
+            1,
+            16,
+            String::new(),
+        )
+        .encode(ClientEdns::of(&q), 1232, true);
+        let (h, _) = records(&out);
+        assert_eq!((h.rcode(), h.ancount, h.nscount), (RCODE_NXDOMAIN, 0, 1));
+        let out = blocked(
+            Asked::of(&q),
+            &block(BlockMode::Refused),
+            1,
+            16,
+            String::new(),
+        )
+        .encode(ClientEdns::of(&q), 1232, true);
+        let (h, _) = records(&out);
+        assert_eq!((h.rcode(), h.ancount, h.nscount), (RCODE_REFUSED, 0, 0));
+    }
+
+    #[test]
+    fn oversized_udp_reply_is_truncated() {
+        let m = query(TYPE_A, false);
+        let q = parse(&m).unwrap();
+        let mut b = block(BlockMode::Sinkhole);
+        b.ipv4 = (0..40).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
+        let reply = blocked(Asked::of(&q), &b, 1, 16, String::new());
+        let out = reply.encode(ClientEdns::of(&q), 1232, true);
+        let (h, _) = records(&out);
+        assert!(h.has(flags::TC));
+        assert_eq!((h.qdcount, h.ancount), (1, 0));
+        let tcp = reply.encode(ClientEdns::of(&q), 1232, false);
+        let (h, _) = records(&tcp);
+        assert!(!h.has(flags::TC));
+        assert_eq!(h.ancount, 40);
+    }
+}

@@ -1,0 +1,518 @@
+//! The per-query pipeline, from raw bytes to raw bytes.
+//!
+//! ```text
+//! parse ─▶ ACL ─▶ local (CH TXT list.ward.) ─▶ list lookup ─▶ cache ─▶ forward
+//!   │        │                                    │            │          │
+//! FORMERR  REFUSED                           blocked answer  patched   response-side
+//! NOTIMP                                     (+EDE 16)       copy      check, cache
+//! ```
+//!
+//! [`Engine::prepare`] runs everything that needs no I/O and either
+//! answers at once (blocked, cached, refused, malformed) or hands back a
+//! [`Pending`] forward; [`Engine::forward`] does the upstream exchange.
+//! Listeners answer the common cases without spawning a task.
+//!
+//! The list is loaded once per query from the [`ListStore`]. With no
+//! verified list at all, ward answers SERVFAIL with EDE 14 (Not Ready):
+//! it never forwards a query it could not check.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwapOption;
+use ipnet::IpNet;
+use prometheus_client::metrics::counter::Counter;
+use tracing::info;
+
+use super::answer::{self, Asked, BlockAnswer, BlockMode, ClientEdns, Reply, ede};
+use super::cache::{Cache, CacheLimits, Insert, KeyBuf};
+use super::query::{self, Query, Reject};
+use super::response::Upstreamed;
+use super::upstream::{Failure, UpstreamSettings, Upstreams};
+use super::wire::{
+    CLASS_CH, CLASS_IN, Header, RCODE_FORMERR, RCODE_NOERROR, RCODE_NOTIMP, RCODE_NXDOMAIN,
+    RCODE_REFUSED, RCODE_SERVFAIL, TYPE_TXT, flags,
+};
+use crate::domain::NameKey;
+use crate::list::Match;
+use crate::metrics::{Metrics, Protocol, QueryResult};
+use crate::store::{Active, ListStore};
+
+/// TTL of the local `list.ward.` TXT answer.
+const LOCAL_TTL: u32 = 0;
+/// The reversed key of `list.ward.`, the CH TXT name compliance probes ask.
+const LIST_WARD_KEY: &[u8] = b"ward.list.";
+
+/// Everything the engine needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub allow_clients: Vec<IpNet>,
+    pub block: BlockAnswer,
+    pub cache: Option<CacheLimits>,
+    pub upstream: UpstreamSettings,
+    /// Log every query (client, name, verdict). Off by default: children's
+    /// browsing is private.
+    pub query_log: bool,
+}
+
+/// What to do with a packet.
+#[derive(Debug)]
+pub enum Step {
+    /// Send these bytes back.
+    Reply(Vec<u8>),
+    /// Ask upstream, then send what [`Engine::forward`] returns.
+    Forward(Box<Pending>),
+    /// Send nothing.
+    Drop,
+}
+
+/// A query waiting for an upstream answer. Owns what it needs, so the
+/// receive buffer can be reused at once.
+#[derive(Debug)]
+pub struct Pending {
+    header: Header,
+    /// The client's question, as sent.
+    question: Vec<u8>,
+    /// The same question with the name lowercased: what goes upstream.
+    lower: Vec<u8>,
+    key: NameKey,
+    qtype: u16,
+    qclass: u16,
+    edns: ClientEdns,
+    cache_key: KeyBuf,
+    protocol: Protocol,
+    client: IpAddr,
+}
+
+/// Per-list cached counter handles for blocked queries.
+#[derive(Debug)]
+struct BlockedCounters {
+    generation: u64,
+    by_category: Vec<Counter>,
+}
+
+/// The DNS engine: shared by every listener.
+#[derive(Debug)]
+pub struct Engine {
+    settings: Settings,
+    store: Arc<ListStore>,
+    cache: Option<Cache>,
+    upstreams: Upstreams,
+    metrics: Arc<Metrics>,
+    blocked: ArcSwapOption<BlockedCounters>,
+}
+
+impl Engine {
+    pub fn new(settings: Settings, store: Arc<ListStore>, metrics: Arc<Metrics>) -> Self {
+        let upstreams = Upstreams::new(&settings.upstream, &metrics);
+        let cache = settings.cache.and_then(Cache::new);
+        Self {
+            settings,
+            store,
+            cache,
+            upstreams,
+            metrics,
+            blocked: ArcSwapOption::empty(),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<ListStore> {
+        &self.store
+    }
+
+    pub fn upstreams(&self) -> &Upstreams {
+        &self.upstreams
+    }
+
+    /// Publishes the cache size to the metrics (called periodically).
+    pub fn publish_cache_size(&self) {
+        if let Some(cache) = &self.cache {
+            let (entries, bytes) = cache.size();
+            self.metrics.set_cache_size(entries, bytes);
+        }
+    }
+
+    /// Everything up to the upstream exchange.
+    pub fn prepare(&self, packet: &[u8], client: SocketAddr, protocol: Protocol) -> Step {
+        let client_ip = client.ip().to_canonical();
+        let q = match query::parse(packet) {
+            Ok(q) => q,
+            Err(reject) => return self.reject(&reject, packet, protocol),
+        };
+        let edns = ClientEdns::of(&q);
+        let udp = protocol == Protocol::Udp;
+        let payload = self.settings.upstream.edns_payload;
+        let finish = |reply: Reply, result: QueryResult| {
+            self.metrics.query(protocol, result);
+            Step::Reply(reply.encode(edns, payload, udp))
+        };
+
+        if !self.allowed(client_ip) {
+            let reply = Reply::empty(&q.header, q.question, RCODE_REFUSED)
+                .with_ede(ede::PROHIBITED, "client not allowed");
+            return finish(reply, QueryResult::Refused);
+        }
+        if q.qclass == CLASS_CH {
+            return match self.local(&q) {
+                Some(reply) => finish(reply, QueryResult::Local),
+                None => finish(
+                    Reply::empty(&q.header, q.question, RCODE_REFUSED),
+                    QueryResult::Refused,
+                ),
+            };
+        }
+        if q.qclass != CLASS_IN {
+            return finish(
+                Reply::empty(&q.header, q.question, RCODE_REFUSED),
+                QueryResult::Refused,
+            );
+        }
+        let guard = self.store.load();
+        let Some(active) = guard.as_ref() else {
+            return finish(not_ready(&q.header, q.question), QueryResult::ServFail);
+        };
+        if let Some(m) = active.lookup(&q.key) {
+            self.log(client_ip, active, &q.key, q.qtype, Some(&m), "blocked");
+            let reply = self.blocked_reply(Asked::of(&q), active, &m);
+            return finish(reply, QueryResult::Blocked);
+        }
+
+        let cache_key = KeyBuf::new(
+            &q.key,
+            q.qtype,
+            q.qclass,
+            q.dnssec_ok(),
+            q.checking_disabled(),
+        );
+        if let Some(cache) = &self.cache {
+            let now = Instant::now();
+            if let Some(entry) = cache.get(&cache_key, now) {
+                if entry.generation() == active.generation
+                    || self.chain_still_clean(active, entry.chain())
+                {
+                    entry.set_generation(active.generation);
+                    self.metrics.cache_hit();
+                    self.log(client_ip, active, &q.key, q.qtype, None, "cached");
+                    let reply = client_reply(
+                        &q.header,
+                        q.question,
+                        entry.flags,
+                        entry.counts,
+                        entry.body_now(now),
+                        edns,
+                    );
+                    return finish(reply, QueryResult::Cached);
+                }
+                cache.remove(&cache_key);
+            }
+            self.metrics.cache_miss();
+        }
+        let mut lower = q.question.to_vec();
+        let name_len = lower.len() - 4;
+        lower[..name_len].make_ascii_lowercase();
+        Step::Forward(Box::new(Pending {
+            header: q.header,
+            question: q.question.to_vec(),
+            lower,
+            key: q.key.clone(),
+            qtype: q.qtype,
+            qclass: q.qclass,
+            edns,
+            cache_key,
+            protocol,
+            client: client_ip,
+        }))
+    }
+
+    /// The upstream exchange and the response-side check.
+    pub async fn forward(&self, p: Pending) -> Vec<u8> {
+        let udp = p.protocol == Protocol::Udp;
+        let payload = self.settings.upstream.edns_payload;
+        let checking_disabled = p.header.has(flags::CD);
+        let result = self
+            .upstreams
+            .exchange(&p.lower, checking_disabled, p.edns.dnssec_ok)
+            .await;
+        let (reply, outcome) = match result {
+            Err(failure) => (
+                upstream_failed(&p.header, &p.question, failure),
+                QueryResult::ServFail,
+            ),
+            Ok(answer) => self.answered(&p, answer),
+        };
+        self.metrics.query(p.protocol, outcome);
+        reply.encode(p.edns, payload, udp)
+    }
+
+    /// Both halves, for callers that do not care to split them.
+    pub async fn handle(
+        &self,
+        packet: &[u8],
+        client: SocketAddr,
+        protocol: Protocol,
+    ) -> Option<Vec<u8>> {
+        match self.prepare(packet, client, protocol) {
+            Step::Reply(bytes) => Some(bytes),
+            Step::Forward(p) => Some(self.forward(*p).await),
+            Step::Drop => None,
+        }
+    }
+
+    fn answered(&self, p: &Pending, answer: Upstreamed) -> (Reply, QueryResult) {
+        let asked = Asked {
+            header: &p.header,
+            question: &p.question,
+            qtype: p.qtype,
+            qclass: p.qclass,
+        };
+        // The list may have changed while we waited: use the newest.
+        let guard = self.store.load();
+        let Some(active) = guard.as_ref() else {
+            return (not_ready(&p.header, &p.question), QueryResult::ServFail);
+        };
+        // CNAME cloaking: any name the answer leads to that is blocked
+        // blocks the whole answer.
+        for name in &answer.chain {
+            if let Some(m) = active.lookup(name) {
+                self.log(p.client, active, &p.key, p.qtype, Some(&m), "blocked-chain");
+                return (self.blocked_reply(asked, active, &m), QueryResult::Blocked);
+            }
+        }
+        // Also re-check the question itself against the newest list.
+        if let Some(m) = active.lookup(&p.key) {
+            return (self.blocked_reply(asked, active, &m), QueryResult::Blocked);
+        }
+        if let (Some(cache), Some(ttl)) = (&self.cache, answer.cache_ttl) {
+            let rcode = answer.rcode();
+            cache.insert(
+                &p.cache_key,
+                Insert {
+                    flags: answer.header.flags,
+                    counts: answer.counts,
+                    body: &answer.body,
+                    ttls: &answer.ttls,
+                    chain: &answer.chain,
+                    ttl,
+                    negative: rcode == RCODE_NXDOMAIN || answer.counts[0] == 0,
+                    generation: active.generation,
+                },
+                Instant::now(),
+            );
+        }
+        self.log(p.client, active, &p.key, p.qtype, None, "forwarded");
+        let reply = client_reply(
+            &p.header,
+            &p.question,
+            answer.header.flags,
+            answer.counts,
+            answer.body,
+            p.edns,
+        );
+        (reply, QueryResult::Forwarded)
+    }
+
+    fn chain_still_clean<'a>(
+        &self,
+        active: &Active,
+        mut chain: impl Iterator<Item = &'a [u8]>,
+    ) -> bool {
+        chain.all(|key| active.lookup_bytes(key).is_none())
+    }
+
+    fn allowed(&self, ip: IpAddr) -> bool {
+        self.settings
+            .allow_clients
+            .iter()
+            .any(|net| net.contains(&ip))
+    }
+
+    fn blocked_reply(&self, asked: Asked<'_>, active: &Active, m: &Match) -> Reply {
+        let category = active.category_name(m);
+        self.count_blocked(active, m);
+        let text = format!(
+            "blocked by list {} serial {} (category {category})",
+            active.list_id(),
+            active.serial()
+        );
+        answer::blocked(
+            asked,
+            &self.settings.block,
+            active.serial(),
+            ede::CENSORED,
+            text,
+        )
+    }
+
+    fn count_blocked(&self, active: &Active, m: &Match) {
+        let current = self.blocked.load();
+        let counters = match current.as_ref() {
+            Some(c) if c.generation == active.generation => Arc::clone(c),
+            _ => {
+                let action = match self.settings.block.mode {
+                    BlockMode::Sinkhole => "sinkhole",
+                    BlockMode::NxDomain => "nxdomain",
+                    BlockMode::Refused => "refused",
+                };
+                let fresh = Arc::new(BlockedCounters {
+                    generation: active.generation,
+                    by_category: active
+                        .manifest()
+                        .categories
+                        .iter()
+                        .map(|c| self.metrics.blocked_counter(&c.name, action))
+                        .collect(),
+                });
+                self.blocked.store(Some(Arc::clone(&fresh)));
+                fresh
+            }
+        };
+        if let Some(c) = counters.by_category.get(usize::from(m.category)) {
+            c.inc();
+        }
+    }
+
+    /// Class CH: `list.ward. TXT` reports the list in force.
+    fn local(&self, q: &Query<'_>) -> Option<Reply> {
+        if q.qtype != TYPE_TXT || q.key.as_bytes() != LIST_WARD_KEY {
+            return None;
+        }
+        let guard = self.store.load();
+        let Some(active) = guard.as_ref() else {
+            return Some(not_ready(&q.header, q.question));
+        };
+        let strings = [
+            format!("list={}", active.list_id()),
+            format!("serial={}", active.serial()),
+            format!("sha256={}", hex::encode(active.sha256())),
+        ];
+        Some(answer::txt(q, &strings, LOCAL_TTL))
+    }
+
+    fn reject(&self, reject: &Reject, packet: &[u8], protocol: Protocol) -> Step {
+        let payload = self.settings.upstream.edns_payload;
+        let udp = protocol == Protocol::Udp;
+        let question =
+            |range: &Option<(usize, usize)>| range.map_or(&[][..], |(s, e)| &packet[s..e]);
+        let (reply, edns, result) = match reject {
+            Reject::Drop => {
+                self.metrics.malformed(protocol);
+                return Step::Drop;
+            }
+            Reject::FormErr {
+                header,
+                question: q,
+                ..
+            } => {
+                self.metrics.malformed(protocol);
+                (
+                    Reply::empty(header, question(q), RCODE_FORMERR),
+                    ClientEdns::NONE,
+                    QueryResult::FormErr,
+                )
+            }
+            Reject::QuestionCount { header } => {
+                self.metrics.malformed(protocol);
+                (
+                    Reply::empty(header, &[], RCODE_FORMERR),
+                    ClientEdns::NONE,
+                    QueryResult::FormErr,
+                )
+            }
+            Reject::NotImp {
+                header,
+                question: q,
+            } => (
+                Reply::empty(header, question(q), RCODE_NOTIMP),
+                ClientEdns::NONE,
+                QueryResult::NotImp,
+            ),
+            Reject::BadVersion {
+                header,
+                question: (s, e),
+                dnssec_ok,
+            } => {
+                let mut reply = Reply::empty(header, &packet[*s..*e], RCODE_NOERROR);
+                reply.ext_rcode = super::wire::RCODE_BADVERS_HIGH;
+                let edns = ClientEdns {
+                    present: true,
+                    dnssec_ok: *dnssec_ok,
+                    udp_limit: 512,
+                };
+                (reply, edns, QueryResult::FormErr)
+            }
+        };
+        self.metrics.query(protocol, result);
+        Step::Reply(reply.encode(edns, payload, udp))
+    }
+
+    fn log(
+        &self,
+        client: IpAddr,
+        active: &Active,
+        key: &NameKey,
+        qtype: u16,
+        m: Option<&Match>,
+        verdict: &str,
+    ) {
+        if !self.settings.query_log {
+            return;
+        }
+        let name = match m {
+            Some(m) if m.confidential => format!("confidential:{}", active.redacted(key)),
+            _ => NameKey::to_forward(key.as_bytes()),
+        };
+        let category = m.map(|m| active.category_name(m));
+        info!(target: "ward::query", %client, name, qtype, verdict, category, "query");
+    }
+}
+
+/// A response for the client built from an upstream's (or the cache's)
+/// record bytes: the client's ID and question, ward's RA, the upstream's
+/// RCODE, and AD only when the client asked for DNSSEC data.
+fn client_reply(
+    h: &Header,
+    question: &[u8],
+    upstream_flags: u16,
+    counts: [u16; 3],
+    body: Vec<u8>,
+    edns: ClientEdns,
+) -> Reply {
+    let rcode = (upstream_flags & flags::RCODE_MASK) as u8;
+    let mut f = answer::response_flags(h, rcode);
+    let wants_ad = edns.dnssec_ok || h.has(flags::AD);
+    if wants_ad && upstream_flags & flags::AD != 0 {
+        f |= flags::AD;
+    }
+    Reply {
+        id: h.id,
+        flags: f,
+        question: question.to_vec(),
+        body,
+        counts,
+        ext_rcode: 0,
+        ede: None,
+    }
+}
+
+fn not_ready(h: &Header, question: &[u8]) -> Reply {
+    Reply::empty(h, question, RCODE_SERVFAIL).with_ede(
+        ede::NOT_READY,
+        "no verified list loaded; ward will not answer unfiltered",
+    )
+}
+
+fn upstream_failed(h: &Header, question: &[u8], failure: Failure) -> Reply {
+    let (code, text) = match failure {
+        Failure::AllDown => (
+            ede::NO_REACHABLE_AUTHORITY,
+            "all upstream resolvers are down",
+        ),
+        Failure::NoAnswer => (ede::NO_REACHABLE_AUTHORITY, "no upstream resolver answered"),
+        Failure::Network => (
+            ede::NETWORK_ERROR,
+            "network error reaching the upstream resolvers",
+        ),
+    };
+    Reply::empty(h, question, RCODE_SERVFAIL).with_ede(code, text)
+}

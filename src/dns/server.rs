@@ -1,0 +1,307 @@
+//! UDP and TCP listeners around the [`Engine`].
+//!
+//! UDP: one receive loop per socket. Blocked, cached, refused and
+//! malformed queries are answered inline, without a task; only forwards
+//! are spawned, bounded by [`MAX_INFLIGHT`].
+//!
+//! TCP (RFC 7766): each connection reads length-prefixed queries with an
+//! idle timeout and answers them concurrently, up to
+//! [`PIPELINE_DEPTH`] at once, through one writer. Connections are capped;
+//! past the cap new connections are closed at once.
+//!
+//! Shutdown: cancel the token; loops stop receiving and accepting, and
+//! [`Server::drain`] waits (bounded) for in-flight answers.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use super::engine::{Engine, Step};
+use crate::metrics::Protocol;
+
+/// Forwards in flight across all UDP sockets; past this, new misses are
+/// dropped (the client retries) rather than piling up without bound.
+pub const MAX_INFLIGHT: usize = 10_000;
+/// Queries answered concurrently on one TCP connection.
+pub const PIPELINE_DEPTH: usize = 32;
+/// Largest UDP datagram read.
+const UDP_RECV: usize = 65_535;
+
+/// TCP limits.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpLimits {
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// Bound sockets, before serving.
+#[derive(Debug)]
+pub struct Listeners {
+    pub udp: Vec<UdpSocket>,
+    pub tcp: Vec<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds UDP and TCP on every address and logs each bound address once
+    /// (with the real port when the configured port is 0).
+    pub async fn bind(addrs: &[SocketAddr]) -> io::Result<Self> {
+        let mut udp = Vec::new();
+        let mut tcp = Vec::new();
+        for addr in addrs {
+            let u = bind_udp(*addr)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot bind UDP {addr}: {e}")))?;
+            // With port 0, TCP takes the port UDP got, so one address serves both.
+            let tcp_addr = SocketAddr::new(addr.ip(), u.local_addr()?.port());
+            let t = bind_tcp(tcp_addr).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot bind TCP {tcp_addr}: {e}"))
+            })?;
+            udp.push(u);
+            tcp.push(t);
+        }
+        for u in &udp {
+            info!("listening for UDP on {}", u.local_addr()?);
+        }
+        for t in &tcp {
+            info!("listening for TCP on {}", t.local_addr()?);
+        }
+        Ok(Self { udp, tcp })
+    }
+
+    /// The bound UDP addresses (TCP uses the same ones).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.udp
+            .iter()
+            .filter_map(|u| u.local_addr().ok())
+            .collect()
+    }
+}
+
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let domain = socket2::Domain::for_address(addr);
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_nonblocking(true)?;
+    // Room for bursts: the loop drains it as fast as the engine answers.
+    let _ = s.set_recv_buffer_size(4 << 20);
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let domain = socket2::Domain::for_address(addr);
+    let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    TcpListener::from_std(s.into())
+}
+
+/// Running listeners.
+#[derive(Debug)]
+pub struct Server {
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Server {
+    /// Starts serving. Stops when `shutdown` is cancelled.
+    pub fn start(
+        engine: Arc<Engine>,
+        listeners: Listeners,
+        tcp: TcpLimits,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let tracker = TaskTracker::new();
+        let inflight = Arc::new(Semaphore::new(MAX_INFLIGHT));
+        for sock in listeners.udp {
+            tracker.spawn(udp_loop(
+                Arc::new(sock),
+                Arc::clone(&engine),
+                Arc::clone(&inflight),
+                tracker.clone(),
+                shutdown.clone(),
+            ));
+        }
+        let connections = Arc::new(Semaphore::new(tcp.max_connections.max(1)));
+        for listener in listeners.tcp {
+            tracker.spawn(tcp_accept_loop(
+                listener,
+                Arc::clone(&engine),
+                tcp,
+                Arc::clone(&connections),
+                tracker.clone(),
+                shutdown.clone(),
+            ));
+        }
+        tracker.close();
+        Self { tracker, shutdown }
+    }
+
+    /// Waits for every loop and in-flight answer to finish, at most
+    /// `limit`. Returns false when the limit cut the drain short.
+    pub async fn drain(&self, limit: Duration) -> bool {
+        self.shutdown.cancel();
+        tokio::time::timeout(limit, self.tracker.wait())
+            .await
+            .is_ok()
+    }
+}
+
+async fn udp_loop(
+    sock: Arc<UdpSocket>,
+    engine: Arc<Engine>,
+    inflight: Arc<Semaphore>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let mut buf = vec![0u8; UDP_RECV];
+    loop {
+        let (n, src) = tokio::select! {
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(r) => r,
+                Err(error) => {
+                    // ICMP errors from earlier sends surface here; keep going.
+                    debug!(%error, "UDP receive error");
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        match engine.prepare(&buf[..n], src, Protocol::Udp) {
+            Step::Reply(bytes) => {
+                let _ = sock.send_to(&bytes, src).await;
+            }
+            Step::Drop => {}
+            Step::Forward(pending) => {
+                let Ok(permit) = Arc::clone(&inflight).try_acquire_owned() else {
+                    warn!("too many queries in flight; dropping one");
+                    continue;
+                };
+                let sock = Arc::clone(&sock);
+                let engine = Arc::clone(&engine);
+                tracker.spawn(async move {
+                    let bytes = engine.forward(*pending).await;
+                    let _ = sock.send_to(&bytes, src).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+}
+
+async fn tcp_accept_loop(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    limits: TcpLimits,
+    connections: Arc<Semaphore>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let (stream, src) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(r) => r,
+                Err(error) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    warn!(%error, "TCP accept error");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+            debug!("TCP connection limit reached; closing a new connection");
+            drop(stream);
+            continue;
+        };
+        let engine = Arc::clone(&engine);
+        let shutdown = shutdown.clone();
+        let inner = tracker.clone();
+        tracker.spawn(async move {
+            tcp_connection(stream, src, engine, limits.idle_timeout, inner, shutdown).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn tcp_connection(
+    stream: TcpStream,
+    src: SocketAddr,
+    engine: Arc<Engine>,
+    idle: Duration,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(PIPELINE_DEPTH);
+    let writer_task = tracker.spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            let mut framed = Vec::with_capacity(msg.len() + 2);
+            // Responses are built under 64 KiB (counts and RDATA lengths
+            // are u16 and ward never concatenates messages).
+            framed.extend_from_slice(&(msg.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+            framed.extend_from_slice(&msg);
+            if writer.write_all(&framed).await.is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown().await;
+    });
+    let depth = Arc::new(Semaphore::new(PIPELINE_DEPTH));
+    let mut buf = Vec::new();
+    loop {
+        let len = tokio::select! {
+            r = tokio::time::timeout(idle, reader.read_u16()) => match r {
+                Ok(Ok(len)) => usize::from(len),
+                // Idle timeout, EOF or a reset: the connection is done.
+                _ => break,
+            },
+            () = shutdown.cancelled() => break,
+        };
+        buf.resize(len, 0);
+        match tokio::time::timeout(idle, reader.read_exact(&mut buf)).await {
+            Ok(Ok(_)) => {}
+            _ => break,
+        }
+        match engine.prepare(&buf, src, Protocol::Tcp) {
+            Step::Reply(bytes) => {
+                if tx.send(bytes).await.is_err() {
+                    break;
+                }
+            }
+            // Unparseable bytes on a stream: framing can no longer be
+            // trusted, so close.
+            Step::Drop => break,
+            Step::Forward(pending) => {
+                let Ok(permit) = Arc::clone(&depth).acquire_owned().await else {
+                    break;
+                };
+                let tx = tx.clone();
+                let engine = Arc::clone(&engine);
+                tracker.spawn(async move {
+                    let bytes = engine.forward(*pending).await;
+                    let _ = tx.send(bytes).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer_task.await;
+}

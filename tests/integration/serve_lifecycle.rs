@@ -1,0 +1,418 @@
+//! `ward serve` over its life: reloads, list swaps, missing lists, admin
+//! endpoints, signals, hostile packets, and what reaches the upstream.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use hickory_proto::rr::{RData, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+use crate::serve::{config, key, start};
+use crate::support::client::{ede, query, udp, udp_raw, udp_silent};
+use crate::support::upstream::TestUpstream;
+use crate::support::ward::{TEST_LIST, Ward, write_list};
+
+fn a_records(m: &Message) -> Vec<Ipv4Addr> {
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A minimal HTTP/1.1 GET; returns (status, body).
+pub(crate) async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: ward\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Waits until `f` holds, polling; false after 20 s.
+async fn eventually(mut f: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn sighup_swaps_in_a_new_list_and_it_beats_the_cache() {
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = start(dir.path(), &[up.addr], "", "");
+    // Cache allowed answers: one direct, one through a CNAME.
+    let m = udp(w.dns, &query("www.example.test.", RecordType::A, None)).await;
+    assert_eq!(a_records(&m), vec![Ipv4Addr::new(192, 0, 2, 10)]);
+    let m = udp(w.dns, &query("later.example.test.", RecordType::A, None)).await;
+    assert_eq!(a_records(&m), vec![Ipv4Addr::new(192, 0, 2, 77)]);
+
+    // Serial 2 blocks www.example.test and the CNAME target late.example.test.
+    let list2 = format!("{TEST_LIST}=www.example.test adult\n=late.example.test adult\n");
+    write_list(dir.path(), &key(), 2, &list2);
+    w.signal("HUP");
+    assert!(w.wait_for_log("SIGHUP: list reloaded"), "{}", w.logs());
+    let m = udp(w.dns, &query("www.example.test.", RecordType::A, None)).await;
+    assert_eq!(
+        a_records(&m),
+        vec![Ipv4Addr::new(192, 0, 2, 1)],
+        "cached answer not served"
+    );
+    let m = udp(
+        w.dns,
+        &query("later.example.test.", RecordType::A, Some((1232, false))),
+    )
+    .await;
+    assert_eq!(
+        a_records(&m),
+        vec![Ipv4Addr::new(192, 0, 2, 1)],
+        "cached CNAME chain re-checked"
+    );
+    assert!(ede(&m).unwrap().1.contains("serial 2"));
+
+    // A corrupt file on SIGHUP keeps serial 2 in force.
+    let mut bytes = std::fs::read(dir.path().join("list.ward")).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0x40;
+    std::fs::write(dir.path().join("list.ward"), &bytes).unwrap();
+    w.signal("HUP");
+    assert!(
+        w.wait_for_log("SIGHUP reload failed; keeping the current list"),
+        "{}",
+        w.logs()
+    );
+    let m = udp(
+        w.dns,
+        &query("www.example.test.", RecordType::A, Some((1232, false))),
+    )
+    .await;
+    assert!(ede(&m).unwrap().1.contains("serial 2"));
+    let admin = w.admin.unwrap();
+    let (_, metrics) = http_get(admin, "/metrics").await;
+    assert!(
+        metrics.contains("ward_list_reload_failures_total 1"),
+        "{metrics}"
+    );
+    up.stop().await;
+}
+
+#[tokio::test]
+async fn admin_endpoints_report_health_readiness_and_metrics() {
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = start(dir.path(), &[up.addr], "", "");
+    let admin = w.admin.unwrap();
+    assert_eq!(http_get(admin, "/healthz").await.0, 200);
+    assert!(eventually(async || http_get(admin, "/readyz").await.0 == 200).await);
+    udp(w.dns, &query("blocked.test.", RecordType::A, None)).await;
+    udp(w.dns, &query("www.example.test.", RecordType::A, None)).await;
+    udp(w.dns, &query("www.example.test.", RecordType::A, None)).await;
+    let (status, m) = http_get(admin, "/metrics").await;
+    assert_eq!(status, 200);
+    for want in [
+        r#"ward_queries_total{protocol="udp",result="blocked"} 1"#,
+        r#"ward_queries_total{protocol="udp",result="forwarded"} 1"#,
+        r#"ward_queries_total{protocol="udp",result="cached"} 1"#,
+        r#"ward_blocked_total{category="adult",action="sinkhole"} 1"#,
+        "ward_cache_hits_total 1",
+        "ward_list_serial 1",
+        "ward_list_loaded 1",
+        "ward_upstream_latency_seconds",
+    ] {
+        assert!(m.contains(want), "missing {want}:\n{m}");
+    }
+    assert!(!m.contains("blocked.test"), "no names in metrics");
+    assert_eq!(http_get(admin, "/nope").await.0, 404);
+    up.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_list_ward_serves_servfail_and_is_not_ready() {
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A list file that does not verify: signed by an untrusted key.
+    write_list(dir.path(), &key(), 1, TEST_LIST);
+    let other = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    std::fs::write(
+        dir.path().join("list.pub"),
+        ward::keys::public_file_text(&other.verifying_key()),
+    )
+    .unwrap();
+    let w = Ward::start(dir.path(), &config(&[up.addr], "", ""), true);
+    assert!(
+        w.logs().contains("ALARM: no verified list loaded"),
+        "{}",
+        w.logs()
+    );
+    for name in ["www.example.test.", "blocked.test."] {
+        let m = udp(w.dns, &query(name, RecordType::A, Some((1232, false)))).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{name}");
+        assert_eq!(ede(&m).unwrap().0, 14, "Not Ready");
+    }
+    let (status, body) = http_get(w.admin.unwrap(), "/readyz").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("no verified list"), "{body}");
+    drop(w);
+
+    // With require_list, ward refuses to start at all.
+    let cfg = config(&[up.addr], "", "").replace(
+        "state_dir = \"state\"",
+        "state_dir = \"state\"\nrequire_list = true",
+    );
+    let logs = Ward::try_start(dir.path(), &cfg, true)
+        .err()
+        .expect("ward must not start");
+    assert!(logs.contains("require_list"), "{logs}");
+    up.stop().await;
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_cleanly() {
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = start(dir.path(), &[up.addr], "", "");
+    udp(w.dns, &query("www.example.test.", RecordType::A, None)).await;
+    w.signal("TERM");
+    assert_eq!(w.wait_exit(), Some(0), "{}", w.logs());
+    assert!(w.logs().contains("stopped"));
+    up.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_packets_never_stop_the_server() {
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = start(dir.path(), &[up.addr], "", "");
+    let header = |qd: u16, extra: &[u8]| {
+        let mut m = vec![0x12, 0x34, 0x01, 0x00];
+        m.extend_from_slice(&qd.to_be_bytes());
+        m.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        m.extend_from_slice(extra);
+        m
+    };
+    // Cases that still have a header get FORMERR with the same ID.
+    let mut long_label = vec![64u8];
+    long_label.extend_from_slice(&[b'a'; 64]);
+    long_label.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let formerr_cases: Vec<(&str, Vec<u8>)> = vec![
+        ("compression loop", header(1, &[0xC0, 0x0C, 0, 1, 0, 1])),
+        ("label over 63", header(1, &long_label)),
+        ("qdcount 0", header(0, &[])),
+        (
+            "qdcount 2",
+            header(2, b"\x01a\x00\x00\x01\x00\x01\x01b\x00\x00\x01\x00\x01"),
+        ),
+        ("question cut short", header(1, b"\x07exam")),
+    ];
+    for (what, packet) in &formerr_cases {
+        let answer = udp_raw(w.dns, packet)
+            .await
+            .unwrap_or_else(|| panic!("{what}: no answer"));
+        let m = Message::from_vec(&answer).unwrap();
+        assert_eq!(m.metadata.id, 0x1234, "{what}");
+        assert_eq!(m.metadata.response_code, ResponseCode::FormErr, "{what}");
+    }
+    // Cases without a usable header are dropped silently.
+    for (what, packet) in [
+        ("truncated header", vec![0x12, 0x34, 0x01]),
+        ("empty", vec![]),
+    ] {
+        assert!(
+            udp_silent(w.dns, &packet, Duration::from_millis(300)).await,
+            "{what}"
+        );
+    }
+    // Random garbage, deterministic seed: whatever happens, no crash.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..300 {
+        let len = (x % 100) as usize;
+        let mut p = Vec::with_capacity(len);
+        for _ in 0..len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            p.push(x as u8);
+        }
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        sock.send_to(&p, w.dns).await.unwrap();
+    }
+    // The same garbage over TCP closes only that connection.
+    let mut s = TcpStream::connect(w.tcp).await.unwrap();
+    s.write_all(&[0, 5, 1, 2, 3, 4, 5]).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "connection closed after garbage");
+    // A NOTIFY (opcode 4) gets NOTIMP.
+    let mut notify = query("www.example.test.", RecordType::SOA, None);
+    notify.metadata.op_code = hickory_proto::op::OpCode::Notify;
+    let m = Message::from_vec(&udp_raw(w.dns, &notify.to_vec().unwrap()).await.unwrap()).unwrap();
+    assert_eq!(m.metadata.response_code, ResponseCode::NotImp);
+
+    // Still alive and correct.
+    let m = udp(w.dns, &query("www.example.test.", RecordType::A, None)).await;
+    assert_eq!(a_records(&m), vec![Ipv4Addr::new(192, 0, 2, 10)]);
+    let (_, metrics) = http_get(w.admin.unwrap(), "/metrics").await;
+    let malformed: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("ward_malformed_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(malformed >= 7, "malformed counted: {malformed}\n{metrics}");
+    up.stop().await;
+}
+
+/// An upstream that records every query it gets and answers each with an
+/// empty NOERROR.
+async fn recording_upstream() -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((n, src)) = sock.recv_from(&mut buf).await {
+            log.lock().unwrap().push(buf[..n].to_vec());
+            let Ok(q) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut r = Message::response(q.metadata.id, q.metadata.op_code);
+            r.metadata.recursion_available = true;
+            r.add_queries(q.queries.clone());
+            let _ = sock.send_to(&r.to_vec().unwrap(), src).await;
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn upstream_queries_carry_no_client_data() {
+    let (up, seen) = recording_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = start(dir.path(), &[up], "", "");
+    // Let the health probe's `. NS` arrive first, then forget it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    seen.lock().unwrap().clear();
+
+    let mut q = query("WwW.Example.Test.", RecordType::A, Some((1232, true)));
+    let subnet = ClientSubnet::new("198.51.100.0".parse().unwrap(), 24, 0);
+    q.edns
+        .as_mut()
+        .unwrap()
+        .options_mut()
+        .insert(EdnsOption::Subnet(subnet));
+    q.metadata.checking_disabled = true;
+    let m = udp(w.dns, &q).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    // Blocked names never go upstream.
+    udp(
+        w.dns,
+        &query("blocked.test.", RecordType::A, Some((1232, false))),
+    )
+    .await;
+    udp(w.dns, &query("x.secret.test.", RecordType::A, None)).await;
+
+    let seen = seen.lock().unwrap().clone();
+    let queries: Vec<Message> = seen
+        .iter()
+        .map(|b| Message::from_vec(b).unwrap())
+        .filter(|m| m.queries[0].name().to_string() != ".")
+        .collect();
+    assert_eq!(
+        queries.len(),
+        1,
+        "only the allowed query went upstream: {queries:?}"
+    );
+    let fwd = &queries[0];
+    assert_eq!(fwd.queries[0].name().to_string(), "www.example.test.");
+    assert_ne!(fwd.metadata.id, q.metadata.id, "fresh query ID");
+    assert!(fwd.metadata.checking_disabled, "CD passed on");
+    let edns = fwd.edns.as_ref().expect("ward's own OPT");
+    assert!(edns.flags().dnssec_ok, "DO passed on");
+    assert!(edns.option(EdnsCode::Subnet).is_none(), "ECS stripped");
+    assert!(
+        edns.options().as_ref().is_empty(),
+        "no client options at all"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|b| b.windows(3).any(|w| w == [198, 51, 100])),
+        "client subnet bytes absent"
+    );
+}
+
+/// `dig` from bind9-dnsutils against ward. CI installs dig and sets
+/// WARD_REQUIRE_DIG=1, so there this test cannot skip.
+#[tokio::test]
+async fn dig_sees_sinkhole_and_ede() {
+    let have_dig = std::process::Command::new("dig").arg("-v").output().is_ok();
+    if !have_dig {
+        assert!(
+            std::env::var_os("WARD_REQUIRE_DIG").is_none(),
+            "dig is required but missing"
+        );
+        eprintln!("skipped: dig not installed");
+        return;
+    }
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = start(dir.path(), &[up.addr], "", "");
+    let port = w.dns.port().to_string();
+    let out = tokio::process::Command::new("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &port,
+            "+tries=1",
+            "+time=5",
+            "www.blocked.test",
+            "A",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("192.0.2.1"), "{text}");
+    assert!(text.contains("EDE: 16 (Censored)"), "{text}");
+    let out = tokio::process::Command::new("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &port,
+            "+tcp",
+            "+tries=1",
+            "+time=5",
+            "www.example.test",
+            "A",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("192.0.2.10"), "{text}");
+    up.stop().await;
+}

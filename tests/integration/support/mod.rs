@@ -1,0 +1,6 @@
+//! Test support: a real authoritative upstream, a real `ward serve`
+//! process, and a small DNS client built on hickory-proto's codec.
+
+pub mod client;
+pub mod upstream;
+pub mod ward;
