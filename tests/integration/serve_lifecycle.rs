@@ -286,7 +286,8 @@ async fn malformed_packets_never_stop_the_server() {
 }
 
 /// An upstream that records every query it gets and answers each with an
-/// empty NOERROR.
+/// empty NOERROR, except `signed.example.test A`, which gets an A record
+/// and an RRSIG (type 46) in raw wire form.
 async fn recording_upstream() -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = sock.local_addr().unwrap();
@@ -299,6 +300,10 @@ async fn recording_upstream() -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
             let Ok(q) = Message::from_vec(&buf[..n]) else {
                 continue;
             };
+            if q.queries[0].name().to_string() == "signed.example.test." {
+                let _ = sock.send_to(&signed_answer(&buf[..n]), src).await;
+                continue;
+            }
             let mut r = Message::response(q.metadata.id, q.metadata.op_code);
             r.metadata.recursion_available = true;
             r.add_queries(q.queries.clone());
@@ -306,6 +311,50 @@ async fn recording_upstream() -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
         }
     });
     (addr, seen)
+}
+
+/// A response to `query` (whose question is copied) with `A 192.0.2.44`
+/// and an RRSIG over it, both owned by the question name.
+fn signed_answer(query: &[u8]) -> Vec<u8> {
+    let mut qend = 12;
+    while query[qend] != 0 {
+        qend += 1 + usize::from(query[qend]);
+    }
+    qend += 5;
+    let mut r = query[..qend].to_vec();
+    r[2] = 0x81; // QR, RD
+    r[3] = 0x80; // RA
+    r[6..12].copy_from_slice(&[0, 2, 0, 0, 0, 0]);
+    r.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 1, 0x2C, 0, 4, 192, 0, 2, 44]);
+    // RRSIG: type covered A, alg 13, 3 labels, orig TTL 300, expiry,
+    // inception, key tag, signer "test.", 64-byte signature.
+    let mut rdata = vec![
+        0, 1, 13, 3, 0, 0, 1, 0x2C, 0x70, 0, 0, 0, 0x60, 0, 0, 0, 0x12, 0x34,
+    ];
+    rdata.extend_from_slice(b"\x04test\x00");
+    rdata.extend_from_slice(&[0xAB; 64]);
+    r.extend_from_slice(&[0xC0, 12, 0, 46, 0, 1, 0, 0, 1, 0x2C]);
+    r.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    r.extend_from_slice(&rdata);
+    r
+}
+
+#[tokio::test]
+async fn rrsigs_pass_through_to_validating_clients() {
+    let (up, _seen) = recording_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = start(dir.path(), &[up], "", "");
+    for _ in 0..2 {
+        // Miss, then hit: both carry the signature unchanged.
+        let m = udp(
+            w.dns,
+            &query("signed.example.test.", RecordType::A, Some((1232, true))),
+        )
+        .await;
+        let types: Vec<RecordType> = m.answers.iter().map(|r| r.record_type()).collect();
+        assert_eq!(types, vec![RecordType::A, RecordType::RRSIG], "{m:?}");
+        assert!(m.edns.as_ref().unwrap().flags().dnssec_ok);
+    }
 }
 
 #[tokio::test]
@@ -414,5 +463,120 @@ async fn dig_sees_sinkhole_and_ede() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("192.0.2.10"), "{text}");
+    up.stop().await;
+}
+
+#[tokio::test]
+async fn tcp_connections_are_capped_and_idle_ones_closed() {
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_list(dir.path(), &key(), 1, TEST_LIST);
+    let cfg = config(&[up.addr], "", "").replace(
+        "upstream_attempts = 1",
+        "upstream_attempts = 1\ntcp_max_connections = 2\ntcp_idle_timeout = \"300ms\"",
+    );
+    let w = Ward::start(dir.path(), &cfg, true);
+    let held_a = TcpStream::connect(w.tcp).await.unwrap();
+    let held_b = TcpStream::connect(w.tcp).await.unwrap();
+    // Give the server a moment to take both permits, then a third
+    // connection is closed at once without an answer.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = TcpStream::connect(w.tcp).await.unwrap();
+    let q = query("www.example.test.", RecordType::A, None)
+        .to_vec()
+        .unwrap();
+    let _ = third.write_u16(q.len() as u16).await;
+    let _ = third.write_all(&q).await;
+    let mut buf = [0u8; 2];
+    let got = tokio::time::timeout(Duration::from_secs(10), third.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(
+        matches!(got, Ok(0) | Err(_)),
+        "over the cap: closed, got {got:?}"
+    );
+    // The idle ones are closed by the server after the idle timeout.
+    for mut s in [held_a, held_b] {
+        let got = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .unwrap();
+        assert!(
+            matches!(got, Ok(0) | Err(_)),
+            "idle connection closed, got {got:?}"
+        );
+    }
+    // Freed permits: a new connection is served, pipelined queries too.
+    let mut s = TcpStream::connect(w.tcp).await.unwrap();
+    let q2 = query("sibling.test.", RecordType::A, None)
+        .to_vec()
+        .unwrap();
+    let mut both = Vec::new();
+    for q in [&q, &q2] {
+        both.extend_from_slice(&(q.len() as u16).to_be_bytes());
+        both.extend_from_slice(q);
+    }
+    s.write_all(&both).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let len = s.read_u16().await.unwrap();
+        let mut msg = vec![0u8; usize::from(len)];
+        s.read_exact(&mut msg).await.unwrap();
+        ids.push(Message::from_vec(&msg).unwrap().metadata.id);
+    }
+    ids.sort_unstable();
+    let mut want = vec![
+        u16::from_be_bytes([q[0], q[1]]),
+        u16::from_be_bytes([q2[0], q2[1]]),
+    ];
+    want.sort_unstable();
+    assert_eq!(ids, want);
+    up.stop().await;
+}
+
+/// hickory's own client (hickory-net), over UDP and over TCP.
+#[tokio::test]
+async fn hickory_client_over_udp_and_tcp() {
+    use hickory_net::client::{Client, ClientHandle};
+    use hickory_net::runtime::TokioRuntimeProvider;
+    use hickory_net::tcp::TcpClientStream;
+    use hickory_net::udp::UdpClientStream;
+    use hickory_proto::rr::{DNSClass, Name};
+    use std::str::FromStr;
+
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = start(dir.path(), &[up.addr], "", "");
+
+    let stream = UdpClientStream::builder(w.dns, TokioRuntimeProvider::default()).build();
+    let (mut client, bg) = Client::<TokioRuntimeProvider>::from_sender(stream);
+    tokio::spawn(bg);
+    let r = client
+        .query(
+            Name::from_str("www.blocked.test.").unwrap(),
+            DNSClass::IN,
+            RecordType::A,
+        )
+        .await
+        .unwrap();
+    assert_eq!(a_records(&r), vec![Ipv4Addr::new(192, 0, 2, 1)]);
+
+    let (connect, handle) = TcpClientStream::new(
+        w.tcp,
+        None,
+        Some(Duration::from_secs(5)),
+        TokioRuntimeProvider::default(),
+    );
+    let stream = connect.await.unwrap();
+    let (mut client, bg) = Client::<TokioRuntimeProvider>::new(stream, handle);
+    tokio::spawn(bg);
+    let r = client
+        .query(
+            Name::from_str("www.example.test.").unwrap(),
+            DNSClass::IN,
+            RecordType::A,
+        )
+        .await
+        .unwrap();
+    assert_eq!(a_records(&r), vec![Ipv4Addr::new(192, 0, 2, 10)]);
     up.stop().await;
 }
