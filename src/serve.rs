@@ -82,9 +82,9 @@ impl ListSource {
                 )
                 .map_err(|e| format!("embedded demo list: {e}"))
             }
-            Self::File { path, trust } => {
-                list::open_file(path, trust).map_err(|e| format!("{}: {e}", path.display()))
-            }
+            Self::File { path, trust } => list::open_file(path, trust)
+                .and_then(|l| l.deep_check().map(|()| l))
+                .map_err(|e| format!("{}: {e}", path.display())),
             Self::None => Err("no list source configured (list.file)".into()),
         }
     }
@@ -180,7 +180,11 @@ pub async fn run(
     // 3. The list, before any socket serves.
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(ListStore::new());
-    match source.load() {
+    let initial = {
+        let source = source.clone();
+        tokio::task::spawn_blocking(move || source.load()).await?
+    };
+    match initial {
         Ok(list) => {
             log_list("list loaded", &list);
             store.swap(list);
@@ -243,7 +247,15 @@ pub async fn run(
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = hup.recv() => reload(&source, &store, &metrics),
+            _ = hup.recv() => {
+                // Verification reads the whole file: keep it off the
+                // async workers.
+                let source = source.clone();
+                match tokio::task::spawn_blocking(move || source.load()).await {
+                    Ok(loaded) => reload(loaded, &store, &metrics),
+                    Err(error) => error!(%error, "SIGHUP reload task failed"),
+                }
+            }
             _ = term.recv() => { info!("SIGTERM: draining"); break; }
             _ = int.recv() => { info!("SIGINT: draining"); break; }
             () = &mut stop => { info!("stopping"); break; }
@@ -258,9 +270,9 @@ pub async fn run(
     Ok(())
 }
 
-/// SIGHUP: verify the file again and swap; keep the old list on failure.
-fn reload(source: &ListSource, store: &ListStore, metrics: &Metrics) {
-    match source.load() {
+/// SIGHUP: swap in the freshly verified list; keep the old one on failure.
+fn reload(loaded: Result<Verified<ListArtifact>, String>, store: &ListStore, metrics: &Metrics) {
+    match loaded {
         Ok(list) => {
             let current = store.load_full();
             if let Some(cur) = &current

@@ -40,7 +40,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let list = match &args.list {
         Some(path) => {
             let trust = load_trust(&args.trust)?;
-            list::open_file(path, &trust).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            list::open_file(path, &trust)
+                .and_then(|l| l.deep_check().map(|()| l))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
         }
         None => {
             let key = keys::parse_public(list::DEMO_PUBLIC_KEY)

@@ -21,6 +21,7 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let trust = load_trust(&args.trust)?;
     let verified = list::open_file(&args.file, &trust)
+        .and_then(|l| l.deep_check().map(|()| l))
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let expired = verified.check_expiry(jiff::Timestamp::now());
     if let Err(e) = &expired

@@ -9,10 +9,18 @@
 //!
 //! A lookup allocates nothing and never panics, whatever bytes the key holds.
 
+use std::sync::atomic::Ordering;
+
 use super::format::{RuleKind, RuleValue};
+use super::guard::guarded;
 use super::hashed::SuffixHasher;
 use super::verify::ListArtifact;
 use crate::domain::NameKey;
+
+/// Category id of the match returned when the name index is malformed
+/// and a lookup faulted: ward fails closed and treats the name as blocked.
+/// Real category ids stop at [`RuleValue::MAX_CATEGORY`].
+pub const FAULT_CATEGORY: u16 = u16::MAX;
 
 /// The rule that decided a lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +37,11 @@ pub struct Match {
 }
 
 impl Match {
+    fn with_key_len(mut self, len: usize) -> Self {
+        self.key_len = u8::try_from(len).unwrap_or(u8::MAX);
+        self
+    }
+
     fn beats(&self, other: &Self) -> bool {
         (self.labels, self.kind == RuleKind::Exact) > (other.labels, other.kind == RuleKind::Exact)
     }
@@ -43,7 +56,9 @@ impl ListArtifact {
     /// The best rule for raw reversed-label key bytes (as stored by the
     /// DNS cache). Bytes that are not a well-formed key match nothing.
     pub fn lookup_bytes(&self, bytes: &[u8]) -> Option<Match> {
-        let plain = self.lookup_plain(bytes);
+        let Ok(plain) = guarded(|| self.lookup_plain(bytes)) else {
+            return Some(self.fault(bytes));
+        };
         if self.manifest.payload.hashed.count == 0 {
             return plain;
         }
@@ -54,8 +69,37 @@ impl ListArtifact {
         }
     }
 
+    /// A lookup faulted on a malformed index: fail closed, and raise the
+    /// alarm once per list.
+    #[cold]
+    fn fault(&self, key: &[u8]) -> Match {
+        if !self.faulted.swap(true, Ordering::Relaxed) {
+            tracing::error!(
+                list_id = self.list_id(),
+                serial = self.serial(),
+                "ALARM: the list's name index is malformed; lookups fail closed (names are blocked)"
+            );
+        }
+        Match {
+            category: FAULT_CATEGORY,
+            kind: RuleKind::Subtree,
+            confidential: false,
+            labels: 0,
+            key_len: 0,
+        }
+        .with_key_len(key.len())
+    }
+
+    /// True once a lookup on this list has faulted.
+    pub fn has_faulted(&self) -> bool {
+        self.faulted.load(Ordering::Relaxed)
+    }
+
     /// Category name of a match.
     pub fn category_name(&self, m: &Match) -> &str {
+        if m.category == FAULT_CATEGORY {
+            return "list-index-fault";
+        }
         self.manifest
             .categories
             .get(usize::from(m.category))

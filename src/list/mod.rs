@@ -10,6 +10,7 @@
 
 pub mod build;
 pub mod format;
+mod guard;
 pub mod hashed;
 pub mod matcher;
 pub mod source;
@@ -17,7 +18,7 @@ pub mod verify;
 
 pub use build::{BuildError, BuildOptions, BuildStats, Compiler};
 pub use format::{Manifest, RuleKind};
-pub use matcher::Match;
+pub use matcher::{FAULT_CATEGORY, Match};
 pub use verify::{Bytes, ListArtifact, TrustedKeys, Verified, VerifyError, open_file, verify};
 
 /// The demo artifact, built from `examples/demo.txt` with the demo key.

@@ -537,3 +537,51 @@ proptest! {
         }
     }
 }
+
+/// Lists signed by a trusted key whose fst index is malformed (found by
+/// the `artifact_signed` fuzz target): the deep check refuses them, and a
+/// lookup on one never panics; it fails closed.
+#[test]
+fn bug_malformed_signed_fst_fails_closed() {
+    let key = crate::keys::parse_public(DEMO_PUBLIC_KEY).unwrap();
+    let trust: TrustedKeys = [key].into_iter().collect();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let names = [
+        "blocked.example.test",
+        "xn--bcher-kva.example.test",
+        "a.b.c.example.test",
+        "x.y",
+    ];
+    let mut any_faulted = 0;
+    for file in [
+        "bug-fst-root-addr-out-of-bounds.ward",
+        "bug-fst-end-addr-sub-overflow.ward",
+        "bug-fst-transition-sub-overflow.ward",
+    ] {
+        let list = open_file(std::path::Path::new(&format!("{dir}/{file}")), &trust)
+            .unwrap_or_else(|e| panic!("{file}: signature still valid: {e}"));
+        let err = list.deep_check().unwrap_err();
+        assert!(
+            matches!(err, VerifyError::MalformedIndex { .. }),
+            "{file}: {err}"
+        );
+        let mut faulted = false;
+        for n in names {
+            let key = DomainName::parse(n).unwrap().key();
+            if let Some(m) = list.lookup(&key) {
+                faulted |= m.category == FAULT_CATEGORY;
+            }
+        }
+        assert_eq!(faulted, list.has_faulted(), "{file}");
+        any_faulted += usize::from(faulted);
+    }
+    // Each of these panicked inside fst before lookups were guarded.
+    assert_eq!(
+        any_faulted, 3,
+        "every malformed index faulted and was contained"
+    );
+    // A sound list passes the deep check.
+    let good = verify(Bytes::Static(DEMO_ARTIFACT), &trust).unwrap();
+    good.deep_check().unwrap();
+    open(build(SAMPLE, &["csam"])).deep_check().unwrap();
+}

@@ -405,3 +405,26 @@ fn demo_list_in_examples_is_valid() {
     );
     assert_eq!(r.code, 0, "{r:?}");
 }
+
+#[test]
+fn bug_malformed_signed_index_is_refused_not_a_crash() {
+    let fixture = "tests/fixtures/bug-fst-root-addr-out-of-bounds.ward";
+    let r = ward(
+        &repo(),
+        &["list", "verify", "--trust", "examples/demo.pub", fixture],
+    );
+    fails(&r, 1, "name index is malformed");
+    let r = ward(
+        &repo(),
+        &[
+            "check",
+            "--list",
+            fixture,
+            "--trust",
+            "examples/demo.pub",
+            "blocked.example.test",
+        ],
+    );
+    fails(&r, 1, "name index is malformed");
+    assert!(!r.stderr.contains("panicked"), "{r:?}");
+}
