@@ -13,9 +13,10 @@ use std::io::BufRead;
 use ed25519_dalek::{Signer, SigningKey};
 use sha2::{Digest, Sha256};
 
+use super::filter;
 use super::format::{
-    self, CategoryInfo, FORMAT_VERSION, HEADER_LEN, HashedSection, Header, MAX_MANIFEST_LEN,
-    Manifest, PayloadInfo, RuleKind, RuleValue, Section,
+    self, CategoryInfo, FORMAT_VERSION, FilterSection, HEADER_LEN, HashedSection, Header,
+    MAX_MANIFEST_LEN, Manifest, PayloadInfo, RuleKind, RuleValue, Section,
 };
 use super::hashed::{self, NameHash, SuffixHasher};
 use super::source::{LineError, SourceError, parse_line};
@@ -255,6 +256,9 @@ impl Compiler {
         let mut plain = fst::MapBuilder::memory();
         let mut secret: Vec<(NameHash, u32)> = Vec::new();
         let salt = random_salt()?;
+        let seed = filter::seed_of(&salt);
+        let mut plain_filter: Vec<u64> = Vec::new();
+        let mut secret_filter: Vec<u64> = Vec::new();
         let mut conflicts = Vec::new();
 
         let mut i = 0;
@@ -317,12 +321,15 @@ impl Compiler {
                 continue;
             }
             conflicts.append(&mut group_conflicts);
+            let (plain_hash, secret_hash) = filter::hashes(group_key, seed);
             if group_confidential.is_some() {
                 stats.confidential_rules +=
                     u64::from(value.exact.is_some()) + u64::from(value.subtree.is_some());
                 secret.push((SuffixHasher::hash_key(&salt, group_key), value.pack()));
+                secret_filter.push(secret_hash);
             } else {
                 plain.insert(group_key, u64::from(value.pack()))?;
+                plain_filter.push(plain_hash);
             }
         }
         self.errors.extend(conflicts);
@@ -359,6 +366,20 @@ impl Compiler {
         };
         payload.extend_from_slice(&hashed_bytes);
         drop(hashed_bytes);
+        let (plain_bits, plain_blocks) = filter::encode(plain_filter.into_iter());
+        let (secret_bits, secret_blocks) = filter::encode(secret_filter.into_iter());
+        payload.resize(
+            payload.len().div_ceil(filter::BLOCK_BYTES) * filter::BLOCK_BYTES,
+            0,
+        );
+        let filter_section = FilterSection {
+            offset: payload.len() as u64,
+            len: (plain_bits.len() + secret_bits.len()) as u64,
+            plain_blocks,
+            secret_blocks,
+        };
+        payload.extend_from_slice(&plain_bits);
+        payload.extend_from_slice(&secret_bits);
 
         let payload_hash: [u8; 32] = Sha256::digest(&payload).into();
         let key_id = KeyId::of(&key.verifying_key());
@@ -387,6 +408,7 @@ impl Compiler {
                 sha256: hex::encode(payload_hash),
                 names: names_section,
                 hashed: hashed_section,
+                filter: Some(filter_section),
             },
         };
         // Serialising plain structs of strings and integers to a Vec cannot

@@ -28,6 +28,8 @@
 //! * `names`: an `fst` map from reversed-label keys (`com.example.`) to a
 //!   packed [`RuleValue`].
 //! * `hashed`: the confidential table (see [`super::hashed`]).
+//! * `filter`: the suffix filter (see [`super::filter`]), 64-byte aligned
+//!   within the payload.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -119,6 +121,10 @@ pub struct PayloadInfo {
     pub names: Section,
     /// The confidential hash table.
     pub hashed: HashedSection,
+    /// The suffix filter (absent in lists built before it existed, which
+    /// are then matched without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<FilterSection>,
 }
 
 /// A byte range inside the payload.
@@ -137,6 +143,17 @@ pub struct HashedSection {
     pub len: u64,
     pub count: u64,
     pub bucket_bits: u8,
+}
+
+/// The suffix filter's range and the block counts of its two halves
+/// (plaintext blocks first, then confidential blocks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterSection {
+    pub offset: u64,
+    pub len: u64,
+    pub plain_blocks: u64,
+    pub secret_blocks: u64,
 }
 
 /// Whether a rule covers the name only or the name and its subtree.

@@ -1,16 +1,23 @@
 //! Matching a name against a verified list.
 //!
-//! A lookup is one walk down the `fst` along the name's reversed-label key:
-//! each time the walk crosses a label boundary (`.`) at a final state, a
-//! rule for that suffix exists. The deepest rule wins; at equal depth an
-//! exact rule beats a subtree rule, and an exact rule counts only on the
-//! full name. Confidential rules are found by hashing the same suffixes with
-//! the list's salt and probing the hashed table.
+//! A lookup first screens the name's suffixes (one per label boundary)
+//! against the suffix filter ([`super::filter`]); most names stop there.
+//! For the depths the filter flags:
+//!
+//! * plaintext: one walk down the `fst` along the reversed-label key, no
+//!   further than the deepest flagged depth. Each time the walk crosses a
+//!   label boundary (`.`) at a final state, a rule for that suffix exists;
+//! * confidential: the flagged suffixes are hashed with the list's salt
+//!   and probed in the hashed table.
+//!
+//! The deepest rule wins; at equal depth an exact rule beats a subtree
+//! rule, and an exact rule counts only on the full name.
 //!
 //! A lookup allocates nothing and never panics, whatever bytes the key holds.
 
 use std::sync::atomic::Ordering;
 
+use super::filter::{self, Filter};
 use super::format::{RuleKind, RuleValue};
 use super::guard::guarded;
 use super::hashed::SuffixHasher;
@@ -56,17 +63,65 @@ impl ListArtifact {
     /// The best rule for raw reversed-label key bytes (as stored by the
     /// DNS cache). Bytes that are not a well-formed key match nothing.
     pub fn lookup_bytes(&self, bytes: &[u8]) -> Option<Match> {
-        let Ok(plain) = guarded(|| self.lookup_plain(bytes)) else {
-            return Some(self.fault(bytes));
+        let (plain_limit, secret_depths) = self.screen(bytes);
+        let plain = if plain_limit == 0 {
+            None
+        } else {
+            let Ok(plain) = guarded(|| self.lookup_plain(bytes, plain_limit)) else {
+                return Some(self.fault(bytes));
+            };
+            plain
         };
-        if self.manifest.payload.hashed.count == 0 {
+        if secret_depths == 0 || self.manifest.payload.hashed.count == 0 {
             return plain;
         }
-        let secret = self.lookup_hashed(bytes);
+        let secret = self.lookup_hashed(bytes, secret_depths);
         match (plain, secret) {
             (Some(p), Some(s)) => Some(if s.beats(&p) { s } else { p }),
             (p, s) => p.or(s),
         }
+    }
+
+    /// Screens every suffix (depth >= 2) against the filters. Returns how
+    /// many key bytes the fst walk must cover (0: none) and a bit mask of
+    /// the depths where a confidential rule may exist. Without a filter,
+    /// everything must be checked.
+    fn screen(&self, key: &[u8]) -> (usize, u128) {
+        let Some(f) = &self.filter else {
+            return (key.len(), u128::MAX);
+        };
+        let bytes = self.bytes.as_slice();
+        // Ranges and block counts were checked when the list was opened.
+        let (Some(plain), Some(secret)) = (
+            Filter::new(&bytes[f.plain.0..f.plain.1], f.plain_blocks),
+            Filter::new(&bytes[f.secret.0..f.secret.1], f.secret_blocks),
+        ) else {
+            return (key.len(), u128::MAX);
+        };
+        let mut plain_limit = 0;
+        let mut secret_depths = 0u128;
+        let mut depth = 0u32;
+        let mut start = 0;
+        while let Some(dot) = key[start..].iter().position(|&b| b == b'.') {
+            let end = start + dot + 1;
+            if !is_listable(&key[start..end - 1]) {
+                // No rule can hold this label, so none can sit below it.
+                break;
+            }
+            depth += 1;
+            // Single-label rules are refused by the builder.
+            if depth >= 2 {
+                let (hp, hs) = filter::hashes(&key[..end], f.seed);
+                if plain.may_contain(hp) {
+                    plain_limit = end;
+                }
+                if depth < 128 && secret.may_contain(hs) {
+                    secret_depths |= 1u128 << depth;
+                }
+            }
+            start = end;
+        }
+        (plain_limit, secret_depths)
     }
 
     /// A lookup faulted on a malformed index: fail closed, and raise the
@@ -127,13 +182,14 @@ impl ListArtifact {
         hex::encode(SuffixHasher::hash_key(&self.salt, key.as_bytes()))
     }
 
-    fn lookup_plain(&self, key: &[u8]) -> Option<Match> {
+    /// Walks the fst along `key[..limit]`.
+    fn lookup_plain(&self, key: &[u8], limit: usize) -> Option<Match> {
         let fst = &self.names;
         let mut node = fst.root();
         let mut out = fst::raw::Output::zero();
         let mut best = None;
         let mut labels = 0u8;
-        for (i, &b) in key.iter().enumerate() {
+        for (i, &b) in key.iter().enumerate().take(limit) {
             let Some(ti) = node.find_input(b) else {
                 break;
             };
@@ -157,7 +213,8 @@ impl ListArtifact {
         best
     }
 
-    fn lookup_hashed(&self, key: &[u8]) -> Option<Match> {
+    /// Probes the confidential table at the depths set in `depths`.
+    fn lookup_hashed(&self, key: &[u8], depths: u128) -> Option<Match> {
         let table = self.hashed_table();
         let mut hasher = SuffixHasher::new(&self.salt);
         let mut best = None;
@@ -168,18 +225,14 @@ impl ListArtifact {
                 break;
             };
             let end = start + dot + 1;
-            let label = &key[start..end - 1];
-            if !label
-                .iter()
-                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-            {
-                // No rule can hold this label, so none can sit below it.
+            if !is_listable(&key[start..end - 1]) {
                 break;
             }
             hasher.update(&key[start..end]);
             labels = labels.saturating_add(1);
             // Single-label rules are refused by the builder: skip the hash.
-            if labels >= 2
+            if (2..128).contains(&labels)
+                && depths & (1u128 << labels) != 0
                 && let Some(v) = table.get(&hasher.current())
             {
                 let full = end == key.len();
@@ -191,6 +244,13 @@ impl ListArtifact {
         }
         best
     }
+}
+
+/// True when a label holds only bytes a rule's label can hold.
+fn is_listable(label: &[u8]) -> bool {
+    label
+        .iter()
+        .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// The rule a key's value contributes at one depth.

@@ -5,10 +5,12 @@
 //! * [`build`]: compiles sources into a signed artifact.
 //! * [`format`]: the artifact's byte layout and manifest.
 //! * [`hashed`]: the keyed-hash table for confidential categories.
+//! * [`filter`]: the suffix filter that lets most names skip both.
 //! * [`verify`]: signature and integrity checks; yields [`Verified`] lists.
 //! * [`matcher`]: name lookups against a verified list.
 
 pub mod build;
+pub mod filter;
 pub mod format;
 mod guard;
 pub mod hashed;

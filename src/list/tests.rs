@@ -516,6 +516,7 @@ proptest! {
             source.push_str(&format!("{}{name} {cat}\n", if exact { "=" } else { "" }));
         }
         let (bytes, _) = build_from_str(&source, &opts(&["s0", "s1"]), &key(1)).unwrap();
+        let unfiltered = open(bytes.clone()).without_filter();
         let list = open(bytes);
         for q in queries {
             let Ok(name) = DomainName::parse(&q) else { continue };
@@ -525,6 +526,8 @@ proptest! {
                 (list.category_name(&m).to_owned(), m.kind, usize::from(m.labels))
             });
             prop_assert_eq!(&got, &want, "query {:?} source:\n{}", q, source);
+            // The suffix filter only ever saves work.
+            prop_assert_eq!(list.lookup(&key), unfiltered.lookup(&key));
             if let Some(m) = list.lookup(&key) {
                 prop_assert_eq!(m.confidential, list.category_name(&m).starts_with('s'));
             }

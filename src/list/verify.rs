@@ -190,6 +190,16 @@ impl AsRef<[u8]> for Slice {
     }
 }
 
+/// Where the two suffix filters are in the artifact, and their sizes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FilterRanges {
+    pub(super) plain: (usize, usize),
+    pub(super) plain_blocks: u64,
+    pub(super) secret: (usize, usize),
+    pub(super) secret_blocks: u64,
+    pub(super) seed: u64,
+}
+
 /// A verified, opened list: the manifest plus its payload, used in place.
 pub struct ListArtifact {
     pub(super) bytes: Arc<Bytes>,
@@ -197,6 +207,8 @@ pub struct ListArtifact {
     pub(super) key_id: KeyId,
     pub(super) names: fst::raw::Fst<Slice>,
     pub(super) hashed: (usize, usize),
+    /// The suffix filters, if the list has them.
+    pub(super) filter: Option<FilterRanges>,
     pub(super) salt: [u8; 32],
     pub(super) sha256: [u8; 32],
     /// Set once a lookup faulted on a malformed index.
@@ -330,6 +342,16 @@ impl ListArtifact {
             previous = Some(hash);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+impl Verified<ListArtifact> {
+    /// The same list matched without its suffix filter, to test that the
+    /// filter never changes an answer.
+    pub(super) fn without_filter(mut self) -> Self {
+        self.0.filter = None;
+        self
     }
 }
 
@@ -511,6 +533,35 @@ pub fn verify(bytes: Bytes, trust: &TrustedKeys) -> Result<Verified<ListArtifact
         len: h.len,
     })?;
     HashedTable::new(&all[hs..he], h.count, h.bucket_bits).map_err(|e| bad(e.to_string()))?;
+    let filter = match manifest.payload.filter {
+        None => None,
+        Some(f) => {
+            let (fs, fe) = section(format::Section {
+                offset: f.offset,
+                len: f.len,
+            })?;
+            let split = f
+                .plain_blocks
+                .checked_mul(super::filter::BLOCK_BYTES as u64)
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|&n| n <= fe - fs)
+                .ok_or_else(|| bad("filter blocks exceed the filter section".into()))?;
+            let plain = (fs, fs + split);
+            let secret = (fs + split, fe);
+            if super::filter::Filter::new(&all[plain.0..plain.1], f.plain_blocks).is_none()
+                || super::filter::Filter::new(&all[secret.0..secret.1], f.secret_blocks).is_none()
+            {
+                return Err(bad("filter size does not match its block counts".into()));
+            }
+            Some(FilterRanges {
+                plain,
+                plain_blocks: f.plain_blocks,
+                secret,
+                secret_blocks: f.secret_blocks,
+                seed: super::filter::seed_of(&salt),
+            })
+        }
+    };
     let names = fst::raw::Fst::new(Slice {
         bytes: Arc::clone(&bytes),
         start: ns,
@@ -523,6 +574,7 @@ pub fn verify(bytes: Bytes, trust: &TrustedKeys) -> Result<Verified<ListArtifact
         key_id,
         names,
         hashed: (hs, he),
+        filter,
         salt,
         sha256: file_hash,
         faulted: std::sync::atomic::AtomicBool::new(false),
