@@ -84,13 +84,23 @@ impl Listeners {
     }
 }
 
-fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
-    let domain = socket2::Domain::for_address(addr);
-    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+/// A non-blocking socket for `addr`; IPv6 sockets are IPv6-only, so the
+/// same port can be bound on 0.0.0.0 and [::] side by side.
+fn new_socket(
+    addr: SocketAddr,
+    ty: socket2::Type,
+    proto: socket2::Protocol,
+) -> io::Result<socket2::Socket> {
+    let s = socket2::Socket::new(socket2::Domain::for_address(addr), ty, Some(proto))?;
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
     }
     s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let s = new_socket(addr, socket2::Type::DGRAM, socket2::Protocol::UDP)?;
     // Room for bursts: the loop drains it as fast as the engine answers.
     let _ = s.set_recv_buffer_size(4 << 20);
     s.bind(&addr.into())?;
@@ -98,13 +108,8 @@ fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
 }
 
 fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
-    let domain = socket2::Domain::for_address(addr);
-    let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-    if addr.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
+    let s = new_socket(addr, socket2::Type::STREAM, socket2::Protocol::TCP)?;
     s.set_reuse_address(true)?;
-    s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
     s.listen(1024)?;
     TcpListener::from_std(s.into())

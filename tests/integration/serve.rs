@@ -9,7 +9,7 @@ use ed25519_dalek::SigningKey;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 
-use crate::support::client::{self, ede, query, tcp, udp};
+use crate::support::client::{self, a_records, aaaa_records, ede, query, tcp, udp};
 use crate::support::upstream::{TestUpstream, dead_addr, silent_upstream};
 use crate::support::ward::{TEST_LIST, Ward, write_list};
 
@@ -52,26 +52,6 @@ listen = "127.0.0.1:0"
 pub(crate) fn start(dir: &Path, upstreams: &[SocketAddr], block_extra: &str, extra: &str) -> Ward {
     write_list(dir, &key(), 1, TEST_LIST);
     Ward::start(dir, &config(upstreams, block_extra, extra), true)
-}
-
-fn a_records(m: &Message) -> Vec<Ipv4Addr> {
-    m.answers
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::A(a) => Some(a.0),
-            _ => None,
-        })
-        .collect()
-}
-
-fn aaaa_records(m: &Message) -> Vec<Ipv6Addr> {
-    m.answers
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::AAAA(a) => Some(a.0),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test]

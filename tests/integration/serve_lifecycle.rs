@@ -7,24 +7,14 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::rr::RecordType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 use crate::serve::{config, key, start};
-use crate::support::client::{ede, query, udp, udp_raw, udp_silent};
+use crate::support::client::{a_records, ede, query, udp, udp_raw, udp_silent};
 use crate::support::upstream::TestUpstream;
 use crate::support::ward::{TEST_LIST, Ward, write_list};
-
-fn a_records(m: &Message) -> Vec<Ipv4Addr> {
-    m.answers
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::A(a) => Some(a.0),
-            _ => None,
-        })
-        .collect()
-}
 
 /// A minimal HTTP/1.1 GET; returns (status, body).
 pub(crate) async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
