@@ -20,10 +20,18 @@
 //! Lookups are timed one by one with `Instant` around a single
 //! `ListArtifact::lookup` call; the median cost of an empty timed region
 //! (two back-to-back `Instant::now()`) is subtracted. Keys are built before
-//! timing. As a cross-check, batches of 16 lookups are timed too and the
+//! timing, and each key's bytes are read just before its lookup so that it
+//! sits in L1 as it would in a resolver that has just built it. As a cross-check, batches of 16 lookups are timed too and the
 //! batch time divided by 16; and whole passes give lookups per second.
 //! Every lookup result is checked against its class, so a wrong list or
 //! query file cannot produce plausible-looking numbers.
+//!
+//! The query classes are looked up in shuffled order, so at 1M-10M entries
+//! most fst nodes a lookup touches are cold in the CPU caches: a worst case
+//! for uniformly spread names. The "hot" rows repeat 1024 names of each
+//! class, the cost for the popular names that dominate real traffic.
+//! A breakdown section then replays a lookup's three steps (fst walk, keyed
+//! suffix hashes, hashed-table probes) separately on the same bytes.
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write};
@@ -107,6 +115,22 @@ fn main() {
         ms(*open_times.last().expect("runs")),
     );
 
+    // `ward list verify` also walks every fst node and confidential record
+    // (`deep_check`); the node runs that off the serving path.
+    let mut deep = Vec::new();
+    for _ in 0..open_runs.clamp(1, 3) {
+        let t = Instant::now();
+        list.deep_check().expect("deep check");
+        deep.push(t.elapsed());
+    }
+    deep.sort();
+    println!(
+        "deep_check (every fst node and hashed record, as `ward list verify` runs it; {} runs): min {:.1} ms, median {:.1} ms",
+        deep.len(),
+        ms(deep[0]),
+        ms(deep[deep.len() / 2]),
+    );
+
     // Pure hashing throughput over the same bytes, in memory.
     let bytes = std::fs::read(&path).expect("read artifact");
     let mut best = Duration::MAX;
@@ -137,6 +161,7 @@ fn main() {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut all_keys = Vec::new();
+    let mut hot_rows = Vec::new();
     for class in CLASSES {
         let keys: Vec<NameKey> = queries
             .iter()
@@ -160,6 +185,9 @@ fn main() {
         let mut pass = Duration::MAX;
         for _ in 0..rounds {
             for k in &keys {
+                // A resolver looks a key up right after building it, so the
+                // key is in L1; bring it there before timing.
+                black_box(k.touch());
                 let t = Instant::now();
                 let r = list.lookup(black_box(k));
                 let d = t.elapsed();
@@ -194,7 +222,27 @@ fn main() {
             pct(&batched, 99.0),
             per_s / 1e6,
         );
+        // The same class, but only 1024 names looked up over and over:
+        // the cost when the list's paths for them are in cache, as for the
+        // popular names that dominate real resolver traffic.
+        let hot = &keys[..keys.len().min(1024)];
+        let hot_t = time_each(hot, rounds * 20, overhead, |k| list.lookup(k));
+        hot_rows.push(format!(
+            "| {class} (hot: {} names repeated) | {} | {:.2} | {} | {} | {} | {} | | | {:.2} M |",
+            hot.len(),
+            hot.len() * rounds * 20,
+            hot.iter().map(NameKey::label_count).sum::<usize>() as f64 / hot.len() as f64,
+            pct(&hot_t, 50.0),
+            pct(&hot_t, 90.0),
+            pct(&hot_t, 99.0),
+            pct(&hot_t, 99.9),
+            // From the mean of the single-timed samples.
+            1e3 / (hot_t.iter().sum::<u64>() as f64 / hot_t.len() as f64),
+        ));
         all_keys.extend(keys);
+    }
+    for row in &hot_rows {
+        println!("{row}");
     }
 
     // All classes interleaved in query-file order, as a resolver sees them.
@@ -234,11 +282,21 @@ fn main() {
     }
 }
 
-/// Where a lookup's time goes. `ListArtifact::lookup` is one fst walk plus,
-/// when the list has confidential rules, one keyed BLAKE3 hash and one
-/// table probe per suffix of two or more labels. The same three steps are
-/// replayed here on the same bytes through the public `fst`,
-/// `SuffixHasher` and `HashedTable` APIs and timed one at a time.
+/// Where a lookup's time goes, replayed step by step on the same bytes
+/// through the public `fst`, `filter`, `SuffixHasher` and `HashedTable`
+/// APIs, each step timed on its own:
+///
+/// 1. screen: one filter hash (xxh3) per suffix of two or more labels and a
+///    probe of the plaintext and confidential suffix filters (lists built
+///    with the filter only);
+/// 2. the fst walk, up to the deepest suffix the plaintext filter flagged
+///    (the whole key without a filter);
+/// 3. keyed BLAKE3 of the suffixes the confidential filter flagged (every
+///    suffix without a filter), and
+/// 4. the probes of the confidential table for those hashes.
+///
+/// A second table shows the same names without the filter: a full walk and
+/// every suffix hashed, which is what a lookup cost before the filter.
 fn breakdown(
     path: &Path,
     list: &ListArtifact,
@@ -246,27 +304,73 @@ fn breakdown(
     rounds: usize,
     overhead: u64,
 ) {
+    use ward::list::filter::{self, Filter};
     use ward::list::hashed::{HashedTable, NameHash, SuffixHasher};
 
     let bytes = std::fs::read(path).expect("read artifact");
     let m = list.manifest();
     let payload_start = bytes.len() - m.payload.len as usize;
-    let names =
-        &bytes[payload_start + m.payload.names.offset as usize..][..m.payload.names.len as usize];
+    let section = |offset: u64, len: u64| &bytes[payload_start + offset as usize..][..len as usize];
+    let fst =
+        fst::raw::Fst::new(section(m.payload.names.offset, m.payload.names.len)).expect("fst");
     let h = m.payload.hashed;
-    let hashed = &bytes[payload_start + h.offset as usize..][..h.len as usize];
-    let fst = fst::raw::Fst::new(names).expect("fst");
-    let table = HashedTable::new(hashed, h.count, h.bucket_bits).expect("hashed table");
+    let table =
+        HashedTable::new(section(h.offset, h.len), h.count, h.bucket_bits).expect("hashed table");
     let mut salt = [0u8; 32];
     hex::decode_to_slice(&m.salt, &mut salt).expect("salt");
+    let filters = m.payload.filter.map(|f| {
+        let all = section(f.offset, f.len);
+        let (p, s) = all.split_at(f.plain_blocks as usize * filter::BLOCK_BYTES);
+        (
+            Filter::new(p, f.plain_blocks).expect("plaintext filter"),
+            Filter::new(s, f.secret_blocks).expect("confidential filter"),
+            filter::seed_of(&salt),
+        )
+    });
 
-    // The fst walk of `lookup_plain`; returns bytes consumed.
-    let walk = |key: &[u8]| -> (usize, Option<u64>) {
+    // Ends (exclusive) of each suffix of two or more labels.
+    let suffix_ends = |key: &[u8]| -> Vec<usize> {
+        key.iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == b'.')
+            .map(|(i, _)| i + 1)
+            .skip(1)
+            .collect()
+    };
+    // Step 1: (fst walk limit, bit mask of confidential depths to check).
+    let screen = |key: &[u8]| -> (usize, u128) {
+        let Some((plain, secret, seed)) = &filters else {
+            return (key.len(), u128::MAX);
+        };
+        let (mut limit, mut mask, mut depth) = (0, 0u128, 0u32);
+        for (i, &b) in key.iter().enumerate() {
+            if b != b'.' {
+                continue;
+            }
+            depth += 1;
+            if depth >= 2 {
+                let (hp, hs) = filter::hashes(&key[..=i], *seed);
+                if plain.may_contain(hp) {
+                    limit = i + 1;
+                }
+                if depth < 128 && secret.may_contain(hs) {
+                    mask |= 1 << depth;
+                }
+            }
+        }
+        (limit, mask)
+    };
+    // Step 2: the fst walk of `lookup_plain`; returns bytes consumed.
+    let walk = |key: &[u8], limit: usize| -> (usize, Option<u64>) {
+        if limit == 0 {
+            // Nothing flagged: `lookup` skips the walk.
+            return (0, None);
+        }
         let mut node = fst.root();
         let mut out = fst::raw::Output::zero();
         let mut best = None;
         let mut depth = 0;
-        for (i, &b) in key.iter().enumerate() {
+        for (i, &b) in key.iter().enumerate().take(limit) {
             let Some(ti) = node.find_input(b) else { break };
             let t = node.transition(ti);
             out = out.cat(t.out);
@@ -278,8 +382,12 @@ fn breakdown(
         }
         (depth, best)
     };
-    // The suffix hashes of `lookup_hashed` (labels >= 2).
-    let hashes = |key: &[u8], out: &mut Vec<NameHash>| {
+    // Step 3: the keyed suffix hashes of `lookup_hashed` at `mask` depths.
+    let hashes = |key: &[u8], mask: u128, out: &mut Vec<NameHash>| {
+        if mask == 0 || h.count == 0 {
+            // Nothing flagged or no table: `lookup` skips the hashing.
+            return;
+        }
         let mut hasher = SuffixHasher::new(&salt);
         let mut labels = 0;
         let mut start = 0;
@@ -287,7 +395,7 @@ fn breakdown(
             let end = start + dot + 1;
             hasher.update(&key[start..end]);
             labels += 1;
-            if labels >= 2 {
+            if (2..128).contains(&labels) && mask & (1 << labels) != 0 {
                 out.push(hasher.current());
             }
             start = end;
@@ -295,12 +403,28 @@ fn breakdown(
     };
 
     println!();
-    println!("## breakdown (same bytes, public APIs; per name, single-timed, overhead subtracted)");
+    println!(
+        "## breakdown: where lookup() spends its time (per name, single-timed, overhead subtracted)"
+    );
     println!();
     println!(
-        "| class | fst walk median ns | fst walk p99 ns | key bytes walked (mean of total) | suffix hashes per name | hashing median ns | table probes median ns | lookup() median ns |"
+        "suffix filter: {}",
+        match m.payload.filter {
+            Some(f) => format!(
+                "yes, {:.2} MiB ({} plaintext + {} confidential blocks)",
+                mib(f.len),
+                f.plain_blocks,
+                f.secret_blocks
+            ),
+            None => "no (list built without one): every step runs in full".into(),
+        }
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!();
+    println!(
+        "| class | suffixes | screen median ns | fst bytes walked | fst walk median ns | fst walk p99 ns | BLAKE3 hashes | hashing median ns | table probes median ns | sum of medians ns | lookup() median ns |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut unfiltered_rows = Vec::new();
     for class in CLASSES {
         let keys: Vec<&[u8]> = queries
             .iter()
@@ -310,50 +434,119 @@ fn breakdown(
         if keys.is_empty() {
             continue;
         }
-        let walked: usize = keys.iter().map(|k| walk(k).0).sum();
-        let total: usize = keys.iter().map(|k| k.len()).sum();
-        let fst_t = time_each(&keys, rounds, overhead, |k| walk(k));
-        let mut buf = Vec::with_capacity(8);
-        let hash_t = time_each(&keys, rounds, overhead, |k| {
-            buf.clear();
-            hashes(k, &mut buf);
-            buf.len()
-        });
-        let per_name: Vec<Vec<NameHash>> = keys
+        let n = keys.len() as f64;
+        let suffixes = keys.iter().map(|k| suffix_ends(k).len()).sum::<usize>() as f64 / n;
+        let screened: Vec<(usize, u128)> = keys.iter().map(|k| screen(k)).collect();
+        let pairs: Vec<(&[u8], usize, u128)> = keys
             .iter()
-            .map(|k| {
-                let mut v = Vec::new();
-                hashes(k, &mut v);
-                v
-            })
+            .zip(&screened)
+            .map(|(k, &(l, m))| (*k, l, m))
             .collect();
-        let nhash = per_name.iter().map(Vec::len).sum::<usize>() as f64 / keys.len() as f64;
-        let probe_t = time_each(&per_name, rounds, overhead, |hs| {
-            hs.iter().filter_map(|x| table.get(x)).count()
-        });
-        let full: Vec<NameKey> = queries
+        let full: Vec<(&[u8], usize, u128)> =
+            keys.iter().map(|k| (*k, k.len(), u128::MAX)).collect();
+
+        let screen_t = time_each(&keys, rounds, overhead, |k| screen(k));
+        let mut rows = Vec::new();
+        for (steps, with_screen) in [(&pairs, true), (&full, false)] {
+            let walked = steps.iter().map(|(k, l, _)| walk(k, *l).0).sum::<usize>() as f64 / n;
+            let walk_t = time_each(steps, rounds, overhead, |(k, l, _)| walk(k, *l));
+            let mut buf = Vec::with_capacity(8);
+            let hash_t = time_each(steps, rounds, overhead, |(k, _, m)| {
+                buf.clear();
+                hashes(k, *m, &mut buf);
+                buf.len()
+            });
+            let per_name: Vec<Vec<NameHash>> = steps
+                .iter()
+                .map(|(k, _, m)| {
+                    let mut v = Vec::new();
+                    hashes(k, *m, &mut v);
+                    v
+                })
+                .collect();
+            let nhash = per_name.iter().map(Vec::len).sum::<usize>() as f64 / n;
+            let probe_t = time_each(&per_name, rounds, overhead, |hs| {
+                hs.iter().filter_map(|x| table.get(x)).count()
+            });
+            let screen_med = if with_screen { pct(&screen_t, 50.0) } else { 0 };
+            rows.push((
+                walked,
+                pct(&walk_t, 50.0),
+                pct(&walk_t, 99.0),
+                nhash,
+                pct(&hash_t, 50.0),
+                pct(&probe_t, 50.0),
+                screen_med,
+            ));
+        }
+        let full_keys: Vec<NameKey> = queries
             .iter()
             .filter(|(c, _)| c == class)
             .map(|(_, k)| k.clone())
             .collect();
-        let look_t = time_each(&full, rounds, overhead, |k| list.lookup(k));
+        let look_t = time_each(&full_keys, rounds, overhead, |k| list.lookup(k));
+        let (walked, wm, w99, nh, hm, pm, sm) = rows[0];
         println!(
-            "| {class} | {} | {} | {:.1} of {:.1} | {:.2} | {} | {} | {} |",
-            pct(&fst_t, 50.0),
-            pct(&fst_t, 99.0),
-            walked as f64 / keys.len() as f64,
-            total as f64 / keys.len() as f64,
-            nhash,
-            pct(&hash_t, 50.0),
-            pct(&probe_t, 50.0),
+            "| {class} | {suffixes:.2} | {} | {walked:.1} of {:.1} | {wm} | {w99} | {nh:.2} | {hm} | {pm} | {} | {} |",
+            if filters.is_some() {
+                sm.to_string()
+            } else {
+                "-".into()
+            },
+            keys.iter().map(|k| k.len()).sum::<usize>() as f64 / n,
+            sm + wm + hm + pm,
             pct(&look_t, 50.0),
         );
+        let (walked, wm, w99, nh, hm, pm, _) = rows[1];
+        unfiltered_rows.push(format!(
+            "| {class} | {walked:.1} | {wm} | {w99} | {nh:.2} | {hm} | {pm} | {} |",
+            wm + hm + pm
+        ));
+    }
+    println!();
+    println!("Without the filter (full fst walk, every suffix hashed), same names:");
+    println!();
+    println!(
+        "| class | fst bytes walked | fst walk median ns | fst walk p99 ns | BLAKE3 hashes | hashing median ns | table probes median ns | sum of medians ns |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for row in unfiltered_rows {
+        println!("{row}");
+    }
+}
+
+/// Reads every byte of a query's key so that timing starts with it in L1.
+trait Touch {
+    fn touch(&self) -> u8;
+}
+
+impl Touch for NameKey {
+    fn touch(&self) -> u8 {
+        self.as_bytes().touch()
+    }
+}
+
+impl Touch for &[u8] {
+    fn touch(&self) -> u8 {
+        self.iter().fold(0, |a, &b| a ^ b)
+    }
+}
+
+impl Touch for (&[u8], usize, u128) {
+    fn touch(&self) -> u8 {
+        self.0.touch()
+    }
+}
+
+impl Touch for Vec<ward::list::hashed::NameHash> {
+    fn touch(&self) -> u8 {
+        self.iter().flatten().fold(0, |a, &b| a ^ b)
     }
 }
 
 /// Times `f` on each item separately, `rounds` passes after one warm-up
 /// pass; returns sorted per-call nanoseconds minus the timer overhead.
-fn time_each<T, R>(
+fn time_each<T: Touch, R>(
     items: &[T],
     rounds: usize,
     overhead: u64,
@@ -365,6 +558,7 @@ fn time_each<T, R>(
     let mut v = Vec::with_capacity(items.len() * rounds);
     for _ in 0..rounds {
         for x in items {
+            black_box(x.touch());
             let t = Instant::now();
             let r = f(black_box(x));
             let d = t.elapsed();

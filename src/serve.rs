@@ -84,6 +84,10 @@ impl ListSource {
             }
             Self::File { path, trust } => list::open_file(path, trust)
                 .and_then(|l| l.deep_check().map(|()| l))
+                // Computed here, off the serving path, for `list.ward` TXT.
+                .inspect(|l| {
+                    let _ = l.sha256();
+                })
                 .map_err(|e| format!("{}: {e}", path.display())),
             Self::None => Err("no list source configured (list.file)".into()),
         }

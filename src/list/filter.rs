@@ -99,6 +99,14 @@ impl<'a> Filter<'a> {
         (blocks > 0 && bytes.len() as u64 == want).then_some(Self { bytes, blocks })
     }
 
+    /// Starts loading the block `h` falls in, so that a later
+    /// [`Filter::may_contain`] finds it in cache.
+    #[inline]
+    pub fn touch(&self, h: u64) {
+        let at = block_of(h, self.blocks) as usize * BLOCK_BYTES;
+        std::hint::black_box(self.bytes.get(at).copied());
+    }
+
     /// False only if no key with hash `h` was inserted.
     #[inline]
     pub fn may_contain(&self, h: u64) -> bool {

@@ -32,7 +32,6 @@
 //!   within the payload.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// First bytes of every artifact.
 pub const MAGIC: &[u8; 8] = b"WARDLIST";
@@ -61,19 +60,6 @@ pub(crate) fn signed_message(header: &[u8], manifest: &[u8], payload_hash: &[u8;
     msg.extend_from_slice(manifest);
     msg.extend_from_slice(payload_hash);
     msg
-}
-
-/// SHA-256 of the payload and of the whole file, in one pass over the
-/// payload (which dominates the file's size).
-pub(crate) fn digests(file: &[u8], payload_start: usize) -> ([u8; 32], [u8; 32]) {
-    let mut whole = Sha256::new();
-    let mut payload = Sha256::new();
-    whole.update(&file[..payload_start]);
-    for chunk in file[payload_start..].chunks(1 << 20) {
-        whole.update(chunk);
-        payload.update(chunk);
-    }
-    (payload.finalize().into(), whole.finalize().into())
 }
 
 /// The signed description of a list.

@@ -98,8 +98,11 @@ impl ListArtifact {
         ) else {
             return (key.len(), u128::MAX);
         };
-        let mut plain_limit = 0;
-        let mut secret_depths = 0u128;
+        // Two passes: hash every suffix first, then probe. The probes are
+        // independent loads, so their cache misses overlap instead of
+        // queueing behind each other's branches.
+        let mut probes = [(0usize, 0u32, 0u64, 0u64); MAX_PROBES];
+        let mut n = 0;
         let mut depth = 0u32;
         let mut start = 0;
         while let Some(dot) = key[start..].iter().position(|&b| b == b'.') {
@@ -110,16 +113,24 @@ impl ListArtifact {
             }
             depth += 1;
             // Single-label rules are refused by the builder.
-            if depth >= 2 {
+            if depth >= 2 && n < MAX_PROBES {
                 let (hp, hs) = filter::hashes(&key[..end], f.seed);
-                if plain.may_contain(hp) {
-                    plain_limit = end;
-                }
-                if depth < 128 && secret.may_contain(hs) {
-                    secret_depths |= 1u128 << depth;
-                }
+                plain.touch(hp);
+                secret.touch(hs);
+                probes[n] = (end, depth, hp, hs);
+                n += 1;
             }
             start = end;
+        }
+        let mut plain_limit = 0;
+        let mut secret_depths = 0u128;
+        for &(end, depth, hp, hs) in &probes[..n] {
+            if plain.may_contain(hp) {
+                plain_limit = end;
+            }
+            if secret.may_contain(hs) {
+                secret_depths |= 1u128 << depth;
+            }
         }
         (plain_limit, secret_depths)
     }
@@ -245,6 +256,10 @@ impl ListArtifact {
         best
     }
 }
+
+/// Suffixes screened per name: a name has at most 127 labels, and depth 1
+/// is never screened, so 126 suffices; depths up to 127 fit the u128 mask.
+const MAX_PROBES: usize = 126;
 
 /// True when a label holds only bytes a rule's label can hold.
 fn is_listable(label: &[u8]) -> bool {

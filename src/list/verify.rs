@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ed25519_dalek::{Signature, VerifyingKey};
+use sha2::{Digest, Sha256};
 
 use super::format::{self, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_MANIFEST_LEN, Manifest};
 use super::hashed::HashedTable;
@@ -210,7 +211,9 @@ pub struct ListArtifact {
     /// The suffix filters, if the list has them.
     pub(super) filter: Option<FilterRanges>,
     pub(super) salt: [u8; 32],
-    pub(super) sha256: [u8; 32],
+    /// SHA-256 of the whole file, computed on first use: verification
+    /// only needs the payload's digest, and this costs a second pass.
+    pub(super) sha256: std::sync::OnceLock<[u8; 32]>,
     /// Set once a lookup faulted on a malformed index.
     pub(super) faulted: std::sync::atomic::AtomicBool,
 }
@@ -244,7 +247,9 @@ impl ListArtifact {
 
     /// SHA-256 of the whole artifact file.
     pub fn sha256(&self) -> [u8; 32] {
-        self.sha256
+        *self
+            .sha256
+            .get_or_init(|| Sha256::digest(self.bytes.as_slice()).into())
     }
 
     /// Size of the artifact in bytes.
@@ -284,19 +289,24 @@ impl ListArtifact {
         self.check_expiry(now).is_err()
     }
 
-    /// Walks every node of the name index once and every record of the
-    /// confidential table, refusing structures a lookup could fault on.
-    /// Linear in the index size (about 0.8 s for ten million names), so
-    /// the node runs it off the serving path; `ward list verify` always
-    /// runs it.
-    pub fn deep_check(&self) -> Result<(), VerifyError> {
-        let bad = |reason: &str| VerifyError::MalformedIndex {
-            reason: reason.to_owned(),
-        };
+    /// Visits every fst node once (depth first, with a visited bitmap),
+    /// checking that every transition points inside the index. The root's
+    /// subtrees are split among up to four threads; a node shared by two
+    /// subtrees may be read twice, which is harmless.
+    fn walk_nodes(&self) -> bool {
         let len = self.names.as_bytes().len();
-        let walked = super::guard::guarded(|| {
+        let root = self.names.root();
+        let firsts: Vec<usize> = root.transitions().map(|t| t.addr).collect();
+        if firsts.iter().any(|&a| a >= len) {
+            return false;
+        }
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, 4)
+            .min(firsts.len().max(1));
+        let walk = |starts: Vec<usize>| -> bool {
             let mut seen = vec![0u64; len / 64 + 1];
-            let mut stack = vec![self.names.root().addr()];
+            let mut stack = starts;
             while let Some(addr) = stack.pop() {
                 let Some(word) = seen.get_mut(addr / 64) else {
                     return false;
@@ -306,8 +316,7 @@ impl ListArtifact {
                     continue;
                 }
                 *word |= bit;
-                let node = self.names.node(addr);
-                for t in node.transitions() {
+                for t in self.names.node(addr).transitions() {
                     if t.addr >= len {
                         return false;
                     }
@@ -315,7 +324,36 @@ impl ListArtifact {
                 }
             }
             true
-        });
+        };
+        if threads <= 1 {
+            return walk(firsts);
+        }
+        let mut shares = vec![Vec::new(); threads];
+        for (i, a) in firsts.into_iter().enumerate() {
+            shares[i % threads].push(a);
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = shares
+                .into_iter()
+                .map(|share| scope.spawn(move || super::guard::guarded(|| walk(share))))
+                .collect();
+            // A walker that panicked was contained by its guard: Err(()).
+            handles
+                .into_iter()
+                .all(|h| matches!(h.join(), Ok(Ok(true))))
+        })
+    }
+
+    /// Walks every node of the name index once and every record of the
+    /// confidential table, refusing structures a lookup could fault on.
+    /// Linear in the index size (about 0.8 s for ten million names), so
+    /// the node runs it off the serving path; `ward list verify` always
+    /// runs it.
+    pub fn deep_check(&self) -> Result<(), VerifyError> {
+        let bad = |reason: &str| VerifyError::MalformedIndex {
+            reason: reason.to_owned(),
+        };
+        let walked = super::guard::guarded(|| self.walk_nodes());
         match walked {
             Ok(true) => {}
             Ok(false) => return Err(bad("a node address lies outside the index")),
@@ -481,7 +519,7 @@ pub fn verify(bytes: Bytes, trust: &TrustedKeys) -> Result<Verified<ListArtifact
         });
     };
     let payload_start = all.len() - parts.payload.len();
-    let (payload_hash, file_hash) = format::digests(all, payload_start);
+    let payload_hash: [u8; 32] = Sha256::digest(&all[payload_start..]).into();
     let msg = format::signed_message(parts.header_bytes, parts.manifest, &payload_hash);
     let signature = Signature::from_bytes(&parts.header.signature);
     if key.verify_strict(&msg, &signature).is_err() {
@@ -576,7 +614,7 @@ pub fn verify(bytes: Bytes, trust: &TrustedKeys) -> Result<Verified<ListArtifact
         hashed: (hs, he),
         filter,
         salt,
-        sha256: file_hash,
+        sha256: std::sync::OnceLock::new(),
         faulted: std::sync::atomic::AtomicBool::new(false),
     }))
 }
