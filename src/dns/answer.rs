@@ -8,6 +8,7 @@
 //! the answer does not fit.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use super::query::Query;
 use super::wire::{
@@ -60,7 +61,7 @@ pub struct Reply {
     pub counts: [u16; 3],
     /// Extended RCODE bits for the OPT record (BADVERS).
     pub ext_rcode: u8,
-    pub ede: Option<(u16, String)>,
+    pub ede: Option<(u16, Arc<str>)>,
 }
 
 /// How the client's side of EDNS looks, for the OPT we send back.
@@ -113,7 +114,7 @@ impl Reply {
         }
     }
 
-    pub fn with_ede(mut self, code: u16, text: impl Into<String>) -> Self {
+    pub fn with_ede(mut self, code: u16, text: impl Into<Arc<str>>) -> Self {
         self.ede = Some((code, text.into()));
         self
     }
@@ -202,7 +203,7 @@ pub fn blocked(
     block: &BlockAnswer,
     serial: u64,
     ede_code: u16,
-    ede_text: String,
+    ede_text: Arc<str>,
 ) -> Reply {
     let (rcode, records) = match block.mode {
         BlockMode::Refused => (RCODE_REFUSED, false),
@@ -337,7 +338,7 @@ mod tests {
             &block(BlockMode::Sinkhole),
             9,
             ede::CENSORED,
-            "list=x serial=9".into(),
+            Arc::from("list=x serial=9"),
         );
         let out = reply.encode(ClientEdns::of(&q), 1232, true);
         let (h, rrs) = records(&out);
@@ -371,7 +372,7 @@ mod tests {
                 &block(BlockMode::Sinkhole),
                 1,
                 16,
-                String::new(),
+                Arc::from(""),
             )
             .encode(ClientEdns::of(&q), 1232, true);
             let (h, rrs) = records(&out);
@@ -386,7 +387,7 @@ mod tests {
             &block(BlockMode::NxDomain),
             1,
             16,
-            String::new(),
+            Arc::from(""),
         )
         .encode(ClientEdns::of(&q), 1232, true);
         let (h, _) = records(&out);
@@ -396,7 +397,7 @@ mod tests {
             &block(BlockMode::Refused),
             1,
             16,
-            String::new(),
+            Arc::from(""),
         )
         .encode(ClientEdns::of(&q), 1232, true);
         let (h, _) = records(&out);
@@ -409,7 +410,7 @@ mod tests {
         let q = parse(&m).unwrap();
         let mut b = block(BlockMode::Sinkhole);
         b.ipv4 = (0..40).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
-        let reply = blocked(Asked::of(&q), &b, 1, 16, String::new());
+        let reply = blocked(Asked::of(&q), &b, 1, 16, Arc::from(""));
         let out = reply.encode(ClientEdns::of(&q), 1232, true);
         let (h, _) = records(&out);
         assert!(h.has(flags::TC));

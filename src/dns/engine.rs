@@ -90,6 +90,8 @@ pub struct Pending {
 struct BlockedCounters {
     generation: u64,
     by_category: Vec<Counter>,
+    /// The EDE text for each category, built once per list.
+    texts: Vec<Arc<str>>,
 }
 
 /// The DNS engine: shared by every listener.
@@ -328,13 +330,16 @@ impl Engine {
     }
 
     fn blocked_reply(&self, asked: Asked<'_>, active: &Active, m: &Match) -> Reply {
-        let category = active.category_name(m);
-        self.count_blocked(active, m);
-        let text = format!(
-            "blocked by list {} serial {} (category {category})",
-            active.list_id(),
-            active.serial()
-        );
+        let per_list = self.per_list(active);
+        let index = usize::from(m.category);
+        if let Some(c) = per_list.by_category.get(index) {
+            c.inc();
+        }
+        let text = match per_list.texts.get(index) {
+            Some(text) => Arc::clone(text),
+            // The fault pseudo-category has no entry.
+            None => ede_text(active, active.category_name(m)),
+        };
         answer::blocked(
             asked,
             &self.settings.block,
@@ -344,32 +349,33 @@ impl Engine {
         )
     }
 
-    fn count_blocked(&self, active: &Active, m: &Match) {
-        let current = self.blocked.load();
-        let counters = match current.as_ref() {
-            Some(c) if c.generation == active.generation => Arc::clone(c),
-            _ => {
-                let action = match self.settings.block.mode {
-                    BlockMode::Sinkhole => "sinkhole",
-                    BlockMode::NxDomain => "nxdomain",
-                    BlockMode::Refused => "refused",
-                };
-                let fresh = Arc::new(BlockedCounters {
-                    generation: active.generation,
-                    by_category: active
-                        .manifest()
-                        .categories
-                        .iter()
-                        .map(|c| self.metrics.blocked_counter(&c.name, action))
-                        .collect(),
-                });
-                self.blocked.store(Some(Arc::clone(&fresh)));
-                fresh
-            }
-        };
-        if let Some(c) = counters.by_category.get(usize::from(m.category)) {
-            c.inc();
+    /// Counter handles and EDE texts for the list in force, built on the
+    /// first block after each swap.
+    fn per_list(&self, active: &Active) -> Arc<BlockedCounters> {
+        if let Some(c) = self.blocked.load().as_ref()
+            && c.generation == active.generation
+        {
+            return Arc::clone(c);
         }
+        let action = match self.settings.block.mode {
+            BlockMode::Sinkhole => "sinkhole",
+            BlockMode::NxDomain => "nxdomain",
+            BlockMode::Refused => "refused",
+        };
+        let categories = &active.manifest().categories;
+        let fresh = Arc::new(BlockedCounters {
+            generation: active.generation,
+            by_category: categories
+                .iter()
+                .map(|c| self.metrics.blocked_counter(&c.name, action))
+                .collect(),
+            texts: categories
+                .iter()
+                .map(|c| ede_text(active, &c.name))
+                .collect(),
+        });
+        self.blocked.store(Some(Arc::clone(&fresh)));
+        fresh
     }
 
     /// Class CH: `list.ward. TXT` reports the list in force.
@@ -493,6 +499,17 @@ fn client_reply(
         ext_rcode: 0,
         ede: None,
     }
+}
+
+/// The EDE EXTRA-TEXT of a blocked answer: list id, serial and category,
+/// never a name.
+fn ede_text(active: &Active, category: &str) -> Arc<str> {
+    format!(
+        "blocked by list {} serial {} (category {category})",
+        active.list_id(),
+        active.serial()
+    )
+    .into()
 }
 
 fn not_ready(h: &Header, question: &[u8]) -> Reply {

@@ -9,8 +9,11 @@
 //!
 //! Health: after [`DOWN_AFTER`] consecutive failures an upstream is skipped
 //! for a back-off that doubles up to [`MAX_BACKOFF`]; once it elapses, one
-//! query is let through as a probe. When every upstream is down, queries
-//! fail at once with SERVFAIL instead of waiting on dead servers.
+//! query is let through as a probe. While another upstream is up, down
+//! ones are skipped; when every upstream is down, each query tries them
+//! all again (bounded by timeout x attempts), so one flaky or
+//! rate-limiting upstream cannot turn every miss into SERVFAIL. Going down
+//! and coming back are logged.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -18,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
+use tracing::{debug, info, warn};
 
 use super::response::{self, Rejected, Upstreamed};
 use super::wire::{
@@ -157,49 +161,26 @@ impl Upstreams {
     ) -> Result<Upstreamed, Failure> {
         let mut tried = false;
         let mut network = false;
-        for up in &self.list {
-            if !self.admit(up) {
-                continue;
-            }
-            tried = true;
-            let mut alive = false;
-            for _ in 0..self.attempts {
+        // First the upstreams believed up (or due a probe). When every one
+        // is marked down, try them all anyway: a flaky or rate-limiting
+        // sole upstream must not turn every cache miss into SERVFAIL. The
+        // time spent stays bounded by timeout x attempts per upstream.
+        for pass in 0..2 {
+            for up in &self.list {
+                if pass == 0 && !self.admit(up) {
+                    continue;
+                }
+                tried = true;
                 match self
-                    .try_udp(up, question, checking_disabled, dnssec_ok)
+                    .try_upstream(up, question, checking_disabled, dnssec_ok)
                     .await
                 {
-                    Ok(answer) => {
-                        self.mark_ok(up);
-                        return Ok(answer);
-                    }
-                    Err(TryError::Timeout) => {
-                        up.handles.error(UpstreamError::Timeout);
-                        continue;
-                    }
-                    Err(TryError::Network) => {
-                        up.handles.error(UpstreamError::Network);
-                        network = true;
-                        break;
-                    }
-                    Err(TryError::Malformed) => {
-                        up.handles.error(UpstreamError::Malformed);
-                        break;
-                    }
-                    Err(TryError::Rcode(rcode)) => {
-                        // The server is alive; it just will not answer this.
-                        alive = true;
-                        self.mark_ok(up);
-                        up.handles.error(if rcode == RCODE_REFUSED {
-                            UpstreamError::Refused
-                        } else {
-                            UpstreamError::ServFail
-                        });
-                        break;
-                    }
+                    Ok(answer) => return Ok(answer),
+                    Err(was_network) => network |= was_network,
                 }
             }
-            if !alive {
-                self.mark_failed(up);
+            if tried {
+                break;
             }
         }
         Err(match (tried, network) {
@@ -207,6 +188,56 @@ impl Upstreams {
             (true, true) => Failure::Network,
             (true, false) => Failure::NoAnswer,
         })
+    }
+
+    /// Up to `attempts` tries on one upstream. On failure, says whether a
+    /// network error (rather than timeouts or refusals) was seen.
+    async fn try_upstream(
+        &self,
+        up: &Upstream,
+        question: &[u8],
+        checking_disabled: bool,
+        dnssec_ok: bool,
+    ) -> Result<Upstreamed, bool> {
+        let mut network = false;
+        for _ in 0..self.attempts {
+            match self
+                .try_udp(up, question, checking_disabled, dnssec_ok)
+                .await
+            {
+                Ok(answer) => {
+                    self.mark_ok(up);
+                    return Ok(answer);
+                }
+                Err(TryError::Timeout) => {
+                    debug!(upstream = %up.addr, "upstream timeout");
+                    up.handles.error(UpstreamError::Timeout);
+                }
+                Err(TryError::Network) => {
+                    debug!(upstream = %up.addr, "upstream network error");
+                    up.handles.error(UpstreamError::Network);
+                    network = true;
+                    break;
+                }
+                Err(TryError::Malformed) => {
+                    debug!(upstream = %up.addr, "malformed upstream response");
+                    up.handles.error(UpstreamError::Malformed);
+                    break;
+                }
+                Err(TryError::Rcode(rcode)) => {
+                    // The server is alive; it just will not answer this.
+                    self.mark_ok(up);
+                    up.handles.error(if rcode == RCODE_REFUSED {
+                        UpstreamError::Refused
+                    } else {
+                        UpstreamError::ServFail
+                    });
+                    return Err(false);
+                }
+            }
+        }
+        self.mark_failed(up);
+        Err(network)
     }
 
     /// Whether to send to `up` now. A down upstream whose back-off has
@@ -229,7 +260,9 @@ impl Upstreams {
     }
 
     fn mark_ok(&self, up: &Upstream) {
-        up.failures.store(0, Ordering::Relaxed);
+        if up.failures.swap(0, Ordering::Relaxed) >= DOWN_AFTER {
+            info!(upstream = %up.addr, "upstream is answering again");
+        }
         up.down_until.store(0, Ordering::Relaxed);
         up.last_ok.store(self.now_ms() + 1, Ordering::Relaxed);
         up.handles.set_up(true);
@@ -240,6 +273,13 @@ impl Upstreams {
             .failures
             .fetch_add(1, Ordering::Relaxed)
             .saturating_add(1);
+        if failures == DOWN_AFTER {
+            warn!(
+                upstream = %up.addr,
+                failures,
+                "upstream marked down after consecutive failures; backing off"
+            );
+        }
         if failures >= DOWN_AFTER {
             up.down_until
                 .store(self.now_ms() + backoff_ms(failures), Ordering::Relaxed);

@@ -570,3 +570,61 @@ async fn hickory_client_over_udp_and_tcp() {
     assert_eq!(a_records(&r), vec![Ipv4Addr::new(192, 0, 2, 10)]);
     up.stop().await;
 }
+
+/// An upstream that ignores the first `drop_first` queries (other than the
+/// health probe's `. NS`) and answers the rest with an empty NOERROR.
+async fn flaky_upstream(drop_first: usize) -> SocketAddr {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut dropped = 0;
+        let mut buf = vec![0u8; 4096];
+        while let Ok((n, src)) = sock.recv_from(&mut buf).await {
+            let Ok(q) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            if q.queries[0].name().to_string() != "." && dropped < drop_first {
+                dropped += 1;
+                continue;
+            }
+            let mut r = Message::response(q.metadata.id, q.metadata.op_code);
+            r.metadata.recursion_available = true;
+            r.add_queries(q.queries.clone());
+            let _ = sock.send_to(&r.to_vec().unwrap(), src).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_sole_upstream_marked_down_is_still_tried() {
+    let up = flaky_upstream(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = start(dir.path(), &[up], "", "");
+    for i in 0..3 {
+        let m = udp(
+            w.dns,
+            &query(
+                &format!("n{i}.example.test."),
+                RecordType::A,
+                Some((1232, false)),
+            ),
+        )
+        .await;
+        assert_eq!(
+            m.metadata.response_code,
+            ResponseCode::ServFail,
+            "query {i} dropped upstream"
+        );
+        assert_eq!(ede(&m).unwrap().0, 22);
+    }
+    assert!(w.wait_for_log("upstream marked down"), "{}", w.logs());
+    // Marked down, but it is the only one: it is tried, and it answers.
+    let m = udp(w.dns, &query("n3.example.test.", RecordType::A, None)).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert!(
+        w.wait_for_log("upstream is answering again"),
+        "{}",
+        w.logs()
+    );
+}
