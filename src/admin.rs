@@ -2,11 +2,14 @@
 //!
 //! * `GET /metrics`: the OpenMetrics exposition of [`Metrics`]. Before
 //!   encoding, the time- and state-dependent gauges are brought up to date
-//!   (`ward_ready` from the probe, `ward_list_expired` from the clock), so a
+//!   (`ward_ready` from the probe, `ward_list_stale` from the clock), so a
 //!   scrape never reads a stale verdict.
 //! * `GET /healthz`: 200 while the process can answer HTTP at all.
-//! * `GET /readyz`: 200 when the [`ReadinessProbe`] says ready, else 503
-//!   with one `not ready: <reason>` line per reason.
+//! * `GET /readyz`: 200 when the [`ReadinessProbe`] says ready (with one
+//!   `warning: <text>` line per warning, e.g. a stale list), else 503 with
+//!   one `not ready: <reason>` line per reason.
+//! * `GET /list/status`: the list in force and the updater's state as JSON
+//!   ([`ListStatus`]); what `ward list status` prints.
 //!
 //! Anything else is 404 (405 for a wrong method on a known path).
 //!
@@ -33,6 +36,7 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::metrics::Metrics;
+pub use crate::update::ListStatus;
 
 /// Content type of the `/metrics` response.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -47,12 +51,20 @@ pub struct Readiness {
     pub ready: bool,
     /// Operator-facing reasons, one line each; empty when ready.
     pub reasons: Vec<String>,
+    /// Conditions worth an operator's attention that do not stop the node
+    /// from serving (a stale list is still enforced).
+    pub warnings: Vec<String>,
 }
 
 /// Decides readiness for `/readyz` (and `ward_ready` at scrape time).
 /// Called on every request: it must be cheap and must not block.
 pub trait ReadinessProbe: Send + Sync + 'static {
     fn readiness(&self) -> Readiness;
+
+    /// The list in force and how it is kept up to date; `None` serves 404.
+    fn list_status(&self) -> Option<ListStatus> {
+        None
+    }
 }
 
 /// What the admin handlers need.
@@ -119,6 +131,7 @@ fn router(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/list/status", get(list_status))
         .fallback(not_found)
         .with_state(state)
 }
@@ -139,7 +152,13 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
     let r = state.probe.readiness();
     if r.ready {
-        return (StatusCode::OK, "ready\n".to_owned());
+        let mut body = "ready\n".to_owned();
+        for warning in &r.warnings {
+            body.push_str("warning: ");
+            body.push_str(&warning.replace(['\r', '\n'], " "));
+            body.push('\n');
+        }
+        return (StatusCode::OK, body);
     }
     let mut body = String::new();
     for reason in &r.reasons {
@@ -152,6 +171,17 @@ async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
         body.push_str("not ready\n");
     }
     (StatusCode::SERVICE_UNAVAILABLE, body)
+}
+
+async fn list_status(State(state): State<AdminState>) -> axum::response::Response {
+    match state.probe.list_status() {
+        Some(status) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_string_pretty(&status).unwrap_or_default() + "\n",
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no list status\n").into_response(),
+    }
 }
 
 async fn not_found() -> (StatusCode, &'static str) {
@@ -181,11 +211,13 @@ mod tests {
                 Readiness {
                     ready: true,
                     reasons: Vec::new(),
+                    warnings: vec!["the list is stale".into()],
                 }
             } else {
                 Readiness {
                     ready: false,
                     reasons: vec!["no verified list is loaded".into(), "two\nlines".into()],
+                    warnings: Vec::new(),
                 }
             }
         }
@@ -287,7 +319,10 @@ mod tests {
 
         s.probe.0.store(true, Ordering::SeqCst);
         let (status, _, body) = get(s.addr, "/readyz").await;
-        assert_eq!((status, body.as_str()), (200, "ready\n"));
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "ready\nwarning: the list is stale\n")
+        );
         let (_, _, m) = get(s.addr, "/metrics").await;
         assert!(m.contains("\nward_ready 1\n"), "{m}");
 

@@ -7,6 +7,8 @@
 //!
 //! * [`cli`]: one file per `ward` subcommand; parses arguments and calls
 //!   into the library.
+//! * [`update`]: follows `list.url`: download, verify, never roll back,
+//!   persist the last-known-good list, swap.
 //! * [`store`]: the `ArcSwap` hot-swap store of the list in force.
 //! * [`list`]: the signed artifact: source format, compiler, verifier,
 //!   matcher.
@@ -33,3 +35,4 @@ pub mod serve;
 pub mod store;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod update;

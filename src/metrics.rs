@@ -58,17 +58,25 @@ pub const UPSTREAM_UP: &str = "ward_upstream_up";
 /// Serial of the list in force.
 pub const LIST_SERIAL: &str = "ward_list_serial";
 /// When the list in force was issued, unix seconds.
-pub const LIST_ISSUED_AT_SECONDS: &str = "ward_list_issued_at_seconds";
+pub const LIST_ISSUED_TIMESTAMP_SECONDS: &str = "ward_list_issued_timestamp_seconds";
 /// When the list in force expires, unix seconds.
-pub const LIST_EXPIRES_AT_SECONDS: &str = "ward_list_expires_at_seconds";
+pub const LIST_EXPIRES_TIMESTAMP_SECONDS: &str = "ward_list_expires_timestamp_seconds";
 /// When this node put the list in force, unix seconds.
-pub const LIST_ACTIVATED_AT_SECONDS: &str = "ward_list_activated_at_seconds";
+pub const LIST_ACTIVATED_TIMESTAMP_SECONDS: &str = "ward_list_activated_timestamp_seconds";
 /// Rules in the list in force.
 pub const LIST_ENTRIES: &str = "ward_list_entries";
 /// Whether a verified list is in force (1) or not (0).
 pub const LIST_LOADED: &str = "ward_list_loaded";
 /// Whether the list in force is past its expiry (1) or not (0).
-pub const LIST_EXPIRED: &str = "ward_list_expired";
+pub const LIST_STALE: &str = "ward_list_stale";
+/// Polls of `list.url`, by result.
+pub const LIST_FETCH_TOTAL: &str = "ward_list_fetch_total";
+/// 1 while the endpoint offers a second, different artifact under the
+/// highest serial accepted (an equivocation), until a newer list is
+/// accepted.
+pub const LIST_EQUIVOCATION: &str = "ward_list_equivocation";
+/// The last activation: seconds from download start to the swap.
+pub const LIST_ACTIVATION_SECONDS: &str = "ward_list_activation_seconds";
 /// List loads or reloads that failed (the old list stays in force).
 pub const LIST_RELOAD_FAILURES_TOTAL: &str = "ward_list_reload_failures_total";
 /// Whether the node is ready to serve (1) or not (0), as `/readyz` says.
@@ -193,6 +201,85 @@ impl UpstreamError {
     }
 }
 
+/// The outcome of one poll of `list.url` (`ward_list_fetch_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FetchResult {
+    /// A newer list was downloaded, verified and put in force.
+    Ok,
+    /// 304, or the very list in force again.
+    NotModified,
+    /// A status other than 200/304.
+    HttpError,
+    /// Connection, TLS or protocol failure (including a refused redirect).
+    Network,
+    /// No complete answer within `list.timeout`.
+    Timeout,
+    /// Larger than `list.max_size`.
+    TooLarge,
+    /// Signed by a trusted key, but the signature does not verify.
+    BadSignature,
+    /// Signed by a key not in `list.trusted_keys`.
+    UntrustedKey,
+    /// Older than the highest serial accepted.
+    Rollback,
+    /// Same serial as the highest accepted, different content.
+    Equivocation,
+    /// Not a well-formed artifact (truncated, garbage, bad index).
+    Corrupt,
+    /// A valid artifact of another list id than the one this node follows.
+    WrongList,
+    /// The download could not be stored or activated on local disk.
+    Io,
+}
+
+impl FetchResult {
+    /// Every variant, in declaration order (the order indexes arrays).
+    pub const ALL: [Self; 13] = [
+        Self::Ok,
+        Self::NotModified,
+        Self::HttpError,
+        Self::Network,
+        Self::Timeout,
+        Self::TooLarge,
+        Self::BadSignature,
+        Self::UntrustedKey,
+        Self::Rollback,
+        Self::Equivocation,
+        Self::Corrupt,
+        Self::WrongList,
+        Self::Io,
+    ];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::NotModified => "not_modified",
+            Self::HttpError => "http_error",
+            Self::Network => "network",
+            Self::Timeout => "timeout",
+            Self::TooLarge => "too_large",
+            Self::BadSignature => "bad_signature",
+            Self::UntrustedKey => "untrusted_key",
+            Self::Rollback => "rollback",
+            Self::Equivocation => "equivocation",
+            Self::Corrupt => "corrupt",
+            Self::WrongList => "wrong_list",
+            Self::Io => "io",
+        }
+    }
+
+    /// Whether the poll failed (and the updater backs off).
+    pub const fn is_failure(self) -> bool {
+        !matches!(self, Self::Ok | Self::NotModified)
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QueryLabels {
     protocol: &'static str,
@@ -288,6 +375,9 @@ pub struct Metrics {
     upstream_up: Family<UpstreamLabels, Gauge>,
     list: ListGauges,
     list_reload_failures: Counter,
+    list_fetch: [Counter; FetchResult::ALL.len()],
+    list_equivocation: Gauge,
+    list_activation: Gauge<f64, AtomicU64>,
     ready: Gauge,
 }
 
@@ -406,17 +496,17 @@ impl Metrics {
             list.serial.clone(),
         );
         r.register(
-            LIST_ISSUED_AT_SECONDS,
+            LIST_ISSUED_TIMESTAMP_SECONDS,
             "When the list in force was issued, unix seconds",
             list.issued_at.clone(),
         );
         r.register(
-            LIST_EXPIRES_AT_SECONDS,
+            LIST_EXPIRES_TIMESTAMP_SECONDS,
             "When the list in force expires, unix seconds",
             list.expires_at.clone(),
         );
         r.register(
-            LIST_ACTIVATED_AT_SECONDS,
+            LIST_ACTIVATED_TIMESTAMP_SECONDS,
             "When this node put the list in force, unix seconds",
             list.activated_at.clone(),
         );
@@ -431,7 +521,7 @@ impl Metrics {
             list.loaded.clone(),
         );
         r.register(
-            LIST_EXPIRED,
+            LIST_STALE,
             "Whether the list in force is past its expiry (1) or not (0); an expired list is still enforced",
             list.expired.clone(),
         );
@@ -440,6 +530,30 @@ impl Metrics {
             counter_name(LIST_RELOAD_FAILURES_TOTAL),
             "List loads or reloads that failed; the previous list stays in force",
             list_reload_failures.clone(),
+        );
+
+        let fetch_family = Family::<ResultLabels, Counter>::default();
+        r.register(
+            counter_name(LIST_FETCH_TOTAL),
+            "Polls of list.url, by result",
+            fetch_family.clone(),
+        );
+        let list_fetch = FetchResult::ALL.map(|res| {
+            fetch_family.get_or_create_owned(&ResultLabels {
+                result: res.as_str(),
+            })
+        });
+        let list_equivocation = Gauge::default();
+        r.register(
+            LIST_EQUIVOCATION,
+            "1 while the list endpoint offers different content under the highest serial accepted",
+            list_equivocation.clone(),
+        );
+        let list_activation = Gauge::<f64, AtomicU64>::default();
+        r.register(
+            LIST_ACTIVATION_SECONDS,
+            "The last list activation: seconds from download start to the swap",
+            list_activation.clone(),
         );
 
         let ready = Gauge::default();
@@ -473,6 +587,9 @@ impl Metrics {
             upstream_up,
             list,
             list_reload_failures,
+            list_fetch,
+            list_equivocation,
+            list_activation,
             ready,
         }
     }
@@ -540,7 +657,7 @@ impl Metrics {
 
     /// Publishes the list in force (`None`: no list; every list gauge
     /// reads 0). `activated_at` is when this node put the list in force;
-    /// `now` decides `ward_list_expired`.
+    /// `now` decides `ward_list_stale`.
     pub fn set_list(&self, list: Option<&ListArtifact>, activated_at: Timestamp, now: Timestamp) {
         let g = &self.list;
         let Some(list) = list else {
@@ -563,7 +680,7 @@ impl Metrics {
         g.loaded.set(1);
     }
 
-    /// Recomputes `ward_list_expired` against `now` (to the second) from
+    /// Recomputes `ward_list_stale` against `now` (to the second) from
     /// the published expiry, so the gauge turns 1 when the list lapses even
     /// if nothing calls [`set_list`](Self::set_list) again. The admin
     /// listener calls this before each scrape.
@@ -578,6 +695,21 @@ impl Metrics {
     /// Counts one failed list load or reload.
     pub fn list_reload_failed(&self) {
         self.list_reload_failures.inc();
+    }
+
+    /// Counts one poll of `list.url`.
+    pub fn list_fetch(&self, result: FetchResult) {
+        self.list_fetch[result as usize].inc();
+    }
+
+    /// Raises or clears the equivocation alarm.
+    pub fn set_equivocation(&self, on: bool) {
+        self.list_equivocation.set(i64::from(on));
+    }
+
+    /// Records how long the last activation took.
+    pub fn set_activation(&self, elapsed: Duration) {
+        self.list_activation.set(elapsed.as_secs_f64());
     }
 
     /// Publishes readiness.
@@ -821,10 +953,10 @@ mod tests {
         let text = m.encode();
         for name in [
             LIST_LOADED,
-            LIST_EXPIRED,
+            LIST_STALE,
             LIST_SERIAL,
             LIST_ENTRIES,
-            LIST_EXPIRES_AT_SECONDS,
+            LIST_EXPIRES_TIMESTAMP_SECONDS,
         ] {
             assert_eq!(value(&text, name).as_deref(), Some("0"), "{name}");
         }
@@ -835,18 +967,21 @@ mod tests {
         let text = m.encode();
         for (name, want) in [
             (LIST_LOADED, "1".to_owned()),
-            (LIST_EXPIRED, "0".to_owned()),
+            (LIST_STALE, "0".to_owned()),
             (LIST_SERIAL, "42".to_owned()),
             (LIST_ENTRIES, "3".to_owned()),
             (
-                LIST_ISSUED_AT_SECONDS,
+                LIST_ISSUED_TIMESTAMP_SECONDS,
                 ts("2026-01-01T00:00:00Z").as_second().to_string(),
             ),
             (
-                LIST_EXPIRES_AT_SECONDS,
+                LIST_EXPIRES_TIMESTAMP_SECONDS,
                 ts("2026-02-01T00:00:00Z").as_second().to_string(),
             ),
-            (LIST_ACTIVATED_AT_SECONDS, activated.as_second().to_string()),
+            (
+                LIST_ACTIVATED_TIMESTAMP_SECONDS,
+                activated.as_second().to_string(),
+            ),
         ] {
             assert_eq!(value(&text, name), Some(want), "{name}\n{text}");
         }
@@ -854,22 +989,22 @@ mod tests {
         // Past expiry: set_list says so, and so does a refresh alone.
         let later = ts("2026-03-01T00:00:00Z");
         m.set_list(Some(&*list), activated, later);
-        assert_eq!(value(&m.encode(), LIST_EXPIRED).as_deref(), Some("1"));
+        assert_eq!(value(&m.encode(), LIST_STALE).as_deref(), Some("1"));
         m.set_list(Some(&*list), activated, now);
         m.refresh_expiry(later);
-        assert_eq!(value(&m.encode(), LIST_EXPIRED).as_deref(), Some("1"));
+        assert_eq!(value(&m.encode(), LIST_STALE).as_deref(), Some("1"));
         m.refresh_expiry(now);
-        assert_eq!(value(&m.encode(), LIST_EXPIRED).as_deref(), Some("0"));
+        assert_eq!(value(&m.encode(), LIST_STALE).as_deref(), Some("0"));
         // Exactly at expiry counts as expired, as in `check_expiry`.
         m.refresh_expiry(ts("2026-02-01T00:00:00Z"));
-        assert_eq!(value(&m.encode(), LIST_EXPIRED).as_deref(), Some("1"));
+        assert_eq!(value(&m.encode(), LIST_STALE).as_deref(), Some("1"));
 
         // Back to no list: everything reads 0, and a refresh keeps it so.
         m.set_list(None, later, later);
         m.refresh_expiry(later);
         let text = m.encode();
         assert_eq!(value(&text, LIST_LOADED).as_deref(), Some("0"));
-        assert_eq!(value(&text, LIST_EXPIRED).as_deref(), Some("0"));
+        assert_eq!(value(&text, LIST_STALE).as_deref(), Some("0"));
         assert_eq!(value(&text, LIST_SERIAL).as_deref(), Some("0"));
     }
 
@@ -892,13 +1027,16 @@ mod tests {
             UPSTREAM_ERRORS_TOTAL,
             UPSTREAM_UP,
             LIST_SERIAL,
-            LIST_ISSUED_AT_SECONDS,
-            LIST_EXPIRES_AT_SECONDS,
-            LIST_ACTIVATED_AT_SECONDS,
+            LIST_ISSUED_TIMESTAMP_SECONDS,
+            LIST_EXPIRES_TIMESTAMP_SECONDS,
+            LIST_ACTIVATED_TIMESTAMP_SECONDS,
             LIST_ENTRIES,
             LIST_LOADED,
-            LIST_EXPIRED,
+            LIST_STALE,
             LIST_RELOAD_FAILURES_TOTAL,
+            LIST_FETCH_TOTAL,
+            LIST_EQUIVOCATION,
+            LIST_ACTIVATION_SECONDS,
             READY,
             BUILD_INFO,
         ] {

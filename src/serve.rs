@@ -4,13 +4,16 @@
 //!
 //! 1. the configuration is already loaded and validated (CLI);
 //! 2. bind every DNS socket and the admin listener;
-//! 3. load and verify the list from disk; with none, follow
-//!    `list.require_list` (refuse to start, or serve SERVFAIL/EDE 14 and
-//!    report not ready: never unfiltered answers);
+//! 3. load and verify the list from disk (with `list.url`: the
+//!    last-known-good list in `state_dir`, else the `list.file` seed, else
+//!    one poll of the endpoint); with none, follow `list.require_list`
+//!    (refuse to start, or serve SERVFAIL/EDE 14 and report not ready:
+//!    never unfiltered answers);
 //! 4. serve.
 //!
-//! Signals: SIGHUP re-reads and verifies the list file and swaps it in; a
-//! failure keeps the current list, logs an error and counts it. SIGTERM
+//! Signals: SIGHUP polls `list.url` at once (see [`crate::update`]), or
+//! re-reads and verifies `list.file` and swaps it in; a failure keeps the
+//! current list, logs an error and counts it. SIGTERM
 //! and SIGINT stop receiving and drain in-flight answers for at most
 //! [`DRAIN_LIMIT`].
 
@@ -24,7 +27,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::admin::{self, AdminState, Readiness, ReadinessProbe};
+use crate::admin::{self, AdminState, ListStatus, Readiness, ReadinessProbe};
 use crate::config::{BlockAction, Config};
 use crate::dns::answer::{BlockAnswer, BlockMode};
 use crate::dns::cache::CacheLimits;
@@ -34,6 +37,7 @@ use crate::keys::{self, DEMO_KEY_ID};
 use crate::list::{self, Bytes, ListArtifact, TrustedKeys, Verified};
 use crate::metrics::Metrics;
 use crate::store::ListStore;
+use crate::update::{Updater, open_checked};
 
 /// Longest graceful drain on SIGTERM.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
@@ -50,11 +54,12 @@ enum ListSource {
         path: std::path::PathBuf,
         trust: TrustedKeys,
     },
-    None,
+    /// `list.url`: the updater owns the list (seeded from `list.file`).
+    Url(Arc<Updater>),
 }
 
 impl ListSource {
-    fn of(config: &Config) -> anyhow::Result<Self> {
+    fn of(config: &Config, store: &Arc<ListStore>, metrics: &Arc<Metrics>) -> anyhow::Result<Self> {
         if config.list.demo {
             return Ok(Self::Demo);
         }
@@ -62,15 +67,22 @@ impl ListSource {
         for path in &config.list.trusted_keys {
             trust.add(keys::read_public(path)?);
         }
-        Ok(match &config.list.file {
-            Some(path) => Self::File {
+        if config.list.url.is_some() {
+            let updater =
+                Updater::new(&config.list, trust, Arc::clone(store), Arc::clone(metrics))?;
+            return Ok(Self::Url(Arc::new(updater)));
+        }
+        match &config.list.file {
+            Some(path) => Ok(Self::File {
                 path: path.clone(),
                 trust,
-            },
-            None => Self::None,
-        })
+            }),
+            None => anyhow::bail!("no list source configured (list.file or list.url)"),
+        }
     }
 
+    /// Loads the list from disk (blocking). With `list.url`: the
+    /// last-known-good list, else the seed.
     fn load(&self) -> Result<Verified<ListArtifact>, String> {
         match self {
             Self::Demo => {
@@ -82,22 +94,30 @@ impl ListSource {
                 )
                 .map_err(|e| format!("embedded demo list: {e}"))
             }
-            Self::File { path, trust } => list::open_file(path, trust)
-                .and_then(|l| l.deep_check().map(|()| l))
-                // Computed here, off the serving path, for `list.ward` TXT.
-                .inspect(|l| {
-                    let _ = l.sha256();
-                })
-                .map_err(|e| format!("{}: {e}", path.display())),
-            Self::None => Err("no list source configured (list.file)".into()),
+            Self::File { path, trust } => {
+                open_checked(path, trust).map_err(|e| format!("{}: {e}", path.display()))
+            }
+            Self::Url(updater) => updater
+                .load_initial()
+                .ok_or_else(|| "no usable list in list.state_dir or list.file".to_owned()),
         }
     }
 
-    fn trusts_demo_key(&self) -> bool {
+    fn trusts_demo_key(&self, config: &Config) -> bool {
         match self {
             Self::Demo => true,
             Self::File { trust, .. } => trust.ids().any(|id| id.to_string() == DEMO_KEY_ID),
-            Self::None => false,
+            Self::Url(_) => config.list.trusted_keys.iter().any(|p| {
+                keys::read_public(p).is_ok_and(|k| keys::KeyId::of(&k).to_string() == DEMO_KEY_ID)
+            }),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Demo => "embedded demo list".to_owned(),
+            Self::File { path, .. } => format!("file {}", path.display()),
+            Self::Url(updater) => updater.status().url,
         }
     }
 }
@@ -137,21 +157,54 @@ pub fn engine_settings(config: &Config) -> Settings {
 
 struct Probe {
     engine: Arc<Engine>,
+    source: ListSource,
 }
 
 impl ReadinessProbe for Probe {
     fn readiness(&self) -> Readiness {
         let mut reasons = Vec::new();
-        if self.engine.store().load().is_none() {
-            reasons.push("no verified list is loaded".to_owned());
+        let mut warnings = Vec::new();
+        match self.engine.store().load().as_ref() {
+            None => reasons.push("no verified list is loaded".to_owned()),
+            Some(active) if active.is_expired(jiff::Timestamp::now()) => warnings.push(format!(
+                "the list in force (serial {}) is stale: it expired at {} and no newer list has arrived; still enforcing it",
+                active.serial(),
+                active.manifest().expires_at
+            )),
+            Some(_) => {}
         }
         if !self.engine.upstreams().any_healthy() {
             reasons.push("no upstream resolver answered in the last 60 s".to_owned());
         }
+        if let ListSource::Url(updater) = &self.source {
+            let status = updater.status();
+            if status.equivocation {
+                warnings.push(
+                    "the list endpoint equivocates (two lists under one serial); see the logs"
+                        .to_owned(),
+                );
+            }
+            if let (Some(result), Some(error)) = (&status.last_result, &status.last_error) {
+                warnings.push(format!("the last list update failed ({result}): {error}"));
+            }
+        }
         Readiness {
             ready: reasons.is_empty(),
             reasons,
+            warnings,
         }
+    }
+
+    fn list_status(&self) -> Option<ListStatus> {
+        let updater = match &self.source {
+            ListSource::Url(u) => Some(u.status()),
+            _ => None,
+        };
+        Some(ListStatus::of(
+            self.source.describe(),
+            self.engine.store(),
+            updater,
+        ))
     }
 }
 
@@ -160,8 +213,10 @@ pub async fn run(
     config: Config,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let source = ListSource::of(&config)?;
-    if source.trusts_demo_key() {
+    let metrics = Arc::new(Metrics::new());
+    let store = Arc::new(ListStore::new());
+    let source = ListSource::of(&config, &store, &metrics)?;
+    if source.trusts_demo_key(&config) {
         warn!(
             key_id = DEMO_KEY_ID,
             "the DEMO key is trusted: anyone can sign lists for this node; never use it in production"
@@ -182,17 +237,29 @@ pub async fn run(
     };
 
     // 3. The list, before any socket serves.
-    let metrics = Arc::new(Metrics::new());
-    let store = Arc::new(ListStore::new());
-    let initial = {
+    let mut initial = {
         let source = source.clone();
         tokio::task::spawn_blocking(move || source.load()).await?
     };
+    if let (Err(reason), ListSource::Url(updater)) = (&initial, &source) {
+        // Nothing on disk: one poll of the network, still before serving.
+        info!(%reason, "fetching the list before serving");
+        let outcome = updater.poll().await;
+        initial = match store.load_full() {
+            Some(_) => Err(String::new()),
+            None => Err(format!(
+                "{reason}; and the endpoint: {}",
+                outcome.error.as_deref().unwrap_or(outcome.result.as_str())
+            )),
+        };
+    }
     match initial {
         Ok(list) => {
             log_list("list loaded", &list);
             store.swap(list);
         }
+        // Put in force by the start-up poll.
+        Err(_) if store.load().is_some() => {}
         Err(reason) if config.list.require_list => {
             anyhow::bail!(
                 "no verified list could be loaded and list.require_list is true: {reason}"
@@ -227,6 +294,7 @@ pub async fn run(
             metrics: Arc::clone(&metrics),
             probe: Arc::new(Probe {
                 engine: Arc::clone(&engine),
+                source: source.clone(),
             }),
         };
         let token = shutdown.clone();
@@ -240,10 +308,14 @@ pub async fn run(
     }
     background.spawn(gauges(
         Arc::clone(&engine),
+        source.clone(),
         Arc::clone(&metrics),
         shutdown.clone(),
     ));
     background.spawn(probe_upstreams(Arc::clone(&engine), shutdown.clone()));
+    if let ListSource::Url(updater) = &source {
+        background.spawn(Arc::clone(updater).run(shutdown.clone()));
+    }
 
     let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
     let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
@@ -252,6 +324,10 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = hup.recv() => {
+                if let ListSource::Url(updater) = &source {
+                    updater.poke();
+                    continue;
+                }
                 // Verification reads the whole file: keep it off the
                 // async workers.
                 let source = source.clone();
@@ -325,9 +401,15 @@ fn publish_list(metrics: &Metrics, store: &ListStore) {
     }
 }
 
-async fn gauges(engine: Arc<Engine>, metrics: Arc<Metrics>, shutdown: CancellationToken) {
+async fn gauges(
+    engine: Arc<Engine>,
+    source: ListSource,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
     let probe = Probe {
         engine: Arc::clone(&engine),
+        source,
     };
     loop {
         engine.publish_cache_size();

@@ -13,6 +13,7 @@ mod config_check;
 mod keygen;
 mod list_build;
 mod list_info;
+mod list_status;
 mod list_verify;
 mod serve;
 
@@ -67,6 +68,8 @@ enum ListCommand {
     Verify(list_verify::Args),
     /// Show an artifact's manifest.
     Info(list_info::Args),
+    /// Ask a running `ward serve` which list it enforces and how updates go.
+    Status(list_status::Args),
 }
 
 impl Cli {
@@ -92,6 +95,7 @@ impl Cli {
             Command::List(ListCommand::Build(args)) => list_build::run(args),
             Command::List(ListCommand::Verify(args)) => list_verify::run(args),
             Command::List(ListCommand::Info(args)) => list_info::run(args),
+            Command::List(ListCommand::Status(args)) => list_status::run(args),
             Command::Check(args) => check::run(args),
             Command::Config(ConfigCommand::Check(args)) => config_check::run(args),
         }

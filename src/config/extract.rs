@@ -245,6 +245,11 @@ impl<'r, 'a> Table<'r, 'a> {
         }
     }
 
+    /// Whether `key` is in the file (whatever its value).
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.entries.is_some_and(|t| t.get(key).is_some())
+    }
+
     /// Reports a problem with `key`: at its value's line if it is in the
     /// file, else at the table's header.
     pub(crate) fn error(&mut self, key: &str, message: impl Into<String>) {
@@ -540,6 +545,33 @@ pub(crate) fn path(value: &DeValue<'_>) -> Result<PathBuf, Invalid> {
         return Err(Invalid("empty path".into()));
     }
     Ok(PathBuf::from(text))
+}
+
+/// An `https://` URL with a host. Plain `http://` is refused: the list
+/// must not travel where it can be withheld or swapped unnoticed (it is
+/// signed, but a downgrade would still let anyone on the path hide newer
+/// lists).
+pub(crate) fn https_url(value: &DeValue<'_>) -> Result<reqwest::Url, Invalid> {
+    let text = string(value)?;
+    let url =
+        reqwest::Url::parse(text).map_err(|e| Invalid(format!("invalid URL {text:?}: {e}")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            return Err(Invalid(format!(
+                "{text:?} is plain http; the list must be fetched over https (no downgrade)"
+            )));
+        }
+        other => {
+            return Err(Invalid(format!(
+                "unsupported scheme {other:?} in {text:?}; write an https:// URL"
+            )));
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(Invalid(format!("{text:?} has no host")));
+    }
+    Ok(url)
 }
 
 /// `IP:PORT` or `[V6]:PORT`; the port is required.

@@ -144,6 +144,15 @@ fn round_trip_through_to_toml() {
             trusted_keys: vec![PathBuf::from(DEMO_PUB), PathBuf::from("examples/demo.pub")],
             state_dir: PathBuf::from("state"),
             require_list: true,
+            url: Some(
+                "https://lists.example.gov.vn/national.ward?v=1"
+                    .parse()
+                    .unwrap(),
+            ),
+            poll_interval: Duration::from_secs(90),
+            ca_file: None,
+            timeout: Duration::from_secs(45),
+            max_size: 512 << 20,
             demo: false,
         },
         block: BlockSettings {
@@ -219,7 +228,7 @@ fn errors_display_one_per_line() {
         e.to_string(),
         "t.toml:2: dns.edns_payload: must be between 512 and 4096, found 100\n\
          t.toml:4: log.level: expected one of \"error\", \"warn\", \"info\", \"debug\", \"trace\", found \"loud\"\n\
-         t.toml: list.file: required: set it to the signed list artifact (.ward file) to enforce\n\
+         t.toml: list.file: required unless list.url is set: set it to the signed list artifact (.ward file) to enforce\n\
          t.toml: list.trusted_keys: required: list the .pub file(s) of the key(s) the list is signed with"
     );
 }
@@ -479,7 +488,7 @@ fn list_section_requirements() {
     assert_eq!(
         errors(""),
         [
-            "t.toml: list.file: required: set it to the signed list artifact (.ward file) to enforce",
+            "t.toml: list.file: required unless list.url is set: set it to the signed list artifact (.ward file) to enforce",
             "t.toml: list.trusted_keys: required: list the .pub file(s) of the key(s) the list is signed with",
         ]
     );
@@ -487,7 +496,7 @@ fn list_section_requirements() {
     assert_eq!(
         errors("[dns]\n\n[list]\ntrusted_keys = []\n"),
         [
-            "t.toml:3: list.file: required: set it to the signed list artifact (.ward file) to enforce",
+            "t.toml:3: list.file: required unless list.url is set: set it to the signed list artifact (.ward file) to enforce",
             "t.toml:4: list.trusted_keys: empty: no list could be verified; list the .pub file(s) of the key(s) the list is signed with",
         ]
     );
@@ -514,6 +523,63 @@ fn list_section_requirements() {
         )
     );
     assert_eq!(e[2], "t.toml:7: list.trusted_keys[3]: empty path");
+}
+
+#[test]
+fn list_url_and_updater_keys() {
+    // With a URL, the file is optional (a seed) and the updater keys apply.
+    let text = format!(
+        "[list]\nurl = \"https://lists.example.gov.vn/national.ward\"\ntrusted_keys = [{DEMO_PUB:?}]\npoll_interval = \"2m\"\ntimeout = \"30s\"\nmax_size = \"256MiB\"\n"
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(
+        c.list.url.as_ref().map(reqwest::Url::as_str),
+        Some("https://lists.example.gov.vn/national.ward")
+    );
+    assert_eq!(c.list.file, None);
+    assert_eq!(c.list.poll_interval, Duration::from_secs(120));
+    assert_eq!(c.list.timeout, Duration::from_secs(30));
+    assert_eq!(c.list.max_size, 256 << 20);
+    assert_eq!(parse(&c.to_toml()).unwrap(), c);
+
+    // Every problem at once: a downgrade, bounds, a bad CA file.
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("ca.pem");
+    std::fs::write(&not_pem, "hello\n").unwrap();
+    let text = format!(
+        "[list]\nurl = \"http://lists.example.gov.vn/national.ward\"\ntrusted_keys = [{DEMO_PUB:?}]\npoll_interval = \"10ms\"\nmax_size = 10\nca_file = {not_pem:?}\n"
+    );
+    let e = errors(&text);
+    assert_eq!(e.len(), 4, "{e:#?}");
+    assert_eq!(
+        e[0],
+        "t.toml:2: list.url: \"http://lists.example.gov.vn/national.ward\" is plain http; the list must be fetched over https (no downgrade)"
+    );
+    assert!(
+        e[1].starts_with("t.toml:4: list.poll_interval: must be between 1s and 1day"),
+        "{e:#?}"
+    );
+    assert_eq!(
+        e[2],
+        "t.toml:5: list.max_size: 10 bytes is too small for any list; the minimum is 4096"
+    );
+    assert!(
+        e[3].starts_with(&format!(
+            "t.toml:6: list.ca_file: {}: no \"BEGIN CERTIFICATE\"",
+            not_pem.display()
+        )),
+        "{e:#?}"
+    );
+    assert_eq!(
+        errors(&format!("{}url = \"ftp://x/y\"\n", list_section())),
+        ["t.toml:4: list.url: unsupported scheme \"ftp\" in \"ftp://x/y\"; write an https:// URL"]
+    );
+
+    // Updater keys without a URL would silently do nothing: an error.
+    assert_eq!(
+        errors(&format!("{}poll_interval = \"1m\"\n", list_section())),
+        ["t.toml:4: list.poll_interval: only used with list.url; set list.url or remove this key"]
+    );
 }
 
 #[test]

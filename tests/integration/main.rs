@@ -5,4 +5,5 @@ mod cli;
 mod serve;
 mod serve_lifecycle;
 mod support;
+mod update;
 mod util;

@@ -2,5 +2,6 @@
 //! process, and a small DNS client built on hickory-proto's codec.
 
 pub mod client;
+pub mod https;
 pub mod upstream;
 pub mod ward;
