@@ -22,8 +22,12 @@
 //! `poll_interval`), jittered by ±10 % like every wait, so thousands of
 //! nodes do not poll in step.
 //!
+//! Before the rename, the list in force is hard-linked as
+//! `list.prev.ward`, so the previous artifact stays on disk after the new
+//! one is live.
+//!
 //! Start-up ([`Updater::load_initial`]) takes `state_dir/list.ward`, else
-//! the `list.file` seed (copied into `state_dir` first, so a package
+//! `list.prev.ward`, else the `list.file` seed (copied into `state_dir` first, so a package
 //! upgrade replacing the seed cannot pull pages from under the mapping),
 //! else one poll of the network; all before any DNS answer is sent.
 
@@ -38,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use self::fetch::{Fetched, Fetcher, TempFile, Validators};
-use self::state::{LIST_FILE, State, Verdict};
+use self::state::{LIST_FILE, PREV_FILE, State, Verdict};
 use crate::config::ListSettings;
 use crate::list::{self, ListArtifact, TrustedKeys, Verified, VerifyError};
 use crate::metrics::{FetchResult, Metrics};
@@ -190,35 +194,29 @@ impl Updater {
         })
     }
 
-    /// The last-known-good list in `state_dir`, else the seed file. Blocking
-    /// (reads and verifies whole files): call it from `spawn_blocking`.
+    /// The last-known-good list in `state_dir`, else the one before it,
+    /// else the seed file. Blocking (reads and verifies whole files): call
+    /// it from `spawn_blocking`.
     pub fn load_initial(&self) -> Option<Verified<ListArtifact>> {
-        let lkg = self.dir.join(LIST_FILE);
-        match open_checked(&lkg, &self.trust) {
-            Ok(list) => {
-                let mut state = lock(&self.state);
-                if state
-                    .list_id
-                    .as_deref()
-                    .is_some_and(|id| id != list.list_id())
-                {
-                    error!(
-                        path = %lkg.display(),
-                        follows = state.list_id.as_deref().unwrap_or_default(),
-                        found = list.list_id(),
-                        "ALARM: the last-known-good list has another list id than the state records; using it"
-                    );
-                    state.list_id = None;
+        for (name, what) in [
+            (LIST_FILE, "last-known-good list"),
+            (PREV_FILE, "previous list"),
+        ] {
+            let path = self.dir.join(name);
+            match open_checked(&path, &self.trust) {
+                Ok(list) => {
+                    if name == PREV_FILE {
+                        self.restore_previous();
+                    }
+                    self.adopt(&list);
+                    info!(path = %path.display(), serial = list.serial(), "{what} loaded");
+                    return Some(list);
                 }
-                state.remember(&list);
-                self.save_state(&state);
-                info!(path = %lkg.display(), serial = list.serial(), "last-known-good list loaded");
-                return Some(list);
+                Err(reason) if path.exists() => {
+                    error!(%reason, path = %path.display(), "ALARM: the {what} is unusable");
+                }
+                Err(_) => debug!(path = %path.display(), "no {what}"),
             }
-            Err(reason) if lkg.exists() => {
-                error!(%reason, "ALARM: the last-known-good list is unusable; trying the seed file");
-            }
-            Err(_) => debug!(path = %lkg.display(), "no last-known-good list yet"),
         }
         let seed = self.seed.as_deref()?;
         match self.install_seed(seed) {
@@ -227,6 +225,38 @@ impl Updater {
                 error!(%reason, seed = %seed.display(), "ALARM: the seed list is unusable");
                 None
             }
+        }
+    }
+
+    /// Records a list found in `state_dir` as accepted.
+    fn adopt(&self, list: &ListArtifact) {
+        let mut state = lock(&self.state);
+        if state
+            .list_id
+            .as_deref()
+            .is_some_and(|id| id != list.list_id())
+        {
+            error!(
+                follows = state.list_id.as_deref().unwrap_or_default(),
+                found = list.list_id(),
+                "ALARM: the list in state_dir has another list id than the state records; using it"
+            );
+            state.list_id = None;
+        }
+        state.remember(list);
+        self.save_state(&state);
+    }
+
+    /// Points `list.ward` at the previous list again (after the current
+    /// one was found unusable), so the next activation keeps a good
+    /// previous copy.
+    fn restore_previous(&self) {
+        let result = TempFile::new_in(&self.dir).and_then(|temp| {
+            std::fs::hard_link(self.dir.join(PREV_FILE), temp.path())?;
+            temp.commit(&self.dir.join(LIST_FILE))
+        });
+        if let Err(e) = result {
+            warn!(error = %e, "cannot restore the previous list as list.ward");
         }
     }
 
@@ -451,6 +481,7 @@ impl Updater {
         // follows immediately.
         let dir = self.dir.clone();
         let (list, committed) = tokio::task::spawn_blocking(move || {
+            keep_previous(&dir);
             let committed = file.commit(&dir.join(LIST_FILE));
             (list, committed)
         })
@@ -509,6 +540,20 @@ pub fn open_checked(
     list.deep_check()?;
     let _ = list.sha256();
     Ok(list)
+}
+
+/// Keeps the list in force as `list.prev.ward` (a hard link: no copy)
+/// before a new one replaces it, so the previous artifact stays on disk
+/// after the new one is live, and start-up can fall back to it.
+fn keep_previous(dir: &Path) {
+    let (live, prev) = (dir.join(LIST_FILE), dir.join(PREV_FILE));
+    if !live.exists() {
+        return;
+    }
+    let _ = std::fs::remove_file(&prev);
+    if let Err(e) = std::fs::hard_link(&live, &prev) {
+        warn!(error = %e, "cannot keep the previous list as {}", prev.display());
+    }
 }
 
 /// The fetch result a verification failure counts as.

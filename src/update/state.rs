@@ -6,6 +6,9 @@
 //! * `list.ward`: the last-known-good artifact, the one in force. Replaced
 //!   only by an atomic rename of a fully written, fsynced and verified
 //!   download.
+//! * `list.prev.ward`: the list in force before the last activation, a
+//!   hard link made just before the rename; the start-up fallback when
+//!   `list.ward` is unusable.
 //! * `state.json`: the highest serial ever accepted and its SHA-256, the
 //!   list id the node follows, and the HTTP validators of `list.ward`.
 //!   Written atomically after each activation.
@@ -27,6 +30,8 @@ use crate::list::ListArtifact;
 
 /// The last-known-good artifact, inside the state directory.
 pub const LIST_FILE: &str = "list.ward";
+/// The list in force before the last activation (a hard link).
+pub const PREV_FILE: &str = "list.prev.ward";
 /// The updater's memory, inside the state directory.
 pub const STATE_FILE: &str = "state.json";
 /// Version of the `state.json` layout.

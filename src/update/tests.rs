@@ -215,6 +215,18 @@ fn seed_is_copied_into_the_state_dir_and_a_corrupt_copy_falls_back_to_it() {
 }
 
 #[test]
+fn an_unusable_list_falls_back_to_the_previous_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = artifact("national", 1, "old.test adult\n");
+    std::fs::write(dir.path().join(state::PREV_FILE), &old).unwrap();
+    std::fs::write(dir.path().join(LIST_FILE), b"WARDLIST truncated").unwrap();
+    let u = updater(dir.path(), None);
+    assert_eq!(u.load_initial().unwrap().serial(), 1);
+    // list.ward points at the good list again.
+    assert_eq!(std::fs::read(dir.path().join(LIST_FILE)).unwrap(), old);
+}
+
+#[test]
 fn waits_are_jittered_and_back_off_after_failures() {
     let dir = tempfile::tempdir().unwrap();
     let u = updater(dir.path(), None);

@@ -139,10 +139,13 @@ async fn a(w: &Ward, name: &str) -> Vec<Ipv4Addr> {
     a_records(&udp(w.dns, &query(name, RecordType::A, None)).await)
 }
 
+/// The files in `dir`, minus the previous list (present once a second
+/// list was activated).
 fn files_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "list.prev.ward")
         .collect();
     v.sort();
     v
@@ -153,14 +156,15 @@ async fn updater_follows_new_serials_and_a_304_changes_nothing() {
     let up = TestUpstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     let server = ListServer::start(dir.path()).await;
-    server.publish(list(1, ""));
+    let one = list(1, "");
+    server.publish(one.clone());
     // No list on disk at all: fetched before the first answer.
     let w = Ward::start(dir.path(), &config(dir.path(), up.addr, &server, ""), true);
     assert_eq!(a(&w, "blocked.test.").await, vec![SINKHOLE]);
     assert_eq!(a(&w, "www.example.test.").await, vec![WWW]);
     assert_eq!(series(&w, "ward_list_serial").await, 1.0);
     assert!(
-        w.logs().contains("fetching the list before serving"),
+        w.wait_for_log("fetching the list before serving"),
         "{}",
         w.logs()
     );
@@ -212,6 +216,8 @@ async fn updater_follows_new_serials_and_a_304_changes_nothing() {
     // On disk: the artifact in force and the serial, nothing else.
     let state = dir.path().join("state");
     assert_eq!(files_in(&state), ["list.ward", "state.json"]);
+    // The previous artifact stays on disk after the new one is live.
+    assert!(std::fs::read(state.join("list.prev.ward")).unwrap() == one);
     assert!(std::fs::read(state.join("list.ward")).unwrap() == two);
     let st: serde_json::Value =
         serde_json::from_slice(&std::fs::read(state.join("state.json")).unwrap()).unwrap();
@@ -301,8 +307,8 @@ async fn forged_old_equivocal_and_foreign_lists_are_refused() {
         w.logs()
     );
     assert_eq!(series(&w, "ward_list_equivocation").await, 1.0);
-    assert!(w.logs().contains("EQUIVOCATION"), "{}", w.logs());
-    assert!(w.logs().contains("ERROR"), "{}", w.logs());
+    assert!(w.wait_for_log("EQUIVOCATION"), "{}", w.logs());
+    assert!(w.wait_for_log("ERROR"), "{}", w.logs());
     still_enforcing(&w).await;
     assert_eq!(
         a(&w, "sibling.test.").await,
@@ -381,7 +387,7 @@ async fn size_cap_timeouts_and_downgrades_are_refused() {
         w.logs()
     );
     assert!(
-        w.logs().contains("the server announced 10737418240 bytes"),
+        w.wait_for_log("the server announced 10737418240 bytes"),
         "{}",
         w.logs()
     );
@@ -393,7 +399,7 @@ async fn size_cap_timeouts_and_downgrades_are_refused() {
         w.logs()
     );
     assert!(
-        w.logs().contains("download stopped at the cap"),
+        w.wait_for_log("download stopped at the cap"),
         "{}",
         w.logs()
     );
@@ -419,7 +425,7 @@ async fn size_cap_timeouts_and_downgrades_are_refused() {
         "{}",
         w.logs()
     );
-    assert!(w.logs().contains("not https"), "{}", w.logs());
+    assert!(w.wait_for_log("not https"), "{}", w.logs());
 
     // Through all of it: the list in force, and no partial files.
     assert_eq!(series(&w, "ward_list_serial").await, 1.0);
@@ -495,7 +501,7 @@ async fn failures_back_off_then_recover() {
         w.logs()
     );
     assert!(
-        w.logs().contains("SIGHUP: polling the list endpoint now"),
+        w.wait_for_log("SIGHUP: polling the list endpoint now"),
         "{}",
         w.logs()
     );
@@ -522,7 +528,7 @@ async fn restart_with_the_endpoint_down_enforces_the_last_known_good_list_at_onc
     let w = Ward::start(dir.path(), &cfg, true);
     assert_eq!(a(&w, "www.example.test.").await, vec![SINKHOLE]);
     assert!(
-        w.logs().contains("last-known-good list loaded"),
+        w.wait_for_log("last-known-good list loaded"),
         "{}",
         w.logs()
     );
