@@ -14,6 +14,8 @@
 //!   matcher.
 //! * [`keys`]: Ed25519 key files and key ids.
 //! * [`domain`]: validated domain names and reversed-label keys (pure).
+//! * [`process`]: privilege drop after binding, systemd notification and
+//!   watchdog.
 //! * [`fsx`]: atomic, durable file writes.
 //! * [`sys`]: the only `unsafe`: memory mapping (and later socket options,
 //!   privilege drop, sd_notify).
@@ -31,6 +33,7 @@ pub mod fsx;
 pub mod keys;
 pub mod list;
 pub mod metrics;
+pub mod process;
 pub mod serve;
 pub mod store;
 #[allow(unsafe_code)]

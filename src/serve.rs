@@ -215,13 +215,6 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(ListStore::new());
-    let source = ListSource::of(&config, &store, &metrics)?;
-    if source.trusts_demo_key(&config) {
-        warn!(
-            key_id = DEMO_KEY_ID,
-            "the DEMO key is trusted: anyone can sign lists for this node; never use it in production"
-        );
-    }
 
     // 2. Bind everything first, so a port clash fails start-up cleanly.
     let listeners = Listeners::bind(&config.dns.listen)
@@ -235,6 +228,26 @@ pub async fn run(
         ),
         None => None,
     };
+
+    // 2b. Every socket is bound: root is no longer needed.
+    match (&config.process.user, crate::process::is_root()) {
+        (Some(user), _) => crate::process::drop_privileges(user, config.process.group.as_deref())
+            .map_err(|e| anyhow::anyhow!("cannot drop privileges: {e}"))?,
+        (None, true) => warn!(
+            "running as root; set [process] user (or run under the packaged systemd unit) so a compromise does not get root"
+        ),
+        (None, false) => {}
+    }
+
+    // After the drop, so state_dir is created by (and belongs to) the
+    // user ward runs as.
+    let source = ListSource::of(&config, &store, &metrics)?;
+    if source.trusts_demo_key(&config) {
+        warn!(
+            key_id = DEMO_KEY_ID,
+            "the DEMO key is trusted: anyone can sign lists for this node; never use it in production"
+        );
+    }
 
     // 3. The list, before any socket serves.
     let mut initial = {
@@ -279,6 +292,7 @@ pub async fn run(
         Arc::clone(&metrics),
     ));
     let shutdown = CancellationToken::new();
+    let dns_addrs = listeners.local_addrs();
     let server = Server::start(
         Arc::clone(&engine),
         listeners,
@@ -316,6 +330,24 @@ pub async fn run(
     if let ListSource::Url(updater) = &source {
         background.spawn(Arc::clone(updater).run(shutdown.clone()));
     }
+    let notifier = crate::process::Notifier::from_env().map(Arc::new);
+    if let Some(notifier) = &notifier {
+        background.spawn(notify_ready(
+            Arc::clone(notifier),
+            Arc::clone(&store),
+            shutdown.clone(),
+        ));
+        if let (Some(interval), Some(&addr)) =
+            (crate::process::watchdog_interval(), dns_addrs.first())
+        {
+            background.spawn(feed_watchdog(
+                Arc::clone(notifier),
+                crate::process::self_query_target(addr),
+                interval,
+                shutdown.clone(),
+            ));
+        }
+    }
 
     let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
     let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
@@ -340,6 +372,9 @@ pub async fn run(
             _ = int.recv() => { info!("SIGINT: draining"); break; }
             () = &mut stop => { info!("stopping"); break; }
         }
+    }
+    if let Some(notifier) = &notifier {
+        notifier.notify("STOPPING=1");
     }
     if !server.drain(DRAIN_LIMIT).await {
         warn!(limit = ?DRAIN_LIMIT, "drain limit reached; dropping unanswered queries");
@@ -418,6 +453,52 @@ async fn gauges(
         tokio::select! {
             () = tokio::time::sleep(GAUGE_INTERVAL) => {}
             () = shutdown.cancelled() => break,
+        }
+    }
+}
+
+/// `READY=1` once a verified list is in force (at once, normally; later
+/// if ward started without one and the updater fetches it).
+async fn notify_ready(
+    notifier: Arc<crate::process::Notifier>,
+    store: Arc<ListStore>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        if let Some(active) = store.load().as_ref() {
+            notifier.notify(&format!(
+                "READY=1\nSTATUS=enforcing {} serial {}",
+                active.list_id(),
+                active.serial()
+            ));
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// `WATCHDOG=1` every `interval`, but only after a query to ward's own
+/// listener was answered: a stuck serving loop stops the pings.
+async fn feed_watchdog(
+    notifier: Arc<crate::process::Notifier>,
+    target: std::net::SocketAddr,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    info!(%target, ?interval, "systemd watchdog: self-query every interval");
+    loop {
+        match crate::process::self_query(target, interval).await {
+            Ok(()) => notifier.notify("WATCHDOG=1"),
+            Err(reason) => {
+                warn!(%reason, "watchdog self-query failed; not feeding the systemd watchdog");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = shutdown.cancelled() => return,
         }
     }
 }

@@ -15,6 +15,10 @@ pub(crate) struct Args {
     /// directory.
     #[arg(value_name = "FILE")]
     file: PathBuf,
+    /// Production check: trusting the public demo key is an error, not a
+    /// warning. The packaged systemd unit runs this before starting.
+    #[arg(long)]
+    strict: bool,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -32,17 +36,27 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .into());
         }
     };
+    let mut demo = false;
     for (i, path) in config.list.trusted_keys.iter().enumerate() {
         // Loading already read every key; a file gone since is not our
         // concern here.
         if let Ok(key) = keys::read_public(path)
             && KeyId::of(&key).to_string() == keys::DEMO_KEY_ID
         {
+            demo = true;
+            let level = if args.strict { "error" } else { "warning" };
             eprintln!(
-                "ward: warning: list.trusted_keys[{i}] ({}) is the public demo key; anyone can sign with it, never trust it in production",
+                "ward: {level}: list.trusted_keys[{i}] ({}) is the public demo key; anyone can sign with it, never trust it in production",
                 path.display()
             );
         }
+    }
+    if demo && args.strict {
+        eprintln!(
+            "ward: {}: refusing (--strict): replace the demo key with the ministry's public key(s) in list.trusted_keys",
+            args.file.display()
+        );
+        return Ok(ExitCode::from(super::EXIT_FAILURE));
     }
     println!("{}: OK: {}", args.file.display(), summary(&config));
     Ok(ExitCode::SUCCESS)

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod config_check;
+mod generate_docs;
 mod keygen;
 mod list_build;
 mod list_info;
@@ -52,6 +53,9 @@ enum Command {
     /// Validate configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Write the man page and shell completions (for packaging).
+    #[command(hide = true)]
+    GenerateDocs(generate_docs::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +102,7 @@ impl Cli {
             Command::List(ListCommand::Status(args)) => list_status::run(args),
             Command::Check(args) => check::run(args),
             Command::Config(ConfigCommand::Check(args)) => config_check::run(args),
+            Command::GenerateDocs(args) => generate_docs::run(args),
         }
     }
 }

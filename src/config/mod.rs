@@ -135,6 +135,16 @@ pub struct Config {
     pub block: BlockSettings,
     pub admin: AdminSettings,
     pub log: LogSettings,
+    pub process: ProcessSettings,
+}
+
+/// `[process]`: whom to run as after binding, when started as root.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessSettings {
+    /// Switch to this user after binding every socket. Must exist.
+    pub user: Option<String>,
+    /// ... and this group; default: the user's primary group.
+    pub group: Option<String>,
 }
 
 /// `[dns]`: the resolver itself.
@@ -437,6 +447,7 @@ impl Config {
             block: BlockSettings::default(),
             admin: AdminSettings::default(),
             log: LogSettings::default(),
+            process: ProcessSettings::default(),
         }
     }
 
@@ -506,6 +517,7 @@ impl Config {
             block: BlockSettings::extract(root.table("block")),
             admin: AdminSettings::extract(root.table("admin")),
             log: LogSettings::extract(root.table("log")),
+            process: ProcessSettings::extract(root.table("process")),
         }
     }
 }
@@ -807,6 +819,37 @@ impl AdminSettings {
     }
 }
 
+impl ProcessSettings {
+    fn extract(mut t: Table<'_, '_>) -> Self {
+        let user = t
+            .get("user", |v| {
+                let name = extract::string(v)?;
+                match nix::unistd::User::from_name(name) {
+                    Ok(Some(_)) => Ok(name.to_owned()),
+                    Ok(None) => Err(Invalid(format!(
+                        "no such user {name:?}; create it (the Debian package creates \"ward\") or name an existing one"
+                    ))),
+                    Err(e) => Err(Invalid(format!("cannot look up user {name:?}: {e}"))),
+                }
+            })
+            .ok();
+        let group = t
+            .get("group", |v| {
+                let name = extract::string(v)?;
+                match nix::unistd::Group::from_name(name) {
+                    Ok(Some(_)) => Ok(name.to_owned()),
+                    Ok(None) => Err(Invalid(format!("no such group {name:?}"))),
+                    Err(e) => Err(Invalid(format!("cannot look up group {name:?}: {e}"))),
+                }
+            })
+            .ok();
+        if group.is_some() && user.is_none() && !t.has("user") {
+            t.error("group", "only used with process.user; set the user too");
+        }
+        Self { user, group }
+    }
+}
+
 impl LogSettings {
     fn extract(mut t: Table<'_, '_>) -> Self {
         use extract::{boolean, one_of, one_of_names};
@@ -912,6 +955,16 @@ impl Config {
             format!("format = {}", q(self.log.format.as_str())),
             format!("query_log = {}", self.log.query_log),
         ]);
+        if let Some(user) = &self.process.user {
+            out.extend([
+                String::new(),
+                "[process]".to_owned(),
+                format!("user = {}", q(user)),
+            ]);
+            if let Some(group) = &self.process.group {
+                out.push(format!("group = {}", q(group)));
+            }
+        }
         let mut text = out.join("\n");
         text.push('\n');
         text

@@ -46,6 +46,7 @@ fn default_file_config() -> Config {
         block: BlockSettings::default(),
         admin: AdminSettings::default(),
         log: LogSettings::default(),
+        process: ProcessSettings::default(),
     }
 }
 
@@ -166,6 +167,10 @@ fn round_trip_through_to_toml() {
             level: "trace".into(),
             format: LogFormat::Json,
             query_log: true,
+        },
+        process: ProcessSettings {
+            user: Some("root".into()),
+            group: Some("root".into()),
         },
     };
     for c in [example, default_file_config(), odd] {
@@ -579,6 +584,28 @@ fn list_url_and_updater_keys() {
     assert_eq!(
         errors(&format!("{}poll_interval = \"1m\"\n", list_section())),
         ["t.toml:4: list.poll_interval: only used with list.url; set list.url or remove this key"]
+    );
+}
+
+#[test]
+fn process_user_and_group_must_exist() {
+    let c = parse(&format!("{}[process]\nuser = \"root\"\n", list_section())).unwrap();
+    assert_eq!(c.process.user.as_deref(), Some("root"));
+    assert_eq!(c.process.group, None);
+    let e = errors(&format!(
+        "{}[process]\nuser = \"no-such-user-ward\"\ngroup = \"no-such-group-ward\"\n",
+        list_section()
+    ));
+    assert_eq!(
+        e,
+        [
+            "t.toml:5: process.user: no such user \"no-such-user-ward\"; create it (the Debian package creates \"ward\") or name an existing one",
+            "t.toml:6: process.group: no such group \"no-such-group-ward\"",
+        ]
+    );
+    assert_eq!(
+        errors(&format!("{}[process]\ngroup = \"root\"\n", list_section())),
+        ["t.toml:5: process.group: only used with process.user; set the user too"]
     );
 }
 

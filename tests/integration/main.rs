@@ -2,6 +2,7 @@
 #![allow(unreachable_pub)]
 
 mod cli;
+mod process;
 mod serve;
 mod serve_lifecycle;
 mod support;

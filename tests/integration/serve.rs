@@ -169,6 +169,9 @@ async fn confidential_names_are_blocked_without_leaking() {
     assert!(!text.contains("secret"), "{text}");
     assert!(w.wait_for_log("confidential:"), "query log entry");
     assert!(!w.logs().contains("secret"), "{}", w.logs());
+    // The client's address is logged only as its /24.
+    assert!(w.wait_for_log("127.0.0.0/24"), "{}", w.logs());
+    assert!(!w.logs().contains("127.0.0.1 "), "{}", w.logs());
     up.stop().await;
 }
 

@@ -32,6 +32,16 @@ impl Ward {
     /// Like [`Ward::start`], but returns the logs if ward exits or never
     /// gets ready.
     pub fn try_start(dir: &Path, config: &str, admin: bool) -> Result<Self, String> {
+        Self::try_start_with_env(dir, config, admin, &[])
+    }
+
+    /// Like [`Ward::try_start`], with extra environment variables.
+    pub fn try_start_with_env(
+        dir: &Path,
+        config: &str,
+        admin: bool,
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
         let path = dir.join("ward.toml");
         std::fs::write(&path, config).unwrap();
         let mut child = Command::new(crate::util::ward_bin())
@@ -39,6 +49,7 @@ impl Ward {
             .arg(&path)
             .current_dir(dir)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
