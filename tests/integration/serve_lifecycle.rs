@@ -453,6 +453,29 @@ async fn dig_sees_sinkhole_and_ede() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("192.0.2.10"), "{text}");
+    // The compliance-probe query, exactly as the README writes it.
+    let out = tokio::process::Command::new("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &port,
+            "+tries=1",
+            "+time=5",
+            "+short",
+            "-c",
+            "CH",
+            "-t",
+            "TXT",
+            "list.ward",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("serial=1") && text.contains("sha256="),
+        "{text}"
+    );
     up.stop().await;
 }
 
