@@ -55,6 +55,8 @@ mod tests;
 
 /// The longest wait between polls after failures.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
+/// When the first poll after start-up comes (jittered), at the latest.
+pub const FIRST_POLL_DELAY: Duration = Duration::from_secs(2);
 /// The largest back-off multiplier of `poll_interval`.
 const MAX_BACKOFF_FACTOR: u32 = 16;
 
@@ -309,9 +311,18 @@ impl Updater {
 
     /// Polls until `shutdown`: every `poll_interval` (±10 %), sooner on
     /// [`poke`](Self::poke), later after failures.
+    ///
+    /// The first poll comes [`FIRST_POLL_DELAY`] after start-up, not a
+    /// whole interval later: a node restarted after downtime catches up
+    /// with the ministry at once instead of enforcing an old list for
+    /// another `poll_interval`.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut first = true;
         loop {
-            let wait = self.next_wait();
+            let mut wait = self.next_wait();
+            if std::mem::take(&mut first) {
+                wait = wait.min(jitter(FIRST_POLL_DELAY));
+            }
             lock(&self.status).next_poll_at = Timestamp::now()
                 .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or_default())
                 .ok();

@@ -791,3 +791,33 @@ async fn a_hundred_swaps_under_load_lose_nothing() {
     assert!(answered > 1000, "only {answered} queries during 100 swaps");
     assert_eq!(series(&w, &fetches("ok")).await, 101.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_catches_up_without_waiting_a_whole_interval() {
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ListServer::start(dir.path()).await;
+    server.publish(list(1, ""));
+    let cfg = config(dir.path(), up.addr, &server, "poll_interval = \"1h\"");
+    let mut w = Ward::start(dir.path(), &cfg, true);
+    assert_eq!(series(&w, "ward_list_serial").await, 1.0);
+    w.signal("TERM");
+    assert_eq!(w.wait_exit(), Some(0));
+
+    // While it was down, the ministry published serial 2.
+    server.publish(list(2, "=www.example.test adult\n"));
+    let w = Ward::start(dir.path(), &cfg, true);
+    // Serial 1 from disk at once, then serial 2 on the first poll, long
+    // before the hour is up.
+    assert!(
+        w.wait_for_log("last-known-good list loaded"),
+        "{}",
+        w.logs()
+    );
+    assert!(
+        until_at_least(&w, "ward_list_serial", 2.0).await,
+        "{}",
+        w.logs()
+    );
+    assert_eq!(a(&w, "www.example.test.").await, vec![SINKHOLE]);
+}
