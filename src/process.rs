@@ -158,38 +158,25 @@ pub fn self_query_target(addr: SocketAddr) -> SocketAddr {
 /// `timeout` for an answer with the same ID: proof that the serving loop
 /// receives, answers and sends.
 pub async fn self_query(target: SocketAddr, timeout: Duration) -> Result<(), String> {
-    let bind: SocketAddr = if target.is_ipv4() {
-        (Ipv4Addr::LOCALHOST, 0).into()
+    let any: IpAddr = if target.is_ipv4() {
+        Ipv4Addr::UNSPECIFIED.into()
     } else {
-        (Ipv6Addr::LOCALHOST, 0).into()
+        Ipv6Addr::UNSPECIFIED.into()
     };
-    let bind = if target.ip().is_loopback() {
-        bind
-    } else {
-        SocketAddr::new(
-            if target.is_ipv4() {
-                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-            } else {
-                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-            },
-            0,
-        )
-    };
-    let socket = tokio::net::UdpSocket::bind(bind)
+    let socket = tokio::net::UdpSocket::bind(SocketAddr::new(any, 0))
         .await
         .map_err(|e| format!("bind: {e}"))?;
-    let mut id = [0u8; 2];
-    getrandom::fill(&mut id).map_err(|e| e.to_string())?;
-    let query = watchdog_query(u16::from_be_bytes(id));
+    let id = crate::dns::upstream::random_id();
     socket
-        .send_to(&query, target)
+        .send_to(&watchdog_query(id), target)
         .await
         .map_err(|e| format!("send to {target}: {e}"))?;
     let mut buf = [0u8; 1232];
     let wait = async {
         loop {
             let (n, from) = socket.recv_from(&mut buf).await?;
-            if from == target && n >= 12 && buf[..2] == id && buf[2] & 0x80 != 0 {
+            let is_answer = n >= 12 && buf[..2] == id.to_be_bytes() && buf[2] & 0x80 != 0;
+            if from == target && is_answer {
                 return Ok::<(), io::Error>(());
             }
         }
@@ -203,14 +190,20 @@ pub async fn self_query(target: SocketAddr, timeout: Duration) -> Result<(), Str
 
 /// `CH TXT list.ward.` with ID `id`, RD clear.
 fn watchdog_query(id: u16) -> Vec<u8> {
+    use crate::dns::wire::{self, Header};
     let mut q = Vec::with_capacity(32);
-    q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in ["list", "ward"] {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
-    }
-    q.push(0);
+    wire::put_header(
+        &mut q,
+        &Header {
+            id,
+            flags: 0,
+            qdcount: 1,
+            ancount: 0,
+            nscount: 0,
+            arcount: 0,
+        },
+    );
+    wire::put_name(&mut q, "list.ward.");
     q.extend_from_slice(&16u16.to_be_bytes()); // TXT
     q.extend_from_slice(&3u16.to_be_bytes()); // CH
     q

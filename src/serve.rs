@@ -103,21 +103,20 @@ impl ListSource {
         }
     }
 
-    fn trusts_demo_key(&self, config: &Config) -> bool {
-        match self {
-            Self::Demo => true,
-            Self::File { trust, .. } => trust.ids().any(|id| id.to_string() == DEMO_KEY_ID),
-            Self::Url(_) => config.list.trusted_keys.iter().any(|p| {
-                keys::read_public(p).is_ok_and(|k| keys::KeyId::of(&k).to_string() == DEMO_KEY_ID)
-            }),
-        }
+    fn trusts_demo_key(&self) -> bool {
+        let trust = match self {
+            Self::Demo => return true,
+            Self::File { trust, .. } => trust,
+            Self::Url(updater) => updater.trusted(),
+        };
+        trust.ids().any(|id| id.to_string() == DEMO_KEY_ID)
     }
 
     fn describe(&self) -> String {
         match self {
             Self::Demo => "embedded demo list".to_owned(),
             Self::File { path, .. } => format!("file {}", path.display()),
-            Self::Url(updater) => updater.status().url,
+            Self::Url(updater) => updater.url().to_string(),
         }
     }
 }
@@ -242,7 +241,7 @@ pub async fn run(
     // After the drop, so state_dir is created by (and belongs to) the
     // user ward runs as.
     let source = ListSource::of(&config, &store, &metrics)?;
-    if source.trusts_demo_key(&config) {
+    if source.trusts_demo_key() {
         warn!(
             key_id = DEMO_KEY_ID,
             "the DEMO key is trusted: anyone can sign lists for this node; never use it in production"
@@ -250,38 +249,38 @@ pub async fn run(
     }
 
     // 3. The list, before any socket serves.
-    let mut initial = {
+    let initial = {
         let source = source.clone();
         tokio::task::spawn_blocking(move || source.load()).await?
     };
-    if let (Err(reason), ListSource::Url(updater)) = (&initial, &source) {
-        // Nothing on disk: one poll of the network, still before serving.
-        info!(%reason, "fetching the list before serving");
-        let outcome = updater.poll().await;
-        initial = match store.load_full() {
-            Some(_) => Err(String::new()),
-            None => Err(format!(
-                "{reason}; and the endpoint: {}",
-                outcome.error.as_deref().unwrap_or(outcome.result.as_str())
-            )),
-        };
-    }
-    match initial {
-        Ok(list) => {
+    let missing = match (initial, &source) {
+        (Ok(list), _) => {
             log_list("list loaded", &list);
             store.swap(list);
+            None
         }
-        // Put in force by the start-up poll.
-        Err(_) if store.load().is_some() => {}
-        Err(reason) if config.list.require_list => {
+        (Err(reason), ListSource::Url(updater)) => {
+            // Nothing on disk: one poll of the network, still before
+            // serving; a success puts the list in force itself.
+            info!(%reason, "fetching the list before serving");
+            let outcome = updater.poll().await;
+            store.load().is_none().then(|| {
+                format!(
+                    "{reason}; and the endpoint: {}",
+                    outcome.error.as_deref().unwrap_or(outcome.result.as_str())
+                )
+            })
+        }
+        (Err(reason), _) => Some(reason),
+    };
+    if let Some(reason) = missing {
+        if config.list.require_list {
             anyhow::bail!(
                 "no verified list could be loaded and list.require_list is true: {reason}"
             );
         }
-        Err(reason) => {
-            metrics.list_reload_failed();
-            error!(%reason, "ALARM: no verified list loaded; answering SERVFAIL (EDE 14) until one is, never unfiltered");
-        }
+        metrics.list_reload_failed();
+        error!(%reason, "ALARM: no verified list loaded; answering SERVFAIL (EDE 14) until one is, never unfiltered");
     }
     publish_list(&metrics, &store);
 

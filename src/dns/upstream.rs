@@ -378,7 +378,8 @@ fn backoff_ms(failures: u32) -> u64 {
     ms.min(MAX_BACKOFF.as_millis() as u64)
 }
 
-fn random_id() -> u16 {
+/// A random DNS message ID (for queries ward sends itself).
+pub(crate) fn random_id() -> u16 {
     let mut b = [0u8; 2];
     // The OS RNG does not fail on Linux once booted; a constant ID would
     // only weaken spoofing resistance, not correctness.

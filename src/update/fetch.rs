@@ -200,8 +200,8 @@ impl Fetcher {
             .https_only(true)
             .redirect(policy)
             .user_agent(concat!("ward/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(timeout.min(CONNECT_TIMEOUT))
-            .timeout(timeout);
+            // The whole exchange is bounded in `fetch` (body writes too).
+            .connect_timeout(timeout.min(CONNECT_TIMEOUT));
         if let Some(ca) = ca_file {
             builder = builder.tls_certs_merge(read_ca_file(ca)?);
         }

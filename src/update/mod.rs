@@ -299,6 +299,16 @@ impl Updater {
         Ok(list)
     }
 
+    /// The keys downloads must be signed with.
+    pub fn trusted(&self) -> &TrustedKeys {
+        &self.trust
+    }
+
+    /// The endpoint followed.
+    pub fn url(&self) -> &reqwest::Url {
+        self.fetcher.url()
+    }
+
     /// Asks for an immediate poll (SIGHUP).
     pub fn poke(&self) {
         self.poke.notify_one();

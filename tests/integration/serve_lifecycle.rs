@@ -421,57 +421,23 @@ async fn dig_sees_sinkhole_and_ede() {
     let dir = tempfile::tempdir().unwrap();
     let w = start(dir.path(), &[up.addr], "", "");
     let port = w.dns.port().to_string();
-    let out = tokio::process::Command::new("dig")
-        .args([
-            "@127.0.0.1",
-            "-p",
-            &port,
-            "+tries=1",
-            "+time=5",
-            "www.blocked.test",
-            "A",
-        ])
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    // `dig @127.0.0.1 -p PORT +tries=1 +time=5 ARGS...`, its stdout.
+    let dig = async |args: &[&str]| {
+        let out = tokio::process::Command::new("dig")
+            .args(["@127.0.0.1", "-p", &port, "+tries=1", "+time=5"])
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = dig(&["www.blocked.test", "A"]).await;
     assert!(text.contains("192.0.2.1"), "{text}");
     assert!(text.contains("EDE: 16 (Censored)"), "{text}");
-    let out = tokio::process::Command::new("dig")
-        .args([
-            "@127.0.0.1",
-            "-p",
-            &port,
-            "+tcp",
-            "+tries=1",
-            "+time=5",
-            "www.example.test",
-            "A",
-        ])
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = dig(&["+tcp", "www.example.test", "A"]).await;
     assert!(text.contains("192.0.2.10"), "{text}");
     // The compliance-probe query, exactly as the README writes it.
-    let out = tokio::process::Command::new("dig")
-        .args([
-            "@127.0.0.1",
-            "-p",
-            &port,
-            "+tries=1",
-            "+time=5",
-            "+short",
-            "-c",
-            "CH",
-            "-t",
-            "TXT",
-            "list.ward",
-        ])
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = dig(&["+short", "-c", "CH", "-t", "TXT", "list.ward"]).await;
     assert!(
         text.contains("serial=1") && text.contains("sha256="),
         "{text}"
