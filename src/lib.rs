@@ -25,6 +25,7 @@
 #![deny(unsafe_code)]
 
 pub mod admin;
+pub mod blockpage;
 pub mod cli;
 pub mod config;
 pub mod dns;
@@ -35,6 +36,7 @@ pub mod list;
 pub mod metrics;
 pub mod process;
 pub mod serve;
+pub mod sni;
 pub mod store;
 #[allow(unsafe_code)]
 pub mod sys;

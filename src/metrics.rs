@@ -81,6 +81,22 @@ pub const LIST_ACTIVATION_SECONDS: &str = "ward_list_activation_seconds";
 pub const LIST_RELOAD_FAILURES_TOTAL: &str = "ward_list_reload_failures_total";
 /// Whether the node is ready to serve (1) or not (0), as `/readyz` says.
 pub const READY: &str = "ward_ready";
+/// Connections steered to the TLS (SNI) filter, by outcome.
+pub const SNI_CONNECTIONS_TOTAL: &str = "ward_sni_connections_total";
+/// Requests steered to the HTTP (Host) filter, by outcome.
+pub const HTTP_REQUESTS_TOTAL: &str = "ward_http_requests_total";
+/// Connections or requests the SNI/HTTP filters could not read a name
+/// from, by filter (`sni`, `http`) and reason.
+pub const WEB_UNPARSABLE_TOTAL: &str = "ward_web_unparsable_total";
+/// ClientHellos carrying an encrypted_client_hello extension (decided on
+/// the outer, public name).
+pub const SNI_ECH_PRESENT_TOTAL: &str = "ward_sni_ech_present_total";
+/// Connections or requests blocked by the SNI/HTTP filters, by channel
+/// and list category.
+pub const WEB_BLOCKED_TOTAL: &str = "ward_web_blocked_total";
+/// Block notice pages served, by list category (`unlisted` when the
+/// requested host is not on the list, e.g. a visit to the bare address).
+pub const BLOCKPAGE_VIEWS_TOTAL: &str = "ward_blockpage_views_total";
 /// Always 1; the `version` label carries the build's version.
 pub const BUILD_INFO: &str = "ward_build_info";
 
@@ -156,6 +172,118 @@ impl QueryResult {
             Self::ServFail => "servfail",
             Self::FormErr => "formerr",
             Self::NotImp => "notimp",
+        }
+    }
+}
+
+/// A web-side filter: which of `[sni]`, `[http]` saw the traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Channel {
+    Sni,
+    Http,
+}
+
+impl Channel {
+    pub const ALL: [Self; 2] = [Self::Sni, Self::Http];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sni => "sni",
+            Self::Http => "http",
+        }
+    }
+}
+
+/// The outcome of one connection (SNI) or request (HTTP) through a
+/// web-side filter (`ward_sni_connections_total`,
+/// `ward_http_requests_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WebResult {
+    /// A name was read, not listed: relayed to the original destination.
+    Allowed,
+    /// A name was read and is listed: TLS alert or the 451 page.
+    Blocked,
+    /// No usable name; `on_unparsable = "allow"` relayed it.
+    UnparsableAllowed,
+    /// No usable name; `on_unparsable = "block"` refused it.
+    UnparsableBlocked,
+    /// No verified list in force: refused, never relayed unchecked.
+    NotReady,
+    /// The client sent no complete hello/head within the deadline.
+    Timeout,
+    /// Allowed, but the original destination could not be reached.
+    ConnectFailed,
+    /// The client went away or the socket failed before a verdict.
+    ClientError,
+}
+
+impl WebResult {
+    /// Every variant, in declaration order (the order indexes arrays).
+    pub const ALL: [Self; 8] = [
+        Self::Allowed,
+        Self::Blocked,
+        Self::UnparsableAllowed,
+        Self::UnparsableBlocked,
+        Self::NotReady,
+        Self::Timeout,
+        Self::ConnectFailed,
+        Self::ClientError,
+    ];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Blocked => "blocked",
+            Self::UnparsableAllowed => "unparsable_allowed",
+            Self::UnparsableBlocked => "unparsable_blocked",
+            Self::NotReady => "not_ready",
+            Self::Timeout => "timeout",
+            Self::ConnectFailed => "connect_failed",
+            Self::ClientError => "client_error",
+        }
+    }
+}
+
+/// Why no name could be taken from a ClientHello or request head
+/// (`ward_web_unparsable_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Unparsable {
+    /// A ClientHello without a server_name (or a request without a host).
+    NoName,
+    /// The name is an IP address literal.
+    IpLiteral,
+    /// The name is not a valid host name.
+    BadName,
+    /// The bytes are not TLS (SNI) or not HTTP (HTTP filter).
+    WrongProtocol,
+    /// Inconsistent lengths, duplicate or overlong extensions.
+    Malformed,
+    /// Larger than the configured cap.
+    TooLarge,
+}
+
+impl Unparsable {
+    /// Every variant, in declaration order (the order indexes arrays).
+    pub const ALL: [Self; 6] = [
+        Self::NoName,
+        Self::IpLiteral,
+        Self::BadName,
+        Self::WrongProtocol,
+        Self::Malformed,
+        Self::TooLarge,
+    ];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NoName => "no_name",
+            Self::IpLiteral => "ip_literal",
+            Self::BadName => "bad_name",
+            Self::WrongProtocol => "wrong_protocol",
+            Self::Malformed => "malformed",
+            Self::TooLarge => "too_large",
         }
     }
 }
@@ -298,6 +426,23 @@ struct BlockedLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UnparsableLabels {
+    filter: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebBlockedLabels {
+    channel: &'static str,
+    category: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CategoryLabels {
+    category: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabels {
     upstream: String,
 }
@@ -379,6 +524,11 @@ pub struct Metrics {
     list_equivocation: Gauge,
     list_activation: Gauge<f64, AtomicU64>,
     ready: Gauge,
+    web: [[Counter; WebResult::ALL.len()]; Channel::ALL.len()],
+    web_unparsable: [[Counter; Unparsable::ALL.len()]; Channel::ALL.len()],
+    sni_ech: Counter,
+    web_blocked: Family<WebBlockedLabels, Counter>,
+    blockpage_views: Family<CategoryLabels, Counter>,
 }
 
 impl fmt::Debug for Metrics {
@@ -556,6 +706,62 @@ impl Metrics {
             list_activation.clone(),
         );
 
+        let sni_family = Family::<ResultLabels, Counter>::default();
+        r.register(
+            counter_name(SNI_CONNECTIONS_TOTAL),
+            "Connections through the TLS (SNI) filter, by outcome",
+            sni_family.clone(),
+        );
+        let http_family = Family::<ResultLabels, Counter>::default();
+        r.register(
+            counter_name(HTTP_REQUESTS_TOTAL),
+            "Requests through the HTTP (Host) filter, by outcome",
+            http_family.clone(),
+        );
+        let web = Channel::ALL.map(|c| {
+            let family = match c {
+                Channel::Sni => &sni_family,
+                Channel::Http => &http_family,
+            };
+            WebResult::ALL.map(|res| {
+                family.get_or_create_owned(&ResultLabels {
+                    result: res.as_str(),
+                })
+            })
+        });
+        let unparsable_family = Family::<UnparsableLabels, Counter>::default();
+        r.register(
+            counter_name(WEB_UNPARSABLE_TOTAL),
+            "Connections (SNI) or requests (HTTP) with no usable name, by filter and reason",
+            unparsable_family.clone(),
+        );
+        let web_unparsable = Channel::ALL.map(|c| {
+            Unparsable::ALL.map(|reason| {
+                unparsable_family.get_or_create_owned(&UnparsableLabels {
+                    filter: c.as_str(),
+                    reason: reason.as_str(),
+                })
+            })
+        });
+        let sni_ech = Counter::default();
+        r.register(
+            counter_name(SNI_ECH_PRESENT_TOTAL),
+            "ClientHellos with an encrypted_client_hello extension (decided on the outer name)",
+            sni_ech.clone(),
+        );
+        let web_blocked = Family::<WebBlockedLabels, Counter>::default();
+        r.register(
+            counter_name(WEB_BLOCKED_TOTAL),
+            "Connections or requests blocked by the SNI/HTTP filters, by channel and list category",
+            web_blocked.clone(),
+        );
+        let blockpage_views = Family::<CategoryLabels, Counter>::default();
+        r.register(
+            counter_name(BLOCKPAGE_VIEWS_TOTAL),
+            "Block notice pages served, by list category",
+            blockpage_views.clone(),
+        );
+
         let ready = Gauge::default();
         r.register(
             READY,
@@ -591,7 +797,48 @@ impl Metrics {
             list_equivocation,
             list_activation,
             ready,
+            web,
+            web_unparsable,
+            sni_ech,
+            web_blocked,
+            blockpage_views,
         }
+    }
+
+    /// Counts one connection/request through a web-side filter.
+    pub fn web(&self, channel: Channel, result: WebResult) {
+        self.web[channel as usize][result as usize].inc();
+    }
+
+    /// Counts one connection/request with no usable name.
+    pub fn web_unparsable(&self, channel: Channel, reason: Unparsable) {
+        self.web_unparsable[channel as usize][reason as usize].inc();
+    }
+
+    /// Counts one ClientHello with an ECH extension.
+    pub fn sni_ech(&self) {
+        self.sni_ech.inc();
+    }
+
+    /// Counts one connection/request blocked by a web-side filter. Takes
+    /// the family's lock: fine per connection, not meant per packet.
+    pub fn web_blocked(&self, channel: Channel, category: &str) {
+        self.web_blocked
+            .get_or_create(&WebBlockedLabels {
+                channel: channel.as_str(),
+                category: category.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one block page served for `category` (a list category name,
+    /// or `unlisted`).
+    pub fn blockpage_view(&self, category: &str) {
+        self.blockpage_views
+            .get_or_create(&CategoryLabels {
+                category: category.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts one answered query. Hot path: one atomic add.
@@ -1013,6 +1260,8 @@ mod tests {
         let m = Metrics::new();
         m.blocked_counter("adult", "sinkhole");
         m.upstream_handles("192.0.2.1:53");
+        m.web_blocked(Channel::Sni, "adult");
+        m.blockpage_view("adult");
         let text = m.encode();
         assert!(text.ends_with("# EOF\n"), "{text}");
         for name in [
@@ -1039,6 +1288,12 @@ mod tests {
             LIST_ACTIVATION_SECONDS,
             READY,
             BUILD_INFO,
+            SNI_CONNECTIONS_TOTAL,
+            HTTP_REQUESTS_TOTAL,
+            WEB_UNPARSABLE_TOTAL,
+            SNI_ECH_PRESENT_TOTAL,
+            WEB_BLOCKED_TOTAL,
+            BLOCKPAGE_VIEWS_TOTAL,
         ] {
             assert!(name.starts_with("ward_"), "{name}");
             let sample = text.lines().any(|l| {
