@@ -1,6 +1,7 @@
 //! Integration tests: the real `ward` binary, real files, real sockets.
 #![allow(unreachable_pub)]
 
+mod blockpage;
 mod cli;
 mod process;
 mod serve;

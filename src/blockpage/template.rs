@@ -1,0 +1,894 @@
+//! The block page template: HTML with a few `{{…}}` tags.
+//!
+//! The language is deliberately tiny, so an operator can localise the page
+//! with a text editor and the loader can check every tag up front:
+//!
+//! * `{{name}}`: a value (host, hotline, serial, …), always HTML-escaped;
+//! * `{{if name}}…{{else}}…{{end}}`: shown when the value is not empty;
+//! * `{{section vi}}…{{end}}`, `{{section en}}…{{end}}`: the two language
+//!   sections; the page places them with `{{first}}` and `{{second}}` in
+//!   the order `Accept-Language` asks for;
+//! * `{{reason vi adult pornography}}…{{end}}`: the wording for one or
+//!   more list categories in one language, shown by `{{reason_vi}}` /
+//!   `{{reason_en}}`. The keys `:other` (any category without its own
+//!   wording), `:confidential` and `:unlisted` are special;
+//! * `{{! comment }}`, or `{{!-- comment --}}` when it contains `}}`.
+//!
+//! Only substituted values are escaped: the template's own text is the
+//! operator's HTML. The `:confidential` wording may not use `host` or
+//! `category`, and the renderer never receives them for a confidential
+//! block anyway. `docs/blockpage.md` is the operator's reference.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use super::lang::Lang;
+
+/// The default template, wording included.
+pub(crate) const EMBEDDED: &str = include_str!("template.html");
+/// How errors name the default template.
+pub(crate) const EMBEDDED_NAME: &str = "template.html (built in)";
+
+/// Reason key for categories without their own wording.
+pub const OTHER: &str = ":other";
+/// Reason key for confidential categories (neutral wording).
+pub const CONFIDENTIAL: &str = ":confidential";
+/// Reason key for a host the list does not hold, or no list in force.
+pub const UNLISTED: &str = ":unlisted";
+
+/// A value the page fills in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value {
+    /// Tag of the first language (`vi`, `en`), for `<html lang>`.
+    Lang,
+    Hotline,
+    /// The hotline as a `tel:` target: digits and a leading `+` only.
+    HotlineTel,
+    AppealUrl,
+    BlockedBy,
+    /// The blocked host; empty unless the list in force blocks it under a
+    /// category that is not confidential.
+    Host,
+    /// The category name, under the same condition as `Host`.
+    Category,
+    ListId,
+    Serial,
+    /// The list's issue date, `YYYY-MM-DD`.
+    Issued,
+    /// The list's issue date, `DD/MM/YYYY`.
+    IssuedDmy,
+    /// Today, `YYYY-MM-DD`.
+    Date,
+    /// Today, `DD/MM/YYYY`.
+    DateDmy,
+}
+
+impl Value {
+    pub const ALL: [Self; 13] = [
+        Self::Lang,
+        Self::Hotline,
+        Self::HotlineTel,
+        Self::AppealUrl,
+        Self::BlockedBy,
+        Self::Host,
+        Self::Category,
+        Self::ListId,
+        Self::Serial,
+        Self::Issued,
+        Self::IssuedDmy,
+        Self::Date,
+        Self::DateDmy,
+    ];
+
+    /// The name written in templates.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Lang => "lang",
+            Self::Hotline => "hotline",
+            Self::HotlineTel => "hotline_tel",
+            Self::AppealUrl => "appeal_url",
+            Self::BlockedBy => "blocked_by",
+            Self::Host => "host",
+            Self::Category => "category",
+            Self::ListId => "list_id",
+            Self::Serial => "serial",
+            Self::Issued => "issued",
+            Self::IssuedDmy => "issued_dmy",
+            Self::Date => "date",
+            Self::DateDmy => "date_dmy",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    /// True for values that would identify what was blocked.
+    const fn identifies(self) -> bool {
+        matches!(self, Self::Host | Self::Category)
+    }
+}
+
+/// The values for one rendering.
+#[derive(Debug, Default, Clone)]
+pub struct Values([String; Value::ALL.len()]);
+
+impl Values {
+    pub fn set(&mut self, value: Value, text: impl Into<String>) {
+        self.0[value as usize] = text.into();
+    }
+
+    pub fn get(&self, value: Value) -> &str {
+        &self.0[value as usize]
+    }
+}
+
+/// Which reason wording to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason<'a> {
+    /// A listed, non-confidential category (falls back to `:other`).
+    Category(&'a str),
+    /// Blocked, category not to be worded (`:other`).
+    Other,
+    Confidential,
+    /// Not on the list, or no list (falls back to `:other`).
+    Unlisted,
+}
+
+/// Where a tag that fills in a section or reason may appear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    First,
+    Second,
+    Reason(Lang),
+}
+
+impl Slot {
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "first" => Self::First,
+            "second" => Self::Second,
+            "reason_vi" => Self::Reason(Lang::Vi),
+            "reason_en" => Self::Reason(Lang::En),
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Text(String),
+    Value(Value),
+    Slot(Slot),
+    If {
+        value: Value,
+        then: Vec<Self>,
+        otherwise: Vec<Self>,
+    },
+}
+
+/// A problem in a template, reported with its file and line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateProblem {
+    #[error("`{{{{` is not closed by `}}}}` (tags look like {{{{host}}}})")]
+    Unterminated,
+    #[error("empty tag `{{{{}}}}`")]
+    Empty,
+    #[error(
+        "unknown placeholder `{{{{{0}}}}}`; values are {values}, and first, second, \
+         reason_vi, reason_en; see docs/blockpage.md",
+        values = value_names()
+    )]
+    UnknownPlaceholder(String),
+    #[error("`{{{{{tag}}}}}` cannot be used {place}")]
+    NotHere { tag: String, place: &'static str },
+    #[error("`{{{{{0} …}}}}` must be at the top level of the template, not inside another tag")]
+    NotTopLevel(&'static str),
+    #[error("`{{{{{tag}}}}}`: expected {usage}")]
+    Usage { tag: String, usage: &'static str },
+    #[error("unknown language {0:?}: the page has sections vi and en")]
+    UnknownLanguage(String),
+    #[error(
+        "{0:?} is neither a category name ([a-z0-9-]+) nor one of :other, :confidential, :unlisted"
+    )]
+    BadReasonKey(String),
+    #[error("{what} is already defined at line {first_line}")]
+    Duplicate { what: String, first_line: usize },
+    #[error("`{{{{{0}}}}}` is never closed by `{{{{end}}}}`")]
+    Unclosed(String),
+    #[error(
+        "`{{{{{0}}}}}` without an opening `{{{{if …}}}}`, `{{{{section …}}}}` or `{{{{reason …}}}}`"
+    )]
+    Stray(&'static str),
+    #[error(
+        "the :confidential wording must not use `{0}`: a confidential block never names the site nor its category"
+    )]
+    ConfidentialShows(&'static str),
+}
+
+fn value_names() -> String {
+    Value::ALL.map(Value::name).join(", ")
+}
+
+/// A part every template must have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    Section(Lang),
+    Reason(Lang, &'static str),
+    Slot(&'static str),
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Section(lang) => write!(
+                f,
+                "the template defines no `{{{{section {}}}}}` … `{{{{end}}}}`",
+                lang.tag()
+            ),
+            Self::Reason(lang, key) => write!(
+                f,
+                "the template defines no `{{{{reason {} {key}}}}}` … `{{{{end}}}}`",
+                lang.tag()
+            ),
+            Self::Slot(name) => write!(
+                f,
+                "the page never places `{{{{{name}}}}}`, so a language section would be missing"
+            ),
+        }
+    }
+}
+
+/// A parsed, checked template.
+#[derive(Debug)]
+pub struct Template {
+    page: Vec<Node>,
+    sections: [Vec<Node>; 2],
+    /// Per language: reason key → wording.
+    reasons: [HashMap<String, Vec<Node>>; 2],
+}
+
+/// Why a template was refused: `Err((line, problem))` or a missing part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    At {
+        line: usize,
+        problem: TemplateProblem,
+    },
+    Missing(Missing),
+}
+
+impl Template {
+    /// Parses and checks `text`.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let tokens = tokenize(text)?;
+        let mut p = Parser {
+            tokens,
+            pos: 0,
+            defs: Defs::default(),
+            slots: Vec::new(),
+        };
+        let (page, stop) = p.block(Ctx::Page, true)?;
+        match stop {
+            Stop::Eof => {}
+            Stop::End(line) => return Err(at(line, TemplateProblem::Stray("end"))),
+            Stop::Else(line) => return Err(at(line, TemplateProblem::Stray("else"))),
+        }
+        for slot in ["first", "second"] {
+            let want = Slot::from_name(slot);
+            if !p.slots.iter().any(|s| Some(*s) == want) {
+                return Err(ParseError::Missing(Missing::Slot(slot)));
+            }
+        }
+        let Defs { sections, reasons } = p.defs;
+        let mut section_nodes: [Vec<Node>; 2] = Default::default();
+        for lang in Lang::ALL {
+            let Some((_, nodes)) = &sections[lang.index()] else {
+                return Err(ParseError::Missing(Missing::Section(lang)));
+            };
+            section_nodes[lang.index()] = nodes.clone();
+            for key in [OTHER, CONFIDENTIAL] {
+                if !reasons[lang.index()].contains_key(key) {
+                    return Err(ParseError::Missing(Missing::Reason(lang, key)));
+                }
+            }
+        }
+        let reasons = reasons.map(|m| m.into_iter().map(|(k, (_, n))| (k, n)).collect());
+        Ok(Self {
+            page,
+            sections: section_nodes,
+            reasons,
+        })
+    }
+
+    /// The page for `values`, sections in `order`, with `reason`'s wording.
+    pub fn render(&self, values: &Values, order: [Lang; 2], reason: Reason<'_>) -> String {
+        let r = Renderer {
+            template: self,
+            values,
+            order,
+            reasons: Lang::ALL.map(|lang| self.reason(lang, reason)),
+        };
+        let mut out = String::with_capacity(16 * 1024);
+        r.nodes(&self.page, &mut out);
+        out
+    }
+
+    fn reason(&self, lang: Lang, reason: Reason<'_>) -> &[Node] {
+        let map = &self.reasons[lang.index()];
+        let specific = match reason {
+            Reason::Category(name) => map.get(name),
+            Reason::Other => None,
+            Reason::Confidential => map.get(CONFIDENTIAL),
+            Reason::Unlisted => map.get(UNLISTED),
+        };
+        // `:other` and `:confidential` exist: `parse` checked.
+        specific
+            .or_else(|| map.get(OTHER))
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+struct Renderer<'t> {
+    template: &'t Template,
+    values: &'t Values,
+    order: [Lang; 2],
+    reasons: [&'t [Node]; 2],
+}
+
+impl Renderer<'_> {
+    /// Nesting is bounded: `parse` allows sections and reasons to be placed
+    /// only where they cannot place themselves.
+    fn nodes(&self, nodes: &[Node], out: &mut String) {
+        for node in nodes {
+            match node {
+                Node::Text(text) => out.push_str(text),
+                Node::Value(v) => escape_into(self.values.get(*v), out),
+                Node::If {
+                    value,
+                    then,
+                    otherwise,
+                } => {
+                    if self.values.get(*value).is_empty() {
+                        self.nodes(otherwise, out);
+                    } else {
+                        self.nodes(then, out);
+                    }
+                }
+                Node::Slot(Slot::First) => {
+                    self.nodes(&self.template.sections[self.order[0].index()], out);
+                }
+                Node::Slot(Slot::Second) => {
+                    self.nodes(&self.template.sections[self.order[1].index()], out);
+                }
+                Node::Slot(Slot::Reason(lang)) => self.nodes(self.reasons[lang.index()], out),
+            }
+        }
+    }
+}
+
+/// Appends `text` with `& < > " '` escaped, safe in element content and
+/// in quoted attribute values.
+pub fn escape_into(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// `text`, HTML-escaped.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    escape_into(text, &mut out);
+    out
+}
+
+fn at(line: usize, problem: TemplateProblem) -> ParseError {
+    ParseError::At { line, problem }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Tok<'a> {
+    Text(&'a str),
+    Tag(&'a str),
+}
+
+/// Splits `text` into literal text and tags, each with its line number.
+fn tokenize(text: &str) -> Result<Vec<(usize, Tok<'_>)>, ParseError> {
+    let mut tokens = Vec::new();
+    let mut line = 1;
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let (literal, after) = rest.split_at(open);
+        if !literal.is_empty() {
+            tokens.push((line, Tok::Text(literal)));
+            line += literal.matches('\n').count();
+        }
+        let after = &after[2..];
+        // `{{!-- … --}}` may contain `}}`; every other tag ends at the first.
+        let closer = if after.starts_with("!--") {
+            "--}}"
+        } else {
+            "}}"
+        };
+        let Some(close) = after.find(closer) else {
+            return Err(at(line, TemplateProblem::Unterminated));
+        };
+        let tag = &after[..close];
+        tokens.push((line, Tok::Tag(tag)));
+        line += tag.matches('\n').count();
+        rest = &after[close + closer.len()..];
+    }
+    if !rest.is_empty() {
+        tokens.push((line, Tok::Text(rest)));
+    }
+    Ok(tokens)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ctx {
+    Page,
+    Section,
+    Reason { confidential: bool },
+}
+
+impl Ctx {
+    fn place(self) -> &'static str {
+        match self {
+            Self::Page => "here",
+            Self::Section => "inside a section",
+            Self::Reason { .. } => "inside a reason",
+        }
+    }
+}
+
+enum Stop {
+    Eof,
+    End(usize),
+    Else(usize),
+}
+
+/// Definitions seen so far, with the line of each.
+#[derive(Default)]
+struct Defs {
+    sections: [Option<(usize, Vec<Node>)>; 2],
+    reasons: [HashMap<String, (usize, Vec<Node>)>; 2],
+}
+
+struct Parser<'a> {
+    tokens: Vec<(usize, Tok<'a>)>,
+    pos: usize,
+    defs: Defs,
+    /// Every slot placed in the page, to check `first`/`second` are there.
+    slots: Vec<Slot>,
+}
+
+impl Parser<'_> {
+    /// Parses nodes until `{{end}}`, `{{else}}` or the end of the text.
+    fn block(&mut self, ctx: Ctx, top: bool) -> Result<(Vec<Node>, Stop), ParseError> {
+        let mut nodes = Vec::new();
+        while let Some(&(line, tok)) = self.tokens.get(self.pos) {
+            self.pos += 1;
+            let tag = match tok {
+                Tok::Text(text) => {
+                    nodes.push(Node::Text(text.to_owned()));
+                    continue;
+                }
+                Tok::Tag(tag) => tag.trim(),
+            };
+            if tag.starts_with('!') {
+                continue;
+            }
+            let mut words = tag.split_ascii_whitespace();
+            let Some(head) = words.next() else {
+                return Err(at(line, TemplateProblem::Empty));
+            };
+            let args: Vec<&str> = words.collect();
+            let usage = |usage| {
+                at(
+                    line,
+                    TemplateProblem::Usage {
+                        tag: tag.to_owned(),
+                        usage,
+                    },
+                )
+            };
+            match head {
+                "end" | "else" if !args.is_empty() => {
+                    return Err(usage("no arguments"));
+                }
+                "end" => return Ok((nodes, Stop::End(line))),
+                "else" => return Ok((nodes, Stop::Else(line))),
+                "if" => {
+                    let [name] = args[..] else {
+                        return Err(usage("one value name, as in {{if host}}"));
+                    };
+                    let value = self.value(line, ctx, name)?;
+                    let (then, stop) = self.block(ctx, false)?;
+                    let otherwise = match stop {
+                        Stop::End(_) => Vec::new(),
+                        Stop::Else(_) => {
+                            let (otherwise, stop) = self.block(ctx, false)?;
+                            match stop {
+                                Stop::End(_) => otherwise,
+                                Stop::Else(l) => return Err(at(l, TemplateProblem::Stray("else"))),
+                                Stop::Eof => {
+                                    return Err(at(
+                                        line,
+                                        TemplateProblem::Unclosed(tag.to_owned()),
+                                    ));
+                                }
+                            }
+                        }
+                        Stop::Eof => {
+                            return Err(at(line, TemplateProblem::Unclosed(tag.to_owned())));
+                        }
+                    };
+                    nodes.push(Node::If {
+                        value,
+                        then,
+                        otherwise,
+                    });
+                }
+                "section" => {
+                    if !top {
+                        return Err(at(line, TemplateProblem::NotTopLevel("section")));
+                    }
+                    let [lang] = args[..] else {
+                        return Err(usage("one language, as in {{section vi}}"));
+                    };
+                    let lang = language(line, lang)?;
+                    let body = self.body(line, tag, Ctx::Section)?;
+                    let slot = &mut self.defs.sections[lang.index()];
+                    if let Some((first_line, _)) = slot {
+                        return Err(at(
+                            line,
+                            TemplateProblem::Duplicate {
+                                what: format!("{{{{section {}}}}}", lang.tag()),
+                                first_line: *first_line,
+                            },
+                        ));
+                    }
+                    *slot = Some((line, body));
+                }
+                "reason" => {
+                    if !top {
+                        return Err(at(line, TemplateProblem::NotTopLevel("reason")));
+                    }
+                    let [lang, keys @ ..] = &args[..] else {
+                        return Err(usage(
+                            "a language and category names, as in {{reason vi adult}}",
+                        ));
+                    };
+                    if keys.is_empty() {
+                        return Err(usage(
+                            "a language and category names, as in {{reason vi adult}}",
+                        ));
+                    }
+                    let lang = language(line, lang)?;
+                    for key in keys {
+                        if !is_reason_key(key) {
+                            return Err(at(line, TemplateProblem::BadReasonKey((*key).to_owned())));
+                        }
+                    }
+                    let confidential = keys.contains(&CONFIDENTIAL);
+                    let body = trim(self.body(line, tag, Ctx::Reason { confidential })?);
+                    let map = &mut self.defs.reasons[lang.index()];
+                    for key in keys {
+                        if let Some((first_line, _)) = map.get(*key) {
+                            return Err(at(
+                                line,
+                                TemplateProblem::Duplicate {
+                                    what: format!("the {} wording for {key}", lang.tag()),
+                                    first_line: *first_line,
+                                },
+                            ));
+                        }
+                        map.insert((*key).to_owned(), (line, body.clone()));
+                    }
+                }
+                name if args.is_empty() => {
+                    if let Some(slot) = Slot::from_name(name) {
+                        let allowed = match slot {
+                            Slot::First | Slot::Second => ctx == Ctx::Page,
+                            Slot::Reason(_) => !matches!(ctx, Ctx::Reason { .. }),
+                        };
+                        if !allowed {
+                            return Err(at(
+                                line,
+                                TemplateProblem::NotHere {
+                                    tag: name.to_owned(),
+                                    place: ctx.place(),
+                                },
+                            ));
+                        }
+                        self.slots.push(slot);
+                        nodes.push(Node::Slot(slot));
+                    } else {
+                        nodes.push(Node::Value(self.value(line, ctx, name)?));
+                    }
+                }
+                _ => {
+                    return Err(at(
+                        line,
+                        TemplateProblem::UnknownPlaceholder(tag.to_owned()),
+                    ));
+                }
+            }
+        }
+        Ok((nodes, Stop::Eof))
+    }
+
+    /// The body of a definition opened by `tag` at `line`, up to its `{{end}}`.
+    fn body(&mut self, line: usize, tag: &str, ctx: Ctx) -> Result<Vec<Node>, ParseError> {
+        let (body, stop) = self.block(ctx, false)?;
+        match stop {
+            Stop::End(_) => Ok(body),
+            Stop::Else(l) => Err(at(l, TemplateProblem::Stray("else"))),
+            Stop::Eof => Err(at(line, TemplateProblem::Unclosed(tag.to_owned()))),
+        }
+    }
+
+    fn value(&self, line: usize, ctx: Ctx, name: &str) -> Result<Value, ParseError> {
+        let Some(value) = Value::from_name(name) else {
+            return Err(at(
+                line,
+                TemplateProblem::UnknownPlaceholder(name.to_owned()),
+            ));
+        };
+        if ctx == (Ctx::Reason { confidential: true }) && value.identifies() {
+            return Err(at(line, TemplateProblem::ConfidentialShows(value.name())));
+        }
+        Ok(value)
+    }
+}
+
+fn language(line: usize, tag: &str) -> Result<Lang, ParseError> {
+    Lang::from_tag(tag).ok_or_else(|| at(line, TemplateProblem::UnknownLanguage(tag.to_owned())))
+}
+
+fn is_reason_key(key: &str) -> bool {
+    [OTHER, CONFIDENTIAL, UNLISTED].contains(&key)
+        || (!key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+}
+
+/// Drops leading and trailing whitespace of a definition's body.
+fn trim(mut nodes: Vec<Node>) -> Vec<Node> {
+    if let Some(Node::Text(t)) = nodes.first_mut() {
+        *t = t.trim_start().to_owned();
+    }
+    if let Some(Node::Text(t)) = nodes.last_mut() {
+        *t = t.trim_end().to_owned();
+    }
+    nodes.retain(|n| !matches!(n, Node::Text(t) if t.is_empty()));
+    nodes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The smallest complete template, with `extra` appended.
+    fn minimal(extra: &str) -> String {
+        format!(
+            "<html lang=\"{{{{lang}}}}\">{{{{first}}}}|{{{{second}}}}</html>\n\
+             {{{{section vi}}}}VI:{{{{reason_vi}}}}{{{{end}}}}\n\
+             {{{{section en}}}}EN:{{{{reason_en}}}}{{{{end}}}}\n\
+             {{{{reason vi :other}}}}khác{{{{end}}}}\n\
+             {{{{reason en :other}}}}other{{{{end}}}}\n\
+             {{{{reason vi :confidential}}}}kín{{{{end}}}}\n\
+             {{{{reason en :confidential}}}}neutral{{{{end}}}}\n\
+             {extra}"
+        )
+    }
+
+    fn values() -> Values {
+        let mut v = Values::default();
+        v.set(Value::Lang, "vi");
+        v.set(Value::Host, "blocked.example");
+        v
+    }
+
+    fn problem(text: &str) -> (usize, TemplateProblem) {
+        match Template::parse(text) {
+            Err(ParseError::At { line, problem }) => (line, problem),
+            other => panic!("expected an error at a line, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn embedded_template_parses() {
+        Template::parse(EMBEDDED).unwrap();
+    }
+
+    #[test]
+    fn sections_follow_the_language_order() {
+        let t = Template::parse(&minimal("")).unwrap();
+        let page = t.render(&values(), [Lang::Vi, Lang::En], Reason::Other);
+        assert!(
+            page.starts_with("<html lang=\"vi\">VI:khác|EN:other</html>"),
+            "{page}"
+        );
+        let page = t.render(&values(), [Lang::En, Lang::Vi], Reason::Other);
+        assert!(page.contains(">EN:other|VI:khác<"), "{page}");
+    }
+
+    #[test]
+    fn reasons_resolve_with_fallbacks() {
+        let t = Template::parse(&minimal(
+            "{{reason vi adult porn}}\n  người lớn {{host}}\n{{end}}{{reason en adult porn}}adults{{end}}\
+             {{reason vi :unlisted}}chưa{{end}}",
+        ))
+        .unwrap();
+        let order = [Lang::Vi, Lang::En];
+        let r = |reason| t.render(&values(), order, reason);
+        assert!(r(Reason::Category("adult")).contains("VI:người lớn blocked.example|EN:adults"));
+        assert!(r(Reason::Category("porn")).contains("VI:người lớn blocked.example|EN:adults"));
+        assert!(r(Reason::Category("nope")).contains("VI:khác|EN:other"));
+        assert!(r(Reason::Confidential).contains("VI:kín|EN:neutral"));
+        // `:unlisted` exists only in Vietnamese; English falls back.
+        assert!(r(Reason::Unlisted).contains("VI:chưa|EN:other"));
+    }
+
+    #[test]
+    fn values_are_escaped_and_if_else_works() {
+        let t = Template::parse(&minimal(
+            "{{reason vi x}}{{if host}}[{{host}}]{{else}}none{{end}}{{end}}{{reason en x}}{{category}}{{end}}",
+        ))
+        .unwrap();
+        let mut v = values();
+        v.set(Value::Host, "<script>alert('x')</script>&\"");
+        v.set(Value::Category, "");
+        let page = t.render(&v, [Lang::Vi, Lang::En], Reason::Category("x"));
+        assert!(
+            page.contains("[&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;]"),
+            "{page}"
+        );
+        assert!(!page.contains("<script"));
+        v.set(Value::Host, "");
+        let page = t.render(&v, [Lang::Vi, Lang::En], Reason::Category("x"));
+        assert!(page.contains("VI:none|EN:<"), "{page}");
+    }
+
+    #[test]
+    fn escape_covers_html_specials() {
+        assert_eq!(escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&#39;");
+        assert_eq!(escape("bücher.example"), "bücher.example");
+    }
+
+    #[test]
+    fn comments_are_dropped() {
+        let t = Template::parse(&minimal(
+            "{{! a note\n over two lines }}{{!-- a {{host}} note --}}{{host}}",
+        ))
+        .unwrap();
+        let page = t.render(&values(), [Lang::Vi, Lang::En], Reason::Other);
+        assert!(!page.contains("note"));
+        assert!(page.ends_with("blocked.example"), "{page}");
+        let (line, p) = problem("\n{{!-- never closed }}");
+        assert_eq!((line, p), (2, TemplateProblem::Unterminated));
+    }
+
+    #[test]
+    fn unknown_placeholder_names_its_line() {
+        let (line, p) = problem(&minimal("\n\n{{hostname}}"));
+        assert_eq!(line, 10);
+        assert_eq!(p, TemplateProblem::UnknownPlaceholder("hostname".into()));
+        assert!(p.to_string().contains("`{{hostname}}`"), "{p}");
+        assert!(p.to_string().contains("host, category"), "{p}");
+        let (line, p) = problem("line one\n{{if nope}}x{{end}}");
+        assert_eq!(
+            (line, p),
+            (2, TemplateProblem::UnknownPlaceholder("nope".into()))
+        );
+        let (line, _) = problem("a\nb {{lang extra}}");
+        assert_eq!(line, 2);
+    }
+
+    #[test]
+    fn unterminated_tag_names_its_line() {
+        let (line, p) = problem("one\ntwo\nthree {{host\nfour");
+        assert_eq!((line, p), (3, TemplateProblem::Unterminated));
+        let (line, _) = problem(&minimal("{{host}}\n{{"));
+        assert_eq!(line, 9);
+    }
+
+    #[test]
+    fn structure_errors_name_their_line() {
+        assert_eq!(problem("a\n{{end}}"), (2, TemplateProblem::Stray("end")));
+        assert_eq!(problem("{{else}}"), (1, TemplateProblem::Stray("else")));
+        assert_eq!(
+            problem("\n{{if host}}x"),
+            (2, TemplateProblem::Unclosed("if host".into()))
+        );
+        assert_eq!(
+            problem("{{if host}}{{section vi}}{{end}}{{end}}").1,
+            TemplateProblem::NotTopLevel("section")
+        );
+        assert!(matches!(
+            problem("{{section vi}}{{first}}{{end}}").1,
+            TemplateProblem::NotHere { .. }
+        ));
+        assert!(matches!(
+            problem("{{reason vi x}}{{reason_vi}}{{end}}").1,
+            TemplateProblem::NotHere { .. }
+        ));
+        assert_eq!(
+            problem("{{section fr}}{{end}}").1,
+            TemplateProblem::UnknownLanguage("fr".into())
+        );
+        assert_eq!(
+            problem("{{reason vi Adult}}{{end}}").1,
+            TemplateProblem::BadReasonKey("Adult".into())
+        );
+        assert!(matches!(
+            problem("{{reason vi}}{{end}}").1,
+            TemplateProblem::Usage { .. }
+        ));
+        assert!(matches!(
+            problem("{{if}}{{end}}").1,
+            TemplateProblem::Usage { .. }
+        ));
+        assert_eq!(problem("x {{ }}").1, TemplateProblem::Empty);
+        let (line, p) = problem(&minimal("{{reason vi :other}}again{{end}}"));
+        assert_eq!(line, 8);
+        assert!(
+            matches!(p, TemplateProblem::Duplicate { first_line: 4, .. }),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn confidential_wording_cannot_show_the_host_or_category() {
+        let text = minimal("").replace("kín", "kín {{host}}");
+        assert_eq!(
+            problem(&text),
+            (6, TemplateProblem::ConfidentialShows("host"))
+        );
+        let text = minimal("").replace("neutral", "{{if category}}x{{end}}");
+        assert_eq!(
+            problem(&text),
+            (7, TemplateProblem::ConfidentialShows("category"))
+        );
+        // Shared with another key, the rule still holds.
+        let (_, p) = problem(&minimal(
+            "{{reason vi :unlisted :confidential}}{{host}}{{end}}",
+        ));
+        assert_eq!(p, TemplateProblem::ConfidentialShows("host"));
+    }
+
+    #[test]
+    fn missing_parts_are_reported() {
+        let full = minimal("");
+        let cases = [
+            (
+                full.replace("{{section en}}EN:{{reason_en}}{{end}}", ""),
+                Missing::Section(Lang::En),
+            ),
+            (
+                full.replace("{{reason vi :confidential}}kín{{end}}", ""),
+                Missing::Reason(Lang::Vi, CONFIDENTIAL),
+            ),
+            (
+                full.replace("{{reason en :other}}other{{end}}", ""),
+                Missing::Reason(Lang::En, OTHER),
+            ),
+            (full.replace("|{{second}}", ""), Missing::Slot("second")),
+        ];
+        for (text, want) in cases {
+            assert_eq!(
+                Template::parse(&text).unwrap_err(),
+                ParseError::Missing(want)
+            );
+        }
+    }
+}

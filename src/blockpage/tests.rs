@@ -1,0 +1,482 @@
+//! Tests of the 451 response against a real signed list.
+
+use ed25519_dalek::SigningKey;
+
+use super::*;
+use crate::blockpage::head::parse_head;
+use crate::list::build::build_from_str;
+use crate::list::{BuildOptions, Bytes, ListArtifact, TrustedKeys, Verified};
+use crate::store::ListStore;
+
+const SOURCE: &str = "\
+blocked.example.test     adult
+*.casino.example.test    gambling
+xn--bcher-kva.example.test violence
+odd.example.test         lottery-x
+canary.example.test      canary
+secret.example.test      csam
+=only.hidden.example.test csam
+";
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn list() -> Verified<ListArtifact> {
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let opts = BuildOptions {
+        list_id: "vn-830".into(),
+        serial: 2026031,
+        issued_at: ts("2026-03-01T18:30:00Z"),
+        expires_at: ts("2126-01-01T00:00:00Z"),
+        confidential: ["csam".to_owned()].into_iter().collect(),
+    };
+    let (bytes, _) = build_from_str(SOURCE, &opts, &key).unwrap();
+    let trust: TrustedKeys = [key.verifying_key()].into_iter().collect();
+    crate::list::verify(Bytes::Owned(bytes), &trust).unwrap()
+}
+
+fn settings() -> PageSettings {
+    PageSettings {
+        template: None,
+        appeal_url: "https://isp.example/appeal?from=block&x=1".into(),
+        blocked_by: "https://isp.example/blocking".into(),
+        hotline: "111".into(),
+    }
+}
+
+/// A response split into status line, headers and body.
+struct Response {
+    status: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Response {
+    fn parse(bytes: &[u8]) -> Self {
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let mut lines = head.split("\r\n");
+        let status = lines.next().unwrap().to_owned();
+        let headers = lines
+            .map(|l| {
+                let (n, v) = l.split_once(": ").unwrap();
+                (n.to_ascii_lowercase(), v.to_owned())
+            })
+            .collect();
+        Self {
+            status,
+            headers,
+            body: body.to_owned(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn request(host: &str, accept_language: Option<&str>, method: &str) -> RequestHead {
+    let mut text = format!("{method} / HTTP/1.1\r\nHost: {host}\r\n");
+    if let Some(al) = accept_language {
+        text.push_str(&format!("Accept-Language: {al}\r\n"));
+    }
+    text.push_str("\r\n");
+    parse_head(text.as_bytes()).unwrap().unwrap()
+}
+
+struct Fixture {
+    page: BlockPage,
+    store: ListStore,
+    metrics: Metrics,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Self {
+            page: BlockPage::new(&settings()).unwrap(),
+            store: ListStore::with(list()),
+            metrics: Metrics::new(),
+        }
+    }
+
+    fn get(&self, host: &str, accept_language: Option<&str>) -> Response {
+        self.send(&request(host, accept_language, "GET"))
+    }
+
+    fn send(&self, head: &RequestHead) -> Response {
+        let list = self.store.load();
+        Response::parse(&self.page.respond_at(
+            head,
+            list.as_deref(),
+            &self.metrics,
+            ts("2026-03-04T20:00:00Z"),
+        ))
+    }
+
+    fn views(&self, category: &str) -> Option<String> {
+        let series = format!("ward_blockpage_views_total{{category=\"{category}\"}} ");
+        self.metrics
+            .encode()
+            .lines()
+            .find_map(|l| l.strip_prefix(&series).map(str::to_owned))
+    }
+}
+
+#[test]
+fn listed_host_gets_a_451_with_all_headers() {
+    let f = Fixture::new();
+    let r = f.get("Blocked.Example.Test:80", None);
+    assert_eq!(r.status, "HTTP/1.1 451 Unavailable For Legal Reasons");
+    for (name, want) in [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Cache-Control", "no-store"),
+        ("Connection", "close"),
+        ("Content-Language", "vi, en"),
+        ("Vary", "Accept-Language"),
+        ("Link", "<https://isp.example/blocking>; rel=\"blocked-by\""),
+        (
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+        ),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Date", "Wed, 04 Mar 2026 20:00:00 GMT"),
+    ] {
+        assert_eq!(r.header(name), Some(want), "{name}");
+    }
+    assert_eq!(
+        r.header("Content-Length"),
+        Some(r.body.len().to_string().as_str())
+    );
+    let b = &r.body;
+    assert!(b.starts_with("<!doctype html>\n<html lang=\"vi\">"), "{b}");
+    assert!(!b.to_ascii_lowercase().contains("<script"), "{b}");
+    assert!(!b.contains("{{"), "{b}");
+    assert!(
+        b.contains("<p class=\"site\">blocked.example.test</p>"),
+        "{b}"
+    );
+    let vi = b.find("chỉ dành cho người lớn").unwrap();
+    let en = b.find("meant only for adults").unwrap();
+    assert!(vi < en, "Vietnamese comes first");
+    assert!(b.contains("Tổng đài quốc gia bảo vệ trẻ em 111"), "{b}");
+    assert!(b.contains("href=\"tel:111\""), "{b}");
+    assert!(
+        b.contains("href=\"https://isp.example/appeal?from=block&amp;x=1\""),
+        "{b}"
+    );
+    // List id, serial, the list's issue date and today, in Vietnam's time
+    // zone (20:00 UTC is already the next day there).
+    assert!(b.contains("<dd>vn-830</dd>"), "{b}");
+    assert!(b.contains("<dd>2026031</dd>"), "{b}");
+    assert!(b.contains("<dd>2026-03-02</dd>"), "{b}");
+    assert!(b.contains("<dd>2026-03-05</dd>"), "{b}");
+    assert_eq!(f.views("adult").as_deref(), Some("1"));
+}
+
+#[test]
+fn english_first_when_preferred() {
+    let f = Fixture::new();
+    let r = f.get("x.casino.example.test", Some("en-US,en;q=0.9,vi;q=0.5"));
+    assert_eq!(r.header("Content-Language"), Some("en, vi"));
+    assert!(r.body.contains("<html lang=\"en\">"));
+    let en = r.body.find("<section lang=\"en\">").unwrap();
+    let vi = r.body.find("<section lang=\"vi\">").unwrap();
+    assert!(en < vi);
+    assert!(r.body.contains("gambling or betting"));
+    assert!(r.body.contains("cờ bạc"));
+    assert_eq!(f.views("gambling").as_deref(), Some("1"));
+}
+
+#[test]
+fn head_gets_the_headers_only() {
+    let f = Fixture::new();
+    let get = f.get("blocked.example.test", None);
+    let head = f.send(&request("blocked.example.test", None, "HEAD"));
+    assert_eq!(head.status, get.status);
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("Content-Length"), get.header("Content-Length"));
+    assert_eq!(f.views("adult").as_deref(), Some("2"));
+}
+
+#[test]
+fn confidential_block_never_names_the_site_or_category() {
+    let f = Fixture::new();
+    for host in [
+        "secret.example.test",
+        "www.secret.example.test",
+        "only.hidden.example.test",
+    ] {
+        for al in [None, Some("en")] {
+            let r = f.get(host, al);
+            assert_eq!(r.status, "HTTP/1.1 451 Unavailable For Legal Reasons");
+            let lower = r.body.to_ascii_lowercase();
+            assert!(!lower.contains("secret"), "{host}: {}", r.body);
+            assert!(!lower.contains("hidden.example"), "{host}: {}", r.body);
+            assert!(!lower.contains("csam"), "{host}: {}", r.body);
+            assert!(!r.body.contains("class=\"site\""), "{host}");
+            assert!(
+                r.body.contains("Trang này không an toàn cho trẻ em."),
+                "{}",
+                r.body
+            );
+            assert!(
+                r.body.contains("This site is not safe for children."),
+                "{}",
+                r.body
+            );
+            assert!(r.body.contains("111"));
+        }
+    }
+    // The metrics label is the category (public in the manifest), never
+    // the host.
+    assert_eq!(f.views("csam").as_deref(), Some("6"));
+    assert!(!f.metrics.encode().contains("secret"));
+}
+
+#[test]
+fn unlisted_host_and_bare_address_get_the_generic_page() {
+    let f = Fixture::new();
+    for host in ["allowed.example.test", "192.0.2.1", "[2001:db8::1]:80", ""] {
+        let r = f.get(host, None);
+        assert_eq!(r.status, "HTTP/1.1 451 Unavailable For Legal Reasons");
+        assert!(!r.body.contains("class=\"site\""), "{host}");
+        assert!(r.body.contains("hiển thị thông báo"), "{host}");
+        assert!(r.body.contains("shows notices"), "{host}");
+        assert!(r.body.contains("<dd>vn-830</dd>"));
+    }
+    assert_eq!(f.views("unlisted").as_deref(), Some("4"));
+}
+
+#[test]
+fn no_list_in_force_gets_the_generic_page() {
+    let f = Fixture::new();
+    let r = Response::parse(&f.page.respond_at(
+        &request("blocked.example.test", None, "GET"),
+        None,
+        &f.metrics,
+        ts("2026-03-04T01:00:00Z"),
+    ));
+    assert_eq!(r.status, "HTTP/1.1 451 Unavailable For Legal Reasons");
+    assert!(!r.body.contains("blocked.example.test"));
+    assert!(!r.body.contains("Danh sách · List"));
+    assert!(r.body.contains("<dd>2026-03-04</dd>"));
+    assert_eq!(f.views("unlisted").as_deref(), Some("1"));
+}
+
+#[test]
+fn category_without_wording_falls_back_to_other() {
+    let f = Fixture::new();
+    let r = f.get("odd.example.test", None);
+    assert!(r.body.contains("không phù hợp với trẻ em"), "{}", r.body);
+    assert!(r.body.contains("not suitable for children"));
+    assert!(r.body.contains("<p class=\"site\">odd.example.test</p>"));
+    assert_eq!(f.views("lottery-x").as_deref(), Some("1"));
+    let r = f.get("canary.example.test", None);
+    assert!(r.body.contains("test address used to check"));
+}
+
+#[test]
+fn idn_hosts_are_shown_in_unicode() {
+    let f = Fixture::new();
+    let r = f.get("xn--bcher-kva.example.test", None);
+    assert!(
+        r.body.contains("<p class=\"site\">bücher.example.test</p>"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("bạo lực"));
+}
+
+#[test]
+fn embedded_default_has_no_link_or_appeal() {
+    let page = BlockPage::embedded_default();
+    let metrics = Metrics::new();
+    let r = Response::parse(&page.respond(&request("a.example", None, "GET"), None, &metrics));
+    assert_eq!(r.header("Link"), None);
+    assert!(!r.body.contains("class=\"appeal\""));
+    assert!(r.body.contains("href=\"tel:111\""));
+}
+
+#[test]
+fn hotline_is_configurable() {
+    let page = BlockPage::new(&PageSettings {
+        hotline: "+84 (24) 111".into(),
+        ..settings()
+    })
+    .unwrap();
+    let r =
+        Response::parse(&page.respond(&request("a.example", None, "GET"), None, &Metrics::new()));
+    assert!(r.body.contains("href=\"tel:+8424111\""), "{}", r.body);
+    assert!(r.body.contains(">+84 (24) 111</a>"), "{}", r.body);
+}
+
+#[test]
+fn bad_settings_are_refused() {
+    let cases = [
+        (
+            PageSettings {
+                hotline: String::new(),
+                ..settings()
+            },
+            "hotline",
+        ),
+        (
+            PageSettings {
+                hotline: "call us".into(),
+                ..settings()
+            },
+            "hotline",
+        ),
+        (
+            PageSettings {
+                appeal_url: "javascript:alert(1)".into(),
+                ..settings()
+            },
+            "appeal_url",
+        ),
+        (
+            PageSettings {
+                appeal_url: "https://a.example/ x".into(),
+                ..settings()
+            },
+            "appeal_url",
+        ),
+        (
+            PageSettings {
+                appeal_url: "https://".into(),
+                ..settings()
+            },
+            "appeal_url",
+        ),
+        (
+            PageSettings {
+                blocked_by: "isp.example".into(),
+                ..settings()
+            },
+            "blocked_by",
+        ),
+        (
+            PageSettings {
+                blocked_by: "https://isp.example/>, <x".into(),
+                ..settings()
+            },
+            "blocked_by",
+        ),
+        (
+            PageSettings {
+                blocked_by: "https://isp.example/\r\nSet-Cookie: a".into(),
+                ..settings()
+            },
+            "blocked_by",
+        ),
+    ];
+    for (s, want) in cases {
+        match BlockPage::new(&s) {
+            Err(PageError::Setting { key, .. }) => assert_eq!(key, want, "{s:?}"),
+            other => panic!("{s:?}: {other:?}"),
+        }
+    }
+    let ok = PageSettings {
+        appeal_url: "mailto:appeal@isp.example".into(),
+        ..settings()
+    };
+    BlockPage::new(&ok).unwrap();
+}
+
+#[test]
+fn template_file_override_and_errors_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("page.html");
+    let custom = template::EMBEDDED.replace(
+        "Trang này có nội dung chỉ dành cho người lớn, không phù hợp với trẻ em.",
+        "Nội dung người lớn (tùy chỉnh).",
+    );
+    std::fs::write(&path, &custom).unwrap();
+    let page = BlockPage::new(&PageSettings {
+        template: Some(path.clone()),
+        ..settings()
+    })
+    .unwrap();
+    let list = ListStore::with(list());
+    let out = page.respond(
+        &request("blocked.example.test", None, "GET"),
+        list.load().as_deref(),
+        &Metrics::new(),
+    );
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .contains("Nội dung người lớn (tùy chỉnh).")
+    );
+
+    std::fs::write(&path, "<p>\n{{hostname}}\n").unwrap();
+    let err = BlockPage::new(&PageSettings {
+        template: Some(path.clone()),
+        ..settings()
+    })
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "{}:2: unknown placeholder `{{{{hostname}}}}`",
+            path.display()
+        )),
+        "{msg}"
+    );
+
+    std::fs::write(&path, "<p>\n\n  {{host\n").unwrap();
+    let msg = BlockPage::new(&PageSettings {
+        template: Some(path.clone()),
+        ..settings()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(msg.starts_with(&format!("{}:3: ", path.display())), "{msg}");
+
+    std::fs::write(&path, "{{first}}{{second}}").unwrap();
+    let msg = BlockPage::new(&PageSettings {
+        template: Some(path.clone()),
+        ..settings()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(msg.contains("section vi"), "{msg}");
+
+    let missing = dir.path().join("absent.html");
+    let err = BlockPage::new(&PageSettings {
+        template: Some(missing),
+        ..settings()
+    })
+    .unwrap_err();
+    assert!(matches!(err, PageError::Read { .. }), "{err}");
+}
+
+#[test]
+fn plain_responses_have_the_right_length() {
+    let r = Response::parse(&plain_response("400 Bad Request", "Bad Request\n"));
+    assert_eq!(r.status, "HTTP/1.1 400 Bad Request");
+    assert_eq!(r.header("Content-Length"), Some("12"));
+    assert_eq!(r.body, "Bad Request\n");
+    assert_eq!(r.header("Connection"), Some("close"));
+}
+
+#[test]
+fn decide_fails_closed_on_unknown_category_ids() {
+    let list = ListStore::with(list());
+    let snapshot = list.load();
+    let active = snapshot.as_deref();
+    let d = decide(Some("blocked.example.test"), active);
+    assert_eq!(d.label, "adult");
+    let d = decide(Some("nope.example.test"), active);
+    assert_eq!((d.reason, d.label), (Reason::Unlisted, UNLISTED_LABEL));
+    let d = decide(None, active);
+    assert_eq!(d.label, UNLISTED_LABEL);
+    let d = decide(Some("blocked.example.test"), None);
+    assert_eq!(d.label, UNLISTED_LABEL);
+}
