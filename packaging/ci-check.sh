@@ -267,6 +267,7 @@ for want in \
     "-rw-r--r-- 0/0 /usr/share/ward/demo/demo.pub" \
     "-rw-r--r-- 0/0 /usr/share/ward/grafana/ward.json" \
     "-rw-r--r-- 0/0 /usr/share/ward/prometheus/ward.rules.yml" \
+    "-rw-r--r-- 0/0 /usr/share/ward/blockpage/template.html" \
     "-rw-r--r-- 0/0 /usr/share/doc/ward/README.md" \
     "-rw-r--r-- 0/0 /usr/share/doc/ward/docs/configuration.md" \
     "-rw-r--r-- 0/0 /usr/share/doc/ward/copyright"; do

@@ -7,6 +7,10 @@
 //!
 //! * [`cli`]: one file per `ward` subcommand; parses arguments and calls
 //!   into the library.
+//! * [`sni`]: the transparent TLS (SNI) and HTTP (Host) filters for
+//!   steered traffic: ClientHello reader, verdict, refuse or relay.
+//! * [`blockpage`]: the HTTP 451 notice page and the request-head reader
+//!   it shares with the HTTP filter.
 //! * [`update`]: follows `list.url`: download, verify, never roll back,
 //!   persist the last-known-good list, swap.
 //! * [`store`]: the `ArcSwap` hot-swap store of the list in force.

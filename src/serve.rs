@@ -28,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::admin::{self, AdminState, ListStatus, Readiness, ReadinessProbe};
+use crate::blockpage::BlockPage;
+use crate::blockpage::head::HeadLimits;
 use crate::config::{BlockAction, Config};
 use crate::dns::answer::{BlockAnswer, BlockMode};
 use crate::dns::cache::CacheLimits;
@@ -35,7 +37,9 @@ use crate::dns::upstream::UpstreamSettings;
 use crate::dns::{Engine, Listeners, Server, Settings, TcpLimits};
 use crate::keys::{self, DEMO_KEY_ID};
 use crate::list::{self, Bytes, ListArtifact, TrustedKeys, Verified};
+use crate::metrics::Channel;
 use crate::metrics::Metrics;
+use crate::sni;
 use crate::store::ListStore;
 use crate::update::{Updater, open_checked};
 
@@ -227,6 +231,7 @@ pub async fn run(
         ),
         None => None,
     };
+    let web = WebListeners::bind(&config)?;
 
     // 2b. Every socket is bound: root is no longer needed.
     match (&config.process.user, crate::process::is_root()) {
@@ -237,6 +242,7 @@ pub async fn run(
         ),
         (None, false) => {}
     }
+    web.check_privileges(&config)?;
 
     // After the drop, so state_dir is created by (and belongs to) the
     // user ward runs as.
@@ -326,6 +332,7 @@ pub async fn run(
         shutdown.clone(),
     ));
     background.spawn(probe_upstreams(Arc::clone(&engine), shutdown.clone()));
+    web.spawn(&config, &store, &metrics, &shutdown, &mut background)?;
     if let ListSource::Url(updater) = &source {
         background.spawn(Arc::clone(updater).run(shutdown.clone()));
     }
@@ -382,6 +389,105 @@ pub async fn run(
     while background.join_next().await.is_some() {}
     info!("stopped");
     Ok(())
+}
+
+/// The bound sockets of `[sni]`, `[http]` and `[blockpage]`.
+struct WebListeners {
+    sni: Vec<TcpListener>,
+    http: Vec<TcpListener>,
+    page: Vec<TcpListener>,
+}
+
+impl WebListeners {
+    fn bind(config: &Config) -> anyhow::Result<Self> {
+        let sni = match &config.sni {
+            Some(s) => sni::bind(s).context("[sni]")?,
+            None => Vec::new(),
+        };
+        let http = match &config.http {
+            Some(s) => sni::bind(s).context("[http]")?,
+            None => Vec::new(),
+        };
+        let mut page = Vec::new();
+        if let Some(p) = &config.blockpage {
+            for addr in &p.listen {
+                let std = std::net::TcpListener::bind(addr)
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .with_context(|| format!("[blockpage]: cannot listen on {addr}"))?;
+                page.push(TcpListener::from_std(std)?);
+            }
+        }
+        Ok(Self { sni, http, page })
+    }
+
+    /// After the privilege drop: can the filters still mark their
+    /// outbound sockets?
+    fn check_privileges(&self, config: &Config) -> anyhow::Result<()> {
+        for (listeners, settings) in [(&self.sni, &config.sni), (&self.http, &config.http)] {
+            if let (false, Some(s)) = (listeners.is_empty(), settings) {
+                sni::check_privileges(s)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts every web listener. Called after the list is loaded.
+    fn spawn(
+        self,
+        config: &Config,
+        store: &Arc<ListStore>,
+        metrics: &Arc<Metrics>,
+        shutdown: &CancellationToken,
+        tasks: &mut tokio::task::JoinSet<()>,
+    ) -> anyhow::Result<()> {
+        let page = match &config.blockpage {
+            Some(p) => Some(Arc::new(
+                BlockPage::new(&p.page_settings())
+                    .map_err(|e| anyhow::anyhow!("[blockpage]: {e}"))?,
+            )),
+            None if config.http.is_some() => Some(Arc::new(BlockPage::embedded_default())),
+            None => None,
+        };
+        for (listeners, settings, channel, kind) in [
+            (self.sni, &config.sni, Channel::Sni, "TLS (SNI)"),
+            (self.http, &config.http, Channel::Http, "HTTP (Host)"),
+        ] {
+            let Some(settings) = settings else { continue };
+            let filter = Arc::new(sni::Filter {
+                channel,
+                settings: settings.clone(),
+                store: Arc::clone(store),
+                metrics: Arc::clone(metrics),
+                page: page.clone(),
+                query_log: config.log.query_log,
+            });
+            for listener in listeners {
+                info!(
+                    mode = settings.mode.as_str(),
+                    "{kind} filter listening on {}",
+                    listener.local_addr()?
+                );
+                tasks.spawn(sni::serve(listener, Arc::clone(&filter), shutdown.clone()));
+            }
+        }
+        if let (Some(p), Some(page)) = (&config.blockpage, &page) {
+            for listener in self.page {
+                info!("block page listening on {}", listener.local_addr()?);
+                tasks.spawn(crate::blockpage::serve(
+                    listener,
+                    Arc::clone(page),
+                    Arc::clone(store),
+                    Arc::clone(metrics),
+                    HeadLimits {
+                        max_bytes: p.max_head,
+                        timeout: p.read_timeout,
+                    },
+                    shutdown.clone(),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// SIGHUP: swap in the freshly verified list; keep the old one on failure.

@@ -26,6 +26,9 @@ use crate::keys;
 mod extract;
 #[cfg(test)]
 mod tests;
+pub mod web;
+
+pub use self::web::{BlockPageSettings, InterceptMode, InterceptSettings, OnUnparsable, RelayMode};
 
 // ---- Defaults and limits ---------------------------------------------------
 
@@ -136,6 +139,12 @@ pub struct Config {
     pub admin: AdminSettings,
     pub log: LogSettings,
     pub process: ProcessSettings,
+    /// `[sni]`: the transparent TLS filter; `None`: off.
+    pub sni: Option<InterceptSettings>,
+    /// `[http]`: the transparent HTTP Host filter; `None`: off.
+    pub http: Option<InterceptSettings>,
+    /// `[blockpage]`: the notice page; `None`: off.
+    pub blockpage: Option<BlockPageSettings>,
 }
 
 /// `[process]`: whom to run as after binding, when started as root.
@@ -448,6 +457,9 @@ impl Config {
             admin: AdminSettings::default(),
             log: LogSettings::default(),
             process: ProcessSettings::default(),
+            sni: None,
+            http: None,
+            blockpage: None,
         }
     }
 
@@ -510,6 +522,29 @@ impl Config {
 
     /// Reads every section. One line per section.
     fn extract(mut root: Table<'_, '_>, resolv_conf: impl FnOnce() -> Option<String>) -> Self {
+        let sni = root.has("sni").then(|| {
+            InterceptSettings::extract(
+                root.table("sni"),
+                "max_hello_size",
+                InterceptSettings::sni_defaults(),
+            )
+        });
+        let http = root.has("http").then(|| {
+            InterceptSettings::extract(
+                root.table("http"),
+                "max_head_size",
+                InterceptSettings::http_defaults(),
+            )
+        });
+        let blockpage = root
+            .has("blockpage")
+            .then(|| BlockPageSettings::extract(root.table("blockpage")));
+        // SO_MARK and IP_TRANSPARENT on every outbound connection need
+        // CAP_NET_ADMIN, which ward's own setuid() drop would lose.
+        let needs_net_admin = [&sni, &http]
+            .into_iter()
+            .flatten()
+            .any(|s| s.mark != 0 || s.mode == InterceptMode::Tproxy);
         Self {
             dns: DnsSettings::extract(root.table("dns"), resolv_conf),
             cache: CacheSettings::extract(root.table("cache")),
@@ -517,7 +552,10 @@ impl Config {
             block: BlockSettings::extract(root.table("block")),
             admin: AdminSettings::extract(root.table("admin")),
             log: LogSettings::extract(root.table("log")),
-            process: ProcessSettings::extract(root.table("process")),
+            process: ProcessSettings::extract(root.table("process"), needs_net_admin),
+            sni,
+            http,
+            blockpage,
         }
     }
 }
@@ -820,7 +858,7 @@ impl AdminSettings {
 }
 
 impl ProcessSettings {
-    fn extract(mut t: Table<'_, '_>) -> Self {
+    fn extract(mut t: Table<'_, '_>, needs_net_admin: bool) -> Self {
         let user = t
             .get("user", |v| {
                 let name = extract::string(v)?;
@@ -845,6 +883,12 @@ impl ProcessSettings {
             .ok();
         if group.is_some() && user.is_none() && !t.has("user") {
             t.error("group", "only used with process.user; set the user too");
+        }
+        if t.has("user") && needs_net_admin {
+            t.error(
+                "user",
+                "cannot be combined with [sni]/[http] using a mark or tproxy mode: those need CAP_NET_ADMIN on every outbound connection, which dropping to a user loses; run ward under systemd as User=ward with AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_ADMIN (docs/deploy-sni.md), or set mark = 0 in redirect mode",
+            );
         }
         Self { user, group }
     }
@@ -955,6 +999,19 @@ impl Config {
             format!("format = {}", q(self.log.format.as_str())),
             format!("query_log = {}", self.log.query_log),
         ]);
+        for (section, cap_key, settings) in [
+            ("sni", "max_hello_size", &self.sni),
+            ("http", "max_head_size", &self.http),
+        ] {
+            if let Some(s) = settings {
+                out.push(String::new());
+                out.extend(s.to_toml(section, cap_key));
+            }
+        }
+        if let Some(page) = &self.blockpage {
+            out.push(String::new());
+            out.extend(page.to_toml());
+        }
         if let Some(user) = &self.process.user {
             out.extend([
                 String::new(),

@@ -47,6 +47,9 @@ fn default_file_config() -> Config {
         admin: AdminSettings::default(),
         log: LogSettings::default(),
         process: ProcessSettings::default(),
+        sni: None,
+        http: None,
+        blockpage: None,
     }
 }
 
@@ -172,8 +175,41 @@ fn round_trip_through_to_toml() {
             user: Some("root".into()),
             group: Some("root".into()),
         },
+        // With process.user: redirect mode and no mark.
+        sni: Some(InterceptSettings {
+            listen: vec![addr("0.0.0.0:8443"), addr("[::]:8443")],
+            mode: InterceptMode::Redirect,
+            read_timeout: Duration::from_millis(2500),
+            max_read: 4096,
+            connect_timeout: Duration::from_secs(3),
+            idle_timeout: Duration::from_secs(7200),
+            mark: 0,
+            on_unparsable: OnUnparsable::Block,
+            max_connections: 7,
+            relay: RelayMode::Copy,
+        }),
+        http: None,
+        blockpage: Some(BlockPageSettings {
+            listen: vec![addr("192.0.2.1:80")],
+            template: None,
+            appeal_url: "https://isp.example/appeal?q=x&lang=vi".into(),
+            blocked_by: "https://isp.example/".into(),
+            hotline: "1800 1567".into(),
+            read_timeout: Duration::from_secs(1),
+            max_head: 1024,
+        }),
     };
-    for c in [example, default_file_config(), odd] {
+    let tproxy = Config {
+        process: ProcessSettings::default(),
+        sni: None,
+        http: Some(InterceptSettings {
+            listen: vec![addr("127.0.0.1:8080")],
+            mode: InterceptMode::Tproxy,
+            ..InterceptSettings::http_defaults()
+        }),
+        ..odd.clone()
+    };
+    for c in [example, default_file_config(), odd, tproxy] {
         let text = c.to_toml();
         // `|| None`: upstreams are always written, resolv.conf is not read.
         let back = Config::parse_with(&text, "round-trip", || None)
@@ -717,4 +753,65 @@ fn every_prefix_of_the_example_is_handled() {
             }
         }
     }
+}
+
+#[test]
+fn web_sections() {
+    let parse = |extra: &str| {
+        Config::parse_with(&format!("{}\n{extra}", list_section()), "web.toml", || {
+            Some("nameserver 192.0.2.53\n".into())
+        })
+    };
+    let c = parse("[sni]\nlisten = [\"0.0.0.0:8443\"]\n[http]\nlisten = [\"0.0.0.0:8080\"]\nmode = \"tproxy\"\nmark = 0x10\n[blockpage]\nlisten = [\"127.0.0.1:8081\"]\n").unwrap();
+    let sni = c.sni.unwrap();
+    assert_eq!(sni.mode, InterceptMode::Redirect);
+    assert_eq!(sni.max_read, 128 << 10);
+    assert_eq!(sni.mark, 0x5744);
+    assert_eq!(sni.on_unparsable, OnUnparsable::Allow);
+    let http = c.http.unwrap();
+    assert_eq!(
+        (http.mode, http.mark, http.max_read),
+        (InterceptMode::Tproxy, 0x10, 32 << 10)
+    );
+    assert_eq!(c.blockpage.unwrap().hotline, "111");
+    assert!(parse("").unwrap().sni.is_none());
+
+    let errors = parse(
+        "[sni]\nmode = \"nat\"\nmax_hello_size = 100\non_unparsable = \"maybe\"\nmax_head_size = 1\n[http]\nlisten = []\n[blockpage]\nlisten = [\"127.0.0.1:80\"]\nappeal_url = \"ftp://x\"\n[process]\nuser = \"root\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    for needle in [
+        "web.toml: sni.listen: required",
+        "web.toml:6: sni.mode: expected one of \"redirect\", \"tproxy\"",
+        "web.toml:7: sni.max_hello_size: must be between 512 bytes and 1MiB",
+        "web.toml:8: sni.on_unparsable: expected one of \"allow\", \"block\"",
+        "web.toml:9: sni.max_head_size: unknown key `sni.max_head_size`; did you mean `sni.max_hello_size`?",
+        "web.toml:11: http.listen: must not be empty",
+        "web.toml:14: blockpage.appeal_url: must be an http://, https:// or mailto: URL",
+        "web.toml:16: process.user: cannot be combined with [sni]/[http]",
+    ] {
+        assert!(errors.contains(needle), "missing {needle:?} in:\n{errors}");
+    }
+}
+
+#[test]
+fn blockpage_template_errors_name_the_template_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("page.html");
+    std::fs::write(
+        &template,
+        "<html>\n<p>{{hotline}}</p>\n<p>{{nonsense}}</p>\n",
+    )
+    .unwrap();
+    let text = format!(
+        "{}[blockpage]\nlisten = [\"127.0.0.1:80\"]\ntemplate = {:?}\n",
+        list_section(),
+        template.display().to_string()
+    );
+    let errors = Config::parse_with(&text, "t.toml", || Some("nameserver 192.0.2.53\n".into()))
+        .unwrap_err()
+        .to_string();
+    let expected = format!("t.toml:6: blockpage.template: {}:3:", template.display());
+    assert!(errors.contains(&expected), "{errors}");
 }

@@ -6,6 +6,7 @@ mod cli;
 mod process;
 mod serve;
 mod serve_lifecycle;
+mod sni;
 mod support;
 mod update;
 mod util;

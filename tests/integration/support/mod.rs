@@ -3,5 +3,6 @@
 
 pub mod client;
 pub mod https;
+pub mod netns;
 pub mod upstream;
 pub mod ward;

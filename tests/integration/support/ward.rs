@@ -42,9 +42,35 @@ impl Ward {
         admin: bool,
         env: &[(&str, &str)],
     ) -> Result<Self, String> {
+        Self::try_start_wrapped(dir, config, admin, env, &[])
+    }
+
+    /// Starts `ward serve` in network namespace `ns` (`ip netns exec`,
+    /// which execs ward: the child's pid is ward's).
+    pub fn start_in_netns(dir: &Path, config: &str, ns: &str) -> Self {
+        Self::try_start_wrapped(dir, config, true, &[], &["ip", "netns", "exec", ns])
+            .unwrap_or_else(|logs| panic!("ward did not start in {ns}:\n{logs}"))
+    }
+
+    fn try_start_wrapped(
+        dir: &Path,
+        config: &str,
+        admin: bool,
+        env: &[(&str, &str)],
+        wrapper: &[&str],
+    ) -> Result<Self, String> {
         let path = dir.join("ward.toml");
         std::fs::write(&path, config).unwrap();
-        let mut child = Command::new(crate::util::ward_bin())
+        let bin = crate::util::ward_bin();
+        let mut command = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        let mut child = command
             .args(["serve", "--config"])
             .arg(&path)
             .current_dir(dir)

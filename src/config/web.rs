@@ -1,0 +1,354 @@
+//! `[sni]`, `[http]` and `[blockpage]`: the web-side filters and the block
+//! notice page. Each section is optional; an absent section disables that
+//! listener. See `docs/deploy-sni.md` for the nftables side.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::extract::{self, Got, Invalid, Table};
+use crate::blockpage::PageSettings;
+
+/// `sni.read_timeout` / `http.read_timeout`: the whole ClientHello or
+/// request head must arrive within this.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub const MIN_READ_TIMEOUT: Duration = Duration::from_millis(100);
+pub const MAX_READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// `sni.max_hello_size`: OpenSSL servers accept ClientHellos up to about
+/// 128 KiB, so anything a server would take must fit.
+pub const DEFAULT_MAX_HELLO: u64 = 128 << 10;
+/// `http.max_head_size`: nginx's `large_client_header_buffers` default is
+/// 4 × 8 KiB.
+pub const DEFAULT_MAX_HEAD: u64 = 32 << 10;
+/// The smallest read cap accepted: a minimal ClientHello is ~50 bytes,
+/// a minimal request head ~20; anything under 512 rejects real clients.
+pub const MIN_READ_CAP: u64 = 512;
+pub const MAX_READ_CAP: u64 = 1 << 20;
+/// `connect_timeout`: reaching the original destination.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// `idle_timeout`: a relayed connection with no byte in either direction
+/// for this long is closed (nginx `proxy_timeout` is 10 min).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+pub const MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(86_400);
+/// `mark`: the `SO_MARK` of ward's outbound connections ("WD"), which the
+/// nftables rules skip so that they are not steered back into ward.
+pub const DEFAULT_MARK: u32 = 0x5744;
+/// `max_connections`, per listener.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// `blockpage.hotline`: the national child-protection hotline.
+pub const DEFAULT_HOTLINE: &str = "111";
+/// `blockpage.appeal_url`.
+pub const DEFAULT_APPEAL_URL: &str = "https://tongdai111.vn/";
+/// `blockpage.blocked_by`: RFC 7725 `Link: <…>; rel="blocked-by"`, the
+/// party implementing the block: the ISP, so there is no sensible default;
+/// empty omits the header.
+pub const DEFAULT_BLOCKED_BY: &str = "";
+/// `blockpage.max_head_size`.
+pub const DEFAULT_PAGE_MAX_HEAD: u64 = 16 << 10;
+
+/// How steered connections reach the listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InterceptMode {
+    /// nftables `redirect`/`dnat`: the original destination is read with
+    /// `SO_ORIGINAL_DST` (`IP6T_SO_ORIGINAL_DST` for IPv6).
+    Redirect,
+    /// nftables `tproxy`: the listener is `IP_TRANSPARENT`, the original
+    /// destination is the accepted socket's local address, and outbound
+    /// connections leave from the client's own address.
+    Tproxy,
+}
+
+impl InterceptMode {
+    pub(super) const CHOICES: &[(&str, Self)] =
+        &[("redirect", Self::Redirect), ("tproxy", Self::Tproxy)];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Redirect => "redirect",
+            Self::Tproxy => "tproxy",
+        }
+    }
+}
+
+/// What to do when no name can be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnUnparsable {
+    Allow,
+    Block,
+}
+
+impl OnUnparsable {
+    pub(super) const CHOICES: &[(&str, Self)] = &[("allow", Self::Allow), ("block", Self::Block)];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Block => "block",
+        }
+    }
+}
+
+/// How allowed connections are relayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayMode {
+    /// `splice(2)` through a pipe: no copy into user space.
+    Splice,
+    /// A read/write loop through a user-space buffer.
+    Copy,
+}
+
+impl RelayMode {
+    pub(super) const CHOICES: &[(&str, Self)] = &[("splice", Self::Splice), ("copy", Self::Copy)];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Splice => "splice",
+            Self::Copy => "copy",
+        }
+    }
+}
+
+/// `[sni]` or `[http]`: a transparent filtering proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterceptSettings {
+    /// Where the steered traffic arrives. Non-empty.
+    pub listen: Vec<SocketAddr>,
+    pub mode: InterceptMode,
+    /// Deadline for the whole ClientHello / request head.
+    pub read_timeout: Duration,
+    /// Cap on the bytes read before a verdict.
+    pub max_read: usize,
+    pub connect_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// `SO_MARK` of outbound connections; 0: none.
+    pub mark: u32,
+    pub on_unparsable: OnUnparsable,
+    pub max_connections: usize,
+    pub relay: RelayMode,
+}
+
+impl InterceptSettings {
+    fn defaults(max_read: u64) -> Self {
+        Self {
+            listen: Vec::new(),
+            mode: InterceptMode::Redirect,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            max_read: usize::try_from(max_read).unwrap_or(usize::MAX),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            mark: DEFAULT_MARK,
+            on_unparsable: OnUnparsable::Allow,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            relay: RelayMode::Splice,
+        }
+    }
+
+    /// The defaults of `[sni]` (with no listener).
+    pub fn sni_defaults() -> Self {
+        Self::defaults(DEFAULT_MAX_HELLO)
+    }
+
+    /// The defaults of `[http]` (with no listener).
+    pub fn http_defaults() -> Self {
+        Self::defaults(DEFAULT_MAX_HEAD)
+    }
+
+    /// Reads a present `[sni]` (`cap_key` = `max_hello_size`) or `[http]`
+    /// (`max_head_size`) section.
+    pub(super) fn extract(mut t: Table<'_, '_>, cap_key: &'static str, d: Self) -> Self {
+        use extract::{byte_size, duration, integer, one_of, socket_addr};
+        let listen = match t.list("listen", socket_addr) {
+            Got::Missing => {
+                t.error_unplaced(
+                    "listen",
+                    "required: the address nftables steers the traffic to, e.g. [\"0.0.0.0:8443\"]; remove the section to disable this filter",
+                );
+                Vec::new()
+            }
+            Got::Ok(v) if v.is_empty() => {
+                t.error(
+                    "listen",
+                    "must not be empty; remove the section to disable this filter",
+                );
+                v
+            }
+            got => got.or(Vec::new()),
+        };
+        let max_read = t
+            .get(cap_key, |v| {
+                let n = byte_size(v)?;
+                if !(MIN_READ_CAP..=MAX_READ_CAP).contains(&n) {
+                    return Err(Invalid(format!(
+                        "must be between {MIN_READ_CAP} bytes and 1MiB, found {n} bytes"
+                    )));
+                }
+                Ok(usize::try_from(n).unwrap_or(usize::MAX))
+            })
+            .or(d.max_read);
+        Self {
+            listen,
+            mode: t.get("mode", one_of(InterceptMode::CHOICES)).or(d.mode),
+            read_timeout: t
+                .get("read_timeout", duration(MIN_READ_TIMEOUT, MAX_READ_TIMEOUT))
+                .or(d.read_timeout),
+            max_read,
+            connect_timeout: t
+                .get(
+                    "connect_timeout",
+                    duration(MIN_READ_TIMEOUT, MAX_READ_TIMEOUT),
+                )
+                .or(d.connect_timeout),
+            idle_timeout: t
+                .get(
+                    "idle_timeout",
+                    duration(Duration::from_secs(1), MAX_IDLE_TIMEOUT),
+                )
+                .or(d.idle_timeout),
+            mark: t.get("mark", integer(0, u32::MAX.into())).or(d.mark),
+            on_unparsable: t
+                .get("on_unparsable", one_of(OnUnparsable::CHOICES))
+                .or(d.on_unparsable),
+            max_connections: t
+                .get("max_connections", integer(1, 1_000_000))
+                .or(d.max_connections),
+            relay: t.get("relay", one_of(RelayMode::CHOICES)).or(d.relay),
+        }
+    }
+
+    /// The section as TOML lines.
+    pub(super) fn to_toml(&self, section: &str, cap_key: &str) -> Vec<String> {
+        let q = |t: &str| toml::Value::String(t.to_owned()).to_string();
+        let d = |x: Duration| q(&humantime::format_duration(x).to_string());
+        let listen: Vec<String> = self.listen.iter().map(|a| q(&a.to_string())).collect();
+        vec![
+            format!("[{section}]"),
+            format!("listen = [{}]", listen.join(", ")),
+            format!("mode = {}", q(self.mode.as_str())),
+            format!("read_timeout = {}", d(self.read_timeout)),
+            format!(
+                "{cap_key} = {}",
+                extract::byte_size_to_toml(self.max_read as u64)
+            ),
+            format!("connect_timeout = {}", d(self.connect_timeout)),
+            format!("idle_timeout = {}", d(self.idle_timeout)),
+            format!("mark = {:#x}", self.mark),
+            format!("on_unparsable = {}", q(self.on_unparsable.as_str())),
+            format!("max_connections = {}", self.max_connections),
+            format!("relay = {}", q(self.relay.as_str())),
+        ]
+    }
+}
+
+/// `[blockpage]`: the HTTP notice page the sinkhole addresses point at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockPageSettings {
+    /// Non-empty.
+    pub listen: Vec<SocketAddr>,
+    /// An operator's template; `None`: the embedded one.
+    pub template: Option<PathBuf>,
+    pub appeal_url: String,
+    pub blocked_by: String,
+    pub hotline: String,
+    pub read_timeout: Duration,
+    pub max_head: usize,
+}
+
+impl Default for BlockPageSettings {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            template: None,
+            appeal_url: DEFAULT_APPEAL_URL.to_owned(),
+            blocked_by: DEFAULT_BLOCKED_BY.to_owned(),
+            hotline: DEFAULT_HOTLINE.to_owned(),
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            max_head: usize::try_from(DEFAULT_PAGE_MAX_HEAD).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+impl BlockPageSettings {
+    pub(super) fn extract(mut t: Table<'_, '_>) -> Self {
+        use crate::blockpage::{BlockPage, PageError};
+        use extract::{byte_size, duration, path, socket_addr, string};
+        let d = Self::default();
+        let listen = match t.list("listen", socket_addr) {
+            Got::Missing => {
+                t.error_unplaced(
+                    "listen",
+                    "required: where the block page is served, e.g. [\"192.0.2.1:80\"] (the sinkhole address); remove the section to disable it",
+                );
+                Vec::new()
+            }
+            got => got.or(Vec::new()),
+        };
+        let text = |v: &toml::de::DeValue<'_>| string(v).map(str::to_owned);
+        let s = Self {
+            listen,
+            template: t.get("template", path).ok(),
+            appeal_url: t.get("appeal_url", text).or(d.appeal_url),
+            blocked_by: t.get("blocked_by", text).or(d.blocked_by),
+            hotline: t.get("hotline", text).or(d.hotline),
+            read_timeout: t
+                .get("read_timeout", duration(MIN_READ_TIMEOUT, MAX_READ_TIMEOUT))
+                .or(d.read_timeout),
+            max_head: t
+                .get("max_head_size", |v| {
+                    let n = byte_size(v)?;
+                    if !(MIN_READ_CAP..=MAX_READ_CAP).contains(&n) {
+                        return Err(Invalid(format!(
+                            "must be between {MIN_READ_CAP} bytes and 1MiB, found {n} bytes"
+                        )));
+                    }
+                    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+                })
+                .or(d.max_head),
+        };
+        // Load the page exactly as `ward serve` will, so a bad template or
+        // setting is a config error (a template error names its own
+        // file:line) and never a start-up surprise.
+        if let Err(e) = BlockPage::new(&s.page_settings()) {
+            match e {
+                PageError::Setting { key, problem } => t.error(key, problem.to_string()),
+                other => t.error("template", other.to_string()),
+            }
+        }
+        s
+    }
+
+    /// The settings of the page itself.
+    pub fn page_settings(&self) -> PageSettings {
+        PageSettings {
+            template: self.template.clone(),
+            appeal_url: self.appeal_url.clone(),
+            blocked_by: self.blocked_by.clone(),
+            hotline: self.hotline.clone(),
+        }
+    }
+
+    pub(super) fn to_toml(&self) -> Vec<String> {
+        let q = |t: &str| toml::Value::String(t.to_owned()).to_string();
+        let listen: Vec<String> = self.listen.iter().map(|a| q(&a.to_string())).collect();
+        let mut out = vec![
+            "[blockpage]".to_owned(),
+            format!("listen = [{}]", listen.join(", ")),
+        ];
+        if let Some(t) = &self.template {
+            out.push(format!("template = {}", q(&t.to_string_lossy())));
+        }
+        out.extend([
+            format!("appeal_url = {}", q(&self.appeal_url)),
+            format!("blocked_by = {}", q(&self.blocked_by)),
+            format!("hotline = {}", q(&self.hotline)),
+            format!(
+                "read_timeout = {}",
+                q(&humantime::format_duration(self.read_timeout).to_string())
+            ),
+            format!(
+                "max_head_size = {}",
+                extract::byte_size_to_toml(self.max_head as u64)
+            ),
+        ]);
+        out
+    }
+}
