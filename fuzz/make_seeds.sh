@@ -3,6 +3,10 @@
 # examples/demo.ward and the sources in fuzz/seeds/artifact_sources/, signed
 # with the demo key. Run it after a change to the artifact format; the fuzz
 # targets trust only the demo key. See docs/fuzzing.md.
+#
+# Also copies the real TLS client hellos of ../shared/fixtures/tls (the TCP
+# ones, not the QUIC datagrams) into fuzz/seeds/tls_hello/, when that
+# directory is there.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -25,3 +29,15 @@ cp examples/demo.ward "$out/demo.ward"
 for f in "$out"/*.ward; do
     "$ward" list verify --trust examples/demo.pub "$f"
 done
+
+tls_fixtures="$root/../shared/fixtures/tls"
+tls_out=fuzz/seeds/tls_hello
+if [ -d "$tls_fixtures" ]; then
+    mkdir -p "$tls_out"
+    for name in curl-openssl openssl-s_client python-ssl node-tls java17 chromium; do
+        cp "$tls_fixtures/$name.bin" "$tls_out/$name.bin"
+        chmod 644 "$tls_out/$name.bin"
+    done
+else
+    echo "make_seeds: $tls_fixtures not found; kept fuzz/seeds/tls_hello as is" >&2
+fi

@@ -9,7 +9,8 @@
 # Targets: source_line, artifact_load, artifact_signed (behind a valid
 # signature; its three historic crashes are regression tests now, see
 # docs/fuzzing.md "Findings"), dns_query (the DNS request path from raw
-# bytes).
+# bytes), tls_hello (the TLS ClientHello reader, any split of the stream),
+# http_head (the HTTP request-head parser of the block page and [http]).
 #
 # Environment:
 #   FUZZ_SECONDS    seconds per target (default 60)
@@ -30,8 +31,8 @@ cd "$root"
 seconds="${FUZZ_SECONDS:-60}"
 sanitizer="${FUZZ_SANITIZER:-address}"
 jobs="${FUZZ_JOBS:-1}"
-default_targets=(source_line artifact_load artifact_signed dns_query)
-all_targets=(source_line artifact_load artifact_signed dns_query)
+default_targets=(source_line artifact_load artifact_signed dns_query tls_hello http_head)
+all_targets=(source_line artifact_load artifact_signed dns_query tls_hello http_head)
 if [ "$#" -eq 0 ]; then
     targets=("${default_targets[@]}")
 else
@@ -69,6 +70,8 @@ dict_of() {
     case "$1" in
         source_line) echo "fuzz/dicts/source_line.dict" ;;
         dns_query) echo "fuzz/dicts/dns.dict" ;;
+        tls_hello) echo "" ;; # none yet: the seeds carry the structure
+        http_head) echo "" ;;
         *) echo "fuzz/dicts/artifact.dict" ;;
     esac
 }
