@@ -8,11 +8,11 @@
 //! byte moved either way for the idle timeout.
 //!
 //! `splice(2)` moves the bytes socket → pipe → socket inside the kernel
-//! (no copy to user space); the copy mode is the portable fallback and
-//! the baseline the benchmark compares against.
+//! (no copy to user space). The copy mode is the fallback (taken
+//! automatically where splice is refused) and the baseline the benchmark
+//! compares against.
 
 use std::io;
-use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -96,9 +96,13 @@ impl Activity {
     }
 }
 
+/// Splices `src` to `dst`. Where the kernel cannot splice these sockets
+/// (no pipe available, `EINVAL`/`ENOSYS` before the first byte), it falls
+/// back to [`pump_copy`] for this direction.
 async fn pump_splice(src: &TcpStream, dst: &TcpStream, activity: &Activity) -> io::Result<u64> {
-    let (pipe_r, pipe_w): (OwnedFd, OwnedFd) =
-        nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    let Ok((pipe_r, pipe_w)) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC) else {
+        return pump_copy(src, dst, activity).await;
+    };
     let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
     let mut total = 0u64;
     loop {
@@ -111,6 +115,9 @@ async fn pump_splice(src: &TcpStream, dst: &TcpStream, activity: &Activity) -> i
             }) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if total == 0 && splice_unsupported(&e) => {
+                    return pump_copy(src, dst, activity).await;
+                }
                 Err(e) => return Err(e),
             }
         };
@@ -133,6 +140,15 @@ async fn pump_splice(src: &TcpStream, dst: &TcpStream, activity: &Activity) -> i
         total += n as u64;
         activity.touch();
     }
+}
+
+/// `splice(2)` refused these descriptors (not a reason to drop the
+/// connection: copy instead).
+fn splice_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(code) if code == nix::libc::EINVAL || code == nix::libc::ENOSYS
+    )
 }
 
 async fn pump_copy(src: &TcpStream, dst: &TcpStream, activity: &Activity) -> io::Result<u64> {
