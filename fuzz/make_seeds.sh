@@ -4,7 +4,7 @@
 # with the demo key. Run it after a change to the artifact format; the fuzz
 # targets trust only the demo key. See docs/fuzzing.md.
 #
-# Also copies the real TLS client hellos of ../shared/fixtures/tls (the TCP
+# Also copies the real TLS client hellos of tests/fixtures/tls (the TCP
 # ones, not the QUIC datagrams) into fuzz/seeds/tls_hello/, when that
 # directory is there.
 set -euo pipefail
@@ -30,7 +30,9 @@ for f in "$out"/*.ward; do
     "$ward" list verify --trust examples/demo.pub "$f"
 done
 
-tls_fixtures="$root/../shared/fixtures/tls"
+# The repository's copy of ../shared/fixtures/tls (a unit test keeps the
+# two identical).
+tls_fixtures="$root/tests/fixtures/tls"
 tls_out=fuzz/seeds/tls_hello
 if [ -d "$tls_fixtures" ]; then
     mkdir -p "$tls_out"

@@ -229,7 +229,7 @@ fn write_cert(dir: &Path) {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    repo().join("../shared/fixtures/tls").join(name)
+    repo().join("tests/fixtures/tls").join(name)
 }
 
 /// A Python client that sends a fixture ClientHello re-framed into

@@ -8,7 +8,10 @@ use proptest::prelude::*;
 
 use super::*;
 
-const FIXTURE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/tls/");
+/// The repository's copy of `../shared/fixtures/tls` (CI clones the
+/// repository alone); `fixtures_match_the_shared_originals` keeps the two
+/// identical.
+const FIXTURE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/");
 
 /// Cap used where the test is not about the cap.
 const MAX: usize = 128 * 1024;
@@ -1082,4 +1085,38 @@ proptest! {
         let whole = parse(&bytes, max);
         prop_assert_eq!(feed_chunks(&bytes, &chunks, max), whole);
     }
+}
+
+/// The copies in `tests/fixtures/tls` are byte for byte the shared
+/// reference captures, wherever those are present (a developer machine;
+/// CI has only the repository).
+#[test]
+fn fixtures_match_the_shared_originals() {
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/tls");
+    let Ok(entries) = std::fs::read_dir(&shared) else {
+        eprintln!("{} not present: nothing to compare", shared.display());
+        return;
+    };
+    let mut compared = 0;
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let copy = std::fs::read(format!("{FIXTURE_DIR}{name}")).unwrap_or_else(|e| {
+            panic!(
+                "tests/fixtures/tls/{name} is missing ({e}): copy it from {}",
+                shared.display()
+            )
+        });
+        assert!(
+            copy == std::fs::read(&path).unwrap(),
+            "tests/fixtures/tls/{name} differs from {}",
+            path.display()
+        );
+        compared += 1;
+    }
+    assert!(
+        compared >= 6,
+        "only {compared} fixtures in {}",
+        shared.display()
+    );
 }
