@@ -190,15 +190,17 @@ impl Filter {
         buf: &mut Vec<u8>,
     ) -> Read<super::hello::ClientHello> {
         let mut reader = HelloReader::new(self.settings.max_read);
-        let mut chunk = vec![0u8; 16 << 10];
         let read = async {
             loop {
-                let n = match client.read(&mut chunk).await {
+                // Read straight into the replay buffer (no zeroed scratch
+                // buffer per connection); the reader sees the new bytes.
+                let start = buf.len();
+                buf.reserve(4096);
+                match client.read_buf(buf).await {
                     Ok(0) | Err(_) => return Read::Gone,
-                    Ok(n) => n,
-                };
-                buf.extend_from_slice(&chunk[..n]);
-                match reader.feed(&chunk[..n]) {
+                    Ok(_) => {}
+                }
+                match reader.feed(&buf[start..]) {
                     Progress::NeedMore => {}
                     Progress::Done(hello) => return Read::Got(hello),
                     Progress::Failed(e) => {
@@ -220,7 +222,8 @@ impl Filter {
     /// The original destination, unless it is this very listener (a
     /// connection made to ward directly, or a rule that would loop).
     pub(super) fn destination(&self, client: &TcpStream) -> Option<SocketAddr> {
-        let dst = match sys::original_dst(client, self.settings.mode) {
+        let local = client.local_addr().ok()?;
+        let dst = match sys::original_dst(client, local, self.settings.mode) {
             Ok(dst) => dst,
             Err(e) => {
                 debug!(
@@ -230,7 +233,6 @@ impl Filter {
                 return None;
             }
         };
-        let local = client.local_addr().ok()?;
         let to_self = match self.settings.mode {
             InterceptMode::Redirect => dst == local,
             InterceptMode::Tproxy => self.settings.listen.iter().any(|l| {

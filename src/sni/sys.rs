@@ -43,15 +43,19 @@ fn set_transparent(socket: &Socket, addr: SocketAddr) -> io::Result<()> {
     }
 }
 
-/// Where the client meant to connect.
+/// Where the client meant to connect (`local`: the accepted socket's own
+/// address, which the caller already has).
 ///
 /// * redirect: the conntrack entry's original destination. For a
 ///   connection that was not redirected the kernel returns the socket's
 ///   own address; the caller treats that as a loop.
 /// * tproxy: the accepted socket's local address is the original
 ///   destination.
-pub(crate) fn original_dst(stream: &TcpStream, mode: InterceptMode) -> io::Result<SocketAddr> {
-    let local = stream.local_addr()?;
+pub(crate) fn original_dst(
+    stream: &TcpStream,
+    local: SocketAddr,
+    mode: InterceptMode,
+) -> io::Result<SocketAddr> {
     if mode == InterceptMode::Tproxy {
         return Ok(local);
     }
