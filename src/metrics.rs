@@ -35,6 +35,12 @@ use prometheus_client::registry::Registry;
 
 use crate::list::ListArtifact;
 
+mod report;
+pub use report::{
+    CounterSnapshot, REPORT_DROPPED_TOTAL, REPORT_LAST_SUCCESS_TIMESTAMP_SECONDS,
+    REPORT_SENT_TOTAL, REPORT_SPOOL_REPORTS, ReportChannel, SendResult,
+};
+
 /// Queries answered, by protocol and result.
 pub const QUERIES_TOTAL: &str = "ward_queries_total";
 /// Queries answered from the blocklist, by category and action.
@@ -529,6 +535,8 @@ pub struct Metrics {
     sni_ech: Counter,
     web_blocked: Family<WebBlockedLabels, Counter>,
     blockpage_views: Family<CategoryLabels, Counter>,
+    /// The compliance reporter's metrics (`metrics/report.rs`).
+    report: report::ReportMetrics,
 }
 
 impl fmt::Debug for Metrics {
@@ -762,6 +770,9 @@ impl Metrics {
             blockpage_views.clone(),
         );
 
+        let report =
+            report::ReportMetrics::register(&mut r, &blocked, &web_blocked, &upstream_errors);
+
         let ready = Gauge::default();
         r.register(
             READY,
@@ -802,6 +813,7 @@ impl Metrics {
             sni_ech,
             web_blocked,
             blockpage_views,
+            report,
         }
     }
 
@@ -1294,6 +1306,10 @@ mod tests {
             SNI_ECH_PRESENT_TOTAL,
             WEB_BLOCKED_TOTAL,
             BLOCKPAGE_VIEWS_TOTAL,
+            REPORT_SENT_TOTAL,
+            REPORT_SPOOL_REPORTS,
+            REPORT_LAST_SUCCESS_TIMESTAMP_SECONDS,
+            REPORT_DROPPED_TOTAL,
         ] {
             assert!(name.starts_with("ward_"), "{name}");
             let sample = text.lines().any(|l| {

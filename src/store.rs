@@ -7,10 +7,16 @@
 //!
 //! Each installed list gets a generation number, unique for the life of
 //! the process; caches use it to notice that the list changed under them.
+//!
+//! Every swap is also recorded in a short log of [`Activation`]s (the
+//! last [`ACTIVATION_LOG`]), which the compliance reporter reads once per
+//! window to report each list's activation lag. The log takes a mutex in
+//! `swap` only; `load` never touches it.
 
+use std::collections::VecDeque;
 use std::ops::Deref;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::{ArcSwapOption, Guard};
 
@@ -36,11 +42,26 @@ impl Deref for Active {
 /// A list in force, as readers hold it.
 pub type Snapshot = Arc<Active>;
 
+/// How many activations [`ListStore::activations_after`] remembers.
+pub const ACTIVATION_LOG: usize = 64;
+
+/// One list put in force, as the activation log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activation {
+    pub generation: u64,
+    pub list_id: String,
+    pub serial: u64,
+    pub sha256: [u8; 32],
+    pub issued_at: jiff::Timestamp,
+    pub activated_at: jiff::Timestamp,
+}
+
 /// Holds the current list, if any.
 #[derive(Debug, Default)]
 pub struct ListStore {
     current: ArcSwapOption<Active>,
     generations: AtomicU64,
+    log: Mutex<VecDeque<Activation>>,
 }
 
 impl ListStore {
@@ -69,10 +90,37 @@ impl ListStore {
     /// Installs `list` and returns the previous one.
     pub fn swap(&self, list: Verified<ListArtifact>) -> Option<Snapshot> {
         let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
-        self.current.swap(Some(Arc::new(Active {
+        let active = Active {
             list,
             generation,
             activated_at: jiff::Timestamp::now(),
-        })))
+        };
+        {
+            // A poisoned log only means a panic elsewhere mid-push; the
+            // entries are plain data and still usable.
+            let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            if log.len() == ACTIVATION_LOG {
+                log.pop_front();
+            }
+            log.push_back(Activation {
+                generation,
+                list_id: active.list_id().to_owned(),
+                serial: active.serial(),
+                sha256: active.sha256(),
+                issued_at: active.manifest().issued_at,
+                activated_at: active.activated_at,
+            });
+        }
+        self.current.swap(Some(Arc::new(active)))
+    }
+
+    /// The activations with a generation above `generation`, oldest
+    /// first (at most the last [`ACTIVATION_LOG`]).
+    pub fn activations_after(&self, generation: u64) -> Vec<Activation> {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        log.iter()
+            .filter(|a| a.generation > generation)
+            .cloned()
+            .collect()
     }
 }
