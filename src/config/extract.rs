@@ -245,6 +245,11 @@ impl<'r, 'a> Table<'r, 'a> {
         }
     }
 
+    /// Whether this table is in the file (and is a table).
+    pub(crate) fn is_present(&self) -> bool {
+        self.entries.is_some()
+    }
+
     /// Whether `key` is in the file (whatever its value).
     pub(crate) fn has(&self, key: &str) -> bool {
         self.entries.is_some_and(|t| t.get(key).is_some())

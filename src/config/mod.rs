@@ -24,11 +24,14 @@ use self::extract::{Got, Invalid, Report, Table};
 use crate::keys;
 
 mod extract;
+mod report;
 #[cfg(test)]
 mod tests;
 pub mod web;
 
 pub use self::web::{BlockPageSettings, InterceptMode, InterceptSettings, OnUnparsable, RelayMode};
+
+pub use self::report::*;
 
 // ---- Defaults and limits ---------------------------------------------------
 
@@ -145,6 +148,8 @@ pub struct Config {
     pub http: Option<InterceptSettings>,
     /// `[blockpage]`: the notice page; `None`: off.
     pub blockpage: Option<BlockPageSettings>,
+    /// `[report]`: compliance reports; `None` when the section is absent.
+    pub report: Option<ReportSettings>,
 }
 
 /// `[process]`: whom to run as after binding, when started as root.
@@ -460,6 +465,7 @@ impl Config {
             sni: None,
             http: None,
             blockpage: None,
+            report: None,
         }
     }
 
@@ -556,6 +562,7 @@ impl Config {
             sni,
             http,
             blockpage,
+            report: ReportSettings::extract(root.table("report")),
         }
     }
 }
@@ -1021,6 +1028,10 @@ impl Config {
             if let Some(group) = &self.process.group {
                 out.push(format!("group = {}", q(group)));
             }
+        }
+        if let Some(report) = &self.report {
+            out.push(String::new());
+            out.extend(report.to_toml_lines(q));
         }
         let mut text = out.join("\n");
         text.push('\n');

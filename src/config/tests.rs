@@ -50,6 +50,7 @@ fn default_file_config() -> Config {
         sni: None,
         http: None,
         blockpage: None,
+        report: None,
     }
 }
 
@@ -198,6 +199,7 @@ fn round_trip_through_to_toml() {
             read_timeout: Duration::from_secs(1),
             max_head: 1024,
         }),
+        report: None,
     };
     let tproxy = Config {
         process: ProcessSettings::default(),
