@@ -11,6 +11,8 @@
 //!   steered traffic: ClientHello reader, verdict, refuse or relay.
 //! * [`blockpage`]: the HTTP 451 notice page and the request-head reader
 //!   it shares with the HTTP filter.
+//! * [`report`]: signed compliance reports per window: counter deltas,
+//!   the small-count rule, the disk spool, HTTPS delivery with back-off.
 //! * [`update`]: follows `list.url`: download, verify, never roll back,
 //!   persist the last-known-good list, swap.
 //! * [`store`]: the `ArcSwap` hot-swap store of the list in force.
@@ -39,6 +41,7 @@ pub mod keys;
 pub mod list;
 pub mod metrics;
 pub mod process;
+pub mod report;
 pub mod serve;
 pub mod sni;
 pub mod store;

@@ -108,12 +108,21 @@ impl ListSource {
     }
 
     fn trusts_demo_key(&self) -> bool {
+        self.trusted_ids()
+            .iter()
+            .any(|id| id.to_string() == DEMO_KEY_ID)
+    }
+
+    /// The ids of the keys lists must be signed with.
+    fn trusted_ids(&self) -> Vec<keys::KeyId> {
         let trust = match self {
-            Self::Demo => return true,
+            Self::Demo => {
+                return keys::KeyId::parse(DEMO_KEY_ID).into_iter().collect();
+            }
             Self::File { trust, .. } => trust,
             Self::Url(updater) => updater.trusted(),
         };
-        trust.ids().any(|id| id.to_string() == DEMO_KEY_ID)
+        trust.ids().collect()
     }
 
     fn describe(&self) -> String {
@@ -216,6 +225,7 @@ pub async fn run(
     config: Config,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let started_at = jiff::Timestamp::now();
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(ListStore::new());
 
@@ -290,6 +300,24 @@ pub async fn run(
     }
     publish_list(&metrics, &store);
 
+    // 3b. Compliance reports: the spool is opened (and what it holds is
+    // resent) before the first answer, so a bad spool fails start-up.
+    let reporter = match &config.report {
+        Some(settings) => {
+            let digest = crate::report::policy_digest(&config, &source.trusted_ids());
+            let reporter = crate::report::Reporter::new(
+                settings,
+                digest,
+                Arc::clone(&store),
+                Arc::clone(&metrics),
+                started_at,
+            )
+            .context("cannot start the compliance reporter")?;
+            Some(Arc::new(reporter))
+        }
+        None => None,
+    };
+
     // 4. Serve.
     let engine = Arc::new(Engine::new(
         engine_settings(&config),
@@ -335,6 +363,9 @@ pub async fn run(
     web.spawn(&config, &store, &metrics, &shutdown, &mut background)?;
     if let ListSource::Url(updater) = &source {
         background.spawn(Arc::clone(updater).run(shutdown.clone()));
+    }
+    if let Some(reporter) = reporter {
+        background.spawn(reporter.run(shutdown.clone()));
     }
     let notifier = crate::process::Notifier::from_env().map(Arc::new);
     if let Some(notifier) = &notifier {

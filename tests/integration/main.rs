@@ -4,6 +4,7 @@
 mod blockpage;
 mod cli;
 mod process;
+mod report;
 mod serve;
 mod serve_lifecycle;
 mod sni;

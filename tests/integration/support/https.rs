@@ -254,7 +254,7 @@ impl Drop for ListServer {
 
 /// Mints the CA and the leaf, writes `dir/ca.pem`, and builds the rustls
 /// server configuration (ring provider, HTTP/1.1 ALPN).
-fn make_tls(dir: &Path) -> (PathBuf, ServerConfig) {
+pub fn make_tls(dir: &Path) -> (PathBuf, ServerConfig) {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
         KeyPair, KeyUsagePurpose,

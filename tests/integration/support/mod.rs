@@ -4,5 +4,6 @@
 pub mod client;
 pub mod https;
 pub mod netns;
+pub mod receiver;
 pub mod upstream;
 pub mod ward;

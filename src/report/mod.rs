@@ -1,0 +1,473 @@
+//! Compliance reports: one signed JSON document per window, spooled to
+//! disk, delivered to the ministry's collector over HTTPS.
+//!
+//! Two tasks, started by `ward serve` when `[report]` is configured:
+//!
+//! * **windows**: at each multiple of `report.interval` (wall clock, so
+//!   every node's windows line up), take a snapshot of the counters,
+//!   subtract the previous one, build the report ([`body`]), and write it
+//!   to the spool ([`spool`]) before anything is sent. On SIGTERM the
+//!   window in progress is closed early and spooled too.
+//! * **delivery**: send the oldest spooled report ([`send`]); on 2xx
+//!   delete it and go on, on another 4xx move it to `rejected/`, on a
+//!   network error, 429 or 5xx wait (exponential back-off with jitter, or
+//!   `Retry-After`) and retry the same report. Reports therefore arrive
+//!   in window order; a restart resends the spool, oldest first.
+//!
+//! Delivery is at least once: a crash after the collector accepted a
+//! report but before it was deleted resends it, and the collector drops
+//! the duplicate by `report_id`. See `docs/compliance-report.md`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use self::body::{ListInForce, PolicyDigest, Window};
+use self::send::{Backoff, Sender};
+use self::spool::Spool;
+use crate::config::{Config, ReportSettings};
+use crate::keys::KeyId;
+use crate::metrics::{CounterSnapshot, Metrics, SendResult};
+use crate::store::{Activation, ListStore};
+
+pub mod body;
+pub mod send;
+pub mod spool;
+
+/// In `spool_dir`: which artifact is in force and since when, so a
+/// restart does not reset `list.activated_at`.
+pub const SINCE_FILE: &str = "list-in-force.state";
+
+/// Why the reporter cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("report.key: {0}")]
+    Key(#[from] crate::keys::KeyError),
+    #[error("cannot open the report spool {dir}: {source}")]
+    Spool {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("report.url: {0}")]
+    Client(String),
+}
+
+/// The policy-relevant settings of a config (see [`PolicyDigest`]).
+pub fn policy_digest(config: &Config, trusted: &[KeyId]) -> String {
+    let b = &config.block;
+    PolicyDigest {
+        block_action: b.action.as_str().to_owned(),
+        sinkhole_ipv4: b.sinkhole_ipv4.iter().map(ToString::to_string).collect(),
+        sinkhole_ipv6: b.sinkhole_ipv6.iter().map(ToString::to_string).collect(),
+        block_ttl: b.ttl,
+        trusted_key_ids: trusted.iter().map(ToString::to_string).collect(),
+        list_url: config.list.url.as_ref().map(|u| u.to_string()),
+        require_list: config.list.require_list,
+        min_count: config
+            .report
+            .as_ref()
+            .map_or(crate::config::DEFAULT_MIN_COUNT, |r| r.min_count),
+    }
+    .digest()
+}
+
+/// The end of the window that contains `t`: the next multiple of
+/// `interval` (seconds since the epoch) strictly after `t`.
+pub fn window_end_after(t: Timestamp, interval: Duration) -> Timestamp {
+    let step = i64::try_from(interval.as_secs().max(1)).unwrap_or(i64::MAX);
+    let secs = t.as_second();
+    let end = (secs.div_euclid(step) + 1).saturating_mul(step);
+    Timestamp::from_second(end).unwrap_or(Timestamp::MAX)
+}
+
+/// The last multiple of `interval` at or before `t`.
+fn window_floor(t: Timestamp, interval: Duration) -> Timestamp {
+    let step = i64::try_from(interval.as_secs().max(1)).unwrap_or(i64::MAX);
+    let secs = t.as_second();
+    Timestamp::from_second(secs.div_euclid(step).saturating_mul(step)).unwrap_or(t)
+}
+
+/// Truncates to whole seconds (windows and report ids are in seconds).
+fn whole_seconds(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
+}
+
+/// `SINCE_FILE`'s content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Since {
+    sha256: String,
+    activated_at: Timestamp,
+}
+
+/// The window task's memory between reports.
+#[derive(Debug)]
+struct WindowState {
+    start: Timestamp,
+    baseline: CounterSnapshot,
+    /// Activations up to this generation are already reported.
+    seen_generation: u64,
+    since: Option<Since>,
+}
+
+/// The compliance reporter.
+#[derive(Debug)]
+pub struct Reporter {
+    settings: ReportSettings,
+    spool: Spool,
+    sender: Sender,
+    metrics: Arc<Metrics>,
+    store: Arc<ListStore>,
+    config_digest: String,
+    started_at: Timestamp,
+    /// Activations up to this generation happened while ward started.
+    startup_generation: u64,
+    spooled: Notify,
+    state: Mutex<WindowState>,
+}
+
+impl Reporter {
+    /// Reads the node key, opens the spool and sets up the HTTPS client.
+    /// `started_at` is when the process started: the first window begins
+    /// there, and the counters were zero then.
+    pub fn new(
+        settings: &ReportSettings,
+        config_digest: String,
+        store: Arc<ListStore>,
+        metrics: Arc<Metrics>,
+        started_at: Timestamp,
+    ) -> Result<Self, ReportError> {
+        let key = crate::keys::read_secret(&settings.key)?;
+        let spool = Spool::open(&settings.spool_dir, settings.spool_max_bytes).map_err(|e| {
+            ReportError::Spool {
+                dir: settings.spool_dir.clone(),
+                source: e,
+            }
+        })?;
+        let sender = Sender::new(settings.url.clone(), settings.ca_file.as_deref(), key)
+            .map_err(ReportError::Client)?;
+        let since = read_since(&settings.spool_dir);
+        let startup_generation = store.load().as_ref().map_or(0, |a| a.generation);
+        let started_at = whole_seconds(started_at);
+        Ok(Self {
+            settings: settings.clone(),
+            spool,
+            sender,
+            metrics,
+            store,
+            config_digest,
+            started_at,
+            startup_generation,
+            spooled: Notify::new(),
+            state: Mutex::new(WindowState {
+                start: started_at,
+                baseline: CounterSnapshot::default(),
+                seen_generation: 0,
+                since,
+            }),
+        })
+    }
+
+    /// Runs both tasks until `shutdown`; then closes the window in
+    /// progress into the spool.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let waiting = self.spool.len().unwrap_or(0);
+        self.metrics.set_report_spool(waiting);
+        info!(
+            url = %self.sender.url(),
+            interval = %humantime::format_duration(self.settings.interval),
+            spool = %self.settings.spool_dir.display(),
+            waiting,
+            "compliance reports enabled"
+        );
+        let delivery = tokio::spawn(Arc::clone(&self).deliver(shutdown.clone()));
+        self.windows(shutdown).await;
+        let _ = delivery.await;
+    }
+
+    async fn windows(&self, shutdown: CancellationToken) {
+        loop {
+            let start = lock(&self.state).start;
+            let end = window_end_after(start, self.settings.interval);
+            tokio::select! {
+                () = sleep_until(end) => {}
+                () = shutdown.cancelled() => {
+                    let now = whole_seconds(Timestamp::now());
+                    if now > start {
+                        self.close_window(now);
+                    }
+                    return;
+                }
+            }
+            // A clock that jumped ahead makes one long window, not a burst.
+            let end = window_floor(Timestamp::now(), self.settings.interval).max(end);
+            self.close_window(end);
+        }
+    }
+
+    /// Builds the report for `[start, end)` and spools it.
+    fn close_window(&self, end: Timestamp) {
+        let report = {
+            let mut st = lock(&self.state);
+            let snapshot = self.metrics.snapshot();
+            let delta = snapshot.since(&st.baseline);
+            let active = self.store.load_full();
+            let mut activations = Vec::new();
+            for a in self.store.activations_after(st.seen_generation) {
+                st.seen_generation = st.seen_generation.max(a.generation);
+                let at_startup = a.generation <= self.startup_generation;
+                // A restart that reloads the list already in force is not
+                // an activation.
+                let reloaded = at_startup
+                    && st
+                        .since
+                        .as_ref()
+                        .is_some_and(|s| s.sha256 == hex::encode(a.sha256));
+                if !reloaded {
+                    activations.push((a, at_startup));
+                }
+            }
+            let list = active.as_ref().map(|a| {
+                let sha = hex::encode(a.sha256());
+                let since = match &st.since {
+                    Some(s) if s.sha256 == sha => s.activated_at,
+                    _ => {
+                        let s = Since {
+                            sha256: sha.clone(),
+                            activated_at: a.activated_at,
+                        };
+                        write_since(&self.settings.spool_dir, &s);
+                        st.since = Some(s);
+                        a.activated_at
+                    }
+                };
+                let m = a.manifest();
+                ListInForce {
+                    list_id: m.list_id.clone(),
+                    serial: m.serial,
+                    sha256: sha,
+                    issued_at: m.issued_at,
+                    expires_at: m.expires_at,
+                    activated_at: since,
+                    stale: a.is_expired(end),
+                }
+            });
+            let categories: BTreeSet<String> = active
+                .as_ref()
+                .map(|a| {
+                    a.manifest()
+                        .categories
+                        .iter()
+                        .map(|c| c.name.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let acts: Vec<(Activation, bool)> = activations;
+            let report = body::build(
+                &Window {
+                    isp_id: &self.settings.isp_id,
+                    node_id: &self.settings.node_id,
+                    start: st.start,
+                    end,
+                    node_started_at: self.started_at,
+                    config_digest: &self.config_digest,
+                    min_count: self.settings.min_count,
+                    list,
+                    categories,
+                    activations: &acts,
+                },
+                &delta,
+            );
+            st.baseline = snapshot;
+            st.start = end;
+            report
+        };
+        let name = spool::file_name(report.window_start.as_second(), &report.report_id);
+        let bytes = report.to_bytes();
+        match self.spool.push(&name, &bytes) {
+            Ok(pushed) => {
+                if pushed.dropped > 0 {
+                    self.metrics.report_dropped(pushed.dropped);
+                }
+                self.metrics.set_report_spool(pushed.reports);
+                debug!(
+                    report_id = %report.report_id,
+                    window_start = %report.window_start,
+                    window_end = %report.window_end,
+                    bytes = bytes.len(),
+                    "report spooled"
+                );
+                self.spooled.notify_one();
+            }
+            Err(e) => {
+                self.metrics.report_dropped(1);
+                error!(
+                    error = %e,
+                    report_id = %report.report_id,
+                    spool = %self.settings.spool_dir.display(),
+                    "ALARM: cannot write the compliance report to the spool; it is lost"
+                );
+            }
+        }
+    }
+
+    /// Sends spooled reports, oldest first, until `shutdown`.
+    async fn deliver(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut backoff = Backoff::new(self.settings.interval);
+        loop {
+            let next = match self.spool.take_oldest() {
+                Ok(next) => next,
+                Err(e) => {
+                    error!(error = %e, spool = %self.settings.spool_dir.display(), "cannot read the report spool");
+                    None
+                }
+            };
+            let Some(item) = next else {
+                tokio::select! {
+                    () = self.spooled.notified() => continue,
+                    () = shutdown.cancelled() => return,
+                }
+            };
+            let report_id = report_id_of(&item.name);
+            let sent = tokio::select! {
+                sent = self.sender.send(report_id, item.body) => sent,
+                () = shutdown.cancelled() => {
+                    self.spool.release();
+                    return;
+                }
+            };
+            self.metrics.report_sent(sent.result);
+            match sent.result {
+                SendResult::Ok => {
+                    if let Err(e) = self.spool.done(&item.name) {
+                        error!(error = %e, report_id, "cannot delete a delivered report from the spool; it will be sent again");
+                    }
+                    self.metrics.report_delivered(Timestamp::now());
+                    backoff.reset();
+                    info!(
+                        report_id,
+                        status = sent.status,
+                        "compliance report delivered"
+                    );
+                }
+                SendResult::Rejected => {
+                    error!(
+                        report_id,
+                        status = sent.status,
+                        detail = %sent.detail,
+                        "the collector refused a compliance report; kept in rejected/, not retried"
+                    );
+                    if let Err(e) = self.spool.reject(&item.name) {
+                        error!(error = %e, report_id, "cannot move the refused report to rejected/");
+                        self.spool.release();
+                        wait_or_stop(backoff.wait(None), &shutdown).await;
+                    }
+                }
+                _ => {
+                    self.spool.release();
+                    let wait = backoff.wait(sent.retry_after);
+                    warn!(
+                        report_id,
+                        result = sent.result.as_str(),
+                        detail = %sent.detail,
+                        retry_in = %humantime::format_duration(Duration::from_secs(wait.as_secs().max(1))),
+                        "compliance report not delivered; will retry"
+                    );
+                    if !wait_or_stop(wait, &shutdown).await {
+                        return;
+                    }
+                }
+            }
+            self.metrics.set_report_spool(self.spool.len().unwrap_or(0));
+        }
+    }
+}
+
+/// The report id part of a spool file name.
+fn report_id_of(name: &str) -> &str {
+    name.split_once('-')
+        .map_or(name, |(_, rest)| rest)
+        .trim_end_matches(".json")
+}
+
+/// Sleeps `d`; false if `shutdown` came first.
+async fn wait_or_stop(d: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(d) => true,
+        () = shutdown.cancelled() => false,
+    }
+}
+
+/// Sleeps until the wall clock reads `at` (re-checking, so a clock step
+/// does not make a window end early or hours late).
+async fn sleep_until(at: Timestamp) {
+    loop {
+        let left = at - Timestamp::now();
+        let secs = left.as_secs_f64();
+        if secs <= 0.0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs_f64(secs.min(60.0))).await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Plain data: a panic elsewhere leaves it usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read_since(dir: &Path) -> Option<Since> {
+    let bytes = std::fs::read(dir.join(SINCE_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn write_since(dir: &Path, since: &Since) {
+    // Serialising two strings cannot fail.
+    let bytes = serde_json::to_vec(since).unwrap_or_default();
+    if let Err(e) = crate::fsx::write_atomic(&dir.join(SINCE_FILE), &bytes, 0o640, true) {
+        warn!(error = %e, "cannot record when the list in force was activated");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn windows_align_to_the_interval() {
+        let five = Duration::from_secs(300);
+        assert_eq!(
+            window_end_after(ts("2026-11-29T18:02:17Z"), five),
+            ts("2026-11-29T18:05:00Z")
+        );
+        assert_eq!(
+            window_end_after(ts("2026-11-29T18:05:00Z"), five),
+            ts("2026-11-29T18:10:00Z")
+        );
+        assert_eq!(
+            window_floor(ts("2026-11-29T18:12:59Z"), five),
+            ts("2026-11-29T18:10:00Z")
+        );
+        let one = Duration::from_secs(1);
+        assert_eq!(
+            window_end_after(ts("2026-11-29T18:00:00.5Z"), one),
+            ts("2026-11-29T18:00:01Z")
+        );
+    }
+
+    #[test]
+    fn report_ids_come_back_from_file_names() {
+        let name = spool::file_name(1_764_000_000, "0123456789abcdef0123456789abcdef");
+        assert_eq!(report_id_of(&name), "0123456789abcdef0123456789abcdef");
+    }
+}
