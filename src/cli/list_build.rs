@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 
 use super::UsageError;
 use crate::keys::{self, KeyId};
-use crate::list::{BuildError, BuildOptions, Compiler};
+use crate::list::{BuildError, BuildOptions, CANARY_CATEGORY, Compiler, canary_name};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -31,6 +31,12 @@ pub(crate) struct Args {
     /// Store this category's names only as keyed hashes. Repeatable.
     #[arg(long, value_name = "CATEGORY")]
     confidential: Vec<String>,
+    /// Add the canary entry `=s<SERIAL>.<DOMAIN>` in category `canary`: a
+    /// probe asking for it learns whether a node enforces this serial. The
+    /// domain should answer every name (a wildcard), so only filtering
+    /// makes the canary fail to resolve.
+    #[arg(long, value_name = "DOMAIN")]
+    canary_domain: Option<String>,
     /// Where to write the artifact (written atomically).
     #[arg(short, long, value_name = "OUT.ward")]
     out: PathBuf,
@@ -45,6 +51,15 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         return Err("must be longer than zero".into());
     }
     Ok(d)
+}
+
+/// The source line of the canary entry; the domain is checked like any
+/// source name.
+fn canary_line(serial: u64, domain: &str) -> anyhow::Result<String> {
+    let name = canary_name(serial, domain);
+    crate::domain::DomainName::parse(&name)
+        .map_err(|e| UsageError(format!("--canary-domain {domain:?}: {e}")))?;
+    Ok(format!("={name} {CANARY_CATEGORY}\n"))
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -68,6 +83,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
 
     let mut compiler = Compiler::new();
+    if let Some(domain) = &args.canary_domain {
+        if opts.confidential.contains(CANARY_CATEGORY) {
+            return Err(UsageError(format!(
+                "--confidential {CANARY_CATEGORY}: the canary category must stay public so probes can ask for it"
+            ))
+            .into());
+        }
+        let line = canary_line(opts.serial, domain)?;
+        compiler.add_source("--canary-domain", line.as_bytes())?;
+    }
     for path in &args.sources {
         let label = path.display().to_string();
         if path.is_dir() {
@@ -107,6 +132,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         stats.lines,
         stats.duplicates
     );
+    if let Some(domain) = &args.canary_domain {
+        println!(
+            "canary: {} (category {CANARY_CATEGORY})",
+            canary_name(opts.serial, domain)
+        );
+    }
     println!(
         "{} bytes, signed by key {}, valid until {}",
         bytes.len(),

@@ -23,6 +23,20 @@ pub use format::{Manifest, RuleKind};
 pub use matcher::{FAULT_CATEGORY, Match};
 pub use verify::{Bytes, ListArtifact, TrustedKeys, Verified, VerifyError, open_file, verify};
 
+/// The category of canary entries (`ward list build --canary-domain`).
+pub const CANARY_CATEGORY: &str = "canary";
+
+/// The canary's name for a serial: `s<serial>.<domain>`. A probe asks for
+/// the canary of the newest serial: only a node enforcing that serial (or
+/// a newer one, which carries it too only if the ministry keeps it) blocks
+/// it.
+pub fn canary_name(serial: u64, domain: &str) -> String {
+    format!(
+        "s{serial}.{}",
+        domain.trim_end_matches('.').to_ascii_lowercase()
+    )
+}
+
 /// The demo artifact, built from `examples/demo.txt` with the demo key.
 /// The embedded defaults of `ward serve` and `ward check` use it.
 pub const DEMO_ARTIFACT: &[u8] = include_bytes!("../../examples/demo.ward");

@@ -588,3 +588,31 @@ fn bug_malformed_signed_fst_fails_closed() {
     good.deep_check().unwrap();
     open(build(SAMPLE, &["csam"])).deep_check().unwrap();
 }
+
+#[test]
+fn plain_rules_are_listed_but_never_confidential_ones() {
+    let list = open(build(
+        "b.example adult\n=a.example adult\na.example gambling\nhidden.example csam\n",
+        &["csam"],
+    ));
+    let mut seen = Vec::new();
+    list.for_each_plain_rule(|name, kind, category| {
+        let c = &list.manifest().categories[usize::from(category)].name;
+        seen.push((name.to_owned(), kind, c.clone()));
+    })
+    .unwrap();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("a.example".into(), RuleKind::Exact, "adult".into()),
+            ("a.example".into(), RuleKind::Subtree, "gambling".into()),
+            ("b.example".into(), RuleKind::Subtree, "adult".into()),
+        ]
+    );
+}
+
+#[test]
+fn canary_names() {
+    assert_eq!(canary_name(7, "Canary.Example."), "s7.canary.example");
+}
