@@ -13,6 +13,7 @@
 //!   it shares with the HTTP filter.
 //! * [`report`]: signed compliance reports per window: counter deltas,
 //!   the small-count rule, the disk spool, HTTPS delivery with back-off.
+//! * [`probe`]: `ward probe`'s DNS and TLS probes and their verdicts.
 //! * [`update`]: follows `list.url`: download, verify, never roll back,
 //!   persist the last-known-good list, swap.
 //! * [`store`]: the `ArcSwap` hot-swap store of the list in force.
@@ -40,6 +41,7 @@ pub mod fsx;
 pub mod keys;
 pub mod list;
 pub mod metrics;
+pub mod probe;
 pub mod process;
 pub mod report;
 pub mod serve;

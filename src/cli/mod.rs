@@ -16,12 +16,16 @@ mod list_build;
 mod list_info;
 mod list_status;
 mod list_verify;
+mod probe;
 mod serve;
 
 /// Exit code for verification failures and invalid input.
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code for usage and configuration errors (sysexits `EX_USAGE`).
 pub const EXIT_USAGE: u8 = 64;
+
+/// Exit code of `ward probe` when the node is not compliant.
+pub const EXIT_NON_COMPLIANT: u8 = 2;
 
 /// An error in how ward was invoked; exits with [`EXIT_USAGE`].
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +54,9 @@ enum Command {
     List(ListCommand),
     /// Say whether names are blocked, why, and by which list.
     Check(check::Args),
+    /// Probe a resolver: does it enforce the list (canary, sample, SNI)?
+    /// Exit 0 compliant, 2 not compliant, 1 error.
+    Probe(probe::Args),
     /// Validate configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -101,6 +108,7 @@ impl Cli {
             Command::List(ListCommand::Info(args)) => list_info::run(args),
             Command::List(ListCommand::Status(args)) => list_status::run(args),
             Command::Check(args) => check::run(args),
+            Command::Probe(args) => probe::run(args),
             Command::Config(ConfigCommand::Check(args)) => config_check::run(args),
             Command::GenerateDocs(args) => generate_docs::run(args),
         }

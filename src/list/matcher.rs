@@ -193,6 +193,35 @@ impl ListArtifact {
         hex::encode(SuffixHasher::hash_key(&self.salt, key.as_bytes()))
     }
 
+    /// Calls `f(name, kind, category)` for every plaintext rule, in key
+    /// order (confidential rules are hashes and cannot be listed). Linear
+    /// in the list; for `ward probe`'s sampling, never for serving. A
+    /// malformed index stops the walk with an error (lists that passed
+    /// [`ListArtifact::deep_check`] never do).
+    pub fn for_each_plain_rule(
+        &self,
+        mut f: impl FnMut(&str, RuleKind, u16),
+    ) -> Result<(), super::VerifyError> {
+        use fst::Streamer;
+        guarded(|| {
+            let mut stream = self.names.stream();
+            while let Some((key, out)) = stream.next() {
+                // Values are packed u32s written by the builder.
+                let v = RuleValue::unpack(out.value() as u32);
+                let name = NameKey::to_forward(key);
+                if let Some(c) = v.exact {
+                    f(&name, RuleKind::Exact, c);
+                }
+                if let Some(c) = v.subtree {
+                    f(&name, RuleKind::Subtree, c);
+                }
+            }
+        })
+        .map_err(|()| super::VerifyError::MalformedIndex {
+            reason: "a node cannot be read".into(),
+        })
+    }
+
     /// Walks the fst along `key[..limit]`.
     fn lookup_plain(&self, key: &[u8], limit: usize) -> Option<Match> {
         let fst = &self.names;

@@ -47,6 +47,17 @@ impl TestUpstream {
     /// www.blocked.test.       300  A     192.0.2.99   (ward must never ask)
     /// ```
     pub async fn start() -> Self {
+        Self::start_zone(false).await
+    }
+
+    /// The same zone plus a wildcard, `*.test. 300 A 192.0.2.200`: every
+    /// name under `test.` resolves, like the open internet to a resolver
+    /// that filters nothing.
+    pub async fn start_wildcard() -> Self {
+        Self::start_zone(true).await
+    }
+
+    async fn start_zone(wildcard: bool) -> Self {
         let origin = name(ZONE);
         let mut zone: InMemoryZoneHandler =
             InMemoryZoneHandler::empty(origin.clone(), ZoneType::Primary, AxfrPolicy::Deny);
@@ -118,6 +129,10 @@ impl TestUpstream {
         ];
         for r in records {
             assert!(zone.upsert_mut(r, 1), "record inserted");
+        }
+        if wildcard {
+            let any = record("*.test.", 300, RData::A(A(Ipv4Addr::new(192, 0, 2, 200))));
+            assert!(zone.upsert_mut(any, 1), "wildcard inserted");
         }
         let mut catalog = Catalog::new();
         let handler: Arc<dyn ZoneHandler> = Arc::new(zone);
