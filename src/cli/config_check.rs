@@ -76,8 +76,20 @@ fn summary(c: &Config) -> String {
             .collect();
         action = format!("{action} ({})", addrs.join(" "));
     }
+    let report = c.report.as_ref().map_or_else(
+        || "no compliance reports".to_owned(),
+        |r| {
+            format!(
+                "reports every {} to {} as {}/{}",
+                humantime::format_duration(r.interval),
+                r.url,
+                r.isp_id,
+                r.node_id
+            )
+        },
+    );
     format!(
-        "listen {}; upstreams {}; block {action}",
+        "listen {}; upstreams {}; block {action}; {report}",
         join(&c.dns.listen),
         join(&c.dns.upstreams)
     )
