@@ -257,10 +257,8 @@ async fn reports_are_signed_valid_and_hold_counts_but_no_address_or_name() {
             "ward_report_last_success_timestamp_seconds"
         ) > 1.0e9
     );
-    println!(
-        "report size: {} bytes (4 categories)",
-        received.last().unwrap().body.len()
-    );
+    let last = received.last().unwrap();
+    println!("report size: {} bytes (4 categories)", last.body.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
