@@ -106,7 +106,11 @@ pub fn parse_answer(id: u16, bytes: &[u8]) -> Result<DnsAnswer, String> {
     for (section, count) in sections.into_iter().enumerate() {
         for _ in 0..count {
             let rr = RecordRef::read(&mut r).map_err(bad)?;
-            let rdata = &bytes[rr.rdata_at..rr.rdata_at + rr.rdlen];
+            // RecordRef::read took these bytes from `bytes`, so the range
+            // is inside it; `get` keeps that from being a panic anyway.
+            let rdata = bytes
+                .get(rr.rdata_at..rr.rdata_at + rr.rdlen)
+                .ok_or("malformed answer: record data out of range")?;
             match (section, rr.rtype) {
                 (0, TYPE_A) if rdata.len() == 4 => {
                     let a: [u8; 4] = rdata.try_into().map_err(|_| "bad A record")?;
@@ -129,8 +133,11 @@ pub fn parse_answer(id: u16, bytes: &[u8]) -> Result<DnsAnswer, String> {
                         .rcode
                         .saturating_add(((rr.ttl >> 24) as u8).saturating_mul(16));
                     wire::opt_options(rdata, |code, data| {
-                        if code == wire::OPT_EDE && data.len() >= 2 {
-                            out.ede.push(u16::from_be_bytes([data[0], data[1]]));
+                        if code == wire::OPT_EDE
+                            && let Some(&[hi, lo]) =
+                                data.get(..2).and_then(|d| <&[u8; 2]>::try_from(d).ok())
+                        {
+                            out.ede.push(u16::from_be_bytes([hi, lo]));
                         }
                     })
                     .map_err(bad)?;
@@ -157,10 +164,15 @@ pub fn judge_dns(a: &DnsAnswer, sinkholes: &[IpAddr]) -> Verdict {
     if a.addresses.is_empty() {
         return Verdict::NotBlocked("NOERROR without addresses".into());
     }
+    let first = a
+        .addresses
+        .first()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     if a.addresses.iter().all(|ip| sinkholes.contains(ip)) {
-        return Verdict::Blocked(format!("sinkhole {}", a.addresses[0]));
+        return Verdict::Blocked(format!("sinkhole {first}"));
     }
-    Verdict::NotBlocked(format!("resolved to {}", a.addresses[0]))
+    Verdict::NotBlocked(format!("resolved to {first}"))
 }
 
 /// Asks `resolver` over UDP (TCP when truncated), up to `tries` times.

@@ -120,7 +120,7 @@ pub struct Counters {
 }
 
 /// The report id: the first 16 bytes, hex, of SHA-256 over a context,
-/// the ISP id, the node id and the window start (unix seconds).
+/// the ISP id, the node id and the window start (unix milliseconds).
 pub fn report_id(isp_id: &str, node_id: &str, window_start: Timestamp) -> String {
     let digest = Sha256::new()
         .chain_update(REPORT_ID_CONTEXT)
@@ -128,7 +128,7 @@ pub fn report_id(isp_id: &str, node_id: &str, window_start: Timestamp) -> String
         .chain_update([0])
         .chain_update(node_id.as_bytes())
         .chain_update([0])
-        .chain_update(window_start.as_second().to_be_bytes())
+        .chain_update(window_start.as_millisecond().to_be_bytes())
         .finalize();
     hex::encode(&digest[..16])
 }

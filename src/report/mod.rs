@@ -94,9 +94,11 @@ fn window_floor(t: Timestamp, interval: Duration) -> Timestamp {
     Timestamp::from_second(secs.div_euclid(step).saturating_mul(step)).unwrap_or(t)
 }
 
-/// Truncates to whole seconds (windows and report ids are in seconds).
-fn whole_seconds(t: Timestamp) -> Timestamp {
-    Timestamp::from_second(t.as_second()).unwrap_or(t)
+/// Truncates to whole milliseconds, the precision of windows and report
+/// ids (so a run's last, partial window and the next run's first never
+/// share a start even within one second).
+fn whole_millis(t: Timestamp) -> Timestamp {
+    Timestamp::from_millisecond(t.as_millisecond()).unwrap_or(t)
 }
 
 /// `SINCE_FILE`'s content.
@@ -154,7 +156,7 @@ impl Reporter {
             .map_err(ReportError::Client)?;
         let since = read_since(&settings.spool_dir);
         let startup_generation = store.load().as_ref().map_or(0, |a| a.generation);
-        let started_at = whole_seconds(started_at);
+        let started_at = whole_millis(started_at);
         Ok(Self {
             settings: settings.clone(),
             spool,
@@ -198,7 +200,7 @@ impl Reporter {
             tokio::select! {
                 () = sleep_until(end) => {}
                 () = shutdown.cancelled() => {
-                    let now = whole_seconds(Timestamp::now());
+                    let now = whole_millis(Timestamp::now());
                     if now > start {
                         self.close_window(now);
                     }
@@ -288,7 +290,7 @@ impl Reporter {
             st.start = end;
             report
         };
-        let name = spool::file_name(report.window_start.as_second(), &report.report_id);
+        let name = spool::file_name(report.window_start.as_millisecond(), &report.report_id);
         let bytes = report.to_bytes();
         match self.spool.push(&name, &bytes) {
             Ok(pushed) => {

@@ -2,7 +2,7 @@
 //! atomically and durably (temp, fsync, rename, fsync dir) before the first
 //! send, deleted only after the collector answered 2xx.
 //!
-//! File names are `<window start, 20-digit unix seconds>-<report id>.json`,
+//! File names are `<window start, 20-digit unix milliseconds>-<report id>.json`,
 //! so name order is window order and the oldest report is sent first.
 //! Reports the collector refused (a 4xx other than 429) move to
 //! `rejected/`, which keeps the newest [`MAX_REJECTED`].
@@ -55,8 +55,8 @@ pub struct Spool {
 }
 
 /// The file name of a report.
-pub fn file_name(window_start_secs: i64, report_id: &str) -> String {
-    format!("{:020}-{report_id}{SUFFIX}", window_start_secs.max(0))
+pub fn file_name(window_start_millis: i64, report_id: &str) -> String {
+    format!("{:020}-{report_id}{SUFFIX}", window_start_millis.max(0))
 }
 
 fn is_report(name: &str) -> bool {

@@ -51,6 +51,11 @@ fn node_public(dir: &Path) -> ed25519_dalek::VerifyingKey {
 
 fn config(dir: &Path, upstream: SocketAddr, receiver: &Receiver, extra: &str) -> String {
     let node_key = node_key(dir);
+    let interval = if extra.contains("interval") {
+        ""
+    } else {
+        "interval = \"1s\""
+    };
     format!(
         r#"
 [dns]
@@ -72,7 +77,7 @@ node_id = "node-1"
 key = {node_key:?}
 url = "{}"
 ca_file = {:?}
-interval = "1s"
+{interval}
 spool_dir = "spool"
 {extra}
 "#,
@@ -250,15 +255,19 @@ async fn reports_are_signed_valid_and_hold_counts_but_no_address_or_name() {
     for c in ["adult", "ads", "violence", "csam"] {
         assert!(categories.iter().any(|k| *k == c), "{c} missing");
     }
-    assert!(metric(&scrape(&w).await, "ward_report_sent_total{result=\"ok\"}") >= 1.0);
-    assert!(
-        metric(
-            &scrape(&w).await,
-            "ward_report_last_success_timestamp_seconds"
-        ) > 1.0e9
-    );
+    // The collector records a report before its answer reaches ward.
+    let ok = wait_metric(&w, "ward_report_sent_total{result=\"ok\"}", |v| v >= 1.0).await;
+    assert!(ok >= 1.0);
+    let last_ok = wait_metric(&w, "ward_report_last_success_timestamp_seconds", |v| {
+        v > 1.0e9
+    })
+    .await;
+    assert!(last_ok > 1.0e9);
     let last = received.last().unwrap();
     println!("report size: {} bytes (4 categories)", last.body.len());
+    if std::env::var_os("WARD_PRINT_REPORT").is_some() {
+        println!("{}", String::from_utf8_lossy(&last.body));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -449,4 +458,60 @@ async fn refused_report_lands_in_rejected_without_a_retry_loop() {
             "{id} not in rejected/"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_spools_the_window_in_progress_and_the_next_start_sends_it() {
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut receiver = Receiver::start(dir.path()).await;
+    // Hourly windows: the only report of this run is the one SIGTERM closes.
+    let mut w = start(dir.path(), up.addr, &receiver, "interval = \"1h\"");
+    for client in CLIENTS {
+        ask_from(client, w.dns, "blocked.test").await;
+    }
+    receiver.stop();
+    w.signal("TERM");
+    assert_eq!(w.wait_exit(), Some(0), "{}", w.logs());
+    let spooled: Vec<String> = std::fs::read_dir(dir.path().join("spool"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    assert_eq!(spooled.len(), 1, "{spooled:?}");
+    receiver.restart().await;
+    let w = start(dir.path(), up.addr, &receiver, "interval = \"1h\"");
+    assert!(
+        receiver.wait_for(WAIT, |rs| !rs.is_empty()).await,
+        "{}",
+        w.logs()
+    );
+    let first = receiver.received()[0].json();
+    assert_eq!(first["window_start"], first["node_started_at"]);
+    assert_eq!(first["counters"]["blocked"]["adult"]["dns"], 5, "{first:#}");
+    assert_eq!(first["activations"].as_array().unwrap().len(), 1);
+    // The second run reloads the same list: no activation, and the list is
+    // in force since the first run's activation.
+    receiver.stop();
+    let mut w = w;
+    w.signal("TERM");
+    assert_eq!(w.wait_exit(), Some(0), "{}", w.logs());
+    let second: Vec<serde_json::Value> = std::fs::read_dir(dir.path().join("spool"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect();
+    assert_eq!(second.len(), 1);
+    assert_eq!(
+        second[0]["activations"],
+        serde_json::json!([]),
+        "{:#}",
+        second[0]
+    );
+    assert_eq!(
+        second[0]["list"]["activated_at"],
+        first["list"]["activated_at"]
+    );
+    assert_ne!(second[0]["node_started_at"], first["node_started_at"]);
 }
