@@ -337,6 +337,7 @@ impl Reporter {
                 }
             };
             let report_id = report_id_of(&item.name);
+            let began = std::time::Instant::now();
             let sent = tokio::select! {
                 sent = self.sender.send(report_id, item.body) => sent,
                 () = shutdown.cancelled() => {
@@ -355,6 +356,7 @@ impl Reporter {
                     info!(
                         report_id,
                         status = sent.status,
+                        elapsed_ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX),
                         "compliance report delivered"
                     );
                 }

@@ -129,6 +129,24 @@ async fn wait_metric(w: &Ward, series: &str, ok: impl Fn(f64) -> bool) -> f64 {
     }
 }
 
+/// The logs without terminal colour codes.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Accepted reports must chain: unique ids, each window starting where the
 /// previous one ended.
 fn assert_chain(reports: &[Received]) {
@@ -265,6 +283,22 @@ async fn reports_are_signed_valid_and_hold_counts_but_no_address_or_name() {
     assert!(last_ok > 1.0e9);
     let last = received.last().unwrap();
     println!("report size: {} bytes (4 categories)", last.body.len());
+    // Delivery latency as ward logs it (sign, TLS, POST, answer).
+    let logs = strip_ansi(&w.logs());
+    let latencies: Vec<u64> = logs
+        .lines()
+        .filter(|l| l.contains("compliance report delivered"))
+        .filter_map(|l| {
+            l.split("elapsed_ms=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    println!("delivery latency, ms: {latencies:?}");
+    assert!(!latencies.is_empty(), "{logs}");
     if std::env::var_os("WARD_PRINT_REPORT").is_some() {
         println!("{}", String::from_utf8_lossy(&last.body));
     }
