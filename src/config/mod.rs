@@ -551,10 +551,14 @@ impl Config {
             .into_iter()
             .flatten()
             .any(|s| s.mark != 0 || s.mode == InterceptMode::Tproxy);
+        let dns = DnsSettings::extract(root.table("dns"), resolv_conf);
+        let cache = CacheSettings::extract(root.table("cache"));
+        let list = ListSettings::extract(root.table("list"));
         Self {
-            dns: DnsSettings::extract(root.table("dns"), resolv_conf),
-            cache: CacheSettings::extract(root.table("cache")),
-            list: ListSettings::extract(root.table("list")),
+            report: ReportSettings::extract(root.table("report"), &list),
+            dns,
+            cache,
+            list,
             block: BlockSettings::extract(root.table("block")),
             admin: AdminSettings::extract(root.table("admin")),
             log: LogSettings::extract(root.table("log")),
@@ -562,7 +566,6 @@ impl Config {
             sni,
             http,
             blockpage,
-            report: ReportSettings::extract(root.table("report")),
         }
     }
 }

@@ -74,7 +74,7 @@ fn identifier(value: &toml::de::DeValue<'_>) -> Result<String, Invalid> {
 impl ReportSettings {
     /// Reads `[report]`; `None` when the section is absent (or unusable,
     /// in which case the errors are recorded).
-    pub(super) fn extract(mut t: Table<'_, '_>) -> Option<Self> {
+    pub(super) fn extract(mut t: Table<'_, '_>, list: &super::ListSettings) -> Option<Self> {
         use extract::{byte_size, duration, https_url, integer, path};
         if !t.is_present() {
             return None;
@@ -169,6 +169,15 @@ impl ReportSettings {
         let spool_dir = t
             .get("spool_dir", path)
             .or(PathBuf::from(DEFAULT_SPOOL_DIR));
+        if spool_dir.components().eq(list.state_dir.components()) {
+            t.error(
+                "spool_dir",
+                format!(
+                    "{} is also list.state_dir; give the report spool a directory of its own, e.g. \"{DEFAULT_SPOOL_DIR}\"",
+                    spool_dir.display()
+                ),
+            );
+        }
         Some(Self {
             isp_id: isp_id?,
             node_id: node_id?,
@@ -299,6 +308,23 @@ mod tests {
             );
         }
         assert!(errors[2].contains("public key"), "{}", errors[2]);
+    }
+
+    #[test]
+    fn spool_dir_must_not_be_the_state_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = node_key(dir.path());
+        let text = format!(
+            "{}state_dir = \"/var/lib/ward/\"\n[report]\nisp_id = \"i\"\nnode_id = \"n\"\nkey = {key:?}\nurl = \"https://c.example/\"\nspool_dir = \"/var/lib/ward\"\n",
+            base()
+        );
+        let errors = parse(&text).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0]
+                .starts_with("t.toml:12: report.spool_dir: /var/lib/ward is also list.state_dir"),
+            "{errors:?}"
+        );
     }
 
     #[test]
