@@ -335,6 +335,66 @@ mod tests {
         assert_eq!(back, r);
     }
 
+    proptest::proptest! {
+        /// Whatever the counts, no cell under min_count is sent exactly,
+        /// every category gets all three channels, and no total appears.
+        #[test]
+        fn prop_no_small_count_is_ever_exact(
+            cells in proptest::collection::vec((0usize..6, 0usize..3, 0u64..12), 0..30),
+            min_count in 5u64..9,
+        ) {
+            let names = ["a", "b", "c-d", "e1", "f", "g"];
+            let mut delta = CounterSnapshot::default();
+            for (c, ch, n) in &cells {
+                *delta
+                    .blocked
+                    .entry((names[*c].to_owned(), ReportChannel::ALL[*ch]))
+                    .or_default() += n;
+            }
+            let w = Window {
+                isp_id: "i",
+                node_id: "n",
+                start: ts("2026-11-29T18:00:00Z"),
+                end: ts("2026-11-29T18:05:00Z"),
+                node_started_at: ts("2026-11-29T18:00:00Z"),
+                config_digest: "00",
+                min_count,
+                list: None,
+                categories: ["a".to_owned()].into(),
+                activations: &[],
+            };
+            let json: serde_json::Value =
+                serde_json::from_slice(&build(&w, &delta).to_bytes()).unwrap();
+            let blocked = json["counters"]["blocked"].as_object().unwrap();
+            proptest::prop_assert!(blocked.contains_key("a"));
+            for ((category, channel), n) in &delta.blocked {
+                let cell = &blocked[category.as_str()][channel.as_str()];
+                if *n < min_count {
+                    proptest::prop_assert_eq!(cell, &serde_json::json!(format!("<{min_count}")));
+                } else {
+                    proptest::prop_assert_eq!(cell, &serde_json::json!(n));
+                }
+            }
+            for row in blocked.values() {
+                proptest::prop_assert_eq!(row.as_object().unwrap().len(), 3);
+                for cell in row.as_object().unwrap().values() {
+                    if let Some(n) = cell.as_u64() {
+                        proptest::prop_assert!(n >= min_count);
+                    }
+                }
+            }
+            let counters = json["counters"].as_object().unwrap();
+            let keys: Vec<&String> = counters.keys().collect();
+            proptest::prop_assert_eq!(
+                keys,
+                ["blocked", "connections", "list_fetch_failures", "malformed_packets", "queries_total", "upstream_failures"]
+                    .iter()
+                    .map(|s| &**s)
+                    .collect::<Vec<&str>>()
+            );
+        }
+    }
+
     #[test]
     fn config_digest_ignores_key_order() {
         let mut p = PolicyDigest {

@@ -549,3 +549,37 @@ async fn sigterm_spools_the_window_in_progress_and_the_next_start_sends_it() {
     );
     assert_ne!(second[0]["node_started_at"], first["node_started_at"]);
 }
+
+#[tokio::test]
+async fn config_check_reads_the_report_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(dir.path()).await;
+    write_list(dir.path(), &key(), 1, TEST_LIST);
+    let good = config(dir.path(), "192.0.2.53:53".parse().unwrap(), &receiver, "");
+    std::fs::write(dir.path().join("good.toml"), &good).unwrap();
+    let r = crate::util::ward(dir.path(), &["config", "check", "good.toml"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(&format!(
+            "reports every 1s to {} as test-isp/node-1",
+            receiver.url
+        )),
+        "{}",
+        r.stdout
+    );
+    let bad = good
+        .replace("node_id = \"node-1\"\n", "")
+        .replace("interval = \"1s\"", "interval = \"0s\"")
+        .replace("url = \"https://", "url = \"http://");
+    std::fs::write(dir.path().join("bad.toml"), bad).unwrap();
+    let r = crate::util::ward(dir.path(), &["config", "check", "bad.toml"]);
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    for want in [
+        "report.node_id: required in [report]",
+        "report.url: ",
+        "report.interval: must be between 1s and 1day",
+        "3 error(s) in bad.toml",
+    ] {
+        assert!(r.stderr.contains(want), "{want}\n{}", r.stderr);
+    }
+}
