@@ -348,17 +348,25 @@ impl Reporter {
             self.metrics.report_sent(sent.result);
             match sent.result {
                 SendResult::Ok => {
-                    if let Err(e) = self.spool.done(&item.name) {
-                        error!(error = %e, report_id, "cannot delete a delivered report from the spool; it will be sent again");
-                    }
                     self.metrics.report_delivered(Timestamp::now());
-                    backoff.reset();
                     info!(
                         report_id,
                         status = sent.status,
                         elapsed_ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX),
                         "compliance report delivered"
                     );
+                    if let Err(e) = self.spool.done(&item.name) {
+                        // It will be sent again (the collector drops the
+                        // duplicate by report_id); not at once, or a
+                        // read-only spool would hammer the collector.
+                        error!(error = %e, report_id, "cannot delete a delivered report from the spool; it will be sent again");
+                        self.spool.release();
+                        if !wait_or_stop(backoff.wait(None), &shutdown).await {
+                            return;
+                        }
+                    } else {
+                        backoff.reset();
+                    }
                 }
                 SendResult::Rejected => {
                     error!(
@@ -370,7 +378,9 @@ impl Reporter {
                     if let Err(e) = self.spool.reject(&item.name) {
                         error!(error = %e, report_id, "cannot move the refused report to rejected/");
                         self.spool.release();
-                        wait_or_stop(backoff.wait(None), &shutdown).await;
+                        if !wait_or_stop(backoff.wait(None), &shutdown).await {
+                            return;
+                        }
                     }
                 }
                 _ => {
