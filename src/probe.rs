@@ -458,6 +458,23 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes, and a real answer with arbitrary bytes spliced
+        /// in, never panic the parser (answers come from the network).
+        #[test]
+        fn prop_parse_answer_never_panics(
+            junk in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+            at in 0usize..64,
+        ) {
+            let _ = parse_answer(0x1234, &junk);
+            let mut m = query(0x1234, "x.test.", TYPE_A, CLASS_IN);
+            m[2] |= 0x80;
+            let at = at.min(m.len());
+            m.splice(at..at, junk.iter().copied());
+            let _ = parse_answer(0x1234, &m);
+        }
+    }
+
     #[test]
     fn tls_verdicts() {
         assert!(judge_tls(&TlsOutcome::Alert("AccessDenied".into())).is_blocked());
