@@ -189,11 +189,11 @@ impl Reporter {
             "compliance reports enabled"
         );
         let delivery = tokio::spawn(Arc::clone(&self).deliver(shutdown.clone()));
-        self.windows(shutdown).await;
+        Arc::clone(&self).windows(shutdown).await;
         let _ = delivery.await;
     }
 
-    async fn windows(&self, shutdown: CancellationToken) {
+    async fn windows(self: Arc<Self>, shutdown: CancellationToken) {
         loop {
             let start = lock(&self.state).start;
             let end = window_end_after(start, self.settings.interval);
@@ -202,15 +202,35 @@ impl Reporter {
                 () = shutdown.cancelled() => {
                     let now = whole_millis(Timestamp::now());
                     if now > start {
-                        self.close_window(now);
+                        self.close_window_blocking(now).await;
                     }
                     return;
                 }
             }
             // A clock that jumped ahead makes one long window, not a burst.
             let end = window_floor(Timestamp::now(), self.settings.interval).max(end);
-            self.close_window(end);
+            self.close_window_blocking(end).await;
         }
+    }
+
+    /// [`Self::close_window`] off the async workers: it fsyncs, and the
+    /// DNS loops share those threads.
+    async fn close_window_blocking(self: &Arc<Self>, end: Timestamp) {
+        let me = Arc::clone(self);
+        if let Err(e) = tokio::task::spawn_blocking(move || me.close_window(end)).await {
+            error!(error = %e, "the report window task failed");
+        }
+    }
+
+    /// Runs a spool operation off the async workers.
+    async fn on_spool<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Spool) -> std::io::Result<T> + Send + 'static,
+    ) -> std::io::Result<T> {
+        let me = Arc::clone(self);
+        tokio::task::spawn_blocking(move || f(&me.spool))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 
     /// Builds the report for `[start, end)` and spools it.
@@ -323,7 +343,7 @@ impl Reporter {
     async fn deliver(self: Arc<Self>, shutdown: CancellationToken) {
         let mut backoff = Backoff::new(self.settings.interval);
         loop {
-            let next = match self.spool.take_oldest() {
+            let next = match self.on_spool(Spool::take_oldest).await {
                 Ok(next) => next,
                 Err(e) => {
                     error!(error = %e, spool = %self.settings.spool_dir.display(), "cannot read the report spool");
@@ -355,7 +375,8 @@ impl Reporter {
                         elapsed_ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX),
                         "compliance report delivered"
                     );
-                    if let Err(e) = self.spool.done(&item.name) {
+                    let name = item.name.clone();
+                    if let Err(e) = self.on_spool(move |s| s.done(&name)).await {
                         // It will be sent again (the collector drops the
                         // duplicate by report_id); not at once, or a
                         // read-only spool would hammer the collector.
@@ -375,7 +396,8 @@ impl Reporter {
                         detail = %sent.detail,
                         "the collector refused a compliance report; kept in rejected/, not retried"
                     );
-                    if let Err(e) = self.spool.reject(&item.name) {
+                    let name = item.name.clone();
+                    if let Err(e) = self.on_spool(move |s| s.reject(&name)).await {
                         error!(error = %e, report_id, "cannot move the refused report to rejected/");
                         self.spool.release();
                         if !wait_or_stop(backoff.wait(None), &shutdown).await {
@@ -398,7 +420,8 @@ impl Reporter {
                     }
                 }
             }
-            self.metrics.set_report_spool(self.spool.len().unwrap_or(0));
+            let waiting = self.on_spool(|s| s.len()).await.unwrap_or(0);
+            self.metrics.set_report_spool(waiting);
         }
     }
 }
