@@ -583,3 +583,34 @@ async fn config_check_reads_the_report_section() {
         assert!(r.stderr.contains(want), "{want}\n{}", r.stderr);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_delivery_waits_out_retry_after() {
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(dir.path()).await;
+    receiver.answer(Answer::Throttle(3));
+    let w = start(dir.path(), up.addr, &receiver, "");
+    assert!(receiver.wait_for(WAIT, |rs| !rs.is_empty()).await);
+    receiver.answer(Answer::Accept);
+    assert!(receiver.wait_for(WAIT, |rs| rs.len() >= 2).await);
+    let rs = receiver.received();
+    assert_eq!(rs[0].status, 429);
+    assert_eq!(
+        rs[1].report_id(),
+        rs[0].report_id(),
+        "the same report again"
+    );
+    // The back-off alone would retry after about 1 s (at most 1.2 s).
+    let waited = rs[1].at - rs[0].at;
+    assert!(
+        waited >= Duration::from_millis(2500),
+        "retried after {waited:?}, before Retry-After: 3"
+    );
+    assert!(
+        metric(
+            &scrape(&w).await,
+            "ward_report_sent_total{result=\"throttled\"}"
+        ) >= 1.0
+    );
+}

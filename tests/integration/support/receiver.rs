@@ -28,6 +28,8 @@ pub enum Answer {
     Status(u16),
     /// Read the request, record it, never answer.
     Hold,
+    /// 429 with `Retry-After: <seconds>`.
+    Throttle(u64),
 }
 
 /// One POST the collector read in full.
@@ -39,6 +41,8 @@ pub struct Received {
     pub body: Vec<u8>,
     /// The status answered; 0 when held.
     pub status: u16,
+    /// When the body was read.
+    pub at: Instant,
 }
 
 impl Received {
@@ -216,6 +220,7 @@ async fn respond(req: Request<Incoming>, state: &Mutex<State>) -> Response<Full<
         Answer::Accept => 200,
         Answer::Status(s) => s,
         Answer::Hold => 0,
+        Answer::Throttle(_) => 429,
     };
     lock(state).received.push(Received {
         report_id_header,
@@ -223,11 +228,17 @@ async fn respond(req: Request<Incoming>, state: &Mutex<State>) -> Response<Full<
         content_type,
         body: body.to_bytes().to_vec(),
         status,
+        at: Instant::now(),
     });
     if answer == Answer::Hold {
         std::future::pending::<()>().await;
     }
     let mut response = Response::new(Full::new(Bytes::from_static(b"thanks\n")));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    if let Answer::Throttle(secs) = answer {
+        response
+            .headers_mut()
+            .insert("retry-after", secs.to_string().parse().unwrap());
+    }
     response
 }
