@@ -19,8 +19,7 @@ use prometheus_client::registry::Registry;
 
 use super::{
     BLOCKED_TOTAL, BlockedLabels, Channel, FetchResult, Metrics, UPSTREAM_ERRORS_TOTAL,
-    UpstreamError, UpstreamErrorLabels, WEB_BLOCKED_TOTAL, WebBlockedLabels, WebResult,
-    counter_name,
+    UpstreamError, UpstreamErrorLabels, WEB_BLOCKED_TOTAL, WebBlockedLabels, counter_name,
 };
 
 /// Report deliveries, by result.
@@ -184,8 +183,6 @@ impl From<Channel> for ReportChannel {
 pub struct CounterSnapshot {
     /// DNS queries answered, every protocol and result.
     pub queries: u64,
-    /// Connections (SNI) and requests (HTTP) through the web filters.
-    pub connections: BTreeMap<ReportChannel, u64>,
     /// Blocks by (category, channel).
     pub blocked: BTreeMap<(String, ReportChannel), u64>,
     /// Failed upstream exchanges by kind, summed over upstreams.
@@ -207,7 +204,6 @@ impl CounterSnapshot {
         }
         Self {
             queries: self.queries.saturating_sub(earlier.queries),
-            connections: sub(&self.connections, &earlier.connections),
             blocked: sub(&self.blocked, &earlier.blocked),
             upstream_errors: sub(&self.upstream_errors, &earlier.upstream_errors),
             list_fetch_failures: sub(&self.list_fetch_failures, &earlier.list_fetch_failures),
@@ -247,13 +243,6 @@ impl Metrics {
             malformed: self.malformed.iter().map(Counter::get).sum(),
             ..CounterSnapshot::default()
         };
-        for c in Channel::ALL {
-            let total = WebResult::ALL
-                .iter()
-                .map(|r| self.web[c as usize][*r as usize].get())
-                .sum();
-            s.connections.insert(c.into(), total);
-        }
         for r in FetchResult::ALL.into_iter().filter(|r| r.is_failure()) {
             s.list_fetch_failures
                 .insert(r.as_str(), self.list_fetch[r as usize].get());
@@ -392,7 +381,6 @@ mod tests {
         m.blocked_counter("adult", "nxdomain").inc();
         m.web_blocked(Channel::Sni, "adult");
         m.web_blocked(Channel::Http, "gambling");
-        m.web(Channel::Sni, WebResult::Blocked);
         m.upstream_handles("192.0.2.1:53")
             .error(UpstreamError::Timeout);
         m.upstream_handles("192.0.2.2:53")
@@ -407,7 +395,6 @@ mod tests {
         assert_eq!(d.blocked[&("adult".into(), ReportChannel::Dns)], 4);
         assert_eq!(d.blocked[&("adult".into(), ReportChannel::Sni)], 1);
         assert_eq!(d.blocked[&("gambling".into(), ReportChannel::Http)], 1);
-        assert_eq!(d.connections[&ReportChannel::Sni], 1);
         assert_eq!(d.upstream_errors["timeout"], 2);
         assert_eq!(d.list_fetch_failures["network"], 1);
 

@@ -106,8 +106,6 @@ impl Count {
 pub struct Counters {
     /// DNS queries answered (every result, blocked and allowed together).
     pub queries_total: u64,
-    /// Connections (sni) and requests (http) through the web filters.
-    pub connections: BTreeMap<String, u64>,
     /// category → channel (`dns`, `sni`, `http`) → count, small counts
     /// suppressed. No total is sent (see `docs/compliance-report.md`).
     pub blocked: BTreeMap<String, BTreeMap<String, Count>>,
@@ -238,12 +236,6 @@ pub fn build(w: &Window<'_>, delta: &CounterSnapshot) -> Report {
             .collect(),
         counters: Counters {
             queries_total: delta.queries,
-            connections: delta
-                .connections
-                .iter()
-                .filter(|(c, _)| **c != ReportChannel::Dns)
-                .map(|(c, n)| (c.as_str().to_owned(), *n))
-                .collect(),
             blocked,
             upstream_failures: strings(&delta.upstream_errors),
             list_fetch_failures: strings(&delta.list_fetch_failures),
@@ -387,7 +379,7 @@ mod tests {
             let keys: Vec<&String> = counters.keys().collect();
             proptest::prop_assert_eq!(
                 keys,
-                ["blocked", "connections", "list_fetch_failures", "malformed_packets", "queries_total", "upstream_failures"]
+                ["blocked", "list_fetch_failures", "malformed_packets", "queries_total", "upstream_failures"]
                     .iter()
                     .map(|s| &**s)
                     .collect::<Vec<&str>>()
