@@ -147,6 +147,9 @@ pub struct PolicyDigest {
     pub list_url: Option<String>,
     pub require_list: bool,
     pub min_count: u64,
+    /// `[sni]` / `[http]`: `null` when off, else their `on_unparsable`.
+    pub sni: Option<String>,
+    pub http: Option<String>,
 }
 
 impl PolicyDigest {
@@ -398,11 +401,16 @@ mod tests {
             list_url: None,
             require_list: false,
             min_count: 5,
+            sni: None,
+            http: Some("allow".into()),
         };
         let a = p.digest();
         p.trusted_key_ids.reverse();
         assert_eq!(a, p.digest());
         p.block_ttl = 61;
+        assert_ne!(a, p.digest());
+        p.block_ttl = 60;
+        p.sni = Some("block".into());
         assert_ne!(a, p.digest());
     }
 }

@@ -74,6 +74,14 @@ pub fn policy_digest(config: &Config, trusted: &[KeyId]) -> String {
             .report
             .as_ref()
             .map_or(crate::config::DEFAULT_MIN_COUNT, |r| r.min_count),
+        sni: config
+            .sni
+            .as_ref()
+            .map(|s| s.on_unparsable.as_str().to_owned()),
+        http: config
+            .http
+            .as_ref()
+            .map(|s| s.on_unparsable.as_str().to_owned()),
     }
     .digest()
 }

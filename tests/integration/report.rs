@@ -614,3 +614,130 @@ async fn throttled_delivery_waits_out_retry_after() {
         ) >= 1.0
     );
 }
+
+/// The reports of `spool_dir`, oldest first (what waits for delivery).
+fn spooled(dir: &Path) -> Vec<(String, serde_json::Value)> {
+    let mut out: Vec<(String, serde_json::Value)> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(Result::ok).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter_map(|p| {
+            let text = std::fs::read_to_string(&p).ok()?;
+            Some((text.clone(), serde_json::from_str(&text).ok()?))
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        a.1["window_start"]
+            .as_str()
+            .cmp(&b.1["window_start"].as_str())
+    });
+    out
+}
+
+/// nftables `redirect` of the client's port 443 and 80 into ward's filters
+/// (as in sni.rs).
+const REDIRECT_RULES: &str = r#"
+table inet ward {
+    chain prerouting {
+        type nat hook prerouting priority dstnat; policy accept;
+        fib daddr type local return
+        iifname "r0" tcp dport 443 redirect to :8443
+        iifname "r0" tcp dport 80 redirect to :8080
+    }
+}
+"#;
+
+/// Blocks by the SNI and HTTP filters are counted per channel: ward in a
+/// router namespace with nftables redirect, curl in a client namespace.
+/// The collector is unreachable from there, so the reports are read from
+/// the spool, where they wait.
+#[test]
+fn sni_and_http_blocks_are_reported_per_channel() {
+    use crate::support::netns::{self, Lab, SERVER_V4};
+    if !netns::available() {
+        return;
+    }
+    let lab = Lab::new();
+    lab.nft(&lab.router, REDIRECT_RULES);
+    let dir = tempfile::tempdir().unwrap();
+    let node_key = node_key(dir.path());
+    let examples = crate::util::repo().join("examples");
+    let config = format!(
+        r#"[dns]
+listen = ["10.77.1.1:53"]
+upstreams = ["10.77.2.2:53"]
+allow_clients = ["10.77.1.0/24"]
+[list]
+file = {:?}
+trusted_keys = [{:?}]
+state_dir = "state"
+[admin]
+listen = "127.0.0.1:9153"
+[sni]
+listen = ["0.0.0.0:8443"]
+mode = "redirect"
+[http]
+listen = ["0.0.0.0:8080"]
+mode = "redirect"
+[report]
+isp_id = "test-isp"
+node_id = "router"
+key = {node_key:?}
+url = "https://127.0.0.1:9/reports"
+interval = "5s"
+spool_dir = "spool"
+"#,
+        examples.join("demo.ward"),
+        examples.join("demo.pub"),
+    );
+    let w = Ward::start_in_netns(dir.path(), &config, &lab.router);
+    let curl = |args: &[&str]| {
+        let mut all = vec!["curl", "-sS", "--max-time", "10"];
+        all.extend_from_slice(args);
+        lab.exec(&lab.client, &all)
+    };
+    // 10 TLS connections and 10 HTTP requests for an adult name, within at
+    // most two windows: one of them holds at least 5 of each.
+    for _ in 0..10 {
+        let out = curl(&[
+            "-k",
+            "--resolve",
+            &format!("blocked.example.test:443:{SERVER_V4}"),
+            "https://blocked.example.test/",
+        ]);
+        assert_eq!(out.status.code(), Some(35), "{}", w.logs());
+        curl(&[
+            "--resolve",
+            &format!("www.blocked.example.test:80:{SERVER_V4}"),
+            "http://www.blocked.example.test/",
+        ]);
+    }
+    let exact = |reports: &[(String, serde_json::Value)], channel: &str| -> u64 {
+        reports
+            .iter()
+            .filter_map(|(_, r)| r["counters"]["blocked"]["adult"][channel].as_u64())
+            .sum()
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    let reports = loop {
+        let reports = spooled(&dir.path().join("spool"));
+        if (exact(&reports, "sni") >= 5 && exact(&reports, "http") >= 5)
+            || std::time::Instant::now() > deadline
+        {
+            break reports;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (sni, http) = (exact(&reports, "sni"), exact(&reports, "http"));
+    assert!((5..=10).contains(&sni), "sni {sni}\n{}", w.logs());
+    assert!((5..=10).contains(&http), "http {http}");
+    assert_eq!(exact(&reports, "dns"), 0, "no DNS query was made");
+    for (text, r) in &reports {
+        assert_schema_valid(r);
+        for needle in ["10.77.", "blocked.example.test", "fd77:"] {
+            assert!(!text.contains(needle), "{needle} in a report: {text}");
+        }
+    }
+}
