@@ -295,3 +295,79 @@ async fn probe_errors_exit_1() {
     );
     assert_eq!(r.code, 64, "{}", r.stderr);
 }
+
+/// `ward probe --sni` against ward's own SNI filter: ward in a router
+/// namespace behind nftables redirect, the probe in the client namespace.
+#[test]
+fn probe_through_wards_sni_filter() {
+    use crate::support::netns::{self, Lab, SERVER_V4};
+    if !netns::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    publish(dir.path());
+    let lab = Lab::new();
+    lab.nft(
+        &lab.router,
+        r#"
+table inet ward {
+    chain prerouting {
+        type nat hook prerouting priority dstnat; policy accept;
+        fib daddr type local return
+        iifname "r0" tcp dport 443 redirect to :8443
+    }
+}
+"#,
+    );
+    let config = format!(
+        r#"[dns]
+listen = ["10.77.1.1:53"]
+upstreams = ["10.77.2.2:53"]
+allow_clients = ["10.77.1.0/24"]
+[list]
+file = {:?}
+trusted_keys = [{:?}]
+state_dir = "state"
+[admin]
+listen = "127.0.0.1:9153"
+[sni]
+listen = ["0.0.0.0:8443"]
+mode = "redirect"
+"#,
+        dir.path().join("v2.ward"),
+        dir.path().join("ministry.pub"),
+    );
+    let w = Ward::start_in_netns(dir.path(), &config, &lab.router);
+    let bin = crate::util::ward_bin();
+    let (list, trust) = (dir.path().join("v2.ward"), dir.path().join("ministry.pub"));
+    let sni = format!("{SERVER_V4}:443");
+    let out = lab.exec(
+        &lab.client,
+        &[
+            bin.to_str().unwrap(),
+            "probe",
+            "--resolver",
+            "10.77.1.1",
+            "--list",
+            list.to_str().unwrap(),
+            "--trust",
+            trust.to_str().unwrap(),
+            "--sni",
+            &sni,
+            "--json",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        w.logs()
+    );
+    let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(j["serial_seen"], 2);
+    assert_eq!(j["sni"]["share_blocked"], 1.0, "{j:#}");
+    assert_eq!(j["sni"]["probed"], 5);
+    assert_eq!(j["canary"]["sni"]["detail"], "alert access_denied");
+}
