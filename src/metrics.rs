@@ -38,7 +38,8 @@ use crate::list::ListArtifact;
 mod report;
 pub use report::{
     CounterSnapshot, REPORT_DROPPED_TOTAL, REPORT_LAST_SUCCESS_TIMESTAMP_SECONDS,
-    REPORT_SENT_TOTAL, REPORT_SPOOL_REPORTS, ReportChannel, SendResult,
+    REPORT_SENT_TOTAL, REPORT_SPOOL_REPORTS, REPORT_SPOOL_WRITE_ERRORS_TOTAL, ReportChannel,
+    SendResult,
 };
 
 /// Queries answered, by protocol and result.
@@ -1310,6 +1311,7 @@ mod tests {
             REPORT_SPOOL_REPORTS,
             REPORT_LAST_SUCCESS_TIMESTAMP_SECONDS,
             REPORT_DROPPED_TOTAL,
+            REPORT_SPOOL_WRITE_ERRORS_TOTAL,
         ] {
             assert!(name.starts_with("ward_"), "{name}");
             let sample = text.lines().any(|l| {

@@ -29,8 +29,12 @@ pub const REPORT_SPOOL_REPORTS: &str = "ward_report_spool_reports";
 /// When a report was last accepted by the collector, unix seconds.
 pub const REPORT_LAST_SUCCESS_TIMESTAMP_SECONDS: &str =
     "ward_report_last_success_timestamp_seconds";
-/// Reports dropped unsent because the spool was full.
+/// Reports dropped unsent: pushed out of a full spool, or pruned from
+/// `rejected/`.
 pub const REPORT_DROPPED_TOTAL: &str = "ward_report_dropped_total";
+/// Window reports that could not be written to the spool (the next report
+/// covers the window instead; nothing is lost).
+pub const REPORT_SPOOL_WRITE_ERRORS_TOTAL: &str = "ward_report_spool_write_errors_total";
 
 /// The outcome of one delivery attempt (`ward_report_sent_total`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -90,6 +94,7 @@ pub(super) struct ReportMetrics {
     spool_reports: Gauge,
     last_success: Gauge,
     dropped: Counter,
+    spool_write_errors: Counter,
     /// Clones of the open-label families a report reads (they share their
     /// series with the ones in the main registry).
     open: Registry,
@@ -128,8 +133,14 @@ impl ReportMetrics {
         let dropped = Counter::default();
         r.register(
             counter_name(REPORT_DROPPED_TOTAL),
-            "Compliance reports dropped unsent because the spool was full",
+            "Compliance reports lost: dropped unsent from a full spool, or pruned from rejected/",
             dropped.clone(),
+        );
+        let spool_write_errors = Counter::default();
+        r.register(
+            counter_name(REPORT_SPOOL_WRITE_ERRORS_TOTAL),
+            "Report windows that could not be written to the spool; the next report covers them",
+            spool_write_errors.clone(),
         );
         let mut open = Registry::default();
         open.register(counter_name(BLOCKED_TOTAL), "", blocked.clone());
@@ -144,6 +155,7 @@ impl ReportMetrics {
             spool_reports,
             last_success,
             dropped,
+            spool_write_errors,
             open,
         }
     }
@@ -230,9 +242,15 @@ impl Metrics {
         self.report.last_success.set(at.as_second());
     }
 
-    /// Counts reports dropped from a full spool.
+    /// Counts reports lost: dropped from a full spool or pruned from
+    /// `rejected/`.
     pub fn report_dropped(&self, n: u64) {
         self.report.dropped.inc_by(n);
+    }
+
+    /// Counts a window report that could not be written to the spool.
+    pub fn report_spool_write_failed(&self) {
+        self.report.spool_write_errors.inc();
     }
 
     /// Every counter a compliance report needs, as of now. Takes the

@@ -249,8 +249,10 @@ impl Reporter {
             let delta = snapshot.since(&st.baseline);
             let active = self.store.load_full();
             let mut activations = Vec::new();
+            // Committed to `st` only once the report is on disk.
+            let mut seen_generation = st.seen_generation;
             for a in self.store.activations_after(st.seen_generation) {
-                st.seen_generation = st.seen_generation.max(a.generation);
+                seen_generation = seen_generation.max(a.generation);
                 let at_startup = a.generation <= self.startup_generation;
                 // A restart that reloads the list already in force is not
                 // an activation.
@@ -314,14 +316,22 @@ impl Reporter {
                 },
                 &delta,
             );
-            st.baseline = snapshot;
-            st.start = end;
-            report
+            (report, snapshot, seen_generation)
         };
+        let (report, snapshot, seen_generation) = report;
         let name = spool::file_name(report.window_start.as_millisecond(), &report.report_id);
         let bytes = report.to_bytes();
         match self.spool.push(&name, &bytes) {
             Ok(pushed) => {
+                // Only now is the window reported: a failed write leaves
+                // the start and baseline where they were, so the next
+                // report covers this window too and nothing is lost.
+                {
+                    let mut st = lock(&self.state);
+                    st.baseline = snapshot;
+                    st.start = end;
+                    st.seen_generation = seen_generation;
+                }
                 if pushed.dropped > 0 {
                     self.metrics.report_dropped(pushed.dropped);
                 }
@@ -336,12 +346,12 @@ impl Reporter {
                 self.spooled.notify_one();
             }
             Err(e) => {
-                self.metrics.report_dropped(1);
+                self.metrics.report_spool_write_failed();
                 error!(
                     error = %e,
                     report_id = %report.report_id,
                     spool = %self.settings.spool_dir.display(),
-                    "ALARM: cannot write the compliance report to the spool; it is lost"
+                    "ALARM: cannot write the compliance report to the spool; the next report will cover this window too"
                 );
             }
         }
@@ -508,6 +518,77 @@ mod tests {
             window_end_after(ts("2026-11-29T18:00:00.5Z"), one),
             ts("2026-11-29T18:00:01Z")
         );
+    }
+
+    fn reporter(dir: &Path, started_at: Timestamp) -> (Reporter, Arc<Metrics>) {
+        let key = crate::keys::generate().unwrap();
+        crate::keys::write_pair(&dir.join("node"), &key, false).unwrap();
+        let settings = ReportSettings {
+            isp_id: "isp".into(),
+            node_id: "node".into(),
+            key: dir.join("node.key"),
+            url: "https://collector.invalid/".parse().unwrap(),
+            ca_file: None,
+            interval: Duration::from_secs(300),
+            spool_dir: dir.join("spool"),
+            spool_max_bytes: 1 << 20,
+            min_count: 1,
+        };
+        let metrics = Arc::new(Metrics::new());
+        let r = Reporter::new(
+            &settings,
+            "digest".into(),
+            Arc::new(ListStore::new()),
+            Arc::clone(&metrics),
+            started_at,
+        )
+        .unwrap();
+        (r, metrics)
+    }
+
+    fn spooled(dir: &Path) -> Vec<body::Report> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".json"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|n| serde_json::from_slice(&std::fs::read(dir.join(n)).unwrap()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_failed_spool_write_loses_no_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = ts("2026-11-29T18:00:00Z");
+        let (r, metrics) = reporter(dir.path(), t0);
+        let spool = dir.path().join("spool");
+        metrics.query(
+            crate::metrics::Protocol::ALL[0],
+            crate::metrics::QueryResult::ALL[0],
+        );
+        // The spool directory vanishes: the write fails (even as root).
+        std::fs::remove_dir_all(&spool).unwrap();
+        r.close_window(ts("2026-11-29T18:05:00Z"));
+        std::fs::create_dir_all(&spool).unwrap();
+        metrics.query(
+            crate::metrics::Protocol::ALL[0],
+            crate::metrics::QueryResult::ALL[0],
+        );
+        r.close_window(ts("2026-11-29T18:10:00Z"));
+        let reports = spooled(&spool);
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].window_start, t0, "covers the failed window too");
+        assert_eq!(reports[0].window_end, ts("2026-11-29T18:10:00Z"));
+        assert_eq!(reports[0].counters.queries_total, 2);
+        let text = metrics.encode();
+        assert!(
+            text.contains("ward_report_spool_write_errors_total 1"),
+            "{text}"
+        );
+        assert!(text.contains("ward_report_dropped_total 0"), "{text}");
     }
 
     #[test]
