@@ -415,11 +415,18 @@ impl Reporter {
                         "the collector refused a compliance report; kept in rejected/, not retried"
                     );
                     let name = item.name.clone();
-                    if let Err(e) = self.on_spool(move |s| s.reject(&name)).await {
-                        error!(error = %e, report_id, "cannot move the refused report to rejected/");
-                        self.spool.release();
-                        if !wait_or_stop(backoff.wait(None), &shutdown).await {
-                            return;
+                    match self.on_spool(move |s| s.reject(&name)).await {
+                        Ok(pruned) => {
+                            if pruned > 0 {
+                                self.metrics.report_dropped(pruned);
+                            }
+                        }
+                        Err(e) => {
+                            error!(error = %e, report_id, "cannot move the refused report to rejected/");
+                            self.spool.release();
+                            if !wait_or_stop(backoff.wait(None), &shutdown).await {
+                                return;
+                            }
                         }
                     }
                 }

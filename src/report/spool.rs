@@ -4,13 +4,14 @@
 //!
 //! File names are `<window start, 20-digit unix milliseconds>-<report id>.json`,
 //! so name order is window order and the oldest report is sent first.
-//! Reports the collector refused (a 4xx other than 429) move to
-//! `rejected/`, which keeps the newest [`MAX_REJECTED`].
+//! Reports the collector refused (a 4xx other than 408 and 429) move to
+//! `rejected/`, which keeps the newest [`MAX_REJECTED`]; each older one
+//! pruned from there is counted in `ward_report_dropped_total` too.
 //!
 //! The spool is bounded by `spool_max_bytes`: before a new report is
 //! written, the oldest reports (never the one being sent) are deleted
-//! until it fits, and counted in `ward_report_dropped_total`. That is the
-//! only way a report is lost. A report larger than the whole bound is
+//! until it fits, and counted in `ward_report_dropped_total`. That, and
+//! pruning `rejected/`, are the only ways a report is lost. A report larger than the whole bound is
 //! still written, so the spool always holds the newest report.
 
 use std::io;
@@ -204,8 +205,10 @@ impl Spool {
     }
 
     /// The collector refused the report: move it to `rejected/`, keeping
-    /// the newest [`MAX_REJECTED`] there.
-    pub fn reject(&self, name: &str) -> io::Result<()> {
+    /// the newest [`MAX_REJECTED`] there. Returns how many older refused
+    /// reports were pruned (each one a lost report, for
+    /// `ward_report_dropped_total`).
+    pub fn reject(&self, name: &str) -> io::Result<u64> {
         let mut guard = self.lock();
         *guard = None;
         let rejected = self.dir.join(REJECTED_DIR);
@@ -218,12 +221,21 @@ impl Spool {
             .collect();
         old.sort();
         let excess = old.len().saturating_sub(MAX_REJECTED);
+        let mut pruned = 0;
         for n in &old[..excess] {
-            if let Err(e) = std::fs::remove_file(rejected.join(n)) {
-                error!(error = %e, report = %n, "cannot prune rejected/");
+            match std::fs::remove_file(rejected.join(n)) {
+                Ok(()) => {
+                    error!(
+                        report = %n,
+                        kept = MAX_REJECTED,
+                        "rejected/ full: deleted the oldest refused report; it is lost"
+                    );
+                    pruned += 1;
+                }
+                Err(e) => error!(error = %e, report = %n, "cannot prune rejected/"),
             }
         }
-        Ok(())
+        Ok(pruned)
     }
 }
 
@@ -290,11 +302,13 @@ mod tests {
     fn rejected_reports_move_aside_and_are_pruned() {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        let mut pruned = 0;
         for i in 0..(MAX_REJECTED as i64 + 3) {
             let name = file_name(i, "r");
             spool.push(&name, b"{}").unwrap();
-            spool.reject(&name).unwrap();
+            pruned += spool.reject(&name).unwrap();
         }
+        assert_eq!(pruned, 3, "every prune is counted");
         assert!(spool.is_empty().unwrap());
         let kept = names(&dir.path().join(REJECTED_DIR));
         assert_eq!(kept.len(), MAX_REJECTED);
