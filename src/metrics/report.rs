@@ -41,7 +41,7 @@ pub const REPORT_SPOOL_WRITE_ERRORS_TOTAL: &str = "ward_report_spool_write_error
 pub enum SendResult {
     /// 2xx: delivered, removed from the spool.
     Ok,
-    /// Another 4xx: kept in `rejected/`, not retried.
+    /// A 4xx other than 408 and 429: kept in `rejected/`, not retried.
     Rejected,
     /// 429: retried after `Retry-After` or the back-off.
     Throttled,
@@ -49,19 +49,24 @@ pub enum SendResult {
     ServerError,
     /// Connection, TLS or protocol failure: retried.
     Network,
-    /// No answer within the send timeout: retried.
+    /// No answer within the send timeout, or 408: retried.
     Timeout,
+    /// 1xx or 3xx: `report.url` points somewhere that is not the
+    /// collector (redirects are not followed on purpose): retried, since
+    /// the report is fine and the operator must fix the URL.
+    Unexpected,
 }
 
 impl SendResult {
     /// Every variant, in declaration order (the order indexes arrays).
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Ok,
         Self::Rejected,
         Self::Throttled,
         Self::ServerError,
         Self::Network,
         Self::Timeout,
+        Self::Unexpected,
     ];
 
     /// The label value.
@@ -73,6 +78,7 @@ impl SendResult {
             Self::ServerError => "server_error",
             Self::Network => "network",
             Self::Timeout => "timeout",
+            Self::Unexpected => "unexpected_status",
         }
     }
 

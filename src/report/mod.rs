@@ -10,7 +10,7 @@
 //!   window in progress is closed early and spooled too.
 //! * **delivery**: send the oldest spooled report ([`send`]); on 2xx
 //!   delete it and go on, on another 4xx move it to `rejected/`, on a
-//!   network error, 429 or 5xx wait (exponential back-off with jitter, or
+//!   network error, 408, 429, 5xx, 1xx or 3xx wait (exponential back-off with jitter, or
 //!   `Retry-After`) and retry the same report. Reports therefore arrive
 //!   in window order; a restart resends the spool, oldest first.
 //!
@@ -432,6 +432,15 @@ impl Reporter {
                 }
                 _ => {
                     self.spool.release();
+                    if sent.result == SendResult::Unexpected {
+                        error!(
+                            report_id,
+                            status = sent.status,
+                            detail = %sent.detail,
+                            url = %self.sender.url(),
+                            "report.url did not answer as the collector (redirects are not followed); fix report.url. The report stays in the spool and is retried"
+                        );
+                    }
                     let wait = backoff.wait(sent.retry_after);
                     warn!(
                         report_id,

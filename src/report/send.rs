@@ -209,12 +209,20 @@ pub fn classify(status: StatusCode) -> SendResult {
         SendResult::Ok
     } else if status == StatusCode::TOO_MANY_REQUESTS {
         SendResult::Throttled
+    } else if status == StatusCode::REQUEST_TIMEOUT {
+        SendResult::Timeout
     } else if status.is_server_error() {
         SendResult::ServerError
-    } else {
-        // Other 4xx, and 1xx/3xx, which a collector must not send: a
-        // retry would get the same answer.
+    } else if status.is_client_error() {
+        // The collector read the report and refused it: a retry would get
+        // the same answer.
         SendResult::Rejected
+    } else {
+        // 1xx/3xx: not the collector's answer about this report but a
+        // misconfigured `report.url` (redirects are not followed on
+        // purpose). The report is fine; keep it and retry until the URL
+        // is fixed.
+        SendResult::Unexpected
     }
 }
 
@@ -350,7 +358,12 @@ mod tests {
             (429, SendResult::Throttled),
             (500, SendResult::ServerError),
             (503, SendResult::ServerError),
-            (302, SendResult::Rejected),
+            (408, SendResult::Timeout),
+            (301, SendResult::Unexpected),
+            (302, SendResult::Unexpected),
+            (307, SendResult::Unexpected),
+            (308, SendResult::Unexpected),
+            (103, SendResult::Unexpected),
         ] {
             assert_eq!(
                 classify(StatusCode::from_u16(code).unwrap()),
