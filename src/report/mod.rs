@@ -45,6 +45,10 @@ pub mod spool;
 /// restart does not reset `list.activated_at`.
 pub const SINCE_FILE: &str = "list-in-force.state";
 
+/// In `spool_dir`: the end of the last window spooled, so a restart
+/// after the wall clock stepped back never repeats or overlaps a window.
+pub const WINDOW_END_FILE: &str = "last-window-end.state";
+
 /// Why the reporter cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -165,6 +169,17 @@ impl Reporter {
         let since = read_since(&settings.spool_dir);
         let startup_generation = store.load().as_ref().map_or(0, |a| a.generation);
         let started_at = whole_millis(started_at);
+        let mut start = started_at;
+        if let Some(last_end) = read_window_end(&settings.spool_dir)
+            && last_end > started_at
+        {
+            error!(
+                started_at = %started_at,
+                last_window_end = %last_end,
+                "the wall clock is behind the end of the last spooled report window (it stepped back?); the first window starts there instead, so windows never overlap. Check NTP"
+            );
+            start = last_end;
+        }
         Ok(Self {
             settings: settings.clone(),
             spool,
@@ -176,7 +191,7 @@ impl Reporter {
             startup_generation,
             spooled: Notify::new(),
             state: Mutex::new(WindowState {
-                start: started_at,
+                start,
                 baseline: CounterSnapshot::default(),
                 seen_generation: 0,
                 since,
@@ -332,6 +347,7 @@ impl Reporter {
                     st.start = end;
                     st.seen_generation = seen_generation;
                 }
+                write_window_end(&self.settings.spool_dir, end);
                 if pushed.dropped > 0 {
                     self.metrics.report_dropped(pushed.dropped);
                 }
@@ -344,6 +360,25 @@ impl Reporter {
                     "report spooled"
                 );
                 self.spooled.notify_one();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // A report with this window start is already spooled (the
+                // clock stepped back and the window-end state was lost).
+                // Keep it; carry this window's counts (the baseline stays)
+                // into a report that starts after the spooled one ends.
+                let existing = std::fs::read(self.settings.spool_dir.join(&name))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<body::Report>(&b).ok())
+                    .map(|r| r.window_end);
+                let next_start = existing.filter(|&t| t > report.window_start).unwrap_or(end);
+                lock(&self.state).start = next_start;
+                self.metrics.report_spool_write_failed();
+                error!(
+                    report_id = %report.report_id,
+                    window_start = %report.window_start,
+                    next_window_start = %next_start,
+                    "ALARM: a report for this window start is already spooled (the wall clock stepped back?); it is kept, not replaced, and this window's counts go into the next report. Check NTP"
+                );
             }
             Err(e) => {
                 self.metrics.report_spool_write_failed();
@@ -493,6 +528,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+fn read_window_end(dir: &Path) -> Option<Timestamp> {
+    let text = std::fs::read_to_string(dir.join(WINDOW_END_FILE)).ok()?;
+    text.trim().parse().ok()
+}
+
+fn write_window_end(dir: &Path, end: Timestamp) {
+    let text = format!("{end}\n");
+    if let Err(e) =
+        crate::fsx::write_atomic(&dir.join(WINDOW_END_FILE), text.as_bytes(), 0o640, true)
+    {
+        warn!(error = %e, "cannot record the end of the last report window");
+    }
+}
+
 fn read_since(dir: &Path) -> Option<Since> {
     let bytes = std::fs::read(dir.join(SINCE_FILE)).ok()?;
     serde_json::from_slice(&bytes).ok()
@@ -538,7 +587,7 @@ mod tests {
 
     fn reporter(dir: &Path, started_at: Timestamp) -> (Reporter, Arc<Metrics>) {
         let key = crate::keys::generate().unwrap();
-        crate::keys::write_pair(&dir.join("node"), &key, false).unwrap();
+        crate::keys::write_pair(&dir.join("node"), &key, true).unwrap();
         let settings = ReportSettings {
             isp_id: "isp".into(),
             node_id: "node".into(),
@@ -605,6 +654,51 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("ward_report_dropped_total 0"), "{text}");
+    }
+
+    #[test]
+    fn a_clock_stepped_back_across_a_restart_repeats_no_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = ts("2026-11-29T18:00:00Z");
+        let spool = dir.path().join("spool");
+        {
+            let (r, _) = reporter(dir.path(), t0);
+            r.close_window(ts("2026-11-29T18:05:00Z"));
+        }
+        // Restarted with the clock two minutes behind the last window end.
+        let (r, _) = reporter(dir.path(), ts("2026-11-29T18:03:00Z"));
+        r.close_window(ts("2026-11-29T18:10:00Z"));
+        let reports = spooled(&spool);
+        assert_eq!(reports.len(), 2);
+        assert_eq!(reports[0].window_end, ts("2026-11-29T18:05:00Z"));
+        assert_eq!(reports[1].window_start, ts("2026-11-29T18:05:00Z"));
+        assert_ne!(reports[0].report_id, reports[1].report_id);
+    }
+
+    #[test]
+    fn a_repeated_window_start_keeps_the_spooled_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = ts("2026-11-29T18:00:00Z");
+        let spool = dir.path().join("spool");
+        {
+            let (r, _) = reporter(dir.path(), t0);
+            r.close_window(ts("2026-11-29T18:05:00Z"));
+        }
+        // The window-end state is lost too: the same start comes again.
+        std::fs::remove_file(spool.join(WINDOW_END_FILE)).unwrap();
+        let before = spooled(&spool);
+        let (r, metrics) = reporter(dir.path(), t0);
+        metrics.query(
+            crate::metrics::Protocol::ALL[0],
+            crate::metrics::QueryResult::ALL[0],
+        );
+        r.close_window(ts("2026-11-29T18:04:00Z"));
+        assert_eq!(spooled(&spool), before, "not replaced");
+        r.close_window(ts("2026-11-29T18:10:00Z"));
+        let reports = spooled(&spool);
+        assert_eq!(reports.len(), 2);
+        assert_eq!(reports[1].window_start, ts("2026-11-29T18:05:00Z"));
+        assert_eq!(reports[1].counters.queries_total, 1, "counts carried over");
     }
 
     #[test]

@@ -163,7 +163,10 @@ impl Spool {
                 "report spool over its bound: the newest report is kept anyway"
             );
         }
-        fsx::write_atomic(&self.dir.join(name), body, 0o640, true)?;
+        // Never replace a spooled report: the same name means the same
+        // report id, i.e. a window start repeated (a clock stepped back).
+        // The caller alarms on AlreadyExists.
+        fsx::write_atomic(&self.dir.join(name), body, 0o640, false)?;
         let reports = files.iter().filter(|(n, _)| n != name).count() + 1;
         if dropped > 0 {
             fsx::sync_dir(&self.dir)?;
@@ -272,6 +275,17 @@ mod tests {
         assert_eq!(second.body, b"two");
         spool.release();
         assert_eq!(spool.len().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_spooled_report_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        let name = file_name(10, "a");
+        spool.push(&name, b"first").unwrap();
+        let e = spool.push(&name, b"second").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(dir.path().join(&name)).unwrap(), b"first");
     }
 
     #[test]
