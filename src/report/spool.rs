@@ -60,13 +60,33 @@ pub fn file_name(window_start_millis: i64, report_id: &str) -> String {
     format!("{:020}-{report_id}{SUFFIX}", window_start_millis.max(0))
 }
 
+/// Whether `name` is a temporary file of [`fsx::write_atomic`]:
+/// `.<target name>.tmp-<pid>-<12 hex digits>`.
+fn is_write_atomic_temp(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some((target, tail)) = rest.rsplit_once(".tmp-") else {
+        return false;
+    };
+    let Some((pid, rnd)) = tail.split_once('-') else {
+        return false;
+    };
+    !target.is_empty()
+        && !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+        && rnd.len() == 12
+        && rnd.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 fn is_report(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_digit()) && name.ends_with(SUFFIX)
 }
 
 impl Spool {
     /// Opens (creating, mode 0750) `dir` and `dir/rejected`, and removes
-    /// temporary files a crash left behind.
+    /// temporary files a crash left behind (only names
+    /// [`fsx::write_atomic`] makes; an operator's dotfiles stay).
     pub fn open(dir: &Path, max_bytes: u64) -> io::Result<Self> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
@@ -76,7 +96,7 @@ impl Spool {
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
             let name = entry.file_name();
-            if name.to_string_lossy().starts_with('.') && entry.file_type()?.is_file() {
+            if is_write_atomic_temp(&name.to_string_lossy()) && entry.file_type()?.is_file() {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -261,12 +281,20 @@ mod tests {
         let spool = Spool::open(dir.path(), 1 << 20).unwrap();
         spool.push(&file_name(20, "b"), b"two").unwrap();
         spool.push(&file_name(10, "a"), b"one").unwrap();
-        std::fs::write(dir.path().join(".x.json.tmp-1-00"), b"torn").unwrap();
+        std::fs::write(dir.path().join(".x.json.tmp-1-00aa11bb22cc"), b"torn").unwrap();
+        std::fs::write(dir.path().join(".operator-notes"), b"mine").unwrap();
+        std::fs::write(dir.path().join(".x.json.tmp-1-00"), b"not ours").unwrap();
         drop(spool);
         let spool = Spool::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(
             names(dir.path()),
-            [file_name(10, "a"), file_name(20, "b"), REJECTED_DIR.into()]
+            [
+                ".operator-notes".to_owned(),
+                ".x.json.tmp-1-00".into(),
+                file_name(10, "a"),
+                file_name(20, "b"),
+                REJECTED_DIR.into()
+            ]
         );
         let first = spool.take_oldest().unwrap().unwrap();
         assert_eq!(first.body, b"one");
@@ -275,6 +303,25 @@ mod tests {
         assert_eq!(second.body, b"two");
         spool.release();
         assert_eq!(spool.len().unwrap(), 1);
+    }
+
+    #[test]
+    fn write_atomic_temps_are_recognised() {
+        // The names write_atomic really uses.
+        for target in ["x.json", &file_name(10, "a"), "last-window-end.state"] {
+            let tmp = fsx::temp_path(&Path::new("/spool").join(target)).unwrap();
+            let name = tmp.file_name().unwrap().to_str().unwrap();
+            assert!(is_write_atomic_temp(name), "{name}");
+        }
+        for name in [
+            ".x.json",
+            ".tmp-1-0123456789ab",
+            ".x.tmp-1-0123",
+            ".x.tmp-a-0123456789ab",
+            "x.json.tmp-1-0123456789ab",
+        ] {
+            assert!(!is_write_atomic_temp(name), "{name}");
+        }
     }
 
     #[test]
