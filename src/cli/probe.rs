@@ -196,6 +196,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     })
     .with_context(|| format!("{}", args.list.display()))?;
+    if canary.is_none() && sample.is_empty() {
+        // CH TXT alone is the node's word about itself, not a test.
+        anyhow::bail!(
+            "{}: nothing to probe: the list has no canary for serial {serial} and no public entry was sampled (--sample {}); build the list with --canary-domain or sample its public entries",
+            args.list.display(),
+            args.sample
+        );
+    }
 
     let mut sinkholes = probe::DEFAULT_SINKHOLES.to_vec();
     sinkholes.extend(&args.sinkhole);
@@ -212,62 +220,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let names: Vec<Probed> = sample.iter().map(|(n, c)| probe_one(n, c)).collect();
 
     let all = || canary.iter().chain(names.iter());
-    if serial_seen.is_none() && all().all(|p| matches!(p.dns, Verdict::Failed(_))) {
-        let why = all()
-            .find_map(|p| match &p.dns {
-                Verdict::Failed(e) => Some(e.clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| "nothing to ask: the list has no canary and no public entry".into());
-        anyhow::bail!("{}: no usable DNS answer: {why}", args.resolver);
-    }
+    let (reasons, warnings) = judge(
+        args.resolver,
+        serial,
+        serial_seen.as_ref().map(|(_, s)| *s),
+        canary.as_ref(),
+        &names,
+    )?;
     let dns = ChannelSummary::of(all().map(|p| (p.name.as_str(), &p.dns)));
     let sni = args.sni.map(|_| {
         ChannelSummary::of(all().filter_map(|p| Some((p.name.as_str(), p.sni.as_ref()?))))
     });
-
-    let mut reasons = Vec::new();
-    if let Some((_, seen)) = serial_seen
-        && seen < serial
-    {
-        reasons.push(format!(
-            "the node reports list serial {seen}, older than {serial}"
-        ));
-    }
-    let mut warnings = Vec::new();
-    match &canary {
-        None => warnings.push(format!(
-            "the list has no canary for serial {serial} (build it with --canary-domain): whether the node enforces this serial is judged by the sample alone"
-        )),
-        Some(c) => {
-            if !c.dns.is_blocked() {
-                reasons.push(format!(
-                    "the canary {} is not blocked over DNS: the node does not enforce serial {serial}",
-                    c.name
-                ));
-            }
-            if c.sni.as_ref().is_some_and(|v| !v.is_blocked()) {
-                reasons.push(format!("the canary {} is not blocked over TLS (SNI)", c.name));
-            }
-        }
-    }
-    let names_only = |f: &dyn Fn(&Probed) -> bool| names.iter().filter(|p| f(p)).count();
-    let dns_missed = names_only(&|p| !p.dns.is_blocked());
-    if dns_missed > 0 {
-        reasons.push(format!(
-            "{dns_missed} of {} sampled names not blocked over DNS",
-            names.len()
-        ));
-    }
-    if args.sni.is_some() {
-        let missed = names_only(&|p| p.sni.as_ref().is_some_and(|v| !v.is_blocked()));
-        if missed > 0 {
-            reasons.push(format!(
-                "{missed} of {} sampled names not blocked over TLS (SNI)",
-                names.len()
-            ));
-        }
-    }
     let outcome = Outcome {
         resolver: args.resolver.to_string(),
         compliant: reasons.is_empty(),
@@ -291,6 +254,94 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_NON_COMPLIANT)
     })
+}
+
+/// Why the resolver is not compliant, and warnings; an error when the
+/// answers cannot support a verdict either way (exit 1, not 2).
+fn judge(
+    resolver: SocketAddr,
+    serial: u64,
+    serial_seen: Option<u64>,
+    canary: Option<&Probed>,
+    names: &[Probed],
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let all = || canary.into_iter().chain(names.iter());
+    let failed = |p: &Probed| matches!(p.dns, Verdict::Failed(_));
+    let first_failure = || {
+        all().find_map(|p| match &p.dns {
+            Verdict::Failed(e) => Some(e.clone()),
+            _ => None,
+        })
+    };
+    if all().next().is_none() {
+        anyhow::bail!("{resolver}: nothing was probed: the list has no canary and no public entry");
+    }
+    if serial_seen.is_none() && all().all(failed) {
+        let why = first_failure().unwrap_or_default();
+        anyhow::bail!("{resolver}: no usable DNS answer: {why}");
+    }
+    // No canary answer and most of the sample unanswered: the resolver
+    // is unreachable or broken, which says nothing about the list.
+    let sample_failed = names.iter().filter(|p| failed(p)).count();
+    if canary.is_none_or(failed) && (names.is_empty() || sample_failed * 2 > names.len()) {
+        let why = first_failure().unwrap_or_default();
+        anyhow::bail!(
+            "{resolver}: too few DNS answers to judge: the canary {} and {sample_failed} of {} sampled names got no answer ({why})",
+            if canary.is_some() {
+                "was unanswered"
+            } else {
+                "is missing"
+            },
+            names.len()
+        );
+    }
+
+    let mut reasons = Vec::new();
+    if let Some(seen) = serial_seen
+        && seen < serial
+    {
+        reasons.push(format!(
+            "the node reports list serial {seen}, older than {serial}"
+        ));
+    }
+    let mut warnings = Vec::new();
+    match canary {
+        None => warnings.push(format!(
+            "the list has no canary for serial {serial} (build it with --canary-domain): whether the node enforces this serial is judged by the sample alone"
+        )),
+        Some(c) => {
+            match &c.dns {
+                Verdict::Blocked(_) => {}
+                Verdict::NotBlocked(_) => reasons.push(format!(
+                    "the canary {} is not blocked over DNS: the node does not enforce serial {serial}",
+                    c.name
+                )),
+                Verdict::Failed(why) => reasons.push(format!(
+                    "the canary {} got no answer over DNS ({why}): whether the node enforces serial {serial} is unknown",
+                    c.name
+                )),
+            }
+            if c.sni.as_ref().is_some_and(|v| !v.is_blocked()) {
+                reasons.push(format!("the canary {} is not blocked over TLS (SNI)", c.name));
+            }
+        }
+    }
+    let names_only = |f: &dyn Fn(&Probed) -> bool| names.iter().filter(|p| f(p)).count();
+    let dns_missed = names_only(&|p| !p.dns.is_blocked());
+    if dns_missed > 0 {
+        reasons.push(format!(
+            "{dns_missed} of {} sampled names not blocked over DNS",
+            names.len()
+        ));
+    }
+    let sni_missed = names_only(&|p| p.sni.as_ref().is_some_and(|v| !v.is_blocked()));
+    if sni_missed > 0 {
+        reasons.push(format!(
+            "{sni_missed} of {} sampled names not blocked over TLS (SNI)",
+            names.len()
+        ));
+    }
+    Ok((reasons, warnings))
 }
 
 fn verdict_text(v: &Verdict) -> String {
@@ -349,5 +400,64 @@ fn print_text(o: &Outcome) {
     }
     for r in &o.reasons {
         println!("not compliant: {r}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(name: &str, dns: Verdict) -> Probed {
+        Probed {
+            name: name.into(),
+            category: "c".into(),
+            dns,
+            sni: None,
+        }
+    }
+    fn blocked(name: &str) -> Probed {
+        p(name, Verdict::Blocked("sinkhole".into()))
+    }
+    fn open(name: &str) -> Probed {
+        p(name, Verdict::NotBlocked("1.2.3.4".into()))
+    }
+    fn failed(name: &str) -> Probed {
+        p(name, Verdict::Failed("timeout".into()))
+    }
+    const R: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 53);
+
+    #[test]
+    fn nothing_probed_is_an_error_not_a_self_report() {
+        let e = judge(R, 2, Some(2), None, &[]).unwrap_err();
+        assert!(e.to_string().contains("nothing was probed"), "{e}");
+    }
+
+    #[test]
+    fn an_unanswered_canary_is_not_called_unenforced() {
+        let names = [blocked("a"), blocked("b"), failed("c")];
+        let (reasons, _) = judge(R, 2, Some(2), Some(&failed("s2.canary")), &names).unwrap();
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(reasons[0].contains("got no answer"), "{reasons:?}");
+        assert!(!reasons[0].contains("does not enforce"), "{reasons:?}");
+        // An answered, unblocked canary is still a verdict.
+        let (reasons, _) = judge(R, 2, Some(2), Some(&open("s2.canary")), &names).unwrap();
+        assert!(
+            reasons[0].contains("does not enforce serial 2"),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn failures_that_dominate_are_an_error() {
+        let names = [blocked("a"), failed("b"), failed("c")];
+        let e = judge(R, 2, Some(2), Some(&failed("s2.canary")), &names).unwrap_err();
+        assert!(e.to_string().contains("too few DNS answers"), "{e}");
+        let e = judge(R, 2, Some(2), Some(&failed("s2.canary")), &[]).unwrap_err();
+        assert!(e.to_string().contains("too few DNS answers"), "{e}");
+        let e = judge(R, 2, Some(2), None, &names).unwrap_err();
+        assert!(e.to_string().contains("too few DNS answers"), "{e}");
+        // A blocked canary is an answer: the failures are reasons.
+        let (reasons, _) = judge(R, 2, Some(2), Some(&blocked("s2.canary")), &names).unwrap();
+        assert_eq!(reasons, ["2 of 3 sampled names not blocked over DNS"]);
     }
 }
