@@ -158,11 +158,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{}", args.list.display()))?;
     let m = list.manifest();
     let serial = m.serial;
-    let seed = args.seed.unwrap_or_else(|| {
-        let mut b = [0u8; 8];
-        let _ = getrandom::fill(&mut b);
-        u64::from_le_bytes(b)
-    });
+    let seed = match args.seed {
+        Some(seed) => seed,
+        None => {
+            // A failed getrandom must not quietly make every probe ask
+            // the same names (seed 0).
+            let mut b = [0u8; 8];
+            getrandom::fill(&mut b)
+                .map_err(|e| anyhow::anyhow!("cannot pick a random sample: getrandom: {e}"))?;
+            u64::from_le_bytes(b)
+        }
+    };
     let mut rng = Rng(seed);
 
     // The canary of this serial, and a reservoir sample of the public
