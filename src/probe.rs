@@ -13,7 +13,7 @@
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -227,11 +227,53 @@ fn udp_exchange(resolver: SocketAddr, q: &[u8], timeout: Duration) -> Result<Vec
     }
 }
 
+/// A TCP stream whose reads and writes all share one deadline: a peer
+/// that drips a byte at a time cannot stretch an exchange past it.
+struct Deadlined<'a> {
+    tcp: &'a TcpStream,
+    deadline: Instant,
+}
+
+impl Deadlined<'_> {
+    fn left(&self) -> std::io::Result<Duration> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "deadline passed",
+            ));
+        }
+        Ok(left)
+    }
+}
+
+impl Read for Deadlined<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.tcp.set_read_timeout(Some(self.left()?))?;
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for Deadlined<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tcp.set_write_timeout(Some(self.left()?))?;
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tcp.set_write_timeout(Some(self.left()?))?;
+        self.tcp.flush()
+    }
+}
+
 fn tcp_exchange(resolver: SocketAddr, q: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
     let io = |e: std::io::Error| format!("{resolver} (TCP): {e}");
-    let mut s = TcpStream::connect_timeout(&resolver, timeout).map_err(io)?;
-    s.set_read_timeout(Some(timeout)).map_err(io)?;
-    s.set_write_timeout(Some(timeout)).map_err(io)?;
+    let deadline = Instant::now() + timeout;
+    let tcp = TcpStream::connect_timeout(&resolver, timeout).map_err(io)?;
+    let mut s = Deadlined {
+        tcp: &tcp,
+        deadline,
+    };
     let len = u16::try_from(q.len()).map_err(|_| "query too long".to_owned())?;
     let mut framed = len.to_be_bytes().to_vec();
     framed.extend_from_slice(q);
@@ -320,14 +362,16 @@ pub fn tls_handshake(addr: SocketAddr, name: &str, timeout: Duration) -> TlsOutc
         Ok(c) => c,
         Err(e) => return TlsOutcome::Failed(format!("TLS setup: {e}")),
     };
-    let mut tcp = match TcpStream::connect_timeout(&addr, timeout) {
+    // One deadline for the whole handshake, not per read.
+    let deadline = Instant::now() + timeout;
+    let tcp = match TcpStream::connect_timeout(&addr, timeout) {
         Ok(t) => t,
         Err(e) => return TlsOutcome::Failed(format!("connect to {addr}: {e}")),
     };
-    if tcp.set_read_timeout(Some(timeout)).is_err() || tcp.set_write_timeout(Some(timeout)).is_err()
-    {
-        return TlsOutcome::Failed("socket options".into());
-    }
+    let mut tcp = Deadlined {
+        tcp: &tcp,
+        deadline,
+    };
     loop {
         if conn.wants_write()
             && let Err(e) = conn.write_tls(&mut tcp)
@@ -421,6 +465,55 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 
 #[cfg(test)]
 mod tests {
+    /// A server that answers every connection with `bytes`, one byte per
+    /// 50 ms, until the client goes away.
+    fn dripping_server(bytes: Vec<u8>) -> SocketAddr {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let bytes = bytes.clone();
+                std::thread::spawn(move || {
+                    for b in bytes {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        if conn.write_all(&[b]).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn a_dripping_dns_over_tcp_answer_hits_one_deadline() {
+        // A 40-byte answer at one byte per 50 ms takes 2 s; each byte
+        // comes well within the 300 ms timeout, the whole does not.
+        let mut answer = 40u16.to_be_bytes().to_vec();
+        answer.extend([0u8; 40]);
+        let addr = dripping_server(answer);
+        let q = query(1, "example.test.", TYPE_A, 1);
+        let r = tcp_exchange(addr, &q, Duration::from_millis(300));
+        assert!(r.is_err(), "{r:?}");
+    }
+
+    #[test]
+    fn a_dripping_tls_server_hits_one_deadline() {
+        // A handshake record of 30 garbage bytes, dripped: complete, it
+        // would be a TLS error; the deadline comes first.
+        let mut record = vec![0x16, 0x03, 0x03, 0x00, 30];
+        record.extend([0u8; 30]);
+        let addr = dripping_server(record);
+        let out = tls_handshake(addr, "example.test", Duration::from_millis(300));
+        assert!(
+            matches!(&out, TlsOutcome::Failed(why) if why.contains("in time")),
+            "{out:?}"
+        );
+    }
+
     use super::*;
 
     fn answer(rcode: u8, ede: &[u16], addrs: &[&str]) -> DnsAnswer {
