@@ -299,6 +299,23 @@ async fn reports_are_signed_valid_and_hold_counts_but_no_address_or_name() {
         .collect();
     println!("delivery latency, ms: {latencies:?}");
     assert!(!latencies.is_empty(), "{logs}");
+    // Nor do the node's logs or anything it keeps in the spool.
+    let mut kept = vec![("logs".to_owned(), logs.clone())];
+    for sub in ["spool", "spool/rejected"] {
+        for entry in std::fs::read_dir(dir.path().join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+                kept.push((path.display().to_string(), text));
+            }
+        }
+    }
+    assert!(kept.len() > 1, "nothing in the spool to check");
+    for (what, text) in &kept {
+        for needle in CLIENTS.iter().chain(NAMES.iter()) {
+            assert!(!text.contains(needle), "{needle} in {what}:\n{text}");
+        }
+    }
     if std::env::var_os("WARD_PRINT_REPORT").is_some() {
         println!("{}", String::from_utf8_lossy(&last.body));
     }
