@@ -149,7 +149,7 @@ impl Spool {
         let guard = self.lock();
         let mut files = self.list()?;
         let mut total: u64 = files.iter().map(|(_, len)| len).sum();
-        let need = body.len() as u64;
+        let need = u64::try_from(body.len()).unwrap_or(u64::MAX);
         let mut dropped = 0;
         let mut i = 0;
         while total + need > self.max_bytes && i < files.len() {
