@@ -551,9 +551,13 @@ async fn sigterm_spools_the_window_in_progress_and_the_next_start_sends_it() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .map(|p| serde_json::from_slice::<serde_json::Value>(&std::fs::read(p).unwrap()).unwrap())
+        // TERM can come after the collector recorded the first run's
+        // report but before ward read the 2xx and deleted it: that copy
+        // stays (at least once) and is not the window checked here.
+        .filter(|r| r["report_id"] != first["report_id"])
         .collect();
-    assert_eq!(second.len(), 1);
+    assert_eq!(second.len(), 1, "{second:#?}");
     assert_eq!(
         second[0]["activations"],
         serde_json::json!([]),
