@@ -380,8 +380,10 @@ else
 fi
 
 # Every commented-out `#key = value` line of the packaged config, turned on,
-# still makes a valid config: no typo in a key or a value.
-python3 - /etc/ward/ward.toml "$tmp/all-keys.toml" <<'PY'
+# still makes a valid config: no typo in a key or a value. [report] key
+# names a node key that only exists once made: make one and point at it.
+/usr/bin/ward keygen --out "$tmp/node" >/dev/null
+python3 - /etc/ward/ward.toml "$tmp/all-keys.toml" "$tmp/node.key" <<'PY'
 import re, sys
 out = []
 for line in open(sys.argv[1]):
@@ -389,6 +391,8 @@ for line in open(sys.argv[1]):
     # ca_file names an example file that does not exist.
     if m and not m.group(1).startswith("ca_file"):
         line = m.group(1) + "\n"
+    if line.startswith("key = "):
+        line = f'key = "{sys.argv[3]}"\n'
     out.append(line)
 open(sys.argv[2], "w").write("".join(out))
 PY

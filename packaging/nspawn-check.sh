@@ -153,12 +153,14 @@ while True:
         end += q[end] + 1
     s.sendto(q[:2] + flags + q[4:6] + b"\0\0\0\0\0\0" + q[12:end + 5], peer)
 PY
+# Only the first `#url`/`#ca_file` line: the [list] ones ([report] has its
+# own further down, which must stay commented).
 sed -i -e 's|^file = .*|#file = "/usr/share/ward/demo/demo.ward"|' \
     -e 's|^#upstreams = .*|upstreams = ["127.0.0.1:5300"]|' \
     -e 's|^trusted_keys = .*|trusted_keys = ["/etc/ward/ministry.pub"]|' \
-    -e 's|^#url = .*|url = "https://127.0.0.1:8443/national.ward"|' \
+    -e '0,/^#url = /s|^#url = .*|url = "https://127.0.0.1:8443/national.ward"|' \
     -e 's|^#poll_interval = .*|poll_interval = "2s"|' \
-    -e 's|^#ca_file = .*|ca_file = "/etc/ward/ca.pem"|' /etc/ward/ward.toml
+    -e '0,/^#ca_file = /s|^#ca_file = .*|ca_file = "/etc/ward/ca.pem"|' /etc/ward/ward.toml
 grep -nE '^(file|trusted_keys|url|poll_interval|ca_file|upstreams) ' /etc/ward/ward.toml >&2
 check "ward config check --strict passes with the ministry key" ward config check --strict /etc/ward/ward.toml
 
