@@ -156,7 +156,7 @@ impl InterceptSettings {
     /// Reads a present `[sni]` (`cap_key` = `max_hello_size`) or `[http]`
     /// (`max_head_size`) section.
     pub(super) fn extract(mut t: Table<'_, '_>, cap_key: &'static str, d: Self) -> Self {
-        use extract::{byte_size, duration, integer, one_of, socket_addr};
+        use extract::{duration, integer, one_of, socket_addr};
         let listen = match t.list("listen", socket_addr) {
             Got::Missing => {
                 t.error_unplaced(
@@ -174,17 +174,7 @@ impl InterceptSettings {
             }
             got => got.or(Vec::new()),
         };
-        let max_read = t
-            .get(cap_key, |v| {
-                let n = byte_size(v)?;
-                if !(MIN_READ_CAP..=MAX_READ_CAP).contains(&n) {
-                    return Err(Invalid(format!(
-                        "must be between {MIN_READ_CAP} bytes and 1MiB, found {n} bytes"
-                    )));
-                }
-                Ok(usize::try_from(n).unwrap_or(usize::MAX))
-            })
-            .or(d.max_read);
+        let max_read = t.get(cap_key, read_cap).or(d.max_read);
         Self {
             listen,
             mode: t.get("mode", one_of(InterceptMode::CHOICES)).or(d.mode),
@@ -270,7 +260,7 @@ impl Default for BlockPageSettings {
 impl BlockPageSettings {
     pub(super) fn extract(mut t: Table<'_, '_>) -> Self {
         use crate::blockpage::{BlockPage, PageError};
-        use extract::{byte_size, duration, path, socket_addr, string};
+        use extract::{duration, path, socket_addr, string};
         let d = Self::default();
         let listen = match t.list("listen", socket_addr) {
             Got::Missing => {
@@ -292,17 +282,7 @@ impl BlockPageSettings {
             read_timeout: t
                 .get("read_timeout", duration(MIN_READ_TIMEOUT, MAX_READ_TIMEOUT))
                 .or(d.read_timeout),
-            max_head: t
-                .get("max_head_size", |v| {
-                    let n = byte_size(v)?;
-                    if !(MIN_READ_CAP..=MAX_READ_CAP).contains(&n) {
-                        return Err(Invalid(format!(
-                            "must be between {MIN_READ_CAP} bytes and 1MiB, found {n} bytes"
-                        )));
-                    }
-                    Ok(usize::try_from(n).unwrap_or(usize::MAX))
-                })
-                .or(d.max_head),
+            max_head: t.get("max_head_size", read_cap).or(d.max_head),
         };
         // Load the page exactly as `ward serve` will, so a bad template or
         // setting is a config error (a template error names its own
@@ -351,4 +331,16 @@ impl BlockPageSettings {
         ]);
         out
     }
+}
+
+/// A read cap (`max_hello_size`, `max_head_size`): a byte size in
+/// `MIN_READ_CAP..=MAX_READ_CAP`.
+fn read_cap(v: &toml::de::DeValue<'_>) -> Result<usize, Invalid> {
+    let n = extract::byte_size(v)?;
+    if !(MIN_READ_CAP..=MAX_READ_CAP).contains(&n) {
+        return Err(Invalid(format!(
+            "must be between {MIN_READ_CAP} bytes and 1MiB, found {n} bytes"
+        )));
+    }
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
