@@ -657,26 +657,13 @@ fn spooled(dir: &Path) -> Vec<(String, serde_json::Value)> {
     out
 }
 
-/// nftables `redirect` of the client's port 443 and 80 into ward's filters
-/// (as in sni.rs).
-const REDIRECT_RULES: &str = r#"
-table inet ward {
-    chain prerouting {
-        type nat hook prerouting priority dstnat; policy accept;
-        fib daddr type local return
-        iifname "r0" tcp dport 443 redirect to :8443
-        iifname "r0" tcp dport 80 redirect to :8080
-    }
-}
-"#;
-
 /// Blocks by the SNI and HTTP filters are counted per channel: ward in a
 /// router namespace with nftables redirect, curl in a client namespace.
 /// The collector is unreachable from there, so the reports are read from
 /// the spool, where they wait.
 #[test]
 fn sni_and_http_blocks_are_reported_per_channel() {
-    use crate::support::netns::{self, Lab, SERVER_V4};
+    use crate::support::netns::{self, Lab, REDIRECT_RULES, SERVER_V4};
     if !netns::available() {
         return;
     }

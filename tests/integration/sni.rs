@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::netns::{self, Lab, SERVER_V4, SERVER_V6};
+use crate::support::netns::{self, Lab, REDIRECT_RULES, SERVER_V4, SERVER_V6};
 use crate::support::ward::Ward;
 use crate::util::repo;
 
@@ -185,22 +185,6 @@ fn metric(text: &str, series: &str) -> f64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
 }
-
-/// nftables `redirect`, as docs/deploy-sni.md gives it: traffic from the
-/// client link to ports 443 and 80 goes to ward's listeners; traffic to the
-/// router's own addresses (the block page, DNS) is left alone. (ward's own
-/// outbound connections leave through `output`, which has no rule here; the
-/// mark matters when the host's own traffic is steered too.)
-const REDIRECT_RULES: &str = r#"
-table inet ward {
-    chain prerouting {
-        type nat hook prerouting priority dstnat; policy accept;
-        fib daddr type local return
-        iifname "r0" tcp dport 443 redirect to :8443
-        iifname "r0" tcp dport 80 redirect to :8080
-    }
-}
-"#;
 
 /// nftables `tproxy`: same steering, without NAT; replies to ward's
 /// transparent outbound sockets are marked for local delivery too.

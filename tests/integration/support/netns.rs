@@ -23,7 +23,23 @@ use std::time::{Duration, Instant};
 pub const SERVER_V4: &str = "10.77.2.2";
 pub const SERVER_V6: &str = "fd77:2::2";
 
-/// Whether the lab can be built here. `Ok(false)`: explicitly skipped.
+/// nftables `redirect`, as docs/deploy-sni.md gives it: traffic from the
+/// client link to ports 443 and 80 goes to ward's listeners; traffic to the
+/// router's own addresses (the block page, DNS) is left alone. (ward's own
+/// outbound connections leave through `output`, which has no rule here; the
+/// mark matters when the host's own traffic is steered too.)
+pub const REDIRECT_RULES: &str = r#"
+table inet ward {
+    chain prerouting {
+        type nat hook prerouting priority dstnat; policy accept;
+        fib daddr type local return
+        iifname "r0" tcp dport 443 redirect to :8443
+        iifname "r0" tcp dport 80 redirect to :8080
+    }
+}
+"#;
+
+/// Whether the lab can be built here; `false`: explicitly skipped.
 /// Panics with the reason when it cannot and the skip was not asked for.
 pub fn available() -> bool {
     let skip = std::env::var_os("WARD_SKIP_NETNS").is_some();
