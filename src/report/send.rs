@@ -68,13 +68,8 @@ pub enum SignatureError {
     BadSignature { key_id: String },
 }
 
-/// Checks a `Ward-Signature` header against `body` and the node's
-/// registered keys; returns the key id that signed.
-pub fn verify_signature(
-    header: &str,
-    body: &[u8],
-    keys: &[VerifyingKey],
-) -> Result<KeyId, SignatureError> {
+/// Parses a `Ward-Signature` header into the key id and the signature.
+fn parse_signature_header(header: &str) -> Result<(KeyId, Signature), SignatureError> {
     let rest = header
         .strip_prefix("ed25519 ")
         .ok_or(SignatureError::Malformed)?;
@@ -91,9 +86,26 @@ pub fn verify_signature(
             _ => return Err(SignatureError::Malformed),
         }
     }
-    let (Some(key_id), Some(sig)) = (key_id, sig) else {
-        return Err(SignatureError::Malformed);
-    };
+    match (key_id, sig) {
+        (Some(key_id), Some(sig)) => Ok((key_id, sig)),
+        _ => Err(SignatureError::Malformed),
+    }
+}
+
+/// The key id a `Ward-Signature` header names, so a collector can find
+/// the node before it verifies (nothing is verified here).
+pub fn signer_key_id(header: &str) -> Result<KeyId, SignatureError> {
+    parse_signature_header(header).map(|(key_id, _)| key_id)
+}
+
+/// Checks a `Ward-Signature` header against `body` and the node's
+/// registered keys; returns the key id that signed.
+pub fn verify_signature(
+    header: &str,
+    body: &[u8],
+    keys: &[VerifyingKey],
+) -> Result<KeyId, SignatureError> {
+    let (key_id, sig) = parse_signature_header(header)?;
     let key = keys
         .iter()
         .find(|k| KeyId::of(k) == key_id)
