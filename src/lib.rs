@@ -7,6 +7,8 @@
 //!
 //! * [`cli`]: one file per `ward` subcommand; parses arguments and calls
 //!   into the library.
+//! * [`collector`]: the ministry's receiver: verifies signed compliance
+//!   reports against the node registry and stores them (SQLite).
 //! * [`sni`]: the transparent TLS (SNI) and HTTP (Host) filters for
 //!   steered traffic: ClientHello reader, verdict, refuse or relay.
 //! * [`blockpage`]: the HTTP 451 notice page and the request-head reader
@@ -34,6 +36,7 @@
 pub mod admin;
 pub mod blockpage;
 pub mod cli;
+pub mod collector;
 pub mod config;
 pub mod dns;
 pub mod domain;

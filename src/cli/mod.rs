@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod collector;
 mod config_check;
 mod generate_docs;
 mod keygen;
@@ -57,6 +58,9 @@ enum Command {
     /// Probe a resolver: does it enforce the list (canary, sample, SNI)?
     /// Exit 0 compliant, 2 not compliant, 1 error.
     Probe(probe::Args),
+    /// Receive, verify and store the compliance reports of ward nodes
+    /// (the ministry's collector).
+    Collector(collector::Args),
     /// Validate configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -93,15 +97,18 @@ impl Cli {
         }
     }
 
-    /// Runs the chosen subcommand. `serve` sets up logging from its
-    /// configuration; every other command logs to stderr at once.
+    /// Runs the chosen subcommand. `serve` and `collector` set up logging
+    /// from their configuration; every other command logs to stderr at once.
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        if let Command::Serve(args) = self.command {
-            return serve::run(args, self.verbose);
-        }
-        init_tracing(self.log_level(), false);
-        match self.command {
-            Command::Serve(_) => unreachable!("handled above"),
+        let level = self.log_level();
+        let command = match self.command {
+            Command::Serve(args) => return serve::run(args, self.verbose),
+            Command::Collector(args) => return collector::run(args, self.verbose),
+            other => other,
+        };
+        init_tracing(level, false);
+        match command {
+            Command::Serve(_) | Command::Collector(_) => unreachable!("handled above"),
             Command::Keygen(args) => keygen::run(args),
             Command::List(ListCommand::Build(args)) => list_build::run(args),
             Command::List(ListCommand::Verify(args)) => list_verify::run(args),

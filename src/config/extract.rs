@@ -245,6 +245,54 @@ impl<'r, 'a> Table<'r, 'a> {
         }
     }
 
+    /// Reads `key` as an array of tables (`[[key]]`), each with `read`,
+    /// which gets the table as `key[i]`. A non-table element is reported.
+    pub(crate) fn tables<T>(
+        &mut self,
+        key: &'static str,
+        mut read: impl FnMut(Table<'_, 'a>) -> Option<T>,
+    ) -> Got<Vec<T>> {
+        let Some(value) = self.lookup(key) else {
+            return Got::Missing;
+        };
+        let path = self.path_of(key);
+        let DeValue::Array(items) = value.get_ref() else {
+            let found = describe(value.get_ref());
+            self.report.error(
+                Some(value.span()),
+                path.clone(),
+                format!("expected an array of tables ([[{path}]]), found {found}"),
+            );
+            return Got::Bad;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut bad = false;
+        for (i, item) in items.iter().enumerate() {
+            let DeValue::Table(entries) = item.get_ref() else {
+                let found = describe(item.get_ref());
+                self.report.error(
+                    Some(item.span()),
+                    format!("{path}[{i}]"),
+                    format!("expected a table ([[{path}]]), found {found}"),
+                );
+                bad = true;
+                continue;
+            };
+            let table = Table {
+                report: self.report,
+                path: format!("{path}[{i}]"),
+                entries: Some(entries),
+                span: Some(item.span()),
+                known: Vec::new(),
+            };
+            match read(table) {
+                Some(v) => out.push(v),
+                None => bad = true,
+            }
+        }
+        if bad { Got::Bad } else { Got::Ok(out) }
+    }
+
     /// Whether this table is in the file (and is a table).
     pub(crate) fn is_present(&self) -> bool {
         self.entries.is_some()

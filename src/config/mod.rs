@@ -23,7 +23,9 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use self::extract::{Got, Invalid, Report, Table};
 use crate::keys;
 
+pub mod collector;
 mod extract;
+pub mod registry;
 mod report;
 #[cfg(test)]
 mod tests;
@@ -440,6 +442,51 @@ impl Default for LogSettings {
 
 // ---- Loading -----------------------------------------------------------------
 
+/// The text of a TOML file, or the one error that it cannot be read.
+pub(crate) fn read_text(path: &Path) -> Result<String, ConfigErrors> {
+    let label = path.display().to_string();
+    let fail = |message| Err(ConfigErrors::whole_file(&label, message));
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => return fail("is a directory, not a config file".into()),
+        Ok(_) => {}
+        Err(e) => return fail(format!("cannot read config file: {e}")),
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => return fail(format!("cannot read config file: {e}")),
+    };
+    String::from_utf8(bytes).or_else(|e| {
+        fail(format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+/// Parses `text` as TOML and reads it with `extract`; every problem at
+/// once, in line order.
+pub(crate) fn parse_with_extract<T>(
+    text: &str,
+    file_label: &str,
+    extract: impl FnOnce(Table<'_, '_>) -> T,
+) -> Result<T, ConfigErrors> {
+    let mut report = Report::new(file_label, text);
+    let doc = match toml::de::DeTable::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            report.error(e.span(), "", format!("TOML syntax error: {}", e.message()));
+            return Err(ConfigErrors(report.errors));
+        }
+    };
+    let value = extract(Table::root(&mut report, doc.get_ref()));
+    let mut errors = report.errors;
+    if errors.is_empty() {
+        return Ok(value);
+    }
+    errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+    Err(ConfigErrors(errors))
+}
+
 impl Config {
     /// What `ward serve` runs on without `--config`: the defaults, the
     /// embedded demo list and key, state under the temporary directory, and
@@ -471,24 +518,8 @@ impl Config {
 
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
-        let label = path.display().to_string();
-        let fail = |message| Err(ConfigErrors::whole_file(&label, message));
-        match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => return fail("is a directory, not a config file".into()),
-            Ok(_) => {}
-            Err(e) => return fail(format!("cannot read config file: {e}")),
-        }
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) => return fail(format!("cannot read config file: {e}")),
-        };
-        match String::from_utf8(bytes) {
-            Ok(text) => Self::parse(&text, &label),
-            Err(e) => fail(format!(
-                "not UTF-8 text (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
-            )),
-        }
+        let text = read_text(path)?;
+        Self::parse(&text, &path.display().to_string())
     }
 
     /// Validates config text; `file_label` names it in errors. Reads

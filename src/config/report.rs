@@ -56,7 +56,7 @@ pub struct ReportSettings {
 }
 
 /// An identifier: 1 to 64 of `A-Z a-z 0-9 . _ -`.
-fn identifier(value: &toml::de::DeValue<'_>) -> Result<String, Invalid> {
+pub(super) fn identifier(value: &toml::de::DeValue<'_>) -> Result<String, Invalid> {
     let text = extract::string(value)?;
     let ok = !text.is_empty()
         && text.len() <= MAX_ID_LEN

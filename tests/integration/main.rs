@@ -3,6 +3,7 @@
 
 mod blockpage;
 mod cli;
+mod collector;
 mod probe;
 mod process;
 mod report;

@@ -252,7 +252,8 @@ impl Drop for ListServer {
     }
 }
 
-/// Mints the CA and the leaf, writes `dir/ca.pem`, and builds the rustls
+/// Mints the CA and the leaf, writes `dir/ca.pem` (and the leaf's chain
+/// and key as `dir/server.pem`, `dir/server.key`), and builds the rustls
 /// server configuration (ring provider, HTTP/1.1 ALPN).
 pub fn make_tls(dir: &Path) -> (PathBuf, ServerConfig) {
     use rcgen::{
@@ -293,6 +294,14 @@ pub fn make_tls(dir: &Path) -> (PathBuf, ServerConfig) {
 
     let ca_file = dir.join("ca.pem");
     std::fs::write(&ca_file, ca_cert.pem()).expect("write ca.pem");
+    // The same leaf as PEM files, for servers that read their own (the
+    // real `ward collector`).
+    std::fs::write(
+        dir.join("server.pem"),
+        format!("{}{}", leaf_cert.pem(), ca_cert.pem()),
+    )
+    .expect("write server.pem");
+    std::fs::write(dir.join("server.key"), leaf_key.serialize_pem()).expect("write server.key");
 
     let chain: Vec<CertificateDer<'static>> = vec![leaf_cert.der().clone(), ca_cert.der().clone()];
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));

@@ -2,6 +2,7 @@
 //! process, and a small DNS client built on hickory-proto's codec.
 
 pub mod client;
+pub mod collector;
 pub mod https;
 pub mod netns;
 pub mod receiver;

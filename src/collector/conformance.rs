@@ -1,0 +1,140 @@
+//! The storage contract as a test suite, run against every [`Storage`]
+//! implementation (SQLite now; PostgreSQL when it exists).
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use super::store::{Accepted, Inserted, Storage, WindowFlag};
+use crate::keys::KeyId;
+use crate::report::body::{self, Count, Counters, ListInForce, Report};
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+/// A report of `node` for `[start, end)` with list `serial`.
+pub(crate) fn report(node: &str, start: &str, end: &str, serial: u64) -> Accepted {
+    let start = ts(start);
+    let mut blocked = BTreeMap::new();
+    blocked.insert(
+        "adult".to_owned(),
+        BTreeMap::from([
+            ("dns".to_owned(), Count::Exact(12)),
+            ("sni".to_owned(), Count::Below("<5".into())),
+            ("http".to_owned(), Count::Below("<5".into())),
+        ]),
+    );
+    let report = Report {
+        format: body::FORMAT.to_owned(),
+        report_id: body::report_id("isp", node, start),
+        isp_id: "isp".to_owned(),
+        node_id: node.to_owned(),
+        window_start: start,
+        window_end: ts(end),
+        node_started_at: ts("2026-11-29T17:00:00Z"),
+        ward_version: "0.1.0".to_owned(),
+        config_digest: "00".repeat(32),
+        min_count: 5,
+        list: Some(ListInForce {
+            list_id: "national".into(),
+            serial,
+            sha256: "ab".repeat(32),
+            issued_at: ts("2026-11-29T16:00:00Z"),
+            expires_at: ts("2026-12-06T16:00:00Z"),
+            activated_at: ts("2026-11-29T16:00:07Z"),
+            stale: false,
+        }),
+        activations: vec![body::ActivationLag {
+            list_id: "national".into(),
+            serial,
+            sha256: "ab".repeat(32),
+            issued_at: ts("2026-11-29T16:00:00Z"),
+            activated_at: ts("2026-11-29T16:00:07Z"),
+            lag_seconds: 7.0,
+            at_startup: false,
+        }],
+        counters: Counters {
+            queries_total: 100,
+            blocked,
+            upstream_failures: BTreeMap::new(),
+            list_fetch_failures: BTreeMap::new(),
+            malformed_packets: 0,
+        },
+    };
+    Accepted {
+        body: report.to_bytes(),
+        report,
+        signature: "ed25519 keyid=0000000000000000; sig=00".into(),
+        key_id: KeyId([0; 8]),
+        received_at: ts("2026-11-29T18:10:00Z"),
+    }
+}
+
+fn stored(flags: &[WindowFlag]) -> Inserted {
+    Inserted::Stored {
+        flags: flags.to_vec(),
+    }
+}
+
+/// Insert, read back, replay.
+pub(crate) fn a_replayed_report_is_stored_once(s: &dyn Storage) {
+    let r = report("n1", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 3);
+    assert_eq!(s.insert_report(&r).unwrap(), stored(&[]));
+    assert_eq!(s.insert_report(&r).unwrap(), Inserted::Duplicate);
+    assert_eq!(s.report_count().unwrap(), 1);
+    let stored = s.report(&r.report.report_id).unwrap().unwrap();
+    assert_eq!(stored.body, r.body, "the body is kept byte for byte");
+    assert!(stored.flags.is_empty());
+    assert!(s.report("ffff").unwrap().is_none());
+    let nodes = s.nodes().unwrap();
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0].reports, 1);
+    assert_eq!(nodes[0].list_serial, Some(3));
+}
+
+/// Overlapping and backwards windows are stored and flagged; the node's
+/// latest state follows the latest window, not the latest arrival.
+pub(crate) fn odd_windows_are_flagged_not_merged(s: &dyn Storage) {
+    let first = report("n1", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 1);
+    let second = report("n1", "2026-11-29T18:05:00Z", "2026-11-29T18:10:00Z", 2);
+    assert_eq!(s.insert_report(&first).unwrap(), stored(&[]));
+    assert_eq!(s.insert_report(&second).unwrap(), stored(&[]));
+    // Starts inside `second`.
+    let overlap = report("n1", "2026-11-29T18:07:00Z", "2026-11-29T18:12:00Z", 2);
+    assert_eq!(
+        s.insert_report(&overlap).unwrap(),
+        stored(&[WindowFlag::Overlap])
+    );
+    // Before everything stored, overlapping nothing.
+    let mut backwards = report("n1", "2026-11-29T17:00:00Z", "2026-11-29T17:05:00Z", 9);
+    backwards.received_at = ts("2026-11-29T18:20:00Z");
+    assert_eq!(
+        s.insert_report(&backwards).unwrap(),
+        stored(&[WindowFlag::Backwards])
+    );
+    // Ends before it starts.
+    let inverted = report("n2", "2026-11-29T18:05:00Z", "2026-11-29T18:00:00Z", 1);
+    assert_eq!(
+        s.insert_report(&inverted).unwrap(),
+        stored(&[WindowFlag::Backwards])
+    );
+    // Another node's windows are its own.
+    let other = report("n3", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 1);
+    assert_eq!(s.insert_report(&other).unwrap(), stored(&[]));
+
+    assert_eq!(s.report_count().unwrap(), 6);
+    let stored = s.report(&overlap.report.report_id).unwrap().unwrap();
+    assert_eq!(stored.flags, [WindowFlag::Overlap]);
+    let nodes = s.nodes().unwrap();
+    let n1 = nodes.iter().find(|n| n.node_id == "n1").unwrap();
+    assert_eq!(n1.reports, 4);
+    assert_eq!(n1.flagged, 2);
+    // The latest window is `overlap` (ends 18:12), serial 2; the backwards
+    // one arrived last but changes nothing.
+    assert_eq!(n1.last_window_end, ts("2026-11-29T18:12:00Z"));
+    assert_eq!(n1.list_serial, Some(2));
+    assert_eq!(n1.last_report_at, ts("2026-11-29T18:10:00Z"));
+    let ids: Vec<_> = nodes.iter().map(|n| n.node_id.as_str()).collect();
+    assert_eq!(ids, ["n1", "n2", "n3"]);
+}

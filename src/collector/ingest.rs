@@ -1,0 +1,369 @@
+//! Ingest, the pure part: from a POSTed body and its `Ward-Signature`
+//! header to an [`Accepted`] report or a [`Rejection`] with its reason.
+//! No I/O; the server adds the body cap, storage and the answer.
+//!
+//! The order matters. The header's key id finds the node in the registry;
+//! the signature is verified against that node's key **before** the body
+//! is parsed, so unauthenticated bytes never reach the JSON parser. The
+//! parsed body must then be the node's own (its `isp_id`/`node_id` are the
+//! ones registered for the key), in the one format this build reads, with
+//! a `report_id` that matches its window and counts in the small-count
+//! form.
+
+use jiff::Timestamp;
+
+use super::store::Accepted;
+use crate::config::registry::Registry;
+use crate::report::body::{self, Count, Report};
+use crate::report::send::{self, SignatureError};
+
+/// The smallest `min_count` a node may send (as in the node's config).
+const MIN_MIN_COUNT: u64 = crate::config::MIN_MIN_COUNT;
+
+/// Why a report is refused. Each has an HTTP status (4xx: the node does
+/// not retry, it keeps the report in `spool_dir/rejected/`) and a metric
+/// label; the message is the answer's body, for the node's log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("no Ward-Signature header: reports must be signed with the node's key")]
+    Unsigned,
+    #[error("{0}")]
+    MalformedSignature(SignatureError),
+    #[error(
+        "key {key_id} is not registered with this collector: register the node's .pub for its isp_id/node_id"
+    )]
+    UnknownKey { key_id: String },
+    #[error("the signature by key {key_id} does not match the body")]
+    BadSignature { key_id: String },
+    #[error("request body over the {limit}-byte limit")]
+    TooLarge { limit: u64 },
+    #[error("not JSON: {detail}")]
+    NotJson { detail: String },
+    #[error("not a valid ward-compliance-report/1: {detail}")]
+    Schema { detail: String },
+    #[error(
+        "key {key_id} is registered for {isp_id}/{node_id}, but the report claims {claimed_isp}/{claimed_node}"
+    )]
+    WrongNode {
+        key_id: String,
+        isp_id: String,
+        node_id: String,
+        claimed_isp: String,
+        claimed_node: String,
+    },
+}
+
+impl Rejection {
+    /// The HTTP status answered.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Unsigned | Self::UnknownKey { .. } | Self::BadSignature { .. } => 403,
+            Self::WrongNode { .. } => 403,
+            Self::MalformedSignature(_) | Self::NotJson { .. } => 400,
+            Self::TooLarge { .. } => 413,
+            Self::Schema { .. } => 422,
+        }
+    }
+
+    /// The `result` label of `ward_collector_reports_total`.
+    pub fn result(&self) -> IngestResult {
+        match self {
+            Self::Unsigned | Self::MalformedSignature(_) => IngestResult::Unsigned,
+            Self::UnknownKey { .. } => IngestResult::UnknownKey,
+            Self::BadSignature { .. } => IngestResult::BadSignature,
+            Self::TooLarge { .. } => IngestResult::TooLarge,
+            Self::NotJson { .. } | Self::Schema { .. } => IngestResult::Invalid,
+            Self::WrongNode { .. } => IngestResult::WrongNode,
+        }
+    }
+}
+
+/// Every outcome of one POST, for `ward_collector_reports_total{result}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IngestResult {
+    /// Stored.
+    Stored,
+    /// Stored, but its window overlaps or runs backwards.
+    Flagged,
+    /// A known `report_id`: acknowledged, nothing stored.
+    Duplicate,
+    Unsigned,
+    UnknownKey,
+    BadSignature,
+    TooLarge,
+    /// Not JSON, or not a valid report.
+    Invalid,
+    WrongNode,
+    /// Storage failed; answered 503 so the node retries.
+    StorageError,
+}
+
+impl IngestResult {
+    pub const ALL: [Self; 10] = [
+        Self::Stored,
+        Self::Flagged,
+        Self::Duplicate,
+        Self::Unsigned,
+        Self::UnknownKey,
+        Self::BadSignature,
+        Self::TooLarge,
+        Self::Invalid,
+        Self::WrongNode,
+        Self::StorageError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stored => "stored",
+            Self::Flagged => "flagged",
+            Self::Duplicate => "duplicate",
+            Self::Unsigned => "unsigned",
+            Self::UnknownKey => "unknown_key",
+            Self::BadSignature => "bad_signature",
+            Self::TooLarge => "too_large",
+            Self::Invalid => "invalid",
+            Self::WrongNode => "wrong_node",
+            Self::StorageError => "storage_error",
+        }
+    }
+}
+
+/// Verifies and parses one POSTed report.
+pub fn verify(
+    signature: Option<&str>,
+    body: &[u8],
+    registry: &Registry,
+    received_at: Timestamp,
+) -> Result<Accepted, Rejection> {
+    let header = signature.ok_or(Rejection::Unsigned)?;
+    let key_id = send::signer_key_id(header).map_err(Rejection::MalformedSignature)?;
+    let node = registry
+        .by_key(&key_id)
+        .ok_or_else(|| Rejection::UnknownKey {
+            key_id: key_id.to_string(),
+        })?;
+    send::verify_signature(header, body, std::slice::from_ref(&node.key)).map_err(|e| match e {
+        SignatureError::Malformed => Rejection::MalformedSignature(e),
+        SignatureError::UnknownKey { key_id } => Rejection::UnknownKey { key_id },
+        SignatureError::BadSignature { key_id } => Rejection::BadSignature { key_id },
+    })?;
+    let report: Report = serde_json::from_slice(body).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Syntax | Category::Eof | Category::Io => Rejection::NotJson {
+                detail: e.to_string(),
+            },
+            Category::Data => Rejection::Schema {
+                detail: e.to_string(),
+            },
+        }
+    })?;
+    if report.isp_id != node.isp_id || report.node_id != node.node_id {
+        return Err(Rejection::WrongNode {
+            key_id: key_id.to_string(),
+            isp_id: node.isp_id.clone(),
+            node_id: node.node_id.clone(),
+            claimed_isp: report.isp_id,
+            claimed_node: report.node_id,
+        });
+    }
+    check_shape(&report).map_err(|detail| Rejection::Schema { detail })?;
+    Ok(Accepted {
+        report,
+        body: body.to_vec(),
+        signature: header.to_owned(),
+        key_id,
+        received_at,
+    })
+}
+
+/// What serde's types do not already enforce.
+fn check_shape(r: &Report) -> Result<(), String> {
+    if r.format != body::FORMAT {
+        return Err(format!(
+            "format {:?}: this collector reads {:?}",
+            r.format,
+            body::FORMAT
+        ));
+    }
+    let expected = body::report_id(&r.isp_id, &r.node_id, r.window_start);
+    if r.report_id != expected {
+        return Err(format!(
+            "report_id {:?} does not match isp_id, node_id and window_start (expected {expected})",
+            r.report_id
+        ));
+    }
+    if r.min_count < MIN_MIN_COUNT {
+        return Err(format!(
+            "min_count {} is below {MIN_MIN_COUNT}",
+            r.min_count
+        ));
+    }
+    let below = format!("<{}", r.min_count);
+    for (category, row) in &r.counters.blocked {
+        for (channel, count) in row {
+            if !matches!(channel.as_str(), "dns" | "sni" | "http") {
+                return Err(format!(
+                    "counters.blocked.{category}: unknown channel {channel:?}"
+                ));
+            }
+            match count {
+                Count::Exact(n) if *n < r.min_count => {
+                    return Err(format!(
+                        "counters.blocked.{category}.{channel}: exact count {n} under min_count {}",
+                        r.min_count
+                    ));
+                }
+                Count::Below(s) if *s != below => {
+                    return Err(format!(
+                        "counters.blocked.{category}.{channel}: {s:?} is neither a count nor {below:?}"
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    for a in &r.activations {
+        if !a.lag_seconds.is_finite() {
+            return Err("activations: lag_seconds is not a finite number".into());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+
+    use super::*;
+    use crate::collector::conformance;
+    use crate::config::registry::RegisteredNode;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn registry() -> Registry {
+        Registry::from_nodes(vec![
+            RegisteredNode {
+                isp_id: "isp".into(),
+                node_id: "n1".into(),
+                key: key(1).verifying_key(),
+            },
+            RegisteredNode {
+                isp_id: "isp".into(),
+                node_id: "n2".into(),
+                key: key(2).verifying_key(),
+            },
+        ])
+    }
+
+    fn body(node: &str) -> Vec<u8> {
+        conformance::report(node, "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 1)
+            .report
+            .to_bytes()
+    }
+
+    fn now() -> Timestamp {
+        "2026-11-29T18:05:01Z".parse().unwrap()
+    }
+
+    fn check(signature: Option<&str>, body: &[u8]) -> Result<Accepted, Rejection> {
+        verify(signature, body, &registry(), now())
+    }
+
+    #[test]
+    fn a_signed_report_of_a_registered_node_is_accepted() {
+        let b = body("n1");
+        let sig = send::sign(&key(1), &b);
+        let a = check(Some(&sig), &b).unwrap();
+        assert_eq!(a.report.node_id, "n1");
+        assert_eq!(a.body, b);
+        assert_eq!(a.signature, sig);
+        assert_eq!(a.received_at, now());
+    }
+
+    #[test]
+    fn each_bad_input_has_its_reason_status_and_label() {
+        let b = body("n1");
+        let good = send::sign(&key(1), &b);
+
+        let e = check(None, &b).unwrap_err();
+        assert_eq!((e.status(), e.result()), (403, IngestResult::Unsigned));
+
+        let e = check(Some("ed25519 nonsense"), &b).unwrap_err();
+        assert_eq!((e.status(), e.result()), (400, IngestResult::Unsigned));
+
+        let e = check(Some(&send::sign(&key(9), &b)), &b).unwrap_err();
+        assert_eq!((e.status(), e.result()), (403, IngestResult::UnknownKey));
+        assert!(e.to_string().contains("not registered"), "{e}");
+
+        let mut tampered = b.clone();
+        let at = tampered.windows(3).position(|w| w == b"100").unwrap();
+        tampered[at] = b'9';
+        let e = check(Some(&good), &tampered).unwrap_err();
+        assert_eq!((e.status(), e.result()), (403, IngestResult::BadSignature));
+
+        // Signed by n2's key but claiming to be n1.
+        let e = check(Some(&send::sign(&key(2), &b)), &b).unwrap_err();
+        assert_eq!((e.status(), e.result()), (403, IngestResult::WrongNode));
+        assert!(e.to_string().contains("isp/n2"), "{e}");
+
+        let broken = b"{\"format\": ".to_vec();
+        let e = check(Some(&send::sign(&key(1), &broken)), &broken).unwrap_err();
+        assert_eq!((e.status(), e.result()), (400, IngestResult::Invalid));
+        assert!(matches!(e, Rejection::NotJson { .. }), "{e}");
+
+        let not_report = br#"{"format": "x"}"#.to_vec();
+        let e = check(Some(&send::sign(&key(1), &not_report)), &not_report).unwrap_err();
+        assert_eq!((e.status(), e.result()), (422, IngestResult::Invalid));
+    }
+
+    /// Re-signs an edited report of n1.
+    fn edited(edit: impl FnOnce(&mut Report)) -> Result<Accepted, Rejection> {
+        let mut r =
+            conformance::report("n1", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 1).report;
+        edit(&mut r);
+        let b = r.to_bytes();
+        check(Some(&send::sign(&key(1), &b)), &b)
+    }
+
+    #[test]
+    fn shape_checks_beyond_the_types() {
+        let schema = |r: Result<Accepted, Rejection>| match r {
+            Err(Rejection::Schema { detail }) => detail,
+            other => panic!("expected a schema rejection, got {other:?}"),
+        };
+        let d = schema(edited(|r| r.format = "ward-compliance-report/2".into()));
+        assert!(d.contains("format"), "{d}");
+        let d = schema(edited(|r| r.report_id = "00".repeat(16)));
+        assert!(d.contains("report_id"), "{d}");
+        let d = schema(edited(|r| r.min_count = 1));
+        assert!(d.contains("min_count"), "{d}");
+        let d = schema(edited(|r| {
+            r.counters
+                .blocked
+                .get_mut("adult")
+                .unwrap()
+                .insert("dns".into(), Count::Exact(2));
+        }));
+        assert!(d.contains("exact count 2"), "{d}");
+        let d = schema(edited(|r| {
+            r.counters
+                .blocked
+                .get_mut("adult")
+                .unwrap()
+                .insert("sni".into(), Count::Below("<3".into()));
+        }));
+        assert!(d.contains("\"<3\""), "{d}");
+        let d = schema(edited(|r| {
+            r.counters
+                .blocked
+                .get_mut("adult")
+                .unwrap()
+                .insert("ftp".into(), Count::Exact(9));
+        }));
+        assert!(d.contains("unknown channel"), "{d}");
+        assert!(edited(|_| {}).is_ok());
+    }
+}

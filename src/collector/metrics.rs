@@ -1,0 +1,93 @@
+//! The collector's own metrics (`GET /metrics`): what it received and how
+//! fast it stored it. Labels are bounded: the ingest result only, never a
+//! node, ISP or address.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use super::ingest::IngestResult;
+
+/// `ward_collector_reports_total{result}`.
+pub const REPORTS_TOTAL: &str = "ward_collector_reports_total";
+/// `ward_collector_ingest_seconds`: request body read to answer.
+pub const INGEST_SECONDS: &str = "ward_collector_ingest_seconds";
+
+/// Ingest latency buckets, seconds: a commit with fsync is milliseconds.
+const INGEST_BUCKETS: [f64; 12] = [
+    0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// The handles, registered once.
+#[derive(Debug)]
+pub struct CollectorMetrics {
+    registry: Registry,
+    reports: [Counter; IngestResult::ALL.len()],
+    ingest: Histogram,
+}
+
+impl Default for CollectorMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CollectorMetrics {
+    /// Registers every metric, with every result at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let family = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            REPORTS_TOTAL.trim_end_matches("_total"),
+            "Report POSTs by outcome",
+            family.clone(),
+        );
+        let reports = IngestResult::ALL
+            .map(|r| family.get_or_create_owned(&ResultLabels { result: r.as_str() }));
+        let ingest = Histogram::new(INGEST_BUCKETS);
+        registry.register(
+            INGEST_SECONDS,
+            "Time from a report's body read to its answer (verification and commit)",
+            ingest.clone(),
+        );
+        Self {
+            registry,
+            reports,
+            ingest,
+        }
+    }
+
+    /// Counts one POST.
+    pub fn count(&self, result: IngestResult) {
+        if let Some(i) = IngestResult::ALL.iter().position(|r| *r == result) {
+            self.reports[i].inc();
+        }
+    }
+
+    /// How many POSTs had `result` (tests, logs).
+    pub fn reports(&self, result: IngestResult) -> u64 {
+        IngestResult::ALL
+            .iter()
+            .position(|r| *r == result)
+            .map_or(0, |i| self.reports[i].get())
+    }
+
+    pub fn observe_ingest(&self, seconds: f64) {
+        self.ingest.observe(seconds);
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

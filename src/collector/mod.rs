@@ -1,0 +1,99 @@
+//! `ward collector`: the ministry's side of compliance reporting. It
+//! receives the signed reports of `ward serve` nodes, verifies them against
+//! the registry of node keys, and stores them.
+//!
+//! * [`ingest`] (pure): header and body to an accepted report or a
+//!   rejection with its reason and status.
+//! * [`store`]: the [`store::Storage`] trait and its contract;
+//!   [`sqlite`] is the embedded default.
+//! * [`server`]: the HTTP(S) listener and routes.
+//! * [`state`] (pure): a node's state (current, behind, stale, silent).
+//! * [`auth`]: HTTP basic auth against `[[user]]` (Argon2 hashes).
+//! * [`tls`]: PEM files to a rustls server configuration.
+//! * [`metrics`]: the collector's own Prometheus metrics.
+//!
+//! Not built yet (see `docs/collector.md`): PostgreSQL, the dashboard,
+//! most of the JSON API, export, probe results.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::collector::{CollectorConfig, StorageSettings};
+
+pub mod auth;
+#[cfg(test)]
+mod conformance;
+pub mod ingest;
+pub mod metrics;
+pub mod server;
+pub mod sqlite;
+pub mod state;
+pub mod store;
+pub mod tls;
+
+/// Why the collector could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectorError {
+    #[error(transparent)]
+    Storage(#[from] store::StorageError),
+    #[error("storage {0} is not supported by this build")]
+    StorageUnsupported(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("serving: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Opens the storage, binds the listener and serves until `shutdown`
+/// resolves. The startup order: storage (migrations) first, so a broken
+/// database fails before anything listens.
+pub async fn run(
+    config: CollectorConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), CollectorError> {
+    let store: Arc<dyn store::Storage> = match &config.storage {
+        StorageSettings::Sqlite(path) => {
+            let path = path.clone();
+            let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&path))
+                .await
+                .map_err(|e| CollectorError::Serve(std::io::Error::other(e)))??;
+            Arc::new(store)
+        }
+        StorageSettings::Postgres(_) => {
+            return Err(CollectorError::StorageUnsupported("PostgreSQL".into()));
+        }
+    };
+    let tls = match &config.tls {
+        Some(t) => Some(tls::server_config(&t.cert, &t.key).map_err(CollectorError::Tls)?),
+        None => None,
+    };
+    let listener =
+        TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| CollectorError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+    if config.users.is_empty() {
+        tracing::info!("no [[user]] configured: the API refuses every login");
+    }
+    tracing::info!(nodes = config.registry.nodes().len(), "registry loaded");
+    let app = Arc::new(server::App {
+        registry: Arc::new(config.registry),
+        store,
+        metrics: Arc::new(metrics::CollectorMetrics::new()),
+        max_body: usize::try_from(config.max_body).unwrap_or(usize::MAX),
+        users: config.users,
+        report_interval: config.report_interval,
+    });
+    server::serve(listener, tls, app, shutdown)
+        .await
+        .map_err(CollectorError::Serve)
+}

@@ -1,0 +1,404 @@
+//! [`Storage`] on SQLite: the embedded default, zero setup.
+//!
+//! * **WAL mode, `synchronous = FULL`**: a commit is on disk (the WAL
+//!   fsynced) before [`Storage::insert_report`] returns, so the 2xx the
+//!   server then sends never covers a report a power cut could lose.
+//!   Readers (the dashboard) do not block the writer.
+//! * **Versioned migrations** ([`MIGRATIONS`]), run at open, each in its
+//!   own transaction with `PRAGMA user_version` bumped inside it; a
+//!   database newer than this build is refused, never written.
+//! * One connection behind a mutex: SQLite has one writer at a time
+//!   anyway. Each insert is one `BEGIN IMMEDIATE` transaction.
+//!
+//! Times are stored as unix milliseconds (`*_ms` columns).
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::store::{Accepted, Inserted, NodeRow, Storage, StorageError, StoredReport, WindowFlag};
+use crate::report::body::Count;
+
+/// How long a statement waits for another connection's lock (the tests
+/// and `ward` tools may open the same file).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The schema, one migration per version; version N is `MIGRATIONS[N-1]`.
+/// Append only: a released migration is never edited.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: reports, their per-category counts and activations, and the latest
+    // state per node.
+    r#"
+    CREATE TABLE reports (
+        report_id        TEXT PRIMARY KEY,
+        isp_id           TEXT NOT NULL,
+        node_id          TEXT NOT NULL,
+        window_start_ms  INTEGER NOT NULL,
+        window_end_ms    INTEGER NOT NULL,
+        received_at_ms   INTEGER NOT NULL,
+        node_started_ms  INTEGER NOT NULL,
+        ward_version     TEXT NOT NULL,
+        config_digest    TEXT NOT NULL,
+        min_count        INTEGER NOT NULL,
+        list_id          TEXT,
+        list_serial      INTEGER,
+        list_sha256      TEXT,
+        list_issued_ms   INTEGER,
+        list_expires_ms  INTEGER,
+        activated_at_ms  INTEGER,
+        list_stale       INTEGER NOT NULL,
+        queries_total    INTEGER NOT NULL,
+        malformed        INTEGER NOT NULL,
+        flags            TEXT NOT NULL,
+        key_id           TEXT NOT NULL,
+        signature        TEXT NOT NULL,
+        body             BLOB NOT NULL
+    ) STRICT;
+    CREATE INDEX reports_by_node ON reports (isp_id, node_id, window_start_ms);
+    CREATE INDEX reports_by_received ON reports (received_at_ms);
+
+    -- One row per category and channel; exactly one of count and below.
+    CREATE TABLE blocked (
+        report_id  TEXT NOT NULL REFERENCES reports (report_id),
+        category   TEXT NOT NULL,
+        channel    TEXT NOT NULL,
+        count      INTEGER,
+        below      INTEGER,
+        PRIMARY KEY (report_id, category, channel)
+    ) STRICT;
+
+    CREATE TABLE activations (
+        report_id        TEXT NOT NULL REFERENCES reports (report_id),
+        seq              INTEGER NOT NULL,
+        list_id          TEXT NOT NULL,
+        serial           INTEGER NOT NULL,
+        sha256           TEXT NOT NULL,
+        issued_at_ms     INTEGER NOT NULL,
+        activated_at_ms  INTEGER NOT NULL,
+        lag_seconds      REAL NOT NULL,
+        at_startup       INTEGER NOT NULL,
+        PRIMARY KEY (report_id, seq)
+    ) STRICT;
+    CREATE INDEX activations_by_serial ON activations (list_id, serial);
+
+    -- The node's latest window (by window end), kept in the insert's
+    -- transaction so the overview needs no scan of reports.
+    CREATE TABLE nodes (
+        isp_id            TEXT NOT NULL,
+        node_id           TEXT NOT NULL,
+        last_report_id    TEXT NOT NULL,
+        last_received_ms  INTEGER NOT NULL,
+        last_window_end_ms INTEGER NOT NULL,
+        reports           INTEGER NOT NULL,
+        flagged           INTEGER NOT NULL,
+        PRIMARY KEY (isp_id, node_id)
+    ) STRICT;
+    "#,
+];
+
+/// The SQLite store.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, switches it to
+    /// WAL and runs pending migrations.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let open_err = |source| StorageError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(open_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StorageError::Corrupt(format!(
+                "{}: SQLite refused WAL mode (got {mode:?}); is it on a network file system?",
+                path.display()
+            )));
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64, StorageError> {
+        Ok(self
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while the lock was held dropped its transaction, which
+        // rolled back: the connection is consistent.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Runs every migration newer than the database's `user_version`.
+fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > known {
+        return Err(StorageError::SchemaTooNew { found, known });
+    }
+    for (version, sql) in (1..)
+        .zip(MIGRATIONS)
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let step = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", version)?;
+            tx.commit()
+        };
+        step(conn).map_err(|source| StorageError::Migration { version, source })?;
+        tracing::info!(version, "collector database migrated");
+    }
+    Ok(())
+}
+
+fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn from_ms(v: i64) -> Result<Timestamp, StorageError> {
+    Timestamp::from_millisecond(v)
+        .map_err(|e| StorageError::Corrupt(format!("time {v} ms out of range: {e}")))
+}
+
+fn to_i64(v: u64, what: &str) -> Result<i64, StorageError> {
+    i64::try_from(v).map_err(|_| StorageError::Corrupt(format!("{what} {v} exceeds 2^63")))
+}
+
+fn flags_text(flags: &[WindowFlag]) -> String {
+    flags
+        .iter()
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn parse_flags(text: &str) -> Vec<WindowFlag> {
+    text.split(',').filter_map(WindowFlag::parse).collect()
+}
+
+impl Storage for SqliteStore {
+    fn insert_report(&self, a: &Accepted) -> Result<Inserted, StorageError> {
+        let r = &a.report;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let known: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM reports WHERE report_id = ?1",
+                [&r.report_id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if known.is_some() {
+            return Ok(Inserted::Duplicate);
+        }
+        let (start, end) = (ms(r.window_start), ms(r.window_end));
+        let mut flags = Vec::new();
+        let overlapping: Option<String> = tx
+            .query_row(
+                "SELECT report_id FROM reports
+                 WHERE isp_id = ?1 AND node_id = ?2
+                   AND window_start_ms < ?4 AND window_end_ms > ?3
+                 LIMIT 1",
+                params![r.isp_id, r.node_id, start, end],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let latest_end: Option<i64> = tx
+            .query_row(
+                "SELECT last_window_end_ms FROM nodes WHERE isp_id = ?1 AND node_id = ?2",
+                params![r.isp_id, r.node_id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if overlapping.is_some() {
+            flags.push(WindowFlag::Overlap);
+        } else if end <= start || latest_end.is_some_and(|e| start < e) {
+            flags.push(WindowFlag::Backwards);
+        }
+        let list = r.list.as_ref();
+        tx.execute(
+            "INSERT INTO reports (
+                report_id, isp_id, node_id, window_start_ms, window_end_ms,
+                received_at_ms, node_started_ms, ward_version, config_digest,
+                min_count, list_id, list_serial, list_sha256, list_issued_ms,
+                list_expires_ms, activated_at_ms, list_stale, queries_total,
+                malformed, flags, key_id, signature, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                     ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+            params![
+                r.report_id,
+                r.isp_id,
+                r.node_id,
+                start,
+                end,
+                ms(a.received_at),
+                ms(r.node_started_at),
+                r.ward_version,
+                r.config_digest,
+                to_i64(r.min_count, "min_count")?,
+                list.map(|l| &l.list_id),
+                list.map(|l| to_i64(l.serial, "serial")).transpose()?,
+                list.map(|l| &l.sha256),
+                list.map(|l| ms(l.issued_at)),
+                list.map(|l| ms(l.expires_at)),
+                list.map(|l| ms(l.activated_at)),
+                list.is_some_and(|l| l.stale),
+                to_i64(r.counters.queries_total, "queries_total")?,
+                to_i64(r.counters.malformed_packets, "malformed_packets")?,
+                flags_text(&flags),
+                a.key_id.to_string(),
+                a.signature,
+                a.body,
+            ],
+        )?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO blocked (report_id, category, channel, count, below)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (category, row) in &r.counters.blocked {
+                for (channel, count) in row {
+                    let (exact, below) = match count {
+                        Count::Exact(n) => (Some(to_i64(*n, "count")?), None),
+                        // Ingest checked the form "<min_count".
+                        Count::Below(_) => (None, Some(to_i64(r.min_count, "min_count")?)),
+                    };
+                    stmt.execute(params![r.report_id, category, channel, exact, below])?;
+                }
+            }
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO activations (report_id, seq, list_id, serial, sha256,
+                    issued_at_ms, activated_at_ms, lag_seconds, at_startup)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for (seq, act) in (0i64..).zip(&r.activations) {
+                stmt.execute(params![
+                    r.report_id,
+                    seq,
+                    act.list_id,
+                    to_i64(act.serial, "serial")?,
+                    act.sha256,
+                    ms(act.issued_at),
+                    ms(act.activated_at),
+                    act.lag_seconds,
+                    act.at_startup,
+                ])?;
+            }
+        }
+        let flagged = i64::from(!flags.is_empty());
+        tx.execute(
+            "INSERT INTO nodes (isp_id, node_id, last_report_id, last_received_ms,
+                last_window_end_ms, reports, flagged)
+             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)
+             ON CONFLICT (isp_id, node_id) DO UPDATE SET
+                reports = reports + 1,
+                flagged = flagged + excluded.flagged,
+                last_report_id = CASE WHEN excluded.last_window_end_ms >= last_window_end_ms
+                    THEN excluded.last_report_id ELSE last_report_id END,
+                last_received_ms = CASE WHEN excluded.last_window_end_ms >= last_window_end_ms
+                    THEN excluded.last_received_ms ELSE last_received_ms END,
+                last_window_end_ms = MAX(last_window_end_ms, excluded.last_window_end_ms)",
+            params![
+                r.isp_id,
+                r.node_id,
+                r.report_id,
+                ms(a.received_at),
+                end,
+                flagged
+            ],
+        )?;
+        tx.commit()?;
+        Ok(Inserted::Stored { flags })
+    }
+
+    fn nodes(&self) -> Result<Vec<NodeRow>, StorageError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT n.isp_id, n.node_id, n.last_received_ms, n.last_window_end_ms,
+                    r.list_id, r.list_serial, r.activated_at_ms, r.list_stale,
+                    n.reports, n.flagged
+             FROM nodes n JOIN reports r ON r.report_id = n.last_report_id
+             ORDER BY n.isp_id, n.node_id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, Option<String>>(4)?,
+                row.get::<_, Option<i64>>(5)?,
+                row.get::<_, Option<i64>>(6)?,
+                row.get::<_, bool>(7)?,
+                row.get::<_, i64>(8)?,
+                row.get::<_, i64>(9)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (isp_id, node_id, received, end, list_id, serial, activated, stale, n, flagged) =
+                row?;
+            let count = |v: i64| {
+                u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("negative count {v}")))
+            };
+            out.push(NodeRow {
+                isp_id,
+                node_id,
+                last_report_at: from_ms(received)?,
+                last_window_end: from_ms(end)?,
+                list_id,
+                list_serial: serial.map(count).transpose()?,
+                activated_at: activated.map(from_ms).transpose()?,
+                list_stale: stale,
+                reports: count(n)?,
+                flagged: count(flagged)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn report_count(&self) -> Result<u64, StorageError> {
+        let n: i64 = self
+            .lock()
+            .query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0))?;
+        u64::try_from(n).map_err(|_| StorageError::Corrupt(format!("negative count {n}")))
+    }
+
+    fn report(&self, report_id: &str) -> Result<Option<StoredReport>, StorageError> {
+        let row: Option<(Vec<u8>, String)> = self
+            .lock()
+            .query_row(
+                "SELECT body, flags FROM reports WHERE report_id = ?1",
+                [report_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.map(|(body, flags)| StoredReport {
+            body,
+            flags: parse_flags(&flags),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests;

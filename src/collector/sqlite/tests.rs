@@ -1,0 +1,80 @@
+use super::*;
+use crate::collector::conformance;
+
+fn open(dir: &tempfile::TempDir) -> SqliteStore {
+    SqliteStore::open(&dir.path().join("c.db")).unwrap()
+}
+
+#[test]
+fn a_replayed_report_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::a_replayed_report_is_stored_once(&open(&dir));
+}
+
+#[test]
+fn odd_windows_are_flagged_not_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::odd_windows_are_flagged_not_merged(&open(&dir));
+}
+
+#[test]
+fn reopening_keeps_reports_and_runs_no_migration_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = conformance::report("n1", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 1);
+    {
+        let s = open(&dir);
+        assert_eq!(s.schema_version().unwrap(), 1);
+        s.insert_report(&r).unwrap();
+    }
+    let s = open(&dir);
+    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.report_count().unwrap(), 1);
+    assert_eq!(s.insert_report(&r).unwrap(), Inserted::Duplicate);
+}
+
+#[test]
+fn the_database_is_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let mode: String = s
+        .lock()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let sync: i64 = s
+        .lock()
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sync, 2, "FULL");
+}
+
+#[test]
+fn a_database_from_a_newer_ward_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::SchemaTooNew {
+                found: 99,
+                known: 1
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unopenable_path_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = SqliteStore::open(&dir.path().join("missing/dir/c.db")).unwrap_err();
+    assert!(
+        err.to_string().starts_with("cannot open the database"),
+        "{err}"
+    );
+}

@@ -1,0 +1,142 @@
+//! The storage interface: what the collector keeps, behind one small trait
+//! so that SQLite (the zero-setup default, [`super::sqlite`]) and
+//! PostgreSQL (national scale; not built yet) are interchangeable.
+//!
+//! The trait is blocking: the server calls it from `spawn_blocking`.
+//! SQLite is a blocking library anyway, and a synchronous PostgreSQL
+//! client keeps both implementations the same shape. The contract every
+//! implementation must keep (and `tests` checks for each):
+//!
+//! * [`Storage::insert_report`] returns only after the report is durably
+//!   committed: the caller answers 2xx on its return, so nothing
+//!   acknowledged is ever lost.
+//! * A `report_id` already stored gives [`Inserted::Duplicate`] and stores
+//!   nothing (the node's delivery is at least once).
+//! * A window overlapping one already stored for the node, or starting
+//!   before the end of the node's latest stored window, is stored but
+//!   flagged ([`WindowFlag`]), never merged.
+
+use jiff::Timestamp;
+
+use crate::keys::KeyId;
+use crate::report::body::Report;
+
+/// A report that passed ingest: its signature verified against the node's
+/// registered key, its body parsed and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    pub report: Report,
+    /// The body exactly as signed and received.
+    pub body: Vec<u8>,
+    /// The `Ward-Signature` header, kept with the body: together they
+    /// prove what the node sent.
+    pub signature: String,
+    pub key_id: KeyId,
+    pub received_at: Timestamp,
+}
+
+/// Why a stored window is suspicious.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WindowFlag {
+    /// It overlaps a window already stored for the same node.
+    Overlap,
+    /// It starts before the end of the node's latest stored window
+    /// without overlapping one (time ran backwards), or it ends before it
+    /// starts.
+    Backwards,
+}
+
+impl WindowFlag {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Overlap => "overlap",
+            Self::Backwards => "backwards",
+        }
+    }
+
+    /// Parses [`WindowFlag::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "overlap" => Some(Self::Overlap),
+            "backwards" => Some(Self::Backwards),
+            _ => None,
+        }
+    }
+}
+
+/// What [`Storage::insert_report`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// Committed, with the flags it was stored under (empty: none).
+    Stored { flags: Vec<WindowFlag> },
+    /// The `report_id` was already stored; nothing changed.
+    Duplicate,
+}
+
+/// One report as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReport {
+    /// The body exactly as received.
+    pub body: Vec<u8>,
+    pub flags: Vec<WindowFlag>,
+}
+
+/// The latest state of one node, from its reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRow {
+    pub isp_id: String,
+    pub node_id: String,
+    /// When the collector received the node's latest report.
+    pub last_report_at: Timestamp,
+    /// The end of the node's latest window.
+    pub last_window_end: Timestamp,
+    /// The list in force at the end of that window; `None`: no list.
+    pub list_id: Option<String>,
+    pub list_serial: Option<u64>,
+    pub activated_at: Option<Timestamp>,
+    /// The node reported its list past `expires_at`.
+    pub list_stale: bool,
+    /// Reports stored for the node.
+    pub reports: u64,
+    /// ... of which flagged.
+    pub flagged: u64,
+}
+
+/// Storage failures. The server answers 503 on any of them, so the node
+/// keeps the report and retries.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the database is at schema version {found}, newer than this ward knows ({known}); run the newer ward, or restore a backup"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("schema migration to version {version} failed: {source}")]
+    Migration {
+        version: i64,
+        source: rusqlite::Error,
+    },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Where reports are kept.
+pub trait Storage: Send + Sync + 'static {
+    /// Stores one accepted report, durably, before returning.
+    fn insert_report(&self, report: &Accepted) -> Result<Inserted, StorageError>;
+
+    /// The latest state of every node that has reported, by isp then node.
+    fn nodes(&self) -> Result<Vec<NodeRow>, StorageError>;
+
+    /// How many reports are stored.
+    fn report_count(&self) -> Result<u64, StorageError>;
+
+    /// One stored report, by id.
+    fn report(&self, report_id: &str) -> Result<Option<StoredReport>, StorageError>;
+}

@@ -1,0 +1,159 @@
+use std::path::Path;
+
+use super::*;
+use crate::keys;
+
+/// Writes a registry of one node into `dir`; returns its path.
+fn registry_file(dir: &Path) -> PathBuf {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
+    std::fs::write(dir.join("n1.pub"), keys::public_file_text(&key)).unwrap();
+    let path = dir.join("registry.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[node]]\nisp_id = \"isp\"\nnode_id = \"n1\"\nkey = {:?}\n",
+            dir.join("n1.pub")
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A self-signed certificate and its key, as PEM files in `dir`.
+fn tls_files(dir: &Path) -> (PathBuf, PathBuf) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (c, k) = (dir.join("c.pem"), dir.join("c.key"));
+    std::fs::write(&c, cert.cert.pem()).unwrap();
+    std::fs::write(&k, cert.signing_key.serialize_pem()).unwrap();
+    (c, k)
+}
+
+fn hash(password: &str) -> String {
+    use argon2::PasswordHasher;
+    argon2::Argon2::default()
+        .hash_password_with_salt(password.as_bytes(), b"0123456789abcdef")
+        .unwrap()
+        .to_string()
+}
+
+fn parse(text: &str) -> Result<CollectorConfig, Vec<String>> {
+    CollectorConfig::parse(text, "c.toml")
+        .map_err(|e| e.0.iter().map(ToString::to_string).collect())
+}
+
+#[test]
+fn minimal_config_takes_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry_file(dir.path());
+    let c = parse(&format!("registry = {reg:?}\n")).unwrap();
+    assert_eq!(c.listen, DEFAULT_COLLECTOR_LISTEN);
+    assert_eq!(c.tls, None);
+    assert_eq!(
+        c.storage,
+        StorageSettings::Sqlite(PathBuf::from(DEFAULT_STORAGE))
+    );
+    assert_eq!(c.max_body, DEFAULT_MAX_BODY);
+    assert_eq!(c.report_interval, DEFAULT_EXPECTED_INTERVAL);
+    assert!(c.users.is_empty());
+    assert_eq!(c.registry.nodes().len(), 1);
+    assert_eq!(c.registry_file, reg);
+}
+
+#[test]
+fn full_config_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry_file(dir.path());
+    let (cert, key) = tls_files(dir.path());
+    let h = hash("demo");
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\nregistry = {reg:?}\nstorage = \"c.db\"\nmax_body = \"8KiB\"\nreport_interval = \"1s\"\n\
+         [tls]\ncert = {cert:?}\nkey = {key:?}\n\
+         [[user]]\nname = \"demo\"\npassword_hash = \"{h}\"\n\
+         [log]\nlevel = \"debug\"\n"
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.listen.port(), 0);
+    assert_eq!(c.storage, StorageSettings::Sqlite(PathBuf::from("c.db")));
+    assert_eq!(c.max_body, 8 << 10);
+    assert_eq!(c.report_interval, Duration::from_secs(1));
+    assert_eq!(c.tls, Some(TlsSettings { cert, key }));
+    assert_eq!(c.users.len(), 1);
+    assert_eq!(c.users[0].name, "demo");
+    assert_eq!(c.log.level, "debug");
+    assert!(
+        !format!("{:?}", c.users[0]).contains("argon2"),
+        "Debug hides the hash"
+    );
+}
+
+#[test]
+fn every_problem_at_once_including_the_registrys() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("bad-registry.toml");
+    std::fs::write(&reg, "[[node]]\nisp_id = \"isp\"\n").unwrap();
+    let (cert, _) = tls_files(dir.path());
+    let text = format!(
+        "listen = \"nowhere\"\nregistry = {reg:?}\nstorage = \"postgres://db/ward\"\nmax_body = 10\nlsten = 1\n\
+         [tls]\ncert = {cert:?}\n\
+         [[user]]\nname = \"a:b\"\npassword_hash = \"secret\"\n\
+         [[user]]\npassword_hash = \"{h}\"\n",
+        h = hash("x")
+    );
+    let errors = parse(&text).unwrap_err();
+    let want = [
+        "c.toml:1: listen: invalid address \"nowhere\"",
+        "c.toml:3: storage: PostgreSQL storage is not implemented in this build yet",
+        "c.toml:4: max_body: 10 bytes is out of range",
+        "c.toml:5: lsten: unknown key `lsten`; did you mean `listen`?",
+        "tls.key: required in [tls]",
+        "c.toml:9: user[0].name: invalid user name \"a:b\"",
+        "c.toml:10: user[0].password_hash: not an Argon2 PHC string",
+        "user[1].name: required in [[user]]",
+        "node[0].node_id: required in [[node]]",
+        "node[0].key: required in [[node]]",
+    ];
+    assert_eq!(errors.len(), want.len(), "{errors:#?}");
+    for w in want {
+        assert!(errors.iter().any(|e| e.contains(w)), "{w}\nin {errors:#?}");
+    }
+    let registry_errors: Vec<_> = errors.iter().filter(|e| e.contains("node[0]")).collect();
+    assert!(
+        registry_errors
+            .iter()
+            .all(|e| e.contains("bad-registry.toml:")),
+        "registry errors name the registry file: {registry_errors:#?}"
+    );
+}
+
+#[test]
+fn a_missing_registry_is_required() {
+    let errors = parse("listen = \"127.0.0.1:8443\"\n").unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("registry: required"), "{errors:?}");
+}
+
+#[test]
+fn mismatched_tls_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry_file(dir.path());
+    let (cert, _) = tls_files(dir.path());
+    let other = tempfile::tempdir().unwrap();
+    let (_, key) = tls_files(other.path());
+    let errors = parse(&format!(
+        "registry = {reg:?}\n[tls]\ncert = {cert:?}\nkey = {key:?}\n"
+    ))
+    .unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("do not match"), "{errors:?}");
+}
+
+#[test]
+fn password_hashes_must_be_argon2() {
+    assert!(check_password_hash(&hash("demo")).is_ok());
+    assert!(check_password_hash("demo").is_err());
+    assert!(
+        check_password_hash("$pbkdf2-sha256$i=1000$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
+            .unwrap_err()
+            .contains("argon2id")
+    );
+}

@@ -1,0 +1,356 @@
+//! `ward collector`, the real binary: real `ward serve` nodes report to it
+//! over HTTPS (the test CA), and bad input is refused with a reason,
+//! counted and never stored.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use ward::collector::sqlite::SqliteStore;
+use ward::collector::store::Storage;
+use ward::report::send::{self, SIGNATURE_HEADER};
+
+use crate::serve::key;
+use crate::support::collector::Collector;
+use crate::support::upstream::TestUpstream;
+use crate::support::ward::{TEST_LIST, Ward, write_list};
+
+/// Generous: these wait for a few one-second windows.
+const WAIT: Duration = Duration::from_secs(60);
+
+fn node_key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+/// Writes `dir/<name>.key` and `.pub` for `key`; returns the `.key` path.
+fn write_key(dir: &Path, name: &str, key: &SigningKey) -> PathBuf {
+    ward::keys::write_pair(&dir.join(name), key, true).unwrap();
+    dir.join(format!("{name}.key"))
+}
+
+/// A registry of `(isp, node, key seed)` in `dir`; returns its path.
+fn registry(dir: &Path, nodes: &[(&str, &str, u8)]) -> PathBuf {
+    let mut text = String::new();
+    for (isp, node, seed) in nodes {
+        write_key(dir, &format!("{isp}-{node}"), &node_key(*seed));
+        text.push_str(&format!(
+            "[[node]]\nisp_id = \"{isp}\"\nnode_id = \"{node}\"\nkey = \"{isp}-{node}.pub\"\n\n"
+        ));
+    }
+    let path = dir.join("registry.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A collector in `dir` with the test CA's certificate (`dir/ca.pem`).
+fn collector(dir: &Path, nodes: &[(&str, &str, u8)], extra: &str) -> Collector {
+    crate::support::https::make_tls(dir);
+    registry(dir, nodes);
+    Collector::start(
+        dir,
+        &format!(
+            "listen = \"127.0.0.1:0\"\nregistry = \"registry.toml\"\nstorage = \"collector.db\"\n\
+             report_interval = \"1m\"\n{extra}\n[tls]\ncert = \"server.pem\"\nkey = \"server.key\"\n"
+        ),
+    )
+}
+
+/// A `ward serve` node in its own directory under `dir`, enforcing list
+/// `serial`, reporting every second to `c` as `isp`/`node` with key `seed`.
+fn node(
+    dir: &Path,
+    upstream: SocketAddr,
+    c: &Collector,
+    ca: &Path,
+    (isp, node, seed): (&str, &str, u8),
+    serial: u64,
+) -> Ward {
+    let home = dir.join(format!("{isp}-{node}"));
+    std::fs::create_dir_all(&home).unwrap();
+    write_list(&home, &key(), serial, TEST_LIST);
+    let node_key = write_key(&home, "node", &node_key(seed));
+    let config = format!(
+        r#"
+[dns]
+listen = ["127.0.0.1:0"]
+upstreams = ["{upstream}"]
+
+[list]
+file = "list.ward"
+trusted_keys = ["list.pub"]
+state_dir = "state"
+
+[admin]
+listen = "off"
+
+[report]
+isp_id = "{isp}"
+node_id = "{node}"
+key = {node_key:?}
+url = "{}"
+ca_file = {ca:?}
+interval = "1s"
+spool_dir = "spool"
+"#,
+        c.url
+    );
+    Ward::start(&home, &config, false)
+}
+
+/// Polls the collector's database until `done` holds.
+fn wait_for_db(c: &Collector, what: &str, mut done: impl FnMut(&SqliteStore) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    let store = SqliteStore::open(&c.db).unwrap();
+    while !done(&store) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\ncollector logs:\n{}",
+            c.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_of_two_isps_report_and_the_api_shows_their_states() {
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // isp-b/n1 is held on serial 1 while the others run serial 2; isp-b/n2
+    // is registered but never starts.
+    let running = [
+        (("isp-a", "n1", 11), 2),
+        (("isp-a", "n2", 12), 2),
+        (("isp-b", "n1", 13), 1),
+    ];
+    let registered = [
+        ("isp-a", "n1", 11),
+        ("isp-a", "n2", 12),
+        ("isp-b", "n1", 13),
+        ("isp-b", "n2", 14),
+    ];
+    let c = collector(dir.path(), &registered, &demo_user());
+    let ca = dir.path().join("ca.pem");
+    let wards: Vec<Ward> = running
+        .iter()
+        .map(|(n, serial)| node(dir.path(), up.addr, &c, &ca, *n, *serial))
+        .collect();
+    wait_for_db(&c, "two reports from every running node", |s| {
+        let rows = s.nodes().unwrap();
+        rows.len() == 3 && rows.iter().all(|n| n.reports >= 2)
+    });
+
+    let http = client(&ca);
+    let api = c.url.replace("/v1/reports", "/api/nodes");
+    let resp = http.get(&api).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    assert!(resp.headers().contains_key("www-authenticate"));
+    let resp = http
+        .get(&api)
+        .basic_auth("demo", Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let resp = http
+        .get(&api)
+        .basic_auth("demo", Some("demo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let json: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    let got: Vec<(String, String, String, serde_json::Value)> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["isp_id"].as_str().unwrap().to_owned(),
+                n["node_id"].as_str().unwrap().to_owned(),
+                n["state"].as_str().unwrap().to_owned(),
+                n["list_serial"].clone(),
+            )
+        })
+        .collect();
+    let want = [
+        ("isp-a", "n1", "current", serde_json::json!(2)),
+        ("isp-a", "n2", "current", serde_json::json!(2)),
+        ("isp-b", "n1", "behind", serde_json::json!(1)),
+        ("isp-b", "n2", "silent", serde_json::Value::Null),
+    ]
+    .map(|(i, n, s, l)| (i.to_owned(), n.to_owned(), s.to_owned(), l));
+    assert_eq!(got, want, "{json:#}");
+    for n in json.as_array().unwrap().iter().take(3) {
+        assert!(n["last_report_at"].is_string(), "{n}");
+    }
+
+    drop(wards);
+    let store = SqliteStore::open(&c.db).unwrap();
+    let rows = store.nodes().unwrap();
+    for n in &rows {
+        assert_eq!(n.flagged, 0, "consecutive windows are not flagged: {n:?}");
+        assert!(n.activated_at.is_some(), "{n:?}");
+    }
+    let total: u64 = rows.iter().map(|n| n.reports).sum();
+    assert_eq!(store.report_count().unwrap(), total);
+    let logs = c.logs();
+    assert!(!logs.contains("report refused"), "{logs}");
+    assert!(!logs.contains("ERROR"), "{logs}");
+}
+
+/// A `[[user]]` demo/demo for the collector config.
+fn demo_user() -> String {
+    use argon2::PasswordHasher;
+    let hash = argon2::Argon2::default()
+        .hash_password_with_salt(b"demo", b"collector-test-salt")
+        .unwrap();
+    format!("[[user]]\nname = \"demo\"\npassword_hash = \"{hash}\"\n")
+}
+
+/// An HTTPS client trusting the test CA.
+fn client(ca: &Path) -> reqwest::Client {
+    ward::update::fetch::install_crypto();
+    let mut b = reqwest::Client::builder().https_only(true);
+    for cert in ward::update::fetch::read_ca_file(ca).unwrap() {
+        b = b.add_root_certificate(cert);
+    }
+    b.build().unwrap()
+}
+
+/// POSTs `body` with `signature`; returns the status and the answer.
+async fn post(
+    c: &Collector,
+    http: &reqwest::Client,
+    signature: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, String) {
+    let mut req = http
+        .post(&c.url)
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(s) = signature {
+        req = req.header(SIGNATURE_HEADER, s);
+    }
+    let resp = req.send().await.expect("the collector answers");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap())
+}
+
+/// A valid report body of `isp`/`node` for the window starting at `start`.
+fn report_body(isp: &str, node: &str, start: jiff::Timestamp) -> (String, Vec<u8>) {
+    let w = ward::report::body::Window {
+        isp_id: isp,
+        node_id: node,
+        start,
+        end: start + jiff::SignedDuration::from_secs(60),
+        node_started_at: start,
+        config_digest: "00",
+        min_count: 5,
+        list: None,
+        categories: ["adult".to_owned()].into(),
+        activations: &[],
+    };
+    let r = ward::report::body::build(&w, &ward::metrics::CounterSnapshot::default());
+    (r.report_id.clone(), r.to_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_with_a_reason_counted_and_never_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = collector(dir.path(), &[("isp", "n1", 21)], "max_body = \"4KiB\"");
+    let http = client(&dir.path().join("ca.pem"));
+    let good = node_key(21);
+    let start: jiff::Timestamp = "2026-11-29T18:00:00Z".parse().unwrap();
+    let (id, body) = report_body("isp", "n1", start);
+
+    // An unregistered key.
+    let (status, text) = post(
+        &c,
+        &http,
+        Some(&send::sign(&node_key(99), &body)),
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("is not registered"), "{text}");
+
+    // A tampered body.
+    let sig = send::sign(&good, &body);
+    let mut tampered = body.clone();
+    let at = tampered.iter().position(|b| *b == b'0').unwrap();
+    tampered[at] = b'1';
+    let (status, text) = post(&c, &http, Some(&sig), tampered).await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("does not match the body"), "{text}");
+
+    // No signature at all.
+    let (status, text) = post(&c, &http, None, body.clone()).await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("no Ward-Signature"), "{text}");
+
+    // Oversized (signed, so only the size is wrong).
+    let mut big = body.clone();
+    big.extend(std::iter::repeat_n(b' ', 5000));
+    let (status, text) = post(&c, &http, Some(&send::sign(&good, &big)), big).await;
+    assert_eq!(status, 413, "{text}");
+
+    // Broken JSON, correctly signed.
+    let broken = b"{\"format\": \"ward-compliance-report/1\", ".to_vec();
+    let (status, text) = post(&c, &http, Some(&send::sign(&good, &broken)), broken).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("not JSON"), "{text}");
+
+    // A good report, then the same again: acknowledged both times, stored once.
+    let (status, text) = post(&c, &http, Some(&sig), body.clone()).await;
+    assert_eq!((status, text.as_str()), (200, "stored\n"));
+    let (status, text) = post(&c, &http, Some(&sig), body.clone()).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.starts_with("duplicate"), "{text}");
+
+    let store = SqliteStore::open(&c.db).unwrap();
+    assert_eq!(store.report_count().unwrap(), 1);
+    let stored = store.report(&id).unwrap().unwrap();
+    assert_eq!(stored.body, body);
+
+    let metrics = http
+        .get(c.url.replace("/v1/reports", "/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (result, n) in [
+        ("unknown_key", 1),
+        ("bad_signature", 1),
+        ("unsigned", 1),
+        ("too_large", 1),
+        ("invalid", 1),
+        ("stored", 1),
+        ("duplicate", 1),
+        ("wrong_node", 0),
+    ] {
+        let line = format!("ward_collector_reports_total{{result=\"{result}\"}} {n}\n");
+        assert!(metrics.contains(&line), "{line}in\n{metrics}");
+    }
+}
+
+#[test]
+fn a_bad_config_exits_64_naming_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "listen = \"x\"\nregistry = \"missing.toml\"\nstorage = \"postgres://db\"\n",
+    )
+    .unwrap();
+    let run = crate::util::ward(dir.path(), &["collector", "--config", "c.toml"]);
+    assert_eq!(run.code, 64, "{run:?}");
+    for want in [
+        "c.toml:1: listen: invalid address",
+        "missing.toml: cannot read config file",
+        "c.toml:3: storage: PostgreSQL storage is not implemented",
+    ] {
+        assert!(run.stderr.contains(want), "{want}\n{}", run.stderr);
+    }
+}
