@@ -354,3 +354,63 @@ fn a_bad_config_exits_64_naming_every_problem() {
         assert!(run.stderr.contains(want), "{want}\n{}", run.stderr);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_ingest_loses_no_acknowledged_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = collector(dir.path(), &[("isp", "n1", 31)], "");
+    let http = client(&dir.path().join("ca.pem"));
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let base: jiff::Timestamp = "2026-11-29T00:00:00Z".parse().unwrap();
+    // Four writers POST one distinct window after another until the
+    // collector dies under them.
+    let mut writers = Vec::new();
+    for w in 0..4i64 {
+        let (http, url, acked) = (http.clone(), c.url.clone(), acked.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0..100_000i64 {
+                let start = base + jiff::SignedDuration::from_mins(i * 4 + w);
+                let (id, body) = report_body("isp", "n1", start);
+                let sig = send::sign(&node_key(31), &body);
+                let sent = http
+                    .post(&url)
+                    .header(SIGNATURE_HEADER, sig)
+                    .body(body)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().as_u16() == 200 => acked.lock().unwrap().push(id),
+                    Ok(r) => panic!("unexpected answer {}", r.status()),
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + WAIT;
+    while acked.lock().unwrap().len() < 200 {
+        assert!(Instant::now() < deadline, "too few reports acknowledged");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    c.kill();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    let store = SqliteStore::open(&c.db).unwrap();
+    for id in &acked {
+        assert!(
+            store.report(id).unwrap().is_some(),
+            "report {id} was acknowledged but is not stored"
+        );
+    }
+    let stored = store.report_count().unwrap();
+    assert!(stored >= acked.len() as u64, "{stored} < {}", acked.len());
+    drop(store);
+
+    // The database survived: a restarted collector takes the next report.
+    let config = std::fs::read_to_string(dir.path().join("collector.toml")).unwrap();
+    let c = Collector::start(dir.path(), &config);
+    let (_, body) = report_body("isp", "n1", base - jiff::SignedDuration::from_hours(1));
+    let (status, text) = post(&c, &http, Some(&send::sign(&node_key(31), &body)), body).await;
+    assert_eq!(status, 200, "{text}");
+}
