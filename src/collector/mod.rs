@@ -19,6 +19,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::collector::{CollectorConfig, StorageSettings};
 
@@ -85,6 +86,31 @@ pub async fn run(
         tracing::info!("no [[user]] configured: the API refuses every login");
     }
     tracing::info!(nodes = config.registry.nodes().len(), "registry loaded");
+    // systemd (Type=notify): ready once the storage is open and the
+    // listener bound; the watchdog is fed only while the storage answers.
+    let notifier = crate::process::Notifier::from_env().map(Arc::new);
+    let stopping = CancellationToken::new();
+    if let Some(n) = &notifier {
+        n.notify(&format!(
+            "READY=1\nSTATUS=receiving reports for {} nodes",
+            config.registry.nodes().len()
+        ));
+        if let Some(interval) = crate::process::watchdog_interval() {
+            tokio::spawn(feed_watchdog(
+                Arc::clone(n),
+                Arc::clone(&store),
+                interval,
+                stopping.clone(),
+            ));
+        }
+    }
+    let shutdown = async move {
+        shutdown.await;
+        if let Some(n) = &notifier {
+            n.notify("STOPPING=1");
+        }
+        stopping.cancel();
+    };
     let app = Arc::new(server::App {
         registry: Arc::new(config.registry),
         store,
@@ -96,4 +122,29 @@ pub async fn run(
     server::serve(listener, tls, app, shutdown)
         .await
         .map_err(CollectorError::Serve)
+}
+
+/// `WATCHDOG=1` every `interval`, but only after the storage answered a
+/// read within it: a wedged database stops the pings and systemd restarts
+/// the collector. (The listener itself is not probed yet.)
+async fn feed_watchdog(
+    notifier: Arc<crate::process::Notifier>,
+    store: Arc<dyn store::Storage>,
+    interval: std::time::Duration,
+    stopping: CancellationToken,
+) {
+    loop {
+        let check = Arc::clone(&store);
+        let read = tokio::task::spawn_blocking(move || check.report_count());
+        match tokio::time::timeout(interval, read).await {
+            Ok(Ok(Ok(_))) => notifier.notify("WATCHDOG=1"),
+            _ => tracing::warn!(
+                "watchdog: the storage did not answer; not feeding the systemd watchdog"
+            ),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = stopping.cancelled() => return,
+        }
+    }
 }
