@@ -138,3 +138,24 @@ pub(crate) fn odd_windows_are_flagged_not_merged(s: &dyn Storage) {
     let ids: Vec<_> = nodes.iter().map(|n| n.node_id.as_str()).collect();
     assert_eq!(ids, ["n1", "n2", "n3"]);
 }
+
+/// A batch is one transaction, in order: a duplicate inside it is seen.
+pub(crate) fn a_batch_commits_in_order(s: &dyn Storage) {
+    let a = report("n1", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 1);
+    let b = report("n1", "2026-11-29T18:05:00Z", "2026-11-29T18:10:00Z", 1);
+    let overlap = report("n1", "2026-11-29T18:09:00Z", "2026-11-29T18:11:00Z", 1);
+    let got = s
+        .insert_reports(&[a.clone(), b, a.clone(), overlap])
+        .unwrap();
+    assert_eq!(
+        got,
+        [
+            stored(&[]),
+            stored(&[]),
+            Inserted::Duplicate,
+            stored(&[WindowFlag::Overlap]),
+        ]
+    );
+    assert_eq!(s.report_count().unwrap(), 3);
+    assert_eq!(s.insert_reports(&[]).unwrap(), []);
+}

@@ -6,6 +6,8 @@
 //!   rejection with its reason and status.
 //! * [`store`]: the [`store::Storage`] trait and its contract;
 //!   [`sqlite`] is the embedded default.
+//! * [`writer`]: group commit: one thread batches concurrent reports into
+//!   one transaction.
 //! * [`server`]: the HTTP(S) listener and routes.
 //! * [`state`] (pure): a node's state (current, behind, stale, silent).
 //! * [`auth`]: HTTP basic auth against `[[user]]` (Argon2 hashes).
@@ -33,6 +35,7 @@ pub mod sqlite;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod writer;
 
 /// Why the collector could not run.
 #[derive(Debug, thiserror::Error)]
@@ -111,14 +114,20 @@ pub async fn run(
         }
         stopping.cancel();
     };
+    let writer = writer::Writer::start(Arc::clone(&store)).map_err(CollectorError::Serve)?;
     let app = Arc::new(server::App {
-        registry: Arc::new(config.registry),
+        registry: arc_swap::ArcSwap::from_pointee(config.registry),
         store,
+        writer,
         metrics: Arc::new(metrics::CollectorMetrics::new()),
         max_body: usize::try_from(config.max_body).unwrap_or(usize::MAX),
         users: config.users,
         report_interval: config.report_interval,
     });
+    tokio::spawn(reload_on_hangup(
+        Arc::clone(&app),
+        config.registry_file.clone(),
+    ));
     server::serve(listener, tls, app, shutdown)
         .await
         .map_err(CollectorError::Serve)
@@ -145,6 +154,35 @@ async fn feed_watchdog(
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             () = stopping.cancelled() => return,
+        }
+    }
+}
+
+/// SIGHUP (the unit's `ExecReload`): reads the registry file again and
+/// swaps it in whole; a registry with errors is refused and the previous
+/// one kept. The rest of the config is read only at start.
+async fn reload_on_hangup(app: Arc<server::App>, path: std::path::PathBuf) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot handle SIGHUP: the registry is reloaded only by a restart");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        let file = path.clone();
+        match tokio::task::spawn_blocking(move || crate::config::registry::Registry::load(&file))
+            .await
+        {
+            Ok(Ok(registry)) => {
+                tracing::info!(nodes = registry.nodes().len(), "SIGHUP: registry reloaded");
+                app.registry.store(Arc::new(registry));
+            }
+            Ok(Err(errors)) => tracing::error!(
+                "SIGHUP: registry {} has errors; keeping the previous one:\n{errors}",
+                path.display()
+            ),
+            Err(error) => {
+                tracing::error!(%error, "SIGHUP: registry reload failed; keeping the previous one")
+            }
         }
     }
 }

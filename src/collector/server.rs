@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -57,8 +58,12 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 
 /// What the handlers share.
 pub struct App {
-    pub registry: Arc<Registry>,
+    /// The node keys; replaced whole on SIGHUP.
+    pub registry: ArcSwap<Registry>,
+    /// Reads (API, dashboard).
     pub store: Arc<dyn Storage>,
+    /// Writes, group-committed.
+    pub writer: super::writer::Writer,
     pub metrics: Arc<CollectorMetrics>,
     /// Largest request body, bytes.
     pub max_body: usize,
@@ -71,7 +76,7 @@ pub struct App {
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App")
-            .field("nodes", &self.registry.nodes().len())
+            .field("nodes", &self.registry.load().nodes().len())
             .field("max_body", &self.max_body)
             .finish_non_exhaustive()
     }
@@ -232,26 +237,30 @@ async fn ingest_one(
     let signature = headers
         .get(SIGNATURE_HEADER)
         .map(|v| v.to_str().unwrap_or(""));
-    let accepted = match ingest::verify(signature, &body, &app.registry, jiff::Timestamp::now()) {
+    let accepted = match ingest::verify(
+        signature,
+        &body,
+        &app.registry.load(),
+        jiff::Timestamp::now(),
+    ) {
         Ok(a) => a,
         Err(rejection) => return refuse(rejection),
     };
-    let store = Arc::clone(&app.store);
     let (isp, node, id) = (
         accepted.report.isp_id.clone(),
         accepted.report.node_id.clone(),
         accepted.report.report_id.clone(),
     );
-    let stored = tokio::task::spawn_blocking(move || store.insert_report(&accepted)).await;
+    let stored = app.writer.insert(accepted).await;
     match stored {
-        Ok(Ok(Inserted::Stored { flags })) if flags.is_empty() => {
+        Ok(Inserted::Stored { flags }) if flags.is_empty() => {
             debug!(%isp, %node, report_id = %id, "report stored");
             (
                 IngestResult::Stored,
                 text(StatusCode::OK, "stored\n".into()),
             )
         }
-        Ok(Ok(Inserted::Stored { flags })) => {
+        Ok(Inserted::Stored { flags }) => {
             let flags: Vec<&str> = flags.iter().map(|f| f.as_str()).collect();
             let flags = flags.join(",");
             warn!(%isp, %node, report_id = %id, %flags, "report stored but flagged: its window overlaps or runs backwards");
@@ -260,25 +269,15 @@ async fn ingest_one(
                 text(StatusCode::OK, format!("stored, flagged: {flags}\n")),
             )
         }
-        Ok(Ok(Inserted::Duplicate)) => {
+        Ok(Inserted::Duplicate) => {
             debug!(%isp, %node, report_id = %id, "duplicate report acknowledged");
             (
                 IngestResult::Duplicate,
                 text(StatusCode::OK, "duplicate: already stored\n".into()),
             )
         }
-        Ok(Err(error)) => {
-            warn!(%error, %isp, %node, report_id = %id, "report not stored; the node will retry");
-            (
-                IngestResult::StorageError,
-                text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "storage unavailable; retry later\n".into(),
-                ),
-            )
-        }
         Err(error) => {
-            warn!(%error, "storage task failed; the node will retry");
+            warn!(%error, %isp, %node, report_id = %id, "report not stored; the node will retry");
             (
                 IngestResult::StorageError,
                 text(
@@ -336,7 +335,7 @@ async fn api_nodes(State(app): State<Arc<App>>) -> Response {
     };
     let views = state::nodes(
         &rows,
-        &app.registry,
+        &app.registry.load(),
         jiff::Timestamp::now(),
         app.report_interval,
     );

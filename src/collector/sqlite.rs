@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::store::{Accepted, Inserted, NodeRow, Storage, StorageError, StoredReport, WindowFlag};
 use crate::report::body::Count;
@@ -196,139 +196,148 @@ fn parse_flags(text: &str) -> Vec<WindowFlag> {
     text.split(',').filter_map(WindowFlag::parse).collect()
 }
 
+/// Inserts one report inside `tx` (no commit).
+fn insert_one(tx: &Transaction<'_>, a: &Accepted) -> Result<Inserted, StorageError> {
+    let r = &a.report;
+    let known: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM reports WHERE report_id = ?1",
+            [&r.report_id],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if known.is_some() {
+        return Ok(Inserted::Duplicate);
+    }
+    let (start, end) = (ms(r.window_start), ms(r.window_end));
+    let mut flags = Vec::new();
+    let overlapping: Option<String> = tx
+        .query_row(
+            "SELECT report_id FROM reports
+             WHERE isp_id = ?1 AND node_id = ?2
+               AND window_start_ms < ?4 AND window_end_ms > ?3
+             LIMIT 1",
+            params![r.isp_id, r.node_id, start, end],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let latest_end: Option<i64> = tx
+        .query_row(
+            "SELECT last_window_end_ms FROM nodes WHERE isp_id = ?1 AND node_id = ?2",
+            params![r.isp_id, r.node_id],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if overlapping.is_some() {
+        flags.push(WindowFlag::Overlap);
+    } else if end <= start || latest_end.is_some_and(|e| start < e) {
+        flags.push(WindowFlag::Backwards);
+    }
+    let list = r.list.as_ref();
+    tx.execute(
+        "INSERT INTO reports (
+            report_id, isp_id, node_id, window_start_ms, window_end_ms,
+            received_at_ms, node_started_ms, ward_version, config_digest,
+            min_count, list_id, list_serial, list_sha256, list_issued_ms,
+            list_expires_ms, activated_at_ms, list_stale, queries_total,
+            malformed, flags, key_id, signature, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                 ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+        params![
+            r.report_id,
+            r.isp_id,
+            r.node_id,
+            start,
+            end,
+            ms(a.received_at),
+            ms(r.node_started_at),
+            r.ward_version,
+            r.config_digest,
+            to_i64(r.min_count, "min_count")?,
+            list.map(|l| &l.list_id),
+            list.map(|l| to_i64(l.serial, "serial")).transpose()?,
+            list.map(|l| &l.sha256),
+            list.map(|l| ms(l.issued_at)),
+            list.map(|l| ms(l.expires_at)),
+            list.map(|l| ms(l.activated_at)),
+            list.is_some_and(|l| l.stale),
+            to_i64(r.counters.queries_total, "queries_total")?,
+            to_i64(r.counters.malformed_packets, "malformed_packets")?,
+            flags_text(&flags),
+            a.key_id.to_string(),
+            a.signature,
+            a.body,
+        ],
+    )?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO blocked (report_id, category, channel, count, below)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (category, row) in &r.counters.blocked {
+            for (channel, count) in row {
+                let (exact, below) = match count {
+                    Count::Exact(n) => (Some(to_i64(*n, "count")?), None),
+                    // Ingest checked the form "<min_count".
+                    Count::Below(_) => (None, Some(to_i64(r.min_count, "min_count")?)),
+                };
+                stmt.execute(params![r.report_id, category, channel, exact, below])?;
+            }
+        }
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO activations (report_id, seq, list_id, serial, sha256,
+                issued_at_ms, activated_at_ms, lag_seconds, at_startup)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for (seq, act) in (0i64..).zip(&r.activations) {
+            stmt.execute(params![
+                r.report_id,
+                seq,
+                act.list_id,
+                to_i64(act.serial, "serial")?,
+                act.sha256,
+                ms(act.issued_at),
+                ms(act.activated_at),
+                act.lag_seconds,
+                act.at_startup,
+            ])?;
+        }
+    }
+    let flagged = i64::from(!flags.is_empty());
+    tx.execute(
+        "INSERT INTO nodes (isp_id, node_id, last_report_id, last_received_ms,
+            last_window_end_ms, reports, flagged)
+         VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)
+         ON CONFLICT (isp_id, node_id) DO UPDATE SET
+            reports = reports + 1,
+            flagged = flagged + excluded.flagged,
+            last_report_id = CASE WHEN excluded.last_window_end_ms >= last_window_end_ms
+                THEN excluded.last_report_id ELSE last_report_id END,
+            last_received_ms = CASE WHEN excluded.last_window_end_ms >= last_window_end_ms
+                THEN excluded.last_received_ms ELSE last_received_ms END,
+            last_window_end_ms = MAX(last_window_end_ms, excluded.last_window_end_ms)",
+        params![
+            r.isp_id,
+            r.node_id,
+            r.report_id,
+            ms(a.received_at),
+            end,
+            flagged
+        ],
+    )?;
+    Ok(Inserted::Stored { flags })
+}
+
 impl Storage for SqliteStore {
-    fn insert_report(&self, a: &Accepted) -> Result<Inserted, StorageError> {
-        let r = &a.report;
+    fn insert_reports(&self, reports: &[Accepted]) -> Result<Vec<Inserted>, StorageError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let known: Option<i64> = tx
-            .query_row(
-                "SELECT 1 FROM reports WHERE report_id = ?1",
-                [&r.report_id],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if known.is_some() {
-            return Ok(Inserted::Duplicate);
-        }
-        let (start, end) = (ms(r.window_start), ms(r.window_end));
-        let mut flags = Vec::new();
-        let overlapping: Option<String> = tx
-            .query_row(
-                "SELECT report_id FROM reports
-                 WHERE isp_id = ?1 AND node_id = ?2
-                   AND window_start_ms < ?4 AND window_end_ms > ?3
-                 LIMIT 1",
-                params![r.isp_id, r.node_id, start, end],
-                |row| row.get(0),
-            )
-            .optional()?;
-        let latest_end: Option<i64> = tx
-            .query_row(
-                "SELECT last_window_end_ms FROM nodes WHERE isp_id = ?1 AND node_id = ?2",
-                params![r.isp_id, r.node_id],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if overlapping.is_some() {
-            flags.push(WindowFlag::Overlap);
-        } else if end <= start || latest_end.is_some_and(|e| start < e) {
-            flags.push(WindowFlag::Backwards);
-        }
-        let list = r.list.as_ref();
-        tx.execute(
-            "INSERT INTO reports (
-                report_id, isp_id, node_id, window_start_ms, window_end_ms,
-                received_at_ms, node_started_ms, ward_version, config_digest,
-                min_count, list_id, list_serial, list_sha256, list_issued_ms,
-                list_expires_ms, activated_at_ms, list_stale, queries_total,
-                malformed, flags, key_id, signature, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
-                     ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
-            params![
-                r.report_id,
-                r.isp_id,
-                r.node_id,
-                start,
-                end,
-                ms(a.received_at),
-                ms(r.node_started_at),
-                r.ward_version,
-                r.config_digest,
-                to_i64(r.min_count, "min_count")?,
-                list.map(|l| &l.list_id),
-                list.map(|l| to_i64(l.serial, "serial")).transpose()?,
-                list.map(|l| &l.sha256),
-                list.map(|l| ms(l.issued_at)),
-                list.map(|l| ms(l.expires_at)),
-                list.map(|l| ms(l.activated_at)),
-                list.is_some_and(|l| l.stale),
-                to_i64(r.counters.queries_total, "queries_total")?,
-                to_i64(r.counters.malformed_packets, "malformed_packets")?,
-                flags_text(&flags),
-                a.key_id.to_string(),
-                a.signature,
-                a.body,
-            ],
-        )?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO blocked (report_id, category, channel, count, below)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for (category, row) in &r.counters.blocked {
-                for (channel, count) in row {
-                    let (exact, below) = match count {
-                        Count::Exact(n) => (Some(to_i64(*n, "count")?), None),
-                        // Ingest checked the form "<min_count".
-                        Count::Below(_) => (None, Some(to_i64(r.min_count, "min_count")?)),
-                    };
-                    stmt.execute(params![r.report_id, category, channel, exact, below])?;
-                }
-            }
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO activations (report_id, seq, list_id, serial, sha256,
-                    issued_at_ms, activated_at_ms, lag_seconds, at_startup)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            for (seq, act) in (0i64..).zip(&r.activations) {
-                stmt.execute(params![
-                    r.report_id,
-                    seq,
-                    act.list_id,
-                    to_i64(act.serial, "serial")?,
-                    act.sha256,
-                    ms(act.issued_at),
-                    ms(act.activated_at),
-                    act.lag_seconds,
-                    act.at_startup,
-                ])?;
-            }
-        }
-        let flagged = i64::from(!flags.is_empty());
-        tx.execute(
-            "INSERT INTO nodes (isp_id, node_id, last_report_id, last_received_ms,
-                last_window_end_ms, reports, flagged)
-             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)
-             ON CONFLICT (isp_id, node_id) DO UPDATE SET
-                reports = reports + 1,
-                flagged = flagged + excluded.flagged,
-                last_report_id = CASE WHEN excluded.last_window_end_ms >= last_window_end_ms
-                    THEN excluded.last_report_id ELSE last_report_id END,
-                last_received_ms = CASE WHEN excluded.last_window_end_ms >= last_window_end_ms
-                    THEN excluded.last_received_ms ELSE last_received_ms END,
-                last_window_end_ms = MAX(last_window_end_ms, excluded.last_window_end_ms)",
-            params![
-                r.isp_id,
-                r.node_id,
-                r.report_id,
-                ms(a.received_at),
-                end,
-                flagged
-            ],
-        )?;
+        let out = reports
+            .iter()
+            .map(|a| insert_one(&tx, a))
+            .collect::<Result<Vec<_>, _>>()?;
         tx.commit()?;
-        Ok(Inserted::Stored { flags })
+        Ok(out)
     }
 
     fn nodes(&self) -> Result<Vec<NodeRow>, StorageError> {

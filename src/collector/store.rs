@@ -128,8 +128,18 @@ pub enum StorageError {
 
 /// Where reports are kept.
 pub trait Storage: Send + Sync + 'static {
+    /// Stores a batch of accepted reports in one durable transaction
+    /// (group commit), in order: a report may be a duplicate of one
+    /// earlier in the same batch. All or nothing: on an error none is
+    /// stored.
+    fn insert_reports(&self, reports: &[Accepted]) -> Result<Vec<Inserted>, StorageError>;
+
     /// Stores one accepted report, durably, before returning.
-    fn insert_report(&self, report: &Accepted) -> Result<Inserted, StorageError>;
+    fn insert_report(&self, report: &Accepted) -> Result<Inserted, StorageError> {
+        let mut out = self.insert_reports(std::slice::from_ref(report))?;
+        out.pop()
+            .ok_or_else(|| StorageError::Corrupt("a batch of one gave no result".into()))
+    }
 
     /// The latest state of every node that has reported, by isp then node.
     fn nodes(&self) -> Result<Vec<NodeRow>, StorageError>;

@@ -414,3 +414,34 @@ async fn kill_9_mid_ingest_loses_no_acknowledged_report() {
     let (status, text) = post(&c, &http, Some(&send::sign(&node_key(31), &body)), body).await;
     assert_eq!(status, 200, "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_registry_and_a_broken_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = collector(dir.path(), &[("isp", "n1", 41)], "");
+    let http = client(&dir.path().join("ca.pem"));
+    let start: jiff::Timestamp = "2026-11-29T18:00:00Z".parse().unwrap();
+    let send_as = |node: &'static str, seed: u8| {
+        let (_, body) = report_body("isp", node, start);
+        (send::sign(&node_key(seed), &body), body)
+    };
+
+    let (sig, body) = send_as("n2", 42);
+    let (status, text) = post(&c, &http, Some(&sig), body.clone()).await;
+    assert_eq!(status, 403, "{text}");
+
+    // n2 registered, then SIGHUP: accepted.
+    registry(dir.path(), &[("isp", "n1", 41), ("isp", "n2", 42)]);
+    c.hangup();
+    c.wait_for_log("SIGHUP: registry reloaded", 1);
+    let (status, text) = post(&c, &http, Some(&sig), body).await;
+    assert_eq!((status, text.as_str()), (200, "stored\n"));
+
+    // A broken registry is refused whole; the previous one stays.
+    std::fs::write(dir.path().join("registry.toml"), "[[node]]\nisp_id = 1\n").unwrap();
+    c.hangup();
+    c.wait_for_log("has errors; keeping the previous one", 1);
+    let (sig, body) = send_as("n1", 41);
+    let (status, text) = post(&c, &http, Some(&sig), body).await;
+    assert_eq!((status, text.as_str()), (200, "stored\n"));
+}

@@ -78,3 +78,9 @@ fn an_unopenable_path_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_batch_commits_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::a_batch_commits_in_order(&open(&dir));
+}

@@ -72,6 +72,29 @@ impl Collector {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Sends SIGHUP (registry reload).
+    pub fn hangup(&self) {
+        let ok = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -HUP");
+    }
+
+    /// Waits until the logs contain `needle` `times` times.
+    pub fn wait_for_log(&self, needle: &str, times: usize) {
+        let deadline = Instant::now() + START_WAIT;
+        while self.logs().matches(needle).count() < times {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in the logs:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL, and wait for the process to be gone.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
