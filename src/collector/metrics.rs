@@ -5,13 +5,17 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::ingest::IngestResult;
+use super::state::{NodeState, NodeView};
 
 /// `ward_collector_reports_total{result}`.
 pub const REPORTS_TOTAL: &str = "ward_collector_reports_total";
+/// `ward_collector_nodes{state}`: nodes per state, at the last scrape.
+pub const NODES: &str = "ward_collector_nodes";
 /// `ward_collector_ingest_seconds`: request body read to answer.
 pub const INGEST_SECONDS: &str = "ward_collector_ingest_seconds";
 
@@ -25,11 +29,17 @@ struct ResultLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
 /// The handles, registered once.
 #[derive(Debug)]
 pub struct CollectorMetrics {
     registry: Registry,
     reports: [Counter; IngestResult::ALL.len()],
+    nodes: [Gauge; NodeState::ALL.len()],
     ingest: Histogram,
 }
 
@@ -51,6 +61,14 @@ impl CollectorMetrics {
         );
         let reports = IngestResult::ALL
             .map(|r| family.get_or_create_owned(&ResultLabels { result: r.as_str() }));
+        let states = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            NODES,
+            "Nodes per state (current, behind, stale, silent), worked out at scrape time",
+            states.clone(),
+        );
+        let nodes =
+            NodeState::ALL.map(|s| states.get_or_create_owned(&StateLabels { state: s.as_str() }));
         let ingest = Histogram::new(INGEST_BUCKETS);
         registry.register(
             INGEST_SECONDS,
@@ -60,6 +78,7 @@ impl CollectorMetrics {
         Self {
             registry,
             reports,
+            nodes,
             ingest,
         }
     }
@@ -77,6 +96,14 @@ impl CollectorMetrics {
             .iter()
             .position(|r| *r == result)
             .map_or(0, |i| self.reports[i].get())
+    }
+
+    /// Sets the per-state node gauges from `views`.
+    pub fn set_nodes(&self, views: &[NodeView]) {
+        for (i, state) in NodeState::ALL.into_iter().enumerate() {
+            let n = views.iter().filter(|v| v.state == state).count();
+            self.nodes[i].set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 
     pub fn observe_ingest(&self, seconds: f64) {

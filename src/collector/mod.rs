@@ -10,6 +10,7 @@
 //!   one transaction.
 //! * [`server`]: the HTTP(S) listener and routes.
 //! * [`state`] (pure): a node's state (current, behind, stale, silent).
+//! * [`dashboard`] (pure): the server-rendered overview page.
 //! * [`auth`]: HTTP basic auth against `[[user]]` (Argon2 hashes).
 //! * [`tls`]: PEM files to a rustls server configuration.
 //! * [`metrics`]: the collector's own Prometheus metrics.
@@ -28,6 +29,7 @@ use crate::config::collector::{CollectorConfig, StorageSettings};
 pub mod auth;
 #[cfg(test)]
 mod conformance;
+pub mod dashboard;
 pub mod ingest;
 pub mod metrics;
 pub mod server;

@@ -7,6 +7,7 @@
 //! * `GET /metrics`: [`super::metrics::CollectorMetrics`].
 //! * `GET /api/nodes` (basic auth, [`super::auth`]): every node with its
 //!   state ([`super::state::NodeView`]).
+//! * `GET /` (basic auth): the overview page ([`super::dashboard`]).
 //!
 //! Every connection gets [`HANDSHAKE_TIMEOUT`] for TLS and
 //! [`HEADER_READ_TIMEOUT`] for each request head, so a silent client
@@ -86,6 +87,7 @@ impl std::fmt::Debug for App {
 pub fn router(app: Arc<App>) -> Router {
     let limit = app.max_body;
     let private = Router::new()
+        .route("/", get(overview_page))
         .route("/api/nodes", get(api_nodes))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&app),
@@ -314,23 +316,24 @@ async fn require_user(State(app): State<Arc<App>>, request: Request, next: Next)
     }
 }
 
-async fn api_nodes(State(app): State<Arc<App>>) -> Response {
+/// Every node's view now, or the 503 to answer.
+async fn node_views(app: &Arc<App>) -> Result<Vec<state::NodeView>, Response> {
     let store = Arc::clone(&app.store);
     let rows = match tokio::task::spawn_blocking(move || store.nodes()).await {
         Ok(Ok(rows)) => rows,
         Ok(Err(error)) => {
             warn!(%error, "cannot read nodes");
-            return text(
+            return Err(text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage unavailable\n".into(),
-            );
+            ));
         }
         Err(error) => {
             warn!(%error, "cannot read nodes");
-            return text(
+            return Err(text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage unavailable\n".into(),
-            );
+            ));
         }
     };
     let views = state::nodes(
@@ -339,10 +342,31 @@ async fn api_nodes(State(app): State<Arc<App>>) -> Response {
         jiff::Timestamp::now(),
         app.report_interval,
     );
+    app.metrics.set_nodes(&views);
+    Ok(views)
+}
+
+async fn api_nodes(State(app): State<Arc<App>>) -> Response {
+    let views = match node_views(&app).await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
     match serde_json::to_string_pretty(&views) {
         Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json + "\n").into_response(),
         Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")),
     }
+}
+
+async fn overview_page(State(app): State<Arc<App>>) -> Response {
+    let views = match node_views(&app).await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        super::dashboard::overview(&views, jiff::Timestamp::now()),
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {
@@ -350,6 +374,10 @@ async fn healthz() -> &'static str {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
+    // Node states are worked out at scrape time.
+    if let Err(response) = node_views(&app).await {
+        return response;
+    }
     ([(header::CONTENT_TYPE, OPENMETRICS)], app.metrics.encode()).into_response()
 }
 

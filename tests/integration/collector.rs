@@ -185,6 +185,43 @@ async fn nodes_of_two_isps_report_and_the_api_shows_their_states() {
         assert!(n["last_report_at"].is_string(), "{n}");
     }
 
+    // The overview page says the same (server-rendered, behind the login).
+    let page = c.url.replace("/v1/reports", "/");
+    assert_eq!(http.get(&page).send().await.unwrap().status().as_u16(), 401);
+    let html = http
+        .get(&page)
+        .basic_auth("demo", Some("demo"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for want in [
+        "<code>test-national</code>: số hiệu / serial <strong>2</strong>",
+        "<td>isp-a</td><td class=\"n\">2</td><td class=\"n current\">2</td><td class=\"n behind\">0</td><td class=\"n stale\">0</td><td class=\"n silent\">0</td><td class=\"n\">100 %</td>",
+        "<td>isp-b</td><td class=\"n\">2</td><td class=\"n current\">0</td><td class=\"n behind\">1</td><td class=\"n stale\">0</td><td class=\"n silent\">1</td><td class=\"n\">0 %</td>",
+        "hotline 111",
+    ] {
+        assert!(html.contains(want), "{want}\nin\n{html}");
+    }
+    let metrics = http
+        .get(c.url.replace("/v1/reports", "/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "ward_collector_nodes{state=\"current\"} 2\n",
+        "ward_collector_nodes{state=\"behind\"} 1\n",
+        "ward_collector_nodes{state=\"stale\"} 0\n",
+        "ward_collector_nodes{state=\"silent\"} 1\n",
+    ] {
+        assert!(metrics.contains(line), "{line}in\n{metrics}");
+    }
+
     drop(wards);
     let store = SqliteStore::open(&c.db).unwrap();
     let rows = store.nodes().unwrap();
