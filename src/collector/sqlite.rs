@@ -106,9 +106,15 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`, switches it to
-    /// WAL and runs pending migrations.
+    /// Opens (creating it and its directory if needed) the database at
+    /// `path`, switches it to WAL and runs pending migrations.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StorageError::CreateDir {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
         let open_err = |source| StorageError::Open {
             path: path.display().to_string(),
             source,

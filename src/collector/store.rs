@@ -111,6 +111,11 @@ pub enum StorageError {
         path: String,
         source: rusqlite::Error,
     },
+    #[error("cannot create the database's directory {path}: {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(
         "the database is at schema version {found}, newer than this ward knows ({known}); run the newer ward, or restore a backup"
     )]

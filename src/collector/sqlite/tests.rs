@@ -72,7 +72,19 @@ fn a_database_from_a_newer_ward_is_refused() {
 #[test]
 fn an_unopenable_path_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let err = SqliteStore::open(&dir.path().join("missing/dir/c.db")).unwrap_err();
+    // A missing directory is created...
+    let nested = dir.path().join("new/dir/c.db");
+    SqliteStore::open(&nested).unwrap();
+    assert!(nested.exists());
+    // ... but not under a regular file.
+    std::fs::write(dir.path().join("file"), "x").unwrap();
+    let err = SqliteStore::open(&dir.path().join("file/c.db")).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("cannot create the database's directory"),
+        "{err}"
+    );
+    let err = SqliteStore::open(dir.path()).unwrap_err();
     assert!(
         err.to_string().starts_with("cannot open the database"),
         "{err}"

@@ -157,3 +157,29 @@ fn password_hashes_must_be_argon2() {
             .contains("argon2id")
     );
 }
+
+// Run from the package root (as `cargo test` does), like the README.
+#[test]
+fn the_demo_example_parses_and_its_password_is_demo() {
+    let c = CollectorConfig::load(Path::new("examples/collector.toml")).unwrap();
+    assert_eq!(c.listen, DEFAULT_COLLECTOR_LISTEN);
+    assert!(c.tls.is_some());
+    let nodes = c.registry.nodes();
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(
+        (nodes[0].isp_id.as_str(), nodes[0].node_id.as_str()),
+        ("demo-isp", "demo-node")
+    );
+    // The registered key is the demo node's, as examples/node-reporting.toml uses it.
+    let node_key = keys::read_secret(Path::new("examples/demo-node.key")).unwrap();
+    assert_eq!(nodes[0].key, node_key.verifying_key());
+    assert_eq!(c.users.len(), 1);
+    let login = format!(
+        "Basic {}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "demo:demo")
+    );
+    assert!(crate::collector::auth::authorized(
+        Some(login.as_bytes()),
+        &c.users
+    ));
+}
