@@ -46,10 +46,10 @@ pub enum CollectorError {
     Storage(#[from] store::StorageError),
     #[error("storage {0} is not supported by this build")]
     StorageUnsupported(String),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("TLS: {0}")]
     Tls(String),
@@ -83,9 +83,9 @@ pub async fn run(
     let listener =
         TcpListener::bind(config.listen)
             .await
-            .map_err(|source| CollectorError::Bind {
+            .map_err(|error| CollectorError::Bind {
                 addr: config.listen,
-                source,
+                error,
             })?;
     if config.users.is_empty() {
         tracing::info!("no [[user]] configured: the API refuses every login");

@@ -110,14 +110,14 @@ impl SqliteStore {
     /// `path`, switches it to WAL and runs pending migrations.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| StorageError::CreateDir {
+            std::fs::create_dir_all(parent).map_err(|error| StorageError::CreateDir {
                 path: parent.display().to_string(),
-                source,
+                error,
             })?;
         }
-        let open_err = |source| StorageError::Open {
+        let open_err = |error| StorageError::Open {
             path: path.display().to_string(),
-            source,
+            error,
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
@@ -171,7 +171,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
             tx.pragma_update(None, "user_version", version)?;
             tx.commit()
         };
-        step(conn).map_err(|source| StorageError::Migration { version, source })?;
+        step(conn).map_err(|error| StorageError::Migration { version, error })?;
         tracing::info!(version, "collector database migrated");
     }
     Ok(())

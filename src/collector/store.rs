@@ -103,27 +103,26 @@ pub struct NodeRow {
 }
 
 /// Storage failures. The server answers 503 on any of them, so the node
-/// keeps the report and retries.
+/// keeps the report and retries. The underlying error is part of the
+/// message and deliberately not a `source` (the CLI prints error chains,
+/// and it would be printed twice).
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("cannot open the database {path}: {source}")]
+    #[error("cannot open the database {path}: {error}")]
     Open {
         path: String,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
-    #[error("cannot create the database's directory {path}: {source}")]
-    CreateDir {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot create the database's directory {path}: {error}")]
+    CreateDir { path: String, error: std::io::Error },
     #[error(
         "the database is at schema version {found}, newer than this ward knows ({known}); run the newer ward, or restore a backup"
     )]
     SchemaTooNew { found: i64, known: i64 },
-    #[error("schema migration to version {version} failed: {source}")]
+    #[error("schema migration to version {version} failed: {error}")]
     Migration {
         version: i64,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
