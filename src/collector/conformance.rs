@@ -159,3 +159,18 @@ pub(crate) fn a_batch_commits_in_order(s: &dyn Storage) {
     assert_eq!(s.report_count().unwrap(), 3);
     assert_eq!(s.insert_reports(&[]).unwrap(), []);
 }
+
+/// One lag per node and serial: the first activation, however often it is
+/// repeated in later reports.
+pub(crate) fn activation_lags_are_one_per_node_and_serial(s: &dyn Storage) {
+    let a = report("n1", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 4);
+    let b = report("n1", "2026-11-29T18:05:00Z", "2026-11-29T18:10:00Z", 4);
+    let c = report("n2", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 4);
+    s.insert_reports(&[a, b, c]).unwrap();
+    let lags = s.activation_lags().unwrap();
+    let got: Vec<_> = lags
+        .iter()
+        .map(|l| (l.node_id.as_str(), l.serial, l.lag_seconds))
+        .collect();
+    assert_eq!(got, [("n1", 4, 7.0), ("n2", 4, 7.0)]);
+}

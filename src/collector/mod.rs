@@ -10,6 +10,7 @@
 //!   one transaction.
 //! * [`server`]: the HTTP(S) listener and routes.
 //! * [`state`] (pure): a node's state (current, behind, stale, silent).
+//! * [`lag`] (pure): activation lag per serial (p50, p95, max).
 //! * [`dashboard`] (pure): the server-rendered overview page.
 //! * [`auth`]: HTTP basic auth against `[[user]]` (Argon2 hashes).
 //! * [`tls`]: PEM files to a rustls server configuration.
@@ -31,6 +32,7 @@ pub mod auth;
 mod conformance;
 pub mod dashboard;
 pub mod ingest;
+pub mod lag;
 pub mod metrics;
 pub mod server;
 pub mod sqlite;

@@ -7,6 +7,8 @@
 //! * `GET /metrics`: [`super::metrics::CollectorMetrics`].
 //! * `GET /api/nodes` (basic auth, [`super::auth`]): every node with its
 //!   state ([`super::state::NodeView`]).
+//! * `GET /api/lag` (basic auth): activation lag per serial
+//!   ([`super::lag::LagSummary`]).
 //! * `GET /` (basic auth): the overview page ([`super::dashboard`]).
 //!
 //! Every connection gets [`HANDSHAKE_TIMEOUT`] for TLS and
@@ -89,6 +91,7 @@ pub fn router(app: Arc<App>) -> Router {
     let private = Router::new()
         .route("/", get(overview_page))
         .route("/api/nodes", get(api_nodes))
+        .route("/api/lag", get(api_lag))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&app),
             require_user,
@@ -352,6 +355,20 @@ async fn api_nodes(State(app): State<Arc<App>>) -> Response {
         Err(response) => return response,
     };
     match serde_json::to_string_pretty(&views) {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json + "\n").into_response(),
+        Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")),
+    }
+}
+
+async fn api_lag(State(app): State<Arc<App>>) -> Response {
+    let store = Arc::clone(&app.store);
+    let Ok(Ok(rows)) = tokio::task::spawn_blocking(move || store.activation_lags()).await else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage unavailable\n".into(),
+        );
+    };
+    match serde_json::to_string_pretty(&super::lag::distribution(&rows)) {
         Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json + "\n").into_response(),
         Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")),
     }

@@ -399,6 +399,43 @@ impl Storage for SqliteStore {
         u64::try_from(n).map_err(|_| StorageError::Corrupt(format!("negative count {n}")))
     }
 
+    fn activation_lags(&self) -> Result<Vec<super::lag::LagRow>, StorageError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT r.isp_id, r.node_id, a.list_id, a.serial, a.lag_seconds
+             FROM activations a JOIN reports r ON r.report_id = a.report_id
+             WHERE a.activated_at_ms = (
+                SELECT MIN(b.activated_at_ms) FROM activations b
+                JOIN reports q ON q.report_id = b.report_id
+                WHERE q.isp_id = r.isp_id AND q.node_id = r.node_id
+                  AND b.list_id = a.list_id AND b.serial = a.serial)
+             GROUP BY r.isp_id, r.node_id, a.list_id, a.serial
+             ORDER BY a.list_id, a.serial, r.isp_id, r.node_id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, f64>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (isp_id, node_id, list_id, serial, lag_seconds) = row?;
+            out.push(super::lag::LagRow {
+                isp_id,
+                node_id,
+                list_id,
+                serial: u64::try_from(serial)
+                    .map_err(|_| StorageError::Corrupt(format!("negative serial {serial}")))?,
+                lag_seconds,
+            });
+        }
+        Ok(out)
+    }
+
     fn report(&self, report_id: &str) -> Result<Option<StoredReport>, StorageError> {
         let row: Option<(Vec<u8>, String)> = self
             .lock()

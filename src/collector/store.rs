@@ -151,6 +151,9 @@ pub trait Storage: Send + Sync + 'static {
     /// How many reports are stored.
     fn report_count(&self) -> Result<u64, StorageError>;
 
+    /// Each node's first activation of each serial, with its lag.
+    fn activation_lags(&self) -> Result<Vec<super::lag::LagRow>, StorageError>;
+
     /// One stored report, by id.
     fn report(&self, report_id: &str) -> Result<Option<StoredReport>, StorageError>;
 }

@@ -185,6 +185,32 @@ async fn nodes_of_two_isps_report_and_the_api_shows_their_states() {
         assert!(n["last_report_at"].is_string(), "{n}");
     }
 
+    // Activation lag: serial 2 went live on two nodes, serial 1 on one.
+    let lag = http
+        .get(c.url.replace("/v1/reports", "/api/lag"))
+        .basic_auth("demo", Some("demo"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lag: serde_json::Value = serde_json::from_str(&lag).unwrap();
+    let got: Vec<(u64, u64)> = lag
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["serial"].as_u64().unwrap(), l["nodes"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(got, [(2, 2), (1, 1)], "{lag:#}");
+    for l in lag.as_array().unwrap() {
+        assert!(l["p50_seconds"].as_f64().unwrap() >= 0.0, "{l}");
+        assert!(
+            l["max_seconds"].as_f64().unwrap() >= l["p95_seconds"].as_f64().unwrap(),
+            "{l}"
+        );
+    }
+
     // The overview page says the same (server-rendered, behind the login).
     let page = c.url.replace("/v1/reports", "/");
     assert_eq!(http.get(&page).send().await.unwrap().status().as_u16(), 401);

@@ -96,3 +96,9 @@ fn a_batch_commits_in_order() {
     let dir = tempfile::tempdir().unwrap();
     conformance::a_batch_commits_in_order(&open(&dir));
 }
+
+#[test]
+fn activation_lags_are_one_per_node_and_serial() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::activation_lags_are_one_per_node_and_serial(&open(&dir));
+}
