@@ -1,5 +1,7 @@
 //! The storage contract as a test suite, run against every [`Storage`]
-//! implementation (SQLite now; PostgreSQL when it exists).
+//! implementation through [`storage_conformance!`]: each backend's tests
+//! module invokes it once with a function that opens a fresh, empty store,
+//! so a contract test added here runs against every backend.
 
 use std::collections::BTreeMap;
 
@@ -174,3 +176,116 @@ pub(crate) fn activation_lags_are_one_per_node_and_serial(s: &dyn Storage) {
         .collect();
     assert_eq!(got, [("n1", 4, 7.0), ("n2", 4, 7.0)]);
 }
+
+/// `windows`: the overlap with `[from, to)`, the ISP and node filters,
+/// the order, flags, and the blocked cells with exact and suppressed
+/// counts; a report without blocked counts still has its window.
+pub(crate) fn windows_are_filtered_ordered_and_carry_their_counts(s: &dyn Storage) {
+    use super::store::{BlockedCell, BlockedCount, WindowQuery};
+    let a = report("n2", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 1);
+    let b = report("n1", "2026-11-29T18:05:00Z", "2026-11-29T18:10:00Z", 2);
+    let c = report("n1", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 1);
+    let overlap = report("n1", "2026-11-29T18:09:00Z", "2026-11-29T18:11:00Z", 2);
+    let mut empty = report("n1", "2026-11-29T18:20:00Z", "2026-11-29T18:25:00Z", 2);
+    empty.report.counters.blocked.clear();
+    empty.body = empty.report.to_bytes();
+    s.insert_reports(&[a, b, c, overlap, empty]).unwrap();
+
+    let all = |from: &str, to: &str| WindowQuery {
+        isp_id: None,
+        node_id: None,
+        from: ts(from),
+        to: ts(to),
+    };
+    let got = s
+        .windows(&all("2026-11-29T00:00:00Z", "2026-11-30T00:00:00Z"))
+        .unwrap();
+    let order: Vec<_> = got
+        .iter()
+        .map(|w| (w.node_id.as_str(), w.window_start.to_string()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("n1", "2026-11-29T18:00:00Z".to_owned()),
+            ("n1", "2026-11-29T18:05:00Z".to_owned()),
+            ("n1", "2026-11-29T18:09:00Z".to_owned()),
+            ("n1", "2026-11-29T18:20:00Z".to_owned()),
+            ("n2", "2026-11-29T18:00:00Z".to_owned()),
+        ]
+    );
+    let first = &got[0];
+    assert_eq!(first.isp_id, "isp");
+    assert_eq!(first.list_id.as_deref(), Some("national"));
+    assert_eq!(first.list_serial, Some(1));
+    assert_eq!(first.queries_total, 100);
+    assert_eq!(first.received_at, ts("2026-11-29T18:10:00Z"));
+    // Stored after the window 18:05–18:10 of the same node: backwards.
+    assert_eq!(first.flags, [WindowFlag::Backwards]);
+    assert!(got[1].flags.is_empty());
+    assert_eq!(
+        first.blocked,
+        [
+            BlockedCell {
+                category: "adult".into(),
+                channel: "dns".into(),
+                count: BlockedCount::Exact(12),
+            },
+            BlockedCell {
+                category: "adult".into(),
+                channel: "http".into(),
+                count: BlockedCount::Below(5),
+            },
+            BlockedCell {
+                category: "adult".into(),
+                channel: "sni".into(),
+                count: BlockedCount::Below(5),
+            },
+        ]
+    );
+    assert_eq!(got[2].flags, [WindowFlag::Overlap]);
+    assert!(got[3].blocked.is_empty(), "no counts, still a window");
+
+    // Overlap with [from, to): 18:05 to 18:09 touches only the window
+    // 18:05–18:10 of n1 (windows ending at 18:05 or starting at 18:09
+    // are outside), and n2's none.
+    let some = s
+        .windows(&all("2026-11-29T18:05:00Z", "2026-11-29T18:09:00Z"))
+        .unwrap();
+    let ids: Vec<_> = some.iter().map(|w| w.window_start.to_string()).collect();
+    assert_eq!(ids, ["2026-11-29T18:05:00Z"]);
+
+    let mut one = all("2026-11-29T00:00:00Z", "2026-11-30T00:00:00Z");
+    one.node_id = Some("n2".into());
+    let n2 = s.windows(&one).unwrap();
+    assert_eq!(n2.len(), 1);
+    assert_eq!(n2[0].node_id, "n2");
+    one.isp_id = Some("other-isp".into());
+    assert!(s.windows(&one).unwrap().is_empty());
+}
+
+/// One `#[test]` per contract test above, each on a fresh store from
+/// `$open`, a function returning `(store, guard)`: the store (any
+/// `Storage`) and whatever must outlive it (a temporary directory, a
+/// database to drop afterwards).
+macro_rules! storage_conformance {
+    ($open:expr) => {
+        $crate::collector::conformance::storage_conformance!(@tests $open;
+            a_replayed_report_is_stored_once,
+            odd_windows_are_flagged_not_merged,
+            a_batch_commits_in_order,
+            activation_lags_are_one_per_node_and_serial,
+            windows_are_filtered_ordered_and_carry_their_counts,
+        );
+    };
+    (@tests $open:expr; $($name:ident,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                let (store, _guard) = ($open)();
+                $crate::collector::conformance::$name(&store);
+            }
+        )*
+    };
+}
+pub(crate) use storage_conformance;

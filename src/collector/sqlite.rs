@@ -19,7 +19,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::store::{Accepted, Inserted, NodeRow, Storage, StorageError, StoredReport, WindowFlag};
+use super::store::{
+    Accepted, BlockedCell, BlockedCount, Inserted, NodeRow, Storage, StorageError, StoredReport,
+    WindowFlag, WindowQuery, WindowRow,
+};
 use crate::report::body::Count;
 
 /// How long a statement waits for another connection's lock (the tests
@@ -432,6 +435,81 @@ impl Storage for SqliteStore {
                     .map_err(|_| StorageError::Corrupt(format!("negative serial {serial}")))?,
                 lag_seconds,
             });
+        }
+        Ok(out)
+    }
+
+    fn windows(&self, query: &WindowQuery) -> Result<Vec<WindowRow>, StorageError> {
+        let conn = self.lock();
+        // One pass: the reports joined with their blocked rows, grouped
+        // here by report id (rows of one report are adjacent).
+        let mut stmt = conn.prepare_cached(
+            "SELECT r.report_id, r.isp_id, r.node_id, r.window_start_ms, r.window_end_ms,
+                    r.received_at_ms, r.list_id, r.list_serial, r.list_stale,
+                    r.queries_total, r.malformed, r.flags,
+                    b.category, b.channel, b.count, b.below
+             FROM reports r LEFT JOIN blocked b ON b.report_id = r.report_id
+             WHERE (?1 IS NULL OR r.isp_id = ?1) AND (?2 IS NULL OR r.node_id = ?2)
+               AND r.window_start_ms < ?4 AND r.window_end_ms > ?3
+             ORDER BY r.isp_id, r.node_id, r.window_start_ms, r.report_id,
+                      b.category, b.channel",
+        )?;
+        let mut rows = stmt.query(params![
+            query.isp_id,
+            query.node_id,
+            ms(query.from),
+            ms(query.to)
+        ])?;
+        let count = |v: i64, what: &str| {
+            u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("negative {what} {v}")))
+        };
+        let mut out: Vec<WindowRow> = Vec::new();
+        while let Some(row) = rows.next()? {
+            let report_id: String = row.get(0)?;
+            if out.last().is_none_or(|w| w.report_id != report_id) {
+                out.push(WindowRow {
+                    report_id,
+                    isp_id: row.get(1)?,
+                    node_id: row.get(2)?,
+                    window_start: from_ms(row.get(3)?)?,
+                    window_end: from_ms(row.get(4)?)?,
+                    received_at: from_ms(row.get(5)?)?,
+                    list_id: row.get(6)?,
+                    list_serial: row
+                        .get::<_, Option<i64>>(7)?
+                        .map(|v| count(v, "serial"))
+                        .transpose()?,
+                    list_stale: row.get(8)?,
+                    queries_total: count(row.get(9)?, "queries_total")?,
+                    malformed_packets: count(row.get(10)?, "malformed")?,
+                    flags: parse_flags(&row.get::<_, String>(11)?),
+                    blocked: Vec::new(),
+                });
+            }
+            let Some(category) = row.get::<_, Option<String>>(12)? else {
+                continue; // a report without blocked rows (LEFT JOIN)
+            };
+            let blocked = match (
+                row.get::<_, Option<i64>>(14)?,
+                row.get::<_, Option<i64>>(15)?,
+            ) {
+                (Some(n), None) => BlockedCount::Exact(count(n, "count")?),
+                (None, Some(n)) => BlockedCount::Below(count(n, "below")?),
+                _ => {
+                    return Err(StorageError::Corrupt(format!(
+                        "blocked row {category} without exactly one of count and below"
+                    )));
+                }
+            };
+            // Invariant: `out` is non-empty, a window was pushed above
+            // for this row's report id.
+            if let Some(w) = out.last_mut() {
+                w.blocked.push(BlockedCell {
+                    category,
+                    channel: row.get(13)?,
+                    count: blocked,
+                });
+            }
         }
         Ok(out)
     }

@@ -102,6 +102,52 @@ pub struct NodeRow {
     pub flagged: u64,
 }
 
+/// Which windows [`Storage::windows`] returns: those of the ISP and node
+/// given (`None`: all) that overlap `[from, to)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowQuery {
+    pub isp_id: Option<String>,
+    pub node_id: Option<String>,
+    pub from: Timestamp,
+    pub to: Timestamp,
+}
+
+/// A blocked count as stored: exact, or suppressed below the report's
+/// `min_count` (`"<5"` is `Below(5)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockedCount {
+    Exact(u64),
+    Below(u64),
+}
+
+/// One category and channel of a window's blocked counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedCell {
+    pub category: String,
+    pub channel: String,
+    pub count: BlockedCount,
+}
+
+/// One stored report's window, without its body: what the node page's
+/// chart and the CSV export are made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowRow {
+    pub report_id: String,
+    pub isp_id: String,
+    pub node_id: String,
+    pub window_start: Timestamp,
+    pub window_end: Timestamp,
+    pub received_at: Timestamp,
+    pub list_id: Option<String>,
+    pub list_serial: Option<u64>,
+    pub list_stale: bool,
+    pub queries_total: u64,
+    pub malformed_packets: u64,
+    pub flags: Vec<WindowFlag>,
+    /// By category, then channel.
+    pub blocked: Vec<BlockedCell>,
+}
+
 /// Storage failures. The server answers 503 on any of them, so the node
 /// keeps the report and retries. The underlying error is part of the
 /// message and deliberately not a `source` (the CLI prints error chains,
@@ -153,6 +199,12 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Each node's first activation of each serial, with its lag.
     fn activation_lags(&self) -> Result<Vec<super::lag::LagRow>, StorageError>;
+
+    /// The stored windows that overlap `[query.from, query.to)`
+    /// (`window_start < to` and `window_end > from`), of one ISP and node
+    /// when given, ordered by ISP, node, then window start (then report
+    /// id). Flagged windows are included, with their flags.
+    fn windows(&self, query: &WindowQuery) -> Result<Vec<WindowRow>, StorageError>;
 
     /// One stored report, by id.
     fn report(&self, report_id: &str) -> Result<Option<StoredReport>, StorageError>;

@@ -5,17 +5,13 @@ fn open(dir: &tempfile::TempDir) -> SqliteStore {
     SqliteStore::open(&dir.path().join("c.db")).unwrap()
 }
 
-#[test]
-fn a_replayed_report_is_stored_once() {
+/// A fresh store, and its temporary directory.
+fn fresh() -> (SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    conformance::a_replayed_report_is_stored_once(&open(&dir));
+    (open(&dir), dir)
 }
 
-#[test]
-fn odd_windows_are_flagged_not_merged() {
-    let dir = tempfile::tempdir().unwrap();
-    conformance::odd_windows_are_flagged_not_merged(&open(&dir));
-}
+conformance::storage_conformance!(fresh);
 
 #[test]
 fn reopening_keeps_reports_and_runs_no_migration_twice() {
@@ -89,16 +85,4 @@ fn an_unopenable_path_is_a_clear_error() {
         err.to_string().starts_with("cannot open the database"),
         "{err}"
     );
-}
-
-#[test]
-fn a_batch_commits_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    conformance::a_batch_commits_in_order(&open(&dir));
-}
-
-#[test]
-fn activation_lags_are_one_per_node_and_serial() {
-    let dir = tempfile::tempdir().unwrap();
-    conformance::activation_lags_are_one_per_node_and_serial(&open(&dir));
 }
