@@ -118,3 +118,76 @@ impl CollectorMetrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collector::state::NodeView;
+
+    /// `/metrics` is open: it must never name a node or an ISP, and its
+    /// label values are a fixed set.
+    #[test]
+    fn the_encoding_names_no_node_or_isp_and_labels_are_bounded() {
+        let m = CollectorMetrics::new();
+        let view = |isp: &str, node: &str, state| NodeView {
+            isp_id: isp.into(),
+            node_id: node.into(),
+            state,
+            list_id: Some("secret-list".into()),
+            list_serial: Some(3),
+            latest_serial: Some(3),
+            last_report_at: None,
+            last_window_end: None,
+            activated_at: None,
+            reports: 1,
+            flagged: 0,
+            registered: true,
+        };
+        m.set_nodes(&[
+            view("isp-zeta", "node-omega", NodeState::Current),
+            view("isp-eta", "node-psi", NodeState::Silent),
+        ]);
+        for r in IngestResult::ALL {
+            m.count(r);
+        }
+        m.observe_ingest(0.01);
+        let text = m.encode();
+        for name in [
+            "isp-zeta",
+            "node-omega",
+            "isp-eta",
+            "node-psi",
+            "secret-list",
+        ] {
+            assert!(!text.contains(name), "{name} in\n{text}");
+        }
+        let mut labels = std::collections::BTreeSet::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            if let Some(start) = line.find('{') {
+                let end = line.find('}').unwrap();
+                labels.insert(line[start + 1..end].to_owned());
+            }
+        }
+        let allowed: std::collections::BTreeSet<String> = IngestResult::ALL
+            .iter()
+            .map(|r| format!("result=\"{}\"", r.as_str()))
+            .chain(
+                NodeState::ALL
+                    .iter()
+                    .map(|s| format!("state=\"{}\"", s.as_str())),
+            )
+            .collect();
+        // The histogram's buckets are the other labels, fixed too.
+        let unexpected: Vec<_> = labels
+            .iter()
+            .filter(|l| !allowed.contains(*l) && !l.starts_with("le=\""))
+            .collect();
+        let buckets = labels.iter().filter(|l| l.starts_with("le=\"")).count();
+        assert_eq!(buckets, INGEST_BUCKETS.len() + 1, "{labels:?}");
+        assert!(unexpected.is_empty(), "{unexpected:?}\n{text}");
+        assert!(
+            text.contains("ward_collector_nodes{state=\"silent\"} 1"),
+            "{text}"
+        );
+    }
+}
