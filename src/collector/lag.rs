@@ -27,7 +27,7 @@ pub struct LagSummary {
 }
 
 /// The nearest-rank `p`-th percentile of sorted, non-empty `values`.
-fn percentile(sorted: &[f64], p: usize) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: usize) -> f64 {
     // rank = ceil(p/100 × n), 1-based, at least 1.
     let rank = (p * sorted.len()).div_ceil(100).max(1);
     sorted[rank.min(sorted.len()) - 1]

@@ -11,13 +11,17 @@
 //! * [`server`]: the HTTP(S) listener and routes.
 //! * [`state`] (pure): a node's state (current, behind, stale, silent).
 //! * [`lag`] (pure): activation lag per serial (p50, p95, max).
-//! * [`dashboard`] (pure): the server-rendered overview page.
-//! * [`auth`]: HTTP basic auth against `[[user]]` (Argon2 hashes).
+//! * [`dashboard`] (pure): the server-rendered pages (overview, node, lag,
+//!   export form, annual report), their SVG charts and the CSV.
+//! * [`params`] (pure): query parameters (ranges, year) or a 400's reason.
+//! * [`views`]: what the pages read from the storage; long ranges node
+//!   by node in chunks of time.
+//! * [`auth`]: HTTP basic auth against `[[user]]` (Argon2 hashes), with a
+//!   short cache of successful logins.
 //! * [`tls`]: PEM files to a rustls server configuration.
 //! * [`metrics`]: the collector's own Prometheus metrics.
 //!
-//! Not built yet (see `docs/collector.md`): PostgreSQL, the dashboard,
-//! most of the JSON API, export, probe results.
+//! Not built yet (see `docs/collector.md`): PostgreSQL, probe results.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -34,11 +38,13 @@ pub mod dashboard;
 pub mod ingest;
 pub mod lag;
 pub mod metrics;
+pub mod params;
 pub mod server;
 pub mod sqlite;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod views;
 pub mod writer;
 
 /// Why the collector could not run.
@@ -127,6 +133,11 @@ pub async fn run(
         max_body: usize::try_from(config.max_body).unwrap_or(usize::MAX),
         users: config.users,
         report_interval: config.report_interval,
+        logins: auth::LoginCache::default(),
+        confidential: dashboard::CONFIDENTIAL_CATEGORIES
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect(),
     });
     tokio::spawn(reload_on_hangup(
         Arc::clone(&app),

@@ -10,6 +10,15 @@
 //! * `GET /api/lag` (basic auth): activation lag per serial
 //!   ([`super::lag::LagSummary`]).
 //! * `GET /` (basic auth): the overview page ([`super::dashboard`]).
+//! * `GET /nodes/{isp}/{node}`, `GET /lag`, `GET /export`, `GET /report`
+//!   (basic auth): the node, lag, export-form and annual-report pages.
+//! * `GET /api/overview`, `GET /api/nodes/{isp}/{node}` (basic auth): the
+//!   same views as JSON.
+//! * `GET /export.csv`, `GET /report.csv` (basic auth): CSV, the export
+//!   streamed.
+//!
+//! Every page carries [`super::dashboard::CSP`]. Bad query parameters get
+//! a 400 saying which and why ([`super::params`]).
 //!
 //! Every connection gets [`HANDSHAKE_TIMEOUT`] for TLS and
 //! [`HEADER_READ_TIMEOUT`] for each request head, so a silent client
@@ -17,6 +26,7 @@
 //! connections finish their request in flight, and after [`DRAIN_LIMIT`]
 //! the rest are dropped. Client addresses are never logged.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +36,7 @@ use arc_swap::ArcSwap;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -74,6 +84,10 @@ pub struct App {
     pub users: Vec<User>,
     /// The nodes' report interval (for `silent`).
     pub report_interval: Duration,
+    /// Successful logins, remembered briefly.
+    pub logins: super::auth::LoginCache,
+    /// Categories shown only as counts, with neutral wording.
+    pub confidential: Vec<String>,
 }
 
 impl std::fmt::Debug for App {
@@ -90,7 +104,15 @@ pub fn router(app: Arc<App>) -> Router {
     let limit = app.max_body;
     let private = Router::new()
         .route("/", get(overview_page))
+        .route("/nodes/{isp}/{node}", get(node_page))
+        .route("/lag", get(lag_page))
+        .route("/export", get(export_form))
+        .route("/export.csv", get(export_csv))
+        .route("/report", get(annual_page))
+        .route("/report.csv", get(annual_csv))
+        .route("/api/overview", get(api_overview))
         .route("/api/nodes", get(api_nodes))
+        .route("/api/nodes/{isp}/{node}", get(api_node))
         .route("/api/lag", get(api_lag))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&app),
@@ -301,9 +323,12 @@ async fn require_user(State(app): State<Arc<App>>, request: Request, next: Next)
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes().to_vec());
     let check = Arc::clone(&app);
-    // Argon2 takes tens of milliseconds: not on the async threads.
+    // Argon2 takes tens of milliseconds: not on the async threads (a
+    // remembered login returns at once).
     let ok = tokio::task::spawn_blocking(move || {
-        super::auth::authorized(header.as_deref(), &check.users)
+        check
+            .logins
+            .authorized(header.as_deref(), &check.users, Instant::now())
     })
     .await
     .unwrap_or(false);
@@ -374,16 +399,318 @@ async fn api_lag(State(app): State<Arc<App>>) -> Response {
     }
 }
 
+/// An HTML page with the dashboard's CSP.
+fn html(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, super::dashboard::CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn json(value: &impl serde::Serialize) -> Response {
+    match serde_json::to_string_pretty(value) {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json + "\n").into_response(),
+        Err(error) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")),
+    }
+}
+
+fn bad_request(message: String) -> Response {
+    text(StatusCode::BAD_REQUEST, format!("bad request: {message}\n"))
+}
+
+/// A CSV download.
+fn csv_headers(filename: &str) -> [(header::HeaderName, String); 3] {
+    [
+        (
+            header::CONTENT_TYPE,
+            "text/csv; charset=utf-8; header=present".into(),
+        ),
+        (
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ),
+        (header::CACHE_CONTROL, "no-store".into()),
+    ]
+}
+
+/// Runs a storage read off the async threads; a failure is the 503.
+async fn read<T: Send + 'static>(
+    app: &Arc<App>,
+    what: &'static str,
+    f: impl FnOnce(&App) -> Result<T, super::store::StorageError> + Send + 'static,
+) -> Result<T, Response> {
+    let app = Arc::clone(app);
+    match tokio::task::spawn_blocking(move || f(&app)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(error)) => {
+            warn!(%error, "cannot read {what}");
+            Err(text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage unavailable\n".into(),
+            ))
+        }
+        Err(error) => {
+            warn!(%error, "cannot read {what}");
+            Err(text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage unavailable\n".into(),
+            ))
+        }
+    }
+}
+
+type Params = Query<BTreeMap<String, String>>;
+
 async fn overview_page(State(app): State<Arc<App>>) -> Response {
     let views = match node_views(&app).await {
         Ok(v) => v,
         Err(response) => return response,
     };
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+    html(
+        StatusCode::OK,
         super::dashboard::overview(&views, jiff::Timestamp::now()),
     )
+}
+
+/// `GET /api/overview`: per ISP the nodes in each state and the share
+/// current, and the latest serial per list.
+async fn api_overview(State(app): State<Arc<App>>) -> Response {
+    let views = match node_views(&app).await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let isps: Vec<serde_json::Value> = super::dashboard::summarise(&views)
+        .into_iter()
+        .map(|(isp, s)| {
+            let n = |state| s.counts.get(&state).copied().unwrap_or(0);
+            serde_json::json!({
+                "isp_id": isp,
+                "nodes": s.total,
+                "current": n(state::NodeState::Current),
+                "behind": n(state::NodeState::Behind),
+                "stale": n(state::NodeState::Stale),
+                "silent": n(state::NodeState::Silent),
+                "compliance_percent": s.compliance_percent(),
+            })
+        })
+        .collect();
+    json(&serde_json::json!({
+        "generated_at": jiff::Timestamp::now(),
+        "latest_serials": super::dashboard::overview::latest_serials(&views),
+        "isps": isps,
+    }))
+}
+
+/// The node and its windows, or the response to send instead.
+async fn node_data(
+    app: &Arc<App>,
+    (isp, node): (String, String),
+    params: &BTreeMap<String, String>,
+) -> Result<
+    (
+        super::dashboard::node::NodeDetail,
+        Vec<super::store::WindowRow>,
+    ),
+    Response,
+> {
+    let now = jiff::Timestamp::now();
+    let range = super::params::node_range(params, now).map_err(bad_request)?;
+    let (i, n) = (isp.clone(), node.clone());
+    let found = read(app, "a node", move |app| {
+        super::views::node_detail(
+            app.store.as_ref(),
+            &app.registry.load(),
+            now,
+            app.report_interval,
+            (&i, &n),
+            range,
+        )
+    })
+    .await?;
+    found.ok_or_else(|| {
+        html(
+            StatusCode::NOT_FOUND,
+            super::dashboard::not_found(&isp, &node),
+        )
+    })
+}
+
+async fn node_page(
+    State(app): State<Arc<App>>,
+    Path(ids): Path<(String, String)>,
+    Query(params): Params,
+) -> Response {
+    match node_data(&app, ids, &params).await {
+        Ok((detail, windows)) => html(
+            StatusCode::OK,
+            super::dashboard::node::node_page(
+                &detail,
+                &windows,
+                &app.confidential,
+                None,
+                jiff::Timestamp::now(),
+            ),
+        ),
+        Err(response) => response,
+    }
+}
+
+async fn api_node(
+    State(app): State<Arc<App>>,
+    Path(ids): Path<(String, String)>,
+    Query(params): Params,
+) -> Response {
+    match node_data(&app, ids, &params).await {
+        Ok((detail, windows)) => json(&super::dashboard::node::json(&detail, &windows)),
+        Err(response) if response.status() == StatusCode::NOT_FOUND => {
+            text(StatusCode::NOT_FOUND, "no such node\n".into())
+        }
+        Err(response) => response,
+    }
+}
+
+async fn lag_page(State(app): State<Arc<App>>) -> Response {
+    match read(&app, "activation lags", |app| app.store.activation_lags()).await {
+        Ok(rows) => html(
+            StatusCode::OK,
+            super::dashboard::lag::lag_page(
+                &super::lag::distribution(&rows),
+                jiff::Timestamp::now(),
+            ),
+        ),
+        Err(response) => response,
+    }
+}
+
+async fn export_form() -> Response {
+    html(
+        StatusCode::OK,
+        super::dashboard::export_form(jiff::Timestamp::now()),
+    )
+}
+
+/// A byte stream fed by a blocking producer.
+struct Chunks(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl futures_core::Stream for Chunks {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+/// Why the export producer stopped early.
+enum ExportStop {
+    Storage(super::store::StorageError),
+    /// The client went away.
+    Gone,
+}
+
+impl From<super::store::StorageError> for ExportStop {
+    fn from(e: super::store::StorageError) -> Self {
+        Self::Storage(e)
+    }
+}
+
+/// `GET /export.csv?from=&to=`: streamed, node by node, a day at a time.
+/// A storage failure midway aborts the response (the client sees a
+/// truncated transfer, not a short file that looks whole).
+async fn export_csv(State(app): State<Arc<App>>, Query(params): Params) -> Response {
+    const FLUSH: usize = 64 << 10;
+    let range = match super::params::export_range(&params) {
+        Ok(r) => r,
+        Err(message) => return bad_request(message),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let producer = Arc::clone(&app);
+    tokio::task::spawn_blocking(move || {
+        let mut buf = super::dashboard::csv::export_header();
+        let walked = super::views::for_each_window(
+            producer.store.as_ref(),
+            range,
+            super::views::EXPORT_CHUNK,
+            super::views::Take::Overlapping,
+            |w| {
+                super::dashboard::csv::export_rows(&mut buf, w);
+                if buf.len() >= FLUSH {
+                    let chunk = Bytes::from(std::mem::take(&mut buf));
+                    tx.blocking_send(Ok(chunk)).map_err(|_| ExportStop::Gone)?;
+                }
+                Ok(())
+            },
+        );
+        match walked {
+            Ok(()) => {
+                let _ = tx.blocking_send(Ok(Bytes::from(buf)));
+            }
+            Err(ExportStop::Gone) => debug!("export: the client went away"),
+            Err(ExportStop::Storage(error)) => {
+                warn!(%error, "export aborted: cannot read the windows");
+                let _ = tx.blocking_send(Err(std::io::Error::other(error.to_string())));
+            }
+        }
+    });
+    let name = format!(
+        "ward-export-{}-{}.csv",
+        range.from.strftime("%Y%m%dT%H%M%SZ"),
+        range.to.strftime("%Y%m%dT%H%M%SZ")
+    );
+    (
+        csv_headers(&name),
+        axum::body::Body::from_stream(Chunks(rx)),
+    )
         .into_response()
+}
+
+async fn annual_report(
+    app: &Arc<App>,
+    params: &BTreeMap<String, String>,
+) -> Result<super::dashboard::annual::AnnualReport, Response> {
+    let now = jiff::Timestamp::now();
+    let year = super::params::year(params, now).map_err(bad_request)?;
+    read(app, "the year's windows", move |app| {
+        super::views::annual(
+            app.store.as_ref(),
+            &app.registry.load(),
+            now,
+            app.report_interval,
+            year,
+        )
+    })
+    .await
+}
+
+async fn annual_page(State(app): State<Arc<App>>, Query(params): Params) -> Response {
+    match annual_report(&app, &params).await {
+        Ok(r) => html(
+            StatusCode::OK,
+            super::dashboard::annual::html(&r, &app.confidential),
+        ),
+        Err(response) => response,
+    }
+}
+
+async fn annual_csv(State(app): State<Arc<App>>, Query(params): Params) -> Response {
+    match annual_report(&app, &params).await {
+        Ok(r) => (
+            csv_headers(&format!("ward-annual-{}.csv", r.year)),
+            super::dashboard::annual::to_csv(&r),
+        )
+            .into_response(),
+        Err(response) => response,
+    }
 }
 
 async fn healthz() -> &'static str {

@@ -1,26 +1,14 @@
-//! The dashboard's HTML (pure): server-rendered, no external assets, no
-//! JavaScript, Vietnamese with English. So far only the overview (`GET /`):
-//! the latest serial per list, per ISP the nodes in each state and the
-//! share that is current, then every node.
+//! The overview page (`GET /`): the latest serial per list, per ISP the
+//! nodes in each state and the share that is current, then every node
+//! (each linked to its page).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
 
-use super::state::{NodeState, NodeView};
-use crate::blockpage::page::DEFAULT_HOTLINE;
-use crate::blockpage::template::escape;
-
-/// Vietnamese / English label of a state.
-fn state_label(state: NodeState) -> &'static str {
-    match state {
-        NodeState::Current => "Mới nhất / Current",
-        NodeState::Behind => "Phiên bản cũ / Behind",
-        NodeState::Stale => "Hết hạn / Stale",
-        NodeState::Silent => "Mất liên lạc / Silent",
-    }
-}
+use super::{Nav, escape, node_href, page, second, state_label};
+use crate::collector::state::{NodeState, NodeView};
 
 /// Per ISP: nodes in each state.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -52,46 +40,48 @@ pub fn summarise(views: &[NodeView]) -> BTreeMap<String, IspSummary> {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#1a1a1a}\
-table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #bbb;padding:.3rem .6rem;text-align:left}\
-th{background:#eee}td.n{text-align:right}.current{color:#05690b}.behind{color:#8a5a00}\
-.stale{color:#9a3412}.silent{color:#b00020;font-weight:bold}footer{margin-top:2rem;color:#444}";
+/// The latest serial per list: the highest any node reports.
+pub fn latest_serials(views: &[NodeView]) -> BTreeMap<&str, u64> {
+    let mut latest: BTreeMap<&str, u64> = BTreeMap::new();
+    for v in views {
+        if let (Some(id), Some(serial)) = (&v.list_id, v.latest_serial) {
+            let e = latest.entry(id).or_insert(serial);
+            *e = (*e).max(serial);
+        }
+    }
+    latest
+}
+
+/// The anchor of an ISP's first row in the node table.
+fn isp_anchor(isp: &str) -> String {
+    format!("isp-{}", super::path_segment(isp))
+}
 
 /// The overview page.
 pub fn overview(views: &[NodeView], now: Timestamp) -> String {
     let mut h = String::with_capacity(4096 + views.len() * 256);
-    h.push_str("<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n");
-    h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    h.push_str("<title>ward — Tổng quan tuân thủ / Compliance overview</title>\n");
-    let _ = writeln!(h, "<style>{STYLE}</style>\n</head>\n<body>");
     h.push_str("<h1>Tổng quan tuân thủ <small>/ Compliance overview</small></h1>\n");
     let _ = writeln!(
         h,
         "<p>Thời điểm / As of: <time>{}</time></p>",
-        escape(&now.round(jiff::Unit::Second).unwrap_or(now).to_string())
+        escape(&second(now))
     );
 
-    // The latest serial per list (the highest any node reports).
-    let mut latest: BTreeMap<&str, u64> = BTreeMap::new();
-    for v in views {
-        if let (Some(id), Some(serial)) = (&v.list_id, v.latest_serial) {
-            latest.insert(id, serial);
-        }
-    }
-    h.push_str("<h2>Danh sách mới nhất <small>/ Latest list</small></h2>\n<ul>\n");
+    let latest = latest_serials(views);
+    h.push_str("<section class=\"latest\" aria-labelledby=\"latest\">\n<h2 id=\"latest\">Số hiệu danh sách mới nhất <small>/ Latest published serial</small></h2>\n<ul>\n");
     if latest.is_empty() {
         h.push_str("<li>Chưa có báo cáo / No report yet</li>\n");
     }
     for (id, serial) in &latest {
         let _ = writeln!(
             h,
-            "<li><code>{}</code>: số hiệu / serial <strong>{serial}</strong></li>",
+            "<li><code>{}</code>: số hiệu / serial <strong class=\"serial\">{serial}</strong></li>",
             escape(id)
         );
     }
-    h.push_str("</ul>\n");
+    h.push_str("</ul>\n<p class=\"note\">Số hiệu cao nhất mà một nút báo cáo / The highest serial any node reports.</p>\n</section>\n");
 
-    h.push_str("<h2>Theo nhà mạng <small>/ By ISP</small></h2>\n<table>\n<tr><th>Nhà mạng / ISP</th><th>Số nút / Nodes</th>");
+    h.push_str("<h2>Theo nhà mạng <small>/ By ISP</small></h2>\n<div class=\"scroll\"><table>\n<tr><th>Nhà mạng / ISP</th><th>Số nút / Nodes</th>");
     for state in NodeState::ALL {
         let _ = write!(h, "<th>{}</th>", state_label(state));
     }
@@ -99,7 +89,8 @@ pub fn overview(views: &[NodeView], now: Timestamp) -> String {
     for (isp, s) in summarise(views) {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td class=\"n\">{}</td>",
+            "<tr><td><a href=\"#{}\">{}</a></td><td class=\"n\">{}</td>",
+            escape(&isp_anchor(&isp)),
             escape(&isp),
             s.total
         );
@@ -113,21 +104,28 @@ pub fn overview(views: &[NodeView], now: Timestamp) -> String {
             s.compliance_percent()
         );
     }
-    h.push_str("</table>\n");
+    h.push_str("</table></div>\n");
 
-    h.push_str("<h2>Các nút <small>/ Nodes</small></h2>\n<table>\n<tr><th>Nhà mạng / ISP</th><th>Nút / Node</th><th>Trạng thái / State</th><th>Số hiệu / Serial</th><th>Báo cáo cuối / Last report</th></tr>\n");
+    h.push_str("<h2>Các nút <small>/ Nodes</small></h2>\n<div class=\"scroll\"><table>\n<tr><th>Nhà mạng / ISP</th><th>Nút / Node</th><th>Trạng thái / State</th><th>Số hiệu / Serial</th><th>Báo cáo cuối / Last report</th></tr>\n");
+    let mut previous_isp: Option<&str> = None;
     for v in views {
         let serial = v
             .list_serial
             .map_or_else(|| "—".to_owned(), |s| s.to_string());
-        let last = v.last_report_at.map_or_else(
-            || "chưa bao giờ / never".to_owned(),
-            |t| t.round(jiff::Unit::Second).unwrap_or(t).to_string(),
-        );
+        let last = v
+            .last_report_at
+            .map_or_else(|| "chưa bao giờ / never".to_owned(), second);
+        let id = if previous_isp == Some(v.isp_id.as_str()) {
+            String::new()
+        } else {
+            format!(" id=\"{}\"", escape(&isp_anchor(&v.isp_id)))
+        };
+        previous_isp = Some(&v.isp_id);
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            "<tr{id}><td>{}</td><td><a href=\"{}\">{}</a></td><td class=\"{}\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
             escape(&v.isp_id),
+            node_href(&v.isp_id, &v.node_id),
             escape(&v.node_id),
             v.state.as_str(),
             state_label(v.state),
@@ -135,12 +133,13 @@ pub fn overview(views: &[NodeView], now: Timestamp) -> String {
             escape(&last),
         );
     }
-    h.push_str("</table>\n");
-    let _ = writeln!(
-        h,
-        "<footer>Tổng đài quốc gia bảo vệ trẻ em {DEFAULT_HOTLINE} / National child protection hotline {DEFAULT_HOTLINE}</footer>\n</body>\n</html>"
-    );
-    h
+    h.push_str("</table></div>\n");
+    // Probe results (`/api/probes`) go here at merge: a section per ISP.
+    page(
+        "Tổng quan tuân thủ / Compliance overview",
+        Nav::Overview,
+        &h,
+    )
 }
 
 #[cfg(test)]
@@ -178,11 +177,18 @@ mod tests {
         assert_eq!(s["isp-b"].counts[&NodeState::Silent], 1);
         let html = overview(&views, "2026-11-29T18:00:01Z".parse().unwrap());
         assert!(
-            html.contains("<code>national</code>: số hiệu / serial <strong>7</strong>"),
+            html.contains(
+                "<code>national</code>: số hiệu / serial <strong class=\"serial\">7</strong>"
+            ),
             "{html}"
         );
-        assert!(html.contains("<td>isp-a</td><td class=\"n\">2</td><td class=\"n current\">1</td><td class=\"n behind\">1</td><td class=\"n stale\">0</td><td class=\"n silent\">0</td><td class=\"n\">50 %</td>"), "{html}");
+        assert!(html.contains("<td><a href=\"#isp-isp-a\">isp-a</a></td><td class=\"n\">2</td><td class=\"n current\">1</td><td class=\"n behind\">1</td><td class=\"n stale\">0</td><td class=\"n silent\">0</td><td class=\"n\">50 %</td>"), "{html}");
         assert!(html.contains("&lt;n2&gt;"), "escaped: {html}");
+        assert!(
+            html.contains("<a href=\"/nodes/isp-b/%3Cn2%3E\">&lt;n2&gt;</a>"),
+            "{html}"
+        );
+        assert!(html.contains("<tr id=\"isp-isp-b\"><td>isp-b</td><td><a href=\"/nodes/isp-b/n1\">n1</a></td><td class=\"current\">"), "{html}");
         assert!(!html.contains("<n2>"));
         assert!(html.contains("chưa bao giờ / never"));
         assert!(html.contains("2026-11-29T18:00:01Z"));
