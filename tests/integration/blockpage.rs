@@ -304,7 +304,7 @@ async fn blockpage_with_curl() {
 }
 
 /// The Chromium binary, if installed.
-fn chromium() -> Option<&'static str> {
+pub(crate) fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser"].into_iter().find(|c| {
         std::process::Command::new(c)
             .arg("--version")
@@ -315,7 +315,7 @@ fn chromium() -> Option<&'static str> {
 
 /// Where screenshots go: `$CARGO_TARGET_DIR/test-artifacts` or
 /// `target/test-artifacts`.
-fn artifacts_dir() -> PathBuf {
+pub(crate) fn artifacts_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
@@ -326,7 +326,7 @@ fn artifacts_dir() -> PathBuf {
 
 /// Runs headless Chromium with a fresh profile, every name resolving to
 /// loopback and `Accept-Language` set from `lang`; returns its stdout.
-async fn run_chromium(bin: &str, lang: &str, extra: &[String], url: &str) -> String {
+pub(crate) async fn run_chromium(bin: &str, lang: &str, extra: &[String], url: &str) -> String {
     let profile = tempfile::tempdir().unwrap();
     let mut cmd = tokio::process::Command::new(bin);
     cmd.args([
@@ -360,7 +360,7 @@ async fn run_chromium(bin: &str, lang: &str, extra: &[String], url: &str) -> Str
 }
 
 /// The rendered text of a DOM dump: tags dropped, entities left alone.
-fn text_of(dom: &str) -> String {
+pub(crate) fn text_of(dom: &str) -> String {
     let mut out = String::new();
     let mut in_tag = false;
     let mut in_style = false;

@@ -17,9 +17,9 @@ use crate::support::upstream::TestUpstream;
 use crate::support::ward::{TEST_LIST, Ward, write_list};
 
 /// Generous: these wait for a few one-second windows.
-const WAIT: Duration = Duration::from_secs(60);
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
-fn node_key(seed: u8) -> SigningKey {
+pub(crate) fn node_key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
 }
 
@@ -45,20 +45,30 @@ fn registry(dir: &Path, nodes: &[(&str, &str, u8)]) -> PathBuf {
 
 /// A collector in `dir` with the test CA's certificate (`dir/ca.pem`).
 fn collector(dir: &Path, nodes: &[(&str, &str, u8)], extra: &str) -> Collector {
+    collector_every(dir, nodes, "1m", extra)
+}
+
+/// [`collector`] expecting a report every `report_interval`.
+pub(crate) fn collector_every(
+    dir: &Path,
+    nodes: &[(&str, &str, u8)],
+    report_interval: &str,
+    extra: &str,
+) -> Collector {
     crate::support::https::make_tls(dir);
     registry(dir, nodes);
     Collector::start(
         dir,
         &format!(
             "listen = \"127.0.0.1:0\"\nregistry = \"registry.toml\"\nstorage = \"collector.db\"\n\
-             report_interval = \"1m\"\n{extra}\n[tls]\ncert = \"server.pem\"\nkey = \"server.key\"\n"
+             report_interval = \"{report_interval}\"\n{extra}\n[tls]\ncert = \"server.pem\"\nkey = \"server.key\"\n"
         ),
     )
 }
 
 /// A `ward serve` node in its own directory under `dir`, enforcing list
 /// `serial`, reporting every second to `c` as `isp`/`node` with key `seed`.
-fn node(
+pub(crate) fn node(
     dir: &Path,
     upstream: SocketAddr,
     c: &Collector,
@@ -99,7 +109,7 @@ spool_dir = "spool"
 }
 
 /// Polls the collector's database until `done` holds.
-fn wait_for_db(c: &Collector, what: &str, mut done: impl FnMut(&SqliteStore) -> bool) {
+pub(crate) fn wait_for_db(c: &Collector, what: &str, mut done: impl FnMut(&SqliteStore) -> bool) {
     let deadline = Instant::now() + WAIT;
     let store = SqliteStore::open(&c.db).unwrap();
     while !done(&store) {
@@ -224,9 +234,9 @@ async fn nodes_of_two_isps_report_and_the_api_shows_their_states() {
         .await
         .unwrap();
     for want in [
-        "<code>test-national</code>: số hiệu / serial <strong>2</strong>",
-        "<td>isp-a</td><td class=\"n\">2</td><td class=\"n current\">2</td><td class=\"n behind\">0</td><td class=\"n stale\">0</td><td class=\"n silent\">0</td><td class=\"n\">100 %</td>",
-        "<td>isp-b</td><td class=\"n\">2</td><td class=\"n current\">0</td><td class=\"n behind\">1</td><td class=\"n stale\">0</td><td class=\"n silent\">1</td><td class=\"n\">0 %</td>",
+        "<code>test-national</code>: số hiệu / serial <strong class=\"serial\">2</strong>",
+        "<td><a href=\"#isp-isp-a\">isp-a</a></td><td class=\"n\">2</td><td class=\"n current\">2</td><td class=\"n behind\">0</td><td class=\"n stale\">0</td><td class=\"n silent\">0</td><td class=\"n\">100 %</td>",
+        "<td><a href=\"#isp-isp-b\">isp-b</a></td><td class=\"n\">2</td><td class=\"n current\">0</td><td class=\"n behind\">1</td><td class=\"n stale\">0</td><td class=\"n silent\">1</td><td class=\"n\">0 %</td>",
         "hotline 111",
     ] {
         assert!(html.contains(want), "{want}\nin\n{html}");
@@ -263,7 +273,7 @@ async fn nodes_of_two_isps_report_and_the_api_shows_their_states() {
 }
 
 /// A `[[user]]` demo/demo for the collector config.
-fn demo_user() -> String {
+pub(crate) fn demo_user() -> String {
     use argon2::PasswordHasher;
     let hash = argon2::Argon2::default()
         .hash_password_with_salt(b"demo", b"collector-test-salt")
@@ -272,7 +282,7 @@ fn demo_user() -> String {
 }
 
 /// An HTTPS client trusting the test CA.
-fn client(ca: &Path) -> reqwest::Client {
+pub(crate) fn client(ca: &Path) -> reqwest::Client {
     ward::update::fetch::install_crypto();
     let mut b = reqwest::Client::builder().https_only(true);
     for cert in ward::update::fetch::read_ca_file(ca).unwrap() {

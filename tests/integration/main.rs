@@ -4,6 +4,7 @@
 mod blockpage;
 mod cli;
 mod collector;
+mod collector_dashboard;
 mod probe;
 mod process;
 mod report;
