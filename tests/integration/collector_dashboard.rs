@@ -426,6 +426,10 @@ async fn browser(base: &str) {
     }
     assert!(dom.contains("<svg"), "the chart is rendered: {dom}");
 
+    let year = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .year();
+    let report = format!("/report?year={year}");
     let dir = artifacts_dir();
     for (name, path, size) in [
         ("collector-overview-desktop.png", "/", "1280,1000"),
@@ -437,6 +441,8 @@ async fn browser(base: &str) {
         ),
         ("collector-node-phone.png", "/nodes/isp-b/n1", "412,2000"),
         ("collector-lag-desktop.png", "/lag", "1280,800"),
+        ("collector-report-desktop.png", report.as_str(), "1280,1300"),
+        ("collector-export-phone.png", "/export", "412,900"),
     ] {
         let file = dir.join(name);
         let _ = std::fs::remove_file(&file);

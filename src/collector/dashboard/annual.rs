@@ -298,12 +298,12 @@ fn percent(p: Option<f64>) -> String {
 }
 
 fn seconds(s: Option<f64>) -> String {
-    s.map_or_else(|| "—".to_owned(), |s| format!("{s:.1}"))
+    s.map_or_else(|| "—".to_owned(), super::amount)
 }
 
-fn hours(s: i64) -> String {
+fn silent_time(s: i64) -> String {
     // Seconds in a year are far below 2^52: exact in f64.
-    format!("{:.1}", s as f64 / 3600.0)
+    super::duration_text(s as f64)
 }
 
 /// The printable HTML report.
@@ -331,7 +331,7 @@ pub fn html(r: &AnnualReport, confidential: &[String]) -> String {
                 .join(", ")
         }
     );
-    h.push_str("<div class=\"scroll\"><table>\n<tr><th>Nhà mạng / ISP</th><th class=\"n\">Nút / Nodes (đăng ký / registered)</th><th class=\"n\">Nút báo cáo / Reporting</th><th class=\"n\">Cửa sổ / Windows</th><th class=\"n\">Số hiệu mới nhất / On latest</th><th class=\"n\">Tuân thủ / Compliant</th><th class=\"n\">Kích hoạt / Activations</th><th class=\"n\">Độ trễ p50 (s)</th><th class=\"n\">Độ trễ p95 (s)</th><th class=\"n\">Mất liên lạc / Silent periods</th><th class=\"n\">Mất liên lạc / Silent (h)</th></tr>\n");
+    h.push_str("<div class=\"scroll\"><table>\n<tr><th>Nhà mạng / ISP</th><th class=\"n\">Nút / Nodes (đăng ký / registered)</th><th class=\"n\">Nút báo cáo / Reporting</th><th class=\"n\">Cửa sổ / Windows</th><th class=\"n\">Số hiệu mới nhất / On latest</th><th class=\"n\">Tuân thủ / Compliant</th><th class=\"n\">Kích hoạt / Activations</th><th class=\"n\">Độ trễ p50 (s)</th><th class=\"n\">Độ trễ p95 (s)</th><th class=\"n\">Mất liên lạc / Silent periods</th><th class=\"n\">Thời gian mất liên lạc / Silent time</th></tr>\n");
     for y in &r.isps {
         let _ = writeln!(
             h,
@@ -346,7 +346,7 @@ pub fn html(r: &AnnualReport, confidential: &[String]) -> String {
             seconds(y.lag_p50_seconds),
             seconds(y.lag_p95_seconds),
             y.silent_periods,
-            hours(y.silent_seconds),
+            silent_time(y.silent_seconds),
         );
     }
     h.push_str("</table></div>\n");
@@ -593,7 +593,7 @@ mod tests {
             html.contains("<td class=\"n below\">≥ 0 (1 × &lt;5)</td>"),
             "{html}"
         );
-        assert!(html.contains("<td>isp&lt;a&gt;</td><td class=\"n\">2</td><td class=\"n\">2</td><td class=\"n\">5</td><td class=\"n\">80.0 %</td><td class=\"n\">80.0 %</td><td class=\"n\">3</td><td class=\"n\">20.0</td><td class=\"n\">30.0</td><td class=\"n\">3</td><td class=\"n\">4.9</td></tr>"), "{html}");
+        assert!(html.contains("<td>isp&lt;a&gt;</td><td class=\"n\">2</td><td class=\"n\">2</td><td class=\"n\">5</td><td class=\"n\">80.0 %</td><td class=\"n\">80.0 %</td><td class=\"n\">3</td><td class=\"n\">20.0</td><td class=\"n\">30.0</td><td class=\"n\">3</td><td class=\"n\">4.9 h</td></tr>"), "{html}");
         assert!(html.contains("What the numbers mean") && html.contains("hotline 111"));
         assert!(!html.contains("<script") && !html.contains("http"));
 

@@ -72,9 +72,10 @@ th{background:#eee}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .current{color:#05690b}.behind{color:#8a5a00}.stale{color:#9a3412}.silent{color:#b00020;font-weight:bold}\
 .latest{border:2px solid #0b3d91;border-radius:.4rem;padding:.6rem 1rem;margin:.8rem 0;background:#f3f6fc}\
 .latest .serial{font-size:1.8rem;font-weight:bold}.note{color:#444;font-size:.9rem}\
-dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dl.facts dt{font-weight:600}dl.facts dd{margin:0}\
-svg{max-width:100%;height:auto;display:block}.below{font-style:italic}\
-form{margin:.5rem 0}label{display:inline-block;margin:.2rem .6rem .2rem 0}input{font:inherit}\
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dl.facts dt{font-weight:600}dl.facts dd{margin:0;overflow-wrap:anywhere}\
+svg{width:100%;max-width:60rem;height:auto;display:block}.scroll svg{min-width:36rem}.below{font-style:italic}td.n{white-space:nowrap}\
+@media (max-width:40rem){body{padding:.6rem}dl.facts{grid-template-columns:1fr;gap:0}dl.facts dd{margin-bottom:.5rem}}\
+form{margin:.5rem 0}label{display:inline-block;margin:.2rem .6rem .2rem 0}input,button{font:inherit}\
 footer{margin-top:2rem;padding-top:.6rem;border-top:1px solid #bbb;color:#333}\
 @media print{nav,form{display:none}body{max-width:none}}";
 
@@ -147,6 +148,29 @@ pub fn export_form(now: Timestamp) -> String {
         max = super::params::MAX_EXPORT_DAYS,
     );
     page("Xuất dữ liệu / Export", Nav::Export, &body)
+}
+
+/// A number of seconds (or any measure) with the precision that keeps it
+/// readable: three decimals below 10, one below 1,000, none above.
+pub fn amount(v: f64) -> String {
+    if v.abs() < 10.0 {
+        format!("{v:.3}")
+    } else if v.abs() < 1000.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// A duration in the unit that reads best: seconds, minutes or hours.
+pub fn duration_text(seconds: f64) -> String {
+    if seconds < 120.0 {
+        format!("{} s", amount(seconds))
+    } else if seconds < 7200.0 {
+        format!("{:.1} min", seconds / 60.0)
+    } else {
+        format!("{:.1} h", seconds / 3600.0)
+    }
 }
 
 /// A timestamp to whole seconds, RFC 3339.

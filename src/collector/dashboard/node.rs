@@ -12,7 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use super::svg::{self, Series};
-use super::{CountSum, Nav, escape, is_confidential, page, second, state_label};
+use super::{CountSum, Nav, duration_text, escape, is_confidential, page, second, state_label};
 use crate::collector::lag::LagRow;
 use crate::collector::params::Range;
 use crate::collector::state::NodeView;
@@ -180,16 +180,6 @@ pub fn category_label(category: &str, confidential: &[String]) -> String {
     }
 }
 
-fn duration_text(seconds: f64) -> String {
-    if seconds < 120.0 {
-        format!("{seconds:.1} s")
-    } else if seconds < 7200.0 {
-        format!("{:.1} min", seconds / 60.0)
-    } else {
-        format!("{:.1} h", seconds / 3600.0)
-    }
-}
-
 /// A bucket boundary on the axis: the time of day, or the date for
 /// buckets of a day or more.
 fn tick(t: Timestamp, width: SignedDuration) -> String {
@@ -327,7 +317,7 @@ pub fn node_page(
         h.push_str("</div>\n");
         let _ = writeln!(
             h,
-            "<p class=\"note\">Mỗi cột: tổng các kênh (DNS, SNI, HTTP) trong {} ; mỗi hàng có thang riêng (max bên phải). \
+            "<p class=\"note\">Mỗi cột: tổng các kênh (DNS, SNI, HTTP) trong {}; mỗi hàng có thang riêng (max bên phải). \
 Khung nét đứt: có số đếm dưới ngưỡng <code>min_count</code> bị ẩn (báo cáo ghi \"&lt;5\"), nên tổng thực tế lớn hơn một lượng không rõ; số đó không bao giờ được đoán. \
 / Each bar: all channels (DNS, SNI, HTTP) over {}; each row has its own scale (max at the right). \
 Dashed outline: counts below the report's <code>min_count</code> were suppressed (reported as \"&lt;5\"), so the true total is higher by an unknown amount; it is never guessed.</p>",
@@ -538,7 +528,7 @@ pub(crate) mod tests {
             "{html}"
         );
         assert!(html.contains("<dd class=\"behind\">Phiên bản cũ / Behind</dd>"));
-        assert!(html.contains("<dd>42.5 s</dd>"));
+        assert!(html.contains("<dd>42.5 s</dd>"), "{html}");
         assert!(html.contains("<dd>2026-11-28T10:00:02Z</dd>"));
         assert!(html.contains("<dd>300 (bị gắn cờ / flagged: 1)</dd>"));
         // Three categories, a bar where a count is exact and above zero.

@@ -178,9 +178,10 @@ pub fn hbars(title: &str, unit: &str, rows: &[(String, Vec<HBar<'_>>)]) -> Strin
             let w = if max > 0.0 { plot * value / max } else { 0.0 };
             let _ = write!(
                 s,
-                "<rect class=\"hbar\" x=\"{LEFT}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{BAR}\" fill=\"{colour}\"><title>{n}: {value:.3} {unit}</title></rect><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#333\">{n} {value:.1} {unit}</text>",
+                "<rect class=\"hbar\" x=\"{LEFT}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{BAR}\" fill=\"{colour}\"><title>{n}: {v} {unit}</title></rect><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#333\">{n} {v} {unit}</text>",
                 LEFT + w + 4.0,
                 y + BAR - 3.0,
+                v = super::amount(*value),
                 n = escape(name),
                 unit = escape(unit),
             );
@@ -265,6 +266,6 @@ mod tests {
             "{svg}"
         );
         assert!(svg.contains("width=\"117.5\""), "{svg}");
-        assert!(svg.contains(">max 4.0 s</text>"));
+        assert!(svg.contains(">max 4.000 s</text>"), "{svg}");
     }
 }
