@@ -3,7 +3,7 @@
 //! sends a CSP that forbids both), Vietnamese first with English, the 111
 //! hotline in every footer.
 //!
-//! * [`overview`]: `GET /`: latest serial per list, per ISP the nodes in
+//! * [`mod@overview`]: `GET /`: latest serial per list, per ISP the nodes in
 //!   each state and the share current, then every node.
 //! * [`node`]: `GET /nodes/{isp}/{node}`: one node, blocked counts by
 //!   category over time ([`svg`] chart and a table of the same numbers).
