@@ -10,6 +10,8 @@
 //!   one transaction.
 //! * [`server`]: the HTTP(S) listener and routes.
 //! * [`state`] (pure): a node's state (current, behind, stale, silent).
+//! * [`published`]: follows the list the ministry publishes (`[published]`)
+//!   for the latest serial.
 //! * [`lag`] (pure): activation lag per serial (p50, p95, max).
 //! * [`dashboard`] (pure): the server-rendered overview page.
 //! * [`auth`]: HTTP basic auth against `[[user]]` (Argon2 hashes).
@@ -34,6 +36,7 @@ pub mod dashboard;
 pub mod ingest;
 pub mod lag;
 pub mod metrics;
+pub mod published;
 pub mod server;
 pub mod sqlite;
 pub mod state;
@@ -55,6 +58,8 @@ pub enum CollectorError {
     },
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("[published]: {0}")]
+    Published(String),
     #[error("serving: {0}")]
     Serve(std::io::Error),
 }
@@ -93,6 +98,14 @@ pub async fn run(
         tracing::info!("no [[user]] configured: the API refuses every login");
     }
     tracing::info!(nodes = config.registry.nodes().len(), "registry loaded");
+    let metrics = Arc::new(metrics::CollectorMetrics::new());
+    let published = match &config.published {
+        Some(settings) => Some(Arc::new(
+            published::Tracker::new(settings, &std::env::temp_dir())
+                .map_err(CollectorError::Published)?,
+        )),
+        None => None,
+    };
     // systemd (Type=notify): ready once the storage is open and the
     // listener bound; the watchdog is fed only while the storage answers.
     let notifier = crate::process::Notifier::from_env().map(Arc::new);
@@ -111,6 +124,9 @@ pub async fn run(
             ));
         }
     }
+    if let Some(tracker) = &published {
+        tokio::spawn(Arc::clone(tracker).run(Arc::clone(&metrics), stopping.clone()));
+    }
     let shutdown = async move {
         shutdown.await;
         if let Some(n) = &notifier {
@@ -123,10 +139,11 @@ pub async fn run(
         registry: arc_swap::ArcSwap::from_pointee(config.registry),
         store,
         writer,
-        metrics: Arc::new(metrics::CollectorMetrics::new()),
+        metrics,
         max_body: usize::try_from(config.max_body).unwrap_or(usize::MAX),
         users: config.users,
         report_interval: config.report_interval,
+        published,
     });
     tokio::spawn(reload_on_hangup(
         Arc::clone(&app),
