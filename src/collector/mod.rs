@@ -101,7 +101,14 @@ pub async fn run(
     let metrics = Arc::new(metrics::CollectorMetrics::new());
     let published = match &config.published {
         Some(settings) => Some(Arc::new(
-            published::Tracker::new(settings, &std::env::temp_dir())
+            // Downloads go to the unit's StateDirectory (a disk, with
+            // room for a list), else the temporary directory.
+            published::Tracker::new(
+                settings,
+                &std::env::var_os("STATE_DIRECTORY")
+                    .map(std::path::PathBuf::from)
+                    .unwrap_or_else(std::env::temp_dir),
+            )
                 .map_err(CollectorError::Published)?,
         )),
         None => None,
