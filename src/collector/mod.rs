@@ -109,7 +109,7 @@ pub async fn run(
                     .map(std::path::PathBuf::from)
                     .unwrap_or_else(std::env::temp_dir),
             )
-                .map_err(CollectorError::Published)?,
+            .map_err(CollectorError::Published)?,
         )),
         None => None,
     };
