@@ -88,6 +88,9 @@ pub struct App {
     pub logins: super::auth::LoginCache,
     /// Categories shown only as counts, with neutral wording.
     pub confidential: Vec<String>,
+    /// `[published]`: the list the ministry publishes; `None`: not
+    /// configured.
+    pub published: Option<Arc<super::published::Tracker>>,
 }
 
 impl std::fmt::Debug for App {
@@ -364,8 +367,10 @@ async fn node_views(app: &Arc<App>) -> Result<Vec<state::NodeView>, Response> {
             ));
         }
     };
-    let views = state::nodes(
+    let published = app.published.as_ref().and_then(|t| t.latest());
+    let views = state::nodes_against(
         &rows,
+        published.as_deref(),
         &app.registry.load(),
         jiff::Timestamp::now(),
         app.report_interval,
@@ -525,8 +530,10 @@ async fn node_data(
     let range = super::params::node_range(params, now).map_err(bad_request)?;
     let (i, n) = (isp.clone(), node.clone());
     let found = read(app, "a node", move |app| {
+        let published = app.published.as_ref().and_then(|t| t.latest());
         super::views::node_detail(
             app.store.as_ref(),
+            published.as_deref(),
             &app.registry.load(),
             now,
             app.report_interval,

@@ -10,6 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use super::dashboard::annual::{Annual, AnnualReport};
 use super::dashboard::node::NodeDetail;
 use super::params::Range;
+use super::published::Published;
 use super::state::{self, NodeView, SILENT_AFTER};
 use super::store::{Storage, StorageError, WindowQuery, WindowRow};
 use crate::config::registry::Registry;
@@ -19,27 +20,35 @@ pub const EXPORT_CHUNK: SignedDuration = SignedDuration::from_hours(24);
 /// The annual report, a week at a time.
 pub const ANNUAL_CHUNK: SignedDuration = SignedDuration::from_hours(24 * 7);
 
-/// Every node's view now.
+/// Every node's view now, against the published list when known.
 pub fn node_views(
     store: &dyn Storage,
+    published: Option<&Published>,
     registry: &Registry,
     now: Timestamp,
     interval: Duration,
 ) -> Result<Vec<NodeView>, StorageError> {
-    Ok(state::nodes(&store.nodes()?, registry, now, interval))
+    Ok(state::nodes_against(
+        &store.nodes()?,
+        published,
+        registry,
+        now,
+        interval,
+    ))
 }
 
 /// One node's detail and its windows in `range`; `None`: no such node
 /// (neither registered nor ever reported).
 pub fn node_detail(
     store: &dyn Storage,
+    published: Option<&Published>,
     registry: &Registry,
     now: Timestamp,
     interval: Duration,
     (isp_id, node_id): (&str, &str),
     range: Range,
 ) -> Result<Option<(NodeDetail, Vec<WindowRow>)>, StorageError> {
-    let views = node_views(store, registry, now, interval)?;
+    let views = node_views(store, published, registry, now, interval)?;
     let Some(view) = views
         .into_iter()
         .find(|v| v.isp_id == isp_id && v.node_id == node_id)

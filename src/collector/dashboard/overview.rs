@@ -79,7 +79,7 @@ pub fn overview(views: &[NodeView], now: Timestamp) -> String {
             escape(id)
         );
     }
-    h.push_str("</ul>\n<p class=\"note\">Số hiệu cao nhất mà một nút báo cáo / The highest serial any node reports.</p>\n</section>\n");
+    h.push_str("</ul>\n<p class=\"note\">Số hiệu của danh sách được công bố (<code>[published]</code>), hoặc cao nhất mà một nút báo cáo nếu cao hơn / The serial of the published list (<code>[published]</code>), or the highest any node reports if higher.</p>\n</section>\n");
 
     h.push_str("<h2>Theo nhà mạng <small>/ By ISP</small></h2>\n<div class=\"scroll\"><table>\n<tr><th>Nhà mạng / ISP</th><th>Số nút / Nodes</th>");
     for state in NodeState::ALL {
