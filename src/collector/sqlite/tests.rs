@@ -19,11 +19,11 @@ fn reopening_keeps_reports_and_runs_no_migration_twice() {
     let r = conformance::report("n1", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 1);
     {
         let s = open(&dir);
-        assert_eq!(s.schema_version().unwrap(), 1);
+        assert_eq!(s.schema_version().unwrap(), 2);
         s.insert_report(&r).unwrap();
     }
     let s = open(&dir);
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), 2);
     assert_eq!(s.report_count().unwrap(), 1);
     assert_eq!(s.insert_report(&r).unwrap(), Inserted::Duplicate);
 }
@@ -58,7 +58,7 @@ fn a_database_from_a_newer_ward_is_refused() {
             err,
             StorageError::SchemaTooNew {
                 found: 99,
-                known: 1
+                known: 2
             }
         ),
         "{err}"
