@@ -9,6 +9,9 @@
 //! * [`writer`]: group commit: one thread batches concurrent reports into
 //!   one transaction.
 //! * [`server`]: the HTTP(S) listener and routes.
+//! * [`probes`]: probe results (`ward probe --report-to`): verification
+//!   (pure), `POST /v1/probes`, `GET /api/probes`, and the cells of a
+//!   probe row for the dashboard.
 //! * [`state`] (pure): a node's state (current, behind, stale, silent).
 //! * [`lag`] (pure): activation lag per serial (p50, p95, max).
 //! * [`dashboard`] (pure): the server-rendered overview page.
@@ -34,6 +37,7 @@ pub mod dashboard;
 pub mod ingest;
 pub mod lag;
 pub mod metrics;
+pub mod probes;
 pub mod server;
 pub mod sqlite;
 pub mod state;
@@ -92,7 +96,11 @@ pub async fn run(
     if config.users.is_empty() {
         tracing::info!("no [[user]] configured: the API refuses every login");
     }
-    tracing::info!(nodes = config.registry.nodes().len(), "registry loaded");
+    tracing::info!(
+        nodes = config.registry.nodes().len(),
+        probers = config.registry.probers().len(),
+        "registry loaded"
+    );
     // systemd (Type=notify): ready once the storage is open and the
     // listener bound; the watchdog is fed only while the storage answers.
     let notifier = crate::process::Notifier::from_env().map(Arc::new);
