@@ -21,6 +21,11 @@ pub(crate) struct Args {
     /// Argon2id hash for a `[[user]]` entry's `password_hash`; then exit.
     #[arg(long, conflicts_with = "config")]
     hash_password: bool,
+    /// Validate the config, its registry and the files they name (keys,
+    /// TLS, trusted keys), print a summary and exit: 0 if valid, 64 with
+    /// every problem otherwise. Opens no database and binds nothing.
+    #[arg(long, requires = "config")]
+    check: bool,
 }
 
 pub(crate) fn run(args: Args, verbose: u8) -> anyhow::Result<ExitCode> {
@@ -34,6 +39,10 @@ pub(crate) fn run(args: Args, verbose: u8) -> anyhow::Result<ExitCode> {
             path.display()
         ))
     })?;
+    if args.check {
+        println!("{}: OK: {}", path.display(), summary(&config));
+        return Ok(ExitCode::SUCCESS);
+    }
     let level = match verbose {
         0 => config.log.level.clone(),
         1 => "debug".to_owned(),
@@ -47,6 +56,37 @@ pub(crate) fn run(args: Args, verbose: u8) -> anyhow::Result<ExitCode> {
     runtime.block_on(crate::collector::run(config, shutdown_signal()))?;
     tracing::info!("collector stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line on what a valid config will do.
+fn summary(config: &CollectorConfig) -> String {
+    use crate::config::collector::{PublishedSource, StorageSettings};
+    let scheme = if config.tls.is_some() {
+        "HTTPS"
+    } else {
+        "HTTP (plain: behind a TLS proxy)"
+    };
+    let storage = match &config.storage {
+        StorageSettings::Sqlite(p) => format!("SQLite {}", p.display()),
+        // Only the host part: the URL may hold a password.
+        StorageSettings::Postgres(url) => format!(
+            "PostgreSQL at {}",
+            url.rsplit_once('@')
+                .map_or("(local socket)", |(_, host)| host)
+        ),
+    };
+    let published = match config.published.as_ref().map(|p| &p.source) {
+        Some(PublishedSource::Url(u)) => format!("latest serial from {u}"),
+        Some(PublishedSource::File(f)) => format!("latest serial from {}", f.display()),
+        None => "latest serial from the nodes' reports ([published] not set)".to_owned(),
+    };
+    format!(
+        "{scheme} on {}; {storage}; {} registered node(s); {} user(s); nodes silent after 3 × {}; {published}",
+        config.listen,
+        config.registry.nodes().len(),
+        config.users.len(),
+        humantime::format_duration(config.report_interval),
+    )
 }
 
 /// `--hash-password`: one line of standard input to a PHC string.

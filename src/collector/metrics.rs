@@ -11,6 +11,7 @@ use prometheus_client::registry::Registry;
 
 use super::ingest::IngestResult;
 use super::probes::ProbeIngest;
+use super::published::CheckResult;
 use super::state::{NodeState, NodeView};
 
 /// `ward_collector_reports_total{result}`.
@@ -21,6 +22,12 @@ pub const PROBES_TOTAL: &str = "ward_collector_probes_total";
 pub const NODES: &str = "ward_collector_nodes";
 /// `ward_collector_ingest_seconds`: request body read to answer.
 pub const INGEST_SECONDS: &str = "ward_collector_ingest_seconds";
+
+/// `ward_collector_published_checks_total{result}`: polls of `[published]`.
+pub const PUBLISHED_CHECKS_TOTAL: &str = "ward_collector_published_checks_total";
+/// `ward_collector_published_serial`: the latest verified published serial
+/// (0: none verified yet).
+pub const PUBLISHED_SERIAL: &str = "ward_collector_published_serial";
 
 /// Ingest latency buckets, seconds: a commit with fsync is milliseconds.
 const INGEST_BUCKETS: [f64; 12] = [
@@ -45,6 +52,8 @@ pub struct CollectorMetrics {
     probes: [Counter; ProbeIngest::ALL.len()],
     nodes: [Gauge; NodeState::ALL.len()],
     ingest: Histogram,
+    published_checks: [Counter; CheckResult::ALL.len()],
+    published_serial: Gauge,
 }
 
 impl Default for CollectorMetrics {
@@ -87,12 +96,28 @@ impl CollectorMetrics {
             "Time from a report's body read to its answer (verification and commit)",
             ingest.clone(),
         );
+        let checks = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            PUBLISHED_CHECKS_TOTAL.trim_end_matches("_total"),
+            "Polls of the published list ([published]) by outcome",
+            checks.clone(),
+        );
+        let published_checks = CheckResult::ALL
+            .map(|r| checks.get_or_create_owned(&ResultLabels { result: r.as_str() }));
+        let published_serial = Gauge::default();
+        registry.register(
+            PUBLISHED_SERIAL,
+            "The latest published serial the collector verified (0: none yet, or no [published])",
+            published_serial.clone(),
+        );
         Self {
             registry,
             reports,
             probes,
             nodes,
             ingest,
+            published_checks,
+            published_serial,
         }
     }
 
@@ -124,6 +149,18 @@ impl CollectorMetrics {
             let n = views.iter().filter(|v| v.state == state).count();
             self.nodes[i].set(i64::try_from(n).unwrap_or(i64::MAX));
         }
+    }
+
+    /// Counts one poll of the published list.
+    pub fn count_published(&self, result: CheckResult) {
+        if let Some(i) = CheckResult::ALL.iter().position(|r| *r == result) {
+            self.published_checks[i].inc();
+        }
+    }
+
+    pub fn set_published_serial(&self, serial: u64) {
+        self.published_serial
+            .set(i64::try_from(serial).unwrap_or(i64::MAX));
     }
 
     pub fn observe_ingest(&self, seconds: f64) {

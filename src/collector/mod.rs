@@ -13,6 +13,8 @@
 //!   (pure), `POST /v1/probes`, `GET /api/probes`, and the cells of a
 //!   probe row for the dashboard.
 //! * [`state`] (pure): a node's state (current, behind, stale, silent).
+//! * [`published`]: follows the list the ministry publishes (`[published]`)
+//!   for the latest serial.
 //! * [`lag`] (pure): activation lag per serial (p50, p95, max).
 //! * [`dashboard`] (pure): the server-rendered overview page.
 //! * [`auth`]: HTTP basic auth against `[[user]]` (Argon2 hashes).
@@ -38,6 +40,7 @@ pub mod ingest;
 pub mod lag;
 pub mod metrics;
 pub mod probes;
+pub mod published;
 pub mod server;
 pub mod sqlite;
 pub mod state;
@@ -59,6 +62,8 @@ pub enum CollectorError {
     },
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("[published]: {0}")]
+    Published(String),
     #[error("serving: {0}")]
     Serve(std::io::Error),
 }
@@ -101,6 +106,21 @@ pub async fn run(
         probers = config.registry.probers().len(),
         "registry loaded"
     );
+    let metrics = Arc::new(metrics::CollectorMetrics::new());
+    let published = match &config.published {
+        Some(settings) => Some(Arc::new(
+            // Downloads go to the unit's StateDirectory (a disk, with
+            // room for a list), else the temporary directory.
+            published::Tracker::new(
+                settings,
+                &std::env::var_os("STATE_DIRECTORY")
+                    .map(std::path::PathBuf::from)
+                    .unwrap_or_else(std::env::temp_dir),
+            )
+            .map_err(CollectorError::Published)?,
+        )),
+        None => None,
+    };
     // systemd (Type=notify): ready once the storage is open and the
     // listener bound; the watchdog is fed only while the storage answers.
     let notifier = crate::process::Notifier::from_env().map(Arc::new);
@@ -119,6 +139,9 @@ pub async fn run(
             ));
         }
     }
+    if let Some(tracker) = &published {
+        tokio::spawn(Arc::clone(tracker).run(Arc::clone(&metrics), stopping.clone()));
+    }
     let shutdown = async move {
         shutdown.await;
         if let Some(n) = &notifier {
@@ -131,10 +154,11 @@ pub async fn run(
         registry: arc_swap::ArcSwap::from_pointee(config.registry),
         store,
         writer,
-        metrics: Arc::new(metrics::CollectorMetrics::new()),
+        metrics,
         max_body: usize::try_from(config.max_body).unwrap_or(usize::MAX),
         users: config.users,
         report_interval: config.report_interval,
+        published,
     });
     tokio::spawn(reload_on_hangup(
         Arc::clone(&app),

@@ -76,6 +76,9 @@ pub struct App {
     pub users: Vec<User>,
     /// The nodes' report interval (for `silent`).
     pub report_interval: Duration,
+    /// `[published]`: the list the ministry publishes; `None`: not
+    /// configured.
+    pub published: Option<Arc<super::published::Tracker>>,
 }
 
 impl std::fmt::Debug for App {
@@ -343,8 +346,10 @@ async fn node_views(app: &Arc<App>) -> Result<Vec<state::NodeView>, Response> {
             ));
         }
     };
-    let views = state::nodes(
+    let published = app.published.as_ref().and_then(|t| t.latest());
+    let views = state::nodes_against(
         &rows,
+        published.as_deref(),
         &app.registry.load(),
         jiff::Timestamp::now(),
         app.report_interval,

@@ -20,10 +20,9 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::store::{
-    Accepted, AcceptedProbe, BlockedCell, BlockedCount, Inserted, NodeRow, ProbeCounts, ProbeQuery,
-    ProbeRow, Storage, StorageError, StoredReport, WindowFlag, WindowQuery, WindowRow,
+    Accepted, AcceptedProbe, Inserted, NodeRow, ProbeCounts, ProbeQuery, ProbeRow, Storage,
+    StorageError, StoredReport, WindowFlag, WindowQuery, WindowRow, blocked_cells,
 };
-use crate::report::body::Count;
 
 /// How long a statement waits for another connection's lock (the tests
 /// and `ward` tools may open the same file).
@@ -100,7 +99,14 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (isp_id, node_id)
     ) STRICT;
     "#,
-    // 2: probe results (`ward probe --report-to`), body and signature kept.
+    // 2: no per-category rows. At 30 categories a report wrote 90 rows
+    // of ~120 bytes with their index, some 11 KiB: 70 % of the database.
+    // The counts are in the stored body (the signed bytes), which
+    // `windows` parses instead.
+    r#"
+    DROP TABLE blocked;
+    "#,
+    // 3: probe results (`ward probe --report-to`), body and signature kept.
     r#"
     CREATE TABLE probes (
         probe_id        TEXT PRIMARY KEY,
@@ -308,20 +314,6 @@ fn insert_one(tx: &Transaction<'_>, a: &Accepted) -> Result<Inserted, StorageErr
     )?;
     {
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO blocked (report_id, category, channel, count, below)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        for (category, row) in &r.counters.blocked {
-            for (channel, count) in row {
-                let (exact, below) = match count {
-                    Count::Exact(n) => (Some(to_i64(*n, "count")?), None),
-                    // Ingest checked the form "<min_count".
-                    Count::Below(_) => (None, Some(to_i64(r.min_count, "min_count")?)),
-                };
-                stmt.execute(params![r.report_id, category, channel, exact, below])?;
-            }
-        }
-        let mut stmt = tx.prepare_cached(
             "INSERT INTO activations (report_id, seq, list_id, serial, sha256,
                 issued_at_ms, activated_at_ms, lag_seconds, at_startup)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -469,18 +461,14 @@ impl Storage for SqliteStore {
 
     fn windows(&self, query: &WindowQuery) -> Result<Vec<WindowRow>, StorageError> {
         let conn = self.lock();
-        // One pass: the reports joined with their blocked rows, grouped
-        // here by report id (rows of one report are adjacent).
         let mut stmt = conn.prepare_cached(
-            "SELECT r.report_id, r.isp_id, r.node_id, r.window_start_ms, r.window_end_ms,
-                    r.received_at_ms, r.list_id, r.list_serial, r.list_stale,
-                    r.queries_total, r.malformed, r.flags,
-                    b.category, b.channel, b.count, b.below
-             FROM reports r LEFT JOIN blocked b ON b.report_id = r.report_id
-             WHERE (?1 IS NULL OR r.isp_id = ?1) AND (?2 IS NULL OR r.node_id = ?2)
-               AND r.window_start_ms < ?4 AND r.window_end_ms > ?3
-             ORDER BY r.isp_id, r.node_id, r.window_start_ms, r.report_id,
-                      b.category, b.channel",
+            "SELECT report_id, isp_id, node_id, window_start_ms, window_end_ms,
+                    received_at_ms, list_id, list_serial, list_stale,
+                    queries_total, malformed, flags, body
+             FROM reports
+             WHERE (?1 IS NULL OR isp_id = ?1) AND (?2 IS NULL OR node_id = ?2)
+               AND window_start_ms < ?4 AND window_end_ms > ?3
+             ORDER BY isp_id, node_id, window_start_ms, report_id",
         )?;
         let mut rows = stmt.query(params![
             query.isp_id,
@@ -494,50 +482,31 @@ impl Storage for SqliteStore {
         let mut out: Vec<WindowRow> = Vec::new();
         while let Some(row) = rows.next()? {
             let report_id: String = row.get(0)?;
-            if out.last().is_none_or(|w| w.report_id != report_id) {
-                out.push(WindowRow {
-                    report_id,
-                    isp_id: row.get(1)?,
-                    node_id: row.get(2)?,
-                    window_start: from_ms(row.get(3)?)?,
-                    window_end: from_ms(row.get(4)?)?,
-                    received_at: from_ms(row.get(5)?)?,
-                    list_id: row.get(6)?,
-                    list_serial: row
-                        .get::<_, Option<i64>>(7)?
-                        .map(|v| count(v, "serial"))
-                        .transpose()?,
-                    list_stale: row.get(8)?,
-                    queries_total: count(row.get(9)?, "queries_total")?,
-                    malformed_packets: count(row.get(10)?, "malformed")?,
-                    flags: parse_flags(&row.get::<_, String>(11)?),
-                    blocked: Vec::new(),
-                });
-            }
-            let Some(category) = row.get::<_, Option<String>>(12)? else {
-                continue; // a report without blocked rows (LEFT JOIN)
-            };
-            let blocked = match (
-                row.get::<_, Option<i64>>(14)?,
-                row.get::<_, Option<i64>>(15)?,
-            ) {
-                (Some(n), None) => BlockedCount::Exact(count(n, "count")?),
-                (None, Some(n)) => BlockedCount::Below(count(n, "below")?),
-                _ => {
-                    return Err(StorageError::Corrupt(format!(
-                        "blocked row {category} without exactly one of count and below"
-                    )));
-                }
-            };
-            // Invariant: `out` is non-empty, a window was pushed above
-            // for this row's report id.
-            if let Some(w) = out.last_mut() {
-                w.blocked.push(BlockedCell {
-                    category,
-                    channel: row.get(13)?,
-                    count: blocked,
-                });
-            }
+            // The counts come from the body as signed (it was parsed
+            // and checked at ingest, so a failure here is corruption).
+            let body: Vec<u8> = row.get(12)?;
+            let report: crate::report::body::Report =
+                serde_json::from_slice(&body).map_err(|e| {
+                    StorageError::Corrupt(format!("report {report_id}: stored body: {e}"))
+                })?;
+            out.push(WindowRow {
+                isp_id: row.get(1)?,
+                node_id: row.get(2)?,
+                window_start: from_ms(row.get(3)?)?,
+                window_end: from_ms(row.get(4)?)?,
+                received_at: from_ms(row.get(5)?)?,
+                list_id: row.get(6)?,
+                list_serial: row
+                    .get::<_, Option<i64>>(7)?
+                    .map(|v| count(v, "serial"))
+                    .transpose()?,
+                list_stale: row.get(8)?,
+                queries_total: count(row.get(9)?, "queries_total")?,
+                malformed_packets: count(row.get(10)?, "malformed")?,
+                flags: parse_flags(&row.get::<_, String>(11)?),
+                blocked: blocked_cells(&report),
+                report_id,
+            });
         }
         Ok(out)
     }

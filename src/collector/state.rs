@@ -10,9 +10,12 @@
 //! * `behind`: it enforces an older serial than the latest published;
 //! * `current`: it enforces the latest.
 //!
-//! "Latest published" is, for now, the highest serial any node of the same
-//! list reports ([`latest_serials`]): the collector does not yet follow the
-//! list endpoint itself.
+//! "Latest published" is the serial of the list the collector verified
+//! from `[published]` ([`super::published`]), or the highest serial any
+//! node of the same list reports if that is higher (the collector polls
+//! less often than nodes may), or the highest reported alone when
+//! `[published]` is not configured or has not been read yet
+//! ([`latest_serials`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -118,7 +121,23 @@ pub fn nodes(
     now: Timestamp,
     interval: Duration,
 ) -> Vec<NodeView> {
-    let latest = latest_serials(rows);
+    nodes_against(rows, None, registry, now, interval)
+}
+
+/// [`nodes`], with the published list's serial as the floor of its list's
+/// latest serial.
+pub fn nodes_against(
+    rows: &[NodeRow],
+    published: Option<&super::published::Published>,
+    registry: &Registry,
+    now: Timestamp,
+    interval: Duration,
+) -> Vec<NodeView> {
+    let mut latest = latest_serials(rows);
+    if let Some(p) = published {
+        let e = latest.entry(p.list_id.clone()).or_insert(p.serial);
+        *e = (*e).max(p.serial);
+    }
     let mut out: BTreeMap<(String, String), NodeView> = BTreeMap::new();
     for row in rows {
         let registered = registry
@@ -272,6 +291,43 @@ mod tests {
                 Duration::from_secs(60)
             ),
             NodeState::Current
+        );
+    }
+
+    #[test]
+    fn the_published_serial_is_the_floor_of_its_lists_latest() {
+        let rows = [row("a", Some(3), "2026-11-29T18:00:00Z", false)];
+        let now = ts("2026-11-29T18:00:30Z");
+        let published = |serial| crate::collector::published::Published {
+            list_id: "national".into(),
+            serial,
+            issued_at: now,
+            expires_at: now,
+            sha256: String::new(),
+            verified_at: now,
+        };
+        let registry = Registry::default();
+        let interval = Duration::from_secs(60);
+        let with = |p: &crate::collector::published::Published| {
+            nodes_against(&rows, Some(p), &registry, now, interval)
+        };
+        // Published 4, no node has it: behind.
+        let v = with(&published(4));
+        assert_eq!(
+            (v[0].state, v[0].latest_serial),
+            (NodeState::Behind, Some(4))
+        );
+        // Published 2 (the collector's poll is late): the node's 3 wins.
+        let v = with(&published(2));
+        assert_eq!(
+            (v[0].state, v[0].latest_serial),
+            (NodeState::Current, Some(3))
+        );
+        // Not configured: the highest reported.
+        let v = nodes(&rows, &registry, now, interval);
+        assert_eq!(
+            (v[0].state, v[0].latest_serial),
+            (NodeState::Current, Some(3))
         );
     }
 }

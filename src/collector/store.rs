@@ -185,6 +185,27 @@ pub struct BlockedCell {
     pub count: BlockedCount,
 }
 
+/// A report's blocked counts as cells, by category then channel: what
+/// [`WindowRow::blocked`] holds. Stores derive them from the stored body
+/// (the signed bytes are the one copy of the counts).
+pub fn blocked_cells(report: &Report) -> Vec<BlockedCell> {
+    let mut out = Vec::new();
+    for (category, row) in &report.counters.blocked {
+        for (channel, count) in row {
+            out.push(BlockedCell {
+                category: category.clone(),
+                channel: channel.clone(),
+                count: match count {
+                    crate::report::body::Count::Exact(n) => BlockedCount::Exact(*n),
+                    // Ingest checked the form "<min_count".
+                    crate::report::body::Count::Below(_) => BlockedCount::Below(report.min_count),
+                },
+            });
+        }
+    }
+    out
+}
+
 /// One stored report's window, without its body: what the node page's
 /// chart and the CSV export are made of.
 #[derive(Debug, Clone, PartialEq)]

@@ -83,6 +83,106 @@ impl std::fmt::Debug for User {
     }
 }
 
+/// `[published]`: where the ministry publishes the signed list, so the
+/// collector knows the latest serial itself rather than inferring it from
+/// what nodes report. Exactly one of `url` and `file`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedSettings {
+    pub source: PublishedSource,
+    /// The ministry's list signing keys (`.pub` files).
+    pub trusted_keys: Vec<PathBuf>,
+    /// Extra CA certificates for `url`.
+    pub ca_file: Option<PathBuf>,
+    pub poll_interval: Duration,
+    pub timeout: Duration,
+    pub max_size: u64,
+}
+
+/// Where the published list is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishedSource {
+    /// The list endpoint the nodes poll (`https://`).
+    Url(reqwest::Url),
+    /// The artifact on a local or mounted file system.
+    File(PathBuf),
+}
+
+/// `published.poll_interval`'s default.
+pub const DEFAULT_PUBLISHED_POLL: Duration = Duration::from_secs(60);
+
+impl PublishedSettings {
+    fn extract(mut t: Table<'_, '_>) -> Option<Self> {
+        use extract::{byte_size, duration, https_url, path};
+        let url = t.get("url", https_url);
+        let file = t.get("file", path);
+        let source = match (url, file) {
+            (Got::Ok(url), Got::Missing) => Some(PublishedSource::Url(url)),
+            (Got::Missing, Got::Ok(file)) => Some(PublishedSource::File(file)),
+            (Got::Missing, Got::Missing) => {
+                t.error(
+                    "url",
+                    "required: the list endpoint (https://…) the nodes poll, or set file to the published artifact",
+                );
+                None
+            }
+            (Got::Ok(_), Got::Ok(_)) => {
+                t.error("file", "set either url or file, not both");
+                None
+            }
+            _ => None,
+        };
+        let trusted_keys = match t.list("trusted_keys", |v| {
+            let p = path(v)?;
+            crate::keys::read_public(&p).map_err(|e| Invalid(e.to_string()))?;
+            Ok(p)
+        }) {
+            Got::Ok(v) if !v.is_empty() => Some(v),
+            Got::Bad => None,
+            _ => {
+                t.error(
+                    "trusted_keys",
+                    "required: list the .pub file(s) of the key(s) the list is signed with",
+                );
+                None
+            }
+        };
+        let ca_file = t
+            .get("ca_file", |v| {
+                let p = path(v)?;
+                crate::update::fetch::read_ca_file(&p).map_err(Invalid)?;
+                Ok(p)
+            })
+            .ok();
+        let poll_interval = t
+            .get(
+                "poll_interval",
+                duration(Duration::from_secs(5), Duration::from_secs(86_400)),
+            )
+            .or(DEFAULT_PUBLISHED_POLL);
+        let timeout = t
+            .get(
+                "timeout",
+                duration(Duration::from_secs(1), Duration::from_secs(3600)),
+            )
+            .or(Duration::from_secs(60));
+        let max_size = t
+            .get("max_size", byte_size)
+            .or(super::ListSettings::default().max_size);
+        let source = source?;
+        if ca_file.is_some() && matches!(source, PublishedSource::File(_)) {
+            t.error("ca_file", "only used with url; remove it or set url");
+        }
+        Some(Self {
+            source,
+            trusted_keys: trusted_keys?,
+            ca_file,
+            poll_interval,
+            timeout,
+            max_size,
+        })
+    }
+}
+
 /// The validated collector configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CollectorConfig {
@@ -101,6 +201,8 @@ pub struct CollectorConfig {
     pub report_interval: Duration,
     /// Dashboard and API users; empty: dashboard and API refuse everyone.
     pub users: Vec<User>,
+    /// `None`: the latest serial is the highest any node reports.
+    pub published: Option<PublishedSettings>,
     pub log: LogSettings,
 }
 
@@ -188,8 +290,16 @@ impl CollectorConfig {
             }
             names.push(&u.name);
         }
+        // Extracted whole before anything returns, so every error is seen.
+        let published = root
+            .has("published")
+            .then(|| PublishedSettings::extract(root.table("published")));
         let log = LogSettings::extract(root.table("log"));
         let (registry_file, registry) = registry?;
+        let published = match published {
+            Some(settings) => Some(settings?),
+            None => None,
+        };
         Some(Self {
             listen,
             tls,
@@ -199,6 +309,7 @@ impl CollectorConfig {
             max_body,
             report_interval,
             users,
+            published,
             log,
         })
     }

@@ -428,3 +428,36 @@ fn bug_malformed_signed_index_is_refused_not_a_crash() {
     fails(&r, 1, "name index is malformed");
     assert!(!r.stderr.contains("panicked"), "{r:?}");
 }
+
+#[test]
+fn collector_check_validates_the_demo_config_and_names_every_problem() {
+    let r = ward(
+        &repo(),
+        &[
+            "collector",
+            "--config",
+            "examples/collector.toml",
+            "--check",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains(
+            "examples/collector.toml: OK: HTTPS on 127.0.0.1:8443; SQLite /tmp/ward-demo/collector.db; 1 registered node(s); 1 user(s)"
+        ),
+        "{r:?}"
+    );
+    // Nothing was created or bound: --check opens no database.
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("c.toml"),
+        "registry = \"missing.toml\"\nstorage = \"db/c.db\"\nmax_body = \"1KiB\"\n[tls]\ncert = \"nope.pem\"\n",
+    )
+    .unwrap();
+    let r = ward(dir.path(), &["collector", "--config", "c.toml", "--check"]);
+    fails(&r, 64, "missing.toml");
+    for want in ["max_body", "tls.key", "nope.pem"] {
+        assert!(r.stderr.contains(want), "{want} in {r:?}");
+    }
+    assert!(!dir.path().join("db").exists());
+}

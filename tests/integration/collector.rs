@@ -508,3 +508,85 @@ async fn sighup_reloads_the_registry_and_a_broken_one_is_refused() {
     let (status, text) = post(&c, &http, Some(&sig), body).await;
     assert_eq!((status, text.as_str()), (200, "stored\n"));
 }
+
+/// `[published]`: the collector follows the list endpoint itself. A node
+/// on serial 2 is `behind` once serial 3 is published, though no node
+/// reports 3; a rollback on the endpoint is refused and serial 3 stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_published_serial_comes_from_the_list_endpoint() {
+    use crate::support::https::ListServer;
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint_dir = dir.path().join("endpoint");
+    std::fs::create_dir_all(&endpoint_dir).unwrap();
+    let endpoint = ListServer::start(&endpoint_dir).await;
+    let published = |serial| {
+        let opts = ward::list::BuildOptions {
+            list_id: "test-national".into(),
+            serial,
+            issued_at: jiff::Timestamp::now(),
+            expires_at: jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24),
+            confidential: Default::default(),
+        };
+        ward::list::build::build_from_str(TEST_LIST, &opts, &key())
+            .unwrap()
+            .0
+    };
+    endpoint.publish(published(3));
+    std::fs::write(
+        dir.path().join("ministry.pub"),
+        ward::keys::public_file_text(&key().verifying_key()),
+    )
+    .unwrap();
+    let extra = format!(
+        "{}\n[published]\nurl = \"{}\"\nca_file = {:?}\ntrusted_keys = [\"ministry.pub\"]\npoll_interval = \"5s\"\n",
+        demo_user(),
+        endpoint.url,
+        endpoint.ca_file,
+    );
+    let c = collector(dir.path(), &[("isp-a", "n1", 31)], &extra);
+    c.wait_for_log("published list verified", 1);
+    let ca = dir.path().join("ca.pem");
+    let _node = node(dir.path(), up.addr, &c, &ca, ("isp-a", "n1", 31), 2);
+    wait_for_db(&c, "a report", |s| {
+        s.nodes().unwrap().first().is_some_and(|n| n.reports >= 1)
+    });
+
+    let http = client(&ca);
+    let get = |path: &'static str| {
+        let (http, url) = (http.clone(), c.url.replace("/v1/reports", path));
+        async move {
+            http.get(url)
+                .basic_auth("demo", Some("demo"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let nodes: serde_json::Value = serde_json::from_str(&get("/api/nodes").await).unwrap();
+    assert_eq!(nodes[0]["state"], "behind", "{nodes:#}");
+    assert_eq!(nodes[0]["list_serial"], 2, "{nodes:#}");
+    assert_eq!(nodes[0]["latest_serial"], 3, "{nodes:#}");
+    let metrics = get("/metrics").await;
+    for line in [
+        "ward_collector_published_serial 3\n",
+        "ward_collector_published_checks_total{result=\"new\"} 1\n",
+        "ward_collector_nodes{state=\"behind\"} 1\n",
+    ] {
+        assert!(metrics.contains(line), "{line}in\n{metrics}");
+    }
+
+    // A rollback on the endpoint: refused at the next poll; 3 stays.
+    endpoint.publish(published(1));
+    c.wait_for_log("a rollback, refused", 1);
+    let metrics = get("/metrics").await;
+    assert!(
+        metrics.contains("ward_collector_published_serial 3\n"),
+        "{metrics}"
+    );
+    let nodes: serde_json::Value = serde_json::from_str(&get("/api/nodes").await).unwrap();
+    assert_eq!(nodes[0]["latest_serial"], 3, "{nodes:#}");
+}

@@ -183,3 +183,55 @@ fn the_demo_example_parses_and_its_password_is_demo() {
         &c.users
     ));
 }
+
+#[test]
+fn published_takes_a_url_or_a_file_and_trusted_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry_file(dir.path());
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key();
+    let public = dir.path().join("ministry.pub");
+    std::fs::write(&public, keys::public_file_text(&key)).unwrap();
+    let c = parse(&format!(
+        "registry = {reg:?}\n[published]\nurl = \"https://lists.example/national.ward\"\ntrusted_keys = [{public:?}]\n"
+    ))
+    .unwrap();
+    let p = c.published.unwrap();
+    assert_eq!(
+        p.source,
+        PublishedSource::Url("https://lists.example/national.ward".parse().unwrap())
+    );
+    assert_eq!(p.poll_interval, DEFAULT_PUBLISHED_POLL);
+    assert_eq!(p.trusted_keys, std::slice::from_ref(&public));
+    let c = parse(&format!(
+        "registry = {reg:?}\n[published]\nfile = \"/srv/national.ward\"\ntrusted_keys = [{public:?}]\npoll_interval = \"10s\"\n"
+    ))
+    .unwrap();
+    let p = c.published.unwrap();
+    assert_eq!(p.source, PublishedSource::File("/srv/national.ward".into()));
+    assert_eq!(p.poll_interval, Duration::from_secs(10));
+
+    // Every problem at once, [log]'s too: neither source, no keys, a
+    // plain-http URL elsewhere, and a bad log level.
+    let errors = parse(&format!(
+        "registry = {reg:?}\n[published]\npoll_interval = \"1s\"\n[log]\nlevel = \"loud\"\n"
+    ))
+    .unwrap_err();
+    let text = errors.join("\n");
+    assert!(text.contains("published.url"), "{text}");
+    assert!(text.contains("published.trusted_keys"), "{text}");
+    assert!(text.contains("published.poll_interval"), "{text}");
+    assert!(text.contains("log.level"), "{text}");
+    let errors = parse(&format!(
+        "registry = {reg:?}\n[published]\nurl = \"http://lists.example/l.ward\"\nfile = \"x\"\ntrusted_keys = [{public:?}]\n"
+    ))
+    .unwrap_err();
+    assert!(errors.join("\n").contains("https"), "{errors:?}");
+    let errors = parse(&format!(
+        "registry = {reg:?}\n[published]\nurl = \"https://lists.example/l.ward\"\nfile = \"x\"\ntrusted_keys = [{public:?}]\n"
+    ))
+    .unwrap_err();
+    assert!(
+        errors.join("\n").contains("either url or file"),
+        "{errors:?}"
+    );
+}

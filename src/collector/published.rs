@@ -1,0 +1,296 @@
+//! `[published]`: the collector follows the list the ministry publishes,
+//! so "latest serial" is what was published, not only the highest serial
+//! some node happens to report (which says nothing when every node is
+//! behind).
+//!
+//! Each poll reads the artifact (a conditional GET of the list endpoint
+//! with the updater's [`Fetcher`], or the file if its size or mtime
+//! changed), verifies its signature against `trusted_keys` exactly as a
+//! node would, and keeps its manifest: list id, serial, issue and expiry.
+//! Nothing else of the list is kept. A failed fetch or verification, or a
+//! serial lower than one already seen (a rollback), keeps the previous
+//! one and is logged and counted; until the first good read the collector
+//! falls back to the highest reported serial.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwapOption;
+use jiff::Timestamp;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::collector::{PublishedSettings, PublishedSource};
+use crate::list::{ListArtifact, TrustedKeys};
+use crate::update::fetch::{Fetched, Fetcher, Validators};
+
+/// The published list, as last verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Published {
+    pub list_id: String,
+    pub serial: u64,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// SHA-256 of the artifact, hex.
+    pub sha256: String,
+    /// When the collector verified it.
+    pub verified_at: Timestamp,
+}
+
+/// What one poll did (the `result` label of
+/// `ward_collector_published_checks_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckResult {
+    /// A new serial was verified and is now the latest.
+    New,
+    /// Nothing changed (304, same file, or the same serial again).
+    Unchanged,
+    /// The download or the read failed.
+    FetchError,
+    /// The artifact did not verify.
+    VerifyError,
+    /// It verified, but its serial is lower than one already seen, or
+    /// its list id differs: refused.
+    Refused,
+}
+
+impl CheckResult {
+    pub const ALL: [Self; 5] = [
+        Self::New,
+        Self::Unchanged,
+        Self::FetchError,
+        Self::VerifyError,
+        Self::Refused,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Unchanged => "unchanged",
+            Self::FetchError => "fetch_error",
+            Self::VerifyError => "verify_error",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// Follows the published list.
+pub struct Tracker {
+    source: Source,
+    trust: TrustedKeys,
+    poll_interval: Duration,
+    latest: ArcSwapOption<Published>,
+    /// The file's (len, mtime) or the endpoint's validators at the last
+    /// good read.
+    seen: Mutex<Seen>,
+}
+
+enum Source {
+    Url {
+        fetcher: Fetcher,
+        /// Where downloads land before verification (removed after).
+        dir: PathBuf,
+    },
+    File(PathBuf),
+}
+
+#[derive(Default)]
+struct Seen {
+    validators: Validators,
+    file: Option<(u64, Option<SystemTime>)>,
+}
+
+impl std::fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracker")
+            .field("latest", &self.latest.load().as_deref().map(|p| p.serial))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tracker {
+    /// Reads the keys and prepares the fetcher; `download_dir` holds a
+    /// download while it is verified.
+    pub fn new(settings: &PublishedSettings, download_dir: &Path) -> Result<Self, String> {
+        let mut trust = TrustedKeys::new();
+        for path in &settings.trusted_keys {
+            trust.add(crate::keys::read_public(path).map_err(|e| e.to_string())?);
+        }
+        let source = match &settings.source {
+            PublishedSource::Url(url) => Source::Url {
+                fetcher: Fetcher::new(
+                    url.clone(),
+                    settings.ca_file.as_deref(),
+                    settings.timeout,
+                    settings.max_size,
+                )?,
+                dir: download_dir.to_path_buf(),
+            },
+            PublishedSource::File(path) => Source::File(path.clone()),
+        };
+        Ok(Self {
+            source,
+            trust,
+            poll_interval: settings.poll_interval,
+            latest: ArcSwapOption::empty(),
+            seen: Mutex::new(Seen::default()),
+        })
+    }
+
+    /// The published list as last verified; `None` before the first good
+    /// read.
+    pub fn latest(&self) -> Option<Arc<Published>> {
+        self.latest.load_full()
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        // A poisoned lock only means a poll panicked mid-update of plain
+        // data; the data is still usable.
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// One poll. Never changes the latest list except to a verified,
+    /// newer serial of the same list.
+    pub async fn check(&self) -> (CheckResult, Option<String>) {
+        let (path, _download, validators) = match &self.source {
+            Source::File(path) => {
+                let stamp = match std::fs::metadata(path) {
+                    Ok(m) => (m.len(), m.modified().ok()),
+                    Err(e) => {
+                        return (
+                            CheckResult::FetchError,
+                            Some(format!("cannot read {}: {e}", path.display())),
+                        );
+                    }
+                };
+                if self.seen().file == Some(stamp) {
+                    return (CheckResult::Unchanged, None);
+                }
+                (path.clone(), None, None)
+            }
+            Source::Url { fetcher, dir } => {
+                let since = self.seen().validators.clone();
+                match fetcher.fetch(dir, &since).await {
+                    Ok(Fetched::NotModified) => return (CheckResult::Unchanged, None),
+                    Ok(Fetched::Downloaded {
+                        file, validators, ..
+                    }) => (file.path().to_path_buf(), Some(file), Some(validators)),
+                    Err(e) => {
+                        return (
+                            CheckResult::FetchError,
+                            Some(format!("{}: {e}", fetcher.url())),
+                        );
+                    }
+                }
+            }
+        };
+        let trust = self.trust.clone();
+        let read = path.clone();
+        let verified = tokio::task::spawn_blocking(move || {
+            crate::list::open_file(&read, &trust).map(|list| manifest_of(&list))
+        })
+        .await;
+        let published = match verified {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                return (
+                    CheckResult::VerifyError,
+                    Some(format!("{}: {e}", path.display())),
+                );
+            }
+            Err(e) => return (CheckResult::VerifyError, Some(e.to_string())),
+        };
+        let previous = self.latest();
+        if let Some(prev) = &previous {
+            if prev.list_id != published.list_id {
+                return (
+                    CheckResult::Refused,
+                    Some(format!(
+                        "the published list is now {:?}, not {:?}: refused; restart the collector to follow another list",
+                        published.list_id, prev.list_id
+                    )),
+                );
+            }
+            if published.serial < prev.serial {
+                return (
+                    CheckResult::Refused,
+                    Some(format!(
+                        "serial {} is lower than serial {} already seen: a rollback, refused",
+                        published.serial, prev.serial
+                    )),
+                );
+            }
+        }
+        {
+            let mut seen = self.seen();
+            if let Some(v) = validators {
+                seen.validators = v;
+            }
+            if let Source::File(path) = &self.source {
+                seen.file = std::fs::metadata(path)
+                    .ok()
+                    .map(|m| (m.len(), m.modified().ok()));
+            }
+        }
+        if previous.is_some_and(|p| p.serial == published.serial) {
+            return (CheckResult::Unchanged, None);
+        }
+        self.latest.store(Some(Arc::new(published)));
+        (CheckResult::New, None)
+    }
+
+    /// Polls until `shutdown`: at once, then every `poll_interval`.
+    pub async fn run(
+        self: Arc<Self>,
+        metrics: Arc<super::metrics::CollectorMetrics>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let (result, problem) = self.check().await;
+            metrics.count_published(result);
+            match (result, problem) {
+                (CheckResult::New, _) => {
+                    if let Some(p) = self.latest() {
+                        metrics.set_published_serial(p.serial);
+                        info!(
+                            list_id = %p.list_id,
+                            serial = p.serial,
+                            "published list verified: this serial is now the latest"
+                        );
+                    }
+                }
+                (CheckResult::Unchanged, _) => {}
+                (CheckResult::FetchError, Some(problem)) => {
+                    warn!(%problem, "cannot read the published list; keeping the last verified serial")
+                }
+                (_, Some(problem)) => {
+                    error!(%problem, "ALARM: the published list was refused; keeping the last verified serial")
+                }
+                (_, None) => {}
+            }
+            tokio::select! {
+                () = tokio::time::sleep(crate::update::jitter(self.poll_interval)) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+}
+
+fn manifest_of(list: &ListArtifact) -> Published {
+    let m = list.manifest();
+    Published {
+        list_id: m.list_id.clone(),
+        serial: m.serial,
+        issued_at: m.issued_at,
+        expires_at: m.expires_at,
+        sha256: hex::encode(list.sha256()),
+        verified_at: Timestamp::now(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
