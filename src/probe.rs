@@ -10,6 +10,9 @@
 //! fatal `access_denied` alert, or closes or resets the connection before
 //! the server's hello.
 
+pub mod deliver;
+pub mod result;
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::sync::Arc;

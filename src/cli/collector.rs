@@ -81,9 +81,10 @@ fn summary(config: &CollectorConfig) -> String {
         None => "latest serial from the nodes' reports ([published] not set)".to_owned(),
     };
     format!(
-        "{scheme} on {}; {storage}; {} registered node(s); {} user(s); nodes silent after 3 × {}; {published}",
+        "{scheme} on {}; {storage}; {} registered node(s), {} prober(s); {} user(s); nodes silent after 3 × {}; {published}",
         config.listen,
         config.registry.nodes().len(),
+        config.registry.probers().len(),
         config.users.len(),
         humantime::format_duration(config.report_interval),
     )

@@ -7,6 +7,11 @@
 //! and with `--sni` opens TLS connections carrying those names. Exit code
 //! 0: compliant, 2: not compliant, 1: the probe could not run (no list,
 //! resolver unreachable).
+//!
+//! With `--report-to URL` the result (`ward-probe-result/1`,
+//! [`crate::probe::result`]) is signed with the prober's key, spooled in
+//! `--spool-dir` and POSTed to the collector ([`crate::probe::deliver`]);
+//! the exit code stays the probe's whatever the delivery did.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -51,6 +56,112 @@ pub(crate) struct Args {
     /// Seed of the sample (the default is random).
     #[arg(long, hide = true)]
     seed: Option<u64>,
+    /// Sign the result and POST it to this collector URL (https://…/v1/probes).
+    #[arg(long, value_name = "URL")]
+    report_to: Option<String>,
+    /// The prober's secret key (`ward keygen`), registered as a
+    /// `[[prober]]` with the collector.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// The prober's id, as registered.
+    #[arg(long, value_name = "ID")]
+    prober_id: Option<String>,
+    /// The ISP whose resolver this is.
+    #[arg(long, value_name = "ISP_ID")]
+    isp: Option<String>,
+    /// The node answering at --resolver, if known.
+    #[arg(long, value_name = "NODE_ID")]
+    node: Option<String>,
+    /// Extra CA certificates (PEM) to trust for --report-to.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// Where results wait until the collector has them; sent first on
+    /// the next run.
+    #[arg(long, value_name = "DIR")]
+    spool_dir: Option<PathBuf>,
+}
+
+/// What `--report-to` needs, checked before anything is probed.
+struct Reporting {
+    sender: crate::report::send::Sender,
+    key: ed25519_dalek::SigningKey,
+    prober_id: String,
+    isp_id: String,
+    node_id: Option<String>,
+    spool_dir: PathBuf,
+}
+
+/// Checks the `--report-to` flags together (usage errors exit 64), reads
+/// the key and sets up the HTTPS client.
+fn reporting(args: &Args) -> anyhow::Result<Option<Reporting>> {
+    let Some(url) = &args.report_to else {
+        let stray = [
+            ("--key", args.key.is_some()),
+            ("--prober-id", args.prober_id.is_some()),
+            ("--isp", args.isp.is_some()),
+            ("--node", args.node.is_some()),
+            ("--ca-file", args.ca_file.is_some()),
+            ("--spool-dir", args.spool_dir.is_some()),
+        ];
+        if let Some((flag, _)) = stray.iter().find(|(_, given)| *given) {
+            return Err(UsageError(format!("{flag} is only used with --report-to URL")).into());
+        }
+        return Ok(None);
+    };
+    let need = |flag: &str, v: Option<&String>| {
+        v.cloned()
+            .ok_or_else(|| UsageError(format!("--report-to needs {flag}")))
+    };
+    let url = reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| u.scheme() == "https" && u.host().is_some())
+        .ok_or_else(|| {
+            UsageError(format!(
+                "--report-to {url:?}: not an https:// URL (the collector's …/v1/probes)"
+            ))
+        })?;
+    let key_path = args
+        .key
+        .clone()
+        .ok_or_else(|| UsageError("--report-to needs --key (the prober's .key file)".into()))?;
+    let prober_id = need("--prober-id", args.prober_id.as_ref())?;
+    let isp_id = need(
+        "--isp (the ISP whose resolver is probed)",
+        args.isp.as_ref(),
+    )?;
+    let spool_dir = args.spool_dir.clone().ok_or_else(|| {
+        UsageError(
+            "--report-to needs --spool-dir (where a result waits if the collector cannot take it)"
+                .into(),
+        )
+    })?;
+    for (flag, v) in [
+        ("--prober-id", Some(&prober_id)),
+        ("--isp", Some(&isp_id)),
+        ("--node", args.node.as_ref()),
+    ] {
+        if let Some(v) = v
+            && !probe::result::is_identifier(v)
+        {
+            return Err(UsageError(format!(
+                "{flag} {v:?}: use 1 to {} letters, digits, '.', '_' or '-', as registered",
+                probe::result::MAX_ID_LEN
+            ))
+            .into());
+        }
+    }
+    let key = crate::keys::read_secret(&key_path)
+        .with_context(|| format!("--key {}", key_path.display()))?;
+    let sender = crate::report::send::Sender::new(url, args.ca_file.as_deref(), key.clone())
+        .map_err(|e| anyhow::anyhow!("--report-to: {e}"))?;
+    Ok(Some(Reporting {
+        sender,
+        key,
+        prober_id,
+        isp_id,
+        node_id: args.node.clone(),
+        spool_dir,
+    }))
 }
 
 fn parse_resolver(s: &str) -> Result<SocketAddr, String> {
@@ -90,6 +201,16 @@ struct ChannelSummary {
 }
 
 impl ChannelSummary {
+    fn to_channel(&self) -> probe::result::Channel {
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        probe::result::Channel {
+            probed: n(self.probed),
+            blocked: n(self.blocked),
+            failed: n(self.failed),
+            not_blocked: self.not_blocked.clone(),
+        }
+    }
+
     fn of<'a>(verdicts: impl Iterator<Item = (&'a str, &'a Verdict)>) -> Self {
         let mut s = Self::default();
         for (name, v) in verdicts {
@@ -153,6 +274,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.sample > 10_000 {
         return Err(UsageError("--sample: at most 10000".into()).into());
     }
+    let reporting = reporting(&args)?;
     let trust = load_trust(&args.trust)?;
     let list = crate::update::open_checked(&args.list, &trust)
         .with_context(|| format!("{}", args.list.display()))?;
@@ -221,22 +343,52 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .sni
             .map(|addr| probe::judge_tls(&probe::tls_handshake(addr, name, args.timeout))),
     };
+    let probed_at = jiff::Timestamp::now();
     let serial_seen = probe::ward_list_serial(args.resolver, args.timeout);
     let canary = canary.map(|c| probe_one(&c, CANARY_CATEGORY));
     let names: Vec<Probed> = sample.iter().map(|(n, c)| probe_one(n, c)).collect();
 
     let all = || canary.iter().chain(names.iter());
-    let (reasons, warnings) = judge(
+    let judged = judge(
         args.resolver,
         serial,
         serial_seen.as_ref().map(|(_, s)| *s),
         canary.as_ref(),
         &names,
-    )?;
+    );
     let dns = ChannelSummary::of(all().map(|p| (p.name.as_str(), &p.dns)));
     let sni = args.sni.map(|_| {
         ChannelSummary::of(all().filter_map(|p| Some((p.name.as_str(), p.sni.as_ref()?))))
     });
+    if let Some(r) = &reporting {
+        let (compliant, reasons) = match &judged {
+            Ok((reasons, _)) => (Some(reasons.is_empty()), reasons.clone()),
+            Err(e) => (None, vec![format!("{e:#}")]),
+        };
+        let result = probe::result::ProbeResult {
+            format: probe::result::FORMAT.to_owned(),
+            probe_id: probe::result::probe_id(&r.prober_id, &args.resolver.to_string(), probed_at),
+            prober_id: r.prober_id.clone(),
+            isp_id: r.isp_id.clone(),
+            node_id: r.node_id.clone(),
+            resolver: args.resolver.to_string(),
+            probed_at,
+            list_id: m.list_id.clone(),
+            list_serial: serial,
+            serial_seen: serial_seen.as_ref().map(|(_, s)| *s),
+            compliant,
+            reasons,
+            canary: canary.as_ref().map(|c| probe::result::Canary {
+                name: c.name.clone(),
+                dns: (&c.dns).into(),
+                sni: c.sni.as_ref().map(Into::into),
+            }),
+            dns: dns.to_channel(),
+            sni: sni.as_ref().map(ChannelSummary::to_channel),
+        };
+        report_result(r, &result);
+    }
+    let (reasons, warnings) = judged?;
     let outcome = Outcome {
         resolver: args.resolver.to_string(),
         compliant: reasons.is_empty(),
@@ -260,6 +412,89 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_NON_COMPLIANT)
     })
+}
+
+/// Signs `result`, spools it, and delivers everything spooled. Never
+/// fails the probe: problems are printed to stderr (the result stays in
+/// the spool unless the collector refused it).
+fn report_result(r: &Reporting, result: &probe::result::ProbeResult) {
+    use probe::deliver;
+    let body = result.to_bytes();
+    let signed = deliver::Signed {
+        probe_id: result.probe_id.clone(),
+        signature: crate::report::send::sign_in(
+            crate::report::send::PROBE_SIGNATURE_CONTEXT,
+            &r.key,
+            &body,
+        ),
+        body,
+    };
+    let name = deliver::file_name(result.probed_at, &result.probe_id);
+    if let Err(e) = deliver::spool(&r.spool_dir, &name, &signed) {
+        // Not spooled: still try to send it directly, once.
+        eprintln!("error: probe result {}: {e}", result.probe_id);
+    }
+    let url = r.sender.url().clone();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!(
+                "error: cannot deliver the probe result to {url}: {e}; it stays in {} for the next run",
+                r.spool_dir.display()
+            );
+            return;
+        }
+    };
+    let delivery = runtime.block_on(async {
+        if r.spool_dir.join(&name).exists() {
+            deliver::flush(&r.sender, &r.spool_dir).await
+        } else {
+            let sent = r
+                .sender
+                .post_signed(
+                    Some((deliver::PROBE_ID_HEADER, &signed.probe_id)),
+                    &signed.signature,
+                    signed.body.clone(),
+                )
+                .await;
+            let mut d = deliver::Delivery::default();
+            match sent.result {
+                crate::metrics::SendResult::Ok => d.delivered.push(signed.probe_id.clone()),
+                _ => {
+                    d.failure = Some(sent.detail);
+                    d.kept.push(signed.probe_id.clone());
+                }
+            }
+            Ok(d)
+        }
+    });
+    match delivery {
+        Ok(d) => {
+            for id in &d.delivered {
+                eprintln!("probe result {id} delivered to {url}");
+            }
+            for (id, why) in &d.rejected {
+                eprintln!(
+                    "error: the collector {url} refused probe result {id}: {why}; kept in {}",
+                    r.spool_dir.join("rejected").display()
+                );
+            }
+            if let Some(why) = &d.failure {
+                eprintln!(
+                    "error: cannot deliver {} probe result(s) to {url}: {why}; kept in {}, sent first on the next run with --report-to",
+                    d.kept.len(),
+                    r.spool_dir.display()
+                );
+            }
+        }
+        Err(e) => eprintln!(
+            "error: cannot deliver the probe results in {}: {e}",
+            r.spool_dir.display()
+        ),
+    }
 }
 
 /// Why the resolver is not compliant, and warnings; an error when the

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
-use super::store::{Accepted, Inserted, Storage, WindowFlag};
+use super::store::{Accepted, AcceptedProbe, Inserted, ProbeQuery, Storage, WindowFlag};
 use crate::keys::KeyId;
 use crate::report::body::{self, Count, Counters, ListInForce, Report};
 
@@ -264,6 +264,112 @@ pub(crate) fn windows_are_filtered_ordered_and_carry_their_counts(s: &dyn Storag
     assert!(s.windows(&one).unwrap().is_empty());
 }
 
+/// An accepted probe result of `prober` about `isp` at `at`.
+pub(crate) fn probe(prober: &str, isp: &str, at: &str) -> AcceptedProbe {
+    let result = crate::probe::result::tests::sample(prober, isp, at);
+    AcceptedProbe {
+        body: result.to_bytes(),
+        result,
+        signature: "ed25519 keyid=0000000000000000; sig=00".into(),
+        key_id: KeyId([1; 8]),
+        received_at: ts("2026-11-29T18:10:00Z"),
+    }
+}
+
+/// A probe result is stored once, read back newest first, filtered by
+/// ISP and limited; it is no report.
+pub(crate) fn probes_are_stored_once_newest_first(s: &dyn Storage) {
+    let old = probe("p1", "isp-a", "2026-11-29T17:00:00Z");
+    let mut new = probe("p1", "isp-a", "2026-11-29T18:00:00Z");
+    new.result.compliant = None;
+    new.result.reasons = vec!["no usable DNS answer".into()];
+    new.result.serial_seen = None;
+    new.result.node_id = None;
+    new.result.sni = Some(crate::probe::result::Channel {
+        probed: 3,
+        blocked: 3,
+        failed: 0,
+        not_blocked: Vec::new(),
+    });
+    let other = probe("p2", "isp-b", "2026-11-29T17:30:00Z");
+    for p in [&old, &new, &other] {
+        assert_eq!(
+            s.insert_probe(p).unwrap(),
+            Inserted::Stored { flags: Vec::new() }
+        );
+    }
+    assert_eq!(s.insert_probe(&old).unwrap(), Inserted::Duplicate);
+    let mut changed = old.clone();
+    changed.result.list_serial = 99;
+    assert_eq!(
+        s.insert_probe(&changed).unwrap(),
+        Inserted::Duplicate,
+        "the same probe_id changes nothing"
+    );
+    assert_eq!(s.report_count().unwrap(), 0, "probes are not reports");
+    assert!(s.nodes().unwrap().is_empty());
+
+    let all = s
+        .probes(&ProbeQuery {
+            isp_id: None,
+            limit: 100,
+        })
+        .unwrap();
+    let ids: Vec<&str> = all.iter().map(|p| p.probe_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            new.result.probe_id.as_str(),
+            other.result.probe_id.as_str(),
+            old.result.probe_id.as_str()
+        ]
+    );
+    let o = &all[2];
+    assert_eq!(o.prober_id, "p1");
+    assert_eq!(o.isp_id, "isp-a");
+    assert_eq!(o.node_id.as_deref(), Some("hn-01"));
+    assert_eq!(o.resolver, "192.0.2.53:53");
+    assert_eq!(o.probed_at, ts("2026-11-29T17:00:00Z"));
+    assert_eq!(o.received_at, ts("2026-11-29T18:10:00Z"));
+    assert_eq!((o.list_id.as_str(), o.list_serial), ("vn-national", 2));
+    assert_eq!(o.serial_seen, Some(1));
+    assert_eq!(o.compliant, Some(false));
+    assert_eq!(o.reasons, old.result.reasons);
+    assert_eq!((o.dns.probed, o.dns.blocked, o.dns.failed), (5, 4, 0));
+    assert_eq!(o.sni, None);
+    let n = &all[0];
+    assert_eq!(n.compliant, None, "no verdict stays no verdict");
+    assert_eq!(n.serial_seen, None);
+    assert_eq!(n.node_id, None);
+    assert_eq!(
+        n.sni.map(|c| (c.probed, c.blocked, c.failed)),
+        Some((3, 3, 0))
+    );
+
+    let a = s
+        .probes(&ProbeQuery {
+            isp_id: Some("isp-a".into()),
+            limit: 1,
+        })
+        .unwrap();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].probe_id, new.result.probe_id);
+    assert!(
+        s.probes(&ProbeQuery {
+            isp_id: Some("nobody".into()),
+            limit: 10
+        })
+        .unwrap()
+        .is_empty()
+    );
+    assert_eq!(
+        s.probe_body(&old.result.probe_id).unwrap(),
+        Some(old.body.clone()),
+        "the body is kept byte for byte"
+    );
+    assert_eq!(s.probe_body("ffff").unwrap(), None);
+}
+
 /// One `#[test]` per contract test above, each on a fresh store from
 /// `$open`, a function returning `(store, guard)`: the store (any
 /// `Storage`) and whatever must outlive it (a temporary directory, a
@@ -276,6 +382,7 @@ macro_rules! storage_conformance {
             a_batch_commits_in_order,
             activation_lags_are_one_per_node_and_serial,
             windows_are_filtered_ordered_and_carry_their_counts,
+            probes_are_stored_once_newest_first,
         );
     };
     (@tests $open:expr; $($name:ident,)*) => {

@@ -10,11 +10,14 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::ingest::IngestResult;
+use super::probes::ProbeIngest;
 use super::published::CheckResult;
 use super::state::{NodeState, NodeView};
 
 /// `ward_collector_reports_total{result}`.
 pub const REPORTS_TOTAL: &str = "ward_collector_reports_total";
+/// `ward_collector_probes_total{result}`: probe-result POSTs.
+pub const PROBES_TOTAL: &str = "ward_collector_probes_total";
 /// `ward_collector_nodes{state}`: nodes per state, at the last scrape.
 pub const NODES: &str = "ward_collector_nodes";
 /// `ward_collector_ingest_seconds`: request body read to answer.
@@ -46,6 +49,7 @@ struct StateLabels {
 pub struct CollectorMetrics {
     registry: Registry,
     reports: [Counter; IngestResult::ALL.len()],
+    probes: [Counter; ProbeIngest::ALL.len()],
     nodes: [Gauge; NodeState::ALL.len()],
     ingest: Histogram,
     published_checks: [Counter; CheckResult::ALL.len()],
@@ -70,6 +74,14 @@ impl CollectorMetrics {
         );
         let reports = IngestResult::ALL
             .map(|r| family.get_or_create_owned(&ResultLabels { result: r.as_str() }));
+        let probe_family = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            PROBES_TOTAL.trim_end_matches("_total"),
+            "Probe-result POSTs by outcome",
+            probe_family.clone(),
+        );
+        let probes = ProbeIngest::ALL
+            .map(|r| probe_family.get_or_create_owned(&ResultLabels { result: r.as_str() }));
         let states = Family::<StateLabels, Gauge>::default();
         registry.register(
             NODES,
@@ -101,6 +113,7 @@ impl CollectorMetrics {
         Self {
             registry,
             reports,
+            probes,
             nodes,
             ingest,
             published_checks,
@@ -112,6 +125,13 @@ impl CollectorMetrics {
     pub fn count(&self, result: IngestResult) {
         if let Some(i) = IngestResult::ALL.iter().position(|r| *r == result) {
             self.reports[i].inc();
+        }
+    }
+
+    /// Counts one probe-result POST.
+    pub fn count_probe(&self, result: ProbeIngest) {
+        if let Some(i) = ProbeIngest::ALL.iter().position(|r| *r == result) {
+            self.probes[i].inc();
         }
     }
 
@@ -215,6 +235,11 @@ mod tests {
             )
             .chain(
                 CheckResult::ALL
+                    .iter()
+                    .map(|r| format!("result=\"{}\"", r.as_str())),
+            )
+            .chain(
+                ProbeIngest::ALL
                     .iter()
                     .map(|r| format!("result=\"{}\"", r.as_str())),
             )

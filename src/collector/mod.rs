@@ -9,6 +9,9 @@
 //! * [`writer`]: group commit: one thread batches concurrent reports into
 //!   one transaction.
 //! * [`server`]: the HTTP(S) listener and routes.
+//! * [`probes`]: probe results (`ward probe --report-to`): verification
+//!   (pure), `POST /v1/probes`, `GET /api/probes`, and the cells of a
+//!   probe row for the dashboard.
 //! * [`state`] (pure): a node's state (current, behind, stale, silent).
 //! * [`published`]: follows the list the ministry publishes (`[published]`)
 //!   for the latest serial.
@@ -41,6 +44,7 @@ pub mod ingest;
 pub mod lag;
 pub mod metrics;
 pub mod params;
+pub mod probes;
 pub mod published;
 pub mod server;
 pub mod sqlite;
@@ -103,7 +107,11 @@ pub async fn run(
     if config.users.is_empty() {
         tracing::info!("no [[user]] configured: the API refuses every login");
     }
-    tracing::info!(nodes = config.registry.nodes().len(), "registry loaded");
+    tracing::info!(
+        nodes = config.registry.nodes().len(),
+        probers = config.registry.probers().len(),
+        "registry loaded"
+    );
     let metrics = Arc::new(metrics::CollectorMetrics::new());
     let published = match &config.published {
         Some(settings) => Some(Arc::new(

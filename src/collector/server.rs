@@ -9,6 +9,8 @@
 //!   state ([`super::state::NodeView`]).
 //! * `GET /api/lag` (basic auth): activation lag per serial
 //!   ([`super::lag::LagSummary`]).
+//! * `POST /v1/probes`, `GET /api/probes` (basic auth): probe results
+//!   ([`super::probes`]).
 //! * `GET /` (basic auth): the overview page ([`super::dashboard`]).
 //! * `GET /nodes/{isp}/{node}`, `GET /lag`, `GET /export`, `GET /report`
 //!   (basic auth): the node, lag, export-form and annual-report pages.
@@ -117,12 +119,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/nodes", get(api_nodes))
         .route("/api/nodes/{isp}/{node}", get(api_node))
         .route("/api/lag", get(api_lag))
+        .route("/api/probes", get(super::probes::api_probes))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&app),
             require_user,
         ));
     Router::new()
         .route(REPORTS_PATH, post(post_report))
+        .route(super::probes::PROBES_PATH, post(super::probes::post_probe))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(private)

@@ -20,8 +20,8 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::store::{
-    Accepted, Inserted, NodeRow, Storage, StorageError, StoredReport, WindowFlag, WindowQuery,
-    WindowRow, blocked_cells,
+    Accepted, AcceptedProbe, Inserted, NodeRow, ProbeCounts, ProbeQuery, ProbeRow, Storage,
+    StorageError, StoredReport, WindowFlag, WindowQuery, WindowRow, blocked_cells,
 };
 
 /// How long a statement waits for another connection's lock (the tests
@@ -105,6 +105,34 @@ pub const MIGRATIONS: &[&str] = &[
     // `windows` parses instead.
     r#"
     DROP TABLE blocked;
+    "#,
+    // 3: probe results (`ward probe --report-to`), body and signature kept.
+    r#"
+    CREATE TABLE probes (
+        probe_id        TEXT PRIMARY KEY,
+        prober_id       TEXT NOT NULL,
+        isp_id          TEXT NOT NULL,
+        node_id         TEXT,
+        resolver        TEXT NOT NULL,
+        probed_at_ms    INTEGER NOT NULL,
+        received_at_ms  INTEGER NOT NULL,
+        list_id         TEXT NOT NULL,
+        list_serial     INTEGER NOT NULL,
+        serial_seen     INTEGER,
+        compliant       INTEGER,
+        reasons         TEXT NOT NULL,
+        dns_probed      INTEGER NOT NULL,
+        dns_blocked     INTEGER NOT NULL,
+        dns_failed      INTEGER NOT NULL,
+        sni_probed      INTEGER,
+        sni_blocked     INTEGER,
+        sni_failed      INTEGER,
+        key_id          TEXT NOT NULL,
+        signature       TEXT NOT NULL,
+        body            BLOB NOT NULL
+    ) STRICT;
+    CREATE INDEX probes_by_time ON probes (probed_at_ms);
+    CREATE INDEX probes_by_isp ON probes (isp_id, probed_at_ms);
     "#,
 ];
 
@@ -496,6 +524,134 @@ impl Storage for SqliteStore {
             body,
             flags: parse_flags(&flags),
         }))
+    }
+
+    fn insert_probe(&self, probe: &AcceptedProbe) -> Result<Inserted, StorageError> {
+        let r = &probe.result;
+        let reasons = serde_json::to_string(&r.reasons)
+            .map_err(|e| StorageError::Corrupt(format!("reasons: {e}")))?;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let counts = |c: &crate::probe::result::Channel| -> Result<[i64; 3], StorageError> {
+            Ok([
+                to_i64(c.probed, "probed")?,
+                to_i64(c.blocked, "blocked")?,
+                to_i64(c.failed, "failed")?,
+            ])
+        };
+        let dns = counts(&r.dns)?;
+        let sni = r.sni.as_ref().map(counts).transpose()?;
+        let added = tx.execute(
+            "INSERT INTO probes (probe_id, prober_id, isp_id, node_id, resolver,
+                probed_at_ms, received_at_ms, list_id, list_serial, serial_seen,
+                compliant, reasons, dns_probed, dns_blocked, dns_failed,
+                sni_probed, sni_blocked, sni_failed, key_id, signature, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                     ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+             ON CONFLICT (probe_id) DO NOTHING",
+            params![
+                r.probe_id,
+                r.prober_id,
+                r.isp_id,
+                r.node_id,
+                r.resolver,
+                ms(r.probed_at),
+                ms(probe.received_at),
+                r.list_id,
+                to_i64(r.list_serial, "list_serial")?,
+                r.serial_seen
+                    .map(|s| to_i64(s, "serial_seen"))
+                    .transpose()?,
+                r.compliant,
+                reasons,
+                dns[0],
+                dns[1],
+                dns[2],
+                sni.map(|s| s[0]),
+                sni.map(|s| s[1]),
+                sni.map(|s| s[2]),
+                probe.key_id.to_string(),
+                probe.signature,
+                probe.body,
+            ],
+        )?;
+        tx.commit()?;
+        Ok(if added == 0 {
+            Inserted::Duplicate
+        } else {
+            Inserted::Stored { flags: Vec::new() }
+        })
+    }
+
+    fn probes(&self, query: &ProbeQuery) -> Result<Vec<ProbeRow>, StorageError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT probe_id, prober_id, isp_id, node_id, resolver, probed_at_ms,
+                    received_at_ms, list_id, list_serial, serial_seen, compliant,
+                    reasons, dns_probed, dns_blocked, dns_failed,
+                    sni_probed, sni_blocked, sni_failed
+             FROM probes
+             WHERE (?1 IS NULL OR isp_id = ?1)
+             ORDER BY probed_at_ms DESC, probe_id
+             LIMIT ?2",
+        )?;
+        let mut rows = stmt.query(params![query.isp_id, query.limit])?;
+        let count = |v: i64, what: &str| {
+            u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("negative {what} {v}")))
+        };
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let reasons: String = row.get(11)?;
+            let reasons: Vec<String> = serde_json::from_str(&reasons)
+                .map_err(|e| StorageError::Corrupt(format!("probe reasons: {e}")))?;
+            let sni = match (
+                row.get::<_, Option<i64>>(15)?,
+                row.get::<_, Option<i64>>(16)?,
+                row.get::<_, Option<i64>>(17)?,
+            ) {
+                (Some(p), Some(b), Some(f)) => Some(ProbeCounts {
+                    probed: count(p, "sni_probed")?,
+                    blocked: count(b, "sni_blocked")?,
+                    failed: count(f, "sni_failed")?,
+                }),
+                _ => None,
+            };
+            out.push(ProbeRow {
+                probe_id: row.get(0)?,
+                prober_id: row.get(1)?,
+                isp_id: row.get(2)?,
+                node_id: row.get(3)?,
+                resolver: row.get(4)?,
+                probed_at: from_ms(row.get(5)?)?,
+                received_at: from_ms(row.get(6)?)?,
+                list_id: row.get(7)?,
+                list_serial: count(row.get(8)?, "list_serial")?,
+                serial_seen: row
+                    .get::<_, Option<i64>>(9)?
+                    .map(|v| count(v, "serial_seen"))
+                    .transpose()?,
+                compliant: row.get(10)?,
+                reasons,
+                dns: ProbeCounts {
+                    probed: count(row.get(12)?, "dns_probed")?,
+                    blocked: count(row.get(13)?, "dns_blocked")?,
+                    failed: count(row.get(14)?, "dns_failed")?,
+                },
+                sni,
+            });
+        }
+        Ok(out)
+    }
+
+    fn probe_body(&self, probe_id: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT body FROM probes WHERE probe_id = ?1",
+                [probe_id],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 }
 

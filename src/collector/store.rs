@@ -15,10 +15,16 @@
 //! * A window overlapping one already stored for the node, or starting
 //!   before the end of the node's latest stored window, is stored but
 //!   flagged ([`WindowFlag`]), never merged.
+//! * [`Storage::insert_probe`] returns only after the probe result is
+//!   durably committed; a `probe_id` already stored gives
+//!   [`Inserted::Duplicate`] and changes nothing (never flagged).
+//! * [`Storage::probes`] returns the latest probe results, newest
+//!   `probed_at` first.
 
 use jiff::Timestamp;
 
 use crate::keys::KeyId;
+use crate::probe::result::ProbeResult;
 use crate::report::body::Report;
 
 /// A report that passed ingest: its signature verified against the node's
@@ -33,6 +39,57 @@ pub struct Accepted {
     pub signature: String,
     pub key_id: KeyId,
     pub received_at: Timestamp,
+}
+
+/// A probe result that passed ingest ([`super::probes`]): its signature
+/// verified against a registered prober's key, its body parsed and
+/// checked, its `prober_id` the key's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcceptedProbe {
+    pub result: ProbeResult,
+    /// The body exactly as signed and received.
+    pub body: Vec<u8>,
+    /// The `Ward-Signature` header.
+    pub signature: String,
+    pub key_id: KeyId,
+    pub received_at: Timestamp,
+}
+
+/// Which probe results [`Storage::probes`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeQuery {
+    /// Only this ISP's (`None`: all).
+    pub isp_id: Option<String>,
+    /// At most this many (the newest).
+    pub limit: u32,
+}
+
+/// One channel's counts of a stored probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ProbeCounts {
+    pub probed: u64,
+    pub blocked: u64,
+    pub failed: u64,
+}
+
+/// One stored probe result, without its body.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProbeRow {
+    pub probe_id: String,
+    pub prober_id: String,
+    pub isp_id: String,
+    pub node_id: Option<String>,
+    pub resolver: String,
+    pub probed_at: Timestamp,
+    pub received_at: Timestamp,
+    pub list_id: String,
+    pub list_serial: u64,
+    pub serial_seen: Option<u64>,
+    /// `None`: the probe gave no verdict.
+    pub compliant: Option<bool>,
+    pub reasons: Vec<String>,
+    pub dns: ProbeCounts,
+    pub sni: Option<ProbeCounts>,
 }
 
 /// Why a stored window is suspicious.
@@ -229,4 +286,19 @@ pub trait Storage: Send + Sync + 'static {
 
     /// One stored report, by id.
     fn report(&self, report_id: &str) -> Result<Option<StoredReport>, StorageError>;
+
+    /// Stores one accepted probe result, durably, before returning:
+    /// [`Inserted::Stored`] with no flags, or [`Inserted::Duplicate`] (and
+    /// nothing changed) when its `probe_id` is already stored. Keep the
+    /// body and signature byte for byte, beside the columns [`ProbeRow`]
+    /// needs.
+    fn insert_probe(&self, probe: &AcceptedProbe) -> Result<Inserted, StorageError>;
+
+    /// The newest stored probe results, of `query.isp_id` when given, at
+    /// most `query.limit`, ordered by `probed_at` descending, then
+    /// `probe_id` ascending.
+    fn probes(&self, query: &ProbeQuery) -> Result<Vec<ProbeRow>, StorageError>;
+
+    /// One stored probe result's body exactly as received, by id.
+    fn probe_body(&self, probe_id: &str) -> Result<Option<Vec<u8>>, StorageError>;
 }

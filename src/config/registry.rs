@@ -18,6 +18,15 @@
 //! Each node has exactly one key, and a key belongs to one node: the key id
 //! in a report's `Ward-Signature` header alone finds the node, so the body
 //! is parsed only after its signature verified.
+//!
+//! Probers (`ward probe --report-to`) are registered the same way, each
+//! with a key of its own that is no node's key (nor another prober's):
+//!
+//! ```toml
+//! [[prober]]
+//! prober_id = "ministry-hn"
+//! key = "probers/ministry-hn.pub"   # or public_key = "…"
+//! ```
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -38,11 +47,21 @@ pub struct RegisteredNode {
     pub key: VerifyingKey,
 }
 
-/// Every registered node, found by key id.
+/// One registered prober.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredProber {
+    pub prober_id: String,
+    /// The key its probe results must be signed with.
+    pub key: VerifyingKey,
+}
+
+/// Every registered node and prober, found by key id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Registry {
     nodes: Vec<RegisteredNode>,
     by_key: HashMap<KeyId, usize>,
+    probers: Vec<RegisteredProber>,
+    prober_by_key: HashMap<KeyId, usize>,
 }
 
 impl Registry {
@@ -62,9 +81,9 @@ impl Registry {
         let mut seen: HashMap<(String, String), String> = HashMap::new();
         let mut by_key: HashMap<KeyId, (String, String)> = HashMap::new();
         let nodes = root.tables("node", |mut t| {
-            let isp_id = required(&mut t, "isp_id", identifier, "the ISP's id");
-            let node_id = required(&mut t, "node_id", identifier, "the node's id");
-            let key = node_key(&mut t);
+            let isp_id = required(&mut t, "node", "isp_id", identifier, "the ISP's id");
+            let node_id = required(&mut t, "node", "node_id", identifier, "the node's id");
+            let key = node_key(&mut t, "node");
             let (isp_id, node_id, key) = (isp_id?, node_id?, key?);
             let here = t.path_of("");
             let here = here.trim_end_matches('.').to_owned();
@@ -105,7 +124,70 @@ impl Registry {
             }
             got => got.or(Vec::new()),
         };
-        Self::from_nodes(nodes)
+        let mut seen_probers: HashMap<String, String> = HashMap::new();
+        let mut prober_keys: HashMap<KeyId, String> = HashMap::new();
+        let probers = root.tables("prober", |mut t| {
+            let prober_id = required(&mut t, "prober", "prober_id", identifier, "the prober's id");
+            let key = node_key(&mut t, "prober");
+            let (prober_id, key) = (prober_id?, key?);
+            let here = t.path_of("");
+            let here = here.trim_end_matches('.').to_owned();
+            if let Some(first) = seen_probers.get(&prober_id) {
+                t.error(
+                    "prober_id",
+                    format!("prober {prober_id} is already registered in {first}; each prober once"),
+                );
+                return None;
+            }
+            let key_id = KeyId::of(&key);
+            let key_name = if t.has("key") { "key" } else { "public_key" };
+            if let Some((isp, node)) = by_key.get(&key_id) {
+                t.error(
+                    key_name,
+                    format!(
+                        "key {key_id} is node {isp}/{node}'s key; a prober needs a key of its own (`ward keygen`), so a node's report can never pass for a probe"
+                    ),
+                );
+                return None;
+            }
+            if let Some(other) = prober_keys.get(&key_id) {
+                t.error(
+                    key_name,
+                    format!(
+                        "key {key_id} is already registered for prober {other}; every prober needs a key of its own (`ward keygen`)"
+                    ),
+                );
+                return None;
+            }
+            seen_probers.insert(prober_id.clone(), here);
+            prober_keys.insert(key_id, prober_id.clone());
+            Some(RegisteredProber { prober_id, key })
+        });
+        let mut registry = Self::from_nodes(nodes);
+        registry.set_probers(probers.or(Vec::new()));
+        registry
+    }
+
+    /// Registers `probers` (replacing any; a duplicate key keeps the
+    /// first).
+    pub fn set_probers(&mut self, probers: Vec<RegisteredProber>) {
+        self.prober_by_key.clear();
+        for (i, p) in probers.iter().enumerate() {
+            self.prober_by_key.entry(KeyId::of(&p.key)).or_insert(i);
+        }
+        self.probers = probers;
+    }
+
+    /// The prober whose key has this id.
+    pub fn prober_by_key(&self, key_id: &KeyId) -> Option<&RegisteredProber> {
+        self.prober_by_key
+            .get(key_id)
+            .and_then(|&i| self.probers.get(i))
+    }
+
+    /// Every prober, in file order.
+    pub fn probers(&self) -> &[RegisteredProber] {
+        &self.probers
     }
 
     /// A registry of `nodes` (tests; a duplicate key keeps the first node).
@@ -114,7 +196,11 @@ impl Registry {
         for (i, n) in nodes.iter().enumerate() {
             by_key.entry(KeyId::of(&n.key)).or_insert(i);
         }
-        Self { nodes, by_key }
+        Self {
+            nodes,
+            by_key,
+            ..Self::default()
+        }
     }
 
     /// The node whose key has this id.
@@ -130,21 +216,23 @@ impl Registry {
 
 fn required<T>(
     t: &mut Table<'_, '_>,
+    table: &str,
     key: &'static str,
     parse: impl FnOnce(&toml::de::DeValue<'_>) -> Result<T, Invalid>,
     what: &str,
 ) -> Option<T> {
     match t.get(key, parse) {
         Got::Missing => {
-            t.error(key, format!("required in [[node]]: {what}"));
+            t.error(key, format!("required in [[{table}]]: {what}"));
             None
         }
         got => got.ok(),
     }
 }
 
-/// `key` (a .pub file) or `public_key` (the key inline), exactly one.
-fn node_key(t: &mut Table<'_, '_>) -> Option<VerifyingKey> {
+/// `key` (a .pub file) or `public_key` (the key inline), exactly one, of
+/// a `[[node]]` or `[[prober]]` (`table`).
+fn node_key(t: &mut Table<'_, '_>, table: &str) -> Option<VerifyingKey> {
     let from_file = t.get("key", |v| {
         let p: PathBuf = extract::path(v)?;
         keys::read_public(&p).map_err(|e| Invalid(e.to_string()))
@@ -161,14 +249,16 @@ fn node_key(t: &mut Table<'_, '_>) -> Option<VerifyingKey> {
         (Got::Missing, Got::Missing) => {
             t.error(
                 "key",
-                "required in [[node]]: the node's .pub file (key = \"...\") or the key itself (public_key = \"...\")",
+                format!(
+                    "required in [[{table}]]: the {table}'s .pub file (key = \"...\") or the key itself (public_key = \"...\")"
+                ),
             );
             None
         }
         (Got::Ok(_) | Got::Bad, Got::Ok(_) | Got::Bad) => {
             t.error(
                 "public_key",
-                "give key or public_key, not both: a node has one key",
+                format!("give key or public_key, not both: a {table} has one key"),
             );
             None
         }
@@ -242,6 +332,60 @@ mod tests {
         for w in want {
             assert!(errors.iter().any(|e| e.contains(w)), "{w}\nin {errors:#?}");
         }
+    }
+
+    #[test]
+    fn probers_are_found_by_key_and_checked_with_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let pub_file = dir.path().join("p.pub");
+        std::fs::write(&pub_file, keys::public_file_text(&key(5))).unwrap();
+        let text = format!(
+            "[[node]]\nisp_id = \"isp\"\nnode_id = \"n1\"\npublic_key = \"{k1}\"\n\
+             [[prober]]\nprober_id = \"ministry-hn\"\nkey = {pub_file:?}\n\
+             [[prober]]\nprober_id = \"p2\"\npublic_key = \"{k6}\"\n",
+            k1 = inline(1),
+            k6 = inline(6),
+        );
+        let r = parse(&text).unwrap();
+        assert_eq!(r.probers().len(), 2);
+        let p = r.prober_by_key(&KeyId::of(&key(5))).unwrap();
+        assert_eq!(p.prober_id, "ministry-hn");
+        assert!(
+            r.prober_by_key(&KeyId::of(&key(1))).is_none(),
+            "a node's key"
+        );
+        assert!(r.by_key(&KeyId::of(&key(5))).is_none(), "a prober's key");
+
+        let text = format!(
+            "[[node]]\nisp_id = \"isp\"\nnode_id = \"n1\"\npublic_key = \"{k1}\"\n\
+             [[prober]]\nprober_id = \"p1\"\npublic_key = \"{k1}\"\n\
+             [[prober]]\nprober_id = \"p2\"\npublic_key = \"{k2}\"\n\
+             [[prober]]\nprober_id = \"p2\"\npublic_key = \"{k3}\"\n\
+             [[prober]]\nprober_id = \"p3\"\npublic_key = \"{k2}\"\n\
+             [[prober]]\nprober_id = \"bad id\"\n\
+             [[prober]]\nprober_id = \"p4\"\npublic_key = \"{k4}\"\nkey = \"x.pub\"\nisp_id = \"isp\"\n",
+            k1 = inline(1),
+            k2 = inline(2),
+            k3 = inline(3),
+            k4 = inline(4),
+        );
+        let errors = parse(&text).unwrap_err();
+        let want = [
+            "r.toml:7: prober[0].public_key: key ",
+            "is node isp/n1's key; a prober needs a key of its own",
+            "r.toml:12: prober[2].prober_id: prober p2 is already registered in prober[1]",
+            "r.toml:16: prober[3].public_key: key ",
+            "is already registered for prober p2",
+            "r.toml:18: prober[4].prober_id: invalid identifier \"bad id\"",
+            "prober[4].key: required in [[prober]]: the prober's .pub file",
+            "prober[5].public_key: give key or public_key, not both: a prober has one key",
+            "prober[5].key: cannot read key file x.pub",
+            "prober[5].isp_id: unknown key",
+        ];
+        for w in want {
+            assert!(errors.iter().any(|e| e.contains(w)), "{w}\nin {errors:#?}");
+        }
+        assert_eq!(errors.len(), 8, "one error per problem: {errors:#?}");
     }
 
     #[test]

@@ -9,6 +9,11 @@
 //! ```
 //!
 //! [`verify_signature`] is the collector's side (and the tests').
+//!
+//! Probe results (`ward probe --report-to`) are signed the same way under
+//! their own context, [`PROBE_SIGNATURE_CONTEXT`]: [`sign_in`] and
+//! [`verify_signature_in`] take the context, so a report signature never
+//! verifies as a probe signature, nor the other way round.
 
 use std::path::Path;
 use std::time::Duration;
@@ -22,6 +27,8 @@ use crate::metrics::SendResult;
 
 /// Domain separation for report signatures.
 pub const SIGNATURE_CONTEXT: &[u8] = b"ward-report-signature-v1\0";
+/// Domain separation for probe-result signatures (`ward-probe-result/1`).
+pub const PROBE_SIGNATURE_CONTEXT: &[u8] = b"ward-probe-signature-v1\0";
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "Ward-Signature";
 /// The report id header (also in the body), for collectors that dedup
@@ -39,17 +46,23 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(600);
 /// Longest `Retry-After` honoured.
 pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
 
-/// The message an Ed25519 report signature covers.
-fn signed_message(body: &[u8]) -> Vec<u8> {
-    let mut msg = Vec::with_capacity(SIGNATURE_CONTEXT.len() + body.len());
-    msg.extend_from_slice(SIGNATURE_CONTEXT);
+/// The message an Ed25519 signature under `context` covers.
+fn signed_message(context: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(context.len() + body.len());
+    msg.extend_from_slice(context);
     msg.extend_from_slice(body);
     msg
 }
 
-/// The `Ward-Signature` header value for `body`.
+/// The `Ward-Signature` header value for a report `body`.
 pub fn sign(key: &SigningKey, body: &[u8]) -> String {
-    let sig = key.sign(&signed_message(body));
+    sign_in(SIGNATURE_CONTEXT, key, body)
+}
+
+/// The `Ward-Signature` header value for `body` under `context`
+/// ([`SIGNATURE_CONTEXT`] or [`PROBE_SIGNATURE_CONTEXT`]).
+pub fn sign_in(context: &[u8], key: &SigningKey, body: &[u8]) -> String {
+    let sig = key.sign(&signed_message(context, body));
     format!(
         "ed25519 keyid={}; sig={}",
         KeyId::of(&key.verifying_key()),
@@ -98,9 +111,19 @@ pub fn signer_key_id(header: &str) -> Result<KeyId, SignatureError> {
     parse_signature_header(header).map(|(key_id, _)| key_id)
 }
 
-/// Checks a `Ward-Signature` header against `body` and the node's
-/// registered keys; returns the key id that signed.
+/// Checks a report's `Ward-Signature` header against `body` and the
+/// node's registered keys; returns the key id that signed.
 pub fn verify_signature(
+    header: &str,
+    body: &[u8],
+    keys: &[VerifyingKey],
+) -> Result<KeyId, SignatureError> {
+    verify_signature_in(SIGNATURE_CONTEXT, header, body, keys)
+}
+
+/// [`verify_signature`] under `context`.
+pub fn verify_signature_in(
+    context: &[u8],
     header: &str,
     body: &[u8],
     keys: &[VerifyingKey],
@@ -112,7 +135,7 @@ pub fn verify_signature(
         .ok_or_else(|| SignatureError::UnknownKey {
             key_id: key_id.to_string(),
         })?;
-    key.verify_strict(&signed_message(body), &sig)
+    key.verify_strict(&signed_message(context, body), &sig)
         .map_err(|_| SignatureError::BadSignature {
             key_id: key_id.to_string(),
         })?;
@@ -169,14 +192,28 @@ impl Sender {
     /// Signs and POSTs one report body.
     pub async fn send(&self, report_id: &str, body: Vec<u8>) -> Sent {
         let signature = sign(&self.key, &body);
+        self.post_signed(Some((REPORT_ID_HEADER, report_id)), &signature, body)
+            .await
+    }
+
+    /// POSTs a body already signed (`signature` is its `Ward-Signature`
+    /// value, under whatever context), with an optional id header.
+    pub async fn post_signed(
+        &self,
+        id_header: Option<(&'static str, &str)>,
+        signature: &str,
+        body: Vec<u8>,
+    ) -> Sent {
         let mut request = self
             .client
             .post(self.url.clone())
             .header(header::CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, signature)
             .body(body);
-        if let Ok(id) = HeaderValue::from_str(report_id) {
-            request = request.header(REPORT_ID_HEADER, id);
+        if let Some((name, value)) = id_header
+            && let Ok(id) = HeaderValue::from_str(value)
+        {
+            request = request.header(name, id);
         }
         let response = match request.send().await {
             Ok(r) => r,
@@ -356,6 +393,32 @@ mod tests {
             hex::encode(list_sig.to_bytes())
         );
         assert!(verify_signature(&forged, body, &keys).is_err());
+    }
+
+    #[test]
+    fn report_and_probe_signatures_do_not_cross() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let keys = [key.verifying_key()];
+        let body = br#"{"a":1}"#;
+        let report = sign(&key, body);
+        let probe = sign_in(PROBE_SIGNATURE_CONTEXT, &key, body);
+        assert_ne!(report, probe);
+        assert!(verify_signature_in(PROBE_SIGNATURE_CONTEXT, &probe, body, &keys).is_ok());
+        assert!(verify_signature(&report, body, &keys).is_ok());
+        // A report signature replayed as a probe one, and vice versa.
+        assert!(matches!(
+            verify_signature_in(PROBE_SIGNATURE_CONTEXT, &report, body, &keys),
+            Err(SignatureError::BadSignature { .. })
+        ));
+        assert!(matches!(
+            verify_signature(&probe, body, &keys),
+            Err(SignatureError::BadSignature { .. })
+        ));
+        assert_eq!(
+            sign_in(SIGNATURE_CONTEXT, &key, body),
+            report,
+            "sign is sign_in with the report context"
+        );
     }
 
     #[test]

@@ -443,7 +443,7 @@ fn collector_check_validates_the_demo_config_and_names_every_problem() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout.contains(
-            "examples/collector.toml: OK: HTTPS on 127.0.0.1:8443; SQLite /tmp/ward-demo/collector.db; 1 registered node(s); 1 user(s)"
+            "examples/collector.toml: OK: HTTPS on 127.0.0.1:8443; SQLite /tmp/ward-demo/collector.db; 1 registered node(s), 0 prober(s); 1 user(s)"
         ),
         "{r:?}"
     );
