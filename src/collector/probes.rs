@@ -336,6 +336,21 @@ pub async fn api_probes(
 /// ISP, node, resolver, prober, list serial, serial seen, verdict, DNS
 /// blocked/probed (failed), reasons. The verdict cell has class
 /// `compliant`, `not-compliant` or `no-verdict`.
+/// A table of probe results (newest first as given), for the dashboard:
+/// bilingual header, one row per probe ([`row_cells`]).
+pub fn table(rows: &[ProbeRow]) -> String {
+    let mut out = String::from(
+        "<div class=\"scroll\"><table class=\"probes\">\n<tr><th>Thời điểm / Probed at</th><th>Nhà mạng / ISP</th><th>Nút / Node</th><th>Máy chủ DNS / Resolver</th><th>Bên thăm dò / Prober</th><th>Số hiệu / Serial</th><th>Nút báo / Node says</th><th>Kết luận / Verdict</th><th>DNS chặn / DNS blocked</th><th>Lý do / Reasons</th></tr>\n",
+    );
+    for p in rows {
+        out.push_str("<tr>");
+        out.push_str(&row_cells(p));
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table></div>\n");
+    out
+}
+
 pub fn row_cells(p: &ProbeRow) -> String {
     use crate::blockpage::template::escape;
     let cell = |s: &str| format!("<td>{}</td>", escape(s));

@@ -483,11 +483,31 @@ async fn overview_page(State(app): State<Arc<App>>) -> Response {
         Ok(v) => v,
         Err(response) => return response,
     };
+    let query = super::store::ProbeQuery {
+        isp_id: None,
+        limit: OVERVIEW_PROBES,
+    };
+    let probes = match read(&app, "probe results", move |app| app.store.probes(&query)).await {
+        Ok(rows) => rows,
+        Err(response) => return response,
+    };
+    let published = app.published.as_ref().and_then(|t| t.latest());
     html(
         StatusCode::OK,
-        super::dashboard::overview(&views, jiff::Timestamp::now()),
+        super::dashboard::overview(
+            &views,
+            &probes,
+            published.as_deref(),
+            jiff::Timestamp::now(),
+        ),
     )
 }
+
+/// Probe results the overview reads to find each ISP's latest.
+const OVERVIEW_PROBES: u32 = 1000;
+
+/// Probe results the node page shows (of its ISP, then filtered to it).
+const NODE_PROBES: u32 = 200;
 
 /// `GET /api/overview`: per ISP the nodes in each state and the share
 /// current, and the latest serial per list.
@@ -559,6 +579,19 @@ async fn node_page(
     Path(ids): Path<(String, String)>,
     Query(params): Params,
 ) -> Response {
+    let query = super::store::ProbeQuery {
+        isp_id: Some(ids.0.clone()),
+        limit: NODE_PROBES,
+    };
+    let node = ids.1.clone();
+    let probes = match read(&app, "probe results", move |app| app.store.probes(&query)).await {
+        Ok(rows) => rows
+            .into_iter()
+            .filter(|p| p.node_id.as_deref() == Some(node.as_str()))
+            .collect::<Vec<_>>(),
+        Err(response) => return response,
+    };
+    let section = (!probes.is_empty()).then(|| super::probes::table(&probes));
     match node_data(&app, ids, &params).await {
         Ok((detail, windows)) => html(
             StatusCode::OK,
@@ -566,7 +599,7 @@ async fn node_page(
                 &detail,
                 &windows,
                 &app.confidential,
-                None,
+                section.as_deref(),
                 jiff::Timestamp::now(),
             ),
         ),

@@ -550,6 +550,41 @@ async fn probe_results_reach_the_collector_signed_and_none_is_lost() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 401, "behind the login");
 
+    // Beside the self-reports: the overview shows each ISP's latest probe,
+    // the node page of isp-a/n1 its own.
+    let page = |path: &str| {
+        let (http, url) = (http.clone(), c.url.replace("/v1/reports", path));
+        async move {
+            let resp = http
+                .get(url)
+                .basic_auth("demo", Some("demo"))
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let (status, html) = page("/").await;
+    assert_eq!(status, 200);
+    let section = &html[html.find("id=\"probes\"").expect("a probe section")..];
+    for want in [
+        "<td>isp-a</td><td>n1</td>",
+        "<td>isp-b</td><td>n1</td>",
+        "<td class=\"compliant\">tuân thủ / compliant</td>",
+        "<td class=\"not-compliant\">không tuân thủ / not compliant</td>",
+        "<td class=\"n\">5/5 (0 failed)</td>",
+        "does not enforce serial 2",
+    ] {
+        assert!(section.contains(want), "{want} in\n{section}");
+    }
+    // isp-a/n1 is registered (it never reported: silent): its page shows
+    // its own probe only.
+    let (status, html) = page("/nodes/isp-a/n1").await;
+    assert_eq!(status, 200, "{html}");
+    let section = &html[html.find("id=\"probes\"").unwrap()..];
+    assert!(section.contains("<td>isp-a</td><td>n1</td>"), "{section}");
+    assert!(!section.contains("isp-b"), "{section}");
+
     // An unregistered prober key: refused (403), not stored, kept aside.
     let args = probe_to(&c, "rogue.key", "isp-a");
     let (r, _) = probe(d, current.dns, &as_strs(&args)).await;

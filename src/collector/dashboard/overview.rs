@@ -57,8 +57,15 @@ fn isp_anchor(isp: &str) -> String {
     format!("isp-{}", super::path_segment(isp))
 }
 
-/// The overview page.
-pub fn overview(views: &[NodeView], now: Timestamp) -> String {
+/// The overview page. `probes`: the newest probe results (newest first);
+/// the latest of each ISP is shown beside the self-reports.
+/// `published`: the published list, shown even before any node runs it.
+pub fn overview(
+    views: &[NodeView],
+    probes: &[crate::collector::store::ProbeRow],
+    published: Option<&crate::collector::published::Published>,
+    now: Timestamp,
+) -> String {
     let mut h = String::with_capacity(4096 + views.len() * 256);
     h.push_str("<h1>Tổng quan tuân thủ <small>/ Compliance overview</small></h1>\n");
     let _ = writeln!(
@@ -67,7 +74,11 @@ pub fn overview(views: &[NodeView], now: Timestamp) -> String {
         escape(&second(now))
     );
 
-    let latest = latest_serials(views);
+    let mut latest = latest_serials(views);
+    if let Some(p) = published {
+        let e = latest.entry(p.list_id.as_str()).or_insert(p.serial);
+        *e = (*e).max(p.serial);
+    }
     h.push_str("<section class=\"latest\" aria-labelledby=\"latest\">\n<h2 id=\"latest\">Số hiệu danh sách mới nhất <small>/ Latest published serial</small></h2>\n<ul>\n");
     if latest.is_empty() {
         h.push_str("<li>Chưa có báo cáo / No report yet</li>\n");
@@ -134,7 +145,24 @@ pub fn overview(views: &[NodeView], now: Timestamp) -> String {
         );
     }
     h.push_str("</table></div>\n");
-    // Probe results (`/api/probes`) go here at merge: a section per ISP.
+
+    // Probes beside the self-reports: each ISP's latest probe result.
+    h.push_str("<h2 id=\"probes\">Thăm dò gần nhất theo nhà mạng <small>/ Latest probe per ISP</small></h2>\n");
+    let mut seen: Vec<&str> = Vec::new();
+    let latest_per_isp: Vec<crate::collector::store::ProbeRow> = probes
+        .iter()
+        .filter(|p| {
+            let first = !seen.contains(&p.isp_id.as_str());
+            seen.push(&p.isp_id);
+            first
+        })
+        .cloned()
+        .collect();
+    if latest_per_isp.is_empty() {
+        h.push_str("<p>Chưa có kết quả thăm dò / No probe results yet (<code>ward probe --report-to</code>).</p>\n");
+    } else {
+        h.push_str(&crate::collector::probes::table(&latest_per_isp));
+    }
     page(
         "Tổng quan tuân thủ / Compliance overview",
         Nav::Overview,
@@ -175,7 +203,7 @@ mod tests {
         assert_eq!(s["isp-a"].total, 2);
         assert_eq!(s["isp-a"].compliance_percent(), 50.0);
         assert_eq!(s["isp-b"].counts[&NodeState::Silent], 1);
-        let html = overview(&views, "2026-11-29T18:00:01Z".parse().unwrap());
+        let html = overview(&views, &[], None, "2026-11-29T18:00:01Z".parse().unwrap());
         assert!(
             html.contains(
                 "<code>national</code>: số hiệu / serial <strong class=\"serial\">7</strong>"
@@ -203,7 +231,7 @@ mod tests {
     #[test]
     fn no_nodes_no_division_by_zero() {
         assert_eq!(IspSummary::default().compliance_percent(), 0.0);
-        let html = overview(&[], "2026-11-29T18:00:00Z".parse().unwrap());
+        let html = overview(&[], &[], None, "2026-11-29T18:00:00Z".parse().unwrap());
         assert!(html.contains("No report yet"));
     }
 }
