@@ -2,7 +2,8 @@
 //! verification and parsing (`collector::ingest::verify`) and the SQLite
 //! commit (WAL with `synchronous = FULL`): first one durable transaction
 //! per report, then in batches as `collector::writer` commits them under
-//! concurrent load.
+//! concurrent load; the same two on PostgreSQL when `WARD_TEST_POSTGRES`
+//! is set.
 //!
 //! ```text
 //! cargo bench --bench collector_ingest
@@ -17,6 +18,9 @@
 //! * `WARD_BENCH_DIR`: where the database goes (default a temporary
 //!   directory; the file system decides the fsync cost).
 //!
+//! * `WARD_TEST_POSTGRES`: also measure the same two commit passes on
+//!   PostgreSQL at that URL (each pass in a fresh schema, dropped after).
+//!
 //! Not measured here: TLS, HTTP and concurrency (the end-to-end figure
 //! with many connections is still to be done; see docs/collector.md).
 
@@ -25,6 +29,7 @@ use std::time::Instant;
 use ed25519_dalek::SigningKey;
 use jiff::{SignedDuration, Timestamp};
 use ward::collector::ingest;
+use ward::collector::postgres::{PostgresStore, redact};
 use ward::collector::sqlite::SqliteStore;
 use ward::collector::store::{Inserted, Storage};
 use ward::config::registry::{RegisteredNode, Registry};
@@ -151,4 +156,47 @@ fn main() {
         per_s(batched)
     );
     assert_eq!(store.report_count().unwrap(), reports as u64);
+
+    if let Ok(url) = std::env::var("WARD_TEST_POSTGRES") {
+        postgres_passes(&url, &accepted, batch);
+    }
+}
+
+/// The two commit passes on PostgreSQL, each in a fresh schema.
+fn postgres_passes(url: &str, accepted: &[ward::collector::store::Accepted], batch: usize) {
+    let reports = accepted.len();
+    let per = |d: std::time::Duration| {
+        format!(
+            "{:.1} µs/report ({:.0}/s)",
+            d.as_secs_f64() * 1e6 / reports as f64,
+            reports as f64 / d.as_secs_f64()
+        )
+    };
+    let pass = |name: &str, chunk: usize| {
+        let schema = format!("ward_bench_{}_{name}", std::process::id());
+        let mut admin = postgres::Client::connect(url, postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .unwrap();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let store =
+            PostgresStore::open(&format!("{url}{sep}options=-c%20search_path%3D{schema}")).unwrap();
+        let started = Instant::now();
+        for part in accepted.chunks(chunk.max(1)) {
+            store.insert_reports(part).unwrap();
+        }
+        let took = started.elapsed();
+        assert_eq!(store.report_count().unwrap(), reports as u64);
+        drop(store);
+        admin
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .unwrap();
+        took
+    };
+    println!("  PostgreSQL ({}):", redact(url));
+    println!("  commit:       {}", per(pass("single", 1)));
+    println!(
+        "  commit in batches of {batch}: {}",
+        per(pass("batched", batch))
+    );
 }

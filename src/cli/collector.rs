@@ -68,12 +68,11 @@ fn summary(config: &CollectorConfig) -> String {
     };
     let storage = match &config.storage {
         StorageSettings::Sqlite(p) => format!("SQLite {}", p.display()),
-        // Only the host part: the URL may hold a password.
-        StorageSettings::Postgres(url) => format!(
-            "PostgreSQL at {}",
-            url.rsplit_once('@')
-                .map_or("(local socket)", |(_, host)| host)
-        ),
+        // The URL may hold a password, in the user part or as a
+        // `password=` parameter: redacted in both.
+        StorageSettings::Postgres(url) => {
+            format!("PostgreSQL at {}", crate::collector::postgres::redact(url))
+        }
     };
     let published = match config.published.as_ref().map(|p| &p.source) {
         Some(PublishedSource::Url(u)) => format!("latest serial from {u}"),

@@ -5,7 +5,9 @@
 //! * [`ingest`] (pure): header and body to an accepted report or a
 //!   rejection with its reason and status.
 //! * [`store`]: the [`store::Storage`] trait and its contract;
-//!   [`sqlite`] is the embedded default.
+//!   [`sqlite`] is the embedded default, [`postgres`] the national-scale
+//!   one (two connections, versioned migrations under an advisory lock,
+//!   TLS by rustls).
 //! * [`writer`]: group commit: one thread batches concurrent reports into
 //!   one transaction.
 //! * [`server`]: the HTTP(S) listener and routes.
@@ -26,7 +28,7 @@
 //! * [`tls`]: PEM files to a rustls server configuration.
 //! * [`metrics`]: the collector's own Prometheus metrics.
 //!
-//! Not built yet (see `docs/collector.md`): PostgreSQL, probe results.
+//! Not built yet (see `docs/collector.md`): probe results.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -44,6 +46,7 @@ pub mod ingest;
 pub mod lag;
 pub mod metrics;
 pub mod params;
+pub mod postgres;
 pub mod probes;
 pub mod published;
 pub mod server;
@@ -89,8 +92,12 @@ pub async fn run(
                 .map_err(|e| CollectorError::Serve(std::io::Error::other(e)))??;
             Arc::new(store)
         }
-        StorageSettings::Postgres(_) => {
-            return Err(CollectorError::StorageUnsupported("PostgreSQL".into()));
+        StorageSettings::Postgres(url) => {
+            let url = url.clone();
+            let store = tokio::task::spawn_blocking(move || postgres::PostgresStore::open(&url))
+                .await
+                .map_err(|e| CollectorError::Serve(std::io::Error::other(e)))??;
+            Arc::new(store)
         }
     };
     let tls = match &config.tls {

@@ -1,6 +1,6 @@
 //! The storage interface: what the collector keeps, behind one small trait
 //! so that SQLite (the zero-setup default, [`super::sqlite`]) and
-//! PostgreSQL (national scale; not built yet) are interchangeable.
+//! PostgreSQL (national scale, [`super::postgres`]) are interchangeable.
 //!
 //! The trait is blocking: the server calls it from `spawn_blocking`.
 //! SQLite is a blocking library anyway, and a synchronous PostgreSQL
@@ -252,6 +252,23 @@ pub enum StorageError {
     Sqlite(#[from] rusqlite::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The `postgres://` URL is unusable. The URL in `url` has its
+    /// password redacted.
+    #[error("PostgreSQL URL {url}: {reason}")]
+    PostgresUrl { url: String, reason: String },
+    /// Connecting (or reconnecting) failed; `url` has its password
+    /// redacted.
+    #[error("cannot connect to PostgreSQL at {url}: {error}")]
+    PostgresConnect { url: String, error: String },
+    /// The server would not keep a commit durably (`fsync = off`).
+    #[error("refusing PostgreSQL at {url}: {reason}")]
+    PostgresNotDurable { url: String, reason: String },
+    #[error("schema migration to version {version} failed: {error}")]
+    PostgresMigration { version: i64, error: String },
+    /// A query failed (the text of the `postgres` error, which never
+    /// carries the connection's password).
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
 }
 
 /// Where reports are kept.

@@ -50,12 +50,25 @@ pub const DEFAULT_EXPECTED_INTERVAL: Duration = Duration::from_secs(300);
 pub const MAX_USER_NAME_LEN: usize = 64;
 
 /// Where reports are stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum StorageSettings {
     /// An SQLite database file (created on first start).
     Sqlite(PathBuf),
-    /// A PostgreSQL connection URL (`postgres://` or `postgresql://`).
+    /// A PostgreSQL connection URL (`postgres://` or `postgresql://`);
+    /// it may hold a password, so `Debug` shows it redacted.
     Postgres(String),
+}
+
+impl std::fmt::Debug for StorageSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&crate::collector::postgres::redact(url))
+                .finish(),
+        }
+    }
 }
 
 /// `[tls]`: the certificate the listener serves.
@@ -319,11 +332,10 @@ impl CollectorConfig {
 fn storage(value: &toml::de::DeValue<'_>) -> Result<StorageSettings, Invalid> {
     let text = extract::string(value)?;
     if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-        // Not built yet: refusing here is clearer than failing at start.
-        return Err(Invalid(
-            "PostgreSQL storage is not implemented in this build yet; use an SQLite file path"
-                .into(),
-        ));
+        // Checked without connecting (sslmode, sslrootcert, the syntax);
+        // the error never repeats the URL, which may hold a password.
+        crate::collector::postgres::check_url(text).map_err(Invalid)?;
+        return Ok(StorageSettings::Postgres(text.to_owned()));
     }
     if text.contains("://") {
         return Err(Invalid(format!(

@@ -1,18 +1,21 @@
 //! `ward collector`, the real binary: real `ward serve` nodes report to it
 //! over HTTPS (the test CA), and bad input is refused with a reason,
-//! counted and never stored.
+//! counted and never stored. The same on PostgreSQL when
+//! `WARD_TEST_POSTGRES` names a test database (see
+//! `collector::postgres::tests`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
+use ward::collector::postgres::PostgresStore;
 use ward::collector::sqlite::SqliteStore;
 use ward::collector::store::Storage;
 use ward::report::send::{self, SIGNATURE_HEADER};
 
 use crate::serve::key;
-use crate::support::collector::Collector;
+use crate::support::collector::{Collector, PgSchema, off_runtime, postgres_url};
 use crate::support::upstream::TestUpstream;
 use crate::support::ward::{TEST_LIST, Ward, write_list};
 
@@ -414,7 +417,7 @@ fn a_bad_config_exits_64_naming_every_problem() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("c.toml"),
-        "listen = \"x\"\nregistry = \"missing.toml\"\nstorage = \"postgres://db\"\n",
+        "listen = \"x\"\nregistry = \"missing.toml\"\nstorage = \"postgres://ward:hunter2@db?sslmode=prefer\"\n",
     )
     .unwrap();
     let run = crate::util::ward(dir.path(), &["collector", "--config", "c.toml"]);
@@ -422,10 +425,11 @@ fn a_bad_config_exits_64_naming_every_problem() {
     for want in [
         "c.toml:1: listen: invalid address",
         "missing.toml: cannot read config file",
-        "c.toml:3: storage: PostgreSQL storage is not implemented",
+        "c.toml:3: storage: sslmode=prefer falls back to plain text",
     ] {
         assert!(run.stderr.contains(want), "{want}\n{}", run.stderr);
     }
+    assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -599,4 +603,239 @@ async fn the_published_serial_comes_from_the_list_endpoint() {
     );
     let nodes: serde_json::Value = serde_json::from_str(&get("/api/nodes").await).unwrap();
     assert_eq!(nodes[0]["latest_serial"], 3, "{nodes:#}");
+}
+
+/// A collector in `dir` storing into PostgreSQL at `url`.
+fn pg_collector(dir: &Path, nodes: &[(&str, &str, u8)], url: &str, extra: &str) -> Collector {
+    crate::support::https::make_tls(dir);
+    registry(dir, nodes);
+    Collector::start(
+        dir,
+        &format!(
+            "listen = \"127.0.0.1:0\"\nregistry = \"registry.toml\"\nstorage = {url:?}\n\
+             report_interval = \"1m\"\n{extra}\n[tls]\ncert = \"server.pem\"\nkey = \"server.key\"\n"
+        ),
+    )
+}
+
+/// Polls the PostgreSQL store at `url` until `done` holds.
+fn wait_for_pg(
+    c: &Collector,
+    url: &str,
+    what: &str,
+    mut done: impl FnMut(&PostgresStore) -> bool + Send,
+) {
+    off_runtime(|| {
+        let deadline = Instant::now() + WAIT;
+        let store = PostgresStore::open(url).unwrap();
+        while !done(&store) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\ncollector logs:\n{}",
+                c.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+}
+
+/// The password of a `postgres://` URL, if any.
+fn pg_password(url: &str) -> Option<String> {
+    let config: postgres::Config = url.parse().unwrap();
+    config
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_report_into_postgres_and_the_api_shows_their_states() {
+    let Some(admin) = postgres_url() else { return };
+    let schema = PgSchema::new(&admin);
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // isp-b/n1 is held on serial 1; isp-b/n2 is registered, never started.
+    let running = [(("isp-a", "n1", 51), 2), (("isp-b", "n1", 52), 1)];
+    let registered = [
+        ("isp-a", "n1", 51),
+        ("isp-b", "n1", 52),
+        ("isp-b", "n2", 53),
+    ];
+    let c = pg_collector(dir.path(), &registered, &schema.url, &demo_user());
+    let ca = dir.path().join("ca.pem");
+    let wards: Vec<Ward> = running
+        .iter()
+        .map(|(n, serial)| node(dir.path(), up.addr, &c, &ca, *n, *serial))
+        .collect();
+    wait_for_pg(
+        &c,
+        &schema.url,
+        "two reports from every running node",
+        |s| {
+            let rows = s.nodes().unwrap();
+            rows.len() == 2 && rows.iter().all(|n| n.reports >= 2)
+        },
+    );
+
+    let http = client(&ca);
+    let json: serde_json::Value = serde_json::from_str(
+        &http
+            .get(c.url.replace("/v1/reports", "/api/nodes"))
+            .basic_auth("demo", Some("demo"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let got: Vec<(&str, &str, &str)> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["isp_id"].as_str().unwrap(),
+                n["node_id"].as_str().unwrap(),
+                n["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("isp-a", "n1", "current"),
+            ("isp-b", "n1", "behind"),
+            ("isp-b", "n2", "silent")
+        ],
+        "{json:#}"
+    );
+    let lag: serde_json::Value = serde_json::from_str(
+        &http
+            .get(c.url.replace("/v1/reports", "/api/lag"))
+            .basic_auth("demo", Some("demo"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let serials: Vec<(u64, u64)> = lag
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["serial"].as_u64().unwrap(), l["nodes"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(serials, [(2, 1), (1, 1)], "{lag:#}");
+
+    drop(wards);
+    let url = schema.url.clone();
+    let (rows, count) = off_runtime(|| {
+        let store = PostgresStore::open(&url).unwrap();
+        (store.nodes().unwrap(), store.report_count().unwrap())
+    });
+    for n in &rows {
+        assert_eq!(n.flagged, 0, "consecutive windows are not flagged: {n:?}");
+        assert!(n.activated_at.is_some(), "{n:?}");
+    }
+    assert_eq!(count, rows.iter().map(|n| n.reports).sum::<u64>());
+    let logs = c.logs();
+    assert!(logs.contains("PostgreSQL storage open"), "{logs}");
+    assert!(!logs.contains("report refused"), "{logs}");
+    assert!(!logs.contains("ERROR"), "{logs}");
+    if let Some(pw) = pg_password(&admin) {
+        assert!(
+            !logs.contains(&format!(":{pw}@")),
+            "the password is never logged: {logs}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_ingest_loses_no_acknowledged_report_on_postgres() {
+    let Some(admin) = postgres_url() else { return };
+    let schema = PgSchema::new(&admin);
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = pg_collector(dir.path(), &[("isp", "n1", 61)], &schema.url, "");
+    let http = client(&dir.path().join("ca.pem"));
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let base: jiff::Timestamp = "2026-11-29T00:00:00Z".parse().unwrap();
+    let mut writers = Vec::new();
+    for w in 0..4i64 {
+        let (http, url, acked) = (http.clone(), c.url.clone(), acked.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0..100_000i64 {
+                let start = base + jiff::SignedDuration::from_mins(i * 4 + w);
+                let (id, body) = report_body("isp", "n1", start);
+                let sig = send::sign(&node_key(61), &body);
+                let sent = http
+                    .post(&url)
+                    .header(SIGNATURE_HEADER, sig)
+                    .body(body)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().as_u16() == 200 => acked.lock().unwrap().push(id),
+                    Ok(r) => panic!("unexpected answer {}", r.status()),
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + WAIT;
+    while acked.lock().unwrap().len() < 200 {
+        assert!(Instant::now() < deadline, "too few reports acknowledged");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    c.kill();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    let url = schema.url.clone();
+    let (missing, stored) = off_runtime(|| {
+        let store = PostgresStore::open(&url).unwrap();
+        let missing: Vec<String> = acked
+            .iter()
+            .filter(|id| store.report(id).unwrap().is_none())
+            .cloned()
+            .collect();
+        (missing, store.report_count().unwrap())
+    });
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not stored: {missing:?}"
+    );
+    assert!(stored >= acked.len() as u64, "{stored} < {}", acked.len());
+
+    // A restarted collector takes the next report.
+    let config = std::fs::read_to_string(dir.path().join("collector.toml")).unwrap();
+    let c = Collector::start(dir.path(), &config);
+    let (_, body) = report_body("isp", "n1", base - jiff::SignedDuration::from_hours(1));
+    let (status, text) = post(&c, &http, Some(&send::sign(&node_key(61), &body)), body).await;
+    assert_eq!(status, 200, "{text}");
+}
+
+#[test]
+fn collector_check_shows_a_postgres_url_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    registry(dir.path(), &[("isp", "n1", 71)]);
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "registry = \"registry.toml\"\n\
+         storage = \"postgres://ward:Secret-In-User@db.example/ward?password=Secret-In-Query&sslmode=disable\"\n",
+    )
+    .unwrap();
+    // --check connects to nothing: db.example is never resolved.
+    let run = crate::util::ward(dir.path(), &["collector", "--config", "c.toml", "--check"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "PostgreSQL at postgres://ward:***@db.example/ward?password=***&sslmode=disable"
+        ),
+        "{run:?}"
+    );
+    assert!(!format!("{run:?}").contains("Secret-In"), "{run:?}");
 }

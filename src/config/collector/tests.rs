@@ -93,7 +93,7 @@ fn every_problem_at_once_including_the_registrys() {
     std::fs::write(&reg, "[[node]]\nisp_id = \"isp\"\n").unwrap();
     let (cert, _) = tls_files(dir.path());
     let text = format!(
-        "listen = \"nowhere\"\nregistry = {reg:?}\nstorage = \"postgres://db/ward\"\nmax_body = 10\nlsten = 1\n\
+        "listen = \"nowhere\"\nregistry = {reg:?}\nstorage = \"postgres://ward:hunter2@db/ward?sslmode=prefer\"\nmax_body = 10\nlsten = 1\n\
          [tls]\ncert = {cert:?}\n\
          [[user]]\nname = \"a:b\"\npassword_hash = \"secret\"\n\
          [[user]]\npassword_hash = \"{h}\"\n",
@@ -102,7 +102,7 @@ fn every_problem_at_once_including_the_registrys() {
     let errors = parse(&text).unwrap_err();
     let want = [
         "c.toml:1: listen: invalid address \"nowhere\"",
-        "c.toml:3: storage: PostgreSQL storage is not implemented in this build yet",
+        "c.toml:3: storage: sslmode=prefer falls back to plain text",
         "c.toml:4: max_body: 10 bytes is out of range",
         "c.toml:5: lsten: unknown key `lsten`; did you mean `listen`?",
         "tls.key: required in [tls]",
@@ -116,6 +116,10 @@ fn every_problem_at_once_including_the_registrys() {
     for w in want {
         assert!(errors.iter().any(|e| e.contains(w)), "{w}\nin {errors:#?}");
     }
+    assert!(
+        errors.iter().all(|e| !e.contains("hunter2")),
+        "the URL's password is never repeated: {errors:#?}"
+    );
     let registry_errors: Vec<_> = errors.iter().filter(|e| e.contains("node[0]")).collect();
     assert!(
         registry_errors

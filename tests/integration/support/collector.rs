@@ -114,3 +114,65 @@ fn find_addr(logs: &str, marker: &str) -> Option<SocketAddr> {
     let end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
     rest[..end].trim_end_matches(['"', ',']).parse().ok()
 }
+
+/// The PostgreSQL test database (`WARD_TEST_POSTGRES`), or `None` after a
+/// skip line; with `WARD_REQUIRE_POSTGRES=1` a missing URL fails instead.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("WARD_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("WARD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "WARD_REQUIRE_POSTGRES=1 but WARD_TEST_POSTGRES is not set"
+            );
+            eprintln!("skipped: set WARD_TEST_POSTGRES=postgres://USER:PASS@HOST/DB to run");
+            None
+        }
+    }
+}
+
+/// Runs `f` on a thread of its own: the synchronous `postgres` client may
+/// not run inside the tests' async runtime.
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("the PostgreSQL thread"))
+}
+
+/// A schema of its own in the test database, dropped with its contents.
+pub struct PgSchema {
+    admin: String,
+    name: String,
+    /// The test URL with `search_path` set to the schema.
+    pub url: String,
+}
+
+impl PgSchema {
+    pub fn new(admin: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let name = format!("ward_it_{}_{nanos}", std::process::id());
+        off_runtime(|| {
+            postgres::Client::connect(admin, postgres::NoTls)
+                .unwrap()
+                .batch_execute(&format!("CREATE SCHEMA {name}"))
+                .unwrap();
+        });
+        let sep = if admin.contains('?') { '&' } else { '?' };
+        Self {
+            url: format!("{admin}{sep}options=-c%20search_path%3D{name}"),
+            admin: admin.to_owned(),
+            name,
+        }
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        off_runtime(|| {
+            if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+                let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+            }
+        });
+    }
+}

@@ -1,0 +1,1170 @@
+//! [`Storage`] on PostgreSQL: for national scale, one database the
+//! ministry already backs up and replicates.
+//!
+//! * **Durable commits.** A transaction's `COMMIT` returns only once it
+//!   is flushed (`synchronous_commit` on, the default); the 2xx the server
+//!   sends afterwards never covers a report a crash could lose. At each
+//!   connect ward checks the session: `fsync = off` is refused, and a
+//!   server (or role, or database) default of `synchronous_commit = off`
+//!   is overridden to `on` for ward's own sessions, with a warning.
+//! * **Versioned migrations** ([`MIGRATIONS`]) run at open in one
+//!   transaction under `pg_advisory_xact_lock`, so two collectors starting
+//!   at once do not race; applied versions are rows of `ward_schema`; a
+//!   database newer than this build is refused, never written.
+//! * **Two connections**: writes (the group-commit writer) on one, reads
+//!   (API, dashboard, watchdog) on another, so reads never queue behind a
+//!   batch's commit. Each is opened lazily and reopened after it broke: a
+//!   call whose reused connection turned out to be dead reconnects and
+//!   runs once more (safe: a write that did commit comes back as
+//!   `Duplicate`, still stored); otherwise the error is returned (the
+//!   node gets 503 and retries) and the next call reconnects.
+//! * **TLS** through rustls: `sslmode=require`, `verify-ca` or
+//!   `verify-full` with `sslrootcert=FILE` (PEM) or `sslrootcert=system`;
+//!   the chain and the host name are always verified. `sslmode=disable` or
+//!   no `sslmode`: plain TCP (a warning unless loopback) or a Unix socket.
+//!   `prefer` and `allow` are refused: they fall back to plain text
+//!   silently.
+//! * The URL's password is never printed: errors and logs show the URL
+//!   with `***` in its place ([`redact`]).
+//!
+//! Times are stored as unix milliseconds (`*_ms` columns, `BIGINT`), as in
+//! SQLite, so both backends compare and order the same way.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use postgres::config::{Host, SslMode};
+use postgres::{Client, NoTls, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::lag::LagRow;
+use super::store::{
+    Accepted, AcceptedProbe, Inserted, NodeRow, ProbeCounts, ProbeQuery, ProbeRow, Storage,
+    StorageError, StoredReport, WindowFlag, WindowQuery, WindowRow, blocked_cells,
+};
+
+/// The schema, one migration per version; version N is `MIGRATIONS[N-1]`.
+/// Append only: a released migration is never edited. The same tables as
+/// SQLite's schema 3, in PostgreSQL's types; names sort by byte (`COLLATE "C"`),
+/// as in SQLite, whatever the database's locale.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: reports, their per-category counts and activations, and the latest
+    // state per node.
+    r#"
+    CREATE TABLE reports (
+        report_id        TEXT COLLATE "C" PRIMARY KEY,
+        isp_id           TEXT COLLATE "C" NOT NULL,
+        node_id          TEXT COLLATE "C" NOT NULL,
+        window_start_ms  BIGINT NOT NULL,
+        window_end_ms    BIGINT NOT NULL,
+        received_at_ms   BIGINT NOT NULL,
+        node_started_ms  BIGINT NOT NULL,
+        ward_version     TEXT NOT NULL,
+        config_digest    TEXT NOT NULL,
+        min_count        BIGINT NOT NULL,
+        list_id          TEXT COLLATE "C",
+        list_serial      BIGINT,
+        list_sha256      TEXT,
+        list_issued_ms   BIGINT,
+        list_expires_ms  BIGINT,
+        activated_at_ms  BIGINT,
+        list_stale       BOOLEAN NOT NULL,
+        queries_total    BIGINT NOT NULL,
+        malformed        BIGINT NOT NULL,
+        flags            TEXT NOT NULL,
+        key_id           TEXT NOT NULL,
+        signature        TEXT NOT NULL,
+        body             BYTEA NOT NULL
+    );
+    CREATE INDEX reports_by_node ON reports (isp_id, node_id, window_start_ms);
+    CREATE INDEX reports_by_received ON reports (received_at_ms);
+
+    -- No per-category rows: the counts are in the stored body (the
+    -- signed bytes), which `windows` parses, as SQLite does since its
+    -- schema 2.
+
+    CREATE TABLE activations (
+        report_id        TEXT COLLATE "C" NOT NULL REFERENCES reports (report_id),
+        seq              BIGINT NOT NULL,
+        list_id          TEXT COLLATE "C" NOT NULL,
+        serial           BIGINT NOT NULL,
+        sha256           TEXT NOT NULL,
+        issued_at_ms     BIGINT NOT NULL,
+        activated_at_ms  BIGINT NOT NULL,
+        lag_seconds      DOUBLE PRECISION NOT NULL,
+        at_startup       BOOLEAN NOT NULL,
+        PRIMARY KEY (report_id, seq)
+    );
+    CREATE INDEX activations_by_serial ON activations (list_id, serial);
+
+    -- The node's latest window (by window end), kept in the insert's
+    -- transaction so the overview needs no scan of reports.
+    CREATE TABLE nodes (
+        isp_id             TEXT COLLATE "C" NOT NULL,
+        node_id            TEXT COLLATE "C" NOT NULL,
+        last_report_id     TEXT COLLATE "C" NOT NULL,
+        last_received_ms   BIGINT NOT NULL,
+        last_window_end_ms BIGINT NOT NULL,
+        reports            BIGINT NOT NULL,
+        flagged            BIGINT NOT NULL,
+        PRIMARY KEY (isp_id, node_id)
+    );
+
+    -- Probe results (`ward probe --report-to`), body and signature kept;
+    -- SQLite's schema 3.
+    CREATE TABLE probes (
+        probe_id        TEXT COLLATE "C" PRIMARY KEY,
+        prober_id       TEXT COLLATE "C" NOT NULL,
+        isp_id          TEXT COLLATE "C" NOT NULL,
+        node_id         TEXT COLLATE "C",
+        resolver        TEXT NOT NULL,
+        probed_at_ms    BIGINT NOT NULL,
+        received_at_ms  BIGINT NOT NULL,
+        list_id         TEXT COLLATE "C" NOT NULL,
+        list_serial     BIGINT NOT NULL,
+        serial_seen     BIGINT,
+        compliant       BOOLEAN,
+        reasons         TEXT NOT NULL,
+        dns_probed      BIGINT NOT NULL,
+        dns_blocked     BIGINT NOT NULL,
+        dns_failed      BIGINT NOT NULL,
+        sni_probed      BIGINT,
+        sni_blocked     BIGINT,
+        sni_failed      BIGINT,
+        key_id          TEXT NOT NULL,
+        signature       TEXT NOT NULL,
+        body            BYTEA NOT NULL
+    );
+    CREATE INDEX probes_by_time ON probes (probed_at_ms);
+    CREATE INDEX probes_by_isp ON probes (isp_id, probed_at_ms);
+    "#,
+];
+
+/// The `pg_advisory_xact_lock` key migrations run under ("wardschm").
+const MIGRATION_LOCK: i64 = 0x7761_7264_7363_686d;
+
+/// Used when the URL sets no `connect_timeout`.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; a
+/// `password=` query parameter is masked too. Anything unparsable is
+/// left as is except those two places.
+pub fn redact(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => (&url[..i + 3], &url[i + 3..]),
+        None => ("", url),
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = authority.split_at(at);
+            match userinfo.find(':') {
+                Some(colon) => format!("{}:***{host}", &userinfo[..colon]),
+                None => authority.to_owned(),
+            }
+        }
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}{authority}{tail}")
+}
+
+/// Decodes `%XX` escapes (a URL query value); `None` if malformed.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = text.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Where and how to connect: the parsed URL, its TLS, and the URL as it
+/// may be shown.
+#[derive(Clone)]
+struct Target {
+    config: postgres::Config,
+    tls: Option<MakeRustlsConnect>,
+    /// The URL with its password redacted.
+    shown: String,
+    /// Plain TCP to something other than loopback.
+    exposed: bool,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("url", &self.shown)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks a `postgres://` URL the way [`PostgresStore::open`] reads it
+/// (sslmode, sslrootcert, the rest by the `postgres` crate), without
+/// connecting. The error never contains the password.
+pub fn check_url(url: &str) -> Result<(), String> {
+    Target::parse(url).map(|_| ()).map_err(|e| match e {
+        StorageError::PostgresUrl { reason, .. } => reason,
+        other => other.to_string(),
+    })
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Self, StorageError> {
+        let shown = redact(url);
+        let bad = |reason: String| StorageError::PostgresUrl {
+            url: shown.clone(),
+            reason,
+        };
+        // sslmode and sslrootcert are taken out here: the `postgres` crate
+        // knows only disable/prefer/require and has no root certificates.
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut rest = Vec::new();
+        let (mut sslmode, mut rootcert) = (None, None);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decoded = || {
+                percent_decode(value)
+                    .ok_or_else(|| bad(format!("{key}: malformed percent-encoding")))
+            };
+            match key {
+                "sslmode" => sslmode = Some(decoded()?),
+                "sslrootcert" => rootcert = Some(decoded()?),
+                _ => rest.push(pair),
+            }
+        }
+        let stripped = if rest.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", rest.join("&"))
+        };
+        // The postgres crate's error does not echo the URL.
+        let mut config = postgres::Config::from_str(&stripped).map_err(|e| bad(format!("{e}")))?;
+        let unix = config
+            .get_hosts()
+            .iter()
+            .any(|h| !matches!(h, Host::Tcp(_)));
+        let loopback = config.get_hosts().iter().all(|h| match h {
+            Host::Tcp(name) => {
+                name == "localhost"
+                    || name
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            _ => true,
+        }) && config.get_hostaddrs().iter().all(|ip| ip.is_loopback());
+        let tls = match sslmode.as_deref() {
+            None | Some("disable") => {
+                config.ssl_mode(SslMode::Disable);
+                None
+            }
+            Some("require" | "verify-ca" | "verify-full") => {
+                if unix {
+                    return Err(bad(
+                        "TLS is not used over a Unix socket: drop sslmode, or connect over TCP"
+                            .into(),
+                    ));
+                }
+                let roots = root_store(rootcert.as_deref()).map_err(bad)?;
+                config.ssl_mode(SslMode::Require);
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let client = rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| bad(format!("TLS setup: {e}")))?
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                Some(MakeRustlsConnect::new(client))
+            }
+            Some(mode @ ("prefer" | "allow")) => {
+                return Err(bad(format!(
+                    "sslmode={mode} falls back to plain text without saying so; write sslmode=require (with sslrootcert) or sslmode=disable"
+                )));
+            }
+            Some(other) => {
+                return Err(bad(format!(
+                    "sslmode={other:?} is not one of disable, require, verify-ca, verify-full"
+                )));
+            }
+        };
+        if tls.is_none() && rootcert.is_some() {
+            return Err(bad(
+                "sslrootcert is given but TLS is not: add sslmode=verify-full".into(),
+            ));
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("ward-collector");
+        }
+        config.notice_callback(|notice| {
+            tracing::debug!(notice = %notice.message(), "PostgreSQL notice");
+        });
+        Ok(Self {
+            exposed: tls.is_none() && !unix && !loopback,
+            config,
+            tls,
+            shown,
+        })
+    }
+
+    fn connect(&self) -> Result<Client, StorageError> {
+        let connected = match &self.tls {
+            None => self.config.connect(NoTls),
+            Some(tls) => self.config.connect(tls.clone()),
+        };
+        connected.map_err(|e| StorageError::PostgresConnect {
+            url: self.shown.clone(),
+            error: error_text(&e),
+        })
+    }
+}
+
+/// The trust anchors for `sslrootcert`: a PEM file, or `system`.
+fn root_store(rootcert: Option<&str>) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match rootcert {
+        None => {
+            return Err("TLS needs sslrootcert=FILE (the PEM CA certificates that issued the server's certificate) or sslrootcert=system".into());
+        }
+        Some("system") => {
+            let found = rustls_native_certs::load_native_certs();
+            if found.certs.is_empty() {
+                return Err(format!(
+                    "sslrootcert=system: no system CA certificates found ({:?})",
+                    found.errors
+                ));
+            }
+            roots.add_parsable_certificates(found.certs);
+        }
+        Some(file) => {
+            for cert in super::tls::read_certs(&PathBuf::from(file))? {
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("sslrootcert {file}: unusable certificate: {e}"))?;
+            }
+        }
+    }
+    Ok(roots)
+}
+
+/// A `postgres` error as text, with the server's detail when it has one.
+fn error_text(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!(
+            "{} {} ({}){}",
+            db.severity(),
+            db.message(),
+            db.code().code(),
+            db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+        ),
+        None => {
+            // The cause (a TLS or I/O error) is not always in the text.
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(cause) = source {
+                let more = cause.to_string();
+                if !text.contains(&more) {
+                    text = format!("{text}: {more}");
+                }
+                source = cause.source();
+            }
+            text
+        }
+    }
+}
+
+impl From<postgres::Error> for StorageError {
+    fn from(e: postgres::Error) -> Self {
+        Self::Postgres(error_text(&e))
+    }
+}
+
+/// Whether `e` means the connection is gone (reconnect before reuse).
+fn is_broken(e: &postgres::Error, client: &Client) -> bool {
+    client.is_closed()
+        || e.is_closed()
+        || e.code().is_some_and(|c| {
+            let c = c.code();
+            // 08: connection exception; 57P01-03: admin shutdown, crash
+            // shutdown, cannot connect now.
+            c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03")
+        })
+        || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+}
+
+/// A failure inside a call: a `postgres` error (which may mean the
+/// connection is gone), or anything else.
+enum Fail {
+    Pg(postgres::Error),
+    Other(StorageError),
+}
+
+impl From<postgres::Error> for Fail {
+    fn from(e: postgres::Error) -> Self {
+        Self::Pg(e)
+    }
+}
+
+impl From<StorageError> for Fail {
+    fn from(e: StorageError) -> Self {
+        Self::Other(e)
+    }
+}
+
+/// Which side a connection serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Writer,
+    Reader,
+}
+
+/// One open connection and its prepared statements.
+struct Conn {
+    client: Client,
+    st: Statements,
+}
+
+struct Statements {
+    check: Statement,
+    insert_report: Statement,
+    insert_activations: Statement,
+    upsert_node: Statement,
+    nodes: Statement,
+    count: Statement,
+    lags: Statement,
+    windows: Statement,
+    report: Statement,
+    insert_probe: Statement,
+    probes: Statement,
+    probe_body: Statement,
+}
+
+impl Statements {
+    fn prepare(c: &mut Client) -> Result<Self, postgres::Error> {
+        Ok(Self {
+            // Duplicate?, overlapping a stored window?, the node's latest end.
+            check: c.prepare(
+                "SELECT EXISTS (SELECT 1 FROM reports WHERE report_id = $1),
+                        EXISTS (SELECT 1 FROM reports
+                                WHERE isp_id = $2 AND node_id = $3
+                                  AND window_start_ms < $5 AND window_end_ms > $4),
+                        (SELECT last_window_end_ms FROM nodes
+                         WHERE isp_id = $2 AND node_id = $3)",
+            )?,
+            insert_report: c.prepare(
+                "INSERT INTO reports (
+                    report_id, isp_id, node_id, window_start_ms, window_end_ms,
+                    received_at_ms, node_started_ms, ward_version, config_digest,
+                    min_count, list_id, list_serial, list_sha256, list_issued_ms,
+                    list_expires_ms, activated_at_ms, list_stale, queries_total,
+                    malformed, flags, key_id, signature, body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                         $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+                 ON CONFLICT (report_id) DO NOTHING",
+            )?,
+            insert_activations: c.prepare(
+                "INSERT INTO activations (report_id, seq, list_id, serial, sha256,
+                    issued_at_ms, activated_at_ms, lag_seconds, at_startup)
+                 SELECT $1::text, * FROM UNNEST($2::bigint[], $3::text[], $4::bigint[],
+                    $5::text[], $6::bigint[], $7::bigint[], $8::float8[], $9::bool[])",
+            )?,
+            upsert_node: c.prepare(
+                "INSERT INTO nodes (isp_id, node_id, last_report_id, last_received_ms,
+                    last_window_end_ms, reports, flagged)
+                 VALUES ($1, $2, $3, $4, $5, 1, $6)
+                 ON CONFLICT (isp_id, node_id) DO UPDATE SET
+                    reports = nodes.reports + 1,
+                    flagged = nodes.flagged + excluded.flagged,
+                    last_report_id = CASE
+                        WHEN excluded.last_window_end_ms >= nodes.last_window_end_ms
+                        THEN excluded.last_report_id ELSE nodes.last_report_id END,
+                    last_received_ms = CASE
+                        WHEN excluded.last_window_end_ms >= nodes.last_window_end_ms
+                        THEN excluded.last_received_ms ELSE nodes.last_received_ms END,
+                    last_window_end_ms =
+                        GREATEST(nodes.last_window_end_ms, excluded.last_window_end_ms)",
+            )?,
+            nodes: c.prepare(
+                "SELECT n.isp_id, n.node_id, n.last_received_ms, n.last_window_end_ms,
+                        r.list_id, r.list_serial, r.activated_at_ms, r.list_stale,
+                        n.reports, n.flagged
+                 FROM nodes n JOIN reports r ON r.report_id = n.last_report_id
+                 ORDER BY n.isp_id, n.node_id",
+            )?,
+            // The per-node counts, kept in each insert's transaction:
+            // the same number as COUNT(*) of reports without scanning
+            // them (the watchdog asks every interval).
+            count: c.prepare("SELECT COALESCE(SUM(reports), 0)::bigint FROM nodes")?,
+            // Each node's earliest activation of each serial.
+            lags: c.prepare(
+                "SELECT isp_id, node_id, list_id, serial, lag_seconds FROM (
+                    SELECT DISTINCT ON (r.isp_id, r.node_id, a.list_id, a.serial)
+                           r.isp_id, r.node_id, a.list_id, a.serial, a.lag_seconds
+                    FROM activations a JOIN reports r ON r.report_id = a.report_id
+                    ORDER BY r.isp_id, r.node_id, a.list_id, a.serial,
+                             a.activated_at_ms, a.report_id, a.seq) first
+                 ORDER BY list_id, serial,
+                          isp_id, node_id",
+            )?,
+            windows: c.prepare(
+                "SELECT report_id, isp_id, node_id, window_start_ms, window_end_ms,
+                        received_at_ms, list_id, list_serial, list_stale,
+                        queries_total, malformed, flags, body
+                 FROM reports
+                 WHERE ($1::text IS NULL OR isp_id = $1)
+                   AND ($2::text IS NULL OR node_id = $2)
+                   AND window_start_ms < $4 AND window_end_ms > $3
+                 ORDER BY isp_id, node_id, window_start_ms, report_id",
+            )?,
+            report: c.prepare("SELECT body, flags FROM reports WHERE report_id = $1")?,
+            insert_probe: c.prepare(
+                "INSERT INTO probes (probe_id, prober_id, isp_id, node_id, resolver,
+                    probed_at_ms, received_at_ms, list_id, list_serial, serial_seen,
+                    compliant, reasons, dns_probed, dns_blocked, dns_failed,
+                    sni_probed, sni_blocked, sni_failed, key_id, signature, body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                         $15, $16, $17, $18, $19, $20, $21)
+                 ON CONFLICT (probe_id) DO NOTHING",
+            )?,
+            probes: c.prepare(
+                "SELECT probe_id, prober_id, isp_id, node_id, resolver, probed_at_ms,
+                        received_at_ms, list_id, list_serial, serial_seen, compliant,
+                        reasons, dns_probed, dns_blocked, dns_failed,
+                        sni_probed, sni_blocked, sni_failed
+                 FROM probes
+                 WHERE ($1::text IS NULL OR isp_id = $1)
+                 ORDER BY probed_at_ms DESC, probe_id
+                 LIMIT $2",
+            )?,
+            probe_body: c.prepare("SELECT body FROM probes WHERE probe_id = $1")?,
+        })
+    }
+}
+
+/// The PostgreSQL store.
+pub struct PostgresStore {
+    target: Target,
+    writer: Mutex<Option<Conn>>,
+    reader: Mutex<Option<Conn>>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (a `postgres://` or `postgresql://` URL), checks
+    /// that commits are durable, and runs pending migrations. Blocking.
+    pub fn open(url: &str) -> Result<Self, StorageError> {
+        let target = Target::parse(url)?;
+        if target.exposed {
+            tracing::warn!(
+                url = %target.shown,
+                "PostgreSQL connection is plain TCP off loopback: reports and the password cross the network in clear; use sslmode=verify-full with sslrootcert, a Unix socket, or an IPsec/WireGuard link"
+            );
+        }
+        let mut client = target.connect()?;
+        check_durability(&mut client, &target.shown)?;
+        migrate(&mut client)?;
+        let st = Statements::prepare(&mut client)?;
+        tracing::info!(url = %target.shown, tls = target.tls.is_some(), "PostgreSQL storage open");
+        Ok(Self {
+            target,
+            writer: Mutex::new(Some(Conn { client, st })),
+            reader: Mutex::new(None),
+        })
+    }
+
+    /// The schema version of the database (the highest applied).
+    pub fn schema_version(&self) -> Result<i64, StorageError> {
+        self.call(Role::Reader, |c| {
+            Ok(c.client
+                .query_one("SELECT COALESCE(MAX(version), 0) FROM ward_schema", &[])?
+                .try_get(0)?)
+        })
+    }
+
+    fn connect(&self, role: Role) -> Result<Conn, StorageError> {
+        let mut client = self.target.connect()?;
+        check_durability(&mut client, &self.target.shown)?;
+        if role == Role::Reader {
+            // A guard: nothing writes through the read connection.
+            client.batch_execute("SET default_transaction_read_only = on")?;
+        }
+        let st = Statements::prepare(&mut client)?;
+        Ok(Conn { client, st })
+    }
+
+    fn slot(&self, role: Role) -> MutexGuard<'_, Option<Conn>> {
+        let slot = match role {
+            Role::Writer => &self.writer,
+            Role::Reader => &self.reader,
+        };
+        // A panic while the lock was held dropped its transaction (rolled
+        // back at the next use); a broken connection is found and
+        // replaced below.
+        slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the `role` connection, (re)connecting as needed. When a
+    /// connection that was already open turns out to be dead, `f` runs
+    /// once more on a new one: the server rolled back whatever `f` had
+    /// started, and a commit that did land is seen as duplicates.
+    fn call<T>(
+        &self,
+        role: Role,
+        mut f: impl FnMut(&mut Conn) -> Result<T, Fail>,
+    ) -> Result<T, StorageError> {
+        let mut slot = self.slot(role);
+        let mut retried = false;
+        loop {
+            let reused = slot.as_ref().is_some_and(|c| !c.client.is_closed());
+            if !reused {
+                *slot = None;
+                *slot = Some(self.connect(role)?);
+            }
+            let Some(conn) = slot.as_mut() else {
+                // Invariant: set just above when it was empty.
+                return Err(StorageError::Corrupt("no PostgreSQL connection".into()));
+            };
+            match f(conn) {
+                Ok(v) => return Ok(v),
+                Err(Fail::Other(e)) => return Err(e),
+                Err(Fail::Pg(e)) => {
+                    if !is_broken(&e, &conn.client) {
+                        return Err(e.into());
+                    }
+                    *slot = None;
+                    if reused && !retried {
+                        tracing::warn!(
+                            error = %error_text(&e),
+                            role = ?role,
+                            "PostgreSQL connection lost; reconnecting"
+                        );
+                        retried = true;
+                        continue;
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+
+    /// The backend process ids of the open connections (writer, reader).
+    #[cfg(test)]
+    fn backend_pids(&self) -> (Option<i32>, Option<i32>) {
+        let pid = |role| {
+            self.slot(role).as_mut().and_then(|c| {
+                c.client
+                    .query_one("SELECT pg_backend_pid()", &[])
+                    .ok()
+                    .and_then(|r| r.try_get(0).ok())
+            })
+        };
+        (pid(Role::Writer), pid(Role::Reader))
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // A `postgres::Client` runs its own small runtime and may not be
+        // dropped inside an async one (the server's last handle may go
+        // there): close such connections on a thread of their own.
+        let conns: Vec<Conn> = [&mut self.writer, &mut self.reader]
+            .into_iter()
+            .filter_map(|m| m.get_mut().unwrap_or_else(|e| e.into_inner()).take())
+            .collect();
+        if conns.is_empty() {
+            return;
+        }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let spawned = std::thread::Builder::new()
+                .name("ward-pg-close".into())
+                .spawn(move || drop(conns));
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot close the PostgreSQL connections");
+            }
+        } else {
+            drop(conns);
+        }
+    }
+}
+
+/// The durability check at each connect: `fsync = off` is refused;
+/// `synchronous_commit = off` is turned on for this session, loudly.
+fn check_durability(client: &mut Client, shown: &str) -> Result<(), StorageError> {
+    let setting = |client: &mut Client, name: &str| -> Result<String, StorageError> {
+        Ok(client
+            .query_one("SELECT current_setting($1)", &[&name])?
+            .try_get(0)?)
+    };
+    let fsync = setting(client, "fsync")?;
+    let sync_commit = setting(client, "synchronous_commit")?;
+    match durability(&fsync, &sync_commit) {
+        Durability::Refuse(reason) => Err(StorageError::PostgresNotDurable {
+            url: shown.to_owned(),
+            reason,
+        }),
+        Durability::Override => {
+            tracing::warn!(
+                url = %shown,
+                "PostgreSQL has synchronous_commit = off (server, database or role default): an acknowledged report could be lost in a crash; ward sets it to on for its own sessions. Fix the default."
+            );
+            client.batch_execute("SET synchronous_commit = on")?;
+            Ok(())
+        }
+        Durability::Fine => Ok(()),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Durability {
+    Fine,
+    /// Set `synchronous_commit = on` for the session.
+    Override,
+    Refuse(String),
+}
+
+/// What to do about the server's `fsync` and `synchronous_commit`.
+fn durability(fsync: &str, synchronous_commit: &str) -> Durability {
+    if fsync.eq_ignore_ascii_case("off") {
+        return Durability::Refuse(
+            "the server runs with fsync = off: a crash can lose or corrupt committed reports, which ward acknowledges as kept; set fsync = on".into(),
+        );
+    }
+    if synchronous_commit.eq_ignore_ascii_case("off") {
+        return Durability::Override;
+    }
+    Durability::Fine
+}
+
+/// Runs every migration newer than the database's, in one transaction
+/// under an advisory lock.
+fn migrate(client: &mut Client) -> Result<(), StorageError> {
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS ward_schema (
+            version    BIGINT PRIMARY KEY,
+            applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )?;
+    let found: i64 = tx
+        .query_one("SELECT COALESCE(MAX(version), 0) FROM ward_schema", &[])?
+        .try_get(0)?;
+    if found > known {
+        return Err(StorageError::SchemaTooNew { found, known });
+    }
+    let mut applied = Vec::new();
+    for (version, sql) in (1..)
+        .zip(MIGRATIONS)
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let migration_err = |e: postgres::Error| StorageError::PostgresMigration {
+            version,
+            error: error_text(&e),
+        };
+        tx.batch_execute(sql).map_err(migration_err)?;
+        tx.execute("INSERT INTO ward_schema (version) VALUES ($1)", &[&version])
+            .map_err(migration_err)?;
+        applied.push(version);
+    }
+    tx.commit()?;
+    for version in applied {
+        tracing::info!(version, "collector database migrated");
+    }
+    Ok(())
+}
+
+fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn from_ms(v: i64) -> Result<Timestamp, StorageError> {
+    Timestamp::from_millisecond(v)
+        .map_err(|e| StorageError::Corrupt(format!("time {v} ms out of range: {e}")))
+}
+
+fn to_i64(v: u64, what: &str) -> Result<i64, StorageError> {
+    i64::try_from(v).map_err(|_| StorageError::Corrupt(format!("{what} {v} exceeds 2^63")))
+}
+
+fn to_u64(v: i64, what: &str) -> Result<u64, StorageError> {
+    u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("negative {what} {v}")))
+}
+
+fn flags_text(flags: &[WindowFlag]) -> String {
+    flags
+        .iter()
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn parse_flags(text: &str) -> Vec<WindowFlag> {
+    text.split(',').filter_map(WindowFlag::parse).collect()
+}
+
+/// Inserts one report inside `tx` (no commit).
+fn insert_one(
+    tx: &mut postgres::Transaction<'_>,
+    st: &Statements,
+    a: &Accepted,
+) -> Result<Inserted, Fail> {
+    let r = &a.report;
+    let (start, end) = (ms(r.window_start), ms(r.window_end));
+    let row = tx.query_one(
+        &st.check,
+        &[&r.report_id, &r.isp_id, &r.node_id, &start, &end],
+    )?;
+    let (known, overlapping, latest_end): (bool, bool, Option<i64>) =
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    if known {
+        return Ok(Inserted::Duplicate);
+    }
+    let mut flags = Vec::new();
+    if overlapping {
+        flags.push(WindowFlag::Overlap);
+    } else if end <= start || latest_end.is_some_and(|e| start < e) {
+        flags.push(WindowFlag::Backwards);
+    }
+    let list = r.list.as_ref();
+    let inserted = tx.execute(
+        &st.insert_report,
+        &[
+            &r.report_id,
+            &r.isp_id,
+            &r.node_id,
+            &start,
+            &end,
+            &ms(a.received_at),
+            &ms(r.node_started_at),
+            &r.ward_version,
+            &r.config_digest,
+            &to_i64(r.min_count, "min_count")?,
+            &list.map(|l| &l.list_id),
+            &list.map(|l| to_i64(l.serial, "serial")).transpose()?,
+            &list.map(|l| &l.sha256),
+            &list.map(|l| ms(l.issued_at)),
+            &list.map(|l| ms(l.expires_at)),
+            &list.map(|l| ms(l.activated_at)),
+            &list.is_some_and(|l| l.stale),
+            &to_i64(r.counters.queries_total, "queries_total")?,
+            &to_i64(r.counters.malformed_packets, "malformed_packets")?,
+            &flags_text(&flags),
+            &a.key_id.to_string(),
+            &a.signature,
+            &a.body,
+        ],
+    )?;
+    if inserted == 0 {
+        // Another writer stored it since the check.
+        return Ok(Inserted::Duplicate);
+    }
+    if !r.activations.is_empty() {
+        let acts = &r.activations;
+        let seq: Vec<i64> = (0..).take(acts.len()).collect();
+        let list_ids: Vec<&str> = acts.iter().map(|x| x.list_id.as_str()).collect();
+        let serials = acts
+            .iter()
+            .map(|x| to_i64(x.serial, "serial"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sha: Vec<&str> = acts.iter().map(|x| x.sha256.as_str()).collect();
+        let issued: Vec<i64> = acts.iter().map(|x| ms(x.issued_at)).collect();
+        let activated: Vec<i64> = acts.iter().map(|x| ms(x.activated_at)).collect();
+        let lag: Vec<f64> = acts.iter().map(|x| x.lag_seconds).collect();
+        let startup: Vec<bool> = acts.iter().map(|x| x.at_startup).collect();
+        tx.execute(
+            &st.insert_activations,
+            &[
+                &r.report_id,
+                &seq,
+                &list_ids,
+                &serials,
+                &sha,
+                &issued,
+                &activated,
+                &lag,
+                &startup,
+            ],
+        )?;
+    }
+    let flagged = i64::from(!flags.is_empty());
+    tx.execute(
+        &st.upsert_node,
+        &[
+            &r.isp_id,
+            &r.node_id,
+            &r.report_id,
+            &ms(a.received_at),
+            &end,
+            &flagged,
+        ],
+    )?;
+    Ok(Inserted::Stored { flags })
+}
+
+impl Storage for PostgresStore {
+    fn insert_reports(&self, reports: &[Accepted]) -> Result<Vec<Inserted>, StorageError> {
+        if reports.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.call(Role::Writer, |conn| {
+            let Conn { client, st } = conn;
+            let mut tx = client.transaction()?;
+            let out = reports
+                .iter()
+                .map(|a| insert_one(&mut tx, st, a))
+                .collect::<Result<Vec<_>, _>>()?;
+            // Returns once the commit is flushed (synchronous_commit on).
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    fn nodes(&self) -> Result<Vec<NodeRow>, StorageError> {
+        let rows = self.call(Role::Reader, |c| Ok(c.client.query(&c.st.nodes, &[])?))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(NodeRow {
+                isp_id: row.try_get(0)?,
+                node_id: row.try_get(1)?,
+                last_report_at: from_ms(row.try_get(2)?)?,
+                last_window_end: from_ms(row.try_get(3)?)?,
+                list_id: row.try_get(4)?,
+                list_serial: row
+                    .try_get::<_, Option<i64>>(5)?
+                    .map(|v| to_u64(v, "serial"))
+                    .transpose()?,
+                activated_at: row.try_get::<_, Option<i64>>(6)?.map(from_ms).transpose()?,
+                list_stale: row.try_get(7)?,
+                reports: to_u64(row.try_get(8)?, "count")?,
+                flagged: to_u64(row.try_get(9)?, "count")?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn report_count(&self) -> Result<u64, StorageError> {
+        let n: i64 = self.call(Role::Reader, |c| {
+            Ok(c.client.query_one(&c.st.count, &[])?.try_get(0)?)
+        })?;
+        to_u64(n, "count")
+    }
+
+    fn activation_lags(&self) -> Result<Vec<LagRow>, StorageError> {
+        let rows = self.call(Role::Reader, |c| Ok(c.client.query(&c.st.lags, &[])?))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(LagRow {
+                isp_id: row.try_get(0)?,
+                node_id: row.try_get(1)?,
+                list_id: row.try_get(2)?,
+                serial: to_u64(row.try_get(3)?, "serial")?,
+                lag_seconds: row.try_get(4)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn windows(&self, query: &WindowQuery) -> Result<Vec<WindowRow>, StorageError> {
+        let (from, to) = (ms(query.from), ms(query.to));
+        let rows = self.call(Role::Reader, |c| {
+            Ok(c.client
+                .query(&c.st.windows, &[&query.isp_id, &query.node_id, &from, &to])?)
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let report_id: String = row.try_get(0)?;
+            // The counts come from the body as signed (it was parsed and
+            // checked at ingest, so a failure here is corruption).
+            let body: &[u8] = row.try_get(12)?;
+            let report: crate::report::body::Report =
+                serde_json::from_slice(body).map_err(|e| {
+                    StorageError::Corrupt(format!("report {report_id}: stored body: {e}"))
+                })?;
+            out.push(WindowRow {
+                isp_id: row.try_get(1)?,
+                node_id: row.try_get(2)?,
+                window_start: from_ms(row.try_get(3)?)?,
+                window_end: from_ms(row.try_get(4)?)?,
+                received_at: from_ms(row.try_get(5)?)?,
+                list_id: row.try_get(6)?,
+                list_serial: row
+                    .try_get::<_, Option<i64>>(7)?
+                    .map(|v| to_u64(v, "serial"))
+                    .transpose()?,
+                list_stale: row.try_get(8)?,
+                queries_total: to_u64(row.try_get(9)?, "queries_total")?,
+                malformed_packets: to_u64(row.try_get(10)?, "malformed")?,
+                flags: parse_flags(row.try_get(11)?),
+                blocked: blocked_cells(&report),
+                report_id,
+            });
+        }
+        Ok(out)
+    }
+
+    fn report(&self, report_id: &str) -> Result<Option<StoredReport>, StorageError> {
+        let row = self.call(Role::Reader, |c| {
+            Ok(c.client.query_opt(&c.st.report, &[&report_id])?)
+        })?;
+        row.map(|row| {
+            Ok(StoredReport {
+                body: row.try_get(0)?,
+                flags: parse_flags(row.try_get(1)?),
+            })
+        })
+        .transpose()
+    }
+
+    fn insert_probe(&self, probe: &AcceptedProbe) -> Result<Inserted, StorageError> {
+        let r = &probe.result;
+        let reasons = serde_json::to_string(&r.reasons)
+            .map_err(|e| StorageError::Corrupt(format!("reasons: {e}")))?;
+        let counts = |c: &crate::probe::result::Channel| -> Result<[i64; 3], StorageError> {
+            Ok([
+                to_i64(c.probed, "probed")?,
+                to_i64(c.blocked, "blocked")?,
+                to_i64(c.failed, "failed")?,
+            ])
+        };
+        let dns = counts(&r.dns)?;
+        let sni = r.sni.as_ref().map(counts).transpose()?;
+        let list_serial = to_i64(r.list_serial, "list_serial")?;
+        let serial_seen = r
+            .serial_seen
+            .map(|s| to_i64(s, "serial_seen"))
+            .transpose()?;
+        let (probed_at, received_at) = (ms(r.probed_at), ms(probe.received_at));
+        let key_id = probe.key_id.to_string();
+        let (sni_p, sni_b, sni_f) = (sni.map(|s| s[0]), sni.map(|s| s[1]), sni.map(|s| s[2]));
+        // One statement: its own transaction, durable when it returns.
+        let added = self.call(Role::Writer, |c| {
+            Ok(c.client.execute(
+                &c.st.insert_probe,
+                &[
+                    &r.probe_id,
+                    &r.prober_id,
+                    &r.isp_id,
+                    &r.node_id,
+                    &r.resolver,
+                    &probed_at,
+                    &received_at,
+                    &r.list_id,
+                    &list_serial,
+                    &serial_seen,
+                    &r.compliant,
+                    &reasons,
+                    &dns[0],
+                    &dns[1],
+                    &dns[2],
+                    &sni_p,
+                    &sni_b,
+                    &sni_f,
+                    &key_id,
+                    &probe.signature,
+                    &probe.body,
+                ],
+            )?)
+        })?;
+        Ok(if added == 0 {
+            Inserted::Duplicate
+        } else {
+            Inserted::Stored { flags: Vec::new() }
+        })
+    }
+
+    fn probes(&self, query: &ProbeQuery) -> Result<Vec<ProbeRow>, StorageError> {
+        let limit = i64::from(query.limit);
+        let rows = self.call(Role::Reader, |c| {
+            Ok(c.client.query(&c.st.probes, &[&query.isp_id, &limit])?)
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let reasons: Vec<String> = serde_json::from_str(row.try_get(11)?)
+                .map_err(|e| StorageError::Corrupt(format!("probe reasons: {e}")))?;
+            let sni = match (
+                row.try_get::<_, Option<i64>>(15)?,
+                row.try_get::<_, Option<i64>>(16)?,
+                row.try_get::<_, Option<i64>>(17)?,
+            ) {
+                (Some(p), Some(b), Some(f)) => Some(ProbeCounts {
+                    probed: to_u64(p, "sni_probed")?,
+                    blocked: to_u64(b, "sni_blocked")?,
+                    failed: to_u64(f, "sni_failed")?,
+                }),
+                _ => None,
+            };
+            out.push(ProbeRow {
+                probe_id: row.try_get(0)?,
+                prober_id: row.try_get(1)?,
+                isp_id: row.try_get(2)?,
+                node_id: row.try_get(3)?,
+                resolver: row.try_get(4)?,
+                probed_at: from_ms(row.try_get(5)?)?,
+                received_at: from_ms(row.try_get(6)?)?,
+                list_id: row.try_get(7)?,
+                list_serial: to_u64(row.try_get(8)?, "list_serial")?,
+                serial_seen: row
+                    .try_get::<_, Option<i64>>(9)?
+                    .map(|v| to_u64(v, "serial_seen"))
+                    .transpose()?,
+                compliant: row.try_get(10)?,
+                reasons,
+                dns: ProbeCounts {
+                    probed: to_u64(row.try_get(12)?, "dns_probed")?,
+                    blocked: to_u64(row.try_get(13)?, "dns_blocked")?,
+                    failed: to_u64(row.try_get(14)?, "dns_failed")?,
+                },
+                sni,
+            });
+        }
+        Ok(out)
+    }
+
+    fn probe_body(&self, probe_id: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let row = self.call(Role::Reader, |c| {
+            Ok(c.client.query_opt(&c.st.probe_body, &[&probe_id])?)
+        })?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+}
+
+#[cfg(test)]
+mod tests;
