@@ -28,7 +28,7 @@
 //! * [`tls`]: PEM files to a rustls server configuration.
 //! * [`metrics`]: the collector's own Prometheus metrics.
 //!
-//! Not built yet (see `docs/collector.md`): probe results.
+//! Limits and what is not built: the end of `docs/collector.md`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -62,8 +62,6 @@ pub mod writer;
 pub enum CollectorError {
     #[error(transparent)]
     Storage(#[from] store::StorageError),
-    #[error("storage {0} is not supported by this build")]
-    StorageUnsupported(String),
     #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: std::net::SocketAddr,
