@@ -35,7 +35,6 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use jiff::Timestamp;
 use postgres::config::{Host, SslMode};
 use postgres::{Client, NoTls, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -43,7 +42,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::lag::LagRow;
 use super::store::{
     Accepted, AcceptedProbe, Inserted, NodeRow, ProbeCounts, ProbeQuery, ProbeRow, Storage,
-    StorageError, StoredReport, WindowFlag, WindowQuery, WindowRow, blocked_cells,
+    StorageError, StoredReport, WindowFlag, WindowQuery, WindowRow, blocked_cells, flags_text,
+    from_ms, ms, parse_flags, to_i64, to_u64,
 };
 
 /// The schema, one migration per version; version N is `MIGRATIONS[N-1]`.
@@ -809,35 +809,6 @@ fn migrate(client: &mut Client) -> Result<(), StorageError> {
         tracing::info!(version, "collector database migrated");
     }
     Ok(())
-}
-
-fn ms(t: Timestamp) -> i64 {
-    t.as_millisecond()
-}
-
-fn from_ms(v: i64) -> Result<Timestamp, StorageError> {
-    Timestamp::from_millisecond(v)
-        .map_err(|e| StorageError::Corrupt(format!("time {v} ms out of range: {e}")))
-}
-
-fn to_i64(v: u64, what: &str) -> Result<i64, StorageError> {
-    i64::try_from(v).map_err(|_| StorageError::Corrupt(format!("{what} {v} exceeds 2^63")))
-}
-
-fn to_u64(v: i64, what: &str) -> Result<u64, StorageError> {
-    u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("negative {what} {v}")))
-}
-
-fn flags_text(flags: &[WindowFlag]) -> String {
-    flags
-        .iter()
-        .map(|f| f.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn parse_flags(text: &str) -> Vec<WindowFlag> {
-    text.split(',').filter_map(WindowFlag::parse).collect()
 }
 
 /// Inserts one report inside `tx` (no commit).

@@ -16,12 +16,12 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::store::{
     Accepted, AcceptedProbe, Inserted, NodeRow, ProbeCounts, ProbeQuery, ProbeRow, Storage,
-    StorageError, StoredReport, WindowFlag, WindowQuery, WindowRow, blocked_cells,
+    StorageError, StoredReport, WindowFlag, WindowQuery, WindowRow, blocked_cells, flags_text,
+    from_ms, ms, parse_flags, to_i64, to_u64,
 };
 
 /// How long a statement waits for another connection's lock (the tests
@@ -214,31 +214,6 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     Ok(())
 }
 
-fn ms(t: Timestamp) -> i64 {
-    t.as_millisecond()
-}
-
-fn from_ms(v: i64) -> Result<Timestamp, StorageError> {
-    Timestamp::from_millisecond(v)
-        .map_err(|e| StorageError::Corrupt(format!("time {v} ms out of range: {e}")))
-}
-
-fn to_i64(v: u64, what: &str) -> Result<i64, StorageError> {
-    i64::try_from(v).map_err(|_| StorageError::Corrupt(format!("{what} {v} exceeds 2^63")))
-}
-
-fn flags_text(flags: &[WindowFlag]) -> String {
-    flags
-        .iter()
-        .map(|f| f.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn parse_flags(text: &str) -> Vec<WindowFlag> {
-    text.split(',').filter_map(WindowFlag::parse).collect()
-}
-
 /// Inserts one report inside `tx` (no commit).
 fn insert_one(tx: &Transaction<'_>, a: &Accepted) -> Result<Inserted, StorageError> {
     let r = &a.report;
@@ -396,9 +371,7 @@ impl Storage for SqliteStore {
         for row in rows {
             let (isp_id, node_id, received, end, list_id, serial, activated, stale, n, flagged) =
                 row?;
-            let count = |v: i64| {
-                u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("negative count {v}")))
-            };
+            let count = |v: i64| to_u64(v, "count");
             out.push(NodeRow {
                 isp_id,
                 node_id,
@@ -419,7 +392,7 @@ impl Storage for SqliteStore {
         let n: i64 = self
             .lock()
             .query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0))?;
-        u64::try_from(n).map_err(|_| StorageError::Corrupt(format!("negative count {n}")))
+        to_u64(n, "count")
     }
 
     fn activation_lags(&self) -> Result<Vec<super::lag::LagRow>, StorageError> {
@@ -451,8 +424,7 @@ impl Storage for SqliteStore {
                 isp_id,
                 node_id,
                 list_id,
-                serial: u64::try_from(serial)
-                    .map_err(|_| StorageError::Corrupt(format!("negative serial {serial}")))?,
+                serial: to_u64(serial, "serial")?,
                 lag_seconds,
             });
         }
@@ -476,9 +448,6 @@ impl Storage for SqliteStore {
             ms(query.from),
             ms(query.to)
         ])?;
-        let count = |v: i64, what: &str| {
-            u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("negative {what} {v}")))
-        };
         let mut out: Vec<WindowRow> = Vec::new();
         while let Some(row) = rows.next()? {
             let report_id: String = row.get(0)?;
@@ -498,11 +467,11 @@ impl Storage for SqliteStore {
                 list_id: row.get(6)?,
                 list_serial: row
                     .get::<_, Option<i64>>(7)?
-                    .map(|v| count(v, "serial"))
+                    .map(|v| to_u64(v, "serial"))
                     .transpose()?,
                 list_stale: row.get(8)?,
-                queries_total: count(row.get(9)?, "queries_total")?,
-                malformed_packets: count(row.get(10)?, "malformed")?,
+                queries_total: to_u64(row.get(9)?, "queries_total")?,
+                malformed_packets: to_u64(row.get(10)?, "malformed")?,
                 flags: parse_flags(&row.get::<_, String>(11)?),
                 blocked: blocked_cells(&report),
                 report_id,
@@ -596,9 +565,6 @@ impl Storage for SqliteStore {
              LIMIT ?2",
         )?;
         let mut rows = stmt.query(params![query.isp_id, query.limit])?;
-        let count = |v: i64, what: &str| {
-            u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("negative {what} {v}")))
-        };
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             let reasons: String = row.get(11)?;
@@ -610,9 +576,9 @@ impl Storage for SqliteStore {
                 row.get::<_, Option<i64>>(17)?,
             ) {
                 (Some(p), Some(b), Some(f)) => Some(ProbeCounts {
-                    probed: count(p, "sni_probed")?,
-                    blocked: count(b, "sni_blocked")?,
-                    failed: count(f, "sni_failed")?,
+                    probed: to_u64(p, "sni_probed")?,
+                    blocked: to_u64(b, "sni_blocked")?,
+                    failed: to_u64(f, "sni_failed")?,
                 }),
                 _ => None,
             };
@@ -625,17 +591,17 @@ impl Storage for SqliteStore {
                 probed_at: from_ms(row.get(5)?)?,
                 received_at: from_ms(row.get(6)?)?,
                 list_id: row.get(7)?,
-                list_serial: count(row.get(8)?, "list_serial")?,
+                list_serial: to_u64(row.get(8)?, "list_serial")?,
                 serial_seen: row
                     .get::<_, Option<i64>>(9)?
-                    .map(|v| count(v, "serial_seen"))
+                    .map(|v| to_u64(v, "serial_seen"))
                     .transpose()?,
                 compliant: row.get(10)?,
                 reasons,
                 dns: ProbeCounts {
-                    probed: count(row.get(12)?, "dns_probed")?,
-                    blocked: count(row.get(13)?, "dns_blocked")?,
-                    failed: count(row.get(14)?, "dns_failed")?,
+                    probed: to_u64(row.get(12)?, "dns_probed")?,
+                    blocked: to_u64(row.get(13)?, "dns_blocked")?,
+                    failed: to_u64(row.get(14)?, "dns_failed")?,
                 },
                 sni,
             });

@@ -226,6 +226,45 @@ pub struct WindowRow {
     pub blocked: Vec<BlockedCell>,
 }
 
+// Column encodings shared by the SQL stores: times as unix
+// milliseconds, counts as signed 64-bit integers, flags as a
+// comma-separated list. A value that does not decode is corruption.
+
+/// A time as stored: unix milliseconds.
+pub(crate) fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+/// [`ms`] back to a time.
+pub(crate) fn from_ms(v: i64) -> Result<Timestamp, StorageError> {
+    Timestamp::from_millisecond(v)
+        .map_err(|e| StorageError::Corrupt(format!("time {v} ms out of range: {e}")))
+}
+
+/// A count or serial as stored (SQL integers are signed).
+pub(crate) fn to_i64(v: u64, what: &str) -> Result<i64, StorageError> {
+    i64::try_from(v).map_err(|_| StorageError::Corrupt(format!("{what} {v} exceeds 2^63")))
+}
+
+/// [`to_i64`] back; `what` names the column in the error.
+pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64, StorageError> {
+    u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("negative {what} {v}")))
+}
+
+/// Window flags as stored: `overlap,backwards`, or empty.
+pub(crate) fn flags_text(flags: &[WindowFlag]) -> String {
+    flags
+        .iter()
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// [`flags_text`] back (unknown words are skipped).
+pub(crate) fn parse_flags(text: &str) -> Vec<WindowFlag> {
+    text.split(',').filter_map(WindowFlag::parse).collect()
+}
+
 /// Storage failures. The server answers 503 on any of them, so the node
 /// keeps the report and retries. The underlying error is part of the
 /// message and deliberately not a `source` (the CLI prints error chains,
