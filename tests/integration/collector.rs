@@ -432,15 +432,16 @@ fn a_bad_config_exits_64_naming_every_problem() {
     assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_mid_ingest_loses_no_acknowledged_report() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = collector(dir.path(), &[("isp", "n1", 31)], "");
-    let http = client(&dir.path().join("ca.pem"));
+/// Four writers POST one distinct window of isp/n1 (key `seed`) after
+/// another; once 200 are acknowledged the collector is killed (SIGKILL)
+/// under them. Returns the ids of every acknowledged report.
+async fn post_until_killed(
+    c: &mut Collector,
+    http: &reqwest::Client,
+    seed: u8,
+    base: jiff::Timestamp,
+) -> Vec<String> {
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let base: jiff::Timestamp = "2026-11-29T00:00:00Z".parse().unwrap();
-    // Four writers POST one distinct window after another until the
-    // collector dies under them.
     let mut writers = Vec::new();
     for w in 0..4i64 {
         let (http, url, acked) = (http.clone(), c.url.clone(), acked.clone());
@@ -448,7 +449,7 @@ async fn kill_9_mid_ingest_loses_no_acknowledged_report() {
             for i in 0..100_000i64 {
                 let start = base + jiff::SignedDuration::from_mins(i * 4 + w);
                 let (id, body) = report_body("isp", "n1", start);
-                let sig = send::sign(&node_key(31), &body);
+                let sig = send::sign(&node_key(seed), &body);
                 let sent = http
                     .post(&url)
                     .header(SIGNATURE_HEADER, sig)
@@ -472,7 +473,16 @@ async fn kill_9_mid_ingest_loses_no_acknowledged_report() {
     for w in writers {
         w.await.unwrap();
     }
-    let acked = acked.lock().unwrap().clone();
+    acked.lock().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_ingest_loses_no_acknowledged_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = collector(dir.path(), &[("isp", "n1", 31)], "");
+    let http = client(&dir.path().join("ca.pem"));
+    let base: jiff::Timestamp = "2026-11-29T00:00:00Z".parse().unwrap();
+    let acked = post_until_killed(&mut c, &http, 31, base).await;
     let store = SqliteStore::open(&c.db).unwrap();
     for id in &acked {
         assert!(
@@ -760,40 +770,8 @@ async fn kill_9_mid_ingest_loses_no_acknowledged_report_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = pg_collector(dir.path(), &[("isp", "n1", 61)], &schema.url, "");
     let http = client(&dir.path().join("ca.pem"));
-    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let base: jiff::Timestamp = "2026-11-29T00:00:00Z".parse().unwrap();
-    let mut writers = Vec::new();
-    for w in 0..4i64 {
-        let (http, url, acked) = (http.clone(), c.url.clone(), acked.clone());
-        writers.push(tokio::spawn(async move {
-            for i in 0..100_000i64 {
-                let start = base + jiff::SignedDuration::from_mins(i * 4 + w);
-                let (id, body) = report_body("isp", "n1", start);
-                let sig = send::sign(&node_key(61), &body);
-                let sent = http
-                    .post(&url)
-                    .header(SIGNATURE_HEADER, sig)
-                    .body(body)
-                    .send()
-                    .await;
-                match sent {
-                    Ok(r) if r.status().as_u16() == 200 => acked.lock().unwrap().push(id),
-                    Ok(r) => panic!("unexpected answer {}", r.status()),
-                    Err(_) => return,
-                }
-            }
-        }));
-    }
-    let deadline = Instant::now() + WAIT;
-    while acked.lock().unwrap().len() < 200 {
-        assert!(Instant::now() < deadline, "too few reports acknowledged");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    c.kill();
-    for w in writers {
-        w.await.unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
+    let acked = post_until_killed(&mut c, &http, 61, base).await;
     let url = schema.url.clone();
     let (missing, stored) = off_runtime(|| {
         let store = PostgresStore::open(&url).unwrap();
