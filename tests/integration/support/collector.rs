@@ -1,13 +1,11 @@
 //! Runs the real `ward collector` binary and reads the address it logs.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::ward::START_WAIT;
+use super::ward::{START_WAIT, collect_stderr, find_addr};
 
 /// A running `ward collector`.
 pub struct Collector {
@@ -35,16 +33,7 @@ impl Collector {
             .stderr(Stdio::piped())
             .spawn()
             .expect("ward collector starts");
-        let logs = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = Arc::clone(&logs);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
+        let logs = collect_stderr(&mut child);
         let deadline = Instant::now() + START_WAIT;
         loop {
             let text = logs.lock().unwrap().clone();
@@ -106,13 +95,6 @@ impl Drop for Collector {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn find_addr(logs: &str, marker: &str) -> Option<SocketAddr> {
-    let at = logs.find(marker)? + marker.len();
-    let rest = &logs[at..];
-    let end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
-    rest[..end].trim_end_matches(['"', ',']).parse().ok()
 }
 
 /// The PostgreSQL test database (`WARD_TEST_POSTGRES`), or `None` after a

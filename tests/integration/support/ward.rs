@@ -81,16 +81,7 @@ impl Ward {
             .stderr(Stdio::piped())
             .spawn()
             .expect("ward starts");
-        let logs = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = Arc::clone(&logs);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
+        let logs = collect_stderr(&mut child);
         let deadline = Instant::now() + START_WAIT;
         loop {
             let text = logs.lock().unwrap().clone();
@@ -171,7 +162,26 @@ impl Drop for Ward {
     }
 }
 
-fn find_addr(logs: &str, marker: &str) -> Option<SocketAddr> {
+/// Collects the child's standard error (piped) line by line, on a thread,
+/// into the returned buffer.
+pub fn collect_stderr(child: &mut Child) -> Arc<Mutex<String>> {
+    let logs = Arc::new(Mutex::new(String::new()));
+    let Some(stderr) = child.stderr.take() else {
+        return logs;
+    };
+    let sink = Arc::clone(&logs);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut l = sink.lock().unwrap();
+            l.push_str(&line);
+            l.push('\n');
+        }
+    });
+    logs
+}
+
+/// The address logged after `marker` (the first one).
+pub fn find_addr(logs: &str, marker: &str) -> Option<SocketAddr> {
     let at = logs.find(marker)? + marker.len();
     let rest = &logs[at..];
     let end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
