@@ -378,7 +378,6 @@ mode = "redirect"
 /// `dir/ca.pem`) whose registry has one node and the prober whose public
 /// key is `prober_pub`; basic auth demo/demo.
 fn probe_collector(dir: &Path, prober_pub: &Path) -> crate::support::collector::Collector {
-    use argon2::PasswordHasher;
     std::fs::create_dir_all(dir).unwrap();
     crate::support::https::make_tls(dir);
     let node = ed25519_dalek::SigningKey::from_bytes(&[61; 32]);
@@ -391,26 +390,15 @@ fn probe_collector(dir: &Path, prober_pub: &Path) -> crate::support::collector::
         ),
     )
     .unwrap();
-    let hash = argon2::Argon2::default()
-        .hash_password_with_salt(b"demo", b"collector-test-salt")
-        .unwrap();
     crate::support::collector::Collector::start(
         dir,
         &format!(
             "listen = \"127.0.0.1:0\"\nregistry = \"registry.toml\"\nstorage = \"collector.db\"\n\
-             max_body = \"64KiB\"\n[[user]]\nname = \"demo\"\npassword_hash = \"{hash}\"\n\
-             [tls]\ncert = \"server.pem\"\nkey = \"server.key\"\n"
+             max_body = \"64KiB\"\n{}\
+             [tls]\ncert = \"server.pem\"\nkey = \"server.key\"\n",
+            crate::collector::demo_user()
         ),
     )
-}
-
-fn https_client(ca: &Path) -> reqwest::Client {
-    ward::update::fetch::install_crypto();
-    let mut b = reqwest::Client::builder().https_only(true);
-    for cert in ward::update::fetch::read_ca_file(ca).unwrap() {
-        b = b.add_root_certificate(cert);
-    }
-    b.build().unwrap()
 }
 
 /// `GET /api/probes[?query]` as demo.
@@ -474,7 +462,7 @@ async fn probe_results_reach_the_collector_signed_and_none_is_lost() {
     let old = serve(d, "v1.ward", up.addr);
     let mut c = probe_collector(&d.join("collector"), &d.join("prober.pub"));
     let ca = d.join("collector/ca.pem");
-    let http = https_client(&ca);
+    let http = crate::collector::client(&ca);
     let probe_to = |c: &crate::support::collector::Collector, key: &str, isp: &str| {
         let url = c.url.replace("/v1/reports", "/v1/probes");
         let ca = ca.display().to_string();
