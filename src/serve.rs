@@ -220,6 +220,14 @@ impl ReadinessProbe for Probe {
     }
 }
 
+/// UDP workers per listen address: as configured, or one per CPU for 0.
+fn udp_workers(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// Runs the daemon until SIGTERM/SIGINT or `stop` resolves.
 pub async fn run(
     config: Config,
@@ -230,7 +238,7 @@ pub async fn run(
     let store = Arc::new(ListStore::new());
 
     // 2. Bind everything first, so a port clash fails start-up cleanly.
-    let listeners = Listeners::bind(&config.dns.listen)
+    let listeners = Listeners::bind(&config.dns.listen, udp_workers(config.dns.udp_workers))
         .await
         .context("cannot bind the DNS listeners")?;
     let admin_listener = match config.admin.listen {

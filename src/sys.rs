@@ -3,6 +3,10 @@
 
 use std::fs::File;
 use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use nix::libc;
 
 /// Memory-maps a file read-only.
 ///
@@ -17,4 +21,256 @@ use std::io;
 pub fn map_file(file: &File) -> io::Result<memmap2::Mmap> {
     // SAFETY: see above; the Mmap owns the mapping and unmaps on drop.
     unsafe { memmap2::MmapOptions::new().map(file) }
+}
+
+/// Datagrams received with one `recvmmsg(2)`: up to `capacity` messages
+/// of at most `slot` bytes each, in buffers reused from call to call.
+pub struct RecvBatch {
+    slot: usize,
+    bufs: Vec<u8>,
+    addrs: Vec<libc::sockaddr_storage>,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+    received: usize,
+}
+
+impl std::fmt::Debug for RecvBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBatch")
+            .field("capacity", &self.hdrs.len())
+            .field("slot", &self.slot)
+            .field("received", &self.received)
+            .finish()
+    }
+}
+
+/// One received datagram.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    pub bytes: &'a [u8],
+    pub from: Option<SocketAddr>,
+    /// The datagram was longer than the slot and was cut (`MSG_TRUNC`).
+    pub truncated: bool,
+}
+
+impl RecvBatch {
+    pub fn new(capacity: usize, slot: usize) -> Self {
+        let capacity = capacity.max(1);
+        // SAFETY: all-zero bytes are a valid value of these plain C structs
+        // (null pointers and zero lengths); every pointer is set before use.
+        let zero_addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let zero_hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
+        Self {
+            slot,
+            bufs: vec![0; capacity * slot],
+            addrs: vec![zero_addr; capacity],
+            iovs: vec![
+                libc::iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: 0,
+                };
+                capacity
+            ],
+            hdrs: vec![zero_hdr; capacity],
+            received: 0,
+        }
+    }
+
+    /// Blocks until at least one datagram arrives (or the socket's receive
+    /// timeout passes: `WouldBlock`), then takes every datagram already
+    /// queued, up to the capacity. Returns how many it took.
+    pub fn recv(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
+        self.received = 0;
+        let slot = self.slot;
+        for (i, ((iov, hdr), addr)) in self
+            .iovs
+            .iter_mut()
+            .zip(self.hdrs.iter_mut())
+            .zip(self.addrs.iter_mut())
+            .enumerate()
+        {
+            iov.iov_base = self.bufs[i * slot..].as_mut_ptr().cast();
+            iov.iov_len = slot;
+            hdr.msg_hdr.msg_name = std::ptr::from_mut(addr).cast();
+            hdr.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as _;
+            hdr.msg_hdr.msg_iov = std::ptr::from_mut(iov);
+            hdr.msg_hdr.msg_iovlen = 1;
+            hdr.msg_hdr.msg_control = std::ptr::null_mut();
+            hdr.msg_hdr.msg_controllen = 0;
+            hdr.msg_hdr.msg_flags = 0;
+            hdr.msg_len = 0;
+        }
+        // SAFETY: every header points at its own iovec and address slot,
+        // and every iovec at its own `slot`-byte part of `bufs`; all of
+        // them live in `self`, which is borrowed mutably for the call, and
+        // the Vecs are never resized after `new`. The kernel writes at most
+        // `iov_len` bytes per buffer and `msg_namelen` per address.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd.as_raw_fd(),
+                self.hdrs.as_mut_ptr(),
+                self.hdrs.len() as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // n >= 0 was just checked, and n <= capacity.
+        self.received = n as usize;
+        Ok(self.received)
+    }
+
+    /// The `i`th datagram of the last [`RecvBatch::recv`].
+    pub fn get(&self, i: usize) -> Option<Datagram<'_>> {
+        if i >= self.received {
+            return None;
+        }
+        let hdr = &self.hdrs[i];
+        let len = (hdr.msg_len as usize).min(self.slot);
+        Some(Datagram {
+            bytes: &self.bufs[i * self.slot..i * self.slot + len],
+            from: socket_addr(&self.addrs[i], hdr.msg_hdr.msg_namelen),
+            truncated: hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+        })
+    }
+}
+
+/// A received source address, IPv4 or IPv6.
+fn socket_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+    let len = len as usize;
+    match libc::c_int::from(storage.ss_family) {
+        libc::AF_INET if len >= std::mem::size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the kernel wrote a sockaddr_in (family AF_INET and
+            // length checked); sockaddr_storage is large and aligned
+            // enough for every sockaddr type.
+            let sin: &libc::sockaddr_in = unsafe { &*std::ptr::from_ref(storage).cast() };
+            let ip = std::net::Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+            Some(SocketAddr::from((ip, u16::from_be(sin.sin_port))))
+        }
+        libc::AF_INET6 if len >= std::mem::size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6: &libc::sockaddr_in6 = unsafe { &*std::ptr::from_ref(storage).cast() };
+            let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+                ip,
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Datagrams to send with one `sendmmsg(2)`. Callers fill the next
+/// message's buffer in place ([`SendBatch::next_buf`]) and then
+/// [`SendBatch::commit`] it with its destination.
+pub struct SendBatch {
+    bufs: Vec<Vec<u8>>,
+    addrs: Vec<socket2::SockAddr>,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+    len: usize,
+}
+
+impl std::fmt::Debug for SendBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendBatch")
+            .field("capacity", &self.bufs.len())
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl SendBatch {
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        // SAFETY: as in `RecvBatch::new`.
+        let zero_hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
+        let nowhere = socket2::SockAddr::from(SocketAddr::from(([0, 0, 0, 0], 0)));
+        Self {
+            bufs: (0..capacity).map(|_| Vec::with_capacity(4096)).collect(),
+            addrs: vec![nowhere; capacity],
+            iovs: vec![
+                libc::iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: 0,
+                };
+                capacity
+            ],
+            hdrs: vec![zero_hdr; capacity],
+            len: 0,
+        }
+    }
+
+    /// The buffer for the next message, or `None` when the batch is full
+    /// (flush it first).
+    pub fn next_buf(&mut self) -> Option<&mut Vec<u8>> {
+        self.bufs.get_mut(self.len)
+    }
+
+    /// Queues the message written to [`SendBatch::next_buf`] for `to`.
+    pub fn commit(&mut self, to: SocketAddr) {
+        if let Some(addr) = self.addrs.get_mut(self.len) {
+            *addr = socket2::SockAddr::from(to);
+            self.len += 1;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sends every queued message and empties the batch. A message the
+    /// kernel refuses (an unreachable destination, say) is skipped, as a
+    /// failed `sendto` would be; returns how many were skipped.
+    pub fn flush(&mut self, fd: BorrowedFd<'_>) -> usize {
+        let len = self.len;
+        self.len = 0;
+        for i in 0..len {
+            let buf = &mut self.bufs[i];
+            self.iovs[i] = libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
+            };
+            let addr = &self.addrs[i];
+            let hdr = &mut self.hdrs[i];
+            hdr.msg_hdr.msg_name = addr.as_ptr().cast_mut().cast();
+            hdr.msg_hdr.msg_namelen = addr.len();
+            hdr.msg_hdr.msg_iov = std::ptr::from_mut(&mut self.iovs[i]);
+            hdr.msg_hdr.msg_iovlen = 1;
+            hdr.msg_hdr.msg_control = std::ptr::null_mut();
+            hdr.msg_hdr.msg_controllen = 0;
+            hdr.msg_hdr.msg_flags = 0;
+            hdr.msg_len = 0;
+        }
+        let mut sent = 0;
+        let mut skipped = 0;
+        while sent < len {
+            // SAFETY: headers `sent..len` point at their own iovec and
+            // address, each iovec at its own buffer; all live in `self`,
+            // borrowed mutably and not resized during the call. The kernel
+            // only reads through these pointers.
+            let n = unsafe {
+                libc::sendmmsg(
+                    fd.as_raw_fd(),
+                    self.hdrs[sent..len].as_mut_ptr(),
+                    (len - sent) as libc::c_uint,
+                    0,
+                )
+            };
+            if n > 0 {
+                sent += n as usize;
+            } else if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            } else {
+                // The first remaining message failed: drop it, go on.
+                sent += 1;
+                skipped += 1;
+            }
+        }
+        skipped
+    }
 }

@@ -65,6 +65,9 @@ pub const MIN_TCP_IDLE_TIMEOUT: Duration = Duration::from_millis(100);
 pub const MAX_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 /// `dns.tcp_max_connections`.
 pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
+/// `dns.udp_workers`: 0 means one per CPU.
+pub const DEFAULT_UDP_WORKERS: usize = 0;
+pub const MAX_UDP_WORKERS: usize = 256;
 /// `dns.edns_payload`: the DNS Flag Day 2020 size.
 pub const DEFAULT_EDNS_PAYLOAD: u16 = 1232;
 pub const MIN_EDNS_PAYLOAD: u16 = 512;
@@ -181,6 +184,9 @@ pub struct DnsSettings {
     pub tcp_idle_timeout: Duration,
     /// Concurrent client TCP connections.
     pub tcp_max_connections: usize,
+    /// UDP worker threads per listen address, each with its own
+    /// `SO_REUSEPORT` socket; 0 is one per CPU.
+    pub udp_workers: usize,
     /// The EDNS UDP payload size ward advertises.
     pub edns_payload: u16,
 }
@@ -376,6 +382,7 @@ impl Default for DnsSettings {
             upstream_attempts: DEFAULT_UPSTREAM_ATTEMPTS,
             tcp_idle_timeout: DEFAULT_TCP_IDLE_TIMEOUT,
             tcp_max_connections: DEFAULT_TCP_MAX_CONNECTIONS,
+            udp_workers: DEFAULT_UDP_WORKERS,
             edns_payload: DEFAULT_EDNS_PAYLOAD,
         }
     }
@@ -659,6 +666,9 @@ impl DnsSettings {
             tcp_max_connections: t
                 .get("tcp_max_connections", integer(1, usize::MAX as i128))
                 .or(d.tcp_max_connections),
+            udp_workers: t
+                .get("udp_workers", integer(0, MAX_UDP_WORKERS as i128))
+                .or(d.udp_workers),
             edns_payload: t
                 .get(
                     "edns_payload",
@@ -982,6 +992,7 @@ impl Config {
             format!("upstream_attempts = {}", dns.upstream_attempts),
             format!("tcp_idle_timeout = {}", d(dns.tcp_idle_timeout)),
             format!("tcp_max_connections = {}", dns.tcp_max_connections),
+            format!("udp_workers = {}", dns.udp_workers),
             format!("edns_payload = {}", dns.edns_payload),
             String::new(),
             "[cache]".to_owned(),

@@ -140,6 +140,7 @@ fn round_trip_through_to_toml() {
             upstream_attempts: 5,
             tcp_idle_timeout: Duration::from_secs(3600),
             tcp_max_connections: 1,
+            udp_workers: 7,
             edns_payload: 4096,
         },
         cache: CacheSettings {

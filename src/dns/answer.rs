@@ -7,14 +7,12 @@
 //! Error when there is one) and applies the UDP size limit, setting TC when
 //! the answer does not fit.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
-
 use super::query::Query;
 use super::wire::{
-    self, CLASS_IN, Header, OPT_EDE, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, TYPE_A,
-    TYPE_AAAA, TYPE_SOA, TYPE_TXT, flags,
+    self, CLASS_IN, Header, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, TYPE_A, TYPE_AAAA,
+    TYPE_SOA, TYPE_TXT, flags,
 };
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Extended DNS Error codes ward uses (RFC 8914 §4).
 pub mod ede {
@@ -48,20 +46,26 @@ pub struct BlockAnswer {
     pub ttl: u32,
 }
 
-/// A response without its OPT record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
+/// A response without its OPT record, borrowing every byte it sends: the
+/// per-query path builds one on the stack and encodes it into a reused
+/// buffer, so a blocked or cached answer allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reply<'a> {
     pub id: u16,
     /// Header flags including the 4-bit RCODE.
     pub flags: u16,
     /// The question section, or empty for none.
-    pub question: Vec<u8>,
+    pub question: &'a [u8],
     /// Encoded answer, authority and additional records (no OPT).
-    pub body: Vec<u8>,
+    pub body: &'a [u8],
     pub counts: [u16; 3],
+    /// Offsets of TTL fields in `body` and their stored values: each is
+    /// written out as `ttl - elapsed` (a cache hit counting down).
+    pub ttls: &'a [(u16, u32)],
+    pub elapsed: u32,
     /// Extended RCODE bits for the OPT record (BADVERS).
     pub ext_rcode: u8,
-    pub ede: Option<(u16, Arc<str>)>,
+    pub ede: Option<(u16, &'a str)>,
 }
 
 /// How the client's side of EDNS looks, for the OPT we send back.
@@ -100,22 +104,33 @@ pub fn response_flags(query: &Header, rcode: u8) -> u16 {
         | u16::from(rcode & 0x0F)
 }
 
-impl Reply {
+impl<'a> Reply<'a> {
     /// An answer with no records.
-    pub fn empty(query: &Header, question: &[u8], rcode: u8) -> Self {
+    pub fn empty(query: &Header, question: &'a [u8], rcode: u8) -> Self {
         Self {
             id: query.id,
             flags: response_flags(query, rcode),
-            question: question.to_vec(),
-            body: Vec::new(),
+            question,
+            body: &[],
             counts: [0; 3],
+            ttls: &[],
+            elapsed: 0,
             ext_rcode: 0,
             ede: None,
         }
     }
 
-    pub fn with_ede(mut self, code: u16, text: impl Into<Arc<str>>) -> Self {
-        self.ede = Some((code, text.into()));
+    /// An answer carrying a prepared body (its RCODE and records).
+    pub fn with_body(query: &Header, question: &'a [u8], body: &'a Body) -> Self {
+        Self {
+            body: &body.bytes,
+            counts: body.counts,
+            ..Self::empty(query, question, body.rcode)
+        }
+    }
+
+    pub fn with_ede(mut self, code: u16, text: &'a str) -> Self {
+        self.ede = Some((code, text));
         self
     }
 
@@ -123,101 +138,94 @@ impl Reply {
         (self.flags & flags::RCODE_MASK) as u8
     }
 
-    /// Encodes the reply for the client. `udp` applies the client's size
-    /// limit: a reply that does not fit is cut to header and question with
-    /// TC set, so the client retries over TCP.
+    /// Encodes the reply for the client into a new buffer.
     pub fn encode(&self, client: ClientEdns, our_payload: u16, udp: bool) -> Vec<u8> {
-        let full = self.encode_parts(client, our_payload, true);
-        if !udp || full.len() <= client.udp_limit {
-            return full;
-        }
-        let mut cut = self.clone();
-        cut.flags |= flags::TC;
-        cut.body.clear();
-        cut.counts = [0; 3];
-        cut.encode_parts(client, our_payload, false)
-    }
-
-    fn encode_parts(&self, client: ClientEdns, our_payload: u16, with_ede: bool) -> Vec<u8> {
-        let opt = client.present;
         let mut out = Vec::with_capacity(12 + self.question.len() + self.body.len() + 64);
-        wire::put_header(
-            &mut out,
-            &Header {
-                id: self.id,
-                flags: self.flags,
-                qdcount: u16::from(!self.question.is_empty()),
-                ancount: self.counts[0],
-                nscount: self.counts[1],
-                arcount: self.counts[2] + u16::from(opt),
-            },
-        );
-        out.extend_from_slice(&self.question);
-        out.extend_from_slice(&self.body);
-        if opt {
-            let mut ede_data = Vec::new();
-            if let (Some((code, text)), true) = (&self.ede, with_ede) {
-                ede_data.extend_from_slice(&code.to_be_bytes());
-                ede_data.extend_from_slice(text.as_bytes());
-            }
-            let options: &[(u16, &[u8])] = if ede_data.is_empty() {
-                &[]
-            } else {
-                &[(OPT_EDE, &ede_data)]
-            };
-            wire::put_opt(
-                &mut out,
-                our_payload,
-                self.ext_rcode,
-                client.dnssec_ok,
-                options,
-            );
-        }
+        self.encode_into(&mut out, client, our_payload, udp);
         out
     }
-}
 
-/// What a blocked answer echoes of the query.
-#[derive(Debug, Clone, Copy)]
-pub struct Asked<'a> {
-    pub header: &'a Header,
-    pub question: &'a [u8],
-    pub qtype: u16,
-    pub qclass: u16,
-}
+    /// Encodes the reply for the client into `out`, replacing what it
+    /// held. `udp` applies the client's size limit: a reply that does not
+    /// fit is cut to header and question with TC set, so the client
+    /// retries over TCP.
+    pub fn encode_into(&self, out: &mut Vec<u8>, client: ClientEdns, our_payload: u16, udp: bool) {
+        out.clear();
+        self.put(out, client, our_payload, false);
+        if udp && out.len() > client.udp_limit {
+            out.clear();
+            self.put(out, client, our_payload, true);
+        }
+    }
 
-impl<'a> Asked<'a> {
-    pub fn of(q: &'a Query<'_>) -> Self {
-        Self {
-            header: &q.header,
-            question: q.question,
-            qtype: q.qtype,
-            qclass: q.qclass,
+    fn put(&self, out: &mut Vec<u8>, client: ClientEdns, our_payload: u16, cut: bool) {
+        let opt = client.present;
+        let (flags, counts) = if cut {
+            (self.flags | flags::TC, [0; 3])
+        } else {
+            (self.flags, self.counts)
+        };
+        wire::put_header(
+            out,
+            &Header {
+                id: self.id,
+                flags,
+                qdcount: u16::from(!self.question.is_empty()),
+                ancount: counts[0],
+                nscount: counts[1],
+                arcount: counts[2] + u16::from(opt),
+            },
+        );
+        out.extend_from_slice(self.question);
+        if !cut {
+            let at = out.len();
+            out.extend_from_slice(self.body);
+            for &(offset, ttl) in self.ttls {
+                wire::set_u32(
+                    out,
+                    at + usize::from(offset),
+                    ttl.saturating_sub(self.elapsed),
+                );
+            }
+        }
+        if opt {
+            // A truncated answer drops the EDE too: it must stay small.
+            let ede = self.ede.filter(|_| !cut).map(|(c, t)| (c, t.as_bytes()));
+            wire::put_opt_ede(out, our_payload, self.ext_rcode, client.dnssec_ok, ede);
         }
     }
 }
 
-/// The answer for a blocked query.
-pub fn blocked(
-    q: Asked<'_>,
-    block: &BlockAnswer,
-    serial: u64,
-    ede_code: u16,
-    ede_text: Arc<str>,
-) -> Reply {
+/// Prepared records for an answer: its RCODE, the encoded records (owner
+/// names point at the question) and the section counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body {
+    pub rcode: u8,
+    pub bytes: Vec<u8>,
+    pub counts: [u16; 3],
+}
+
+/// The body of the answer for a blocked query of type `qtype` (class IN).
+/// It depends only on the settings, the type and the list serial, so the
+/// engine builds it once per list and type and reuses it for every query.
+pub fn blocked_body(block: &BlockAnswer, qtype: u16, serial: u64) -> Body {
     let (rcode, records) = match block.mode {
         BlockMode::Refused => (RCODE_REFUSED, false),
         BlockMode::NxDomain => (RCODE_NXDOMAIN, false),
         BlockMode::Sinkhole => (RCODE_NOERROR, true),
     };
-    let mut reply = Reply::empty(q.header, q.question, rcode).with_ede(ede_code, ede_text);
+    let mut body = Body {
+        rcode,
+        bytes: Vec::new(),
+        counts: [0; 3],
+    };
     let mut answers = 0u16;
-    if records && q.qclass == CLASS_IN {
-        match q.qtype {
+    if records {
+        match qtype {
             TYPE_A => {
                 for ip in &block.ipv4 {
                     wire::put_record_at_qname(
-                        &mut reply.body,
+                        &mut body.bytes,
                         TYPE_A,
                         CLASS_IN,
                         block.ttl,
@@ -229,7 +237,7 @@ pub fn blocked(
             TYPE_AAAA => {
                 for ip in &block.ipv6 {
                     wire::put_record_at_qname(
-                        &mut reply.body,
+                        &mut body.bytes,
                         TYPE_AAAA,
                         CLASS_IN,
                         block.ttl,
@@ -241,14 +249,14 @@ pub fn blocked(
             _ => {}
         }
     }
-    reply.counts[0] = answers;
+    body.counts[0] = answers;
     // NXDOMAIN and NODATA carry an SOA whose TTL and MINIMUM are the block
     // TTL, so negative caches forget the block as quickly as positive ones.
     if rcode != RCODE_REFUSED && answers == 0 {
-        put_soa(&mut reply.body, block.ttl, serial);
-        reply.counts[1] = 1;
+        put_soa(&mut body.bytes, block.ttl, serial);
+        body.counts[1] = 1;
     }
-    reply
+    body
 }
 
 fn put_soa(out: &mut Vec<u8>, ttl: u32, serial: u64) {
@@ -262,9 +270,8 @@ fn put_soa(out: &mut Vec<u8>, ttl: u32, serial: u64) {
     wire::put_record_at_qname(out, TYPE_SOA, CLASS_IN, ttl, &rdata);
 }
 
-/// A TXT answer with one record of several strings, in the query's class.
-pub fn txt(q: &Query<'_>, strings: &[String], ttl: u32) -> Reply {
-    let mut reply = Reply::empty(&q.header, q.question, RCODE_NOERROR);
+/// A TXT answer body: one record of several strings, in class `class`.
+pub fn txt_body(class: u16, strings: &[String], ttl: u32) -> Body {
     let mut rdata = Vec::new();
     for s in strings {
         for chunk in s.as_bytes().chunks(255) {
@@ -273,17 +280,20 @@ pub fn txt(q: &Query<'_>, strings: &[String], ttl: u32) -> Reply {
             rdata.extend_from_slice(chunk);
         }
     }
-    wire::put_record_at_qname(&mut reply.body, TYPE_TXT, q.qclass, ttl, &rdata);
-    reply.counts[0] = 1;
-    reply.flags |= flags::AA;
-    reply
+    let mut bytes = Vec::new();
+    wire::put_record_at_qname(&mut bytes, TYPE_TXT, class, ttl, &rdata);
+    Body {
+        rcode: RCODE_NOERROR,
+        bytes,
+        counts: [1, 0, 0],
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dns::query::parse;
-    use crate::dns::wire::{Reader, RecordRef, put_opt};
+    use crate::dns::wire::{OPT_EDE, Reader, RecordRef, put_opt};
 
     fn query(qtype: u16, edns: bool) -> Vec<u8> {
         let mut m = Vec::new();
@@ -333,13 +343,9 @@ mod tests {
     fn sinkhole_a_echoes_question_and_carries_ede() {
         let m = query(TYPE_A, true);
         let q = parse(&m).unwrap();
-        let reply = blocked(
-            Asked::of(&q),
-            &block(BlockMode::Sinkhole),
-            9,
-            ede::CENSORED,
-            Arc::from("list=x serial=9"),
-        );
+        let body = blocked_body(&block(BlockMode::Sinkhole), q.qtype, 9);
+        let reply = Reply::with_body(&q.header, q.question, &body)
+            .with_ede(ede::CENSORED, "list=x serial=9");
         let out = reply.encode(ClientEdns::of(&q), 1232, true);
         let (h, rrs) = records(&out);
         assert_eq!(h.id, 7);
@@ -367,14 +373,10 @@ mod tests {
         for qtype in [15u16, wire::TYPE_HTTPS, wire::TYPE_SVCB, TYPE_TXT] {
             let m = query(qtype, false);
             let q = parse(&m).unwrap();
-            let out = blocked(
-                Asked::of(&q),
-                &block(BlockMode::Sinkhole),
-                1,
-                16,
-                Arc::from(""),
-            )
-            .encode(ClientEdns::of(&q), 1232, true);
+            let body = blocked_body(&block(BlockMode::Sinkhole), q.qtype, 1);
+            let out = Reply::with_body(&q.header, q.question, &body)
+                .with_ede(16, "")
+                .encode(ClientEdns::of(&q), 1232, true);
             let (h, rrs) = records(&out);
             assert_eq!((h.rcode(), h.ancount, h.nscount, h.arcount), (0, 0, 1, 0));
             assert_eq!(rrs[0].rtype, TYPE_SOA);
@@ -382,24 +384,16 @@ mod tests {
         }
         let m = query(TYPE_A, false);
         let q = parse(&m).unwrap();
-        let out = blocked(
-            Asked::of(&q),
-            &block(BlockMode::NxDomain),
-            1,
-            16,
-            Arc::from(""),
-        )
-        .encode(ClientEdns::of(&q), 1232, true);
+        let body = blocked_body(&block(BlockMode::NxDomain), q.qtype, 1);
+        let out = Reply::with_body(&q.header, q.question, &body)
+            .with_ede(16, "")
+            .encode(ClientEdns::of(&q), 1232, true);
         let (h, _) = records(&out);
         assert_eq!((h.rcode(), h.ancount, h.nscount), (RCODE_NXDOMAIN, 0, 1));
-        let out = blocked(
-            Asked::of(&q),
-            &block(BlockMode::Refused),
-            1,
-            16,
-            Arc::from(""),
-        )
-        .encode(ClientEdns::of(&q), 1232, true);
+        let body = blocked_body(&block(BlockMode::Refused), q.qtype, 1);
+        let out = Reply::with_body(&q.header, q.question, &body)
+            .with_ede(16, "")
+            .encode(ClientEdns::of(&q), 1232, true);
         let (h, _) = records(&out);
         assert_eq!((h.rcode(), h.ancount, h.nscount), (RCODE_REFUSED, 0, 0));
     }
@@ -410,7 +404,8 @@ mod tests {
         let q = parse(&m).unwrap();
         let mut b = block(BlockMode::Sinkhole);
         b.ipv4 = (0..40).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
-        let reply = blocked(Asked::of(&q), &b, 1, 16, Arc::from(""));
+        let body = blocked_body(&b, q.qtype, 1);
+        let reply = Reply::with_body(&q.header, q.question, &body).with_ede(16, "");
         let out = reply.encode(ClientEdns::of(&q), 1232, true);
         let (h, _) = records(&out);
         assert!(h.has(flags::TC));

@@ -97,15 +97,28 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The record bytes as stored (TTLs as they were when stored).
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Offsets of the TTL fields in [`Entry::body`], and their values.
+    pub fn ttls(&self) -> &[(u16, u32)] {
+        &self.ttls
+    }
+
+    /// Whole seconds since the entry was stored: what its TTLs have
+    /// counted down by at `now`.
+    pub fn elapsed(&self, now: Instant) -> u32 {
+        let secs = now.saturating_duration_since(self.stored).as_secs();
+        u32::try_from(secs).unwrap_or(u32::MAX)
+    }
+
     /// The body with TTLs counted down to now.
+    #[cfg(test)]
     pub fn body_now(&self, now: Instant) -> Vec<u8> {
-        let elapsed = now.saturating_duration_since(self.stored).as_secs();
         let mut body = self.body.to_vec();
-        super::response::patch_ttls(
-            &mut body,
-            &self.ttls,
-            u32::try_from(elapsed).unwrap_or(u32::MAX),
-        );
+        super::response::patch_ttls(&mut body, &self.ttls, self.elapsed(now));
         body
     }
 

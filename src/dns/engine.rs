@@ -8,9 +8,13 @@
 //! ```
 //!
 //! [`Engine::prepare`] runs everything that needs no I/O and either
-//! answers at once (blocked, cached, refused, malformed) or hands back a
-//! [`Pending`] forward; [`Engine::forward`] does the upstream exchange.
-//! Listeners answer the common cases without spawning a task.
+//! answers at once (blocked, cached, refused, malformed) into the caller's
+//! buffer or hands back a [`Pending`] forward; [`Engine::forward`] does
+//! the upstream exchange. Listeners answer the common cases without
+//! spawning a task, and the blocked and cached answers allocate nothing:
+//! a blocked answer's records are built once per list and query type, a
+//! cached one is copied from the cache entry with its TTLs patched on the
+//! way out.
 //!
 //! The list is loaded once per query from the [`ListStore`]. With no
 //! verified list at all, ward answers SERVFAIL with EDE 14 (Not Ready):
@@ -25,20 +29,22 @@ use ipnet::IpNet;
 use prometheus_client::metrics::counter::Counter;
 use tracing::info;
 
-use super::answer::{self, Asked, BlockAnswer, BlockMode, ClientEdns, Reply, ede};
+use super::answer::{self, BlockAnswer, BlockMode, Body, ClientEdns, Reply, ede};
 use super::cache::{Cache, CacheLimits, Insert, KeyBuf};
 use super::query::{self, Query, Reject};
 use super::response::Upstreamed;
 use super::upstream::{Failure, UpstreamSettings, Upstreams};
 use super::wire::{
     CLASS_CH, CLASS_IN, Header, RCODE_FORMERR, RCODE_NOERROR, RCODE_NOTIMP, RCODE_NXDOMAIN,
-    RCODE_REFUSED, RCODE_SERVFAIL, TYPE_TXT, flags,
+    RCODE_REFUSED, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_TXT, flags,
 };
 use crate::domain::NameKey;
 use crate::list::Match;
 use crate::metrics::{Metrics, Protocol, QueryResult};
 use crate::store::{Active, ListStore};
 
+/// The category name of a match in the list-index fault pseudo-category.
+const FAULT_NAME: &str = "list-index-fault";
 /// TTL of the local `list.ward.` TXT answer.
 const LOCAL_TTL: u32 = 0;
 /// The reversed key of `list.ward.`, the CH TXT name compliance probes ask.
@@ -59,8 +65,8 @@ pub struct Settings {
 /// What to do with a packet.
 #[derive(Debug)]
 pub enum Step {
-    /// Send these bytes back.
-    Reply(Vec<u8>),
+    /// Send back the bytes [`Engine::prepare`] wrote to its buffer.
+    Reply,
     /// Ask upstream, then send what [`Engine::forward`] returns.
     Forward(Box<Pending>),
     /// Send nothing.
@@ -78,20 +84,37 @@ pub struct Pending {
     lower: Vec<u8>,
     key: NameKey,
     qtype: u16,
-    qclass: u16,
     edns: ClientEdns,
     cache_key: KeyBuf,
     protocol: Protocol,
     client: IpAddr,
 }
 
-/// Per-list cached counter handles for blocked queries.
+/// What blocked answers need, built once per list: counter handles, the
+/// EDE text of each category and the answer records for each kind of
+/// query type.
 #[derive(Debug)]
 struct BlockedCounters {
     generation: u64,
     by_category: Vec<Counter>,
-    /// The EDE text for each category, built once per list.
-    texts: Vec<Arc<str>>,
+    /// The EDE text for each category.
+    texts: Vec<Box<str>>,
+    /// The EDE text for a match outside the categories (the list-index
+    /// fault pseudo-category, or an index the manifest lacks).
+    fault: Box<str>,
+    unknown: Box<str>,
+    /// Blocked answer bodies for A, AAAA and every other type.
+    bodies: [Body; 3],
+}
+
+impl BlockedCounters {
+    fn body(&self, qtype: u16) -> &Body {
+        match qtype {
+            TYPE_A => &self.bodies[0],
+            TYPE_AAAA => &self.bodies[1],
+            _ => &self.bodies[2],
+        }
+    }
 }
 
 /// The DNS engine: shared by every listener.
@@ -127,6 +150,12 @@ impl Engine {
         &self.upstreams
     }
 
+    /// Counts a message that could not be read at all (a datagram longer
+    /// than the listener reads, say).
+    pub fn count_malformed(&self, protocol: Protocol) {
+        self.metrics.malformed(protocol);
+    }
+
     /// Publishes the cache size to the metrics (called periodically).
     pub fn publish_cache_size(&self) {
         if let Some(cache) = &self.cache {
@@ -135,19 +164,27 @@ impl Engine {
         }
     }
 
-    /// Everything up to the upstream exchange.
-    pub fn prepare(&self, packet: &[u8], client: SocketAddr, protocol: Protocol) -> Step {
+    /// Everything up to the upstream exchange. A [`Step::Reply`] answer
+    /// is left in `out` (its previous contents are replaced).
+    pub fn prepare(
+        &self,
+        packet: &[u8],
+        client: SocketAddr,
+        protocol: Protocol,
+        out: &mut Vec<u8>,
+    ) -> Step {
         let client_ip = client.ip().to_canonical();
         let q = match query::parse(packet) {
             Ok(q) => q,
-            Err(reject) => return self.reject(&reject, packet, protocol),
+            Err(reject) => return self.reject(&reject, packet, protocol, out),
         };
         let edns = ClientEdns::of(&q);
         let udp = protocol == Protocol::Udp;
         let payload = self.settings.upstream.edns_payload;
-        let finish = |reply: Reply, result: QueryResult| {
+        let mut finish = |reply: Reply<'_>, result: QueryResult| {
             self.metrics.query(protocol, result);
-            Step::Reply(reply.encode(edns, payload, udp))
+            reply.encode_into(out, edns, payload, udp);
+            Step::Reply
         };
 
         if !self.allowed(client_ip) {
@@ -156,8 +193,13 @@ impl Engine {
             return finish(reply, QueryResult::Refused);
         }
         if q.qclass == CLASS_CH {
-            return match self.local(&q) {
-                Some(reply) => finish(reply, QueryResult::Local),
+            return match self.local_body(&q) {
+                Some(Ok(body)) => {
+                    let mut reply = Reply::with_body(&q.header, q.question, &body);
+                    reply.flags |= flags::AA;
+                    finish(reply, QueryResult::Local)
+                }
+                Some(Err(())) => finish(not_ready(&q.header, q.question), QueryResult::ServFail),
                 None => finish(
                     Reply::empty(&q.header, q.question, RCODE_REFUSED),
                     QueryResult::Refused,
@@ -176,8 +218,11 @@ impl Engine {
         };
         if let Some(m) = active.lookup(&q.key) {
             self.log(client_ip, active, &q.key, q.qtype, Some(&m), "blocked");
-            let reply = self.blocked_reply(Asked::of(&q), active, &m);
-            return finish(reply, QueryResult::Blocked);
+            let per_list = self.per_list(active);
+            return finish(
+                self.blocked_reply(&q.header, q.question, q.qtype, &per_list, active, &m),
+                QueryResult::Blocked,
+            );
         }
 
         let cache_key = KeyBuf::new(
@@ -196,14 +241,16 @@ impl Engine {
                     entry.set_generation(active.generation);
                     self.metrics.cache_hit();
                     self.log(client_ip, active, &q.key, q.qtype, None, "cached");
-                    let reply = client_reply(
+                    let mut reply = client_reply(
                         &q.header,
                         q.question,
                         entry.flags,
                         entry.counts,
-                        entry.body_now(now),
+                        entry.body(),
                         edns,
                     );
+                    reply.ttls = entry.ttls();
+                    reply.elapsed = entry.elapsed(now);
                     return finish(reply, QueryResult::Cached);
                 }
                 cache.remove(&cache_key);
@@ -219,7 +266,6 @@ impl Engine {
             lower,
             key: q.key.clone(),
             qtype: q.qtype,
-            qclass: q.qclass,
             edns,
             cache_key,
             protocol,
@@ -236,15 +282,17 @@ impl Engine {
             .upstreams
             .exchange(&p.lower, checking_disabled, p.edns.dnssec_ok)
             .await;
-        let (reply, outcome) = match result {
-            Err(failure) => (
-                upstream_failed(&p.header, &p.question, failure),
-                QueryResult::ServFail,
-            ),
-            Ok(answer) => self.answered(&p, answer),
+        let mut out = Vec::new();
+        let outcome = match result {
+            Err(failure) => {
+                upstream_failed(&p.header, &p.question, failure)
+                    .encode_into(&mut out, p.edns, payload, udp);
+                QueryResult::ServFail
+            }
+            Ok(answer) => self.answered(&p, answer, &mut out),
         };
         self.metrics.query(p.protocol, outcome);
-        reply.encode(p.edns, payload, udp)
+        out
     }
 
     /// Both halves, for callers that do not care to split them.
@@ -254,36 +302,39 @@ impl Engine {
         client: SocketAddr,
         protocol: Protocol,
     ) -> Option<Vec<u8>> {
-        match self.prepare(packet, client, protocol) {
-            Step::Reply(bytes) => Some(bytes),
+        let mut out = Vec::new();
+        match self.prepare(packet, client, protocol, &mut out) {
+            Step::Reply => Some(out),
             Step::Forward(p) => Some(self.forward(*p).await),
             Step::Drop => None,
         }
     }
 
-    fn answered(&self, p: &Pending, answer: Upstreamed) -> (Reply, QueryResult) {
-        let asked = Asked {
-            header: &p.header,
-            question: &p.question,
-            qtype: p.qtype,
-            qclass: p.qclass,
-        };
+    /// The response-side half of a forward: checks the answer against the
+    /// newest list, caches it, and encodes the client's reply into `out`.
+    fn answered(&self, p: &Pending, answer: Upstreamed, out: &mut Vec<u8>) -> QueryResult {
+        let udp = p.protocol == Protocol::Udp;
+        let payload = self.settings.upstream.edns_payload;
         // The list may have changed while we waited: use the newest.
         let guard = self.store.load();
         let Some(active) = guard.as_ref() else {
-            return (not_ready(&p.header, &p.question), QueryResult::ServFail);
+            not_ready(&p.header, &p.question).encode_into(out, p.edns, payload, udp);
+            return QueryResult::ServFail;
         };
         // CNAME cloaking: any name the answer leads to that is blocked
-        // blocks the whole answer.
-        for name in &answer.chain {
-            if let Some(m) = active.lookup(name) {
-                self.log(p.client, active, &p.key, p.qtype, Some(&m), "blocked-chain");
-                return (self.blocked_reply(asked, active, &m), QueryResult::Blocked);
-            }
-        }
-        // Also re-check the question itself against the newest list.
-        if let Some(m) = active.lookup(&p.key) {
-            return (self.blocked_reply(asked, active, &m), QueryResult::Blocked);
+        // blocks the whole answer. The question itself is also re-checked
+        // against the newest list.
+        let blocked = answer
+            .chain
+            .iter()
+            .find_map(|name| active.lookup(name).map(|m| (m, "blocked-chain")))
+            .or_else(|| active.lookup(&p.key).map(|m| (m, "blocked")));
+        if let Some((m, verdict)) = blocked {
+            self.log(p.client, active, &p.key, p.qtype, Some(&m), verdict);
+            let per_list = self.per_list(active);
+            self.blocked_reply(&p.header, &p.question, p.qtype, &per_list, active, &m)
+                .encode_into(out, p.edns, payload, udp);
+            return QueryResult::Blocked;
         }
         if let (Some(cache), Some(ttl)) = (&self.cache, answer.cache_ttl) {
             let rcode = answer.rcode();
@@ -303,15 +354,16 @@ impl Engine {
             );
         }
         self.log(p.client, active, &p.key, p.qtype, None, "forwarded");
-        let reply = client_reply(
+        client_reply(
             &p.header,
             &p.question,
             answer.header.flags,
             answer.counts,
-            answer.body,
+            &answer.body,
             p.edns,
-        );
-        (reply, QueryResult::Forwarded)
+        )
+        .encode_into(out, p.edns, payload, udp);
+        QueryResult::Forwarded
     }
 
     fn chain_still_clean<'a>(
@@ -329,24 +381,26 @@ impl Engine {
             .any(|net| net.contains(&ip))
     }
 
-    fn blocked_reply(&self, asked: Asked<'_>, active: &Active, m: &Match) -> Reply {
-        let per_list = self.per_list(active);
+    /// Counts a block and builds its answer from the per-list parts.
+    fn blocked_reply<'a>(
+        &self,
+        header: &Header,
+        question: &'a [u8],
+        qtype: u16,
+        per_list: &'a BlockedCounters,
+        active: &Active,
+        m: &Match,
+    ) -> Reply<'a> {
         let index = usize::from(m.category);
         if let Some(c) = per_list.by_category.get(index) {
             c.inc();
         }
         let text = match per_list.texts.get(index) {
-            Some(text) => Arc::clone(text),
-            // The fault pseudo-category has no entry.
-            None => ede_text(active, active.category_name(m)),
+            Some(text) => text,
+            None if active.category_name(m) == FAULT_NAME => &per_list.fault,
+            None => &per_list.unknown,
         };
-        answer::blocked(
-            asked,
-            &self.settings.block,
-            active.serial(),
-            ede::CENSORED,
-            text,
-        )
+        Reply::with_body(header, question, per_list.body(qtype)).with_ede(ede::CENSORED, text)
     }
 
     /// Counter handles and EDE texts for the list in force, built on the
@@ -373,29 +427,40 @@ impl Engine {
                 .iter()
                 .map(|c| ede_text(active, &c.name))
                 .collect(),
+            fault: ede_text(active, FAULT_NAME),
+            unknown: ede_text(active, "unknown"),
+            bodies: [TYPE_A, TYPE_AAAA, TYPE_TXT]
+                .map(|t| answer::blocked_body(&self.settings.block, t, active.serial())),
         });
         self.blocked.store(Some(Arc::clone(&fresh)));
         fresh
     }
 
-    /// Class CH: `list.ward. TXT` reports the list in force.
-    fn local(&self, q: &Query<'_>) -> Option<Reply> {
+    /// Class CH: `list.ward. TXT` reports the list in force. `None` for
+    /// any other CH question; `Some(Err(()))` when no list is loaded.
+    fn local_body(&self, q: &Query<'_>) -> Option<Result<Body, ()>> {
         if q.qtype != TYPE_TXT || q.key.as_bytes() != LIST_WARD_KEY {
             return None;
         }
         let guard = self.store.load();
         let Some(active) = guard.as_ref() else {
-            return Some(not_ready(&q.header, q.question));
+            return Some(Err(()));
         };
         let strings = [
             format!("list={}", active.list_id()),
             format!("serial={}", active.serial()),
             format!("sha256={}", hex::encode(active.sha256())),
         ];
-        Some(answer::txt(q, &strings, LOCAL_TTL))
+        Some(Ok(answer::txt_body(q.qclass, &strings, LOCAL_TTL)))
     }
 
-    fn reject(&self, reject: &Reject, packet: &[u8], protocol: Protocol) -> Step {
+    fn reject(
+        &self,
+        reject: &Reject,
+        packet: &[u8],
+        protocol: Protocol,
+        out: &mut Vec<u8>,
+    ) -> Step {
         let payload = self.settings.upstream.edns_payload;
         let udp = protocol == Protocol::Udp;
         let question =
@@ -449,7 +514,8 @@ impl Engine {
             }
         };
         self.metrics.query(protocol, result);
-        Step::Reply(reply.encode(edns, payload, udp))
+        reply.encode_into(out, edns, payload, udp);
+        Step::Reply
     }
 
     fn log(
@@ -488,14 +554,14 @@ pub fn truncate_client(ip: IpAddr) -> ipnet::IpNet {
 /// A response for the client built from an upstream's (or the cache's)
 /// record bytes: the client's ID and question, ward's RA, the upstream's
 /// RCODE, and AD only when the client asked for DNSSEC data.
-fn client_reply(
+fn client_reply<'a>(
     h: &Header,
-    question: &[u8],
+    question: &'a [u8],
     upstream_flags: u16,
     counts: [u16; 3],
-    body: Vec<u8>,
+    body: &'a [u8],
     edns: ClientEdns,
-) -> Reply {
+) -> Reply<'a> {
     let rcode = (upstream_flags & flags::RCODE_MASK) as u8;
     let mut f = answer::response_flags(h, rcode);
     let wants_ad = edns.dnssec_ok || h.has(flags::AD);
@@ -503,19 +569,16 @@ fn client_reply(
         f |= flags::AD;
     }
     Reply {
-        id: h.id,
         flags: f,
-        question: question.to_vec(),
         body,
         counts,
-        ext_rcode: 0,
-        ede: None,
+        ..Reply::empty(h, question, rcode)
     }
 }
 
 /// The EDE EXTRA-TEXT of a blocked answer: list id, serial and category,
 /// never a name.
-fn ede_text(active: &Active, category: &str) -> Arc<str> {
+fn ede_text(active: &Active, category: &str) -> Box<str> {
     format!(
         "blocked by list {} serial {} (category {category})",
         active.list_id(),
@@ -524,14 +587,14 @@ fn ede_text(active: &Active, category: &str) -> Arc<str> {
     .into()
 }
 
-fn not_ready(h: &Header, question: &[u8]) -> Reply {
+fn not_ready<'a>(h: &Header, question: &'a [u8]) -> Reply<'a> {
     Reply::empty(h, question, RCODE_SERVFAIL).with_ede(
         ede::NOT_READY,
         "no verified list loaded; ward will not answer unfiltered",
     )
 }
 
-fn upstream_failed(h: &Header, question: &[u8], failure: Failure) -> Reply {
+fn upstream_failed<'a>(h: &Header, question: &'a [u8], failure: Failure) -> Reply<'a> {
     let (code, text) = match failure {
         Failure::AllDown => (
             ede::NO_REACHABLE_AUTHORITY,

@@ -8,6 +8,7 @@
 //! * [`cache`]: the wire-format response cache.
 //! * [`upstream`]: forwarding with timeouts, retries, failover and health.
 //! * [`engine`]: the per-query pipeline: ACL, list, cache, forward.
+//! * [`udp`]: the UDP fast path: worker threads, `recvmmsg`/`sendmmsg`.
 //! * [`server`]: UDP and TCP listeners.
 
 pub mod answer;
@@ -16,6 +17,7 @@ pub mod engine;
 pub mod query;
 pub mod response;
 pub mod server;
+pub mod udp;
 pub mod upstream;
 pub mod wire;
 

@@ -1,8 +1,9 @@
 //! UDP and TCP listeners around the [`Engine`].
 //!
-//! UDP: one receive loop per socket. Blocked, cached, refused and
-//! malformed queries are answered inline, without a task; only forwards
-//! are spawned, bounded by [`MAX_INFLIGHT`].
+//! UDP: the fast path in [`super::udp`]: worker threads, each with its own
+//! socket, receiving and answering in batches. Blocked, cached, refused
+//! and malformed queries are answered inline, without a task; only
+//! forwards are spawned, bounded by [`MAX_INFLIGHT`].
 //!
 //! TCP (RFC 7766): each connection reads length-prefixed queries with an
 //! idle timeout and answers them concurrently, up to
@@ -18,13 +19,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::engine::{Engine, Step};
+use super::udp::Worker;
 use crate::metrics::Protocol;
 
 /// Forwards in flight across all UDP sockets; past this, new misses are
@@ -32,9 +34,6 @@ use crate::metrics::Protocol;
 pub const MAX_INFLIGHT: usize = 10_000;
 /// Queries answered concurrently on one TCP connection.
 pub const PIPELINE_DEPTH: usize = 32;
-/// Largest UDP datagram read.
-const UDP_RECV: usize = 65_535;
-
 /// TCP limits.
 #[derive(Debug, Clone, Copy)]
 pub struct TcpLimits {
@@ -45,29 +44,36 @@ pub struct TcpLimits {
 /// Bound sockets, before serving.
 #[derive(Debug)]
 pub struct Listeners {
-    pub udp: Vec<UdpSocket>,
+    /// Per listen address, one UDP socket per worker (all on one port).
+    pub udp: Vec<Vec<std::net::UdpSocket>>,
     pub tcp: Vec<TcpListener>,
 }
 
+/// Tries to find a port free for UDP and TCP when the configured port is 0.
+const PORT_ZERO_TRIES: usize = 16;
+
 impl Listeners {
-    /// Binds UDP and TCP on every address and logs each bound address once
-    /// (with the real port when the configured port is 0).
-    pub async fn bind(addrs: &[SocketAddr]) -> io::Result<Self> {
+    /// Binds `workers` UDP sockets (at least one) and one TCP listener on
+    /// every address and logs each bound address once (with the real port
+    /// when the configured port is 0).
+    pub async fn bind(addrs: &[SocketAddr], workers: usize) -> io::Result<Self> {
+        let workers = workers.max(1);
         let mut udp = Vec::new();
         let mut tcp = Vec::new();
         for addr in addrs {
-            let u = bind_udp(*addr)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot bind UDP {addr}: {e}")))?;
-            // With port 0, TCP takes the port UDP got, so one address serves both.
-            let tcp_addr = SocketAddr::new(addr.ip(), u.local_addr()?.port());
-            let t = bind_tcp(tcp_addr).map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot bind TCP {tcp_addr}: {e}"))
-            })?;
-            udp.push(u);
+            let (group, t) = bind_group(*addr, workers)?;
+            udp.push(group);
             tcp.push(t);
         }
-        for u in &udp {
-            info!("listening for UDP on {}", u.local_addr()?);
+        for group in &udp {
+            if let Some(u) = group.first() {
+                info!(
+                    "listening for UDP on {} with {} worker{}",
+                    u.local_addr()?,
+                    group.len(),
+                    if group.len() == 1 { "" } else { "s" }
+                );
+            }
         }
         for t in &tcp {
             info!("listening for TCP on {}", t.local_addr()?);
@@ -79,13 +85,51 @@ impl Listeners {
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.udp
             .iter()
-            .filter_map(|u| u.local_addr().ok())
+            .filter_map(|group| group.first()?.local_addr().ok())
             .collect()
     }
 }
 
-/// A non-blocking socket for `addr`; IPv6 sockets are IPv6-only, so the
-/// same port can be bound on 0.0.0.0 and [::] side by side.
+/// The UDP sockets and the TCP listener for one address. With port 0, TCP
+/// takes the port the first UDP socket got, so one address serves both;
+/// when that port is taken for TCP, another is tried.
+fn bind_group(
+    addr: SocketAddr,
+    workers: usize,
+) -> io::Result<(Vec<std::net::UdpSocket>, TcpListener)> {
+    let shared = workers > 1;
+    let tries = if addr.port() == 0 { PORT_ZERO_TRIES } else { 1 };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let first = bind_udp(addr, shared)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot bind UDP {addr}: {e}")))?;
+        let bound = SocketAddr::new(addr.ip(), first.local_addr()?.port());
+        let tcp = match bind_tcp(bound) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && attempt < tries => continue,
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot bind TCP {bound}: {e}"),
+                ));
+            }
+        };
+        let mut group = vec![first];
+        for _ in 1..workers {
+            group.push(bind_udp(bound, true).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot bind UDP {bound} (SO_REUSEPORT): {e}"),
+                )
+            })?);
+        }
+        return Ok((group, tcp));
+    }
+}
+
+/// A socket for `addr`; IPv6 sockets are IPv6-only, so the same port can
+/// be bound on 0.0.0.0 and [::] side by side.
 fn new_socket(
     addr: SocketAddr,
     ty: socket2::Type,
@@ -95,20 +139,27 @@ fn new_socket(
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
     }
-    s.set_nonblocking(true)?;
     Ok(s)
 }
 
-fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+/// A blocking UDP socket for a worker thread, with a receive timeout so
+/// the worker notices shutdown. `shared`: `SO_REUSEPORT`, one of several
+/// workers' sockets on the same address.
+fn bind_udp(addr: SocketAddr, shared: bool) -> io::Result<std::net::UdpSocket> {
     let s = new_socket(addr, socket2::Type::DGRAM, socket2::Protocol::UDP)?;
-    // Room for bursts: the loop drains it as fast as the engine answers.
+    if shared {
+        s.set_reuse_port(true)?;
+    }
+    // Room for bursts: the worker drains it as fast as the engine answers.
     let _ = s.set_recv_buffer_size(4 << 20);
+    s.set_read_timeout(Some(super::udp::POLL))?;
     s.bind(&addr.into())?;
-    UdpSocket::from_std(s.into())
+    Ok(s.into())
 }
 
 fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     let s = new_socket(addr, socket2::Type::STREAM, socket2::Protocol::TCP)?;
+    s.set_nonblocking(true)?;
     s.set_reuse_address(true)?;
     s.bind(&addr.into())?;
     s.listen(1024)?;
@@ -132,14 +183,17 @@ impl Server {
     ) -> Self {
         let tracker = TaskTracker::new();
         let inflight = Arc::new(Semaphore::new(MAX_INFLIGHT));
-        for sock in listeners.udp {
-            tracker.spawn(udp_loop(
-                Arc::new(sock),
-                Arc::clone(&engine),
-                Arc::clone(&inflight),
-                tracker.clone(),
-                shutdown.clone(),
-            ));
+        let runtime = tokio::runtime::Handle::current();
+        for socket in listeners.udp.into_iter().flatten() {
+            let worker = Worker {
+                socket: Arc::new(socket),
+                engine: Arc::clone(&engine),
+                runtime: runtime.clone(),
+                inflight: Arc::clone(&inflight),
+                tracker: tracker.clone(),
+                shutdown: shutdown.clone(),
+            };
+            tracker.spawn_blocking(move || worker.run());
         }
         let connections = Arc::new(Semaphore::new(tcp.max_connections.max(1)));
         for listener in listeners.tcp {
@@ -163,48 +217,6 @@ impl Server {
         tokio::time::timeout(limit, self.tracker.wait())
             .await
             .is_ok()
-    }
-}
-
-async fn udp_loop(
-    sock: Arc<UdpSocket>,
-    engine: Arc<Engine>,
-    inflight: Arc<Semaphore>,
-    tracker: TaskTracker,
-    shutdown: CancellationToken,
-) {
-    let mut buf = vec![0u8; UDP_RECV];
-    loop {
-        let (n, src) = tokio::select! {
-            r = sock.recv_from(&mut buf) => match r {
-                Ok(r) => r,
-                Err(error) => {
-                    // ICMP errors from earlier sends surface here; keep going.
-                    debug!(%error, "UDP receive error");
-                    continue;
-                }
-            },
-            () = shutdown.cancelled() => break,
-        };
-        match engine.prepare(&buf[..n], src, Protocol::Udp) {
-            Step::Reply(bytes) => {
-                let _ = sock.send_to(&bytes, src).await;
-            }
-            Step::Drop => {}
-            Step::Forward(pending) => {
-                let Ok(permit) = Arc::clone(&inflight).try_acquire_owned() else {
-                    warn!("too many queries in flight; dropping one");
-                    continue;
-                };
-                let sock = Arc::clone(&sock);
-                let engine = Arc::clone(&engine);
-                tracker.spawn(async move {
-                    let bytes = engine.forward(*pending).await;
-                    let _ = sock.send_to(&bytes, src).await;
-                    drop(permit);
-                });
-            }
-        }
     }
 }
 
@@ -284,9 +296,10 @@ async fn tcp_connection(
             Ok(Ok(_)) => {}
             _ => break,
         }
-        match engine.prepare(&buf, src, Protocol::Tcp) {
-            Step::Reply(bytes) => {
-                if tx.send(bytes).await.is_err() {
+        let mut out = Vec::new();
+        match engine.prepare(&buf, src, Protocol::Tcp, &mut out) {
+            Step::Reply => {
+                if tx.send(out).await.is_err() {
                     break;
                 }
             }

@@ -380,6 +380,37 @@ pub fn put_opt(
     }
 }
 
+/// Appends an OPT record with at most one option, an Extended DNS Error
+/// `(info code, EXTRA-TEXT)`, without building the options first.
+pub fn put_opt_ede(
+    out: &mut Vec<u8>,
+    payload: u16,
+    ext_rcode: u8,
+    dnssec_ok: bool,
+    ede: Option<(u16, &[u8])>,
+) {
+    out.push(0); // root owner
+    out.extend_from_slice(&TYPE_OPT.to_be_bytes());
+    out.extend_from_slice(&payload.to_be_bytes());
+    out.push(ext_rcode);
+    out.push(0); // version 0
+    out.extend_from_slice(&(if dnssec_ok { 0x8000u16 } else { 0 }).to_be_bytes());
+    match ede {
+        None => out.extend_from_slice(&0u16.to_be_bytes()),
+        Some((code, text)) => {
+            // EDE texts are ward's own short strings; cap them anyway so
+            // the lengths below cannot wrap.
+            let text = &text[..text.len().min(usize::from(u16::MAX) - 8)];
+            let data_len = 2 + text.len() as u16;
+            out.extend_from_slice(&(4 + data_len).to_be_bytes());
+            out.extend_from_slice(&OPT_EDE.to_be_bytes());
+            out.extend_from_slice(&data_len.to_be_bytes());
+            out.extend_from_slice(&code.to_be_bytes());
+            out.extend_from_slice(text);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,5 +518,25 @@ mod tests {
         let mut seen = Vec::new();
         opt_options(&out[rr.rdata_at..rr.end], |c, d| seen.push((c, d.to_vec()))).unwrap();
         assert_eq!(seen, vec![(OPT_EDE, b"\x00\x10hi".to_vec())]);
+    }
+
+    #[test]
+    fn opt_with_ede_matches_the_general_writer() {
+        for ede in [None, Some((16u16, &b"hi"[..])), Some((18, &b""[..]))] {
+            let mut fast = Vec::new();
+            put_opt_ede(&mut fast, 1232, 1, true, ede);
+            let mut data = Vec::new();
+            let options: Vec<(u16, &[u8])> = match ede {
+                None => vec![],
+                Some((code, text)) => {
+                    data.extend_from_slice(&code.to_be_bytes());
+                    data.extend_from_slice(text);
+                    vec![(OPT_EDE, &data[..])]
+                }
+            };
+            let mut general = Vec::new();
+            put_opt(&mut general, 1232, 1, true, &options);
+            assert_eq!(fast, general);
+        }
     }
 }

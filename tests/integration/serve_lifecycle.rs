@@ -233,6 +233,16 @@ async fn malformed_packets_never_stop_the_server() {
             "{what}"
         );
     }
+    // A well-formed query padded past the 4096 bytes the UDP fast path
+    // reads is cut by the kernel: counted as malformed, never answered.
+    let mut huge = query("www.example.test.", RecordType::A, None)
+        .to_vec()
+        .unwrap();
+    huge.resize(5000, 0);
+    assert!(
+        udp_silent(w.dns, &huge, Duration::from_millis(300)).await,
+        "a 5000-byte datagram is not answered"
+    );
     // Random garbage, deterministic seed: whatever happens, no crash.
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     for _ in 0..300 {
@@ -271,7 +281,7 @@ async fn malformed_packets_never_stop_the_server() {
         .filter(|l| l.starts_with("ward_malformed_total{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum();
-    assert!(malformed >= 7, "malformed counted: {malformed}\n{metrics}");
+    assert!(malformed >= 8, "malformed counted: {malformed}\n{metrics}");
     up.stop().await;
 }
 
@@ -616,4 +626,70 @@ async fn a_sole_upstream_marked_down_is_still_tried() {
         "{}",
         w.logs()
     );
+}
+
+/// `dns.udp_workers = 3`: three sockets share the port (`SO_REUSEPORT`, as
+/// the kernel's own table shows), and clients on many source ports, which
+/// the kernel spreads over them, all get right answers: blocked, forwarded
+/// and cached.
+#[tokio::test]
+async fn udp_workers_share_one_port_and_all_answer() {
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_list(dir.path(), &key(), 1, TEST_LIST);
+    let cfg = config(&[up.addr], "", "").replace(
+        "upstream_attempts = 1\n",
+        "upstream_attempts = 1\nudp_workers = 3\n",
+    );
+    let w = Ward::start(dir.path(), &cfg, true);
+    let line = format!("listening for UDP on {} with 3 workers", w.dns);
+    assert!(w.logs().contains(&line), "{}", w.logs());
+
+    let port = format!(":{:04X}", w.dns.port());
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+    let bound = table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|a| a.ends_with(&port))
+        })
+        .count();
+    assert_eq!(bound, 3, "UDP sockets on port {}:\n{table}", w.dns.port());
+
+    for i in 0..60 {
+        // `udp` binds a fresh client socket per query: a new source port.
+        if i % 2 == 0 {
+            let m = udp(
+                w.dns,
+                &query("www.blocked.test.", RecordType::A, Some((1232, false))),
+            )
+            .await;
+            assert_eq!(
+                a_records(&m),
+                vec![Ipv4Addr::new(192, 0, 2, 1)],
+                "query {i}"
+            );
+            assert_eq!(ede(&m).map(|(code, _)| code), Some(16), "query {i}");
+        } else {
+            let m = udp(w.dns, &query("www.example.test.", RecordType::A, None)).await;
+            assert_eq!(
+                a_records(&m),
+                vec![Ipv4Addr::new(192, 0, 2, 10)],
+                "query {i}"
+            );
+        }
+    }
+    let (_, metrics) = http_get(w.admin.unwrap(), "/metrics").await;
+    let hits: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("ward_cache_hits_total "))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        hits >= 25,
+        "later allowed queries come from the cache: {hits}\n{metrics}"
+    );
+    up.stop().await;
 }

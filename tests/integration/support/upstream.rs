@@ -138,11 +138,8 @@ impl TestUpstream {
         let handler: Arc<dyn ZoneHandler> = Arc::new(zone);
         catalog.upsert(LowerName::new(&origin), vec![handler]);
 
-        let udp = UdpSocket::bind("127.0.0.1:0")
-            .await
-            .expect("bind upstream UDP");
+        let (udp, tcp) = bind_udp_and_tcp().await;
         let addr = udp.local_addr().unwrap();
-        let tcp = TcpListener::bind(addr).await.expect("bind upstream TCP");
         let mut server = Server::new(catalog);
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 65_535);
@@ -152,6 +149,24 @@ impl TestUpstream {
     pub async fn stop(mut self) {
         let _ = self.server.shutdown_gracefully().await;
     }
+}
+
+/// A UDP socket and a TCP listener on the same free loopback port. The
+/// kernel picks the UDP port; that port's TCP side may belong to another
+/// test's connection, so a taken one is given back and another tried.
+async fn bind_udp_and_tcp() -> (UdpSocket, TcpListener) {
+    let mut last = None;
+    for _ in 0..64 {
+        let udp = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream UDP");
+        let addr = udp.local_addr().unwrap();
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => return (udp, tcp),
+            Err(e) => last = Some(e),
+        }
+    }
+    panic!("no loopback port free for both UDP and TCP: {last:?}");
 }
 
 /// A loopback UDP address where nothing listens: queries get ICMP port
