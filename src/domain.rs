@@ -242,6 +242,55 @@ impl NameKey {
         key
     }
 
+    /// Builds a key from an uncompressed wire-format name: length-prefixed
+    /// labels ending with the root label, as the question of a query
+    /// carries it. The same key as [`NameKey::from_wire_labels`] gives for
+    /// those labels, built in one pass without collecting them first: each
+    /// label is written straight to its place counted from the end.
+    /// Anything that is not such a name (a compression pointer, a label
+    /// running past the end) gives an overflowed key, which never matches.
+    pub fn from_uncompressed_wire(name: &[u8]) -> Self {
+        let mut key = Self::new();
+        let Some(total) = name.len().checked_sub(1).filter(|&t| t <= MAX_KEY_LEN) else {
+            key.overflow = true;
+            return key;
+        };
+        let mut pos = 0;
+        let mut end = total;
+        loop {
+            let Some(&len) = name.get(pos) else {
+                key.overflow = true;
+                return key;
+            };
+            if len == 0 {
+                break;
+            }
+            let len = usize::from(len);
+            let label = name.get(pos + 1..pos + 1 + len);
+            let at = end.checked_sub(len + 1);
+            let (Some(label), Some(at), true) = (label, at, len <= MAX_LABEL_LEN) else {
+                key.overflow = true;
+                return key;
+            };
+            for (dst, &b) in key.buf[at..end - 1].iter_mut().zip(label) {
+                *dst = match b {
+                    b'.' => 0xFF,
+                    _ => b.to_ascii_lowercase(),
+                };
+            }
+            key.buf[end - 1] = b'.';
+            end = at;
+            pos += 1 + len;
+            key.labels = key.labels.saturating_add(1);
+        }
+        if end != 0 || pos + 1 != name.len() {
+            key.overflow = true;
+            return key;
+        }
+        key.len = total;
+        key
+    }
+
     /// Builds a key from dotted text (an SNI host name, a Host header).
     /// One trailing dot is ignored. Returns `None` for empty names and empty
     /// labels, which no list entry can match.

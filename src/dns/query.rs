@@ -169,7 +169,7 @@ type Question = (usize, usize, NameKey, u16, u16);
 
 fn read_question(r: &mut Reader<'_>) -> Result<Question, WireError> {
     let start = r.pos();
-    let key = r.name_key()?;
+    let key = r.question_key()?;
     let qtype = r.u16()?;
     let qclass = r.u16()?;
     let end = r.pos();

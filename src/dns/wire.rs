@@ -184,6 +184,30 @@ impl<'a> Reader<'a> {
         self.name(|_| {}).map(|_| ())
     }
 
+    /// Reads the name at the cursor into a [`NameKey`], like
+    /// [`Reader::name_key`], with a fast path for a name without
+    /// compression pointers (every question name: a pointer in the first
+    /// name of a message could only point into the header). A name with a
+    /// pointer, or a malformed one, goes through [`Reader::name_key`], so
+    /// results and errors are the same.
+    pub fn question_key(&mut self) -> Result<NameKey, WireError> {
+        let start = self.pos;
+        let mut pos = start;
+        loop {
+            match self.buf.get(pos) {
+                Some(0) => break,
+                Some(&len) if len & 0xC0 == 0 => pos += 1 + usize::from(len),
+                _ => return self.name_key(),
+            }
+            if pos - start >= MAX_WIRE_NAME {
+                return self.name_key();
+            }
+        }
+        let name = &self.buf[start..=pos];
+        self.pos = pos + 1;
+        Ok(NameKey::from_uncompressed_wire(name))
+    }
+
     /// Reads a name into a [`NameKey`].
     pub fn name_key(&mut self) -> Result<NameKey, WireError> {
         let mut labels: [&[u8]; 128] = [&[]; 128];
@@ -537,6 +561,72 @@ mod tests {
             let mut general = Vec::new();
             put_opt(&mut general, 1232, 1, true, &options);
             assert_eq!(fast, general);
+        }
+    }
+
+    /// What a name read returns, comparably: the key's bytes, labels and
+    /// overflow flag, or the error; and where the cursor ends.
+    /// A read key: its bytes, label count and overflow flag.
+    type KeyParts = (Vec<u8>, usize, bool);
+
+    fn read_with(buf: &[u8], fast: bool) -> (Result<KeyParts, WireError>, usize) {
+        let mut r = Reader::at(buf, HEADER_LEN);
+        let got = if fast { r.question_key() } else { r.name_key() };
+        let got = got.map(|k| (k.as_bytes().to_vec(), k.label_count(), k.is_overflow()));
+        (got, r.pos())
+    }
+
+    #[test]
+    fn question_key_matches_the_general_reader_on_known_names() {
+        let mut long = Vec::new();
+        for _ in 0..4 {
+            long.push(63);
+            long.extend_from_slice(&[b'A'; 63]);
+        }
+        long.push(0);
+        let cases: Vec<Vec<u8>> = vec![
+            b"\x03WwW\x07example\x03com\x00".to_vec(),
+            b"\x00".to_vec(),
+            b"\x03a.b\x02vn\x00".to_vec(),
+            b"\x03www\xC0\x0C".to_vec(),
+            b"\x05ab".to_vec(),
+            b"\x41abc\x00".to_vec(),
+            long,
+        ];
+        for name in cases {
+            let mut buf = vec![0u8; HEADER_LEN];
+            buf.extend_from_slice(&name);
+            buf.extend_from_slice(&[0, 1, 0, 1]);
+            assert_eq!(read_with(&buf, true), read_with(&buf, false), "{name:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn question_key_matches_the_general_reader(
+            labels in proptest::collection::vec(
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..70), 0..8),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..6),
+            raw in proptest::prelude::any::<bool>(),
+        ) {
+            let mut buf = vec![0u8; HEADER_LEN];
+            if raw {
+                // Arbitrary bytes where the name should be.
+                for l in &labels {
+                    buf.extend_from_slice(l);
+                }
+            } else {
+                for l in &labels {
+                    buf.push(l.len().min(63) as u8);
+                    buf.extend_from_slice(&l[..l.len().min(63)]);
+                }
+                buf.push(0);
+            }
+            buf.extend_from_slice(&tail);
+            proptest::prop_assert_eq!(
+                read_with(&buf, true),
+                read_with(&buf, false)
+            );
         }
     }
 }

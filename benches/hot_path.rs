@@ -1,0 +1,296 @@
+//! Micro-benchmarks of the per-query hot path, and the instruction-count
+//! harness behind `bench/callgrind.sh` (see docs/performance.md).
+//!
+//! ```text
+//! cargo bench --bench hot_path                  # criterion
+//! bench/callgrind.sh                            # instructions per query
+//! ```
+//!
+//! The fixture is a real [`Engine`] as `ward serve` builds it: a signed
+//! list of `WARD_BENCH_ENTRIES` generated names (default 100 000, built
+//! once and kept in the system's temp directory), the answer cache, and a
+//! loopback UDP upstream (a thread answering every query with one A
+//! record) that the cached name is forwarded to once, so the cached path
+//! serves what a real forward stored.
+//!
+//! Measured pieces: parsing a query from the wire, the list lookup of an
+//! allowed and of a blocked name, and [`Engine::prepare`] end to end for a
+//! cache hit and for a blocked name (everything between `recvmmsg` and
+//! `sendmmsg` on the UDP fast path).
+//!
+//! With `WARD_CALLGRIND=PATH:N` the binary skips criterion and runs `N`
+//! queries of one path (`cached`, `blocked` or `parse`) in a function of
+//! its own (`callgrind_loop`), so `valgrind --tool=callgrind
+//! --toggle-collect='*callgrind_loop*'` counts the instructions of exactly
+//! those queries.
+
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::Criterion;
+use ward::dns::answer::{BlockAnswer, BlockMode};
+use ward::dns::cache::CacheLimits;
+use ward::dns::upstream::UpstreamSettings;
+use ward::dns::wire::{self, CLASS_IN, Header, TYPE_A, flags};
+use ward::dns::{Engine, Settings, Step, query};
+use ward::domain::NameKey;
+use ward::list::{BuildOptions, Compiler};
+use ward::metrics::{Metrics, Protocol};
+use ward::store::ListStore;
+
+const ALLOWED: &str = "www.example.vn";
+const BLOCKED: &str = "www.blocked-bench.vn";
+
+struct Fixture {
+    engine: Arc<Engine>,
+    store: Arc<ListStore>,
+    cached: Vec<u8>,
+    blocked: Vec<u8>,
+    client: SocketAddr,
+}
+
+fn entries() -> usize {
+    std::env::var("WARD_BENCH_ENTRIES")
+        .ok()
+        .map(|v| v.parse().expect("WARD_BENCH_ENTRIES is a number"))
+        .unwrap_or(100_000)
+}
+
+/// A query as a stub resolver sends it: RD, one question, EDNS 1232.
+fn query_bytes(name: &str, id: u16) -> Vec<u8> {
+    let mut m = Vec::new();
+    wire::put_header(
+        &mut m,
+        &Header {
+            id,
+            flags: flags::RD,
+            qdcount: 1,
+            ancount: 0,
+            nscount: 0,
+            arcount: 1,
+        },
+    );
+    wire::put_name(&mut m, name);
+    m.extend_from_slice(&TYPE_A.to_be_bytes());
+    m.extend_from_slice(&CLASS_IN.to_be_bytes());
+    wire::put_opt(&mut m, 1232, 0, false, &[]);
+    m
+}
+
+/// The signed artifact: `n` generated names in `adult` plus the blocked
+/// bench name, built once per size.
+fn artifact(n: usize) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("ward-hot-path-{n}.ward"));
+    if path.exists() {
+        return path;
+    }
+    let mut source = String::with_capacity(n * 32);
+    source.push_str("blocked-bench.vn adult\n");
+    for i in 0..n {
+        source.push_str(&format!("n{i:x}.site{}.vn adult\n", i % 1009));
+    }
+    let key_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/demo.key");
+    let key = ward::keys::read_secret(&key_path).expect("examples/demo.key");
+    let now = jiff::Timestamp::now();
+    let opts = BuildOptions {
+        list_id: "bench".into(),
+        serial: 1,
+        issued_at: now,
+        expires_at: now
+            .checked_add(jiff::SignedDuration::from_hours(24 * 365))
+            .expect("time"),
+        confidential: Default::default(),
+    };
+    let mut c = Compiler::new();
+    c.add_source("<generated>", source.as_bytes())
+        .expect("generated source");
+    let (bytes, _) = c.build(&opts, &key).expect("build");
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).expect("write artifact");
+    std::fs::rename(&tmp, &path).expect("rename artifact");
+    path
+}
+
+/// A loopback upstream: answers every query with its question and one A
+/// record (192.0.2.10, TTL 3600).
+fn upstream() -> SocketAddr {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind upstream");
+    let addr = sock.local_addr().expect("upstream address");
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let Ok(q) = query::parse(&buf[..n]) else {
+                continue;
+            };
+            let mut out = Vec::new();
+            wire::put_header(
+                &mut out,
+                &Header {
+                    id: q.header.id,
+                    flags: flags::QR | flags::RD | flags::RA,
+                    qdcount: 1,
+                    ancount: 1,
+                    nscount: 0,
+                    arcount: 0,
+                },
+            );
+            out.extend_from_slice(q.question);
+            wire::put_record_at_qname(&mut out, TYPE_A, CLASS_IN, 3600, &[192, 0, 2, 10]);
+            let _ = sock.send_to(&out, from);
+        }
+    });
+    addr
+}
+
+fn fixture() -> Fixture {
+    let store = Arc::new(ListStore::new());
+    let trust = [ward::keys::parse_public(ward::list::DEMO_PUBLIC_KEY).expect("demo key")]
+        .into_iter()
+        .collect();
+    let list = ward::list::open_file(&artifact(entries()), &trust).expect("bench list verifies");
+    store.swap(list);
+    let settings = Settings {
+        allow_clients: vec!["127.0.0.0/8".parse().expect("net")],
+        block: BlockAnswer {
+            mode: BlockMode::NxDomain,
+            ipv4: vec![],
+            ipv6: vec![],
+            ttl: 60,
+        },
+        cache: Some(CacheLimits {
+            max_entries: 100_000,
+            max_memory: 64 << 20,
+            min_ttl: 0,
+            max_ttl: 86_400,
+            max_negative_ttl: 3600,
+        }),
+        upstream: UpstreamSettings {
+            addrs: vec![upstream()],
+            timeout: Duration::from_secs(2),
+            attempts: 2,
+            edns_payload: 1232,
+        },
+        query_log: false,
+    };
+    let engine = Arc::new(Engine::new(
+        settings,
+        Arc::clone(&store),
+        Arc::new(Metrics::new()),
+    ));
+    let client = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40_000);
+    let cached = query_bytes(ALLOWED, 0x1234);
+    let blocked = query_bytes(BLOCKED, 0x4321);
+    // One real forward puts the allowed name in the cache.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let first = rt
+        .block_on(engine.handle(&cached, client, Protocol::Udp))
+        .expect("the upstream answers");
+    assert_eq!(wire::get_u16(&first, 6), 1, "one answer record");
+    let f = Fixture {
+        engine,
+        store,
+        cached,
+        blocked,
+        client,
+    };
+    // Both measured paths answer at once, with what they must.
+    let mut out = Vec::new();
+    assert!(matches!(f.prepare(&f.cached, &mut out), Step::Reply));
+    assert_eq!(wire::get_u16(&out, 2) & 0x000F, 0, "cache hit is NOERROR");
+    assert_eq!(wire::get_u16(&out, 6), 1, "cache hit carries the A record");
+    assert!(matches!(f.prepare(&f.blocked, &mut out), Step::Reply));
+    assert_eq!(
+        wire::get_u16(&out, 2) & 0x000F,
+        3,
+        "blocked name is NXDOMAIN"
+    );
+    f
+}
+
+impl Fixture {
+    fn prepare(&self, packet: &[u8], out: &mut Vec<u8>) -> Step {
+        self.engine.prepare(packet, self.client, Protocol::Udp, out)
+    }
+}
+
+fn key(name: &str) -> NameKey {
+    let q = query_bytes(name, 1);
+    query::parse(&q).expect("query parses").key
+}
+
+fn benches(c: &mut Criterion, f: &Fixture) {
+    c.bench_function("parse_query", |b| {
+        b.iter(|| query::parse(black_box(&f.cached)).map(|q| q.qtype))
+    });
+    let guard = f.store.load();
+    let active = guard.as_ref().expect("a list is loaded");
+    let (allowed, blocked) = (key(ALLOWED), key(BLOCKED));
+    c.bench_function("lookup_allowed", |b| {
+        b.iter(|| active.lookup(black_box(&allowed)).is_some())
+    });
+    c.bench_function("lookup_blocked", |b| {
+        b.iter(|| active.lookup(black_box(&blocked)).is_some())
+    });
+    let mut out = Vec::with_capacity(4096);
+    c.bench_function("prepare_cached", |b| {
+        b.iter(|| matches!(f.prepare(black_box(&f.cached), &mut out), Step::Reply))
+    });
+    c.bench_function("prepare_blocked", |b| {
+        b.iter(|| matches!(f.prepare(black_box(&f.blocked), &mut out), Step::Reply))
+    });
+}
+
+/// The loop callgrind counts: `n` queries of one path.
+#[inline(never)]
+fn callgrind_loop(f: &Fixture, path: &str, n: usize) -> usize {
+    let mut out = Vec::with_capacity(4096);
+    let mut answered = 0;
+    match path {
+        "parse" => {
+            for _ in 0..n {
+                answered += usize::from(query::parse(black_box(&f.cached)).is_ok());
+            }
+        }
+        "cached" | "blocked" => {
+            let packet = if path == "cached" {
+                &f.cached
+            } else {
+                &f.blocked
+            };
+            for _ in 0..n {
+                answered += usize::from(matches!(
+                    f.prepare(black_box(packet), &mut out),
+                    Step::Reply
+                ));
+            }
+        }
+        other => panic!("WARD_CALLGRIND path {other:?}: expected cached, blocked or parse"),
+    }
+    answered
+}
+
+fn main() {
+    let f = fixture();
+    if let Ok(spec) = std::env::var("WARD_CALLGRIND") {
+        let (path, n) = spec
+            .split_once(':')
+            .expect("WARD_CALLGRIND=PATH:N, e.g. cached:100000");
+        let n: usize = n.parse().expect("WARD_CALLGRIND count is a number");
+        let answered = callgrind_loop(&f, path, n);
+        assert_eq!(answered, n, "every query answered");
+        println!("{path}: {n} queries");
+        return;
+    }
+    let mut c = Criterion::default()
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .configure_from_args();
+    benches(&mut c, &f);
+    c.final_summary();
+}
