@@ -304,23 +304,36 @@ impl ListArtifact {
             .map_or(1, usize::from)
             .clamp(1, 4)
             .min(firsts.len().max(1));
+        // Depth-first, each node decoded once: a node is marked when it is
+        // pushed, so a node shared by many parents (the fst shares
+        // suffixes) is neither pushed nor decoded twice. Only transition
+        // addresses are decoded, not their inputs and outputs.
         let walk = |starts: Vec<usize>| -> bool {
             let mut seen = vec![0u64; len / 64 + 1];
-            let mut stack = starts;
-            while let Some(addr) = stack.pop() {
+            let mut stack = Vec::with_capacity(1024);
+            let mut mark = |addr: usize, stack: &mut Vec<usize>| -> bool {
                 let Some(word) = seen.get_mut(addr / 64) else {
                     return false;
                 };
                 let bit = 1u64 << (addr % 64);
-                if *word & bit != 0 {
-                    continue;
+                if *word & bit == 0 {
+                    *word |= bit;
+                    stack.push(addr);
                 }
-                *word |= bit;
-                for t in self.names.node(addr).transitions() {
-                    if t.addr >= len {
+                true
+            };
+            for addr in starts {
+                if !mark(addr, &mut stack) {
+                    return false;
+                }
+            }
+            while let Some(addr) = stack.pop() {
+                let node = self.names.node(addr);
+                for i in 0..node.len() {
+                    let next = node.transition_addr(i);
+                    if next >= len || !mark(next, &mut stack) {
                         return false;
                     }
-                    stack.push(t.addr);
                 }
             }
             true
