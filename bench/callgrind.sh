@@ -12,11 +12,17 @@
 # Only the instructions inside `callgrind_loop` (the N queries and what
 # they call) are collected; the fixture's set-up is not. Paths:
 #
-#   parse    query::parse of a typical query (RD, EDNS 1232)
-#   cached   Engine::prepare of that query: ACL, list lookup (allowed),
-#            cache hit, answer encoded with TTLs patched
-#   blocked  Engine::prepare of a listed name: ACL, list lookup (blocked),
-#            NXDOMAIN + SOA + EDE encoded
+#   parse            query::parse of a typical query (RD, EDNS 1232)
+#   lookup-allowed   the list lookup of an allowed name (filter screen)
+#   lookup-blocked   the list lookup of a blocked name (screen + fst walk)
+#   cached           Engine::prepare of the allowed query: ACL, cache hit
+#                    stored under this list (no lookup), answer encoded
+#                    with TTLs patched
+#   blocked          Engine::prepare of a blocked name asked before under
+#                    this list: ACL, the cache's verdict, NXDOMAIN + SOA +
+#                    EDE encoded
+#   blocked-nocache  the same on an engine without a cache: ACL, list
+#                    lookup, answer (a name's first query under a list)
 #
 # Prints a markdown table (instructions per query) and, per path, the ten
 # functions with the most instructions (self cost). Raw callgrind files go
@@ -27,6 +33,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-20000}
 OUT=bench/out/callgrind
+PATHS="parse lookup-allowed lookup-blocked cached blocked blocked-nocache"
 mkdir -p "$OUT"
 
 if ! command -v valgrind >/dev/null || ! command -v callgrind_annotate >/dev/null; then
@@ -45,19 +52,19 @@ for line in sys.stdin:
 [ -x "$exe" ] || { echo "callgrind.sh: could not build benches/hot_path.rs" >&2; exit 1; }
 
 # Natively first: builds the list once and checks every path answers.
-for path in parse cached blocked; do
+for path in $PATHS; do
     WARD_CALLGRIND=$path:10 "$exe" >/dev/null
 done
 
 printf '| path | instructions per query |\n|---|---:|\n'
-for path in parse cached blocked; do
+for path in $PATHS; do
     WARD_CALLGRIND=$path:$N valgrind --tool=callgrind --callgrind-out-file="$OUT/$path.out" \
         --toggle-collect='*callgrind_loop*' "$exe" >"$OUT/$path.log" 2>&1
     total=$(callgrind_annotate "$OUT/$path.out" 2>/dev/null |
         awk '/PROGRAM TOTALS/ && !done { gsub(",", "", $1); print $1; done = 1 }')
     printf '| %s | %s |\n' "$path" "$(awk -v t="$total" -v n="$N" 'BEGIN { printf "%.0f", t / n }')"
 done
-for path in parse cached blocked; do
+for path in $PATHS; do
     printf '\n%s: top functions (self instructions per query)\n\n' "$path"
     callgrind_annotate --inclusive=no --auto=no "$OUT/$path.out" 2>/dev/null |
         awk -v n="$N" '/file:function/ { on = 1; next }

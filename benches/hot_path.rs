@@ -14,13 +14,21 @@
 //! serves what a real forward stored.
 //!
 //! Measured pieces: parsing a query from the wire, the list lookup of an
-//! allowed and of a blocked name, and [`Engine::prepare`] end to end for a
-//! cache hit and for a blocked name (everything between `recvmmsg` and
-//! `sendmmsg` on the UDP fast path).
+//! allowed and of a blocked name, and [`Engine::prepare`] end to end
+//! (everything between `recvmmsg` and `sendmmsg` on the UDP fast path) for
+//! a cache hit, for a blocked name answered from the cache's verdict (a
+//! repeated query under the same list), and for a blocked name on an
+//! engine without a cache (the list lookup every time: the first query of
+//! a name, or the first after a swap).
+//!
+//! With `WARD_SCALE=N` it runs `N` queries per thread of the cached and
+//! the blocked path on 1 and then 2 threads at once, and prints queries per
+//! second: the engine's own scaling with cores, without sockets.
 //!
 //! With `WARD_CALLGRIND=PATH:N` the binary skips criterion and runs `N`
-//! queries of one path (`cached`, `blocked` or `parse`) in a function of
-//! its own (`callgrind_loop`), so `valgrind --tool=callgrind
+//! queries of one path (`parse`, `lookup-allowed`, `lookup-blocked`,
+//! `cached`, `blocked` or `blocked-nocache`) in a function of its own
+//! (`callgrind_loop`), so `valgrind --tool=callgrind
 //! --toggle-collect='*callgrind_loop*'` counts the instructions of exactly
 //! those queries.
 
@@ -46,6 +54,8 @@ const BLOCKED: &str = "www.blocked-bench.vn";
 
 struct Fixture {
     engine: Arc<Engine>,
+    /// The same engine without an answer cache.
+    uncached: Engine,
     store: Arc<ListStore>,
     cached: Vec<u8>,
     blocked: Vec<u8>,
@@ -175,6 +185,14 @@ fn fixture() -> Fixture {
         },
         query_log: false,
     };
+    let uncached = Engine::new(
+        Settings {
+            cache: None,
+            ..settings.clone()
+        },
+        Arc::clone(&store),
+        Arc::new(Metrics::new()),
+    );
     let engine = Arc::new(Engine::new(
         settings,
         Arc::clone(&store),
@@ -194,6 +212,7 @@ fn fixture() -> Fixture {
     assert_eq!(wire::get_u16(&first, 6), 1, "one answer record");
     let f = Fixture {
         engine,
+        uncached,
         store,
         cached,
         blocked,
@@ -210,6 +229,14 @@ fn fixture() -> Fixture {
         3,
         "blocked name is NXDOMAIN"
     );
+    let mut again = Vec::new();
+    assert!(matches!(f.prepare(&f.blocked, &mut again), Step::Reply));
+    assert_eq!(again, out, "the cached verdict answers as the lookup did");
+    let step = f
+        .uncached
+        .prepare(&f.blocked, f.client, Protocol::Udp, &mut again);
+    assert!(matches!(step, Step::Reply));
+    assert_eq!(again, out, "the engine without a cache answers the same");
     f
 }
 
@@ -244,6 +271,14 @@ fn benches(c: &mut Criterion, f: &Fixture) {
     c.bench_function("prepare_blocked", |b| {
         b.iter(|| matches!(f.prepare(black_box(&f.blocked), &mut out), Step::Reply))
     });
+    c.bench_function("prepare_blocked_nocache", |b| {
+        b.iter(|| {
+            let step = f
+                .uncached
+                .prepare(black_box(&f.blocked), f.client, Protocol::Udp, &mut out);
+            matches!(step, Step::Reply)
+        })
+    });
 }
 
 /// The loop callgrind counts: `n` queries of one path.
@@ -257,26 +292,80 @@ fn callgrind_loop(f: &Fixture, path: &str, n: usize) -> usize {
                 answered += usize::from(query::parse(black_box(&f.cached)).is_ok());
             }
         }
-        "cached" | "blocked" => {
-            let packet = if path == "cached" {
-                &f.cached
-            } else {
-                &f.blocked
+        "lookup-allowed" | "lookup-blocked" => {
+            let guard = f.store.load();
+            let active = guard.as_ref().expect("a list is loaded");
+            let (name, blocked) = match path {
+                "lookup-allowed" => (ALLOWED, false),
+                _ => (BLOCKED, true),
             };
+            let k = key(name);
             for _ in 0..n {
-                answered += usize::from(matches!(
-                    f.prepare(black_box(packet), &mut out),
-                    Step::Reply
-                ));
+                answered += usize::from(active.lookup(black_box(&k)).is_some() == blocked);
             }
         }
-        other => panic!("WARD_CALLGRIND path {other:?}: expected cached, blocked or parse"),
+        "cached" | "blocked" | "blocked-nocache" => {
+            let (engine, packet) = match path {
+                "cached" => (&*f.engine, &f.cached),
+                "blocked" => (&*f.engine, &f.blocked),
+                _ => (&f.uncached, &f.blocked),
+            };
+            for _ in 0..n {
+                let step = engine.prepare(black_box(packet), f.client, Protocol::Udp, &mut out);
+                answered += usize::from(matches!(step, Step::Reply));
+            }
+        }
+        other => panic!(
+            "WARD_CALLGRIND path {other:?}: expected parse, lookup-allowed, lookup-blocked, cached, blocked or blocked-nocache"
+        ),
     }
     answered
 }
 
+/// Engine throughput with 1 and 2 threads calling [`Engine::prepare`] at
+/// once on the same engine (no sockets): how far the shared state (list,
+/// cache, counters) lets the per-query work scale with cores.
+fn scaling(f: &Fixture, n: usize) {
+    println!("| path | threads | queries/s | per thread | vs 1 thread |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, packet) in [("cached", &f.cached), ("blocked", &f.blocked)] {
+        let mut one = 0.0;
+        for threads in [1usize, 2] {
+            let start = std::time::Instant::now();
+            std::thread::scope(|scope| {
+                for _ in 0..threads {
+                    scope.spawn(|| {
+                        let mut out = Vec::with_capacity(4096);
+                        for _ in 0..n {
+                            let step = f.prepare(black_box(packet), &mut out);
+                            assert!(matches!(step, Step::Reply));
+                        }
+                    });
+                }
+            });
+            let qps = (threads * n) as f64 / start.elapsed().as_secs_f64();
+            if threads == 1 {
+                one = qps;
+            }
+            println!(
+                "| {name} | {threads} | {qps:.0} | {:.0} | {:.2} |",
+                qps / threads as f64,
+                qps / one
+            );
+        }
+    }
+}
+
 fn main() {
     let f = fixture();
+    if let Ok(n) = std::env::var("WARD_SCALE") {
+        scaling(
+            &f,
+            n.parse()
+                .expect("WARD_SCALE is a count of queries per thread"),
+        );
+        return;
+    }
     if let Ok(spec) = std::env::var("WARD_CALLGRIND") {
         let (path, n) = spec
             .split_once(':')

@@ -13,6 +13,15 @@
 //! after a swap, a hit re-checks those names against the new list and is
 //! dropped if any is now blocked (CNAME cloaking after a list update).
 //!
+//! Because an entry remembers the list generation it was checked under, a
+//! hit under that same generation needs no list lookup at all: the
+//! question and every chain name were looked up in exactly this list when
+//! the entry was stored or last re-checked. Blocked names are cached the
+//! same way, as *verdict* entries (the match, no records): a repeated
+//! blocked query under the same list skips the index walk. Verdicts of
+//! confidential rules are never cached, so no confidential name is kept
+//! in memory beyond its query.
+//!
 //! The cache is bounded by entries and by memory at once: each entry
 //! weighs at least `max_memory / max_entries`, so the weight limit
 //! enforces both.
@@ -25,6 +34,7 @@ use quick_cache::Weighter;
 use quick_cache::sync::Cache as QuickCache;
 
 use crate::domain::NameKey;
+use crate::list::Match;
 
 /// Bytes of a cache key: 2 type + 2 class + 1 flags + the name key.
 const KEY_CAP: usize = 5 + crate::domain::MAX_KEY_LEN;
@@ -94,6 +104,9 @@ pub struct Entry {
     expires: Instant,
     generation: AtomicU64,
     weight: u64,
+    /// For a verdict entry: the rule that blocks the name under
+    /// `generation`. Such an entry has no records.
+    verdict: Option<Match>,
 }
 
 impl Entry {
@@ -131,6 +144,11 @@ impl Entry {
             rest = tail;
             Some(key)
         })
+    }
+
+    /// The rule that blocked the name, for a verdict entry.
+    pub fn verdict(&self) -> Option<Match> {
+        self.verdict
     }
 
     /// The list generation the chain was last checked against.
@@ -251,6 +269,30 @@ impl Cache {
             expires: now + Duration::from_secs(u64::from(ttl)),
             generation: AtomicU64::new(item.generation),
             weight,
+            verdict: None,
+        };
+        self.inner.insert(key.as_bytes().into(), Arc::new(entry));
+    }
+
+    /// Remembers that the list of `generation` blocks this name by rule
+    /// `m`, for `max_ttl` seconds (the verdict holds as long as that list
+    /// is in force; the expiry only bounds how long the entry occupies
+    /// room). Confidential verdicts are not stored.
+    pub fn insert_verdict(&self, key: &KeyBuf, m: Match, generation: u64, now: Instant) {
+        if m.confidential || self.limits.max_ttl == 0 {
+            return;
+        }
+        let entry = Entry {
+            flags: 0,
+            counts: [0; 3],
+            body: Box::default(),
+            ttls: Box::default(),
+            chain: Box::default(),
+            stored: now,
+            expires: now + Duration::from_secs(u64::from(self.limits.max_ttl)),
+            generation: AtomicU64::new(generation),
+            weight: (ENTRY_OVERHEAD + key.len) as u64,
+            verdict: Some(m),
         };
         self.inner.insert(key.as_bytes().into(), Arc::new(entry));
     }

@@ -30,7 +30,7 @@ use prometheus_client::metrics::counter::Counter;
 use tracing::info;
 
 use super::answer::{self, BlockAnswer, BlockMode, Body, ClientEdns, Reply, ede};
-use super::cache::{Cache, CacheLimits, Insert, KeyBuf};
+use super::cache::{Cache, CacheLimits, Entry, Insert, KeyBuf};
 use super::query::{self, Query, Reject};
 use super::response::Upstreamed;
 use super::upstream::{Failure, UpstreamSettings, Upstreams};
@@ -216,15 +216,6 @@ impl Engine {
         let Some(active) = guard.as_ref() else {
             return finish(not_ready(&q.header, q.question), QueryResult::ServFail);
         };
-        if let Some(m) = active.lookup(&q.key) {
-            self.log(client_ip, active, &q.key, q.qtype, Some(&m), "blocked");
-            let per_list = self.per_list(active);
-            return finish(
-                self.blocked_reply(&q.header, q.question, q.qtype, &per_list, active, &m),
-                QueryResult::Blocked,
-            );
-        }
-
         let cache_key = KeyBuf::new(
             &q.key,
             q.qtype,
@@ -232,26 +223,48 @@ impl Engine {
             q.dnssec_ok(),
             q.checking_disabled(),
         );
+        let now = Instant::now();
+        // An entry stored (or re-checked) under the list in force was
+        // looked up in exactly this list: answer without a lookup. One from
+        // an older list is kept for the re-check below.
+        let mut stale = None;
+        if let Some(entry) = self.cache.as_ref().and_then(|c| c.get(&cache_key, now)) {
+            if entry.generation() != active.generation {
+                stale = Some(entry);
+            } else if let Some(m) = entry.verdict() {
+                self.log(client_ip, active, &q.key, q.qtype, Some(&m), "blocked");
+                let per_list = self.per_list(active);
+                return finish(
+                    self.blocked_reply(&q.header, q.question, q.qtype, &per_list, active, &m),
+                    QueryResult::Blocked,
+                );
+            } else {
+                self.metrics.cache_hit();
+                self.log(client_ip, active, &q.key, q.qtype, None, "cached");
+                return finish(cached_reply(&q, &entry, edns, now), QueryResult::Cached);
+            }
+        }
+        if let Some(m) = active.lookup(&q.key) {
+            self.log(client_ip, active, &q.key, q.qtype, Some(&m), "blocked");
+            if let Some(cache) = &self.cache {
+                cache.insert_verdict(&cache_key, m, active.generation, now);
+            }
+            let per_list = self.per_list(active);
+            return finish(
+                self.blocked_reply(&q.header, q.question, q.qtype, &per_list, active, &m),
+                QueryResult::Blocked,
+            );
+        }
         if let Some(cache) = &self.cache {
-            let now = Instant::now();
-            if let Some(entry) = cache.get(&cache_key, now) {
-                if entry.generation() == active.generation
-                    || self.chain_still_clean(active, entry.chain())
-                {
+            if let Some(entry) = stale {
+                // The question is allowed by the new list; the answer
+                // stands if none of the names it leads to is now blocked.
+                // A verdict from an older list no longer holds at all.
+                if entry.verdict().is_none() && self.chain_still_clean(active, entry.chain()) {
                     entry.set_generation(active.generation);
                     self.metrics.cache_hit();
                     self.log(client_ip, active, &q.key, q.qtype, None, "cached");
-                    let mut reply = client_reply(
-                        &q.header,
-                        q.question,
-                        entry.flags,
-                        entry.counts,
-                        entry.body(),
-                        edns,
-                    );
-                    reply.ttls = entry.ttls();
-                    reply.elapsed = entry.elapsed(now);
-                    return finish(reply, QueryResult::Cached);
+                    return finish(cached_reply(&q, &entry, edns, now), QueryResult::Cached);
                 }
                 cache.remove(&cache_key);
             }
@@ -574,6 +587,22 @@ fn client_reply<'a>(
         counts,
         ..Reply::empty(h, question, rcode)
     }
+}
+
+/// A cache hit as the client's reply: its ID, question and EDNS around
+/// the stored records, TTLs counted down to `now`.
+fn cached_reply<'a>(q: &Query<'a>, entry: &'a Entry, edns: ClientEdns, now: Instant) -> Reply<'a> {
+    let mut reply = client_reply(
+        &q.header,
+        q.question,
+        entry.flags,
+        entry.counts,
+        entry.body(),
+        edns,
+    );
+    reply.ttls = entry.ttls();
+    reply.elapsed = entry.elapsed(now);
+    reply
 }
 
 /// The EDE EXTRA-TEXT of a blocked answer: list id, serial and category,

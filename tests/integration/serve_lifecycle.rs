@@ -107,6 +107,47 @@ async fn sighup_swaps_in_a_new_list_and_it_beats_the_cache() {
     up.stop().await;
 }
 
+/// A blocked name is answered from the cache's verdict while the same list
+/// is in force: byte for byte what the list lookup gave. A swap to a list
+/// that no longer blocks it ends the verdict at once: the next query is
+/// forwarded.
+#[tokio::test]
+async fn a_cached_verdict_holds_only_for_its_own_list() {
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = start(dir.path(), &[up.addr], "", "");
+    let q = query("www.blocked.test.", RecordType::A, Some((1232, false)))
+        .to_vec()
+        .unwrap();
+    let first = udp_raw(w.dns, &q).await.expect("an answer");
+    let second = udp_raw(w.dns, &q).await.expect("an answer");
+    assert_eq!(
+        first, second,
+        "the cached verdict answers exactly as the lookup did"
+    );
+    let m = Message::from_vec(&second).unwrap();
+    assert_eq!(a_records(&m), vec![Ipv4Addr::new(192, 0, 2, 1)]);
+    assert!(ede(&m).unwrap().1.contains("serial 1"));
+
+    // Serial 2 drops `blocked.test`.
+    let list2: String = TEST_LIST
+        .lines()
+        .filter(|l| !l.starts_with("blocked.test"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    write_list(dir.path(), &key(), 2, &list2);
+    w.signal("HUP");
+    assert!(w.wait_for_log("SIGHUP: list reloaded"), "{}", w.logs());
+    let m = Message::from_vec(&udp_raw(w.dns, &q).await.expect("an answer")).unwrap();
+    assert_eq!(
+        a_records(&m),
+        vec![Ipv4Addr::new(192, 0, 2, 99)],
+        "forwarded once the list no longer blocks it"
+    );
+    assert!(ede(&m).is_none());
+    up.stop().await;
+}
+
 #[tokio::test]
 async fn admin_endpoints_report_health_readiness_and_metrics() {
     let up = TestUpstream::start().await;
