@@ -26,7 +26,6 @@ use std::time::Instant;
 
 use arc_swap::ArcSwapOption;
 use ipnet::IpNet;
-use prometheus_client::metrics::counter::Counter;
 use tracing::info;
 
 use super::answer::{self, BlockAnswer, BlockMode, Body, ClientEdns, Reply, ede};
@@ -40,7 +39,7 @@ use super::wire::{
 };
 use crate::domain::NameKey;
 use crate::list::Match;
-use crate::metrics::{Metrics, Protocol, QueryResult};
+use crate::metrics::{HotCounter, Metrics, Protocol, QueryResult};
 use crate::store::{Active, ListStore};
 
 /// The category name of a match in the list-index fault pseudo-category.
@@ -96,7 +95,7 @@ pub struct Pending {
 #[derive(Debug)]
 struct BlockedCounters {
     generation: u64,
-    by_category: Vec<Counter>,
+    by_category: Vec<HotCounter>,
     /// The EDE text for each category.
     texts: Vec<Box<str>>,
     /// The EDE text for a match outside the categories (the list-index
@@ -113,6 +112,27 @@ impl BlockedCounters {
             TYPE_A => &self.bodies[0],
             TYPE_AAAA => &self.bodies[1],
             _ => &self.bodies[2],
+        }
+    }
+}
+
+/// The per-list parts of blocked answers, as [`Engine::per_list`] found or
+/// built them.
+enum PerList {
+    /// The stored parts, for the list in force (never `None` inside).
+    Current(arc_swap::Guard<Option<Arc<BlockedCounters>>>),
+    /// Parts just built for a list that was not stored yet.
+    Fresh(Arc<BlockedCounters>),
+}
+
+impl std::ops::Deref for PerList {
+    type Target = BlockedCounters;
+
+    fn deref(&self) -> &BlockedCounters {
+        match self {
+            // `per_list` returns `Current` only after seeing `Some`.
+            Self::Current(guard) => guard.as_deref().unwrap_or_else(|| unreachable!()),
+            Self::Fresh(fresh) => fresh,
         }
     }
 }
@@ -418,11 +438,15 @@ impl Engine {
 
     /// Counter handles and EDE texts for the list in force, built on the
     /// first block after each swap.
-    fn per_list(&self, active: &Active) -> Arc<BlockedCounters> {
-        if let Some(c) = self.blocked.load().as_ref()
-            && c.generation == active.generation
+    fn per_list(&self, active: &Active) -> PerList {
+        let current = self.blocked.load();
+        if current
+            .as_ref()
+            .is_some_and(|c| c.generation == active.generation)
         {
-            return Arc::clone(c);
+            // A guard, not a clone: no shared reference count is written
+            // on the per-query path.
+            return PerList::Current(current);
         }
         let action = match self.settings.block.mode {
             BlockMode::Sinkhole => "sinkhole",
@@ -446,7 +470,7 @@ impl Engine {
                 .map(|t| answer::blocked_body(&self.settings.block, t, active.serial())),
         });
         self.blocked.store(Some(Arc::clone(&fresh)));
-        fresh
+        PerList::Fresh(fresh)
     }
 
     /// Class CH: `list.ward. TXT` reports the list in force. `None` for

@@ -109,7 +109,7 @@ pub(super) struct ReportMetrics {
 impl ReportMetrics {
     pub(super) fn register(
         r: &mut Registry,
-        blocked: &Family<BlockedLabels, Counter>,
+        blocked: &Family<BlockedLabels, super::HotCounter>,
         web_blocked: &Family<WebBlockedLabels, Counter>,
         upstream_errors: &Family<UpstreamErrorLabels, Counter>,
     ) -> Self {
@@ -263,8 +263,13 @@ impl Metrics {
     /// families' read locks once; meant for once per report window.
     pub fn snapshot(&self) -> CounterSnapshot {
         let mut s = CounterSnapshot {
-            queries: self.queries.iter().flatten().map(Counter::get).sum(),
-            malformed: self.malformed.iter().map(Counter::get).sum(),
+            queries: self
+                .queries
+                .iter()
+                .flatten()
+                .map(super::HotCounter::get)
+                .sum(),
+            malformed: self.malformed.iter().map(super::HotCounter::get).sum(),
             ..CounterSnapshot::default()
         };
         for r in FetchResult::ALL.into_iter().filter(|r| r.is_failure()) {
