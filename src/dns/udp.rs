@@ -19,6 +19,7 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ use nix::libc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use super::engine::{Engine, Step};
 use crate::metrics::Protocol;
@@ -81,10 +82,23 @@ impl Worker {
                 // The send batch has as many slots as the receive batch,
                 // and is flushed after every receive: a slot is free.
                 let Some(out) = send.next_buf() else { break };
-                match self.engine.prepare(datagram.bytes, src, Protocol::Udp, out) {
-                    Step::Reply => send.commit(src),
-                    Step::Drop => {}
-                    Step::Forward(pending) => self.forward(*pending, src),
+                // A panic must not end the worker: its socket would keep
+                // receiving its share of the clients and answer none of
+                // them. The engine is fuzzed never to panic; this is the
+                // backstop.
+                let step = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    self.engine.prepare(datagram.bytes, src, Protocol::Udp, out)
+                }));
+                match step {
+                    Ok(Step::Reply) => send.commit(src),
+                    Ok(Step::Drop) => {}
+                    Ok(Step::Forward(pending)) => self.forward(*pending, src),
+                    Err(_) => {
+                        self.engine.count_malformed(Protocol::Udp);
+                        error!(
+                            "ALARM: answering a UDP query panicked; it was dropped and the worker goes on"
+                        );
+                    }
                 }
             }
             if !send.is_empty() {
