@@ -56,22 +56,16 @@ pub struct Datagram<'a> {
 impl RecvBatch {
     pub fn new(capacity: usize, slot: usize) -> Self {
         let capacity = capacity.max(1);
-        // SAFETY: all-zero bytes are a valid value of these plain C structs
-        // (null pointers and zero lengths); every pointer is set before use.
+        // SAFETY: all-zero bytes are a valid sockaddr_storage (family
+        // AF_UNSPEC); the kernel fills it in.
         let zero_addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let zero_hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
+        let (iovs, hdrs) = message_slots(capacity);
         Self {
             slot,
             bufs: vec![0; capacity * slot],
             addrs: vec![zero_addr; capacity],
-            iovs: vec![
-                libc::iovec {
-                    iov_base: std::ptr::null_mut(),
-                    iov_len: 0,
-                };
-                capacity
-            ],
-            hdrs: vec![zero_hdr; capacity],
+            iovs,
+            hdrs,
             received: 0,
         }
     }
@@ -91,14 +85,8 @@ impl RecvBatch {
         {
             iov.iov_base = self.bufs[i * slot..].as_mut_ptr().cast();
             iov.iov_len = slot;
-            hdr.msg_hdr.msg_name = std::ptr::from_mut(addr).cast();
-            hdr.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as _;
-            hdr.msg_hdr.msg_iov = std::ptr::from_mut(iov);
-            hdr.msg_hdr.msg_iovlen = 1;
-            hdr.msg_hdr.msg_control = std::ptr::null_mut();
-            hdr.msg_hdr.msg_controllen = 0;
-            hdr.msg_hdr.msg_flags = 0;
-            hdr.msg_len = 0;
+            let namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            point(hdr, std::ptr::from_mut(addr).cast(), namelen, iov);
         }
         // SAFETY: every header points at its own iovec and address slot,
         // and every iovec at its own `slot`-byte part of `bufs`; all of
@@ -135,6 +123,36 @@ impl RecvBatch {
             truncated: hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
         })
     }
+}
+
+/// Empty iovecs and message headers for `capacity` messages of a batch.
+fn message_slots(capacity: usize) -> (Vec<libc::iovec>, Vec<libc::mmsghdr>) {
+    let empty = libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    };
+    // SAFETY: all-zero bytes are a valid mmsghdr (null pointers, zero
+    // lengths); `point` sets every pointer before a header is used.
+    let zero_hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
+    (vec![empty; capacity], vec![zero_hdr; capacity])
+}
+
+/// Points a message header at one address and one buffer, with no
+/// control data and cleared flags and length.
+fn point(
+    hdr: &mut libc::mmsghdr,
+    name: *mut libc::c_void,
+    namelen: libc::socklen_t,
+    iov: &mut libc::iovec,
+) {
+    hdr.msg_hdr.msg_name = name;
+    hdr.msg_hdr.msg_namelen = namelen;
+    hdr.msg_hdr.msg_iov = std::ptr::from_mut(iov);
+    hdr.msg_hdr.msg_iovlen = 1;
+    hdr.msg_hdr.msg_control = std::ptr::null_mut();
+    hdr.msg_hdr.msg_controllen = 0;
+    hdr.msg_hdr.msg_flags = 0;
+    hdr.msg_len = 0;
 }
 
 /// A received source address, IPv4 or IPv6.
@@ -187,20 +205,13 @@ impl std::fmt::Debug for SendBatch {
 impl SendBatch {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        // SAFETY: as in `RecvBatch::new`.
-        let zero_hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
         let nowhere = socket2::SockAddr::from(SocketAddr::from(([0, 0, 0, 0], 0)));
+        let (iovs, hdrs) = message_slots(capacity);
         Self {
             bufs: (0..capacity).map(|_| Vec::with_capacity(4096)).collect(),
             addrs: vec![nowhere; capacity],
-            iovs: vec![
-                libc::iovec {
-                    iov_base: std::ptr::null_mut(),
-                    iov_len: 0,
-                };
-                capacity
-            ],
-            hdrs: vec![zero_hdr; capacity],
+            iovs,
+            hdrs,
             len: 0,
         }
     }
@@ -236,15 +247,9 @@ impl SendBatch {
                 iov_len: buf.len(),
             };
             let addr = &self.addrs[i];
-            let hdr = &mut self.hdrs[i];
-            hdr.msg_hdr.msg_name = addr.as_ptr().cast_mut().cast();
-            hdr.msg_hdr.msg_namelen = addr.len();
-            hdr.msg_hdr.msg_iov = std::ptr::from_mut(&mut self.iovs[i]);
-            hdr.msg_hdr.msg_iovlen = 1;
-            hdr.msg_hdr.msg_control = std::ptr::null_mut();
-            hdr.msg_hdr.msg_controllen = 0;
-            hdr.msg_hdr.msg_flags = 0;
-            hdr.msg_len = 0;
+            // The kernel only reads a sendmmsg destination.
+            let name = addr.as_ptr().cast_mut().cast();
+            point(&mut self.hdrs[i], name, addr.len(), &mut self.iovs[i]);
         }
         let mut sent = 0;
         let mut skipped = 0;

@@ -180,13 +180,7 @@ impl<'a> Reply<'a> {
         if !cut {
             let at = out.len();
             out.extend_from_slice(self.body);
-            for &(offset, ttl) in self.ttls {
-                wire::set_u32(
-                    out,
-                    at + usize::from(offset),
-                    ttl.saturating_sub(self.elapsed),
-                );
-            }
+            super::response::patch_ttls(&mut out[at..], self.ttls, self.elapsed);
         }
         if opt {
             // A truncated answer drops the EDE too: it must stay small.

@@ -389,12 +389,7 @@ pub fn put_opt(
     dnssec_ok: bool,
     options: &[(u16, &[u8])],
 ) {
-    out.push(0); // root owner
-    out.extend_from_slice(&TYPE_OPT.to_be_bytes());
-    out.extend_from_slice(&payload.to_be_bytes());
-    out.push(ext_rcode);
-    out.push(0); // version 0
-    out.extend_from_slice(&(if dnssec_ok { 0x8000u16 } else { 0 }).to_be_bytes());
+    put_opt_fixed(out, payload, ext_rcode, dnssec_ok);
     let rdlen: usize = options.iter().map(|(_, d)| 4 + d.len()).sum();
     out.extend_from_slice(&(rdlen.min(usize::from(u16::MAX)) as u16).to_be_bytes());
     for (code, data) in options {
@@ -402,6 +397,16 @@ pub fn put_opt(
         out.extend_from_slice(&(data.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
         out.extend_from_slice(data);
     }
+}
+
+/// The fixed part of an OPT record, up to its RDLENGTH.
+fn put_opt_fixed(out: &mut Vec<u8>, payload: u16, ext_rcode: u8, dnssec_ok: bool) {
+    out.push(0); // root owner
+    out.extend_from_slice(&TYPE_OPT.to_be_bytes());
+    out.extend_from_slice(&payload.to_be_bytes());
+    out.push(ext_rcode);
+    out.push(0); // version 0
+    out.extend_from_slice(&(if dnssec_ok { 0x8000u16 } else { 0 }).to_be_bytes());
 }
 
 /// Appends an OPT record with at most one option, an Extended DNS Error
@@ -413,12 +418,7 @@ pub fn put_opt_ede(
     dnssec_ok: bool,
     ede: Option<(u16, &[u8])>,
 ) {
-    out.push(0); // root owner
-    out.extend_from_slice(&TYPE_OPT.to_be_bytes());
-    out.extend_from_slice(&payload.to_be_bytes());
-    out.push(ext_rcode);
-    out.push(0); // version 0
-    out.extend_from_slice(&(if dnssec_ok { 0x8000u16 } else { 0 }).to_be_bytes());
+    put_opt_fixed(out, payload, ext_rcode, dnssec_ok);
     match ede {
         None => out.extend_from_slice(&0u16.to_be_bytes()),
         Some((code, text)) => {
