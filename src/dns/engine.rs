@@ -24,7 +24,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arc_swap::ArcSwapOption;
+use arc_swap::ArcSwap;
 use ipnet::IpNet;
 use tracing::info;
 
@@ -107,6 +107,23 @@ struct BlockedCounters {
 }
 
 impl BlockedCounters {
+    /// No parts: generation 0 matches no list (generations start at 1).
+    fn none() -> Self {
+        let empty = || Body {
+            rcode: 0,
+            bytes: Vec::new(),
+            counts: [0; 3],
+        };
+        Self {
+            generation: 0,
+            by_category: Vec::new(),
+            texts: Vec::new(),
+            fault: Box::default(),
+            unknown: Box::default(),
+            bodies: [empty(), empty(), empty()],
+        }
+    }
+
     fn body(&self, qtype: u16) -> &Body {
         match qtype {
             TYPE_A => &self.bodies[0],
@@ -119,8 +136,8 @@ impl BlockedCounters {
 /// The per-list parts of blocked answers, as [`Engine::per_list`] found or
 /// built them.
 enum PerList {
-    /// The stored parts, for the list in force (never `None` inside).
-    Current(arc_swap::Guard<Option<Arc<BlockedCounters>>>),
+    /// The stored parts, for the list in force.
+    Current(arc_swap::Guard<Arc<BlockedCounters>>),
     /// Parts just built for a list that was not stored yet.
     Fresh(Arc<BlockedCounters>),
 }
@@ -130,8 +147,7 @@ impl std::ops::Deref for PerList {
 
     fn deref(&self) -> &BlockedCounters {
         match self {
-            // `per_list` returns `Current` only after seeing `Some`.
-            Self::Current(guard) => guard.as_deref().unwrap_or_else(|| unreachable!()),
+            Self::Current(guard) => guard,
             Self::Fresh(fresh) => fresh,
         }
     }
@@ -145,7 +161,9 @@ pub struct Engine {
     cache: Option<Cache>,
     upstreams: Upstreams,
     metrics: Arc<Metrics>,
-    blocked: ArcSwapOption<BlockedCounters>,
+    /// Parts for the last list a block was answered under; before the
+    /// first, empty parts of generation 0, which no list has.
+    blocked: ArcSwap<BlockedCounters>,
 }
 
 impl Engine {
@@ -158,7 +176,7 @@ impl Engine {
             cache,
             upstreams,
             metrics,
-            blocked: ArcSwapOption::empty(),
+            blocked: ArcSwap::from_pointee(BlockedCounters::none()),
         }
     }
 
@@ -245,30 +263,22 @@ impl Engine {
         );
         let now = Instant::now();
         // An entry stored (or re-checked) under the list in force was
-        // looked up in exactly this list: answer without a lookup. One from
-        // an older list is kept for the re-check below.
-        let mut stale = None;
-        if let Some(entry) = self.cache.as_ref().and_then(|c| c.get(&cache_key, now)) {
-            if entry.generation() != active.generation {
-                stale = Some(entry);
-            } else if let Some(m) = entry.verdict() {
-                self.log(client_ip, active, &q.key, q.qtype, Some(&m), "blocked");
-                let per_list = self.per_list(active);
-                return finish(
-                    self.blocked_reply(&q.header, q.question, q.qtype, &per_list, active, &m),
-                    QueryResult::Blocked,
-                );
-            } else {
-                self.metrics.cache_hit();
-                self.log(client_ip, active, &q.key, q.qtype, None, "cached");
-                return finish(cached_reply(&q, &entry, edns, now), QueryResult::Cached);
-            }
-        }
-        if let Some(m) = active.lookup(&q.key) {
+        // looked up in exactly this list: its verdict, or its answer,
+        // stands without a lookup. Otherwise the list decides.
+        let entry = self.cache.as_ref().and_then(|c| c.get(&cache_key, now));
+        let checked = entry
+            .as_ref()
+            .is_some_and(|e| e.generation() == active.generation);
+        let verdict = match &entry {
+            Some(e) if checked => e.verdict(),
+            _ => active.lookup(&q.key).inspect(|&m| {
+                if let Some(cache) = &self.cache {
+                    cache.insert_verdict(&cache_key, m, active.generation, now);
+                }
+            }),
+        };
+        if let Some(m) = verdict {
             self.log(client_ip, active, &q.key, q.qtype, Some(&m), "blocked");
-            if let Some(cache) = &self.cache {
-                cache.insert_verdict(&cache_key, m, active.generation, now);
-            }
             let per_list = self.per_list(active);
             return finish(
                 self.blocked_reply(&q.header, q.question, q.qtype, &per_list, active, &m),
@@ -276,12 +286,16 @@ impl Engine {
             );
         }
         if let Some(cache) = &self.cache {
-            if let Some(entry) = stale {
-                // The question is allowed by the new list; the answer
-                // stands if none of the names it leads to is now blocked.
-                // A verdict from an older list no longer holds at all.
-                if entry.verdict().is_none() && self.chain_still_clean(active, entry.chain()) {
-                    entry.set_generation(active.generation);
+            if let Some(entry) = entry {
+                // The question is allowed. An answer from an older list
+                // stands if none of the names it leads to is now blocked; a
+                // verdict from an older list no longer holds at all.
+                let stands = checked
+                    || (entry.verdict().is_none() && self.chain_still_clean(active, entry.chain()));
+                if stands {
+                    if !checked {
+                        entry.set_generation(active.generation);
+                    }
                     self.metrics.cache_hit();
                     self.log(client_ip, active, &q.key, q.qtype, None, "cached");
                     return finish(cached_reply(&q, &entry, edns, now), QueryResult::Cached);
@@ -440,10 +454,7 @@ impl Engine {
     /// first block after each swap.
     fn per_list(&self, active: &Active) -> PerList {
         let current = self.blocked.load();
-        if current
-            .as_ref()
-            .is_some_and(|c| c.generation == active.generation)
-        {
+        if current.generation == active.generation {
             // A guard, not a clone: no shared reference count is written
             // on the per-query path.
             return PerList::Current(current);
@@ -469,7 +480,7 @@ impl Engine {
             bodies: [TYPE_A, TYPE_AAAA, TYPE_TXT]
                 .map(|t| answer::blocked_body(&self.settings.block, t, active.serial())),
         });
-        self.blocked.store(Some(Arc::clone(&fresh)));
+        self.blocked.store(Arc::clone(&fresh));
         PerList::Fresh(fresh)
     }
 
