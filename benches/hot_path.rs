@@ -69,25 +69,10 @@ fn entries() -> usize {
         .unwrap_or(100_000)
 }
 
-/// A query as a stub resolver sends it: RD, one question, EDNS 1232.
+/// A query as a stub resolver sends it: RD, one question, EDNS 1232 (the
+/// probe's own query).
 fn query_bytes(name: &str, id: u16) -> Vec<u8> {
-    let mut m = Vec::new();
-    wire::put_header(
-        &mut m,
-        &Header {
-            id,
-            flags: flags::RD,
-            qdcount: 1,
-            ancount: 0,
-            nscount: 0,
-            arcount: 1,
-        },
-    );
-    wire::put_name(&mut m, name);
-    m.extend_from_slice(&TYPE_A.to_be_bytes());
-    m.extend_from_slice(&CLASS_IN.to_be_bytes());
-    wire::put_opt(&mut m, 1232, 0, false, &[]);
-    m
+    ward::probe::query(id, name, TYPE_A, CLASS_IN)
 }
 
 /// The signed artifact: `n` generated names in `adult` plus the blocked
