@@ -6,6 +6,8 @@ use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 
 use super::build::build_from_str;
+use super::guard;
+use super::verify::sweep_nodes;
 use super::*;
 use crate::domain::{DomainName, NameKey};
 
@@ -615,4 +617,129 @@ fn plain_rules_are_listed_but_never_confidential_ones() {
 #[test]
 fn canary_names() {
     assert_eq!(canary_name(7, "Canary.Example."), "s7.canary.example");
+}
+
+/// The depth-first walk the sweep replaced: every node reachable from the
+/// root decodes and its transitions stay inside the index.
+fn reachable_nodes_in_bounds(fst: &fst::raw::Fst<Vec<u8>>) -> bool {
+    let len = fst.as_bytes().len();
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![fst.root().addr()];
+    while let Some(addr) = stack.pop() {
+        if addr == 0 || !seen.insert(addr) {
+            continue;
+        }
+        let node = fst.node(addr);
+        for i in 0..node.len() {
+            let to = node.transition_addr(i);
+            if to >= len {
+                return false;
+            }
+            stack.push(to);
+        }
+    }
+    true
+}
+
+fn fst_of(keys: &BTreeSet<Vec<u8>>) -> Vec<u8> {
+    let mut b = fst::raw::Builder::memory();
+    for (i, k) in keys.iter().enumerate() {
+        b.insert(k, i as u64 % 7).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Every index the builder writes passes the sweep; after any one-byte
+    /// change, an index the sweep accepts also passes the walk it replaced,
+    /// and reading all of it (every key, every lookup) never panics.
+    #[test]
+    fn sweep_accepts_built_indexes_and_only_readable_mutants(
+        keys in prop::collection::btree_set(prop::collection::vec(97u8..110, 0..12), 0..60),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..24),
+    ) {
+        use fst::Streamer;
+        let bytes = fst_of(&keys);
+        let built = fst::raw::Fst::new(bytes.clone()).unwrap();
+        prop_assert!(sweep_nodes(&built));
+        prop_assert!(reachable_nodes_in_bounds(&built));
+        for (at, value) in edits {
+            let mut mutant = bytes.clone();
+            // Leave the footer (count, root, checksum) and the header alone
+            // most of the time: fst::raw::Fst::new refuses most changes there.
+            let i = at.index(mutant.len());
+            mutant[i] = value;
+            let Ok(Ok(fst)) = guard::guarded(|| fst::raw::Fst::new(mutant)) else {
+                continue;
+            };
+            if guard::guarded(|| sweep_nodes(&fst)) != Ok(true) {
+                continue;
+            }
+            prop_assert_eq!(guard::guarded(|| reachable_nodes_in_bounds(&fst)), Ok(true));
+            let read = guard::guarded(|| {
+                let mut stream = fst.stream();
+                let mut n = 0;
+                while let Some((key, _)) = stream.next() {
+                    n += 1;
+                    if n > 100_000 {
+                        break;
+                    }
+                    let _ = key.len();
+                }
+                for k in &keys {
+                    let _ = fst.get(k);
+                }
+            });
+            prop_assert!(read.is_ok(), "an index the sweep accepted panicked when read");
+        }
+    }
+}
+
+/// Hand-made damage the sweep must refuse, each of which the depth-first
+/// walk it replaced let through or never looked at.
+#[test]
+fn sweep_refuses_transitions_into_the_middle_of_a_node() {
+    // "ab", "ac": the root's one transition leads to a two-transition node.
+    let keys: BTreeSet<Vec<u8>> = [b"ab".to_vec(), b"ac".to_vec(), b"b".to_vec()]
+        .into_iter()
+        .collect();
+    let bytes = fst_of(&keys);
+    let good = fst::raw::Fst::new(bytes.clone()).unwrap();
+    assert!(sweep_nodes(&good));
+    let root = good.root();
+    // Point each of the root's transitions one byte lower, into the bytes
+    // of the node below it, by rewriting the root's address field.
+    let mut refused = 0;
+    for i in 0..root.len() {
+        let target = root.transition_addr(i);
+        if target < 17 {
+            continue;
+        }
+        // Find the bytes of the root holding this address (packed,
+        // little-endian, as a delta from the root or absolute): try every
+        // one-byte decrement in the root's bytes and keep those that move
+        // exactly this transition to target - 1.
+        let start = root.addr() + 1 - root.as_slice().len();
+        for at in start..=root.addr() {
+            let mut mutant = bytes.clone();
+            mutant[at] = mutant[at].wrapping_add(1);
+            let Ok(fst) = fst::raw::Fst::new(mutant.clone()) else {
+                continue;
+            };
+            let moved = guard::guarded(|| {
+                let r = fst.root();
+                r.len() == root.len() && r.transition_addr(i) + 1 == target
+            });
+            if moved == Ok(true) {
+                assert_eq!(guard::guarded(|| sweep_nodes(&fst)), Ok(false));
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        refused > 0,
+        "no mutation moved a transition: the test found nothing to check"
+    );
 }

@@ -289,84 +289,16 @@ impl ListArtifact {
         self.check_expiry(now).is_err()
     }
 
-    /// Visits every fst node once (depth first, with a visited bitmap),
-    /// checking that every transition points inside the index. The root's
-    /// subtrees are split among up to four threads; a node shared by two
-    /// subtrees may be read twice, which is harmless.
-    fn walk_nodes(&self) -> bool {
-        let len = self.names.as_bytes().len();
-        let root = self.names.root();
-        let firsts: Vec<usize> = root.transitions().map(|t| t.addr).collect();
-        if firsts.iter().any(|&a| a >= len) {
-            return false;
-        }
-        let threads = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .clamp(1, 4)
-            .min(firsts.len().max(1));
-        // Depth-first, each node decoded once: a node is marked when it is
-        // pushed, so a node shared by many parents (the fst shares
-        // suffixes) is neither pushed nor decoded twice. Only transition
-        // addresses are decoded, not their inputs and outputs.
-        let walk = |starts: Vec<usize>| -> bool {
-            let mut seen = vec![0u64; len / 64 + 1];
-            let mut stack = Vec::with_capacity(1024);
-            let mut mark = |addr: usize, stack: &mut Vec<usize>| -> bool {
-                let Some(word) = seen.get_mut(addr / 64) else {
-                    return false;
-                };
-                let bit = 1u64 << (addr % 64);
-                if *word & bit == 0 {
-                    *word |= bit;
-                    stack.push(addr);
-                }
-                true
-            };
-            for addr in starts {
-                if !mark(addr, &mut stack) {
-                    return false;
-                }
-            }
-            while let Some(addr) = stack.pop() {
-                let node = self.names.node(addr);
-                for i in 0..node.len() {
-                    let next = node.transition_addr(i);
-                    if next >= len || !mark(next, &mut stack) {
-                        return false;
-                    }
-                }
-            }
-            true
-        };
-        if threads <= 1 {
-            return walk(firsts);
-        }
-        let mut shares = vec![Vec::new(); threads];
-        for (i, a) in firsts.into_iter().enumerate() {
-            shares[i % threads].push(a);
-        }
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = shares
-                .into_iter()
-                .map(|share| scope.spawn(move || super::guard::guarded(|| walk(share))))
-                .collect();
-            // A walker that panicked was contained by its guard: Err(()).
-            handles
-                .into_iter()
-                .all(|h| matches!(h.join(), Ok(Ok(true))))
-        })
-    }
-
-    /// Walks every node of the name index once and every record of the
-    /// confidential table, refusing structures a lookup could fault on.
-    /// Linear in the index size (about 0.8 s for ten million names), so
-    /// the node runs it off the serving path; `ward list verify` always
-    /// runs it.
+    /// Reads every node of the name index once ([`sweep_nodes`]) and every
+    /// record of the confidential table, refusing structures a lookup
+    /// could fault on. Linear in the index size (about 0.3 s for ten
+    /// million names on one CPU), and the node runs it off the serving
+    /// path; `ward list verify` always runs it.
     pub fn deep_check(&self) -> Result<(), VerifyError> {
         let bad = |reason: &str| VerifyError::MalformedIndex {
             reason: reason.to_owned(),
         };
-        let walked = super::guard::guarded(|| self.walk_nodes());
+        let walked = super::guard::guarded(|| sweep_nodes(&self.names));
         match walked {
             Ok(true) => {}
             Ok(false) => return Err(bad("a node address lies outside the index")),
@@ -404,6 +336,71 @@ impl Verified<ListArtifact> {
         self.0.filter = None;
         self
     }
+}
+
+/// Bytes before an fst's first node: its version and type, 8 bytes each.
+/// No node has an address below this but the empty final node, 0.
+const FST_HEADER: usize = 16;
+
+/// Checks every node of an fst in one backward sweep over its bytes.
+///
+/// The fst builder writes each node once, directly after the one before,
+/// and the root last; a node's address is its last byte. So the address
+/// of the node written before a node is that node's first byte minus one,
+/// and from the root the sweep meets every node once, reading the index
+/// front to back in memory order. (The depth-first walk it replaced
+/// followed transitions, jumping around the whole index for each node;
+/// for ten million names it took 0.7 s of the 0.83 s `ward list verify`.)
+///
+/// Accepted means: every node from the root down to the header decodes,
+/// and every transition leads to the empty final node or to the address
+/// of a node the sweep decoded, lower than its own. So every node a lookup
+/// can reach was decoded here, and every path through the index ends.
+/// A panic inside fst's decoding is the caller's to contain.
+pub(super) fn sweep_nodes<D: AsRef<[u8]>>(fst: &fst::raw::Fst<D>) -> bool {
+    let root = fst.root().addr();
+    if root == 0 {
+        // The empty final node: no node is stored.
+        return true;
+    }
+    if root < FST_HEADER || root >= fst.as_bytes().len() {
+        return false;
+    }
+    let words = root / 64 + 1;
+    // Addresses where the sweep found a node, and addresses a transition
+    // leads to: the second must be a subset of the first.
+    let mut nodes = vec![0u64; words];
+    let mut targets = vec![0u64; words];
+    let mut addr = root;
+    loop {
+        let node = fst.node(addr);
+        // `as_slice` is the node's bytes, from its first byte to `addr`.
+        let size = node.as_slice().len();
+        if size == 0 || size > addr + 1 - FST_HEADER {
+            return false;
+        }
+        let first = addr + 1 - size;
+        nodes[addr / 64] |= 1 << (addr % 64);
+        for i in 0..node.len() {
+            let to = node.transition_addr(i);
+            if to == 0 {
+                continue;
+            }
+            if to < FST_HEADER || to >= first {
+                return false;
+            }
+            // The node written just before this one is the sweep's next
+            // stop, checked there; most transitions lead to it.
+            if to + 1 != first {
+                targets[to / 64] |= 1 << (to % 64);
+            }
+        }
+        if first == FST_HEADER {
+            break;
+        }
+        addr = first - 1;
+    }
+    nodes.iter().zip(&targets).all(|(n, t)| t & !n == 0)
 }
 
 /// Reads and memory-maps a file, then verifies it.
