@@ -279,7 +279,7 @@ pub async fn run(
     };
     let missing = match (initial, &source) {
         (Ok(list), _) => {
-            log_list("list loaded", &list);
+            log_list("list loaded", &list, None);
             store.swap(list);
             None
         }
@@ -408,8 +408,9 @@ pub async fn run(
                 // Verification reads the whole file: keep it off the
                 // async workers.
                 let source = source.clone();
+                let started = std::time::Instant::now();
                 match tokio::task::spawn_blocking(move || source.load()).await {
-                    Ok(loaded) => reload(loaded, &store, &metrics),
+                    Ok(loaded) => reload(loaded, started, &store, &metrics),
                     Err(error) => error!(%error, "SIGHUP reload task failed"),
                 }
             }
@@ -530,7 +531,12 @@ impl WebListeners {
 }
 
 /// SIGHUP: swap in the freshly verified list; keep the old one on failure.
-fn reload(loaded: Result<Verified<ListArtifact>, String>, store: &ListStore, metrics: &Metrics) {
+fn reload(
+    loaded: Result<Verified<ListArtifact>, String>,
+    started: std::time::Instant,
+    store: &ListStore,
+    metrics: &Metrics,
+) {
     match loaded {
         Ok(list) => {
             let current = store.load_full();
@@ -541,8 +547,10 @@ fn reload(loaded: Result<Verified<ListArtifact>, String>, store: &ListStore, met
                 return;
             }
             store.swap(list);
+            let elapsed = started.elapsed();
+            metrics.set_activation(elapsed);
             if let Some(active) = store.load().as_ref() {
-                log_list("SIGHUP: list reloaded", active);
+                log_list("SIGHUP: list reloaded", active, Some(elapsed));
             }
             publish_list(metrics, store);
         }
@@ -554,9 +562,11 @@ fn reload(loaded: Result<Verified<ListArtifact>, String>, store: &ListStore, met
     }
 }
 
-fn log_list(msg: &str, list: &ListArtifact) {
+/// `activation`: for a reload, the time from the signal to the swap.
+fn log_list(msg: &str, list: &ListArtifact, activation: Option<std::time::Duration>) {
     let expired = list.is_expired(jiff::Timestamp::now());
     info!(
+        activation_ms = activation.map(|d| d.as_millis() as u64),
         list_id = list.list_id(),
         serial = list.serial(),
         entries = list.manifest().entries,

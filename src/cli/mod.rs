@@ -122,17 +122,24 @@ impl Cli {
     }
 }
 
-/// Logs go to stderr (journald picks them up); `RUST_LOG` overrides the
-/// level. hickory's own logging is held at `warn`: at `info` it logs every
-/// query with the client's address, which ward must not do by default.
+/// Logs go to stderr (journald picks them up), coloured only on a
+/// terminal; `RUST_LOG` overrides the level. hickory's own logging is held
+/// at `warn`: at `info` it logs every query with the client's address,
+/// which ward must not do by default.
 pub fn init_tracing(level: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!(
             "{level},hickory_server=warn,hickory_proto=warn,hickory_net=warn"
         ))
     });
+    // Colour only for a person at a terminal: journald and log files
+    // would store the escape codes (and `journalctl` shows them as
+    // "[blob data]"). NO_COLOR (no-color.org) turns it off there too.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().try_init()

@@ -129,24 +129,6 @@ async fn wait_metric(w: &Ward, series: &str, ok: impl Fn(f64) -> bool) -> f64 {
     }
 }
 
-/// The logs without terminal colour codes.
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Accepted reports must chain: unique ids, each window starting where the
 /// previous one ended.
 fn assert_chain(reports: &[Received]) {
@@ -284,7 +266,7 @@ async fn reports_are_signed_valid_and_hold_counts_but_no_address_or_name() {
     let last = received.last().unwrap();
     println!("report size: {} bytes (4 categories)", last.body.len());
     // Delivery latency as ward logs it (sign, TLS, POST, answer).
-    let logs = strip_ansi(&w.logs());
+    let logs = w.logs();
     let latencies: Vec<u64> = logs
         .lines()
         .filter(|l| l.contains("compliance report delivered"))

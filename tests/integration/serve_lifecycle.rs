@@ -63,6 +63,16 @@ async fn sighup_swaps_in_a_new_list_and_it_beats_the_cache() {
     write_list(dir.path(), &key(), 2, &list2);
     w.signal("HUP");
     assert!(w.wait_for_log("SIGHUP: list reloaded"), "{}", w.logs());
+    // The reload says how long it took, from the signal to the swap.
+    assert!(
+        w.logs()
+            .lines()
+            .any(|l| l.contains("SIGHUP: list reloaded") && l.contains("activation_ms=")),
+        "{}",
+        w.logs()
+    );
+    // stderr is a pipe here, as under systemd: no colour escape codes.
+    assert!(!w.logs().contains('\x1b'), "{}", w.logs());
     let m = udp(w.dns, &query("www.example.test.", RecordType::A, None)).await;
     assert_eq!(
         a_records(&m),
