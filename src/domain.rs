@@ -249,18 +249,29 @@ impl NameKey {
     /// label is written straight to its place counted from the end.
     /// Anything that is not such a name (a compression pointer, a label
     /// running past the end) gives an overflowed key, which never matches.
+    #[inline]
     pub fn from_uncompressed_wire(name: &[u8]) -> Self {
         let mut key = Self::new();
-        let Some(total) = name.len().checked_sub(1).filter(|&t| t <= MAX_KEY_LEN) else {
+        // One exit, so the key is built where the caller keeps it rather
+        // than copied there (272 bytes) from each early return.
+        if !key.write_uncompressed_wire(name) {
             key.overflow = true;
-            return key;
+        }
+        key
+    }
+
+    /// The body of [`NameKey::from_uncompressed_wire`] on an empty key;
+    /// false when the name is not such a name (the key is then unusable).
+    #[inline(always)]
+    fn write_uncompressed_wire(&mut self, name: &[u8]) -> bool {
+        let Some(total) = name.len().checked_sub(1).filter(|&t| t <= MAX_KEY_LEN) else {
+            return false;
         };
         let mut pos = 0;
         let mut end = total;
         loop {
             let Some(&len) = name.get(pos) else {
-                key.overflow = true;
-                return key;
+                return false;
             };
             if len == 0 {
                 break;
@@ -269,26 +280,24 @@ impl NameKey {
             let label = name.get(pos + 1..pos + 1 + len);
             let at = end.checked_sub(len + 1);
             let (Some(label), Some(at), true) = (label, at, len <= MAX_LABEL_LEN) else {
-                key.overflow = true;
-                return key;
+                return false;
             };
-            for (dst, &b) in key.buf[at..end - 1].iter_mut().zip(label) {
+            for (dst, &b) in self.buf[at..end - 1].iter_mut().zip(label) {
                 *dst = match b {
                     b'.' => 0xFF,
                     _ => b.to_ascii_lowercase(),
                 };
             }
-            key.buf[end - 1] = b'.';
+            self.buf[end - 1] = b'.';
             end = at;
             pos += 1 + len;
-            key.labels = key.labels.saturating_add(1);
+            self.labels = self.labels.saturating_add(1);
         }
         if end != 0 || pos + 1 != name.len() {
-            key.overflow = true;
-            return key;
+            return false;
         }
-        key.len = total;
-        key
+        self.len = total;
+        true
     }
 
     /// Builds a key from dotted text (an SNI host name, a Host header).

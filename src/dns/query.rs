@@ -84,6 +84,7 @@ pub enum Reject {
 
 /// Parses a query. Trailing bytes after the last record are ignored, as
 /// most servers do; everything before them must be well formed.
+#[inline]
 pub fn parse(packet: &[u8]) -> Result<Query<'_>, Reject> {
     if packet.len() < HEADER_LEN {
         return Err(Reject::Drop);
@@ -108,7 +109,7 @@ pub fn parse(packet: &[u8]) -> Result<Query<'_>, Reject> {
     if header.qdcount != 1 {
         return Err(Reject::QuestionCount { header });
     }
-    let (qstart, qend, key, qtype, qclass) =
+    let (qstart, qend, qname, qtype, qclass) =
         read_question(&mut r).map_err(|e| form_err(e, None))?;
     let question = Some((qstart, qend));
 
@@ -160,23 +161,33 @@ pub fn parse(packet: &[u8]) -> Result<Query<'_>, Reject> {
         question: &packet[qstart..qend],
         qtype,
         qclass,
-        key,
+        key: NameKey::from_uncompressed_wire(qname),
         edns,
     })
 }
 
-type Question = (usize, usize, NameKey, u16, u16);
+type Question<'a> = (usize, usize, &'a [u8], u16, u16);
 
-fn read_question(r: &mut Reader<'_>) -> Result<Question, WireError> {
+/// Reads the question at the cursor, which must be the first byte after
+/// the header. The name comes back as its wire bytes, checked: the caller
+/// builds the key in place with [`NameKey::from_uncompressed_wire`].
+fn read_question<'a>(r: &mut Reader<'a>) -> Result<Question<'a>, WireError> {
     let start = r.pos();
-    let key = r.question_key()?;
+    // The question is the first name in the message, so it cannot be
+    // compressed: a pointer must lead to an earlier byte of the message
+    // but not into the header, and nothing lies between. Every name that
+    // is not plain is therefore malformed, and the general reader says
+    // how; it cannot succeed here, and if it did the query would get a
+    // FORMERR rather than a wrong key.
+    let Some(name) = r.plain_name() else {
+        r.name_key()?;
+        return Err(WireError::BadPointer { at: start });
+    };
     let qtype = r.u16()?;
     let qclass = r.u16()?;
     let end = r.pos();
-    // The question is the first name in the message, so it cannot be
-    // compressed: any pointer would point into the header, which the name
-    // reader refuses. Its bytes are therefore the whole question.
-    Ok((start, end, key, qtype, qclass))
+    // Its bytes are therefore the whole question.
+    Ok((start, end, name, qtype, qclass))
 }
 
 #[cfg(test)]
