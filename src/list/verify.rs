@@ -366,11 +366,18 @@ pub(super) fn sweep_nodes<D: AsRef<[u8]>>(fst: &fst::raw::Fst<D>) -> bool {
     if root < FST_HEADER || root >= fst.as_bytes().len() {
         return false;
     }
-    let words = root / 64 + 1;
     // Addresses where the sweep found a node, and addresses a transition
-    // leads to: the second must be a subset of the first.
-    let mut nodes = vec![0u64; words];
-    let mut targets = vec![0u64; words];
+    // leads to: the second must be a subset of the first. One bit per
+    // byte of the index (18 MB each for ten million names), mapped
+    // anonymously so that both go back to the system when the check ends:
+    // from the heap, the allocator may keep them, and every swap would
+    // leave the node that much larger.
+    let Some(mut nodes) = Bitmap::new(root + 1) else {
+        return false;
+    };
+    let Some(mut targets) = Bitmap::new(root + 1) else {
+        return false;
+    };
     let mut addr = root;
     loop {
         let node = fst.node(addr);
@@ -380,7 +387,7 @@ pub(super) fn sweep_nodes<D: AsRef<[u8]>>(fst: &fst::raw::Fst<D>) -> bool {
             return false;
         }
         let first = addr + 1 - size;
-        nodes[addr / 64] |= 1 << (addr % 64);
+        nodes.set(addr);
         for i in 0..node.len() {
             let to = node.transition_addr(i);
             if to == 0 {
@@ -392,7 +399,7 @@ pub(super) fn sweep_nodes<D: AsRef<[u8]>>(fst: &fst::raw::Fst<D>) -> bool {
             // The node written just before this one is the sweep's next
             // stop, checked there; most transitions lead to it.
             if to + 1 != first {
-                targets[to / 64] |= 1 << (to % 64);
+                targets.set(to);
             }
         }
         if first == FST_HEADER {
@@ -400,7 +407,36 @@ pub(super) fn sweep_nodes<D: AsRef<[u8]>>(fst: &fst::raw::Fst<D>) -> bool {
         }
         addr = first - 1;
     }
-    nodes.iter().zip(&targets).all(|(n, t)| t & !n == 0)
+    targets.is_subset_of(&nodes)
+}
+
+/// A zeroed bitmap in its own anonymous mapping, unmapped when dropped.
+struct Bitmap(memmap2::MmapMut);
+
+impl Bitmap {
+    /// Room for bits `0..bits`; `None` if the system refuses the memory.
+    fn new(bits: usize) -> Option<Self> {
+        memmap2::MmapMut::map_anon(bits.div_ceil(8).max(1))
+            .ok()
+            .map(Self)
+    }
+
+    /// Sets bit `i`. Callers keep `i` below the size given to `new`; a
+    /// larger one panics, which the deep check's guard contains.
+    #[inline]
+    fn set(&mut self, i: usize) {
+        self.0[i / 8] |= 1 << (i % 8);
+    }
+
+    fn is_subset_of(&self, other: &Self) -> bool {
+        // A fold without an early exit, so the compiler can vectorise it.
+        let stray = self
+            .0
+            .iter()
+            .zip(other.0.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a & !b));
+        stray == 0
+    }
 }
 
 /// Reads and memory-maps a file, then verifies it.
