@@ -301,7 +301,11 @@ impl ListArtifact {
         let walked = super::guard::guarded(|| sweep_nodes(&self.names));
         match walked {
             Ok(true) => {}
-            Ok(false) => return Err(bad("a node address lies outside the index")),
+            Ok(false) => {
+                return Err(bad(
+                    "a node or a transition is out of place in the index (the nodes do not chain down from the root)",
+                ));
+            }
             Err(()) => return Err(bad("a node cannot be read")),
         }
         let categories = self.manifest.categories.len();
