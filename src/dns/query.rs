@@ -185,8 +185,8 @@ fn read_question<'a>(r: &mut Reader<'a>) -> Result<Question<'a>, WireError> {
     };
     let qtype = r.u16()?;
     let qclass = r.u16()?;
+    // Without compression, the question's bytes are all of it.
     let end = r.pos();
-    // Its bytes are therefore the whole question.
     Ok((start, end, name, qtype, qclass))
 }
 

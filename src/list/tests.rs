@@ -644,8 +644,11 @@ fn reachable_nodes_in_bounds(fst: &fst::raw::Fst<Vec<u8>>) -> bool {
 fn fst_of(keys: &BTreeSet<Vec<u8>>) -> Vec<u8> {
     let mut b = fst::raw::Builder::memory();
     for (i, k) in keys.iter().enumerate() {
+        // A BTreeSet yields distinct keys in order, which is all the
+        // builder asks; an in-memory writer cannot fail.
         b.insert(k, i as u64 % 7).unwrap();
     }
+    // Writing to memory cannot fail.
     b.into_inner().unwrap()
 }
 
@@ -662,13 +665,14 @@ proptest! {
     ) {
         use fst::Streamer;
         let bytes = fst_of(&keys);
+        // The builder's own output opens, and a tiny index's bitmaps map.
         let built = fst::raw::Fst::new(bytes.clone()).unwrap();
         prop_assert!(sweep_nodes(&built).unwrap());
         prop_assert!(reachable_nodes_in_bounds(&built));
         for (at, value) in edits {
             let mut mutant = bytes.clone();
-            // Leave the footer (count, root, checksum) and the header alone
-            // most of the time: fst::raw::Fst::new refuses most changes there.
+            // Any byte; fst::raw::Fst::new refuses most changes to the
+            // header and the footer (count, root address, checksum).
             let i = at.index(mutant.len());
             mutant[i] = value;
             let Ok(Ok(fst)) = guard::guarded(|| fst::raw::Fst::new(mutant)) else {
@@ -701,11 +705,12 @@ proptest! {
 /// walk it replaced let through or never looked at.
 #[test]
 fn sweep_refuses_transitions_into_the_middle_of_a_node() {
-    // "ab", "ac": the root's one transition leads to a two-transition node.
+    // "ab", "ac", "b": the root's "a" leads to a two-transition node.
     let keys: BTreeSet<Vec<u8>> = [b"ab".to_vec(), b"ac".to_vec(), b"b".to_vec()]
         .into_iter()
         .collect();
     let bytes = fst_of(&keys);
+    // The builder's own output opens, and a tiny index's bitmaps map.
     let good = fst::raw::Fst::new(bytes.clone()).unwrap();
     assert!(sweep_nodes(&good).unwrap());
     let root = good.root();
