@@ -156,15 +156,8 @@ fi
 # (nsd forks) are stopped as one process group. Pid files let a later run
 # stop what an interrupted one left behind.
 PGIDS=()
-stop_group() { # PGID
-    local g=$1 i
-    kill -TERM -- "-$g" 2>/dev/null || return 0
-    for i in $(seq 50); do
-        kill -0 -- "-$g" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -KILL -- "-$g" 2>/dev/null || true
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 cleanup() {
     local g
     for g in "${PGIDS[@]}"; do stop_group "$g"; done
@@ -174,17 +167,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for f in "$OUT"/*.pid; do
-    [ -e "$f" ] || continue
-    g=$(cat "$f")
-    # Only a process group this script started: its leader's command line
-    # names a file in bench/out/dnsperf.
-    if [ -r "/proc/$g/cmdline" ] && tr '\0' ' ' <"/proc/$g/cmdline" | grep -qF "$OUT/"; then
-        say "stopping leftover $(basename "$f" .pid) (pgid $g) of an earlier run"
-        stop_group "$g"
-    fi
-    rm -f "$f"
-done
+stop_leftovers "$OUT"
 
 for p in $UP_PORT $WARD_PORT $EMPTY_PORT $DNSDIST_PORT $UNBOUND_PORT $BIG_PORT $W1_PORT $W2_PORT; do
     if ss -Hlnu "sport = :$p" 2>/dev/null | grep -q .; then

@@ -178,15 +178,8 @@ BLOCKED_NAME=$(first_name "$IN/q-blocked.txt")
 PGIDS=()
 DP_PIDS=()
 CGROUPS=()
-stop_group() { # PGID
-    local g=$1 i
-    kill -TERM -- "-$g" 2>/dev/null || return 0
-    for i in $(seq 50); do
-        kill -0 -- "-$g" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -KILL -- "-$g" 2>/dev/null || true
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 cleanup() {
     local g p c i
     # dnsperf runs under /usr/bin/time: stop both (each run is bounded by
@@ -213,17 +206,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for f in "$OUT"/*.pid; do
-    [ -e "$f" ] || continue
-    g=$(cat "$f")
-    # Only a process group this script started: its leader's command line
-    # names a file in bench/out/scale.
-    if [ -r "/proc/$g/cmdline" ] && tr '\0' ' ' <"/proc/$g/cmdline" | grep -qF "$OUT/"; then
-        say "stopping leftover $(basename "$f" .pid) (pgid $g) of an earlier run"
-        stop_group "$g"
-    fi
-    rm -f "$f"
-done
+stop_leftovers "$OUT"
 
 for p in $UP_PORT $ONE1_PORT $ONE2_PORT $TWO_A_PORT $TWO_B_PORT; do
     if ss -Hlnu "sport = :$p" 2>/dev/null | grep -q .; then

@@ -149,15 +149,8 @@ LOADGEN=$OUT/sni_load
 
 # ---------------------------------------------------------------- processes
 PGIDS=()
-stop_group() { # PGID
-    local g=$1 i
-    kill -TERM -- "-$g" 2>/dev/null || return 0
-    for i in $(seq 50); do
-        kill -0 -- "-$g" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -KILL -- "-$g" 2>/dev/null || true
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 del_lab() {
     local ns p
     for ns in "$C" "$R" "$S"; do
