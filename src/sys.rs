@@ -8,19 +8,60 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use nix::libc;
 
-/// Memory-maps a file read-only.
+/// Copies the first `len` bytes of `file` into an anonymous memory file,
+/// seals it against every change, and maps it read-only.
 ///
-/// Soundness: the mapping is read-only and private. ward never writes a
-/// mapped artifact in place: new lists are written to a temporary file and
-/// renamed over the old path, which leaves existing mappings of the old
-/// inode intact. A *different* process truncating the file in place would
-/// make reads fault (SIGBUS); the state directory belongs to ward's user,
-/// and operators replace lists with `ward`'s own tools or `install`/`mv`,
-/// as the deployment guide says.
+/// This is how every list ward enforces is held: the bytes verified are
+/// the bytes served, whatever happens to the file they came from. An
+/// in-place overwrite (`cp`, `curl -o`, `dd conv=notrunc`) cannot change
+/// them, and a truncation cannot make a lookup fault (SIGBUS), since the
+/// mapping is of the sealed copy, never of the file.
+///
+/// Returns `Ok(None)` when the kernel has no `memfd_create` (before 3.17,
+/// or refused by a seccomp filter): the caller reads into the heap instead,
+/// which is just as immutable.
+///
+/// Soundness of the `mmap`: after `F_SEAL_WRITE | F_SEAL_SHRINK |
+/// F_SEAL_GROW | F_SEAL_SEAL`, no process (ward included) can write,
+/// shrink or grow the memory file, or lift the seals, so the mapped bytes
+/// never change and never go away while the `Mmap` lives.
 #[allow(unsafe_code)]
-pub fn map_file(file: &File) -> io::Result<memmap2::Mmap> {
-    // SAFETY: see above; the Mmap owns the mapping and unmaps on drop.
-    unsafe { memmap2::MmapOptions::new().map(file) }
+pub fn sealed_copy(file: &File, len: u64) -> io::Result<Option<memmap2::Mmap>> {
+    use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+    use nix::sys::memfd::{MFdFlags, memfd_create};
+    use std::io::Read;
+
+    let fd = match memfd_create(
+        c"ward-list",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    ) {
+        Ok(fd) => fd,
+        Err(nix::errno::Errno::ENOSYS | nix::errno::Errno::EPERM) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut copy = File::from(fd);
+    let copied = io::copy(&mut file.take(len), &mut copy)?;
+    if copied != len {
+        // Truncated while being copied: map what there is; verification
+        // refuses it.
+        copy.set_len(copied)?;
+    }
+    fcntl(
+        &copy,
+        FcntlArg::F_ADD_SEALS(
+            SealFlag::F_SEAL_WRITE
+                | SealFlag::F_SEAL_SHRINK
+                | SealFlag::F_SEAL_GROW
+                | SealFlag::F_SEAL_SEAL,
+        ),
+    )?;
+    if copied == 0 {
+        // A zero-length mapping is an error; an empty file is simply empty.
+        return Ok(None);
+    }
+    // SAFETY: see above; the Mmap owns the mapping and unmaps on drop, and
+    // the mapping keeps the memory file alive after `copy` is closed.
+    unsafe { memmap2::MmapOptions::new().map(&copy) }.map(Some)
 }
 
 /// Datagrams received with one `recvmmsg(2)`: up to `capacity` messages

@@ -151,9 +151,10 @@ impl<T> Deref for Verified<T> {
     }
 }
 
-/// The bytes of an artifact: memory-mapped, embedded, or owned.
+/// The bytes of an artifact: a mapping of a sealed memory file, embedded,
+/// or owned. Never a mapping of a file another process could change.
 pub enum Bytes {
-    Mapped(memmap2::Mmap),
+    Sealed(memmap2::Mmap),
     Static(&'static [u8]),
     Owned(Vec<u8>),
 }
@@ -161,7 +162,7 @@ pub enum Bytes {
 impl fmt::Debug for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self {
-            Self::Mapped(_) => "Mapped",
+            Self::Sealed(_) => "Sealed",
             Self::Static(_) => "Static",
             Self::Owned(_) => "Owned",
         };
@@ -172,7 +173,7 @@ impl fmt::Debug for Bytes {
 impl Bytes {
     pub fn as_slice(&self) -> &[u8] {
         match self {
-            Self::Mapped(m) => m,
+            Self::Sealed(m) => m,
             Self::Static(s) => s,
             Self::Owned(v) => v,
         }
@@ -447,35 +448,41 @@ impl Bitmap {
     }
 }
 
-/// Reads and memory-maps a file, then verifies it.
+/// Copies a file into sealed memory ([`crate::sys::sealed_copy`]), then
+/// verifies the copy: the bytes verified are the bytes used, whatever
+/// happens to the file afterwards.
 pub fn open_file(path: &Path, trust: &TrustedKeys) -> Result<Verified<ListArtifact>, VerifyError> {
-    let bytes = read_file(path)?;
-    verify(bytes, trust)
+    verify(read_file(path)?, trust)
 }
 
-/// Maps a file without verifying it (for `verify` and `info`).
+/// Reads a file into memory nobody else can change: a sealed memory file
+/// where the kernel has them, else the heap. Never a mapping of the file
+/// itself, which another process could overwrite or truncate under us.
 pub fn read_file(path: &Path) -> Result<Bytes, VerifyError> {
+    use std::io::Read;
     let io = |source| VerifyError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(io)?;
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
     if meta.is_dir() {
         return Err(VerifyError::IsDirectory {
             path: path.to_path_buf(),
         });
     }
-    let file = std::fs::File::open(path).map_err(io)?;
-    if meta.len() == 0 {
-        return Ok(Bytes::Owned(Vec::new()));
-    }
     if !meta.is_file() {
-        // FIFOs and devices cannot be mapped; read them instead.
+        // FIFOs and devices: read them as they come.
         let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut &file, &mut v).map_err(io)?;
+        (&file).read_to_end(&mut v).map_err(io)?;
         return Ok(Bytes::Owned(v));
     }
-    crate::sys::map_file(&file).map(Bytes::Mapped).map_err(io)
+    if let Some(map) = crate::sys::sealed_copy(&file, meta.len()).map_err(io)? {
+        return Ok(Bytes::Sealed(map));
+    }
+    let mut v = Vec::new();
+    (&file).take(meta.len()).read_to_end(&mut v).map_err(io)?;
+    Ok(Bytes::Owned(v))
 }
 
 /// What the header says, unverified.
