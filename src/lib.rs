@@ -16,8 +16,10 @@
 //! * [`report`]: signed compliance reports per window: counter deltas,
 //!   the small-count rule, the disk spool, HTTPS delivery with back-off.
 //! * [`probe`]: `ward probe`'s DNS and TLS probes and their verdicts.
-//! * [`update`]: follows `list.url`: download, verify, never roll back,
-//!   persist the last-known-good list, swap.
+//! * [`update`]: where lists come from (`list.url`, `list.file`), the one
+//!   acceptance rule for all of them (verify, never roll back, never an
+//!   expired or foreign list), the last-known-good copy, the swap, and the
+//!   watch on the file on disk.
 //! * [`store`]: the `ArcSwap` hot-swap store of the list in force.
 //! * [`list`]: the signed artifact: source format, compiler, verifier,
 //!   matcher.
@@ -26,8 +28,8 @@
 //! * [`process`]: privilege drop after binding, systemd notification and
 //!   watchdog.
 //! * [`fsx`]: atomic, durable file writes.
-//! * [`sys`]: the only `unsafe`: memory mapping (and later socket options,
-//!   privilege drop, sd_notify).
+//! * [`sys`]: the only `unsafe`: lists copied into sealed memory and
+//!   mapped, batched UDP system calls.
 //!
 //! See `docs/ARCHITECTURE.md` for how data flows between them.
 

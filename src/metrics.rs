@@ -86,6 +86,13 @@ pub const LIST_EQUIVOCATION: &str = "ward_list_equivocation";
 pub const LIST_ACTIVATION_SECONDS: &str = "ward_list_activation_seconds";
 /// List loads or reloads that failed (the old list stays in force).
 pub const LIST_RELOAD_FAILURES_TOTAL: &str = "ward_list_reload_failures_total";
+/// Candidate lists refused by the acceptance rule, from any source, by
+/// reason.
+pub const LIST_REJECTED_TOTAL: &str = "ward_list_rejected_total";
+/// Times the list file on disk was found to differ from the list in force.
+pub const LIST_FILE_CHANGES_TOTAL: &str = "ward_list_file_changes_total";
+/// 1 while the list file on disk differs from the list in force.
+pub const LIST_FILE_DIVERGED: &str = "ward_list_file_diverged";
 /// Whether the node is ready to serve (1) or not (0), as `/readyz` says.
 pub const READY: &str = "ward_ready";
 /// Connections steered to the TLS (SNI) filter, by outcome.
@@ -365,11 +372,13 @@ pub enum FetchResult {
     WrongList,
     /// The download could not be stored or activated on local disk.
     Io,
+    /// Already past its expiry, while a list is in force.
+    Expired,
 }
 
 impl FetchResult {
     /// Every variant, in declaration order (the order indexes arrays).
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Ok,
         Self::NotModified,
         Self::HttpError,
@@ -383,6 +392,7 @@ impl FetchResult {
         Self::Corrupt,
         Self::WrongList,
         Self::Io,
+        Self::Expired,
     ];
 
     /// The label value.
@@ -401,13 +411,35 @@ impl FetchResult {
             Self::Corrupt => "corrupt",
             Self::WrongList => "wrong_list",
             Self::Io => "io",
+            Self::Expired => "expired",
         }
+    }
+
+    /// Whether this is a reason to refuse a candidate list (a
+    /// `ward_list_rejected_total` label).
+    pub const fn is_refusal(self) -> bool {
+        matches!(
+            self,
+            Self::BadSignature
+                | Self::UntrustedKey
+                | Self::Rollback
+                | Self::Equivocation
+                | Self::Corrupt
+                | Self::WrongList
+                | Self::Io
+                | Self::Expired
+        )
     }
 
     /// Whether the poll failed (and the updater backs off).
     pub const fn is_failure(self) -> bool {
         !matches!(self, Self::Ok | Self::NotModified)
     }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -576,6 +608,9 @@ pub struct Metrics {
     list: ListGauges,
     list_reload_failures: Counter,
     list_fetch: [Counter; FetchResult::ALL.len()],
+    list_rejected: [Counter; FetchResult::ALL.len()],
+    list_file_changes: Counter,
+    list_file_diverged: Gauge,
     list_equivocation: Gauge,
     list_activation: Gauge<f64, AtomicU64>,
     ready: Gauge,
@@ -750,6 +785,36 @@ impl Metrics {
                 result: res.as_str(),
             })
         });
+        let rejected_family = Family::<ReasonLabels, Counter>::default();
+        r.register(
+            counter_name(LIST_REJECTED_TOTAL),
+            "Candidate lists refused by the acceptance rule (any source), by reason; the list in force stays",
+            rejected_family.clone(),
+        );
+        let list_rejected = FetchResult::ALL.map(|res| {
+            let counter = Counter::default();
+            if res.is_refusal() {
+                rejected_family
+                    .get_or_create_owned(&ReasonLabels {
+                        reason: res.as_str(),
+                    })
+                    .clone()
+            } else {
+                counter
+            }
+        });
+        let list_file_changes = Counter::default();
+        r.register(
+            counter_name(LIST_FILE_CHANGES_TOTAL),
+            "Times the list file on disk was found to differ from the list in force",
+            list_file_changes.clone(),
+        );
+        let list_file_diverged = Gauge::default();
+        r.register(
+            LIST_FILE_DIVERGED,
+            "1 while the list file on disk differs from the verified list in force (which stays in force)",
+            list_file_diverged.clone(),
+        );
         let list_equivocation = Gauge::default();
         r.register(
             LIST_EQUIVOCATION,
@@ -854,6 +919,9 @@ impl Metrics {
             list,
             list_reload_failures,
             list_fetch,
+            list_rejected,
+            list_file_changes,
+            list_file_diverged,
             list_equivocation,
             list_activation,
             ready,
@@ -1008,6 +1076,20 @@ impl Metrics {
     /// Counts one poll of `list.url`.
     pub fn list_fetch(&self, result: FetchResult) {
         self.list_fetch[result as usize].inc();
+    }
+
+    /// Counts one candidate list refused by the acceptance rule.
+    pub fn list_rejected(&self, reason: FetchResult) {
+        self.list_rejected[reason as usize].inc();
+    }
+
+    /// Records whether the list file on disk differs from the list in
+    /// force; `changed` counts a newly noticed difference.
+    pub fn set_list_file_diverged(&self, diverged: bool, changed: bool) {
+        if changed {
+            self.list_file_changes.inc();
+        }
+        self.list_file_diverged.set(i64::from(diverged));
     }
 
     /// Raises or clears the equivocation alarm.

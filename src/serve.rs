@@ -35,13 +35,14 @@ use crate::dns::answer::{BlockAnswer, BlockMode};
 use crate::dns::cache::CacheLimits;
 use crate::dns::upstream::UpstreamSettings;
 use crate::dns::{Engine, Listeners, Server, Settings, TcpLimits};
-use crate::keys::{self, DEMO_KEY_ID};
-use crate::list::{self, Bytes, ListArtifact, TrustedKeys, Verified};
+use crate::keys::DEMO_KEY_ID;
 use crate::metrics::Channel;
 use crate::metrics::Metrics;
 use crate::sni;
 use crate::store::ListStore;
-use crate::update::{Updater, open_checked};
+use crate::update::ListSource;
+use crate::update::source::{log_list, publish_list};
+use crate::update::watch::FileWatch;
 
 /// Longest graceful drain on SIGTERM.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
@@ -49,90 +50,6 @@ pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 const GAUGE_INTERVAL: Duration = Duration::from_secs(5);
 /// How often idle upstreams are probed for health.
 const PROBE_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Where the list comes from, resolved from the configuration.
-#[derive(Debug, Clone)]
-enum ListSource {
-    Demo,
-    File {
-        path: std::path::PathBuf,
-        trust: TrustedKeys,
-    },
-    /// `list.url`: the updater owns the list (seeded from `list.file`).
-    Url(Arc<Updater>),
-}
-
-impl ListSource {
-    fn of(config: &Config, store: &Arc<ListStore>, metrics: &Arc<Metrics>) -> anyhow::Result<Self> {
-        if config.list.demo {
-            return Ok(Self::Demo);
-        }
-        let mut trust = TrustedKeys::new();
-        for path in &config.list.trusted_keys {
-            trust.add(keys::read_public(path)?);
-        }
-        if config.list.url.is_some() {
-            let updater =
-                Updater::new(&config.list, trust, Arc::clone(store), Arc::clone(metrics))?;
-            return Ok(Self::Url(Arc::new(updater)));
-        }
-        match &config.list.file {
-            Some(path) => Ok(Self::File {
-                path: path.clone(),
-                trust,
-            }),
-            None => anyhow::bail!("no list source configured (list.file or list.url)"),
-        }
-    }
-
-    /// Loads the list from disk (blocking). With `list.url`: the
-    /// last-known-good list, else the seed.
-    fn load(&self) -> Result<Verified<ListArtifact>, String> {
-        match self {
-            Self::Demo => {
-                let key = keys::parse_public(list::DEMO_PUBLIC_KEY)
-                    .map_err(|e| format!("embedded demo key: {e}"))?;
-                list::verify(
-                    Bytes::Static(list::DEMO_ARTIFACT),
-                    &[key].into_iter().collect(),
-                )
-                .map_err(|e| format!("embedded demo list: {e}"))
-            }
-            Self::File { path, trust } => {
-                open_checked(path, trust).map_err(|e| format!("{}: {e}", path.display()))
-            }
-            Self::Url(updater) => updater
-                .load_initial()
-                .ok_or_else(|| "no usable list in list.state_dir or list.file".to_owned()),
-        }
-    }
-
-    fn trusts_demo_key(&self) -> bool {
-        self.trusted_ids()
-            .iter()
-            .any(|id| id.to_string() == DEMO_KEY_ID)
-    }
-
-    /// The ids of the keys lists must be signed with.
-    fn trusted_ids(&self) -> Vec<keys::KeyId> {
-        let trust = match self {
-            Self::Demo => {
-                return keys::KeyId::parse(DEMO_KEY_ID).into_iter().collect();
-            }
-            Self::File { trust, .. } => trust,
-            Self::Url(updater) => updater.trusted(),
-        };
-        trust.ids().collect()
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Self::Demo => "embedded demo list".to_owned(),
-            Self::File { path, .. } => format!("file {}", path.display()),
-            Self::Url(updater) => updater.url().to_string(),
-        }
-    }
-}
 
 /// The engine settings a configuration asks for.
 pub fn engine_settings(config: &Config) -> Settings {
@@ -170,6 +87,7 @@ pub fn engine_settings(config: &Config) -> Settings {
 struct Probe {
     engine: Arc<Engine>,
     source: ListSource,
+    watch: Option<Arc<FileWatch>>,
 }
 
 impl ReadinessProbe for Probe {
@@ -188,17 +106,25 @@ impl ReadinessProbe for Probe {
         if !self.engine.upstreams().any_healthy() {
             reasons.push("no upstream resolver answered in the last 60 s".to_owned());
         }
-        if let ListSource::Url(updater) = &self.source {
-            let status = updater.status();
-            if status.equivocation {
-                warnings.push(
-                    "the list endpoint equivocates (two lists under one serial); see the logs"
-                        .to_owned(),
-                );
-            }
-            if let (Some(result), Some(error)) = (&status.last_result, &status.last_error) {
-                warnings.push(format!("the last list update failed ({result}): {error}"));
-            }
+        if self.source.equivocation() {
+            let who = match self.source {
+                ListSource::Url(_) => "the list endpoint",
+                _ => "list.file",
+            };
+            warnings.push(format!(
+                "{who} equivocates (two lists under one serial); see the logs"
+            ));
+        }
+        if let Some(status) = self.source.updater_status()
+            && let (Some(result), Some(error)) = (&status.last_result, &status.last_error)
+        {
+            warnings.push(format!("the last list update failed ({result}): {error}"));
+        }
+        if let Some(watch) = self.watch.as_ref().filter(|w| w.diverged()) {
+            warnings.push(format!(
+                "{} no longer holds the list in force (still enforced from memory); see the logs",
+                watch.path().display()
+            ));
         }
         Readiness {
             ready: reasons.is_empty(),
@@ -208,14 +134,10 @@ impl ReadinessProbe for Probe {
     }
 
     fn list_status(&self) -> Option<ListStatus> {
-        let updater = match &self.source {
-            ListSource::Url(u) => Some(u.status()),
-            _ => None,
-        };
         Some(ListStatus::of(
             self.source.describe(),
             self.engine.store(),
-            updater,
+            self.source.updater_status(),
         ))
     }
 }
@@ -264,7 +186,7 @@ pub async fn run(
 
     // After the drop, so state_dir is created by (and belongs to) the
     // user ward runs as.
-    let source = ListSource::of(&config, &store, &metrics)?;
+    let source = ListSource::of(&config.list, &store, &metrics)?;
     if source.trusts_demo_key() {
         warn!(
             key_id = DEMO_KEY_ID,
@@ -344,12 +266,30 @@ pub async fn run(
         shutdown.clone(),
     );
     let mut background = tokio::task::JoinSet::new();
+    let watch = source.watched_file().map(|path| {
+        let hint = match &source {
+            ListSource::Url(_) => {
+                "only ward writes this file: a restart would refuse a bad copy and fall back"
+            }
+            _ => "send SIGHUP once the new file is complete to load it",
+        };
+        Arc::new(FileWatch::new(
+            path,
+            hint,
+            Arc::clone(&store),
+            Arc::clone(&metrics),
+        ))
+    });
+    if let Some(watch) = &watch {
+        background.spawn(Arc::clone(watch).run(shutdown.clone()));
+    }
     if let Some(listener) = admin_listener {
         let state = AdminState {
             metrics: Arc::clone(&metrics),
             probe: Arc::new(Probe {
                 engine: Arc::clone(&engine),
                 source: source.clone(),
+                watch: watch.clone(),
             }),
         };
         let token = shutdown.clone();
@@ -362,14 +302,17 @@ pub async fn run(
         });
     }
     background.spawn(gauges(
-        Arc::clone(&engine),
-        source.clone(),
+        Probe {
+            engine: Arc::clone(&engine),
+            source: source.clone(),
+            watch: watch.clone(),
+        },
         Arc::clone(&metrics),
         shutdown.clone(),
     ));
     background.spawn(probe_upstreams(Arc::clone(&engine), shutdown.clone()));
     web.spawn(&config, &store, &metrics, &shutdown, &mut background)?;
-    if let ListSource::Url(updater) = &source {
+    if let Some(updater) = source.updater() {
         background.spawn(Arc::clone(updater).run(shutdown.clone()));
     }
     if let Some(reporter) = reporter {
@@ -400,20 +343,7 @@ pub async fn run(
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = hup.recv() => {
-                if let ListSource::Url(updater) = &source {
-                    updater.poke();
-                    continue;
-                }
-                // Verification reads the whole file: keep it off the
-                // async workers.
-                let source = source.clone();
-                let started = std::time::Instant::now();
-                match tokio::task::spawn_blocking(move || source.load()).await {
-                    Ok(loaded) => reload(loaded, started, &store, &metrics),
-                    Err(error) => error!(%error, "SIGHUP reload task failed"),
-                }
-            }
+            _ = hup.recv() => source.reload(&metrics).await,
             _ = term.recv() => { info!("SIGTERM: draining"); break; }
             _ = int.recv() => { info!("SIGINT: draining"); break; }
             () = &mut stop => { info!("stopping"); break; }
@@ -530,76 +460,8 @@ impl WebListeners {
     }
 }
 
-/// SIGHUP: swap in the freshly verified list; keep the old one on failure.
-fn reload(
-    loaded: Result<Verified<ListArtifact>, String>,
-    started: std::time::Instant,
-    store: &ListStore,
-    metrics: &Metrics,
-) {
-    match loaded {
-        Ok(list) => {
-            let current = store.load_full();
-            if let Some(cur) = &current
-                && cur.sha256() == list.sha256()
-            {
-                info!(serial = list.serial(), "SIGHUP: list unchanged");
-                return;
-            }
-            store.swap(list);
-            let elapsed = started.elapsed();
-            metrics.set_activation(elapsed);
-            if let Some(active) = store.load().as_ref() {
-                log_list("SIGHUP: list reloaded", active, Some(elapsed));
-            }
-            publish_list(metrics, store);
-        }
-        Err(reason) => {
-            metrics.list_reload_failed();
-            let serial = store.load().as_ref().map(|a| a.serial());
-            error!(%reason, ?serial, "ALARM: SIGHUP reload failed; keeping the current list");
-        }
-    }
-}
-
-/// `activation`: for a reload, the time from the signal to the swap.
-fn log_list(msg: &str, list: &ListArtifact, activation: Option<std::time::Duration>) {
-    let expired = list.is_expired(jiff::Timestamp::now());
-    info!(
-        activation_ms = activation.map(|d| d.as_millis() as u64),
-        list_id = list.list_id(),
-        serial = list.serial(),
-        entries = list.manifest().entries,
-        expires_at = %list.manifest().expires_at,
-        key_id = %list.key_id(),
-        "{msg}"
-    );
-    if expired {
-        error!(
-            serial = list.serial(),
-            "ALARM: the list in force has expired; still enforcing it until a newer one arrives"
-        );
-    }
-}
-
-fn publish_list(metrics: &Metrics, store: &ListStore) {
-    let now = jiff::Timestamp::now();
-    match store.load().as_ref() {
-        Some(active) => metrics.set_list(Some(&active.list), active.activated_at, now),
-        None => metrics.set_list(None, now, now),
-    }
-}
-
-async fn gauges(
-    engine: Arc<Engine>,
-    source: ListSource,
-    metrics: Arc<Metrics>,
-    shutdown: CancellationToken,
-) {
-    let probe = Probe {
-        engine: Arc::clone(&engine),
-        source,
-    };
+async fn gauges(probe: Probe, metrics: Arc<Metrics>, shutdown: CancellationToken) {
+    let engine = Arc::clone(&probe.engine);
     loop {
         engine.publish_cache_size();
         publish_list(&metrics, engine.store());

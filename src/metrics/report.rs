@@ -272,7 +272,11 @@ impl Metrics {
             malformed: self.malformed.iter().map(super::HotCounter::get).sum(),
             ..CounterSnapshot::default()
         };
-        for r in FetchResult::ALL.into_iter().filter(|r| r.is_failure()) {
+        // `expired` came after the report format was fixed: a collector
+        // refuses keys it does not know, so it stays out of the report
+        // (still counted in `ward_list_fetch_total`).
+        let reported = |r: &FetchResult| r.is_failure() && *r != FetchResult::Expired;
+        for r in FetchResult::ALL.into_iter().filter(reported) {
             s.list_fetch_failures
                 .insert(r.as_str(), self.list_fetch[r as usize].get());
         }

@@ -41,17 +41,22 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use self::fetch::{Fetched, Fetcher, TempFile, Validators};
-use self::state::{LIST_FILE, PREV_FILE, State, Verdict};
+use self::fetch::{Fetched, Fetcher};
+pub use self::keeper::{Candidate, Keeper, Offered, Origin, Refusal};
+pub use self::source::ListSource;
+use self::state::{LIST_FILE, PREV_FILE};
 use crate::config::ListSettings;
 use crate::list::{self, ListArtifact, TrustedKeys, Verified, VerifyError};
 use crate::metrics::{FetchResult, Metrics};
 use crate::store::ListStore;
 
 pub mod fetch;
+pub mod keeper;
+pub mod source;
 pub mod state;
 #[cfg(test)]
 mod tests;
+pub mod watch;
 
 /// The longest wait between polls after failures.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
@@ -125,13 +130,11 @@ impl ListStatus {
 #[derive(Debug)]
 pub struct Updater {
     fetcher: Fetcher,
-    trust: TrustedKeys,
-    dir: PathBuf,
+    keeper: Arc<Keeper>,
     seed: Option<PathBuf>,
     poll_interval: Duration,
     store: Arc<ListStore>,
     metrics: Arc<Metrics>,
-    state: Mutex<State>,
     status: Mutex<UpdaterStatus>,
     poke: Notify,
 }
@@ -154,21 +157,13 @@ impl Updater {
     ) -> anyhow::Result<Self> {
         use anyhow::Context;
         let url = settings.url.clone().context("the updater needs list.url")?;
-        let dir = settings.state_dir.clone();
-        std::fs::create_dir_all(&dir).with_context(|| {
-            format!(
-                "cannot create list.state_dir {}; create it, writable by ward",
-                dir.display()
-            )
-        })?;
-        let removed = state::remove_stale_downloads(&dir);
-        if removed > 0 {
-            info!(removed, dir = %dir.display(), "removed unfinished downloads left by an earlier run");
-        }
-        let state = State::load(&dir).unwrap_or_else(|reason| {
-            error!(%reason, "ALARM: the updater state is unreadable; rollback protection restarts from the list on disk");
-            State::default()
-        });
+        let keeper = Keeper::new(
+            &settings.state_dir,
+            true,
+            trust,
+            Arc::clone(&store),
+            Arc::clone(&metrics),
+        )?;
         let fetcher = Fetcher::new(
             url.clone(),
             settings.ca_file.as_deref(),
@@ -179,129 +174,57 @@ impl Updater {
         let status = UpdaterStatus {
             url: url.to_string(),
             poll_interval_seconds: settings.poll_interval.as_secs(),
-            highest_serial: state.highest_serial,
+            highest_serial: keeper.highest_serial(),
             ..UpdaterStatus::default()
         };
         Ok(Self {
             fetcher,
-            trust,
-            dir,
+            keeper: Arc::new(keeper),
             seed: settings.file.clone(),
             poll_interval: settings.poll_interval,
             store,
             metrics,
-            state: Mutex::new(state),
             status: Mutex::new(status),
             poke: Notify::new(),
         })
     }
 
     /// The last-known-good list in `state_dir`, else the one before it,
-    /// else the seed file. Blocking (reads and verifies whole files): call
-    /// it from `spawn_blocking`.
+    /// else the seed file, by the one acceptance rule ([`Keeper`]).
+    /// Blocking (reads and verifies whole files): call it from
+    /// `spawn_blocking`.
     pub fn load_initial(&self) -> Option<Verified<ListArtifact>> {
-        for (name, what) in [
-            (LIST_FILE, "last-known-good list"),
-            (PREV_FILE, "previous list"),
-        ] {
-            let path = self.dir.join(name);
-            match open_checked(&path, &self.trust) {
-                Ok(list) => {
-                    if name == PREV_FILE {
-                        self.restore_previous();
-                    }
-                    self.adopt(&list);
-                    info!(path = %path.display(), serial = list.serial(), "{what} loaded");
-                    return Some(list);
-                }
-                Err(reason) if path.exists() => {
-                    error!(%reason, path = %path.display(), "ALARM: the {what} is unusable");
-                }
-                Err(_) => debug!(path = %path.display(), "no {what}"),
-            }
+        let dir = self.keeper.dir()?.to_path_buf();
+        let mut origins = vec![
+            Origin {
+                path: dir.join(LIST_FILE),
+                what: "last-known-good list",
+                stage: false,
+            },
+            Origin {
+                path: dir.join(PREV_FILE),
+                what: "previous list",
+                stage: false,
+            },
+        ];
+        if let Some(seed) = &self.seed {
+            origins.push(Origin {
+                path: seed.clone(),
+                what: "seed list (list.file)",
+                stage: true,
+            });
         }
-        let seed = self.seed.as_deref()?;
-        match self.install_seed(seed) {
-            Ok(list) => Some(list),
-            Err(reason) => {
-                error!(%reason, seed = %seed.display(), "ALARM: the seed list is unusable");
-                None
-            }
-        }
+        self.keeper.load_initial(&origins)
     }
 
-    /// Records a list found in `state_dir` as accepted.
-    fn adopt(&self, list: &ListArtifact) {
-        let mut state = lock(&self.state);
-        if state
-            .list_id
-            .as_deref()
-            .is_some_and(|id| id != list.list_id())
-        {
-            error!(
-                follows = state.list_id.as_deref().unwrap_or_default(),
-                found = list.list_id(),
-                "ALARM: the list in state_dir has another list id than the state records; using it"
-            );
-            state.list_id = None;
-        }
-        state.remember(list);
-        self.save_state(&state);
-    }
-
-    /// Points `list.ward` at the previous list again (after the current
-    /// one was found unusable), so the next activation keeps a good
-    /// previous copy.
-    fn restore_previous(&self) {
-        let result = TempFile::new_in(&self.dir).and_then(|temp| {
-            std::fs::hard_link(self.dir.join(PREV_FILE), temp.path())?;
-            temp.commit(&self.dir.join(LIST_FILE))
-        });
-        if let Err(e) = result {
-            warn!(error = %e, "cannot restore the previous list as list.ward");
-        }
-    }
-
-    /// Copies the seed into `state_dir`, verifies the copy, and makes it
-    /// the last-known-good list.
-    fn install_seed(&self, seed: &Path) -> Result<Verified<ListArtifact>, String> {
-        let temp = TempFile::new_in(&self.dir).map_err(|e| e.to_string())?;
-        copy_durably(seed, temp.path()).map_err(|e| {
-            format!(
-                "cannot copy {} into {}: {e}",
-                seed.display(),
-                self.dir.display()
-            )
-        })?;
-        let list = open_checked(temp.path(), &self.trust)
-            .map_err(|e| format!("{}: {e}", seed.display()))?;
-        let mut state = lock(&self.state);
-        if list.serial() < state.highest_serial {
-            // Enforcing an older list beats enforcing none; the next poll
-            // can still only move forward from `highest_serial`.
-            warn!(
-                serial = list.serial(),
-                highest = state.highest_serial,
-                "the seed list is older than the highest serial accepted; enforcing it until the endpoint answers"
-            );
-        }
-        temp.commit(&self.dir.join(LIST_FILE))
-            .map_err(|e| format!("cannot install the seed in {}: {e}", self.dir.display()))?;
-        state
-            .list_id
-            .get_or_insert_with(|| list.list_id().to_owned());
-        state.remember(&list);
-        // The validators belonged to whatever was there before.
-        state.validators = Validators::default();
-        state.validators_for = None;
-        self.save_state(&state);
-        info!(seed = %seed.display(), serial = list.serial(), "seed list installed as last-known-good");
-        Ok(list)
+    /// The file whose bytes must be those of the list in force.
+    pub fn live_file(&self) -> Option<PathBuf> {
+        self.keeper.dir().map(|d| d.join(LIST_FILE))
     }
 
     /// The keys downloads must be signed with.
     pub fn trusted(&self) -> &TrustedKeys {
-        &self.trust
+        self.keeper.trusted()
     }
 
     /// The endpoint followed.
@@ -388,7 +311,8 @@ impl Updater {
                 status.consecutive_failures = 0;
                 status.last_success_at = Some(now);
             }
-            status.highest_serial = lock(&self.state).highest_serial;
+            status.highest_serial = self.keeper.highest_serial();
+            status.equivocation = self.keeper.equivocation();
         }
         if let Some(reason) = &outcome.error {
             let serial = self.store.load().as_ref().map(|a| a.serial());
@@ -413,20 +337,10 @@ impl Updater {
     }
 
     async fn poll_inner(&self, started: Instant) -> Result<FetchResult, (FetchResult, String)> {
-        let current = self.store.load_full();
-        let current_sha = current.as_ref().map(|a| a.sha256());
-        let since = {
-            let state = lock(&self.state);
-            match (&state.validators_for, current_sha) {
-                (Some(for_sha), Some(sha)) if *for_sha == hex::encode(sha) => {
-                    state.validators.clone()
-                }
-                _ => Validators::default(),
-            }
-        };
+        let since = self.keeper.validators();
         let fetched = self
             .fetcher
-            .fetch(&self.dir, &since)
+            .fetch(self.keeper.dir().unwrap_or(Path::new(".")), &since)
             .await
             .map_err(|e| (e.result(), e.to_string()))?;
         let (file, len, validators) = match fetched {
@@ -442,98 +356,36 @@ impl Updater {
         };
 
         let downloaded = started.elapsed();
-        // Verify off the async workers: this hashes and walks the whole file.
-        let trust = self.trust.clone();
-        let (file, verified) = tokio::task::spawn_blocking(move || {
-            let verified = open_checked(file.path(), &trust);
-            (file, verified)
-        })
-        .await
-        .map_err(|e| (FetchResult::Io, format!("verification task failed: {e}")))?;
-        let list =
-            verified.map_err(|e| (verify_result(&e), format!("downloaded list rejected: {e}")))?;
-        let verify_time = started.elapsed() - downloaded;
-
-        let verdict = state::judge(&lock(&self.state), current_sha, &list);
-        match verdict {
-            Verdict::Accept => {}
-            Verdict::Same => {
-                // The list in force, re-sent (no ETag support, or a new
-                // ETag for the same bytes): remember the validators.
-                let mut state = lock(&self.state);
-                state.validators = validators;
-                state.validators_for = Some(hex::encode(list.sha256()));
-                self.save_state(&state);
-                return Ok(FetchResult::NotModified);
-            }
-            Verdict::Rollback { serial, highest } => {
-                return Err((
-                    FetchResult::Rollback,
-                    format!(
-                        "rollback refused: serial {serial} is older than serial {highest}, already accepted"
-                    ),
-                ));
-            }
-            Verdict::Equivocation {
-                serial,
-                accepted,
-                offered,
-            } => {
-                self.metrics.set_equivocation(true);
-                lock(&self.status).equivocation = true;
-                return Err((
-                    FetchResult::Equivocation,
-                    format!(
-                        "EQUIVOCATION: serial {serial} was accepted with sha256 {accepted}, and is now offered with sha256 {offered}; the signer issued two different lists under one serial (key compromise or publishing error); report it to the ministry"
-                    ),
-                ));
-            }
-            Verdict::WrongList { follows, offered } => {
-                return Err((
-                    FetchResult::WrongList,
-                    format!(
-                        "the endpoint served list id {offered:?}, but this node follows {follows:?}"
-                    ),
-                ));
-            }
-        }
-
-        // Activate: the rename is the commit point on disk; the swap
-        // follows immediately.
-        let dir = self.dir.clone();
-        let (list, committed) = tokio::task::spawn_blocking(move || {
-            keep_previous(&dir);
-            let committed = file.commit(&dir.join(LIST_FILE));
-            (list, committed)
+        // Verify, judge and activate off the async workers: this hashes
+        // and walks the whole file, renames and fsyncs.
+        let keeper = Arc::clone(&self.keeper);
+        let offered = tokio::task::spawn_blocking(move || {
+            let candidate = keeper.check(file)?;
+            let verify_time = started.elapsed() - downloaded;
+            let serial = candidate.list().serial();
+            let issued_at = candidate.list().manifest().issued_at;
+            let offered = keeper.offer(candidate, Some(validators))?;
+            Ok::<_, Refusal>((offered, serial, issued_at, verify_time))
         })
         .await
         .map_err(|e| (FetchResult::Io, format!("activation task failed: {e}")))?;
-        committed.map_err(|e| {
-            (
-                FetchResult::Io,
-                format!("cannot install the new list in {}: {e}", self.dir.display()),
-            )
-        })?;
-        {
-            let mut state = lock(&self.state);
-            state.remember(&list);
-            state.validators = validators;
-            state.validators_for = Some(hex::encode(list.sha256()));
-            self.save_state(&state);
-        }
-        let (serial, issued_at) = (list.serial(), list.manifest().issued_at);
-        let previous = self.store.swap(list);
+        let (offered, serial, issued_at, verify_time) =
+            offered.map_err(|refusal| (refusal.result, refusal.reason))?;
+        let previous = match offered {
+            // The list in force, re-sent (no ETag support, or a new ETag
+            // for the same bytes): its validators are remembered.
+            Offered::Same => return Ok(FetchResult::NotModified),
+            Offered::Activated { previous } => previous,
+        };
         let elapsed = started.elapsed();
         self.metrics.set_activation(elapsed);
-        self.metrics.set_equivocation(false);
-        lock(&self.status).equivocation = false;
         if let Some(active) = self.store.load().as_ref() {
             self.metrics
                 .set_list(Some(active), active.activated_at, Timestamp::now());
         }
         info!(
             serial,
-            previous = previous.as_ref().map(|p| p.serial()),
+            previous,
             bytes = len,
             %issued_at,
             download_ms = downloaded.as_millis() as u64,
@@ -542,12 +394,6 @@ impl Updater {
             "new list activated"
         );
         Ok(FetchResult::Ok)
-    }
-
-    fn save_state(&self, state: &State) {
-        if let Err(e) = state.save(&self.dir) {
-            error!(error = %e, dir = %self.dir.display(), "ALARM: cannot write the updater state; rollback protection may be lost on restart");
-        }
     }
 }
 
@@ -575,22 +421,8 @@ pub fn open_checked(
     Ok(list)
 }
 
-/// Keeps the list in force as `list.prev.ward` (a hard link: no copy)
-/// before a new one replaces it, so the previous artifact stays on disk
-/// after the new one is live, and start-up can fall back to it.
-fn keep_previous(dir: &Path) {
-    let (live, prev) = (dir.join(LIST_FILE), dir.join(PREV_FILE));
-    if !live.exists() {
-        return;
-    }
-    let _ = std::fs::remove_file(&prev);
-    if let Err(e) = std::fs::hard_link(&live, &prev) {
-        warn!(error = %e, "cannot keep the previous list as {}", prev.display());
-    }
-}
-
 /// The fetch result a verification failure counts as.
-fn verify_result(e: &VerifyError) -> FetchResult {
+pub(crate) fn verify_result(e: &VerifyError) -> FetchResult {
     match e {
         VerifyError::UnknownKey { .. } => FetchResult::UntrustedKey,
         VerifyError::BadSignature { .. } => FetchResult::BadSignature,
@@ -608,18 +440,6 @@ pub fn jitter(d: Duration) -> Duration {
     }
     let unit = (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64;
     d.mul_f64(0.9 + 0.2 * unit)
-}
-
-fn copy_durably(from: &Path, to: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut src = std::fs::File::open(from)?;
-    let mut dst = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(to)?;
-    std::io::copy(&mut src, &mut dst)?;
-    dst.sync_all()
 }
 
 /// Locks a mutex; a poisoned one (a panic while held) still holds

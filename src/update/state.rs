@@ -121,11 +121,29 @@ pub enum Verdict {
     },
     /// Another list (e.g. a school profile list) signed by a trusted key.
     WrongList { follows: String, offered: String },
+    /// Past its expiry already, while a list is in force.
+    Expired {
+        serial: u64,
+        expires_at: jiff::Timestamp,
+    },
 }
 
 /// Judges `candidate` against what this node has accepted and what is in
-/// force (`current_sha256`).
+/// force (`current_sha256`), now.
 pub fn judge(state: &State, current_sha256: Option<[u8; 32]>, candidate: &ListArtifact) -> Verdict {
+    judge_at(state, current_sha256, candidate, jiff::Timestamp::now())
+}
+
+/// Judges `candidate` at `now`. The one rule for every source of a list
+/// (see [`super::keeper`]): list id, serial never going back, no second
+/// content under one serial, and no expired list in place of one in force.
+/// With no list in force an expired list is accepted: it still blocks.
+pub fn judge_at(
+    state: &State,
+    current_sha256: Option<[u8; 32]>,
+    candidate: &ListArtifact,
+    now: jiff::Timestamp,
+) -> Verdict {
     if let Some(follows) = &state.list_id
         && follows != candidate.list_id()
     {
@@ -154,6 +172,11 @@ pub fn judge(state: &State, current_sha256: Option<[u8; 32]>, candidate: &ListAr
     }
     if current_sha256 == Some(sha) {
         Verdict::Same
+    } else if current_sha256.is_some() && candidate.is_expired(now) {
+        Verdict::Expired {
+            serial,
+            expires_at: candidate.manifest().expires_at,
+        }
     } else {
         Verdict::Accept
     }

@@ -100,6 +100,7 @@ allow_clients = ["10.77.1.0/24"]
 [list]
 file = "{list}"
 trusted_keys = ["{key}"]
+state_dir = "state"
 
 [block]
 sinkhole_ipv4 = ["10.77.1.1"]

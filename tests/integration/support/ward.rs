@@ -191,11 +191,26 @@ pub fn find_addr(logs: &str, marker: &str) -> Option<SocketAddr> {
 /// A signed test list in `dir`: `list.ward`, signed by `key`, trusted via
 /// `list.pub`. Returns the artifact path.
 pub fn write_list(dir: &Path, key: &SigningKey, serial: u64, source: &str) -> PathBuf {
+    let now = jiff::Timestamp::now();
+    let week = jiff::SignedDuration::from_hours(24 * 7);
+    write_list_as(dir, key, "test-national", serial, (now, now + week), source)
+}
+
+/// [`write_list`] with another list id and validity period (`issued_at`,
+/// `expires_at`).
+pub fn write_list_as(
+    dir: &Path,
+    key: &SigningKey,
+    list_id: &str,
+    serial: u64,
+    (issued_at, expires_at): (jiff::Timestamp, jiff::Timestamp),
+    source: &str,
+) -> PathBuf {
     let opts = ward::list::BuildOptions {
-        list_id: "test-national".into(),
+        list_id: list_id.into(),
         serial,
-        issued_at: jiff::Timestamp::now(),
-        expires_at: jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 7),
+        issued_at,
+        expires_at,
         confidential: ["csam".to_string()].into_iter().collect(),
     };
     let (bytes, _) =

@@ -1,0 +1,473 @@
+//! The one acceptance rule for every list ward enforces, whatever its
+//! source: `list.url` downloads, `list.file` (at start-up and on SIGHUP),
+//! the seed, and the last-known-good copy in `list.state_dir`.
+//!
+//! A candidate is first copied into sealed memory and verified (signature,
+//! trusted key, hash, format, deep check of the name index); then
+//! [`state::judge_at`] compares it with what this node has accepted: an
+//! older serial is a *rollback*, the same serial with other bytes an
+//! *equivocation*, another list id a *wrong list*, and a list already past
+//! its expiry is *expired*. Any of those keeps the list in force, counts
+//! `ward_list_rejected_total{reason}` and returns a [`Refusal`] whose
+//! message the caller logs as an alarm. Nothing else can put a list in
+//! force.
+//!
+//! An accepted candidate is committed to `state_dir/list.ward` (the
+//! previous one kept as `list.prev.ward`), recorded in `state.json`, and
+//! swapped into the [`ListStore`]. A `list.file` is copied into the state
+//! directory first, so the node's last-known-good copy is one only ward
+//! writes: after a restart, a `list.file` that was corrupted, truncated or
+//! rolled back is refused again and the last accepted list is enforced.
+//!
+//! With no list in force (start-up), a candidate the rule refuses is still
+//! better than none: if nothing acceptable is found, the first verified
+//! candidate is enforced with an alarm. An older or expired list blocks
+//! more than SERVFAIL does, and the highest serial never goes down, so
+//! the next update can still only move forward.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use tracing::{error, info, warn};
+
+use super::fetch::{TempFile, Validators};
+use super::state::{self, LIST_FILE, PREV_FILE, State, Verdict};
+use super::{open_checked, verify_result};
+use crate::list::{ListArtifact, TrustedKeys, Verified};
+use crate::metrics::{FetchResult, Metrics};
+use crate::store::ListStore;
+
+/// Why a candidate list was not put in force. The list in force stays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The `ward_list_rejected_total` reason (and `ward_list_fetch_total`
+    /// result for a poll).
+    pub result: FetchResult,
+    pub reason: String,
+}
+
+impl Refusal {
+    fn new(result: FetchResult, reason: String) -> Self {
+        Self { result, reason }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// A verified list waiting for the rule, and its copy in `state_dir`
+/// (none for a file already there, or without a usable state directory).
+#[derive(Debug)]
+pub struct Candidate {
+    list: Verified<ListArtifact>,
+    file: Option<TempFile>,
+}
+
+impl Candidate {
+    pub fn list(&self) -> &ListArtifact {
+        &self.list
+    }
+}
+
+/// What [`Keeper::offer`] did with an acceptable candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offered {
+    /// Put in force; the serial of the list it replaced.
+    Activated { previous: Option<u64> },
+    /// It is the list in force already.
+    Same,
+}
+
+/// Where start-up looks for a list, in order.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub path: PathBuf,
+    /// For logs: "list.file", "last-known-good list", ...
+    pub what: &'static str,
+    /// Copy into `state_dir` before verifying (a file ward does not own).
+    pub stage: bool,
+}
+
+/// Holds the acceptance state (`state.json`) and applies the rule.
+#[derive(Debug)]
+pub struct Keeper {
+    trust: TrustedKeys,
+    /// `list.state_dir`, or `None` when a `list.file` node could not use
+    /// it (rollback protection then lasts only as long as the process).
+    dir: Option<PathBuf>,
+    store: Arc<ListStore>,
+    metrics: Arc<Metrics>,
+    state: Mutex<State>,
+    equivocation: AtomicBool,
+}
+
+impl Keeper {
+    /// Prepares `dir` (created if missing; stale downloads removed) and
+    /// reads `state.json`. With `required` (`list.url`), a directory that
+    /// cannot be created is an error; without (`list.file` alone), it is an
+    /// alarm and the node keeps its state in memory.
+    pub fn new(
+        dir: &Path,
+        required: bool,
+        trust: TrustedKeys,
+        store: Arc<ListStore>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, std::io::Error> {
+        let usable = std::fs::create_dir_all(dir).and_then(|()| writable(dir));
+        let dir = match usable {
+            Ok(()) => Some(dir.to_path_buf()),
+            Err(e) if required => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot use list.state_dir {}: {e}; create it, writable by ward",
+                        dir.display()
+                    ),
+                ));
+            }
+            Err(e) => {
+                error!(
+                    error = %e,
+                    dir = %dir.display(),
+                    "ALARM: list.state_dir is not writable; no last-known-good copy is kept and rollback protection lasts only until a restart"
+                );
+                None
+            }
+        };
+        let state = match &dir {
+            Some(dir) => {
+                let removed = state::remove_stale_downloads(dir);
+                if removed > 0 {
+                    info!(removed, dir = %dir.display(), "removed unfinished downloads left by an earlier run");
+                }
+                State::load(dir).unwrap_or_else(|reason| {
+                    error!(%reason, "ALARM: the list state is unreadable; rollback protection restarts from the list on disk");
+                    State::default()
+                })
+            }
+            None => State::default(),
+        };
+        Ok(Self {
+            trust,
+            dir,
+            store,
+            metrics,
+            state: Mutex::new(state),
+            equivocation: AtomicBool::new(false),
+        })
+    }
+
+    pub fn trusted(&self) -> &TrustedKeys {
+        &self.trust
+    }
+
+    /// The state directory in use.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    pub fn store(&self) -> &Arc<ListStore> {
+        &self.store
+    }
+
+    /// The highest serial ever accepted.
+    pub fn highest_serial(&self) -> u64 {
+        lock(&self.state).highest_serial
+    }
+
+    /// Whether the last candidate offered under the highest serial had
+    /// other bytes (cleared by the next activation).
+    pub fn equivocation(&self) -> bool {
+        self.equivocation.load(Ordering::Relaxed)
+    }
+
+    /// The validators to send with the next poll: those of the list in
+    /// force, if the last download was it.
+    pub fn validators(&self) -> Validators {
+        let current = self.store.load().as_ref().map(|a| hex::encode(a.sha256()));
+        let state = lock(&self.state);
+        match (&state.validators_for, current) {
+            (Some(for_sha), Some(sha)) if *for_sha == sha => state.validators.clone(),
+            _ => Validators::default(),
+        }
+    }
+
+    /// Copies `path` into `state_dir` and verifies the copy (blocking).
+    /// Without a state directory, verifies a sealed copy in memory.
+    pub fn stage(&self, path: &Path) -> Result<Candidate, Refusal> {
+        let shown = path.display().to_string();
+        let Some(dir) = &self.dir else {
+            return self.open(&shown, path, None);
+        };
+        let io = |e: std::io::Error| {
+            self.refuse(Refusal::new(
+                FetchResult::Io,
+                format!("cannot copy {} into {}: {e}", path.display(), dir.display()),
+            ))
+        };
+        let temp = TempFile::new_in(dir).map_err(io)?;
+        copy_durably(path, temp.path()).map_err(io)?;
+        let copy = temp.path().to_path_buf();
+        self.open(&shown, &copy, Some(temp))
+    }
+
+    /// Verifies a file already in `state_dir` (a download) (blocking).
+    pub fn check(&self, file: TempFile) -> Result<Candidate, Refusal> {
+        let path = file.path().to_path_buf();
+        self.open("downloaded list", &path, Some(file))
+    }
+
+    /// Verifies `path`; `shown` names it in messages, `file` is its
+    /// staged copy (if it is one).
+    fn open(&self, shown: &str, path: &Path, file: Option<TempFile>) -> Result<Candidate, Refusal> {
+        match open_checked(path, &self.trust) {
+            Ok(list) => Ok(Candidate { list, file }),
+            Err(e) => Err(self.refuse(Refusal::new(
+                verify_result(&e),
+                format!("{shown} rejected: {e}"),
+            ))),
+        }
+    }
+
+    /// Counts a refusal.
+    fn refuse(&self, refusal: Refusal) -> Refusal {
+        self.metrics.list_rejected(refusal.result);
+        refusal
+    }
+
+    /// Applies the rule to `candidate` against the list in force and, if
+    /// it passes, puts it in force (blocking: rename, fsyncs, state file).
+    /// `validators` are the HTTP validators of a download.
+    pub fn offer(
+        &self,
+        candidate: Candidate,
+        validators: Option<Validators>,
+    ) -> Result<Offered, Refusal> {
+        let current = self.store.load_full();
+        let verdict = state::judge_at(
+            &lock(&self.state),
+            current.as_ref().map(|a| a.sha256()),
+            &candidate.list,
+            Timestamp::now(),
+        );
+        match verdict {
+            Verdict::Accept => {}
+            Verdict::Same => {
+                if let Some(validators) = validators {
+                    let mut state = lock(&self.state);
+                    state.validators = validators;
+                    state.validators_for = Some(hex::encode(candidate.list.sha256()));
+                    self.save_state(&state);
+                }
+                return Ok(Offered::Same);
+            }
+            refused => return Err(self.refuse(self.refusal(refused))),
+        }
+        let sha = hex::encode(candidate.list.sha256());
+        self.commit(candidate.file, false)?;
+        {
+            let mut state = lock(&self.state);
+            state.remember(&candidate.list);
+            if let Some(validators) = validators {
+                state.validators = validators;
+                state.validators_for = Some(sha);
+            }
+            self.save_state(&state);
+        }
+        let previous = self.store.swap(candidate.list);
+        self.equivocation.store(false, Ordering::Relaxed);
+        self.metrics.set_equivocation(false);
+        Ok(Offered::Activated {
+            previous: previous.map(|p| p.serial()),
+        })
+    }
+
+    /// The refusal for a verdict other than accept or same; raises the
+    /// equivocation alarm.
+    fn refusal(&self, verdict: Verdict) -> Refusal {
+        match verdict {
+            Verdict::Rollback { serial, highest } => Refusal::new(
+                FetchResult::Rollback,
+                format!(
+                    "rollback refused: serial {serial} is older than serial {highest}, already accepted"
+                ),
+            ),
+            Verdict::Equivocation {
+                serial,
+                accepted,
+                offered,
+            } => {
+                self.metrics.set_equivocation(true);
+                self.equivocation.store(true, Ordering::Relaxed);
+                Refusal::new(
+                    FetchResult::Equivocation,
+                    format!(
+                        "EQUIVOCATION: serial {serial} was accepted with sha256 {accepted}, and is now offered with sha256 {offered}; the signer issued two different lists under one serial (key compromise or publishing error); report it to the ministry"
+                    ),
+                )
+            }
+            Verdict::WrongList { follows, offered } => Refusal::new(
+                FetchResult::WrongList,
+                format!(
+                    "list id {offered:?} refused: this node follows {follows:?} (remove state.json from list.state_dir to follow another list)"
+                ),
+            ),
+            Verdict::Expired { serial, expires_at } => Refusal::new(
+                FetchResult::Expired,
+                format!(
+                    "expired list refused: serial {serial} expired at {expires_at}; the ministry must publish a newer list"
+                ),
+            ),
+            Verdict::Accept | Verdict::Same => {
+                Refusal::new(FetchResult::Io, "internal: not a refusal".to_owned())
+            }
+        }
+    }
+
+    /// Makes a staged copy the last-known-good `list.ward`, keeping the
+    /// one it replaces as `list.prev.ward`. `previous`: the candidate is
+    /// `list.prev.ward` itself, linked back as `list.ward`.
+    fn commit(&self, file: Option<TempFile>, previous: bool) -> Result<(), Refusal> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        let live = dir.join(LIST_FILE);
+        let result = match file {
+            Some(file) => {
+                keep_previous(dir);
+                file.commit(&live)
+            }
+            None if previous => TempFile::new_in(dir).and_then(|temp| {
+                std::fs::hard_link(dir.join(PREV_FILE), temp.path())?;
+                temp.commit(&live)
+            }),
+            None => Ok(()),
+        };
+        result.map_err(|e| {
+            self.refuse(Refusal::new(
+                FetchResult::Io,
+                format!("cannot install the list in {}: {e}", dir.display()),
+            ))
+        })
+    }
+
+    /// Start-up (blocking): the first candidate of `origins` that verifies
+    /// and passes the rule; else the first that verifies, with an alarm;
+    /// else `None`. The list returned is committed and recorded, but not
+    /// swapped in: the caller does that.
+    pub fn load_initial(&self, origins: &[Origin]) -> Option<Verified<ListArtifact>> {
+        let mut fallback: Option<(Candidate, &Origin, Refusal)> = None;
+        for origin in origins {
+            if !origin.stage && !origin.path.exists() {
+                continue;
+            }
+            let opened = if origin.stage {
+                self.stage(&origin.path)
+            } else {
+                self.open(&origin.path.display().to_string(), &origin.path, None)
+            };
+            let candidate = match opened {
+                Ok(c) => c,
+                Err(refusal) => {
+                    error!(reason = %refusal, "ALARM: the {} is unusable", origin.what);
+                    continue;
+                }
+            };
+            let verdict =
+                state::judge_at(&lock(&self.state), None, &candidate.list, Timestamp::now());
+            if matches!(verdict, Verdict::Accept | Verdict::Same) {
+                return self.install(candidate, origin);
+            }
+            let refusal = self.refuse(self.refusal(verdict));
+            error!(reason = %refusal, path = %origin.path.display(), "ALARM: the {} is refused", origin.what);
+            if fallback.is_none() {
+                fallback = Some((candidate, origin, refusal));
+            }
+        }
+        let (candidate, origin, refusal) = fallback?;
+        error!(
+            serial = candidate.list.serial(),
+            reason = %refusal,
+            "ALARM: no acceptable list on disk; enforcing the {} anyway, since an older list blocks more than none",
+            origin.what
+        );
+        if refusal.result == FetchResult::WrongList {
+            // Follow the list actually enforced from now on.
+            *lock(&self.state) = State::default();
+        }
+        self.install(candidate, origin)
+    }
+
+    fn install(&self, candidate: Candidate, origin: &Origin) -> Option<Verified<ListArtifact>> {
+        let previous = origin.path.file_name() == Some(PREV_FILE.as_ref())
+            && self.dir.as_deref() == origin.path.parent();
+        if let Err(refusal) = self.commit(candidate.file, previous) {
+            warn!(reason = %refusal, "the list is enforced, but its last-known-good copy was not updated");
+        }
+        let list = candidate.list;
+        let mut state = lock(&self.state);
+        state.remember(&list);
+        if origin.stage {
+            // The validators belonged to whatever was there before.
+            state.validators = Validators::default();
+            state.validators_for = None;
+        }
+        self.save_state(&state);
+        info!(path = %origin.path.display(), serial = list.serial(), "{} loaded", origin.what);
+        Some(list)
+    }
+
+    fn save_state(&self, state: &State) {
+        let Some(dir) = &self.dir else { return };
+        if let Err(e) = state.save(dir) {
+            error!(error = %e, dir = %dir.display(), "ALARM: cannot write the list state; rollback protection may be lost on restart");
+        }
+    }
+}
+
+/// Whether ward can create files in `dir`.
+fn writable(dir: &Path) -> std::io::Result<()> {
+    let probe = TempFile::new_in(dir)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(probe.path())
+        .map(drop)
+}
+
+/// Keeps the list in force as `list.prev.ward` (a hard link: no copy)
+/// before a new one replaces it, so the previous artifact stays on disk
+/// after the new one is live, and start-up can fall back to it.
+fn keep_previous(dir: &Path) {
+    let (live, prev) = (dir.join(LIST_FILE), dir.join(PREV_FILE));
+    if !live.exists() {
+        return;
+    }
+    let _ = std::fs::remove_file(&prev);
+    if let Err(e) = std::fs::hard_link(&live, &prev) {
+        warn!(error = %e, "cannot keep the previous list as {}", prev.display());
+    }
+}
+
+fn copy_durably(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut src = std::fs::File::open(from)?;
+    let mut dst = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(to)?;
+    std::io::copy(&mut src, &mut dst)?;
+    dst.sync_all()
+}
+
+/// Locks a mutex; a poisoned one (a panic while held) still holds
+/// consistent data here, since every critical section only assigns.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

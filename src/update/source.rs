@@ -1,0 +1,243 @@
+//! Where the list comes from, chosen from `[list]`, and what SIGHUP does
+//! with it. Every source goes through the one acceptance rule
+//! ([`super::Keeper`]), except the embedded demo list.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::{error, info};
+
+use super::keeper::{Keeper, Offered, Origin};
+use super::state::{LIST_FILE, PREV_FILE};
+use super::{Updater, UpdaterStatus};
+use crate::config::ListSettings;
+use crate::keys::{self, DEMO_KEY_ID, KeyId};
+use crate::list::{self, Bytes, ListArtifact, TrustedKeys, Verified};
+use crate::metrics::Metrics;
+use crate::store::ListStore;
+
+/// Where the list comes from, resolved from the configuration.
+#[derive(Debug, Clone)]
+pub enum ListSource {
+    /// The embedded demo list (`ward serve` without a config).
+    Demo,
+    /// `list.file` alone: read at start-up and on SIGHUP.
+    File { path: PathBuf, keeper: Arc<Keeper> },
+    /// `list.url`: the updater owns the list (seeded from `list.file`).
+    Url(Arc<Updater>),
+}
+
+impl ListSource {
+    /// Prepares the source (the state directory, the updater); reads the
+    /// trusted keys. Call it after the privilege drop, so `state_dir`
+    /// belongs to the user ward runs as.
+    pub fn of(
+        settings: &ListSettings,
+        store: &Arc<ListStore>,
+        metrics: &Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
+        if settings.demo {
+            return Ok(Self::Demo);
+        }
+        let mut trust = TrustedKeys::new();
+        for path in &settings.trusted_keys {
+            trust.add(keys::read_public(path)?);
+        }
+        if settings.url.is_some() {
+            let updater = Updater::new(settings, trust, Arc::clone(store), Arc::clone(metrics))?;
+            return Ok(Self::Url(Arc::new(updater)));
+        }
+        let Some(path) = &settings.file else {
+            anyhow::bail!("no list source configured (list.file or list.url)");
+        };
+        let keeper = Keeper::new(
+            &settings.state_dir,
+            false,
+            trust,
+            Arc::clone(store),
+            Arc::clone(metrics),
+        )?;
+        Ok(Self::File {
+            path: path.clone(),
+            keeper: Arc::new(keeper),
+        })
+    }
+
+    /// Loads the list from disk (blocking), before any socket serves.
+    /// With `list.file`: the file if it passes the rule, else the
+    /// last-known-good copy in `state_dir`. With `list.url`: the
+    /// last-known-good list, else the seed.
+    pub fn load(&self) -> Result<Verified<ListArtifact>, String> {
+        match self {
+            Self::Demo => {
+                let key = keys::parse_public(list::DEMO_PUBLIC_KEY)
+                    .map_err(|e| format!("embedded demo key: {e}"))?;
+                list::verify(
+                    Bytes::Static(list::DEMO_ARTIFACT),
+                    &[key].into_iter().collect(),
+                )
+                .map_err(|e| format!("embedded demo list: {e}"))
+            }
+            Self::File { path, keeper } => {
+                let mut origins = vec![Origin {
+                    path: path.clone(),
+                    what: "list file (list.file)",
+                    stage: true,
+                }];
+                if let Some(dir) = keeper.dir() {
+                    origins.push(Origin {
+                        path: dir.join(LIST_FILE),
+                        what: "last-known-good list",
+                        stage: false,
+                    });
+                    origins.push(Origin {
+                        path: dir.join(PREV_FILE),
+                        what: "previous list",
+                        stage: false,
+                    });
+                }
+                keeper
+                    .load_initial(&origins)
+                    .ok_or_else(|| format!("{}: no usable list", path.display()))
+            }
+            Self::Url(updater) => updater
+                .load_initial()
+                .ok_or_else(|| "no usable list in list.state_dir or list.file".to_owned()),
+        }
+    }
+
+    /// SIGHUP: polls `list.url` at once, or offers `list.file` to the
+    /// rule and swaps it in if it passes; a refusal keeps the list in
+    /// force, logs an alarm and counts it.
+    pub async fn reload(&self, metrics: &Metrics) {
+        let (path, keeper) = match self {
+            Self::Url(updater) => return updater.poke(),
+            Self::Demo => return info!("SIGHUP: the embedded demo list never changes"),
+            Self::File { path, keeper } => (path.clone(), Arc::clone(keeper)),
+        };
+        let started = Instant::now();
+        // Verification reads the whole file: keep it off the async workers.
+        let offered =
+            tokio::task::spawn_blocking(move || keeper.offer(keeper.stage(&path)?, None)).await;
+        let store = match self {
+            Self::File { keeper, .. } => keeper.store(),
+            _ => return,
+        };
+        match offered {
+            Ok(Ok(Offered::Same)) => {
+                let serial = store.load().as_ref().map(|a| a.serial());
+                info!(?serial, "SIGHUP: list unchanged");
+            }
+            Ok(Ok(Offered::Activated { .. })) => {
+                let elapsed = started.elapsed();
+                metrics.set_activation(elapsed);
+                if let Some(active) = store.load().as_ref() {
+                    log_list("SIGHUP: list reloaded", active, Some(elapsed));
+                }
+                publish_list(metrics, store);
+            }
+            Ok(Err(refusal)) => {
+                metrics.list_reload_failed();
+                let serial = store.load().as_ref().map(|a| a.serial());
+                error!(
+                    result = refusal.result.as_str(),
+                    reason = %refusal,
+                    ?serial,
+                    "ALARM: SIGHUP reload failed; keeping the current list"
+                );
+            }
+            Err(error) => error!(%error, "SIGHUP reload task failed"),
+        }
+    }
+
+    /// The file on disk whose bytes must be those of the list in force:
+    /// `list.file`, or the last-known-good copy the updater keeps.
+    pub fn watched_file(&self) -> Option<PathBuf> {
+        match self {
+            Self::Demo => None,
+            Self::File { path, .. } => Some(path.clone()),
+            Self::Url(updater) => updater.live_file(),
+        }
+    }
+
+    /// The updater, with `list.url`.
+    pub fn updater(&self) -> Option<&Arc<Updater>> {
+        match self {
+            Self::Url(updater) => Some(updater),
+            _ => None,
+        }
+    }
+
+    /// The updater's status, with `list.url`.
+    pub fn updater_status(&self) -> Option<UpdaterStatus> {
+        self.updater().map(|u| u.status())
+    }
+
+    /// Whether a candidate was offered under the highest serial with other
+    /// bytes (an equivocation), until a newer list is accepted.
+    pub fn equivocation(&self) -> bool {
+        match self {
+            Self::Demo => false,
+            Self::File { keeper, .. } => keeper.equivocation(),
+            Self::Url(updater) => updater.status().equivocation,
+        }
+    }
+
+    pub fn trusts_demo_key(&self) -> bool {
+        self.trusted_ids()
+            .iter()
+            .any(|id| id.to_string() == DEMO_KEY_ID)
+    }
+
+    /// The ids of the keys lists must be signed with.
+    pub fn trusted_ids(&self) -> Vec<KeyId> {
+        let trust = match self {
+            Self::Demo => {
+                return KeyId::parse(DEMO_KEY_ID).into_iter().collect();
+            }
+            Self::File { keeper, .. } => keeper.trusted(),
+            Self::Url(updater) => updater.trusted(),
+        };
+        trust.ids().collect()
+    }
+
+    /// For `/list/status`: the URL, `file PATH`, or the demo list.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Demo => "embedded demo list".to_owned(),
+            Self::File { path, .. } => format!("file {}", path.display()),
+            Self::Url(updater) => updater.url().to_string(),
+        }
+    }
+}
+
+/// Logs a list put in force; `activation`: for a reload, the time from the
+/// signal to the swap.
+pub fn log_list(msg: &str, list: &ListArtifact, activation: Option<std::time::Duration>) {
+    let expired = list.is_expired(jiff::Timestamp::now());
+    info!(
+        activation_ms = activation.map(|d| d.as_millis() as u64),
+        list_id = list.list_id(),
+        serial = list.serial(),
+        entries = list.manifest().entries,
+        expires_at = %list.manifest().expires_at,
+        key_id = %list.key_id(),
+        "{msg}"
+    );
+    if expired {
+        error!(
+            serial = list.serial(),
+            "ALARM: the list in force has expired; still enforcing it until a newer one arrives"
+        );
+    }
+}
+
+/// Publishes the list in force (or none) as gauges.
+pub fn publish_list(metrics: &Metrics, store: &ListStore) {
+    let now = jiff::Timestamp::now();
+    match store.load().as_ref() {
+        Some(active) => metrics.set_list(Some(&active.list), active.activated_at, now),
+        None => metrics.set_list(None, now, now),
+    }
+}
