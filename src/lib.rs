@@ -46,6 +46,7 @@ pub mod fsx;
 pub mod keys;
 pub mod list;
 pub mod metrics;
+pub mod policy;
 pub mod probe;
 pub mod process;
 pub mod report;

@@ -12,9 +12,8 @@ use super::lang::{Lang, negotiate};
 use super::template::{
     self, Missing, ParseError, Reason, Template, TemplateProblem, Value, Values,
 };
-use crate::domain::NameKey;
-use crate::list::FAULT_CATEGORY;
 use crate::metrics::Metrics;
+use crate::policy::{self, Context, Verdict};
 use crate::store::Active;
 
 /// The national child-protection hotline (Tổng đài quốc gia bảo vệ trẻ em).
@@ -24,7 +23,7 @@ pub const DEFAULT_HOTLINE: &str = "111";
 pub const UNLISTED_LABEL: &str = "unlisted";
 /// Metrics category when the list's index faulted or names no category
 /// (the same label `ward_blocked_total` uses for a faulted lookup).
-pub const UNKNOWN_LABEL: &str = "list-index-fault";
+pub const UNKNOWN_LABEL: &str = policy::INDEX_FAULT_NAME;
 /// Hours east of UTC of the dates on the page: Vietnam (ICT, no DST).
 const VIETNAM_UTC_OFFSET_HOURS: i8 = 7;
 
@@ -291,16 +290,19 @@ fn decide<'a>(host: Option<&str>, list: Option<&'a Active>) -> Decision<'a> {
     let (Some(active), Some(host)) = (list, host) else {
         return unlisted;
     };
-    let Some(m) = NameKey::from_text(host.as_bytes()).and_then(|key| active.lookup(&key)) else {
+    // The same key as the DNS and SNI paths: an IDN host in Unicode is
+    // looked up by its A-labels.
+    let Ok(key) = policy::key_of_text(host.as_bytes()) else {
         return unlisted;
     };
-    if m.category == FAULT_CATEGORY {
-        return unknown;
-    }
-    let Some(info) = active.manifest().categories.get(usize::from(m.category)) else {
+    let Verdict::Block(block) = policy::decide(active, &key, &Context::NONE) else {
+        return unlisted;
+    };
+    // The fault and unknown pseudo-categories have no info.
+    let Some(info) = block.category_info(active) else {
         return unknown;
     };
-    if m.confidential || info.confidential {
+    if block.confidential() || info.confidential {
         return Decision {
             reason: Reason::Confidential,
             label: &info.name,

@@ -293,6 +293,30 @@ fn idn_hosts_are_shown_in_unicode() {
     assert!(r.body.contains("bạo lực"));
 }
 
+/// A host in Unicode (an absolute-URI target or Host that a lenient
+/// client sent as UTF-8) is looked up by its A-labels, as on the DNS and
+/// SNI paths; the page once looked the raw text up and called it unlisted.
+#[test]
+fn a_unicode_host_gets_the_same_verdict_as_its_a_labels() {
+    let f = Fixture::new();
+    let list = f.store.load();
+    for host in [
+        "BÜCHER.example.test",
+        "bücher.example.test",
+        "xn--bcher-kva.example.test",
+    ] {
+        let d = decide(Some(host), list.as_deref());
+        assert_eq!(d.reason, Reason::Category("violence"), "{host}");
+        assert_eq!(
+            d.shown.map(|s| s.host).as_deref(),
+            Some("bücher.example.test"),
+            "{host}"
+        );
+    }
+    let d = decide(Some("192.0.2.1"), list.as_deref());
+    assert_eq!(d.label, UNLISTED_LABEL);
+}
+
 #[test]
 fn embedded_default_has_no_link_or_appeal() {
     let page = BlockPage::embedded_default();

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{UsageError, load_trust};
-use crate::domain::DomainName;
+use crate::domain::{DomainName, NameKey};
 use crate::keys;
 use crate::list::{self, Bytes, ListArtifact, RuleKind, TrustedKeys};
+use crate::policy::{self, Context};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -57,15 +58,24 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let mut invalid = 0usize;
     for raw in &args.names {
-        let name = match DomainName::parse(raw) {
-            Ok(name) => name,
+        // DomainName says precisely what is wrong with a name; the key is
+        // the one every enforcement point uses.
+        let checked = DomainName::parse(raw)
+            .map_err(|e| e.to_string())
+            .and_then(|name| {
+                policy::key_of_text(name.as_str().as_bytes())
+                    .map(|key| (name, key))
+                    .map_err(|problem| format!("{problem:?}"))
+            });
+        let (name, key) = match checked {
+            Ok(pair) => pair,
             Err(e) => {
                 invalid += 1;
                 eprintln!("ward: {raw:?}: not a valid domain name: {e}");
                 continue;
             }
         };
-        let line = verdict(&list, &name, args.json);
+        let line = verdict(&list, &name, &key, args.json);
         println!("{line}");
     }
     if invalid > 0 {
@@ -77,15 +87,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn verdict(list: &ListArtifact, name: &DomainName, json: bool) -> String {
-    let key = name.key();
-    let m = list.lookup(&key);
-    let shown = match m {
-        Some(m) if m.confidential => format!("confidential:{}", list.redacted(&key)),
+/// Renders the verdict of [`policy::decide`] on one name.
+fn verdict(list: &ListArtifact, name: &DomainName, key: &NameKey, json: bool) -> String {
+    let block = policy::decide(list, key, &Context::NONE).block();
+    let m = block.map(|b| b.rule);
+    let shown = match block {
+        Some(b) if b.confidential() => format!("confidential:{}", list.redacted(key)),
         _ => name.to_string(),
     };
-    let category = m.map(|m| list.category_name(&m).to_owned());
-    let rule = m.and_then(|m| list.rule_text(&key, &m));
+    let category = block.map(|b| b.category_name(list).to_owned());
+    let rule = m.and_then(|m| list.rule_text(key, &m));
     let kind = m.map(|m| match m.kind {
         RuleKind::Exact => "exact",
         RuleKind::Subtree => "subtree",

@@ -38,12 +38,10 @@ use super::wire::{
     RCODE_REFUSED, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_TXT, flags,
 };
 use crate::domain::NameKey;
-use crate::list::Match;
 use crate::metrics::{HotCounter, Metrics, Protocol, QueryResult};
+use crate::policy::{self, Block, Category, Context, Verdict};
 use crate::store::{Active, ListStore};
 
-/// The category name of a match in the list-index fault pseudo-category.
-const FAULT_NAME: &str = "list-index-fault";
 /// TTL of the local `list.ward.` TXT answer.
 const LOCAL_TTL: u32 = 0;
 /// The reversed key of `list.ward.`, the CH TXT name compliance probes ask.
@@ -270,18 +268,17 @@ impl Engine {
             .as_ref()
             .is_some_and(|e| e.generation() == active.generation);
         let verdict = match &entry {
-            Some(e) if checked => e.verdict(),
-            _ => active.lookup(&q.key).inspect(|&m| {
-                if let Some(cache) = &self.cache {
-                    cache.insert_verdict(&cache_key, m, active.generation, now);
-                }
-            }),
+            Some(e) if checked => Verdict::of(active, e.verdict()),
+            _ => policy::decide(active, &q.key, &Context::NONE),
         };
-        if let Some(m) = verdict {
-            self.log(client_ip, active, &q.key, q.qtype, Some(&m), "blocked");
+        if let Verdict::Block(block) = verdict {
+            if let (Some(cache), false) = (&self.cache, checked) {
+                cache.insert_verdict(&cache_key, block.rule, active.generation, now);
+            }
+            self.log(client_ip, active, &q.key, q.qtype, Some(&block), "blocked");
             let per_list = self.per_list(active);
             return finish(
-                self.blocked_reply(&q.header, q.question, q.qtype, &per_list, active, &m),
+                self.blocked_reply(&q.header, q.question, q.qtype, &per_list, &block),
                 QueryResult::Blocked,
             );
         }
@@ -371,15 +368,16 @@ impl Engine {
         // CNAME cloaking: any name the answer leads to that is blocked
         // blocks the whole answer. The question itself is also re-checked
         // against the newest list.
+        let decide = |key: &NameKey| policy::decide(active, key, &Context::NONE).block();
         let blocked = answer
             .chain
             .iter()
-            .find_map(|name| active.lookup(name).map(|m| (m, "blocked-chain")))
-            .or_else(|| active.lookup(&p.key).map(|m| (m, "blocked")));
-        if let Some((m, verdict)) = blocked {
-            self.log(p.client, active, &p.key, p.qtype, Some(&m), verdict);
+            .find_map(|name| decide(name).map(|b| (b, "blocked-chain")))
+            .or_else(|| decide(&p.key).map(|b| (b, "blocked")));
+        if let Some((block, verdict)) = blocked {
+            self.log(p.client, active, &p.key, p.qtype, Some(&block), verdict);
             let per_list = self.per_list(active);
-            self.blocked_reply(&p.header, &p.question, p.qtype, &per_list, active, &m)
+            self.blocked_reply(&p.header, &p.question, p.qtype, &per_list, &block)
                 .encode_into(out, p.edns, payload, udp);
             return QueryResult::Blocked;
         }
@@ -435,17 +433,25 @@ impl Engine {
         question: &'a [u8],
         qtype: u16,
         per_list: &'a BlockedCounters,
-        active: &Active,
-        m: &Match,
+        block: &Block,
     ) -> Reply<'a> {
-        let index = usize::from(m.category);
-        if let Some(c) = per_list.by_category.get(index) {
-            c.inc();
-        }
-        let text = match per_list.texts.get(index) {
-            Some(text) => text,
-            None if active.category_name(m) == FAULT_NAME => &per_list.fault,
-            None => &per_list.unknown,
+        let listed = match block.category {
+            Category::Listed(index) => {
+                let index = usize::from(index);
+                per_list
+                    .by_category
+                    .get(index)
+                    .zip(per_list.texts.get(index))
+            }
+            Category::IndexFault | Category::Unknown => None,
+        };
+        let text = match (listed, block.category) {
+            (Some((counter, text)), _) => {
+                counter.inc();
+                text
+            }
+            (None, Category::IndexFault) => &per_list.fault,
+            (None, _) => &per_list.unknown,
         };
         Reply::with_body(header, question, per_list.body(qtype)).with_ede(ede::CENSORED, text)
     }
@@ -475,8 +481,8 @@ impl Engine {
                 .iter()
                 .map(|c| ede_text(active, &c.name))
                 .collect(),
-            fault: ede_text(active, FAULT_NAME),
-            unknown: ede_text(active, "unknown"),
+            fault: ede_text(active, policy::INDEX_FAULT_NAME),
+            unknown: ede_text(active, policy::UNKNOWN_NAME),
             bodies: [TYPE_A, TYPE_AAAA, TYPE_TXT]
                 .map(|t| answer::blocked_body(&self.settings.block, t, active.serial())),
         });
@@ -572,17 +578,17 @@ impl Engine {
         active: &Active,
         key: &NameKey,
         qtype: u16,
-        m: Option<&Match>,
+        block: Option<&Block>,
         verdict: &str,
     ) {
         if !self.settings.query_log {
             return;
         }
-        let name = match m {
-            Some(m) if m.confidential => format!("confidential:{}", active.redacted(key)),
+        let name = match block {
+            Some(b) if b.confidential() => format!("confidential:{}", active.redacted(key)),
             _ => NameKey::to_forward(key.as_bytes()),
         };
-        let category = m.map(|m| active.category_name(m));
+        let category = block.map(|b| b.category_name(active));
         let client = truncate_client(client);
         info!(target: "ward::query", %client, name, qtype, verdict, category, "query");
     }

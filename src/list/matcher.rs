@@ -161,17 +161,6 @@ impl ListArtifact {
         self.faulted.load(Ordering::Relaxed)
     }
 
-    /// Category name of a match.
-    pub fn category_name(&self, m: &Match) -> &str {
-        if m.category == FAULT_CATEGORY {
-            return "list-index-fault";
-        }
-        self.manifest
-            .categories
-            .get(usize::from(m.category))
-            .map_or("unknown", |c| c.name.as_str())
-    }
-
     /// The rule as written in a source list (`example.com`,
     /// `=www.example.com`), or `None` for a confidential rule, whose text
     /// must never be shown.

@@ -45,7 +45,7 @@ fn check(list: &ListArtifact, name: &str) -> Option<(String, Option<String>, Rul
     let key = DomainName::parse(name).unwrap().key();
     let m = list.lookup(&key)?;
     Some((
-        list.category_name(&m).to_owned(),
+        category_name(list, &m).to_owned(),
         list.rule_text(&key, &m),
         m.kind,
     ))
@@ -129,7 +129,7 @@ fn exact_and_subtree_on_one_name() {
 fn wire_keys_match_like_text() {
     let list = open(build(SAMPLE, &["csam"]));
     let k = NameKey::from_wire_labels([&b"WWW"[..], b"EXAMPLE", b"Com", b""]);
-    assert_eq!(list.category_name(&list.lookup(&k).unwrap()), "gambling");
+    assert_eq!(category_name(&list, &list.lookup(&k).unwrap()), "gambling");
     // A label with bytes no rule can hold still lets its parents match.
     let k = NameKey::from_wire_labels([&b"we ird\x00"[..], b"example", b"com"]);
     assert!(list.lookup(&k).is_some());
@@ -422,7 +422,7 @@ fn demo_artifact_verifies_and_matches_its_source() {
         let m = list
             .lookup(&rule.name.key())
             .expect("every demo rule matches");
-        assert_eq!(list.category_name(&m), rule.category, "{line}");
+        assert_eq!(category_name(&list, &m), rule.category, "{line}");
     }
 }
 
@@ -525,13 +525,13 @@ proptest! {
             let want = reference(&rules, name.as_str());
             let key = name.key();
             let got = list.lookup(&key).map(|m| {
-                (list.category_name(&m).to_owned(), m.kind, usize::from(m.labels))
+                (category_name(&list, &m).to_owned(), m.kind, usize::from(m.labels))
             });
             prop_assert_eq!(&got, &want, "query {:?} source:\n{}", q, source);
             // The suffix filter only ever saves work.
             prop_assert_eq!(list.lookup(&key), unfiltered.lookup(&key));
             if let Some(m) = list.lookup(&key) {
-                prop_assert_eq!(m.confidential, list.category_name(&m).starts_with('s'));
+                prop_assert_eq!(m.confidential, category_name(&list, &m).starts_with('s'));
             }
             // Wire labels in the client's spelling give the same answer.
             let trimmed = q.strip_suffix('.').unwrap_or(&q);
@@ -750,4 +750,10 @@ fn sweep_refuses_transitions_into_the_middle_of_a_node() {
         refused > 0,
         "no mutation moved a transition: the test found nothing to check"
     );
+}
+
+/// The category name of a match, as every enforcement point renders it
+/// ([`crate::policy::Block::category_name`]).
+fn category_name<'a>(list: &'a ListArtifact, m: &Match) -> &'a str {
+    crate::policy::Block::of(list, *m).category_name(list)
 }

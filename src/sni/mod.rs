@@ -22,14 +22,12 @@ mod sys;
 
 pub use self::proxy::{Filter, bind, check_privileges, serve};
 
-use std::net::IpAddr;
-
 use crate::domain::NameKey;
-use crate::list::Match;
 use crate::metrics::Unparsable;
+use crate::policy::{self, Context, NameProblem, Verdict};
 use crate::store::Active;
 
-/// The verdict on the names a client sent.
+/// The verdict on the names a client sent, as the web filters render it.
 #[derive(Debug, Clone)]
 pub enum Decision {
     /// A name is listed. `category` is the list's category name (or
@@ -47,70 +45,34 @@ pub enum Decision {
     Unparsable(Unparsable),
 }
 
-/// Judges the names of one connection: blocked if *any* name is listed.
-/// Names are normalised as the DNS path does (ASCII case folded, one
-/// trailing dot dropped); a name with non-ASCII bytes is converted to its
-/// A-label form first (clients must send A-labels, but a U-label must not
-/// slip past the list). An IP literal or an invalid name, with no listed
-/// name beside it, makes the connection unparsable.
+/// Judges the names of one connection by [`policy::decide_names`]:
+/// blocked if *any* name is listed. An IP literal or an invalid name,
+/// with no listed name beside it, makes the connection unparsable.
 pub fn decide<'a>(names: impl IntoIterator<Item = &'a [u8]>, active: &Active) -> Decision {
-    let mut problem = None;
-    let mut any = false;
-    for raw in names {
-        any = true;
-        let key = match name_key(raw) {
-            Ok(key) => key,
-            Err(reason) => {
-                problem.get_or_insert(reason);
-                continue;
-            }
-        };
-        if let Some(m) = active.lookup(&key) {
-            return blocked(active, &m, key);
-        }
-    }
-    match (any, problem) {
-        (false, _) => Decision::Unparsable(Unparsable::NoName),
-        (true, Some(reason)) => Decision::Unparsable(reason),
-        (true, None) => Decision::Allowed,
+    match policy::decide_names(active, names, &Context::NONE) {
+        Ok((Verdict::Block(block), Some(key))) => Decision::Blocked {
+            category: block.category_name(active).to_owned(),
+            confidential: block.confidential(),
+            key: Box::new(key),
+        },
+        Ok(_) => Decision::Allowed,
+        Err(problem) => Decision::Unparsable(unparsable(problem)),
     }
 }
 
-fn blocked(active: &Active, m: &Match, key: NameKey) -> Decision {
-    Decision::Blocked {
-        category: active.category_name(m).to_owned(),
-        confidential: m.confidential,
-        key: Box::new(key),
+/// The `ward_web_unparsable_total` reason for a name without a key.
+fn unparsable(problem: NameProblem) -> Unparsable {
+    match problem {
+        NameProblem::NoName => Unparsable::NoName,
+        NameProblem::IpLiteral => Unparsable::IpLiteral,
+        NameProblem::BadName => Unparsable::BadName,
     }
 }
 
-/// The list key of a server name or host, or why there is none.
+/// The list key of a server name or host, or why there is none
+/// ([`policy::key_of_text`]).
 pub fn name_key(raw: &[u8]) -> Result<NameKey, Unparsable> {
-    let trimmed = raw.strip_suffix(b".").unwrap_or(raw);
-    if trimmed.is_empty() {
-        return Err(Unparsable::NoName);
-    }
-    let text = std::str::from_utf8(trimmed).map_err(|_| Unparsable::BadName)?;
-    let unbracketed = text
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .unwrap_or(text);
-    if unbracketed.parse::<IpAddr>().is_ok() {
-        return Err(Unparsable::IpLiteral);
-    }
-    let key = if text.is_ascii() {
-        NameKey::from_text(text.as_bytes())
-    } else {
-        let ascii = idna::domain_to_ascii(text).map_err(|_| Unparsable::BadName)?;
-        NameKey::from_text(ascii.as_bytes())
-    };
-    let key = key.ok_or(Unparsable::BadName)?;
-    // Only list-able bytes can name a list entry; anything else (spaces,
-    // slashes, control bytes) is not a host name.
-    if !key.is_listable() {
-        return Err(Unparsable::BadName);
-    }
-    Ok(key)
+    policy::key_of_text(raw).map_err(unparsable)
 }
 
 #[cfg(test)]
