@@ -20,7 +20,7 @@ mod proxy;
 mod relay;
 mod sys;
 
-pub use self::proxy::{Filter, bind, check_privileges, serve};
+pub use self::proxy::{Filter, SetupError, bind, check_privileges, serve};
 
 use crate::domain::NameKey;
 use crate::metrics::Unparsable;

@@ -39,15 +39,36 @@ pub struct Filter {
     pub query_log: bool,
 }
 
+/// Why a web-side listener cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("cannot listen on {addr} ({mode} mode)")]
+    Listen {
+        addr: std::net::SocketAddr,
+        mode: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot set SO_MARK {mark:#x}{transparent} on outbound sockets: {error}; ward needs CAP_NET_ADMIN for the SNI/HTTP filters (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_ADMIN; see docs/deploy-sni.md)"
+    )]
+    Privileges {
+        mark: u32,
+        transparent: &'static str,
+        error: std::io::Error,
+    },
+}
+
 /// Binds every `listen` address of a filter (before privileges drop).
-pub fn bind(settings: &InterceptSettings) -> anyhow::Result<Vec<TcpListener>> {
-    use anyhow::Context;
+pub fn bind(settings: &InterceptSettings) -> Result<Vec<TcpListener>, SetupError> {
     settings
         .listen
         .iter()
-        .map(|addr| {
-            sys::bind_listener(*addr, settings.mode).with_context(|| {
-                format!("cannot listen on {addr} ({} mode)", settings.mode.as_str())
+        .map(|&addr| {
+            sys::bind_listener(addr, settings.mode).map_err(|source| SetupError::Listen {
+                addr,
+                mode: settings.mode.as_str(),
+                source,
             })
         })
         .collect()
@@ -55,17 +76,15 @@ pub fn bind(settings: &InterceptSettings) -> anyhow::Result<Vec<TcpListener>> {
 
 /// Fails unless this process may set the outbound mark and, in tproxy
 /// mode, make transparent sockets (both need CAP_NET_ADMIN).
-pub fn check_privileges(settings: &InterceptSettings) -> anyhow::Result<()> {
-    sys::check_privileges(settings.mode, settings.mark).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot set SO_MARK {:#x}{} on outbound sockets: {e}; ward needs CAP_NET_ADMIN for the SNI/HTTP filters (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_ADMIN; see docs/deploy-sni.md)",
-            settings.mark,
-            if settings.mode == InterceptMode::Tproxy {
-                " or IP_TRANSPARENT"
-            } else {
-                ""
-            }
-        )
+pub fn check_privileges(settings: &InterceptSettings) -> Result<(), SetupError> {
+    sys::check_privileges(settings.mode, settings.mark).map_err(|source| SetupError::Privileges {
+        mark: settings.mark,
+        transparent: if settings.mode == InterceptMode::Tproxy {
+            " or IP_TRANSPARENT"
+        } else {
+            ""
+        },
+        error: source,
     })
 }
 

@@ -43,7 +43,7 @@ use tracing::{debug, error, info, warn};
 
 use self::fetch::{Fetched, Fetcher};
 pub use self::keeper::{Candidate, Keeper, Offered, Origin, Refusal};
-pub use self::source::ListSource;
+pub use self::source::{ListSource, SourceError};
 use self::state::{LIST_FILE, PREV_FILE};
 use crate::config::ListSettings;
 use crate::list::{self, ListArtifact, TrustedKeys, Verified, VerifyError};
@@ -154,9 +154,8 @@ impl Updater {
         trust: TrustedKeys,
         store: Arc<ListStore>,
         metrics: Arc<Metrics>,
-    ) -> anyhow::Result<Self> {
-        use anyhow::Context;
-        let url = settings.url.clone().context("the updater needs list.url")?;
+    ) -> Result<Self, SourceError> {
+        let url = settings.url.clone().ok_or(SourceError::NoSource)?;
         let keeper = Keeper::new(
             &settings.state_dir,
             true,
@@ -170,7 +169,7 @@ impl Updater {
             settings.timeout,
             settings.max_size,
         )
-        .map_err(anyhow::Error::msg)?;
+        .map_err(SourceError::Fetcher)?;
         let status = UpdaterStatus {
             url: url.to_string(),
             poll_interval_seconds: settings.poll_interval.as_secs(),

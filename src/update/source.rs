@@ -17,6 +17,19 @@ use crate::list::{self, Bytes, ListArtifact, TrustedKeys, Verified};
 use crate::metrics::Metrics;
 use crate::store::ListStore;
 
+/// Why the list source cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    #[error(transparent)]
+    StateDir(#[from] std::io::Error),
+    #[error("{0}")]
+    Fetcher(String),
+    #[error("no list source configured (list.file or list.url)")]
+    NoSource,
+}
+
 /// Where the list comes from, resolved from the configuration.
 #[derive(Debug, Clone)]
 pub enum ListSource {
@@ -36,7 +49,7 @@ impl ListSource {
         settings: &ListSettings,
         store: &Arc<ListStore>,
         metrics: &Arc<Metrics>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, SourceError> {
         if settings.demo {
             return Ok(Self::Demo);
         }
@@ -49,7 +62,7 @@ impl ListSource {
             return Ok(Self::Url(Arc::new(updater)));
         }
         let Some(path) = &settings.file else {
-            anyhow::bail!("no list source configured (list.file or list.url)");
+            return Err(SourceError::NoSource);
         };
         let keeper = Keeper::new(
             &settings.state_dir,

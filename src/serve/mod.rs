@@ -1,0 +1,269 @@
+//! `ward serve`: start-up order, signals, and the background tasks.
+//!
+//! Start-up, in this order (STYLE §11):
+//!
+//! 1. the configuration is already loaded and validated (CLI);
+//! 2. bind every DNS socket and the admin listener;
+//! 3. load and verify the list from disk (with `list.url`: the
+//!    last-known-good list in `state_dir`, else the `list.file` seed, else
+//!    one poll of the endpoint); with none, follow `list.require_list`
+//!    (refuse to start, or serve SERVFAIL/EDE 14 and report not ready:
+//!    never unfiltered answers);
+//! 4. serve.
+//!
+//! Signals: SIGHUP polls `list.url` at once, or offers `list.file` to the
+//! acceptance rule (see [`crate::update`]); a refusal keeps the current
+//! list, logs an alarm and counts it. SIGTERM and SIGINT stop receiving
+//! and drain in-flight answers for at most [`DRAIN_LIMIT`].
+//!
+//! [`run`] reads as that order; each step is a function below, the
+//! services it starts are in `services`, the web listeners in `web`, and
+//! the background tasks in `tasks`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use self::services::Services;
+use self::web::WebListeners;
+use crate::config::Config;
+use crate::dns::Listeners;
+use crate::keys::DEMO_KEY_ID;
+use crate::metrics::Metrics;
+use crate::report::Reporter;
+use crate::store::ListStore;
+use crate::update::source::{log_list, publish_list};
+use crate::update::{ListSource, SourceError};
+
+mod services;
+mod tasks;
+mod web;
+
+pub use self::tasks::engine_settings;
+
+/// Longest graceful drain on SIGTERM.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// Why `ward serve` could not start (or stopped early).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot bind the DNS listeners")]
+    BindDns(#[source] std::io::Error),
+    #[error("cannot bind the admin listener on {addr}")]
+    BindAdmin {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{section}")]
+    Web {
+        section: &'static str,
+        #[source]
+        source: crate::sni::SetupError,
+    },
+    #[error(transparent)]
+    WebPrivileges(crate::sni::SetupError),
+    #[error("[blockpage]: {0}")]
+    BlockPage(String),
+    #[error("cannot read a bound socket's address")]
+    LocalAddr(#[source] std::io::Error),
+    #[error("cannot drop privileges: {0}")]
+    Privileges(String),
+    #[error(transparent)]
+    ListSource(#[from] SourceError),
+    #[error("no verified list could be loaded and list.require_list is true: {0}")]
+    NoList(String),
+    #[error("the list load task failed")]
+    LoadTask(#[source] tokio::task::JoinError),
+    #[error("cannot start the compliance reporter")]
+    Reporter(#[source] crate::report::ReportError),
+    #[error("cannot install the {0} handler")]
+    Signal(&'static str, #[source] std::io::Error),
+}
+
+/// What every part of the node shares.
+#[derive(Debug, Clone)]
+struct Node {
+    started_at: jiff::Timestamp,
+    metrics: Arc<Metrics>,
+    store: Arc<ListStore>,
+}
+
+/// Runs the daemon until SIGTERM/SIGINT or `stop` resolves.
+pub async fn run(
+    config: Config,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let node = Node {
+        started_at: jiff::Timestamp::now(),
+        metrics: Arc::new(Metrics::new()),
+        store: Arc::new(ListStore::new()),
+    };
+    // 2. Bind everything first, so a port clash fails start-up cleanly.
+    let sockets = Sockets::bind(&config).await?;
+    // 2b. Every socket is bound: root is no longer needed.
+    sockets.drop_privileges(&config)?;
+    // After the drop, so state_dir is created by (and belongs to) the
+    // user ward runs as.
+    let source = open_source(&config, &node)?;
+    // 3. The list, before any socket serves.
+    load_first_list(&config, &source, &node).await?;
+    // 3b. The spool is opened (and what it holds is resent) before the
+    // first answer, so a bad spool fails start-up.
+    let reporter = start_reporter(&config, &source, &node)?;
+    // 4. Serve, until a signal says stop.
+    let shutdown = CancellationToken::new();
+    let services = Services::start(&config, sockets, &source, reporter, &node, &shutdown)?;
+    wait_for_stop(&source, &node.metrics, stop).await?;
+    services.drain(shutdown).await;
+    info!("stopped");
+    Ok(())
+}
+
+/// Every listening socket, bound before the privilege drop.
+struct Sockets {
+    dns: Listeners,
+    admin: Option<TcpListener>,
+    web: WebListeners,
+}
+
+impl Sockets {
+    async fn bind(config: &Config) -> Result<Self, ServeError> {
+        let workers = tasks::udp_workers(config.dns.udp_workers);
+        let dns = Listeners::bind(&config.dns.listen, workers)
+            .await
+            .map_err(ServeError::BindDns)?;
+        let admin = match config.admin.listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServeError::BindAdmin { addr, source })?,
+            ),
+            None => None,
+        };
+        let web = WebListeners::bind(config)?;
+        Ok(Self { dns, admin, web })
+    }
+
+    /// Switches to `[process] user` (or warns about running as root), then
+    /// checks the web filters can still mark their outbound sockets.
+    fn drop_privileges(&self, config: &Config) -> Result<(), ServeError> {
+        match (&config.process.user, crate::process::is_root()) {
+            (Some(user), _) => {
+                crate::process::drop_privileges(user, config.process.group.as_deref())
+                    .map_err(|e| ServeError::Privileges(e.to_string()))?;
+            }
+            (None, true) => warn!(
+                "running as root; set [process] user (or run under the packaged systemd unit) so a compromise does not get root"
+            ),
+            (None, false) => {}
+        }
+        self.web.check_privileges(config)
+    }
+}
+
+/// The list source of `[list]`, with a warning when the demo key is
+/// trusted.
+fn open_source(config: &Config, node: &Node) -> Result<ListSource, ServeError> {
+    let source = ListSource::of(&config.list, &node.store, &node.metrics)?;
+    if source.trusts_demo_key() {
+        warn!(
+            key_id = DEMO_KEY_ID,
+            "the DEMO key is trusted: anyone can sign lists for this node; never use it in production"
+        );
+    }
+    Ok(source)
+}
+
+/// Puts the first list in force: from disk, else (with `list.url`) one
+/// poll of the endpoint. With none, `list.require_list` decides: refuse
+/// to start, or answer SERVFAIL/EDE 14 (never unfiltered) until one is.
+async fn load_first_list(
+    config: &Config,
+    source: &ListSource,
+    node: &Node,
+) -> Result<(), ServeError> {
+    let initial = {
+        let source = source.clone();
+        tokio::task::spawn_blocking(move || source.load())
+            .await
+            .map_err(ServeError::LoadTask)?
+    };
+    let missing = match (initial, source.updater()) {
+        (Ok(list), _) => {
+            log_list("list loaded", &list, None);
+            node.store.swap(list);
+            None
+        }
+        (Err(reason), Some(updater)) => {
+            // Nothing on disk: one poll of the network, still before
+            // serving; a success puts the list in force itself.
+            info!(%reason, "fetching the list before serving");
+            let outcome = updater.poll().await;
+            node.store.load().is_none().then(|| {
+                format!(
+                    "{reason}; and the endpoint: {}",
+                    outcome.error.as_deref().unwrap_or(outcome.result.as_str())
+                )
+            })
+        }
+        (Err(reason), None) => Some(reason),
+    };
+    if let Some(reason) = missing {
+        if config.list.require_list {
+            return Err(ServeError::NoList(reason));
+        }
+        node.metrics.list_reload_failed();
+        error!(%reason, "ALARM: no verified list loaded; answering SERVFAIL (EDE 14) until one is, never unfiltered");
+    }
+    publish_list(&node.metrics, &node.store);
+    Ok(())
+}
+
+/// The compliance reporter, with `[report]`.
+fn start_reporter(
+    config: &Config,
+    source: &ListSource,
+    node: &Node,
+) -> Result<Option<Arc<Reporter>>, ServeError> {
+    let Some(settings) = &config.report else {
+        return Ok(None);
+    };
+    let digest = crate::report::policy_digest(config, &source.trusted_ids());
+    let reporter = Reporter::new(
+        settings,
+        digest,
+        Arc::clone(&node.store),
+        Arc::clone(&node.metrics),
+        node.started_at,
+    )
+    .map_err(ServeError::Reporter)?;
+    Ok(Some(Arc::new(reporter)))
+}
+
+/// Handles SIGHUP (a list reload) until SIGTERM, SIGINT or `stop`.
+async fn wait_for_stop(
+    source: &ListSource,
+    metrics: &Metrics,
+    stop: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let install = |kind, name| signal(kind).map_err(|e| ServeError::Signal(name, e));
+    let mut hup = install(SignalKind::hangup(), "SIGHUP")?;
+    let mut term = install(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = install(SignalKind::interrupt(), "SIGINT")?;
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = hup.recv() => source.reload(metrics).await,
+            _ = term.recv() => { info!("SIGTERM: draining"); break; }
+            _ = int.recv() => { info!("SIGINT: draining"); break; }
+            () = &mut stop => { info!("stopping"); break; }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! Step 4 of start-up: the engine, the DNS server and every background
+//! task, started once a list is in force; and the drain at the end.
+
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, warn};
+
+use super::tasks::{self, Probe};
+use super::{DRAIN_LIMIT, Node, ServeError, Sockets};
+use crate::admin::{self, AdminState};
+use crate::config::Config;
+use crate::dns::{Engine, Server, TcpLimits};
+use crate::process::Notifier;
+use crate::report::Reporter;
+use crate::update::ListSource;
+use crate::update::watch::FileWatch;
+
+/// What runs while ward serves.
+pub(super) struct Services {
+    server: Server,
+    background: JoinSet<()>,
+    notifier: Option<Arc<Notifier>>,
+}
+
+impl Services {
+    pub(super) fn start(
+        config: &Config,
+        sockets: Sockets,
+        source: &ListSource,
+        reporter: Option<Arc<Reporter>>,
+        node: &Node,
+        shutdown: &CancellationToken,
+    ) -> Result<Self, ServeError> {
+        let engine = Arc::new(Engine::new(
+            tasks::engine_settings(config),
+            Arc::clone(&node.store),
+            Arc::clone(&node.metrics),
+        ));
+        let dns_addrs = sockets.dns.local_addrs();
+        let server = Server::start(
+            Arc::clone(&engine),
+            sockets.dns,
+            TcpLimits {
+                idle_timeout: config.dns.tcp_idle_timeout,
+                max_connections: config.dns.tcp_max_connections,
+            },
+            shutdown.clone(),
+        );
+        let mut background = JoinSet::new();
+        let watch = watch_list_file(source, node);
+        if let Some(watch) = &watch {
+            background.spawn(Arc::clone(watch).run(shutdown.clone()));
+        }
+        let probe = || Probe {
+            engine: Arc::clone(&engine),
+            source: source.clone(),
+            watch: watch.clone(),
+        };
+        if let Some(listener) = sockets.admin {
+            let state = AdminState {
+                metrics: Arc::clone(&node.metrics),
+                probe: Arc::new(probe()),
+            };
+            let token = shutdown.clone();
+            background.spawn(async move {
+                if let Err(error) =
+                    admin::serve(listener, state, async move { token.cancelled().await }).await
+                {
+                    error!(%error, "admin listener failed");
+                }
+            });
+        }
+        background.spawn(tasks::gauges(
+            probe(),
+            Arc::clone(&node.metrics),
+            shutdown.clone(),
+        ));
+        background.spawn(tasks::probe_upstreams(
+            Arc::clone(&engine),
+            shutdown.clone(),
+        ));
+        sockets.web.spawn(
+            config,
+            &node.store,
+            &node.metrics,
+            shutdown,
+            &mut background,
+        )?;
+        if let Some(updater) = source.updater() {
+            background.spawn(Arc::clone(updater).run(shutdown.clone()));
+        }
+        if let Some(reporter) = reporter {
+            background.spawn(reporter.run(shutdown.clone()));
+        }
+        let notifier = Notifier::from_env().map(Arc::new);
+        if let Some(notifier) = &notifier {
+            background.spawn(tasks::notify_ready(
+                Arc::clone(notifier),
+                Arc::clone(&node.store),
+                shutdown.clone(),
+            ));
+            if let (Some(interval), Some(&addr)) =
+                (crate::process::watchdog_interval(), dns_addrs.first())
+            {
+                background.spawn(tasks::feed_watchdog(
+                    Arc::clone(notifier),
+                    crate::process::self_query_target(addr),
+                    interval,
+                    shutdown.clone(),
+                ));
+            }
+        }
+        Ok(Self {
+            server,
+            background,
+            notifier,
+        })
+    }
+
+    /// Tells systemd, stops receiving, answers what is in flight (at most
+    /// [`DRAIN_LIMIT`]), then stops every background task.
+    pub(super) async fn drain(mut self, shutdown: CancellationToken) {
+        if let Some(notifier) = &self.notifier {
+            notifier.notify("STOPPING=1");
+        }
+        if !self.server.drain(DRAIN_LIMIT).await {
+            warn!(limit = ?DRAIN_LIMIT, "drain limit reached; dropping unanswered queries");
+        }
+        shutdown.cancel();
+        while self.background.join_next().await.is_some() {}
+    }
+}
+
+/// The watch on the file that should hold the list in force, if any.
+fn watch_list_file(source: &ListSource, node: &Node) -> Option<Arc<FileWatch>> {
+    let path = source.watched_file()?;
+    let hint = match source {
+        ListSource::Url(_) => {
+            "only ward writes this file: a restart would refuse a bad copy and fall back"
+        }
+        _ => "send SIGHUP once the new file is complete to load it",
+    };
+    Some(Arc::new(FileWatch::new(
+        path,
+        hint,
+        Arc::clone(&node.store),
+        Arc::clone(&node.metrics),
+    )))
+}
