@@ -7,9 +7,10 @@
 #   CPUS=0-1 bench/swap.sh        # ward on both CPUs
 #   SIZE=1m SWAPS=3 bench/swap.sh
 #
-# ward serves `list.file`. Each swap copies the other serial's artifact
+# ward serves `list.file`. Each swap copies the next serial's artifact
 # next to it, renames it over the live file (as an updater would), and
-# sends SIGHUP. Two times are read per swap:
+# sends SIGHUP. Serials only go forward (1, 2, 3, ...): ward refuses a
+# list older than one it accepted, from a file as from the endpoint. Two times are read per swap:
 #
 #   activation_ms   ward's own log line "SIGHUP: list reloaded": from the
 #                   signal to the swap (map, signature and payload hash,
@@ -42,7 +43,7 @@ else
     WARD=$CARGO_TARGET_DIR/release/ward
 fi
 SRC=$OUT/src-$SIZE.txt
-for serial in 1 2; do
+for serial in $(seq 1 $((SWAPS + 1))); do
     f=$OUT/act-$SIZE-$serial.ward
     [ -f "$f" ] && continue
     [ -f "$SRC" ] || { echo "swap.sh: missing $SRC: run bench/list.sh first" >&2; exit 1; }
@@ -97,7 +98,7 @@ echo
 echo "| swap | to serial | activation_ms (log) | answered (dig) | VmRSS before (anon) | VmHWM during | VmRSS after (anon) | after ÷ before |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
 for i in $(seq "$SWAPS"); do
-    to=$(( i % 2 == 1 ? 2 : 1 ))
+    to=$((i + 1))
     cp -f "$OUT/act-$SIZE-$to.ward" "$WORK/list.ward.tmp"
     mv -f "$WORK/list.ward.tmp" "$WORK/list.ward"
     sync

@@ -138,26 +138,7 @@ impl FetchError {
     }
 }
 
-/// Reads a PEM bundle of CA certificates; the message says what is wrong.
-pub fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&bytes)
-        .map_err(|e| format!("{}: not a PEM certificate bundle: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "{}: no \"BEGIN CERTIFICATE\" block found; give a PEM bundle of CA certificates",
-            path.display()
-        ));
-    }
-    Ok(certs)
-}
-
-/// Installs ring as the process's rustls crypto provider. reqwest is built
-/// without a default one and would panic building a client without it.
-/// Idempotent: a second install fails harmlessly.
-pub fn install_crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+pub use crate::readers::{install_crypto, read_ca_file};
 
 /// Downloads `list.url`.
 pub struct Fetcher {

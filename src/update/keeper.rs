@@ -12,12 +12,14 @@
 //! message the caller logs as an alarm. Nothing else can put a list in
 //! force.
 //!
-//! An accepted candidate is committed to `state_dir/list.ward` (the
-//! previous one kept as `list.prev.ward`), recorded in `state.json`, and
-//! swapped into the [`ListStore`]. A `list.file` is copied into the state
-//! directory first, so the node's last-known-good copy is one only ward
-//! writes: after a restart, a `list.file` that was corrupted, truncated or
-//! rolled back is refused again and the last accepted list is enforced.
+//! An accepted candidate is recorded in `state.json`, swapped into the
+//! [`ListStore`], and is the last-known-good `state_dir/list.ward` (the
+//! previous one kept as `list.prev.ward`): a download is renamed into
+//! place before the swap; the verified bytes of a `list.file` are written
+//! there just after it, off the activation's critical path. So the node's
+//! last-known-good copy is one only ward writes: after a restart, a
+//! `list.file` that was corrupted, truncated or rolled back is refused
+//! again and the last accepted list is enforced.
 //!
 //! With no list in force (start-up), a candidate the rule refuses is still
 //! better than none: if nothing acceptable is found, the first verified
@@ -60,12 +62,25 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// A verified list waiting for the rule, and its copy in `state_dir`
-/// (none for a file already there, or without a usable state directory).
+/// A verified list waiting for the rule, and how it reaches `state_dir`.
 #[derive(Debug)]
 pub struct Candidate {
     list: Verified<ListArtifact>,
-    file: Option<TempFile>,
+    disk: Disk,
+}
+
+/// How an accepted candidate becomes the last-known-good `list.ward`.
+#[derive(Debug)]
+enum Disk {
+    /// A download already written and fsynced in `state_dir`: renamed
+    /// into place before the swap (the rename is the commit point).
+    Renamed(TempFile),
+    /// A file ward does not own (`list.file`, the seed): its verified
+    /// bytes are written to `state_dir` after the swap, off the
+    /// activation's critical path.
+    Written,
+    /// Already in `state_dir`, or no state directory.
+    Nothing,
 }
 
 impl Candidate {
@@ -77,8 +92,11 @@ impl Candidate {
 /// What [`Keeper::offer`] did with an acceptable candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offered {
-    /// Put in force; the serial of the list it replaced.
-    Activated { previous: Option<u64> },
+    /// Put in force at `swapped_at`; the serial of the list it replaced.
+    Activated {
+        previous: Option<u64>,
+        swapped_at: std::time::Instant,
+    },
     /// It is the list in force already.
     Same,
 }
@@ -197,36 +215,27 @@ impl Keeper {
         }
     }
 
-    /// Copies `path` into `state_dir` and verifies the copy (blocking).
-    /// Without a state directory, verifies a sealed copy in memory.
+    /// Reads a file ward does not own (`list.file`, the seed) into
+    /// sealed memory and verifies it (blocking). If it is accepted, those
+    /// very bytes become the copy in `state_dir`.
     pub fn stage(&self, path: &Path) -> Result<Candidate, Refusal> {
-        let shown = path.display().to_string();
-        let Some(dir) = &self.dir else {
-            return self.open(&shown, path, None);
+        let disk = match self.dir {
+            Some(_) => Disk::Written,
+            None => Disk::Nothing,
         };
-        let io = |e: std::io::Error| {
-            self.refuse(Refusal::new(
-                FetchResult::Io,
-                format!("cannot copy {} into {}: {e}", path.display(), dir.display()),
-            ))
-        };
-        let temp = TempFile::new_in(dir).map_err(io)?;
-        copy_durably(path, temp.path()).map_err(io)?;
-        let copy = temp.path().to_path_buf();
-        self.open(&shown, &copy, Some(temp))
+        self.open(&path.display().to_string(), path, disk)
     }
 
     /// Verifies a file already in `state_dir` (a download) (blocking).
     pub fn check(&self, file: TempFile) -> Result<Candidate, Refusal> {
         let path = file.path().to_path_buf();
-        self.open("downloaded list", &path, Some(file))
+        self.open("downloaded list", &path, Disk::Renamed(file))
     }
 
-    /// Verifies `path`; `shown` names it in messages, `file` is its
-    /// staged copy (if it is one).
-    fn open(&self, shown: &str, path: &Path, file: Option<TempFile>) -> Result<Candidate, Refusal> {
+    /// Verifies `path`; `shown` names it in messages.
+    fn open(&self, shown: &str, path: &Path, disk: Disk) -> Result<Candidate, Refusal> {
         match open_checked(path, &self.trust) {
-            Ok(list) => Ok(Candidate { list, file }),
+            Ok(list) => Ok(Candidate { list, disk }),
             Err(e) => Err(self.refuse(Refusal::new(
                 verify_result(&e),
                 format!("{shown} rejected: {e}"),
@@ -269,7 +278,14 @@ impl Keeper {
             refused => return Err(self.refuse(self.refusal(refused))),
         }
         let sha = hex::encode(candidate.list.sha256());
-        self.commit(candidate.file, false)?;
+        let written = match candidate.disk {
+            Disk::Renamed(file) => {
+                self.commit(Some(file), false)?;
+                false
+            }
+            Disk::Written => true,
+            Disk::Nothing => false,
+        };
         {
             let mut state = lock(&self.state);
             state.remember(&candidate.list);
@@ -280,10 +296,15 @@ impl Keeper {
             self.save_state(&state);
         }
         let previous = self.store.swap(candidate.list);
+        let swapped_at = std::time::Instant::now();
         self.equivocation.store(false, Ordering::Relaxed);
         self.metrics.set_equivocation(false);
+        if written {
+            self.write_in_force();
+        }
         Ok(Offered::Activated {
             previous: previous.map(|p| p.serial()),
+            swapped_at,
         })
     }
 
@@ -356,6 +377,36 @@ impl Keeper {
         })
     }
 
+    /// Writes the list in force to `state_dir/list.ward` (temp file,
+    /// fsync, rename), keeping the one it replaces as `list.prev.ward`. A
+    /// failure leaves the list in force and an older copy on disk.
+    fn write_in_force(&self) {
+        let Some(active) = self.store.load_full() else {
+            return;
+        };
+        let result = self
+            .write_copy(active.as_bytes())
+            .and_then(|temp| self.commit(Some(temp), false));
+        if let Err(refusal) = result {
+            error!(reason = %refusal, "ALARM: the list is in force, but its last-known-good copy in list.state_dir was not updated");
+        }
+    }
+
+    /// A new file in `state_dir` holding `bytes`, fsynced.
+    fn write_copy(&self, bytes: &[u8]) -> Result<TempFile, Refusal> {
+        let Some(dir) = &self.dir else {
+            return Err(Refusal::new(FetchResult::Io, "no list.state_dir".into()));
+        };
+        TempFile::new_in(dir)
+            .and_then(|temp| write_durably(temp.path(), bytes).map(|()| temp))
+            .map_err(|e| {
+                self.refuse(Refusal::new(
+                    FetchResult::Io,
+                    format!("cannot write the list into {}: {e}", dir.display()),
+                ))
+            })
+    }
+
     /// Start-up (blocking): the first candidate of `origins` that verifies
     /// and passes the rule; else the first that verifies, with an alarm;
     /// else `None`. The list returned is committed and recorded, but not
@@ -369,7 +420,11 @@ impl Keeper {
             let opened = if origin.stage {
                 self.stage(&origin.path)
             } else {
-                self.open(&origin.path.display().to_string(), &origin.path, None)
+                self.open(
+                    &origin.path.display().to_string(),
+                    &origin.path,
+                    Disk::Nothing,
+                )
             };
             let candidate = match opened {
                 Ok(c) => c,
@@ -406,7 +461,12 @@ impl Keeper {
     fn install(&self, candidate: Candidate, origin: &Origin) -> Option<Verified<ListArtifact>> {
         let previous = origin.path.file_name() == Some(PREV_FILE.as_ref())
             && self.dir.as_deref() == origin.path.parent();
-        if let Err(refusal) = self.commit(candidate.file, previous) {
+        let file = match candidate.disk {
+            Disk::Renamed(temp) => Some(temp),
+            Disk::Written => self.write_copy(candidate.list.as_bytes()).ok(),
+            Disk::Nothing => None,
+        };
+        if let Err(refusal) = self.commit(file, previous) {
             warn!(reason = %refusal, "the list is enforced, but its last-known-good copy was not updated");
         }
         let list = candidate.list;
@@ -454,15 +514,16 @@ fn keep_previous(dir: &Path) {
     }
 }
 
-fn copy_durably(from: &Path, to: &Path) -> std::io::Result<()> {
+/// Writes `bytes` to a new file at `to` and fsyncs it.
+fn write_durably(to: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut src = std::fs::File::open(from)?;
     let mut dst = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o644)
         .open(to)?;
-    std::io::copy(&mut src, &mut dst)?;
+    dst.write_all(bytes)?;
     dst.sync_all()
 }
 

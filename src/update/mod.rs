@@ -370,13 +370,16 @@ impl Updater {
         .map_err(|e| (FetchResult::Io, format!("activation task failed: {e}")))?;
         let (offered, serial, issued_at, verify_time) =
             offered.map_err(|refusal| (refusal.result, refusal.reason))?;
-        let previous = match offered {
+        let (previous, swapped_at) = match offered {
             // The list in force, re-sent (no ETag support, or a new ETag
             // for the same bytes): its validators are remembered.
             Offered::Same => return Ok(FetchResult::NotModified),
-            Offered::Activated { previous } => previous,
+            Offered::Activated {
+                previous,
+                swapped_at,
+            } => (previous, swapped_at),
         };
-        let elapsed = started.elapsed();
+        let elapsed = swapped_at.saturating_duration_since(started);
         self.metrics.set_activation(elapsed);
         if let Some(active) = self.store.load().as_ref() {
             self.metrics

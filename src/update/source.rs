@@ -142,8 +142,8 @@ impl ListSource {
                 let serial = store.load().as_ref().map(|a| a.serial());
                 info!(?serial, "SIGHUP: list unchanged");
             }
-            Ok(Ok(Offered::Activated { .. })) => {
-                let elapsed = started.elapsed();
+            Ok(Ok(Offered::Activated { swapped_at, .. })) => {
+                let elapsed = swapped_at.saturating_duration_since(started);
                 metrics.set_activation(elapsed);
                 if let Some(active) = store.load().as_ref() {
                     log_list("SIGHUP: list reloaded", active, Some(elapsed));

@@ -135,7 +135,7 @@ pub fn judge(state: &State, current_sha256: Option<[u8; 32]>, candidate: &ListAr
 }
 
 /// Judges `candidate` at `now`. The one rule for every source of a list
-/// (see [`super::keeper`]): list id, serial never going back, no second
+/// (see `update::keeper`): list id, serial never going back, no second
 /// content under one serial, and no expired list in place of one in force.
 /// With no list in force an expired list is accepted: it still blocks.
 pub fn judge_at(
