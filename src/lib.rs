@@ -49,6 +49,7 @@ pub mod metrics;
 pub mod policy;
 pub mod probe;
 pub mod process;
+pub mod readers;
 pub mod report;
 pub mod serve;
 pub mod sni;

@@ -30,14 +30,11 @@
 //! Times are stored as unix milliseconds (`*_ms` columns, `BIGINT`), as in
 //! SQLite, so both backends compare and order the same way.
 
-use std::path::PathBuf;
-use std::str::FromStr;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard};
 
-use postgres::config::{Host, SslMode};
 use postgres::{Client, NoTls, Statement};
-use tokio_postgres_rustls::MakeRustlsConnect;
+
+pub use crate::readers::postgres::{Target, check_url, redact};
 
 use super::lag::LagRow;
 use super::store::{
@@ -146,236 +143,16 @@ pub const MIGRATIONS: &[&str] = &[
 /// The `pg_advisory_xact_lock` key migrations run under ("wardschm").
 const MIGRATION_LOCK: i64 = 0x7761_7264_7363_686d;
 
-/// Used when the URL sets no `connect_timeout`.
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; a
-/// `password=` query parameter is masked too. Anything unparsable is
-/// left as is except those two places.
-pub fn redact(url: &str) -> String {
-    let (scheme, rest) = match url.find("://") {
-        Some(i) => (&url[..i + 3], &url[i + 3..]),
-        None => ("", url),
+/// Opens a connection to `target`.
+fn connect(target: &Target) -> Result<Client, StorageError> {
+    let connected = match &target.tls {
+        None => target.config.connect(NoTls),
+        Some(tls) => target.config.connect(tls.clone()),
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rfind('@') {
-        Some(at) => {
-            let (userinfo, host) = authority.split_at(at);
-            match userinfo.find(':') {
-                Some(colon) => format!("{}:***{host}", &userinfo[..colon]),
-                None => authority.to_owned(),
-            }
-        }
-        None => authority.to_owned(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let query: Vec<String> = query
-                .split('&')
-                .map(|kv| match kv.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                    _ => kv.to_owned(),
-                })
-                .collect();
-            format!("{path}?{}", query.join("&"))
-        }
-        None => tail.to_owned(),
-    };
-    format!("{scheme}{authority}{tail}")
-}
-
-/// Decodes `%XX` escapes (a URL query value); `None` if malformed.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = text.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Where and how to connect: the parsed URL, its TLS, and the URL as it
-/// may be shown.
-#[derive(Clone)]
-struct Target {
-    config: postgres::Config,
-    tls: Option<MakeRustlsConnect>,
-    /// The URL with its password redacted.
-    shown: String,
-    /// Plain TCP to something other than loopback.
-    exposed: bool,
-}
-
-impl std::fmt::Debug for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Target")
-            .field("url", &self.shown)
-            .field("tls", &self.tls.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Checks a `postgres://` URL the way [`PostgresStore::open`] reads it
-/// (sslmode, sslrootcert, the rest by the `postgres` crate), without
-/// connecting. The error never contains the password.
-pub fn check_url(url: &str) -> Result<(), String> {
-    Target::parse(url).map(|_| ()).map_err(|e| match e {
-        StorageError::PostgresUrl { reason, .. } => reason,
-        other => other.to_string(),
+    connected.map_err(|e| StorageError::PostgresConnect {
+        url: target.shown.clone(),
+        error: error_text(&e),
     })
-}
-
-impl Target {
-    fn parse(url: &str) -> Result<Self, StorageError> {
-        let shown = redact(url);
-        let bad = |reason: String| StorageError::PostgresUrl {
-            url: shown.clone(),
-            reason,
-        };
-        // sslmode and sslrootcert are taken out here: the `postgres` crate
-        // knows only disable/prefer/require and has no root certificates.
-        let (base, query) = url.split_once('?').unwrap_or((url, ""));
-        let mut rest = Vec::new();
-        let (mut sslmode, mut rootcert) = (None, None);
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decoded = || {
-                percent_decode(value)
-                    .ok_or_else(|| bad(format!("{key}: malformed percent-encoding")))
-            };
-            match key {
-                "sslmode" => sslmode = Some(decoded()?),
-                "sslrootcert" => rootcert = Some(decoded()?),
-                _ => rest.push(pair),
-            }
-        }
-        let stripped = if rest.is_empty() {
-            base.to_owned()
-        } else {
-            format!("{base}?{}", rest.join("&"))
-        };
-        // The postgres crate's error does not echo the URL.
-        let mut config = postgres::Config::from_str(&stripped).map_err(|e| bad(format!("{e}")))?;
-        let unix = config
-            .get_hosts()
-            .iter()
-            .any(|h| !matches!(h, Host::Tcp(_)));
-        let loopback = config.get_hosts().iter().all(|h| match h {
-            Host::Tcp(name) => {
-                name == "localhost"
-                    || name
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback())
-            }
-            _ => true,
-        }) && config.get_hostaddrs().iter().all(|ip| ip.is_loopback());
-        let tls = match sslmode.as_deref() {
-            None | Some("disable") => {
-                config.ssl_mode(SslMode::Disable);
-                None
-            }
-            Some("require" | "verify-ca" | "verify-full") => {
-                if unix {
-                    return Err(bad(
-                        "TLS is not used over a Unix socket: drop sslmode, or connect over TCP"
-                            .into(),
-                    ));
-                }
-                let roots = root_store(rootcert.as_deref()).map_err(bad)?;
-                config.ssl_mode(SslMode::Require);
-                let provider = Arc::new(rustls::crypto::ring::default_provider());
-                let client = rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| bad(format!("TLS setup: {e}")))?
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
-                Some(MakeRustlsConnect::new(client))
-            }
-            Some(mode @ ("prefer" | "allow")) => {
-                return Err(bad(format!(
-                    "sslmode={mode} falls back to plain text without saying so; write sslmode=require (with sslrootcert) or sslmode=disable"
-                )));
-            }
-            Some(other) => {
-                return Err(bad(format!(
-                    "sslmode={other:?} is not one of disable, require, verify-ca, verify-full"
-                )));
-            }
-        };
-        if tls.is_none() && rootcert.is_some() {
-            return Err(bad(
-                "sslrootcert is given but TLS is not: add sslmode=verify-full".into(),
-            ));
-        }
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("ward-collector");
-        }
-        config.notice_callback(|notice| {
-            tracing::debug!(notice = %notice.message(), "PostgreSQL notice");
-        });
-        Ok(Self {
-            exposed: tls.is_none() && !unix && !loopback,
-            config,
-            tls,
-            shown,
-        })
-    }
-
-    fn connect(&self) -> Result<Client, StorageError> {
-        let connected = match &self.tls {
-            None => self.config.connect(NoTls),
-            Some(tls) => self.config.connect(tls.clone()),
-        };
-        connected.map_err(|e| StorageError::PostgresConnect {
-            url: self.shown.clone(),
-            error: error_text(&e),
-        })
-    }
-}
-
-/// The trust anchors for `sslrootcert`: a PEM file, or `system`.
-fn root_store(rootcert: Option<&str>) -> Result<rustls::RootCertStore, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    match rootcert {
-        None => {
-            return Err("TLS needs sslrootcert=FILE (the PEM CA certificates that issued the server's certificate) or sslrootcert=system".into());
-        }
-        Some("system") => {
-            let found = rustls_native_certs::load_native_certs();
-            if found.certs.is_empty() {
-                return Err(format!(
-                    "sslrootcert=system: no system CA certificates found ({:?})",
-                    found.errors
-                ));
-            }
-            roots.add_parsable_certificates(found.certs);
-        }
-        Some(file) => {
-            for cert in super::tls::read_certs(&PathBuf::from(file))? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("sslrootcert {file}: unusable certificate: {e}"))?;
-            }
-        }
-    }
-    Ok(roots)
 }
 
 /// A `postgres` error as text, with the server's detail when it has one.
@@ -591,14 +368,17 @@ impl PostgresStore {
     /// Connects to `url` (a `postgres://` or `postgresql://` URL), checks
     /// that commits are durable, and runs pending migrations. Blocking.
     pub fn open(url: &str) -> Result<Self, StorageError> {
-        let target = Target::parse(url)?;
+        let target = Target::parse(url).map_err(|e| StorageError::PostgresUrl {
+            url: e.url,
+            reason: e.reason,
+        })?;
         if target.exposed {
             tracing::warn!(
                 url = %target.shown,
                 "PostgreSQL connection is plain TCP off loopback: reports and the password cross the network in clear; use sslmode=verify-full with sslrootcert, a Unix socket, or an IPsec/WireGuard link"
             );
         }
-        let mut client = target.connect()?;
+        let mut client = connect(&target)?;
         check_durability(&mut client, &target.shown)?;
         migrate(&mut client)?;
         let st = Statements::prepare(&mut client)?;
@@ -620,7 +400,7 @@ impl PostgresStore {
     }
 
     fn connect(&self, role: Role) -> Result<Conn, StorageError> {
-        let mut client = self.target.connect()?;
+        let mut client = connect(&self.target)?;
         check_durability(&mut client, &self.target.shown)?;
         if role == Role::Reader {
             // A guard: nothing writes through the read connection.

@@ -65,7 +65,7 @@ impl std::fmt::Debug for StorageSettings {
             Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
             Self::Postgres(url) => f
                 .debug_tuple("Postgres")
-                .field(&crate::collector::postgres::redact(url))
+                .field(&crate::readers::postgres::redact(url))
                 .finish(),
         }
     }
@@ -162,7 +162,7 @@ impl PublishedSettings {
         let ca_file = t
             .get("ca_file", |v| {
                 let p = path(v)?;
-                crate::update::fetch::read_ca_file(&p).map_err(Invalid)?;
+                crate::readers::read_ca_file(&p).map_err(Invalid)?;
                 Ok(p)
             })
             .ok();
@@ -334,7 +334,7 @@ fn storage(value: &toml::de::DeValue<'_>) -> Result<StorageSettings, Invalid> {
     if text.starts_with("postgres://") || text.starts_with("postgresql://") {
         // Checked without connecting (sslmode, sslrootcert, the syntax);
         // the error never repeats the URL, which may hold a password.
-        crate::collector::postgres::check_url(text).map_err(Invalid)?;
+        crate::readers::postgres::check_url(text).map_err(Invalid)?;
         return Ok(StorageSettings::Postgres(text.to_owned()));
     }
     if text.contains("://") {
@@ -350,12 +350,12 @@ impl TlsSettings {
         use extract::path;
         let cert = t.get("cert", |v| {
             let p = path(v)?;
-            crate::collector::tls::read_certs(&p).map_err(Invalid)?;
+            crate::readers::read_certs(&p).map_err(Invalid)?;
             Ok(p)
         });
         let key = t.get("key", |v| {
             let p = path(v)?;
-            crate::collector::tls::read_key(&p).map_err(Invalid)?;
+            crate::readers::read_key(&p).map_err(Invalid)?;
             Ok(p)
         });
         for (name, got) in [
@@ -370,7 +370,7 @@ impl TlsSettings {
             }
         }
         let (cert, key) = (cert.ok()?, key.ok()?);
-        if let Err(e) = crate::collector::tls::server_config(&cert, &key) {
+        if let Err(e) = crate::readers::server_config(&cert, &key, &[b"http/1.1"]) {
             t.error("key", e);
             return None;
         }

@@ -125,7 +125,7 @@ impl ReportSettings {
         let ca_file = t
             .get("ca_file", |v| {
                 let p = path(v)?;
-                crate::update::fetch::read_ca_file(&p).map_err(Invalid)?;
+                crate::readers::read_ca_file(&p).map_err(Invalid)?;
                 Ok(p)
             })
             .ok();

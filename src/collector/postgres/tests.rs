@@ -9,7 +9,10 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::*;
+use std::str::FromStr;
+
 use crate::collector::conformance;
+use postgres::config::Host;
 
 /// The test database's URL; `None` (after saying so) to skip.
 fn test_url() -> Option<String> {

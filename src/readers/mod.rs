@@ -1,0 +1,81 @@
+//! Readers for what a configuration names besides itself: PEM certificate
+//! chains and private keys, CA bundles, TLS server configurations, and
+//! PostgreSQL URLs.
+//!
+//! A leaf: it uses nothing of ward's, so `config` (which checks every
+//! file when it loads), `update`, `report` and `collector` (which use
+//! them) all read files the same way without depending on each other.
+//! Errors are sentences that name the file and say what to give instead.
+
+pub mod postgres;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// A PEM bundle of CA certificates, for an HTTPS client (the list
+/// endpoint, the ministry's collector).
+pub fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&bytes)
+        .map_err(|e| format!("{}: not a PEM certificate bundle: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{}: no \"BEGIN CERTIFICATE\" block found; give a PEM bundle of CA certificates",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+/// Installs ring as the process's rustls crypto provider. reqwest is built
+/// without a default one and would panic building a client without it.
+/// Idempotent: a second install fails harmlessly.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The certificate chain in a PEM file, leaf first; at least one.
+pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: not a PEM certificate chain: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{}: no \"BEGIN CERTIFICATE\" block found; give the PEM chain, leaf first",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+/// The private key in a PEM file.
+pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| {
+        format!(
+            "{}: no usable PEM private key ({e}); give a PKCS#8, PKCS#1 or SEC1 key",
+            path.display()
+        )
+    })
+}
+
+/// A TLS server configuration (ring, TLS 1.2 and 1.3) for the PEM files
+/// `cert` and `key`, offering `alpn`; fails when they do not belong
+/// together.
+pub fn server_config(cert: &Path, key: &Path, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, String> {
+    let chain = read_certs(cert)?;
+    let key = read_key(key)?;
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS setup: {e}"))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| format!("the certificate and key do not match or are unusable: {e}"))?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}

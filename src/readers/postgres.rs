@@ -1,0 +1,238 @@
+//! PostgreSQL URLs as the collector's `[storage] url` gives them:
+//! `sslmode` and `sslrootcert` read by ward (the `postgres` crate knows
+//! only disable/prefer/require and has no root certificates), the rest by
+//! the `postgres` crate, and the password never shown.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use postgres::config::{Host, SslMode};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// A URL that cannot be used; `url` has its password redacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlError {
+    pub url: String,
+    pub reason: String,
+}
+
+/// Used when the URL sets no `connect_timeout`.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; a
+/// `password=` query parameter is masked too. Anything unparsable is
+/// left as is except those two places.
+pub fn redact(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => (&url[..i + 3], &url[i + 3..]),
+        None => ("", url),
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = authority.split_at(at);
+            match userinfo.find(':') {
+                Some(colon) => format!("{}:***{host}", &userinfo[..colon]),
+                None => authority.to_owned(),
+            }
+        }
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}{authority}{tail}")
+}
+
+/// Decodes `%XX` escapes (a URL query value); `None` if malformed.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = text.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Where and how to connect: the parsed URL, its TLS, and the URL as it
+/// may be shown.
+#[derive(Clone)]
+pub struct Target {
+    pub config: postgres::Config,
+    pub tls: Option<MakeRustlsConnect>,
+    /// The URL with its password redacted.
+    pub shown: String,
+    /// Plain TCP to something other than loopback.
+    pub exposed: bool,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("url", &self.shown)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks a `postgres://` URL the way the collector's PostgreSQL store reads it
+/// (sslmode, sslrootcert, the rest by the `postgres` crate), without
+/// connecting. The error never contains the password.
+pub fn check_url(url: &str) -> Result<(), String> {
+    Target::parse(url).map(|_| ()).map_err(|e| e.reason)
+}
+
+impl Target {
+    /// Parses a `postgres://` URL; the error never contains the password.
+    pub fn parse(url: &str) -> Result<Self, UrlError> {
+        let shown = redact(url);
+        let bad = |reason: String| UrlError {
+            url: shown.clone(),
+            reason,
+        };
+        // sslmode and sslrootcert are taken out here: the `postgres` crate
+        // knows only disable/prefer/require and has no root certificates.
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut rest = Vec::new();
+        let (mut sslmode, mut rootcert) = (None, None);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decoded = || {
+                percent_decode(value)
+                    .ok_or_else(|| bad(format!("{key}: malformed percent-encoding")))
+            };
+            match key {
+                "sslmode" => sslmode = Some(decoded()?),
+                "sslrootcert" => rootcert = Some(decoded()?),
+                _ => rest.push(pair),
+            }
+        }
+        let stripped = if rest.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", rest.join("&"))
+        };
+        // The postgres crate's error does not echo the URL.
+        let mut config = postgres::Config::from_str(&stripped).map_err(|e| bad(format!("{e}")))?;
+        let unix = config
+            .get_hosts()
+            .iter()
+            .any(|h| !matches!(h, Host::Tcp(_)));
+        let loopback = config.get_hosts().iter().all(|h| match h {
+            Host::Tcp(name) => {
+                name == "localhost"
+                    || name
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            _ => true,
+        }) && config.get_hostaddrs().iter().all(|ip| ip.is_loopback());
+        let tls = match sslmode.as_deref() {
+            None | Some("disable") => {
+                config.ssl_mode(SslMode::Disable);
+                None
+            }
+            Some("require" | "verify-ca" | "verify-full") => {
+                if unix {
+                    return Err(bad(
+                        "TLS is not used over a Unix socket: drop sslmode, or connect over TCP"
+                            .into(),
+                    ));
+                }
+                let roots = root_store(rootcert.as_deref()).map_err(bad)?;
+                config.ssl_mode(SslMode::Require);
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let client = rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| bad(format!("TLS setup: {e}")))?
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                Some(MakeRustlsConnect::new(client))
+            }
+            Some(mode @ ("prefer" | "allow")) => {
+                return Err(bad(format!(
+                    "sslmode={mode} falls back to plain text without saying so; write sslmode=require (with sslrootcert) or sslmode=disable"
+                )));
+            }
+            Some(other) => {
+                return Err(bad(format!(
+                    "sslmode={other:?} is not one of disable, require, verify-ca, verify-full"
+                )));
+            }
+        };
+        if tls.is_none() && rootcert.is_some() {
+            return Err(bad(
+                "sslrootcert is given but TLS is not: add sslmode=verify-full".into(),
+            ));
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("ward-collector");
+        }
+        config.notice_callback(|notice| {
+            tracing::debug!(notice = %notice.message(), "PostgreSQL notice");
+        });
+        Ok(Self {
+            exposed: tls.is_none() && !unix && !loopback,
+            config,
+            tls,
+            shown,
+        })
+    }
+}
+
+/// The trust anchors for `sslrootcert`: a PEM file, or `system`.
+fn root_store(rootcert: Option<&str>) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match rootcert {
+        None => {
+            return Err("TLS needs sslrootcert=FILE (the PEM CA certificates that issued the server's certificate) or sslrootcert=system".into());
+        }
+        Some("system") => {
+            let found = rustls_native_certs::load_native_certs();
+            if found.certs.is_empty() {
+                return Err(format!(
+                    "sslrootcert=system: no system CA certificates found ({:?})",
+                    found.errors
+                ));
+            }
+            roots.add_parsable_certificates(found.certs);
+        }
+        Some(file) => {
+            for cert in super::read_certs(&PathBuf::from(file))? {
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("sslrootcert {file}: unusable certificate: {e}"))?;
+            }
+        }
+    }
+    Ok(roots)
+}
