@@ -151,7 +151,14 @@ pub async fn run(
         }
     }
     if let Some(tracker) = &published {
-        tokio::spawn(Arc::clone(tracker).run(Arc::clone(&metrics), stopping.clone()));
+        let counted = Arc::clone(&metrics);
+        let on_check = move |result, new: Option<&published::Published>| {
+            counted.count_published(result);
+            if let Some(p) = new {
+                counted.set_published_serial(p.serial);
+            }
+        };
+        tokio::spawn(Arc::clone(tracker).run(on_check, stopping.clone()));
     }
     let shutdown = async move {
         shutdown.await;

@@ -244,18 +244,23 @@ impl Tracker {
     }
 
     /// Polls until `shutdown`: at once, then every `poll_interval`.
+    /// `on_check` hears every result, with the newly verified list for
+    /// [`CheckResult::New`] (the collector counts them in its metrics).
     pub async fn run(
         self: Arc<Self>,
-        metrics: Arc<super::metrics::CollectorMetrics>,
+        on_check: impl Fn(CheckResult, Option<&Published>) + Send + 'static,
         shutdown: CancellationToken,
     ) {
         loop {
             let (result, problem) = self.check().await;
-            metrics.count_published(result);
+            let new = match result {
+                CheckResult::New => self.latest(),
+                _ => None,
+            };
+            on_check(result, new.as_deref());
             match (result, problem) {
                 (CheckResult::New, _) => {
-                    if let Some(p) = self.latest() {
-                        metrics.set_published_serial(p.serial);
+                    if let Some(p) = new {
                         info!(
                             list_id = %p.list_id,
                             serial = p.serial,

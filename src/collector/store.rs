@@ -1,6 +1,6 @@
 //! The storage interface: what the collector keeps, behind one small trait
-//! so that SQLite (the zero-setup default, [`super::sqlite`]) and
-//! PostgreSQL (national scale, [`super::postgres`]) are interchangeable.
+//! so that SQLite (the zero-setup default, `collector::sqlite`) and
+//! PostgreSQL (national scale, `collector::postgres`) are interchangeable.
 //!
 //! The trait is blocking: the server calls it from `spawn_blocking`.
 //! SQLite is a blocking library anyway, and a synchronous PostgreSQL
@@ -41,7 +41,7 @@ pub struct Accepted {
     pub received_at: Timestamp,
 }
 
-/// A probe result that passed ingest ([`super::probes`]): its signature
+/// A probe result that passed ingest (`collector::probes`): its signature
 /// verified against a registered prober's key, its body parsed and
 /// checked, its `prober_id` the key's.
 #[derive(Debug, Clone, PartialEq)]

@@ -27,7 +27,7 @@
 //!
 //! * `names`: an `fst` map from reversed-label keys (`com.example.`) to a
 //!   packed [`RuleValue`].
-//! * `hashed`: the confidential table (see [`super::hashed`]).
+//! * `hashed`: the confidential table (see `list::hashed`).
 //! * `filter`: the suffix filter (see [`super::filter`]), 64-byte aligned
 //!   within the payload.
 

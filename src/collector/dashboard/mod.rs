@@ -12,6 +12,7 @@
 //!   evaluation report per ISP.
 //! * [`csv`]: RFC 4180 fields and the `GET /export.csv` rows.
 //! * [`svg`]: the inline bar charts.
+//! * [`probes`]: the table of probe results.
 
 use std::fmt::Write as _;
 
@@ -27,6 +28,7 @@ pub mod csv;
 pub mod lag;
 pub mod node;
 pub mod overview;
+pub mod probes;
 pub mod svg;
 
 pub use overview::{IspSummary, overview, summarise};

@@ -161,7 +161,7 @@ pub fn overview(
     if latest_per_isp.is_empty() {
         h.push_str("<p>Chưa có kết quả thăm dò / No probe results yet (<code>ward probe --report-to</code>).</p>\n");
     } else {
-        h.push_str(&crate::collector::probes::table(&latest_per_isp));
+        h.push_str(&super::probes::table(&latest_per_isp));
     }
     page(
         "Tổng quan tuân thủ / Compliance overview",

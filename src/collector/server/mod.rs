@@ -60,6 +60,8 @@ use crate::config::collector::User;
 use crate::config::registry::Registry;
 use crate::report::send::SIGNATURE_HEADER;
 
+mod probes;
+
 /// The path nodes POST to (`report.url` ends in it).
 pub const REPORTS_PATH: &str = "/v1/reports";
 /// Longest TLS handshake.
@@ -119,14 +121,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/nodes", get(api_nodes))
         .route("/api/nodes/{isp}/{node}", get(api_node))
         .route("/api/lag", get(api_lag))
-        .route("/api/probes", get(super::probes::api_probes))
+        .route("/api/probes", get(probes::api_probes))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&app),
             require_user,
         ));
     Router::new()
         .route(REPORTS_PATH, post(post_report))
-        .route(super::probes::PROBES_PATH, post(super::probes::post_probe))
+        .route(super::probes::PROBES_PATH, post(probes::post_probe))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(private)
@@ -591,7 +593,7 @@ async fn node_page(
             .collect::<Vec<_>>(),
         Err(response) => return response,
     };
-    let section = (!probes.is_empty()).then(|| super::probes::table(&probes));
+    let section = (!probes.is_empty()).then(|| super::dashboard::probes::table(&probes));
     match node_data(&app, ids, &params).await {
         Ok((detail, windows)) => html(
             StatusCode::OK,
