@@ -17,9 +17,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use super::dns::{BlockedLabels, UpstreamErrorLabels};
+use super::web::WebBlockedLabels;
 use super::{
-    BLOCKED_TOTAL, BlockedLabels, Channel, FetchResult, Metrics, UPSTREAM_ERRORS_TOTAL,
-    UpstreamError, UpstreamErrorLabels, WEB_BLOCKED_TOTAL, WebBlockedLabels, counter_name,
+    BLOCKED_TOTAL, Channel, FetchResult, Metrics, UPSTREAM_ERRORS_TOTAL, UpstreamError,
+    WEB_BLOCKED_TOTAL, counter_name,
 };
 
 /// Report deliveries, by result.
@@ -264,12 +266,13 @@ impl Metrics {
     pub fn snapshot(&self) -> CounterSnapshot {
         let mut s = CounterSnapshot {
             queries: self
+                .dns
                 .queries
                 .iter()
                 .flatten()
                 .map(super::HotCounter::get)
                 .sum(),
-            malformed: self.malformed.iter().map(super::HotCounter::get).sum(),
+            malformed: self.dns.malformed.iter().map(super::HotCounter::get).sum(),
             ..CounterSnapshot::default()
         };
         // `expired` came after the report format was fixed: a collector
@@ -278,7 +281,7 @@ impl Metrics {
         let reported = |r: &FetchResult| r.is_failure() && *r != FetchResult::Expired;
         for r in FetchResult::ALL.into_iter().filter(reported) {
             s.list_fetch_failures
-                .insert(r.as_str(), self.list_fetch[r as usize].get());
+                .insert(r.as_str(), self.list.fetch[r as usize].get());
         }
         for k in UpstreamError::ALL {
             s.upstream_errors.insert(k.as_str(), 0);

@@ -1,0 +1,272 @@
+//! Prometheus metrics: one [`Metrics`] struct of handles, registered once.
+//!
+//! Every name is a `ward_` constant below; `docs/metrics.md` describes each
+//! one and gives example alerts. Label values are always bounded: fixed
+//! enums ([`Protocol`], [`QueryResult`], [`UpstreamError`]), category names
+//! from the signed list, and upstream addresses from the config. Never a
+//! queried name or a client address.
+//!
+//! # Cost on the query path
+//!
+//! A `Family` lookup takes a read lock and hashes the label set. None of
+//! that happens per query:
+//!
+//! * label sets drawn from small enums are created at construction and
+//!   indexed from arrays ([`Metrics::query`], [`Metrics::malformed`]);
+//! * open label sets hand out cloned handles that callers cache
+//!   ([`Metrics::blocked_counter`] per list, [`Metrics::upstream_handles`]
+//!   per upstream).
+//!
+//! Either way a hot-path update is one relaxed atomic add. The measured
+//! numbers are in `docs/metrics.md`.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+mod dns;
+mod labels;
+mod list;
+mod report;
+mod web;
+
+pub use self::dns::UpstreamHandles;
+pub use self::labels::{
+    Channel, FetchResult, Protocol, QueryResult, Unparsable, UpstreamError, WebResult,
+};
+pub use report::{
+    CounterSnapshot, REPORT_DROPPED_TOTAL, REPORT_LAST_SUCCESS_TIMESTAMP_SECONDS,
+    REPORT_SENT_TOTAL, REPORT_SPOOL_REPORTS, REPORT_SPOOL_WRITE_ERRORS_TOTAL, ReportChannel,
+    SendResult,
+};
+
+/// Queries answered, by protocol and result.
+pub const QUERIES_TOTAL: &str = "ward_queries_total";
+/// Queries answered from the blocklist, by category and action.
+pub const BLOCKED_TOTAL: &str = "ward_blocked_total";
+/// Client messages that could not be parsed, by protocol.
+pub const MALFORMED_TOTAL: &str = "ward_malformed_total";
+/// Answer-cache lookups that hit.
+pub const CACHE_HITS_TOTAL: &str = "ward_cache_hits_total";
+/// Answer-cache lookups that missed.
+pub const CACHE_MISSES_TOTAL: &str = "ward_cache_misses_total";
+/// Entries in the answer cache.
+pub const CACHE_ENTRIES: &str = "ward_cache_entries";
+/// Approximate bytes held by the answer cache.
+pub const CACHE_BYTES: &str = "ward_cache_bytes";
+/// Round-trip time of upstream exchanges, by upstream.
+pub const UPSTREAM_LATENCY_SECONDS: &str = "ward_upstream_latency_seconds";
+/// Failed upstream exchanges, by upstream and kind.
+pub const UPSTREAM_ERRORS_TOTAL: &str = "ward_upstream_errors_total";
+/// Whether an upstream is considered healthy (1) or not (0).
+pub const UPSTREAM_UP: &str = "ward_upstream_up";
+/// Serial of the list in force.
+pub const LIST_SERIAL: &str = "ward_list_serial";
+/// When the list in force was issued, unix seconds.
+pub const LIST_ISSUED_TIMESTAMP_SECONDS: &str = "ward_list_issued_timestamp_seconds";
+/// When the list in force expires, unix seconds.
+pub const LIST_EXPIRES_TIMESTAMP_SECONDS: &str = "ward_list_expires_timestamp_seconds";
+/// When this node put the list in force, unix seconds.
+pub const LIST_ACTIVATED_TIMESTAMP_SECONDS: &str = "ward_list_activated_timestamp_seconds";
+/// Rules in the list in force.
+pub const LIST_ENTRIES: &str = "ward_list_entries";
+/// Whether a verified list is in force (1) or not (0).
+pub const LIST_LOADED: &str = "ward_list_loaded";
+/// Whether the list in force is past its expiry (1) or not (0).
+pub const LIST_STALE: &str = "ward_list_stale";
+/// Polls of `list.url`, by result.
+pub const LIST_FETCH_TOTAL: &str = "ward_list_fetch_total";
+/// 1 while the endpoint offers a second, different artifact under the
+/// highest serial accepted (an equivocation), until a newer list is
+/// accepted.
+pub const LIST_EQUIVOCATION: &str = "ward_list_equivocation";
+/// The last activation: seconds from download start to the swap.
+pub const LIST_ACTIVATION_SECONDS: &str = "ward_list_activation_seconds";
+/// List loads or reloads that failed (the old list stays in force).
+pub const LIST_RELOAD_FAILURES_TOTAL: &str = "ward_list_reload_failures_total";
+/// Candidate lists refused by the acceptance rule, from any source, by
+/// reason.
+pub const LIST_REJECTED_TOTAL: &str = "ward_list_rejected_total";
+/// Times the list file on disk was found to differ from the list in force.
+pub const LIST_FILE_CHANGES_TOTAL: &str = "ward_list_file_changes_total";
+/// 1 while the list file on disk differs from the list in force.
+pub const LIST_FILE_DIVERGED: &str = "ward_list_file_diverged";
+/// Whether the node is ready to serve (1) or not (0), as `/readyz` says.
+pub const READY: &str = "ward_ready";
+/// Connections steered to the TLS (SNI) filter, by outcome.
+pub const SNI_CONNECTIONS_TOTAL: &str = "ward_sni_connections_total";
+/// Requests steered to the HTTP (Host) filter, by outcome.
+pub const HTTP_REQUESTS_TOTAL: &str = "ward_http_requests_total";
+/// Connections or requests the SNI/HTTP filters could not read a name
+/// from, by filter (`sni`, `http`) and reason.
+pub const WEB_UNPARSABLE_TOTAL: &str = "ward_web_unparsable_total";
+/// ClientHellos carrying an encrypted_client_hello extension (decided on
+/// the outer, public name).
+pub const SNI_ECH_PRESENT_TOTAL: &str = "ward_sni_ech_present_total";
+/// Connections or requests blocked by the SNI/HTTP filters, by channel
+/// and list category.
+pub const WEB_BLOCKED_TOTAL: &str = "ward_web_blocked_total";
+/// Block notice pages served, by list category (`unlisted` when the
+/// requested host is not on the list, e.g. a visit to the bare address).
+pub const BLOCKPAGE_VIEWS_TOTAL: &str = "ward_blockpage_views_total";
+/// Always 1; the `version` label carries the build's version.
+pub const BUILD_INFO: &str = "ward_build_info";
+
+/// Upper bounds of the upstream latency buckets, in seconds: a 1-2.5-5
+/// series from 0.5 ms (a resolver on the same host) to 5 s (past any sane
+/// upstream timeout). Round bounds keep `le` labels readable in alerts.
+pub const UPSTREAM_LATENCY_BUCKETS: [f64; 13] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Shards of a [`HotCounter`]: enough that the UDP workers of a large
+/// machine rarely share one.
+const SHARDS: usize = 16;
+
+/// A counter value split over cache-line-sized shards. Each thread adds to
+/// its own shard (threads are given shards round-robin), so UDP workers on
+/// different cores never write the same cache line on the per-query path;
+/// a scrape sums the shards. `inc` returns the shard's previous value, not
+/// the total.
+#[derive(Debug, Default)]
+pub struct Sharded {
+    shards: [Padded; SHARDS],
+}
+
+/// One shard, alone on its cache line (128 bytes: two lines, for CPUs that
+/// fetch lines in adjacent pairs).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded(AtomicU64);
+
+fn shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|s| *s)
+}
+
+impl prometheus_client::metrics::counter::Atomic<u64> for Sharded {
+    fn inc(&self) -> u64 {
+        self.inc_by(1)
+    }
+
+    fn inc_by(&self, v: u64) -> u64 {
+        self.shards[shard()].0.fetch_add(v, Ordering::Relaxed)
+    }
+
+    fn get(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.0.load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+}
+
+/// A counter bumped on every query: sharded per thread.
+pub type HotCounter = Counter<u64, Sharded>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    version: &'static str,
+}
+
+/// Every metric of the process. Make one at start-up, share it in an `Arc`.
+///
+/// The handles are kept by area (`dns`, `list`, `web`, `report`); each
+/// area's file registers its metrics and adds its methods to `Metrics`.
+pub struct Metrics {
+    registry: Registry,
+    dns: dns::DnsMetrics,
+    list: list::ListMetrics,
+    web: web::WebMetrics,
+    ready: Gauge,
+    /// The compliance reporter's metrics (`metrics/report.rs`).
+    report: report::ReportMetrics,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The name to register a counter under: prometheus-client appends
+/// `_total` itself, and the constants carry the exposed name.
+fn counter_name(exposed: &'static str) -> &'static str {
+    // Every counter constant above ends in `_total`; `all_names_are_exposed`
+    // checks the registered names against the encoded output.
+    exposed
+        .strip_suffix("_total")
+        .expect("counter constants end in _total")
+}
+
+impl Metrics {
+    /// Registers every metric and pre-creates every fixed-label series.
+    pub fn new() -> Self {
+        let mut r = Registry::default();
+        let dns = dns::DnsMetrics::register(&mut r);
+        let list = list::ListMetrics::register(&mut r);
+        let web = web::WebMetrics::register(&mut r);
+        let report = report::ReportMetrics::register(
+            &mut r,
+            &dns.blocked,
+            &web.blocked,
+            &dns.upstream_errors,
+        );
+        let ready = Gauge::default();
+        r.register(
+            READY,
+            "Whether the node is ready to serve (1) or not (0)",
+            ready.clone(),
+        );
+        r.register(
+            // An OpenMetrics info metric: prometheus-client appends `_info`.
+            BUILD_INFO
+                .strip_suffix("_info")
+                .expect("BUILD_INFO ends in _info"),
+            "Build information; the value is always 1",
+            Info::new(VersionLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            }),
+        );
+        Self {
+            registry: r,
+            dns,
+            list,
+            web,
+            ready,
+            report,
+        }
+    }
+
+    /// Publishes readiness.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
+    }
+
+    /// The OpenMetrics text exposition, ending in `# EOF`.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        // Writing to a String cannot fail, and every registered metric is
+        // text-encodable (no native-only histograms).
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("encoding metrics into a String cannot fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;
