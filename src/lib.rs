@@ -3,33 +3,39 @@
 //!
 //! # Layout
 //!
-//! Dependencies point down this list; the pure core is at the bottom.
+//! Every module, in dependency order: each uses only modules below it
+//! (`.ci/import-cycles.py` keeps it so). The pure core is at the bottom.
 //!
-//! * [`cli`]: one file per `ward` subcommand; parses arguments and calls
-//!   into the library.
-//! * [`collector`]: the ministry's receiver: verifies signed compliance
-//!   reports against the node registry and stores them (SQLite).
-//! * [`sni`]: the transparent TLS (SNI) and HTTP (Host) filters for
-//!   steered traffic: ClientHello reader, verdict, refuse or relay.
-//! * [`blockpage`]: the HTTP 451 notice page and the request-head reader
-//!   it shares with the HTTP filter.
-//! * [`report`]: signed compliance reports per window: counter deltas,
-//!   the small-count rule, the disk spool, HTTPS delivery with back-off.
+//! * [`cli`]: one file per `ward` subcommand; parses arguments, calls
+//!   into the library, maps errors to exit codes.
+//! * [`serve`]: `ward serve`'s start-up order, services, signals, drain.
+//! * [`sni`]: the transparent TLS (SNI) and HTTP (Host) filters.
+//! * [`collector`]: the ministry's receiver of signed reports and probe
+//!   results: storage (SQLite, PostgreSQL), dashboard, API.
+//! * [`process`]: privilege drop, systemd notification and watchdog.
 //! * [`probe`]: `ward probe`'s DNS and TLS probes and their verdicts.
+//! * [`report`]: signed compliance reports: windows, spool, delivery.
+//! * [`dns`]: the resolver: listeners, the per-query engine, cache,
+//!   upstreams, wire format.
+//! * [`admin`]: `/metrics`, `/healthz`, `/readyz`, `/list/status`.
 //! * [`update`]: where lists come from (`list.url`, `list.file`), the one
-//!   acceptance rule for all of them (verify, never roll back, never an
-//!   expired or foreign list), the last-known-good copy, the swap, and the
-//!   watch on the file on disk.
+//!   acceptance rule for all of them, the last-known-good copy, the swap,
+//!   and the watch on the file on disk.
+//! * [`config`]: TOML into validated settings, every error at once.
+//! * [`readers`]: PEM chains and keys, CA bundles, PostgreSQL URLs (a
+//!   leaf).
+//! * [`blockpage`]: the HTTP 451 notice page and the request-head reader.
 //! * [`store`]: the `ArcSwap` hot-swap store of the list in force.
+//! * [`policy`]: the block decision: one name normaliser, one verdict
+//!   function (pure).
+//! * [`metrics`]: Prometheus handles by area, label enums.
 //! * [`list`]: the signed artifact: source format, compiler, verifier,
 //!   matcher.
+//! * [`sys`]: the only `unsafe`: lists in sealed memory, batched UDP
+//!   system calls.
 //! * [`keys`]: Ed25519 key files and key ids.
+//! * [`fsx`]: atomic, durable file writes; file stamps.
 //! * [`domain`]: validated domain names and reversed-label keys (pure).
-//! * [`process`]: privilege drop after binding, systemd notification and
-//!   watchdog.
-//! * [`fsx`]: atomic, durable file writes.
-//! * [`sys`]: the only `unsafe`: lists copied into sealed memory and
-//!   mapped, batched UDP system calls.
 //!
 //! See `docs/ARCHITECTURE.md` for how data flows between them.
 
