@@ -69,10 +69,10 @@ fn summary(c: &Config) -> String {
         items.join(" ")
     }
     let block = &c.block;
-    let mut action = block.action.as_str().to_owned();
-    if block.action == crate::config::BlockAction::Sinkhole {
-        let addrs: Vec<String> = (block.sinkhole_ipv4.iter().map(ToString::to_string))
-            .chain(block.sinkhole_ipv6.iter().map(ToString::to_string))
+    let mut action = block.mode.as_str().to_owned();
+    if block.mode == crate::config::BlockMode::Sinkhole {
+        let addrs: Vec<String> = (block.ipv4.iter().map(ToString::to_string))
+            .chain(block.ipv6.iter().map(ToString::to_string))
             .collect();
         action = format!("{action} ({})", addrs.join(" "));
     }

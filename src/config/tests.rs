@@ -37,13 +37,13 @@ fn default_file_config() -> Config {
             upstreams: vec![addr("192.0.2.53:53")],
             ..DnsSettings::default()
         },
-        cache: CacheSettings::default(),
+        cache: CacheLimits::default(),
         list: ListSettings {
             file: Some(PathBuf::from(DEMO_WARD)),
             trusted_keys: vec![PathBuf::from(DEMO_PUB)],
             ..ListSettings::default()
         },
-        block: BlockSettings::default(),
+        block: BlockAnswer::default(),
         admin: AdminSettings::default(),
         log: LogSettings::default(),
         process: ProcessSettings::default(),
@@ -97,12 +97,9 @@ fn example_has_the_documented_values() {
     assert_eq!(c.list.trusted_keys, [PathBuf::from("examples/demo.pub")]);
     assert_eq!(c.list.state_dir, PathBuf::from("/var/lib/ward"));
     assert!(!c.list.demo);
-    assert_eq!(c.block.action, BlockAction::Sinkhole);
-    assert_eq!(c.block.sinkhole_ipv4, [Ipv4Addr::new(192, 0, 2, 1)]);
-    assert_eq!(
-        c.block.sinkhole_ipv6,
-        ["2001:db8::1".parse::<Ipv6Addr>().unwrap()]
-    );
+    assert_eq!(c.block.mode, BlockMode::Sinkhole);
+    assert_eq!(c.block.ipv4, [Ipv4Addr::new(192, 0, 2, 1)]);
+    assert_eq!(c.block.ipv6, ["2001:db8::1".parse::<Ipv6Addr>().unwrap()]);
     assert_eq!(c.block.ttl, 60);
     assert_eq!(c.admin.listen, Some(addr("127.0.0.1:9153")));
     // Everything else in the example is the default.
@@ -143,7 +140,7 @@ fn round_trip_through_to_toml() {
             udp_workers: 7,
             edns_payload: 4096,
         },
-        cache: CacheSettings {
+        cache: CacheLimits {
             max_entries: 0,
             max_memory: 1000,
             min_ttl: 30,
@@ -166,10 +163,10 @@ fn round_trip_through_to_toml() {
             max_size: 512 << 20,
             demo: false,
         },
-        block: BlockSettings {
-            action: BlockAction::Nxdomain,
-            sinkhole_ipv4: vec![],
-            sinkhole_ipv6: vec![],
+        block: BlockAnswer {
+            mode: BlockMode::NxDomain,
+            ipv4: vec![],
+            ipv6: vec![],
             ttl: 86_400,
         },
         admin: AdminSettings { listen: None },
@@ -724,7 +721,7 @@ fn embedded_is_the_demo() {
     assert_eq!(c.list.state_dir, std::env::temp_dir().join(DEMO_STATE_DIR));
     assert_eq!(c.dns.listen, DEFAULT_LISTEN);
     assert!(!c.dns.upstreams.contains(&DEFAULT_LISTEN[0]));
-    assert_eq!(c.block, BlockSettings::default());
+    assert_eq!(c.block, BlockAnswer::default());
     assert!(c.to_toml().contains("# the embedded demo list"));
 }
 
@@ -736,7 +733,7 @@ fn defaults_are_consistent() {
     assert!((1..=MAX_UPSTREAM_ATTEMPTS).contains(&DEFAULT_UPSTREAM_ATTEMPTS));
     assert!((1..=MAX_BLOCK_TTL).contains(&DEFAULT_BLOCK_TTL));
     assert!(LOG_LEVELS.contains(&DEFAULT_LOG_LEVEL));
-    for a in BlockAction::CHOICES {
+    for a in BlockMode::CHOICES {
         assert_eq!(a.0, a.1.as_str());
     }
     for f in LogFormat::CHOICES {

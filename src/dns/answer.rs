@@ -29,16 +29,38 @@ pub mod ede {
 const SOA_MNAME: &str = "block.ward.invalid";
 const SOA_RNAME: &str = "hostmaster.ward.invalid";
 
-/// How a blocked name is answered.
+/// How a blocked name is answered (`block.action`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockMode {
+    /// An answer pointing at the sinkhole addresses.
     Sinkhole,
+    /// NXDOMAIN: the name does not exist.
     NxDomain,
+    /// REFUSED.
     Refused,
 }
 
-/// The settings a blocked answer needs.
-#[derive(Debug, Clone)]
+impl BlockMode {
+    /// The config-file spellings.
+    pub const CHOICES: &[(&str, Self)] = &[
+        ("sinkhole", Self::Sinkhole),
+        ("nxdomain", Self::NxDomain),
+        ("refused", Self::Refused),
+    ];
+
+    /// The config-file spelling (also the `action` label of
+    /// `ward_blocked_total`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Sinkhole => "sinkhole",
+            Self::NxDomain => "nxdomain",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// The settings a blocked answer needs: `[block]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockAnswer {
     pub mode: BlockMode,
     pub ipv4: Vec<Ipv4Addr>,

@@ -67,9 +67,9 @@ pub enum ReportError {
 pub fn policy_digest(config: &Config, trusted: &[KeyId]) -> String {
     let b = &config.block;
     PolicyDigest {
-        block_action: b.action.as_str().to_owned(),
-        sinkhole_ipv4: b.sinkhole_ipv4.iter().map(ToString::to_string).collect(),
-        sinkhole_ipv6: b.sinkhole_ipv6.iter().map(ToString::to_string).collect(),
+        block_action: b.mode.as_str().to_owned(),
+        sinkhole_ipv4: b.ipv4.iter().map(ToString::to_string).collect(),
+        sinkhole_ipv6: b.ipv6.iter().map(ToString::to_string).collect(),
         block_ttl: b.ttl,
         trusted_key_ids: trusted.iter().map(ToString::to_string).collect(),
         list_url: config.list.url.as_ref().map(|u| u.to_string()),

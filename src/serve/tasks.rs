@@ -9,11 +9,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::admin::{ListStatus, Readiness, ReadinessProbe};
-use crate::config::{BlockAction, Config};
+use crate::config::Config;
 use crate::dns::Engine;
 use crate::dns::Settings;
-use crate::dns::answer::{BlockAnswer, BlockMode};
-use crate::dns::cache::CacheLimits;
 use crate::dns::upstream::UpstreamSettings;
 use crate::metrics::Metrics;
 use crate::store::ListStore;
@@ -29,26 +27,10 @@ const PROBE_INTERVAL: Duration = Duration::from_secs(10);
 /// The engine settings a configuration asks for.
 pub fn engine_settings(config: &Config) -> Settings {
     let dns = &config.dns;
-    let c = &config.cache;
     Settings {
         allow_clients: dns.allow_clients.clone(),
-        block: BlockAnswer {
-            mode: match config.block.action {
-                BlockAction::Sinkhole => BlockMode::Sinkhole,
-                BlockAction::Nxdomain => BlockMode::NxDomain,
-                BlockAction::Refused => BlockMode::Refused,
-            },
-            ipv4: config.block.sinkhole_ipv4.clone(),
-            ipv6: config.block.sinkhole_ipv6.clone(),
-            ttl: config.block.ttl,
-        },
-        cache: Some(CacheLimits {
-            max_entries: c.max_entries,
-            max_memory: c.max_memory,
-            min_ttl: c.min_ttl,
-            max_ttl: c.max_ttl,
-            max_negative_ttl: c.max_negative_ttl,
-        }),
+        block: config.block.clone(),
+        cache: Some(config.cache),
         upstream: UpstreamSettings {
             addrs: dns.upstreams.clone(),
             timeout: dns.upstream_timeout,

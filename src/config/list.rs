@@ -1,0 +1,167 @@
+//! `[list]`: the signed list, whom to trust for it, and how it is kept
+//! current.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::extract::{self, Got, Invalid, Table};
+use crate::keys;
+
+/// `list.state_dir`.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/ward";
+/// Under the temporary directory, the state directory of the embedded demo
+/// configuration.
+pub const DEMO_STATE_DIR: &str = "ward-demo";
+/// `list.require_list`.
+pub const DEFAULT_REQUIRE_LIST: bool = false;
+/// `list.poll_interval`: how often the updater asks `list.url` for a newer
+/// list (each wait is jittered by ±10 %).
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(300);
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(86_400);
+/// `list.timeout`: the whole download, connection to last byte. Generous:
+/// a 10-million-name list is about 140 MB.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(300);
+pub const MIN_FETCH_TIMEOUT: Duration = Duration::from_millis(100);
+pub const MAX_FETCH_TIMEOUT: Duration = Duration::from_secs(3600);
+/// `list.max_size`: the download cap, 2 GiB.
+pub const DEFAULT_MAX_LIST_SIZE: u64 = 2 << 30;
+/// The smallest `list.max_size` accepted (a list header and manifest).
+pub const MIN_MAX_LIST_SIZE: u64 = 4096;
+
+/// `[list]`: the signed list and whom to trust for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListSettings {
+    /// A signed list artifact on disk. Required in a config file.
+    pub file: Option<PathBuf>,
+    /// `.pub` files of the keys whose signatures are accepted. Non-empty in
+    /// a config file; each was read and parsed when the config was loaded.
+    pub trusted_keys: Vec<PathBuf>,
+    /// Where the last-known-good list and other state are kept.
+    pub state_dir: PathBuf,
+    /// Refuse to serve without a valid list.
+    pub require_list: bool,
+    /// Where the updater fetches new lists from (HTTPS only). `None`: the
+    /// list comes from `file` alone and changes on SIGHUP.
+    pub url: Option<reqwest::Url>,
+    /// Time between polls of `url`.
+    pub poll_interval: Duration,
+    /// Extra CA certificates (PEM) trusted for `url`, besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Limit on one whole download.
+    pub timeout: Duration,
+    /// Largest artifact the updater downloads, bytes.
+    pub max_size: u64,
+    /// Not a config key: true only in [`Config::embedded`], meaning "use
+    /// [`crate::list::DEMO_ARTIFACT`] and [`crate::list::DEMO_PUBLIC_KEY`]".
+    pub demo: bool,
+}
+
+impl Default for ListSettings {
+    /// No list and no keys: not valid in a config file by itself.
+    fn default() -> Self {
+        Self {
+            file: None,
+            trusted_keys: Vec::new(),
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            require_list: DEFAULT_REQUIRE_LIST,
+            url: None,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            ca_file: None,
+            timeout: DEFAULT_FETCH_TIMEOUT,
+            max_size: DEFAULT_MAX_LIST_SIZE,
+            demo: false,
+        }
+    }
+}
+
+impl ListSettings {
+    pub(super) fn extract(mut t: Table<'_, '_>) -> Self {
+        use extract::{boolean, byte_size, duration, https_url, path};
+        let d = Self::default();
+        // A bad URL is reported once; the keys that depend on it are then
+        // judged as if it were good.
+        let url_given = t.has("url");
+        let url = t.get("url", https_url).ok();
+        let file = match t.get("file", path) {
+            Got::Missing if !url_given => {
+                t.error(
+                    "file",
+                    "required unless list.url is set: set it to the signed list artifact (.ward file) to enforce",
+                );
+                None
+            }
+            got => got.ok(),
+        };
+        let trusted_keys = match t.list("trusted_keys", |v| {
+            let p = path(v)?;
+            keys::read_public(&p).map_err(|e| Invalid(e.to_string()))?;
+            Ok(p)
+        }) {
+            Got::Missing => {
+                t.error(
+                    "trusted_keys",
+                    "required: list the .pub file(s) of the key(s) the list is signed with",
+                );
+                Vec::new()
+            }
+            Got::Ok(v) if v.is_empty() => {
+                t.error(
+                    "trusted_keys",
+                    "empty: no list could be verified; list the .pub file(s) of the key(s) the list is signed with",
+                );
+                v
+            }
+            got => got.or(Vec::new()),
+        };
+        let ca_file = t
+            .get("ca_file", |v| {
+                let p = path(v)?;
+                crate::readers::read_ca_file(&p).map_err(Invalid)?;
+                Ok(p)
+            })
+            .ok();
+        let max_size = match t.get("max_size", byte_size) {
+            Got::Ok(n) if n < MIN_MAX_LIST_SIZE => {
+                t.error(
+                    "max_size",
+                    format!(
+                        "{n} bytes is too small for any list; the minimum is {MIN_MAX_LIST_SIZE}"
+                    ),
+                );
+                d.max_size
+            }
+            got => got.or(d.max_size),
+        };
+        let s = Self {
+            file,
+            trusted_keys,
+            state_dir: t.get("state_dir", path).or(d.state_dir),
+            require_list: t.get("require_list", boolean).or(d.require_list),
+            poll_interval: t
+                .get(
+                    "poll_interval",
+                    duration(MIN_POLL_INTERVAL, MAX_POLL_INTERVAL),
+                )
+                .or(d.poll_interval),
+            timeout: t
+                .get("timeout", duration(MIN_FETCH_TIMEOUT, MAX_FETCH_TIMEOUT))
+                .or(d.timeout),
+            max_size,
+            ca_file,
+            url,
+            demo: false,
+        };
+        if !url_given {
+            for key in ["poll_interval", "ca_file", "timeout", "max_size"] {
+                if t.has(key) {
+                    t.error(
+                        key,
+                        "only used with list.url; set list.url or remove this key",
+                    );
+                }
+            }
+        }
+        s
+    }
+}
