@@ -14,6 +14,8 @@ use std::str::FromStr;
 use crate::collector::conformance;
 use postgres::config::Host;
 
+use super::schema::{Durability, durability};
+
 /// The test database's URL; `None` (after saying so) to skip.
 fn test_url() -> Option<String> {
     match std::env::var("WARD_TEST_POSTGRES") {
