@@ -18,7 +18,7 @@ pub mod hello;
 mod http;
 mod proxy;
 mod relay;
-mod sys;
+mod sockopt;
 
 pub use self::proxy::{Filter, SetupError, bind, check_privileges, serve};
 

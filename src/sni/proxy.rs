@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::hello::{HelloError, HelloReader, Progress};
-use super::{Decision, decide, relay, sys};
+use super::{Decision, decide, relay, sockopt};
 use crate::blockpage::{BlockPage, send_and_close};
 use crate::config::{InterceptMode, InterceptSettings, OnUnparsable};
 use crate::dns::engine::truncate_client;
@@ -65,7 +65,7 @@ pub fn bind(settings: &InterceptSettings) -> Result<Vec<TcpListener>, SetupError
         .listen
         .iter()
         .map(|&addr| {
-            sys::bind_listener(addr, settings.mode).map_err(|source| SetupError::Listen {
+            sockopt::bind_listener(addr, settings.mode).map_err(|source| SetupError::Listen {
                 addr,
                 mode: settings.mode.as_str(),
                 source,
@@ -77,14 +77,16 @@ pub fn bind(settings: &InterceptSettings) -> Result<Vec<TcpListener>, SetupError
 /// Fails unless this process may set the outbound mark and, in tproxy
 /// mode, make transparent sockets (both need CAP_NET_ADMIN).
 pub fn check_privileges(settings: &InterceptSettings) -> Result<(), SetupError> {
-    sys::check_privileges(settings.mode, settings.mark).map_err(|source| SetupError::Privileges {
-        mark: settings.mark,
-        transparent: if settings.mode == InterceptMode::Tproxy {
-            " or IP_TRANSPARENT"
-        } else {
-            ""
-        },
-        error: source,
+    sockopt::check_privileges(settings.mode, settings.mark).map_err(|source| {
+        SetupError::Privileges {
+            mark: settings.mark,
+            transparent: if settings.mode == InterceptMode::Tproxy {
+                " or IP_TRANSPARENT"
+            } else {
+                ""
+            },
+            error: source,
+        }
     })
 }
 
@@ -242,7 +244,7 @@ impl Filter {
     /// connection made to ward directly, or a rule that would loop).
     pub(super) fn destination(&self, client: &TcpStream) -> Option<SocketAddr> {
         let local = client.local_addr().ok()?;
-        let dst = match sys::original_dst(client, local, self.settings.mode) {
+        let dst = match sockopt::original_dst(client, local, self.settings.mode) {
             Ok(dst) => dst,
             Err(e) => {
                 debug!(
@@ -279,7 +281,8 @@ impl Filter {
         sent: &[u8],
     ) -> WebResult {
         let s = &self.settings;
-        let mut server = match sys::connect(dst, s.mode, s.mark, peer, s.connect_timeout).await {
+        let mut server = match sockopt::connect(dst, s.mode, s.mark, peer, s.connect_timeout).await
+        {
             Ok(server) => server,
             Err(e) => {
                 debug!(

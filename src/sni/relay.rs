@@ -20,7 +20,7 @@ use nix::fcntl::{OFlag, SpliceFFlags, splice};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-use super::sys;
+use super::sockopt;
 use crate::config::RelayMode;
 
 /// Bytes moved per splice / read: one default pipe's capacity.
@@ -122,7 +122,7 @@ async fn pump_splice(src: &TcpStream, dst: &TcpStream, activity: &Activity) -> i
             }
         };
         if n == 0 {
-            sys::shutdown_write(dst);
+            sockopt::shutdown_write(dst);
             return Ok(total);
         }
         let mut left = n;
@@ -164,7 +164,7 @@ async fn pump_copy(src: &TcpStream, dst: &TcpStream, activity: &Activity) -> io:
             }
         };
         if n == 0 {
-            sys::shutdown_write(dst);
+            sockopt::shutdown_write(dst);
             return Ok(total);
         }
         let mut sent = 0;
