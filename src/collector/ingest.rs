@@ -12,6 +12,7 @@
 
 use jiff::Timestamp;
 
+use super::signed::{Authentic, Unauthentic, authenticate};
 use super::store::Accepted;
 use crate::config::registry::Registry;
 use crate::report::body::{self, Count, Report};
@@ -135,17 +136,18 @@ pub fn verify(
     registry: &Registry,
     received_at: Timestamp,
 ) -> Result<Accepted, Rejection> {
-    let header = signature.ok_or(Rejection::Unsigned)?;
-    let key_id = send::signer_key_id(header).map_err(Rejection::MalformedSignature)?;
-    let node = registry
-        .by_key(&key_id)
-        .ok_or_else(|| Rejection::UnknownKey {
-            key_id: key_id.to_string(),
-        })?;
-    send::verify_signature(header, body, std::slice::from_ref(&node.key)).map_err(|e| match e {
-        SignatureError::Malformed => Rejection::MalformedSignature(e),
-        SignatureError::UnknownKey { key_id } => Rejection::UnknownKey { key_id },
-        SignatureError::BadSignature { key_id } => Rejection::BadSignature { key_id },
+    let Authentic {
+        signer: node,
+        key_id,
+        header,
+    } = authenticate(signature, body, send::SIGNATURE_CONTEXT, |id| {
+        registry.by_key(id).map(|n| (n, &n.key))
+    })
+    .map_err(|e| match e {
+        Unauthentic::Unsigned => Rejection::Unsigned,
+        Unauthentic::Malformed(e) => Rejection::MalformedSignature(e),
+        Unauthentic::UnknownKey { key_id } => Rejection::UnknownKey { key_id },
+        Unauthentic::BadSignature { key_id } => Rejection::BadSignature { key_id },
     })?;
     let report: Report = serde_json::from_slice(body).map_err(|e| {
         use serde_json::error::Category;
@@ -171,7 +173,7 @@ pub fn verify(
     Ok(Accepted {
         report,
         body: body.to_vec(),
-        signature: header.to_owned(),
+        signature: header,
         key_id,
         received_at,
     })

@@ -50,6 +50,7 @@ pub mod postgres;
 pub mod probes;
 pub mod published;
 pub mod server;
+pub mod signed;
 pub mod sqlite;
 pub mod state;
 pub mod store;

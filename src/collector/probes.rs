@@ -17,10 +17,11 @@
 use axum::http::StatusCode;
 use jiff::Timestamp;
 
+use super::signed::{Authentic, Unauthentic, authenticate};
 use super::store::AcceptedProbe;
 use crate::config::registry::Registry;
 use crate::probe::result::{ParseError, ProbeResult};
-use crate::report::send::{self, PROBE_SIGNATURE_CONTEXT, SignatureError};
+use crate::report::send::{PROBE_SIGNATURE_CONTEXT, SignatureError};
 
 /// The path probers POST to.
 pub const PROBES_PATH: &str = "/v1/probes";
@@ -132,23 +133,18 @@ pub fn verify(
     registry: &Registry,
     received_at: Timestamp,
 ) -> Result<AcceptedProbe, ProbeRejection> {
-    let header = signature.ok_or(ProbeRejection::Unsigned)?;
-    let key_id = send::signer_key_id(header).map_err(ProbeRejection::MalformedSignature)?;
-    let prober = registry
-        .prober_by_key(&key_id)
-        .ok_or_else(|| ProbeRejection::UnknownKey {
-            key_id: key_id.to_string(),
-        })?;
-    send::verify_signature_in(
-        PROBE_SIGNATURE_CONTEXT,
+    let Authentic {
+        signer: prober,
+        key_id,
         header,
-        body,
-        std::slice::from_ref(&prober.key),
-    )
+    } = authenticate(signature, body, PROBE_SIGNATURE_CONTEXT, |id| {
+        registry.prober_by_key(id).map(|p| (p, &p.key))
+    })
     .map_err(|e| match e {
-        SignatureError::Malformed => ProbeRejection::MalformedSignature(e),
-        SignatureError::UnknownKey { key_id } => ProbeRejection::UnknownKey { key_id },
-        SignatureError::BadSignature { key_id } => ProbeRejection::BadSignature { key_id },
+        Unauthentic::Unsigned => ProbeRejection::Unsigned,
+        Unauthentic::Malformed(e) => ProbeRejection::MalformedSignature(e),
+        Unauthentic::UnknownKey { key_id } => ProbeRejection::UnknownKey { key_id },
+        Unauthentic::BadSignature { key_id } => ProbeRejection::BadSignature { key_id },
     })?;
     let parsed = ProbeResult::parse(body).map_err(ProbeRejection::Invalid)?;
     if parsed.prober_id != prober.prober_id {
@@ -161,7 +157,7 @@ pub fn verify(
     Ok(AcceptedProbe {
         result: parsed,
         body: body.to_vec(),
-        signature: header.to_owned(),
+        signature: header,
         key_id,
         received_at,
     })
@@ -174,6 +170,7 @@ mod tests {
     use super::*;
     use crate::config::registry::{RegisteredNode, RegisteredProber};
     use crate::probe::result::tests::sample;
+    use crate::report::send;
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_bytes(&[seed; 32])
