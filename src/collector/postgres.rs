@@ -40,9 +40,9 @@ pub use self::schema::MIGRATIONS;
 use self::schema::{check_durability, migrate};
 use super::lag::LagRow;
 use super::store::{
-    Accepted, AcceptedProbe, Inserted, NodeRow, ProbeCounts, ProbeQuery, ProbeRow, Storage,
-    StorageError, StoredReport, WindowFlag, WindowQuery, WindowRow, blocked_cells, flags_text,
-    from_ms, ms, parse_flags, to_i64, to_u64,
+    Accepted, AcceptedProbe, Inserted, NodeRow, ProbeCounts, ProbeQuery, ProbeRow, ReportRow,
+    Storage, StorageError, StoredReport, WindowQuery, WindowRow, blocked_cells, from_ms, ms,
+    parse_flags, to_i64, to_u64, window_flags,
 };
 
 /// Opens a connection to `target`.
@@ -424,39 +424,34 @@ fn insert_one(
     if known {
         return Ok(Inserted::Duplicate);
     }
-    let mut flags = Vec::new();
-    if overlapping {
-        flags.push(WindowFlag::Overlap);
-    } else if end <= start || latest_end.is_some_and(|e| start < e) {
-        flags.push(WindowFlag::Backwards);
-    }
-    let list = r.list.as_ref();
+    let flags = window_flags(start, end, overlapping, latest_end);
+    let row = ReportRow::of(a, &flags)?;
     let inserted = tx.execute(
         &st.insert_report,
         &[
-            &r.report_id,
-            &r.isp_id,
-            &r.node_id,
-            &start,
-            &end,
-            &ms(a.received_at),
-            &ms(r.node_started_at),
-            &r.ward_version,
-            &r.config_digest,
-            &to_i64(r.min_count, "min_count")?,
-            &list.map(|l| &l.list_id),
-            &list.map(|l| to_i64(l.serial, "serial")).transpose()?,
-            &list.map(|l| &l.sha256),
-            &list.map(|l| ms(l.issued_at)),
-            &list.map(|l| ms(l.expires_at)),
-            &list.map(|l| ms(l.activated_at)),
-            &list.is_some_and(|l| l.stale),
-            &to_i64(r.counters.queries_total, "queries_total")?,
-            &to_i64(r.counters.malformed_packets, "malformed_packets")?,
-            &flags_text(&flags),
-            &a.key_id.to_string(),
-            &a.signature,
-            &a.body,
+            &row.report_id,
+            &row.isp_id,
+            &row.node_id,
+            &row.window_start_ms,
+            &row.window_end_ms,
+            &row.received_at_ms,
+            &row.node_started_ms,
+            &row.ward_version,
+            &row.config_digest,
+            &row.min_count,
+            &row.list_id,
+            &row.list_serial,
+            &row.list_sha256,
+            &row.list_issued_ms,
+            &row.list_expires_ms,
+            &row.activated_at_ms,
+            &row.list_stale,
+            &row.queries_total,
+            &row.malformed,
+            &row.flags,
+            &row.key_id,
+            &row.signature,
+            &row.body,
         ],
     )?;
     if inserted == 0 {

@@ -251,6 +251,86 @@ pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64, StorageError> {
     u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("negative {what} {v}")))
 }
 
+/// The overlap rule, the same for every store: a window that overlaps a
+/// stored window of the same node is flagged `overlap`; otherwise one that
+/// ends before it starts, or starts before the end of the node's latest
+/// window, is `backwards`. Flagged windows are stored all the same.
+pub(crate) fn window_flags(
+    start_ms: i64,
+    end_ms: i64,
+    overlapping: bool,
+    latest_end_ms: Option<i64>,
+) -> Vec<WindowFlag> {
+    if overlapping {
+        vec![WindowFlag::Overlap]
+    } else if end_ms <= start_ms || latest_end_ms.is_some_and(|e| start_ms < e) {
+        vec![WindowFlag::Backwards]
+    } else {
+        Vec::new()
+    }
+}
+
+/// A `reports` row as every store writes it: the 23 columns in the
+/// order of both stores' `INSERT`, mapped from the report once.
+#[derive(Debug)]
+pub(crate) struct ReportRow<'a> {
+    pub report_id: &'a str,
+    pub isp_id: &'a str,
+    pub node_id: &'a str,
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    pub received_at_ms: i64,
+    pub node_started_ms: i64,
+    pub ward_version: &'a str,
+    pub config_digest: &'a str,
+    pub min_count: i64,
+    pub list_id: Option<&'a str>,
+    pub list_serial: Option<i64>,
+    pub list_sha256: Option<&'a str>,
+    pub list_issued_ms: Option<i64>,
+    pub list_expires_ms: Option<i64>,
+    pub activated_at_ms: Option<i64>,
+    pub list_stale: bool,
+    pub queries_total: i64,
+    pub malformed: i64,
+    pub flags: String,
+    pub key_id: String,
+    pub signature: &'a str,
+    pub body: &'a [u8],
+}
+
+impl<'a> ReportRow<'a> {
+    pub(crate) fn of(a: &'a Accepted, flags: &[WindowFlag]) -> Result<Self, StorageError> {
+        let r = &a.report;
+        let list = r.list.as_ref();
+        Ok(Self {
+            report_id: &r.report_id,
+            isp_id: &r.isp_id,
+            node_id: &r.node_id,
+            window_start_ms: ms(r.window_start),
+            window_end_ms: ms(r.window_end),
+            received_at_ms: ms(a.received_at),
+            node_started_ms: ms(r.node_started_at),
+            ward_version: &r.ward_version,
+            config_digest: &r.config_digest,
+            min_count: to_i64(r.min_count, "min_count")?,
+            list_id: list.map(|l| l.list_id.as_str()),
+            list_serial: list.map(|l| to_i64(l.serial, "serial")).transpose()?,
+            list_sha256: list.map(|l| l.sha256.as_str()),
+            list_issued_ms: list.map(|l| ms(l.issued_at)),
+            list_expires_ms: list.map(|l| ms(l.expires_at)),
+            activated_at_ms: list.map(|l| ms(l.activated_at)),
+            list_stale: list.is_some_and(|l| l.stale),
+            queries_total: to_i64(r.counters.queries_total, "queries_total")?,
+            malformed: to_i64(r.counters.malformed_packets, "malformed_packets")?,
+            flags: flags_text(flags),
+            key_id: a.key_id.to_string(),
+            signature: &a.signature,
+            body: &a.body,
+        })
+    }
+}
+
 /// Window flags as stored: `overlap,backwards`, or empty.
 pub(crate) fn flags_text(flags: &[WindowFlag]) -> String {
     flags
