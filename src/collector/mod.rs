@@ -69,7 +69,7 @@ pub enum CollectorError {
         error: std::io::Error,
     },
     #[error("TLS: {0}")]
-    Tls(String),
+    Tls(crate::readers::ReadError),
     #[error("[published]: {0}")]
     Published(String),
     #[error("serving: {0}")]

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use rustls::ServerConfig;
 
-pub use crate::readers::{read_certs, read_key};
+pub use crate::readers::{ReadError, read_certs, read_key};
 
 /// The server configuration for `cert` and `key`; fails when they do not
 /// belong together.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, ReadError> {
     crate::readers::server_config(cert, key, &[b"http/1.1"])
 }

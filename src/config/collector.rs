@@ -162,7 +162,7 @@ impl PublishedSettings {
         let ca_file = t
             .get("ca_file", |v| {
                 let p = path(v)?;
-                crate::readers::read_ca_file(&p).map_err(Invalid)?;
+                crate::readers::read_ca_file(&p).map_err(|e| Invalid(e.to_string()))?;
                 Ok(p)
             })
             .ok();
@@ -350,12 +350,12 @@ impl TlsSettings {
         use extract::path;
         let cert = t.get("cert", |v| {
             let p = path(v)?;
-            crate::readers::read_certs(&p).map_err(Invalid)?;
+            crate::readers::read_certs(&p).map_err(|e| Invalid(e.to_string()))?;
             Ok(p)
         });
         let key = t.get("key", |v| {
             let p = path(v)?;
-            crate::readers::read_key(&p).map_err(Invalid)?;
+            crate::readers::read_key(&p).map_err(|e| Invalid(e.to_string()))?;
             Ok(p)
         });
         for (name, got) in [
@@ -371,7 +371,7 @@ impl TlsSettings {
         }
         let (cert, key) = (cert.ok()?, key.ok()?);
         if let Err(e) = crate::readers::server_config(&cert, &key, &[b"http/1.1"]) {
-            t.error("key", e);
+            t.error("key", e.to_string());
             return None;
         }
         Some(Self { cert, key })

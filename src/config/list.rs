@@ -117,7 +117,7 @@ impl ListSettings {
         let ca_file = t
             .get("ca_file", |v| {
                 let p = path(v)?;
-                crate::readers::read_ca_file(&p).map_err(Invalid)?;
+                crate::readers::read_ca_file(&p).map_err(|e| Invalid(e.to_string()))?;
                 Ok(p)
             })
             .ok();

@@ -125,7 +125,7 @@ impl ReportSettings {
         let ca_file = t
             .get("ca_file", |v| {
                 let p = path(v)?;
-                crate::readers::read_ca_file(&p).map_err(Invalid)?;
+                crate::readers::read_ca_file(&p).map_err(|e| Invalid(e.to_string()))?;
                 Ok(p)
             })
             .ok();

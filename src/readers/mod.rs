@@ -9,24 +9,50 @@
 
 pub mod postgres;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+/// Why a file named by the configuration cannot be used. The message
+/// names the file and says what to give instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {}: {error}", path.display())]
+    Io { path: PathBuf, error: String },
+    #[error("{}: not a PEM certificate bundle: {error}", path.display())]
+    NotCaBundle { path: PathBuf, error: String },
+    #[error("{}: no \"BEGIN CERTIFICATE\" block found; give a PEM bundle of CA certificates", path.display())]
+    EmptyCaBundle { path: PathBuf },
+    #[error("{}: not a PEM certificate chain: {error}", path.display())]
+    NotChain { path: PathBuf, error: String },
+    #[error("{}: no \"BEGIN CERTIFICATE\" block found; give the PEM chain, leaf first", path.display())]
+    EmptyChain { path: PathBuf },
+    #[error("{}: no usable PEM private key ({error}); give a PKCS#8, PKCS#1 or SEC1 key", path.display())]
+    NoKey { path: PathBuf, error: String },
+    #[error("TLS setup: {0}")]
+    Tls(String),
+    #[error("the certificate and key do not match or are unusable: {0}")]
+    Mismatch(String),
+}
+
 /// A PEM bundle of CA certificates, for an HTTPS client (the list
 /// endpoint, the ministry's collector).
-pub fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&bytes)
-        .map_err(|e| format!("{}: not a PEM certificate bundle: {e}", path.display()))?;
+pub fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, ReadError> {
+    let path_buf = || path.to_path_buf();
+    let bytes = std::fs::read(path).map_err(|e| ReadError::Io {
+        path: path_buf(),
+        error: e.to_string(),
+    })?;
+    let certs =
+        reqwest::Certificate::from_pem_bundle(&bytes).map_err(|e| ReadError::NotCaBundle {
+            path: path_buf(),
+            error: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(format!(
-            "{}: no \"BEGIN CERTIFICATE\" block found; give a PEM bundle of CA certificates",
-            path.display()
-        ));
+        return Err(ReadError::EmptyCaBundle { path: path_buf() });
     }
     Ok(certs)
 }
@@ -39,43 +65,49 @@ pub fn install_crypto() {
 }
 
 /// The certificate chain in a PEM file, leaf first; at least one.
-pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ReadError> {
+    let path_buf = || path.to_path_buf();
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .map_err(|e| ReadError::Io {
+            path: path_buf(),
+            error: e.to_string(),
+        })?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: not a PEM certificate chain: {e}", path.display()))?;
+        .map_err(|e| ReadError::NotChain {
+            path: path_buf(),
+            error: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(format!(
-            "{}: no \"BEGIN CERTIFICATE\" block found; give the PEM chain, leaf first",
-            path.display()
-        ));
+        return Err(ReadError::EmptyChain { path: path_buf() });
     }
     Ok(certs)
 }
 
 /// The private key in a PEM file.
-pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| {
-        format!(
-            "{}: no usable PEM private key ({e}); give a PKCS#8, PKCS#1 or SEC1 key",
-            path.display()
-        )
+pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, ReadError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| ReadError::NoKey {
+        path: path.to_path_buf(),
+        error: e.to_string(),
     })
 }
 
 /// A TLS server configuration (ring, TLS 1.2 and 1.3) for the PEM files
 /// `cert` and `key`, offering `alpn`; fails when they do not belong
 /// together.
-pub fn server_config(cert: &Path, key: &Path, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, String> {
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    alpn: &[&[u8]],
+) -> Result<Arc<ServerConfig>, ReadError> {
     let chain = read_certs(cert)?;
     let key = read_key(key)?;
     let mut config =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup: {e}"))?
+            .map_err(|e| ReadError::Tls(e.to_string()))?
             .with_no_client_auth()
             .with_single_cert(chain, key)
-            .map_err(|e| format!("the certificate and key do not match or are unusable: {e}"))?;
+            .map_err(|e| ReadError::Mismatch(e.to_string()))?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }

@@ -227,7 +227,7 @@ fn root_store(rootcert: Option<&str>) -> Result<rustls::RootCertStore, String> {
             roots.add_parsable_certificates(found.certs);
         }
         Some(file) => {
-            for cert in super::read_certs(&PathBuf::from(file))? {
+            for cert in super::read_certs(&PathBuf::from(file)).map_err(|e| e.to_string())? {
                 roots
                     .add(cert)
                     .map_err(|e| format!("sslrootcert {file}: unusable certificate: {e}"))?;

@@ -175,7 +175,7 @@ impl Sender {
             .timeout(SEND_TIMEOUT)
             .user_agent(concat!("ward/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = ca_file {
-            for cert in crate::update::fetch::read_ca_file(path)? {
+            for cert in crate::readers::read_ca_file(path).map_err(|e| e.to_string())? {
                 builder = builder.add_root_certificate(cert);
             }
         }

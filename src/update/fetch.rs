@@ -184,7 +184,7 @@ impl Fetcher {
             // The whole exchange is bounded in `fetch` (body writes too).
             .connect_timeout(timeout.min(CONNECT_TIMEOUT));
         if let Some(ca) = ca_file {
-            builder = builder.tls_certs_merge(read_ca_file(ca)?);
+            builder = builder.tls_certs_merge(read_ca_file(ca).map_err(|e| e.to_string())?);
         }
         let client = builder
             .build()
