@@ -51,7 +51,7 @@ const KNOWN_NAMES: &[&[u8]] = &[
 
 fn query(list: &ListArtifact, key: &NameKey) {
     if let Some(m) = list.lookup(key) {
-        let _ = list.category_name(&m);
+        let _ = ward::policy::Block::of(list, m).category_name(list);
         let text = list.rule_text(key, &m);
         assert_eq!(
             text.is_none(),

@@ -123,7 +123,7 @@ fn sign(manifest: &[u8], payload: &[u8]) -> Vec<u8> {
 
 fn query(list: &ListArtifact, key: &NameKey) {
     if let Some(m) = list.lookup(key) {
-        let _ = list.category_name(&m);
+        let _ = ward::policy::Block::of(list, m).category_name(list);
         let _ = list.rule_text(key, &m);
         assert!(usize::from(m.labels) <= key.label_count());
     }

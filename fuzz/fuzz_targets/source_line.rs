@@ -174,7 +174,8 @@ fuzz_target!(|data: &[u8]| {
             (None, Some(c)) => (c, RuleKind::Subtree),
             (None, None) => unreachable!("every entry has a rule"),
         };
-        assert_eq!(list.category_name(&m), category, "{name:?}");
+        let shown = ward::policy::Block::of(&list, m).category_name(&list);
+        assert_eq!(shown, category, "{name:?}");
         assert_eq!(m.kind, kind, "{name:?}");
         assert_eq!(usize::from(m.labels), name.label_count(), "{name:?}");
         assert_eq!(m.confidential, is_confidential(category), "{name:?}");
