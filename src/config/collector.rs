@@ -159,13 +159,7 @@ impl PublishedSettings {
                 None
             }
         };
-        let ca_file = t
-            .get("ca_file", |v| {
-                let p = path(v)?;
-                crate::readers::read_ca_file(&p).map_err(|e| Invalid(e.to_string()))?;
-                Ok(p)
-            })
-            .ok();
+        let ca_file = t.get("ca_file", extract::ca_file).ok();
         let poll_interval = t
             .get(
                 "poll_interval",

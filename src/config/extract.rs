@@ -600,6 +600,14 @@ pub(crate) fn path(value: &DeValue<'_>) -> Result<PathBuf, Invalid> {
     Ok(PathBuf::from(text))
 }
 
+/// The path of a PEM bundle of CA certificates, read and checked now
+/// (`list.ca_file`, `report.ca_file`, `[published] ca_file`).
+pub(crate) fn ca_file(value: &DeValue<'_>) -> Result<PathBuf, Invalid> {
+    let p = path(value)?;
+    crate::readers::read_ca_file(&p).map_err(|e| Invalid(e.to_string()))?;
+    Ok(p)
+}
+
 /// An `https://` URL with a host. Plain `http://` is refused: the list
 /// must not travel where it can be withheld or swapped unnoticed (it is
 /// signed, but a downgrade would still let anyone on the path hide newer

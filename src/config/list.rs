@@ -114,13 +114,7 @@ impl ListSettings {
             }
             got => got.or(Vec::new()),
         };
-        let ca_file = t
-            .get("ca_file", |v| {
-                let p = path(v)?;
-                crate::readers::read_ca_file(&p).map_err(|e| Invalid(e.to_string()))?;
-                Ok(p)
-            })
-            .ok();
+        let ca_file = t.get("ca_file", extract::ca_file).ok();
         let max_size = match t.get("max_size", byte_size) {
             Got::Ok(n) if n < MIN_MAX_LIST_SIZE => {
                 t.error(

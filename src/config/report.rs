@@ -122,13 +122,7 @@ impl ReportSettings {
             }
             got => got.ok(),
         };
-        let ca_file = t
-            .get("ca_file", |v| {
-                let p = path(v)?;
-                crate::readers::read_ca_file(&p).map_err(|e| Invalid(e.to_string()))?;
-                Ok(p)
-            })
-            .ok();
+        let ca_file = t.get("ca_file", extract::ca_file).ok();
         let interval = match t.get(
             "interval",
             duration(MIN_REPORT_INTERVAL, MAX_REPORT_INTERVAL),
