@@ -171,10 +171,17 @@ impl<'a> Reply<'a> {
     /// held. `udp` applies the client's size limit: a reply that does not
     /// fit is cut to header and question with TC set, so the client
     /// retries over TCP.
+    ///
+    /// Over UDP the answer is at most the smaller of the client's EDNS
+    /// size and ward's own advertised size (`dns.edns_payload`); above it,
+    /// TC with an empty body sends the client to TCP. A client's claim of a
+    /// 4096-byte buffer must not turn ward into an amplifier beyond what it
+    /// advertises.
     pub fn encode_into(&self, out: &mut Vec<u8>, client: ClientEdns, our_payload: u16, udp: bool) {
         out.clear();
         self.put(out, client, our_payload, false);
-        if udp && out.len() > client.udp_limit {
+        let limit = client.udp_limit.min(usize::from(our_payload).max(512));
+        if udp && out.len() > limit {
             out.clear();
             self.put(out, client, our_payload, true);
         }
