@@ -228,6 +228,27 @@ pub struct Body {
     pub counts: [u16; 3],
 }
 
+/// TTL of the RFC 8482 answer to an ANY query.
+pub const ANY_TTL: u32 = 3600;
+
+/// The answer to a query of type ANY (RFC 8482 §4.2): one synthesized
+/// HINFO record, CPU "RFC8482" and OS "", for the question's name. ANY
+/// answers in full are an amplifier, and no client needs them.
+pub fn any_body() -> Body {
+    let mut bytes = Vec::with_capacity(21);
+    bytes.extend_from_slice(&[0xC0, 0x0C]); // the question's name
+    bytes.extend_from_slice(&wire::TYPE_HINFO.to_be_bytes());
+    bytes.extend_from_slice(&wire::CLASS_IN.to_be_bytes());
+    bytes.extend_from_slice(&ANY_TTL.to_be_bytes());
+    bytes.extend_from_slice(&9u16.to_be_bytes());
+    bytes.extend_from_slice(b"\x07RFC8482\x00");
+    Body {
+        rcode: RCODE_NOERROR,
+        bytes,
+        counts: [1, 0, 0],
+    }
+}
+
 /// The body of the answer for a blocked query of type `qtype` (class IN).
 /// It depends only on the settings, the type and the list serial, so the
 /// engine builds it once per list and type and reuses it for every query.

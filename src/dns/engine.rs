@@ -35,7 +35,7 @@ use super::response::Upstreamed;
 use super::upstream::{Failure, UpstreamSettings, Upstreams};
 use super::wire::{
     CLASS_CH, CLASS_IN, Header, RCODE_FORMERR, RCODE_NOERROR, RCODE_NOTIMP, RCODE_NXDOMAIN,
-    RCODE_REFUSED, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_TXT, flags,
+    RCODE_REFUSED, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_TXT, flags,
 };
 use crate::domain::NameKey;
 use crate::metrics::{HotCounter, Metrics, Protocol, QueryResult};
@@ -162,6 +162,8 @@ pub struct Engine {
     /// Parts for the last list a block was answered under; before the
     /// first, empty parts of generation 0, which no list has.
     blocked: ArcSwap<BlockedCounters>,
+    /// The RFC 8482 answer to ANY queries.
+    any: Body,
 }
 
 impl Engine {
@@ -175,6 +177,7 @@ impl Engine {
             upstreams,
             metrics,
             blocked: ArcSwap::from_pointee(BlockedCounters::none()),
+            any: answer::any_body(),
         }
     }
 
@@ -282,6 +285,14 @@ impl Engine {
                 QueryResult::Blocked,
             );
         }
+        if q.qtype == TYPE_ANY {
+            // Allowed, but never forwarded: RFC 8482's minimal answer.
+            self.log(client_ip, active, &q.key, q.qtype, None, "any");
+            return finish(
+                Reply::with_body(&q.header, q.question, &self.any),
+                QueryResult::Local,
+            );
+        }
         if let Some(cache) = &self.cache {
             if let Some(entry) = entry {
                 // The question is allowed. An answer from an older list
@@ -356,7 +367,12 @@ impl Engine {
 
     /// The response-side half of a forward: checks the answer against the
     /// newest list, caches it, and encodes the client's reply into `out`.
-    fn answered(&self, p: &Pending, answer: Upstreamed, out: &mut Vec<u8>) -> QueryResult {
+    fn answered(&self, p: &Pending, mut answer: Upstreamed, out: &mut Vec<u8>) -> QueryResult {
+        // `cache.max_ttl` caps the TTLs the client sees too, as Unbound's
+        // cache-max-ttl does.
+        if let Some(limits) = &self.settings.cache {
+            answer.cap_ttls(limits.max_ttl);
+        }
         let udp = p.protocol == Protocol::Udp;
         let payload = self.settings.upstream.edns_payload;
         // The list may have changed while we waited: use the newest.

@@ -2,10 +2,18 @@
 //!
 //! [`accept`] makes sure a response answers the question ward asked (ID,
 //! QR, question), then splits it into what is reused for the client: the
-//! record bytes after the question (the upstream's OPT removed, since the
-//! client gets its own), the offset of every TTL so cached copies can count
-//! down, the TTL to cache for, and every name the answer leads to (owners,
-//! CNAME/DNAME targets, SVCB/HTTPS targets) for the response-side list check.
+//! record bytes after the question, the offset of every TTL so cached
+//! copies can count down, the TTL to cache for, and every name the answer
+//! leads to (owners, CNAME/DNAME targets, SVCB/HTTPS targets) for the
+//! response-side list check.
+//!
+//! What the client gets is cut down to what it needs: the answer section,
+//! and the authority section only for a negative answer (its SOA says how
+//! long to cache the negative). The additional section, the upstream's OPT
+//! (the client gets ward's own) and a positive answer's authority records
+//! are dropped: they are trailing sections, so no kept record's
+//! compression pointer can point into them. A TTL above 2^31 − 1 is read
+//! as 0 and written so (RFC 2181 §8).
 
 use super::wire::{
     self, HEADER_LEN, Header, RCODE_NOERROR, RCODE_NXDOMAIN, Reader, RecordRef, TYPE_CNAME,
@@ -77,6 +85,11 @@ pub fn accept(resp: &[u8], id: u16, question: &[u8]) -> Result<Upstreamed, Rejec
     let mut body_end = qend;
     let mut counts = [header.ancount, header.nscount, 0u16];
     let mut opt_seen = false;
+    // Only sections the client needs are kept; see the module docs.
+    let keep_authority = negative;
+    if !keep_authority {
+        counts[1] = 0;
+    }
 
     let sections = [
         (0usize, header.ancount),
@@ -96,22 +109,21 @@ pub fn accept(resp: &[u8], id: u16, question: &[u8]) -> Result<Upstreamed, Rejec
                 opt_seen = true;
                 continue;
             }
-            if opt_seen {
+            if opt_seen || section == 2 || (section == 1 && !keep_authority) {
                 continue;
             }
-            if section == 2 {
-                counts[2] += 1;
-            }
             body_end = rr.end;
+            // RFC 2181 §8: a TTL with the top bit set means 0.
+            let ttl = if rr.ttl > MAX_TTL { 0 } else { rr.ttl };
             // Offsets into a message of at most 64 KiB fit in u16.
-            ttls.push(((rr.ttl_at - qend) as u16, rr.ttl));
-            min_ttl = Some(min_ttl.map_or(rr.ttl, |m| m.min(rr.ttl)));
+            ttls.push(((rr.ttl_at - qend) as u16, ttl));
+            min_ttl = Some(min_ttl.map_or(ttl, |m| m.min(ttl)));
             if section == 0 {
                 collect_chain(resp, &rr, &mut chain)?;
             }
             if section == 1 && rr.rtype == TYPE_SOA && negative {
                 let minimum = soa_minimum(resp, &rr)?;
-                negative_ttl = Some(rr.ttl.min(minimum));
+                negative_ttl = Some(ttl.min(minimum));
             }
         }
     }
@@ -122,14 +134,34 @@ pub fn accept(resp: &[u8], id: u16, question: &[u8]) -> Result<Upstreamed, Rejec
     } else {
         None
     };
+    let mut body = resp[qend..body_end].to_vec();
+    // The TTLs as read (a top-bit TTL is 0 from here on).
+    patch_ttls(&mut body, &ttls, 0);
     Ok(Upstreamed {
         header,
         counts,
-        body: resp[qend..body_end].to_vec(),
+        body,
         ttls,
         cache_ttl,
         chain,
     })
+}
+
+/// The largest TTL a record may carry (RFC 2181 §8): 2^31 − 1.
+pub const MAX_TTL: u32 = i32::MAX as u32;
+
+impl Upstreamed {
+    /// Caps every TTL at `max` (in the body and for the cache).
+    pub fn cap_ttls(&mut self, max: u32) {
+        if self.ttls.iter().all(|&(_, ttl)| ttl <= max) {
+            return;
+        }
+        for (_, ttl) in &mut self.ttls {
+            *ttl = (*ttl).min(max);
+        }
+        patch_ttls(&mut self.body, &self.ttls, 0);
+        self.cache_ttl = self.cache_ttl.map(|t| t.min(max));
+    }
 }
 
 fn collect_chain(msg: &[u8], rr: &RecordRef, chain: &mut Vec<NameKey>) -> Result<(), WireError> {

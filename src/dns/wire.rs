@@ -18,6 +18,7 @@ pub const MAX_POINTER_HOPS: usize = 64;
 pub const TYPE_A: u16 = 1;
 pub const TYPE_NS: u16 = 2;
 pub const TYPE_CNAME: u16 = 5;
+pub const TYPE_HINFO: u16 = 13;
 pub const TYPE_SOA: u16 = 6;
 pub const TYPE_TXT: u16 = 16;
 pub const TYPE_AAAA: u16 = 28;
@@ -25,6 +26,7 @@ pub const TYPE_DNAME: u16 = 39;
 pub const TYPE_OPT: u16 = 41;
 pub const TYPE_SVCB: u16 = 64;
 pub const TYPE_HTTPS: u16 = 65;
+pub const TYPE_ANY: u16 = 255;
 pub const CLASS_IN: u16 = 1;
 pub const CLASS_CH: u16 = 3;
 

@@ -281,6 +281,73 @@ async fn truncated_over_udp_complete_over_tcp() {
     up.stop().await;
 }
 
+/// ANY is answered with RFC 8482's one HINFO record, never forwarded: a
+/// full ANY answer is an amplifier.
+#[tokio::test]
+async fn any_gets_the_rfc8482_answer() {
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = start(dir.path(), &[up.addr], "", "");
+    let m = udp(
+        w.dns,
+        &query("www.example.test.", RecordType::ANY, Some((4096, false))),
+    )
+    .await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(m.answers.len(), 1, "{m:?}");
+    assert_eq!(m.answers[0].record_type(), RecordType::HINFO);
+    match &m.answers[0].data {
+        RData::HINFO(h) => {
+            assert_eq!(&*h.cpu, b"RFC8482");
+            assert!(h.os.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(m.authorities.is_empty() && m.additionals.is_empty());
+    // A blocked name is still answered as blocked.
+    let m = udp(
+        w.dns,
+        &query("blocked.test.", RecordType::ANY, Some((1232, false))),
+    )
+    .await;
+    assert_eq!(ede(&m).unwrap().0, 16);
+    up.stop().await;
+}
+
+/// A forwarded answer carries the answer (and, when negative, the SOA),
+/// never the upstream's authority or additional records, and no TTL above
+/// 2^31 - 1 (RFC 2181 reads those as 0).
+#[tokio::test]
+async fn forwarded_answers_are_trimmed_and_their_ttls_capped() {
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = start(dir.path(), &[up.addr], "", "");
+    let q = query("mail.example.test.", RecordType::MX, Some((1232, false)));
+    // The upstream itself adds the MX target's addresses.
+    let direct = udp(up.addr, &q).await;
+    assert!(!direct.additionals.is_empty(), "{direct:?}");
+    let m = udp(w.dns, &q).await;
+    assert_eq!(m.answers.len(), 1);
+    assert!(m.authorities.is_empty(), "{m:?}");
+    assert!(m.additionals.is_empty(), "{m:?}");
+    // Twice: the cached copy is trimmed too.
+    let m = udp(w.dns, &q).await;
+    assert!(m.additionals.is_empty(), "{m:?}");
+
+    let q = query("forever.example.test.", RecordType::A, None);
+    let direct = udp(up.addr, &q).await;
+    assert_eq!(direct.answers[0].ttl, u32::MAX);
+    let m = udp(w.dns, &q).await;
+    assert_eq!(a_records(&m), vec![Ipv4Addr::new(192, 0, 2, 44)]);
+    assert_eq!(m.answers[0].ttl, 0, "RFC 2181 §8");
+
+    // A negative answer keeps its SOA.
+    let m = udp(w.dns, &query("nothing.example.test.", RecordType::A, None)).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(m.authorities[0].record_type(), RecordType::SOA);
+    up.stop().await;
+}
+
 #[tokio::test]
 async fn clients_outside_the_acl_are_refused() {
     let up = TestUpstream::start().await;

@@ -43,6 +43,7 @@ impl TestUpstream {
     /// later.example.test.     300  CNAME late.example.test.
     /// late.example.test.      300  A     192.0.2.77
     /// big.example.test.       300  TXT   (40 strings of 100 bytes: > 1232)
+    /// forever.example.test.   4294967295 A 192.0.2.44 (a TTL RFC 2181 reads as 0)
     /// sibling.test.           300  A     192.0.2.20
     /// www.blocked.test.       300  A     192.0.2.99   (ward must never ask)
     /// ```
@@ -116,6 +117,11 @@ impl TestUpstream {
                 RData::A(A(Ipv4Addr::new(192, 0, 2, 77))),
             ),
             record("big.example.test.", 300, RData::TXT(TXT::new(big))),
+            record(
+                "forever.example.test.",
+                u32::MAX,
+                RData::A(A(Ipv4Addr::new(192, 0, 2, 44))),
+            ),
             record(
                 "sibling.test.",
                 300,
