@@ -13,18 +13,30 @@
 //!
 //! Anything else is 404 (405 for a wrong method on a known path).
 //!
-//! Limits: axum 0.8's `serve` does not expose hyper's connection builder,
-//! so hyper's HTTP/1 defaults apply (a read buffer of about 400 KiB, at most
-//! 100 headers) and there is no header-read timeout (hyper needs a timer
-//! for one). A client that never finishes its request could hold a
-//! connection, and so graceful shutdown, open forever; [`serve`] therefore
-//! waits at most [`DRAIN_LIMIT`] for open connections after `shutdown`
-//! resolves. Bind the listener to a management address: it has no
-//! authentication and no connection limit.
+//! Limits, so that nothing on this port can take DNS down (issue 24 found
+//! 2,000 slowloris connections held open and 20,000 exhausting ward's
+//! file descriptors):
+//!
+//! * a request head must arrive within [`HEADER_TIMEOUT`], and a
+//!   connection lives at most [`CONNECTION_LIFETIME`] (a scrape takes
+//!   milliseconds), so neither a slow head nor a dribbled body nor an idle
+//!   keep-alive holds a connection;
+//! * at most [`MAX_CONNECTIONS`] connections at once; when full, the
+//!   oldest is closed for the new one (legitimate requests finish in
+//!   milliseconds, so the oldest is a slow one), and one client address
+//!   holds at most [`MAX_PER_CLIENT`], so a monitoring system on another
+//!   address always gets in;
+//! * hyper's HTTP/1 defaults otherwise (about 400 KiB of read buffer, at
+//!   most 100 headers). After `shutdown`, open connections get at most
+//!   [`DRAIN_LIMIT`].
+//!
+//! Bind the listener to a management address: it has no authentication.
 
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::future::{Future, IntoFuture};
-use std::sync::Arc;
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -32,8 +44,12 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use tokio::net::TcpListener;
-use tracing::{info, warn};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
 
 use crate::metrics::Metrics;
 pub use crate::update::ListStatus;
@@ -44,6 +60,14 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 
 /// How long [`serve`] waits for open connections once `shutdown` resolves.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+/// The longest wait for a request head.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest life of one connection.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
+/// Connections open at once.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Connections open at once from one client address.
+pub const MAX_PER_CLIENT: usize = 16;
 
 /// Whether the node should receive traffic, and if not, why.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -101,29 +125,112 @@ async fn serve_with_drain(
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     info!("admin listening on {addr}");
-    let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
-    let signal = async move {
-        shutdown.await;
-        // The receiver lives until this function returns.
-        let _ = draining_tx.send(());
-    };
-    let server = axum::serve(listener, router(state))
-        .with_graceful_shutdown(signal)
-        .into_future();
-    let deadline = async move {
-        match draining_rx.await {
-            Ok(()) => tokio::time::sleep(drain).await,
-            // The server ended before shutdown; its own result wins.
-            Err(_) => std::future::pending().await,
-        }
-    };
+    let router = router(state);
+    let closing = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let open = Arc::new(Mutex::new(Open::default()));
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    // Out of file descriptors, say: wait instead of spinning.
+                    warn!(%error, "admin listener: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Some((id, token)) = lock(&open).admit(peer.ip(), &closing) else {
+            debug!("admin listener: client at its connection cap; closed");
+            continue;
+        };
+        let (router, open) = (router.clone(), Arc::clone(&open));
+        tracker.spawn(async move {
+            serve_connection(tcp, router, token).await;
+            lock(&open).remove(id, peer.ip());
+        });
+    }
+    tracker.close();
+    closing.cancel();
+    if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
+        warn!(limit = ?drain, "admin connections still open after the drain limit; closing");
+    }
+    Ok(())
+}
+
+/// One connection: hyper HTTP/1 with a header timeout, for at most
+/// [`CONNECTION_LIFETIME`], closed early when `token` is cancelled.
+async fn serve_connection(tcp: TcpStream, router: Router, token: CancellationToken) {
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(router));
+    tokio::pin!(conn);
     tokio::select! {
-        result = server => result,
-        () = deadline => {
-            warn!(limit = ?drain, "admin connections still open after the drain limit; closing");
-            Ok(())
+        result = conn.as_mut() => {
+            if let Err(error) = result {
+                debug!(%error, "admin connection ended with an error");
+            }
+        }
+        () = tokio::time::sleep(CONNECTION_LIFETIME) => {}
+        () = token.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_millis(100), conn).await;
         }
     }
+}
+
+/// The open connections, oldest first, and how many each address holds.
+#[derive(Debug, Default)]
+struct Open {
+    next: u64,
+    conns: VecDeque<(u64, CancellationToken)>,
+    per_client: HashMap<IpAddr, usize>,
+}
+
+impl Open {
+    /// Registers a new connection from `client`: `None` when that address
+    /// holds [`MAX_PER_CLIENT`] already. When [`MAX_CONNECTIONS`] are open,
+    /// the oldest is told to close.
+    fn admit(
+        &mut self,
+        client: IpAddr,
+        closing: &CancellationToken,
+    ) -> Option<(u64, CancellationToken)> {
+        let held = self.per_client.entry(client).or_default();
+        if *held >= MAX_PER_CLIENT {
+            return None;
+        }
+        *held += 1;
+        if self.conns.len() >= MAX_CONNECTIONS
+            && let Some((_, oldest)) = self.conns.pop_front()
+        {
+            oldest.cancel();
+        }
+        self.next += 1;
+        let token = closing.child_token();
+        self.conns.push_back((self.next, token.clone()));
+        Some((self.next, token))
+    }
+
+    fn remove(&mut self, id: u64, client: IpAddr) {
+        self.conns.retain(|(i, _)| *i != id);
+        if let Some(held) = self.per_client.get_mut(&client) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                self.per_client.remove(&client);
+            }
+        }
+    }
+}
+
+/// A poisoned lock still holds consistent data: every critical section
+/// only pushes, pops or counts.
+fn lock(m: &Mutex<Open>) -> std::sync::MutexGuard<'_, Open> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn router(state: AdminState) -> Router {
@@ -364,15 +471,15 @@ mod tests {
             .unwrap();
         // Let the server read the partial head.
         assert_eq!(get(s.addr, "/healthz").await.0, 200);
-        let stopped_at = std::time::Instant::now();
         s.stop.send(()).unwrap();
         timeout(Duration::from_secs(2), s.task)
             .await
             .expect("serve returns after the drain limit")
             .unwrap()
             .unwrap();
-        // The stalled connection did hold the drain up until the limit.
-        assert!(stopped_at.elapsed() >= Duration::from_millis(200));
-        drop(stalled);
+        // The stalled connection was closed rather than waited for.
+        let mut rest = Vec::new();
+        let read = timeout(Duration::from_secs(2), stalled.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "the stalled connection is closed");
     }
 }

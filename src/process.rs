@@ -85,6 +85,21 @@ pub fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
+/// Raises the soft limit on open files to the hard limit (systemd's
+/// default soft limit is 1,024, its hard limit 524,288), and returns the
+/// limit in force. Every listener has its own connection cap, so no one of
+/// them can use up what the others, and DNS above all, need.
+pub fn raise_open_files() -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 0;
+    };
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        return hard;
+    }
+    soft
+}
+
 /// Whether the process runs as root (for a warning when no user is set).
 pub fn is_root() -> bool {
     Uid::effective().is_root()

@@ -134,6 +134,7 @@ struct Sockets {
 
 impl Sockets {
     async fn bind(config: &Config) -> Result<Self, ServeError> {
+        check_open_files(config);
         let workers = tasks::udp_workers(config.dns.udp_workers);
         let dns = Listeners::bind(&config.dns.listen, workers)
             .await
@@ -164,6 +165,31 @@ impl Sockets {
             (None, false) => {}
         }
         self.web.check_privileges(config)
+    }
+}
+
+/// Raises the open-files limit and warns when the listeners' connection
+/// caps could use it up: a process out of file descriptors cannot open
+/// the sockets it forwards DNS queries on.
+fn check_open_files(config: &Config) {
+    let limit = crate::process::raise_open_files();
+    let web = |s: &Option<crate::config::InterceptSettings>| {
+        s.as_ref()
+            .map_or(0, |s| s.max_connections.saturating_mul(s.listen.len() * 2))
+    };
+    // Each relayed web connection holds two sockets; DNS TCP one; plus
+    // the admin cap and room for forwards, lists and logs.
+    let needed = (config.dns.tcp_max_connections * config.dns.listen.len())
+        .saturating_add(web(&config.sni))
+        .saturating_add(web(&config.http))
+        .saturating_add(crate::admin::MAX_CONNECTIONS)
+        .saturating_add(1024) as u64;
+    if limit > 0 && limit < needed {
+        warn!(
+            limit,
+            needed,
+            "the open-files limit (RLIMIT_NOFILE) is below what the connection caps allow; raise LimitNOFILE= or lower the caps, or a flood of connections can starve DNS forwarding"
+        );
     }
 }
 

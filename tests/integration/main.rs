@@ -5,6 +5,7 @@ mod blockpage;
 mod cli;
 mod collector;
 mod collector_dashboard;
+mod hostile;
 mod list_file;
 mod probe;
 mod process;
