@@ -17,6 +17,7 @@ pub mod engine;
 pub mod query;
 pub mod response;
 pub mod server;
+pub mod tcp;
 pub mod udp;
 pub mod upstream;
 pub mod wire;

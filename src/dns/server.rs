@@ -5,10 +5,10 @@
 //! and malformed queries are answered inline, without a task; only
 //! forwards are spawned, bounded by [`MAX_INFLIGHT`].
 //!
-//! TCP (RFC 7766): each connection reads length-prefixed queries with an
-//! idle timeout and answers them concurrently, up to
-//! [`PIPELINE_DEPTH`] at once, through one writer. Connections are capped;
-//! past the cap new connections are closed at once.
+//! TCP (RFC 7766): in [`super::tcp`]: length-prefixed queries answered
+//! concurrently through one writer, with idle and write timeouts, a cap
+//! per client address and a global one that evicts the longest-idle
+//! connection when full.
 //!
 //! Shutdown: cancel the token; loops stop receiving and accepting, and
 //! [`Server::drain`] waits (bounded) for in-flight answers.
@@ -18,26 +18,26 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::info;
 
-use super::engine::{Engine, Step};
+use super::engine::Engine;
 use super::udp::Worker;
-use crate::metrics::Protocol;
 
 /// Forwards in flight across all UDP sockets; past this, new misses are
 /// dropped (the client retries) rather than piling up without bound.
 pub const MAX_INFLIGHT: usize = 10_000;
-/// Queries answered concurrently on one TCP connection.
-pub const PIPELINE_DEPTH: usize = 32;
-/// TCP limits.
+/// TCP limits (`dns.tcp_idle_timeout`, `dns.tcp_max_connections`).
 #[derive(Debug, Clone, Copy)]
 pub struct TcpLimits {
+    /// A connection with no query for this long is closed; an answer the
+    /// client does not read within this long closes it too.
     pub idle_timeout: Duration,
+    /// Connections open at once, across every listen address. One client
+    /// address may hold a quarter of them.
     pub max_connections: usize,
 }
 
@@ -195,9 +195,9 @@ impl Server {
             };
             tracker.spawn_blocking(move || worker.run());
         }
-        let connections = Arc::new(Semaphore::new(tcp.max_connections.max(1)));
+        let connections = Arc::new(super::tcp::Connections::new(tcp));
         for listener in listeners.tcp {
-            tracker.spawn(tcp_accept_loop(
+            tracker.spawn(super::tcp::accept_loop(
                 listener,
                 Arc::clone(&engine),
                 tcp,
@@ -218,108 +218,4 @@ impl Server {
             .await
             .is_ok()
     }
-}
-
-async fn tcp_accept_loop(
-    listener: TcpListener,
-    engine: Arc<Engine>,
-    limits: TcpLimits,
-    connections: Arc<Semaphore>,
-    tracker: TaskTracker,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let (stream, src) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(r) => r,
-                Err(error) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    warn!(%error, "TCP accept error");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = shutdown.cancelled() => break,
-        };
-        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
-            debug!("TCP connection limit reached; closing a new connection");
-            drop(stream);
-            continue;
-        };
-        let engine = Arc::clone(&engine);
-        let shutdown = shutdown.clone();
-        let inner = tracker.clone();
-        tracker.spawn(async move {
-            tcp_connection(stream, src, engine, limits.idle_timeout, inner, shutdown).await;
-            drop(permit);
-        });
-    }
-}
-
-async fn tcp_connection(
-    stream: TcpStream,
-    src: SocketAddr,
-    engine: Arc<Engine>,
-    idle: Duration,
-    tracker: TaskTracker,
-    shutdown: CancellationToken,
-) {
-    let _ = stream.set_nodelay(true);
-    let (mut reader, mut writer) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(PIPELINE_DEPTH);
-    let writer_task = tracker.spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            let mut framed = Vec::with_capacity(msg.len() + 2);
-            // Responses are built under 64 KiB (counts and RDATA lengths
-            // are u16 and ward never concatenates messages).
-            framed.extend_from_slice(&(msg.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
-            framed.extend_from_slice(&msg);
-            if writer.write_all(&framed).await.is_err() {
-                break;
-            }
-        }
-        let _ = writer.shutdown().await;
-    });
-    let depth = Arc::new(Semaphore::new(PIPELINE_DEPTH));
-    let mut buf = Vec::new();
-    loop {
-        let len = tokio::select! {
-            r = tokio::time::timeout(idle, reader.read_u16()) => match r {
-                Ok(Ok(len)) => usize::from(len),
-                // Idle timeout, EOF or a reset: the connection is done.
-                _ => break,
-            },
-            () = shutdown.cancelled() => break,
-        };
-        buf.resize(len, 0);
-        match tokio::time::timeout(idle, reader.read_exact(&mut buf)).await {
-            Ok(Ok(_)) => {}
-            _ => break,
-        }
-        let mut out = Vec::new();
-        match engine.prepare(&buf, src, Protocol::Tcp, &mut out) {
-            Step::Reply => {
-                if tx.send(out).await.is_err() {
-                    break;
-                }
-            }
-            // Unparseable bytes on a stream: framing can no longer be
-            // trusted, so close.
-            Step::Drop => break,
-            Step::Forward(pending) => {
-                let Ok(permit) = Arc::clone(&depth).acquire_owned().await else {
-                    break;
-                };
-                let tx = tx.clone();
-                let engine = Arc::clone(&engine);
-                tracker.spawn(async move {
-                    let bytes = engine.forward(*pending).await;
-                    let _ = tx.send(bytes).await;
-                    drop(permit);
-                });
-            }
-        }
-    }
-    drop(tx);
-    let _ = writer_task.await;
 }

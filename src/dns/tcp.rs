@@ -1,0 +1,310 @@
+//! DNS over TCP (RFC 7766): length-prefixed queries on a connection,
+//! answered concurrently (up to [`PIPELINE_DEPTH`] at once, out of order)
+//! through one writer.
+//!
+//! Limits, so that no client can lock others out (issue 24 found 1,024
+//! connections that each sent a query every 8 s shutting every new client
+//! out, and clients that never read their answers holding their slots and
+//! 767 MB of kernel buffers):
+//!
+//! * **idle:** a connection with no complete query for `tcp_idle_timeout`
+//!   is closed, and so is one whose query is not complete within it;
+//! * **write:** an answer the client does not take within the same time
+//!   closes the connection; answers are never queued beyond
+//!   [`PIPELINE_DEPTH`];
+//! * **per client:** one address holds at most a quarter of
+//!   `tcp_max_connections`;
+//! * **when full:** the connection idle the longest (no query in flight)
+//!   is closed for the new one, as Unbound and dnsdist do; if every one
+//!   is busy, the new connection is closed.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use super::engine::{Engine, Step};
+use super::server::TcpLimits;
+use crate::metrics::Protocol;
+
+/// Queries answered concurrently on one TCP connection.
+pub const PIPELINE_DEPTH: usize = 32;
+
+/// One open connection, as the table knows it.
+#[derive(Debug)]
+struct Conn {
+    client: IpAddr,
+    last_query: Instant,
+    busy: usize,
+    token: CancellationToken,
+}
+
+/// Every open TCP connection, across the listen addresses.
+#[derive(Debug)]
+pub struct Connections {
+    max: usize,
+    per_client: usize,
+    table: Mutex<Table>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    next: u64,
+    conns: HashMap<u64, Conn>,
+    by_client: HashMap<IpAddr, usize>,
+}
+
+impl Connections {
+    pub fn new(limits: TcpLimits) -> Self {
+        let max = limits.max_connections.max(1);
+        Self {
+            max,
+            per_client: (max / 4).max(1),
+            table: Mutex::new(Table::default()),
+        }
+    }
+
+    /// Admits a connection from `client`, evicting the longest-idle one
+    /// when full; `None` when the client holds its share already or every
+    /// connection is busy.
+    fn admit(
+        &self,
+        client: IpAddr,
+        parent: &CancellationToken,
+    ) -> Option<(u64, CancellationToken)> {
+        let mut t = self.lock();
+        if t.by_client.get(&client).copied().unwrap_or(0) >= self.per_client {
+            return None;
+        }
+        if t.conns.len() >= self.max {
+            let idle = t
+                .conns
+                .iter()
+                .filter(|(_, c)| c.busy == 0)
+                .min_by_key(|(_, c)| c.last_query)
+                .map(|(&id, _)| id)?;
+            t.remove(idle);
+        }
+        t.next += 1;
+        let id = t.next;
+        let token = parent.child_token();
+        t.conns.insert(
+            id,
+            Conn {
+                client,
+                last_query: Instant::now(),
+                busy: 0,
+                token: token.clone(),
+            },
+        );
+        *t.by_client.entry(client).or_default() += 1;
+        Some((id, token))
+    }
+
+    /// A query arrived on `id` (`busy` goes up) or was answered (down).
+    fn mark(&self, id: u64, started: bool) {
+        let mut t = self.lock();
+        if let Some(c) = t.conns.get_mut(&id) {
+            if started {
+                c.busy += 1;
+                c.last_query = Instant::now();
+            } else {
+                c.busy = c.busy.saturating_sub(1);
+            }
+        }
+    }
+
+    fn close(&self, id: u64) {
+        self.lock().remove(id);
+    }
+
+    /// Open connections now.
+    pub fn len(&self) -> usize {
+        self.lock().conns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A poisoned lock still holds consistent data: every critical section
+    /// only inserts, removes or counts.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Table {
+    /// Forgets `id` and tells its task to close it (idempotent).
+    fn remove(&mut self, id: u64) {
+        if let Some(c) = self.conns.remove(&id) {
+            c.token.cancel();
+            if let Some(n) = self.by_client.get_mut(&c.client) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.by_client.remove(&c.client);
+                }
+            }
+        }
+    }
+}
+
+/// Accepts connections until `shutdown`.
+pub async fn accept_loop(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    limits: TcpLimits,
+    connections: Arc<Connections>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let (stream, src) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(r) => r,
+                Err(error) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    warn!(%error, "TCP accept error");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let Some((id, token)) = connections.admit(src.ip(), &shutdown) else {
+            debug!("TCP connection limit reached; closing a new connection");
+            drop(stream);
+            continue;
+        };
+        let conn = Connection {
+            id,
+            src,
+            engine: Arc::clone(&engine),
+            timeout: limits.idle_timeout,
+            connections: Arc::clone(&connections),
+            tracker: tracker.clone(),
+            token,
+        };
+        tracker.spawn(async move {
+            let connections = Arc::clone(&conn.connections);
+            conn.run(stream).await;
+            connections.close(id);
+        });
+    }
+}
+
+/// One client connection.
+struct Connection {
+    id: u64,
+    src: SocketAddr,
+    engine: Arc<Engine>,
+    timeout: Duration,
+    connections: Arc<Connections>,
+    tracker: TaskTracker,
+    /// Cancelled on shutdown, eviction, or a stalled write.
+    token: CancellationToken,
+}
+
+impl Connection {
+    async fn run(self, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let (mut reader, mut writer) = stream.into_split();
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(PIPELINE_DEPTH);
+        let (timeout, token) = (self.timeout, self.token.clone());
+        let writer_task = self.tracker.spawn(async move {
+            while let Some(msg) = rx.recv().await {
+                let mut framed = Vec::with_capacity(msg.len() + 2);
+                // Responses are built under 64 KiB (counts and RDATA lengths
+                // are u16 and ward never concatenates messages).
+                framed.extend_from_slice(
+                    &(msg.len().min(usize::from(u16::MAX)) as u16).to_be_bytes(),
+                );
+                framed.extend_from_slice(&msg);
+                // A client that does not read is closed, not buffered for.
+                match tokio::time::timeout(timeout, writer.write_all(&framed)).await {
+                    Ok(Ok(())) => {}
+                    _ => {
+                        token.cancel();
+                        break;
+                    }
+                }
+            }
+            let _ = writer.shutdown().await;
+        });
+        let depth = Arc::new(Semaphore::new(PIPELINE_DEPTH));
+        let mut buf = Vec::new();
+        loop {
+            let len = tokio::select! {
+                r = tokio::time::timeout(self.timeout, reader.read_u16()) => match r {
+                    Ok(Ok(len)) => usize::from(len),
+                    // Idle timeout, EOF or a reset: the connection is done.
+                    _ => break,
+                },
+                () = self.token.cancelled() => break,
+            };
+            buf.resize(len, 0);
+            let read = tokio::select! {
+                r = tokio::time::timeout(self.timeout, reader.read_exact(&mut buf)) => r,
+                () = self.token.cancelled() => break,
+            };
+            if !matches!(read, Ok(Ok(_))) {
+                break;
+            }
+            self.connections.mark(self.id, true);
+            let mut out = Vec::new();
+            match self.engine.prepare(&buf, self.src, Protocol::Tcp, &mut out) {
+                Step::Reply => {
+                    self.connections.mark(self.id, false);
+                    if !self.send(&tx, out).await {
+                        break;
+                    }
+                }
+                // Unparseable bytes on a stream: framing can no longer be
+                // trusted, so close.
+                Step::Drop => break,
+                Step::Forward(pending) => {
+                    let permit = tokio::select! {
+                        p = Arc::clone(&depth).acquire_owned() => p,
+                        () = self.token.cancelled() => break,
+                    };
+                    let Ok(permit) = permit else { break };
+                    let (tx, engine) = (tx.clone(), Arc::clone(&self.engine));
+                    let (connections, id) = (Arc::clone(&self.connections), self.id);
+                    let (timeout, token) = (self.timeout, self.token.clone());
+                    self.tracker.spawn(async move {
+                        let bytes = engine.forward(*pending).await;
+                        connections.mark(id, false);
+                        if tokio::time::timeout(timeout, tx.send(bytes)).await.is_err() {
+                            token.cancel();
+                        }
+                        drop(permit);
+                    });
+                }
+            }
+        }
+        drop(tx);
+        let _ = writer_task.await;
+    }
+
+    /// Queues an answer; false (and the connection closes) when the
+    /// writer could not take it within the timeout.
+    async fn send(&self, tx: &mpsc::Sender<Vec<u8>>, out: Vec<u8>) -> bool {
+        let sent = tokio::select! {
+            r = tokio::time::timeout(self.timeout, tx.send(out)) => matches!(r, Ok(Ok(()))),
+            () = self.token.cancelled() => false,
+        };
+        if !sent {
+            self.token.cancel();
+        }
+        sent
+    }
+}
