@@ -30,16 +30,7 @@ use super::udp::Worker;
 /// Forwards in flight across all UDP sockets; past this, new misses are
 /// dropped (the client retries) rather than piling up without bound.
 pub const MAX_INFLIGHT: usize = 10_000;
-/// TCP limits (`dns.tcp_idle_timeout`, `dns.tcp_max_connections`).
-#[derive(Debug, Clone, Copy)]
-pub struct TcpLimits {
-    /// A connection with no query for this long is closed; an answer the
-    /// client does not read within this long closes it too.
-    pub idle_timeout: Duration,
-    /// Connections open at once, across every listen address. One client
-    /// address may hold a quarter of them.
-    pub max_connections: usize,
-}
+pub use super::tcp::TcpLimits;
 
 /// Bound sockets, before serving.
 #[derive(Debug)]

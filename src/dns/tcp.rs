@@ -31,11 +31,21 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use super::engine::{Engine, Step};
-use super::server::TcpLimits;
 use crate::metrics::Protocol;
 
 /// Queries answered concurrently on one TCP connection.
 pub const PIPELINE_DEPTH: usize = 32;
+
+/// TCP limits (`dns.tcp_idle_timeout`, `dns.tcp_max_connections`).
+#[derive(Debug, Clone, Copy)]
+pub struct TcpLimits {
+    /// A connection with no query for this long is closed; an answer the
+    /// client does not read within this long closes it too.
+    pub idle_timeout: Duration,
+    /// Connections open at once, across every listen address. One client
+    /// address may hold a quarter of them.
+    pub max_connections: usize,
+}
 
 /// One open connection, as the table knows it.
 #[derive(Debug)]
