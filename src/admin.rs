@@ -147,10 +147,15 @@ async fn serve_with_drain(
             debug!("admin listener: client at its connection cap; closed");
             continue;
         };
-        let (router, open) = (router.clone(), Arc::clone(&open));
+        let router = router.clone();
+        let entry = Entry {
+            open: Arc::clone(&open),
+            id,
+            client: peer.ip(),
+        };
         tracker.spawn(async move {
+            let _entry = entry;
             serve_connection(tcp, router, token).await;
-            lock(&open).remove(id, peer.ip());
         });
     }
     tracker.close();
@@ -183,18 +188,33 @@ async fn serve_connection(tcp: TcpStream, router: Router, token: CancellationTok
     }
 }
 
+/// Forgets a connection when its task ends, however it ends.
+struct Entry {
+    open: Arc<Mutex<Open>>,
+    id: u64,
+    client: IpAddr,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        lock(&self.open).remove(self.id, self.client);
+    }
+}
+
 /// The open connections, oldest first, and how many each address holds.
 #[derive(Debug, Default)]
 struct Open {
     next: u64,
-    conns: VecDeque<(u64, CancellationToken)>,
+    conns: VecDeque<(u64, IpAddr, CancellationToken)>,
     per_client: HashMap<IpAddr, usize>,
 }
 
 impl Open {
     /// Registers a new connection from `client`: `None` when that address
     /// holds [`MAX_PER_CLIENT`] already. When [`MAX_CONNECTIONS`] are open,
-    /// the oldest is told to close.
+    /// the oldest connection of the address holding the most is told to
+    /// close (a flood from a few addresses cannot push a monitoring
+    /// system's request out).
     fn admit(
         &mut self,
         client: IpAddr,
@@ -205,19 +225,25 @@ impl Open {
             return None;
         }
         *held += 1;
-        if self.conns.len() >= MAX_CONNECTIONS
-            && let Some((_, oldest)) = self.conns.pop_front()
-        {
-            oldest.cancel();
+        if self.conns.len() >= MAX_CONNECTIONS {
+            let heaviest = self
+                .per_client
+                .iter()
+                .max_by_key(|(_, n)| **n)
+                .map(|(c, _)| *c);
+            let at = self.conns.iter().position(|(_, c, _)| Some(*c) == heaviest);
+            if let Some((_, _, oldest)) = at.and_then(|i| self.conns.remove(i)) {
+                oldest.cancel();
+            }
         }
         self.next += 1;
         let token = closing.child_token();
-        self.conns.push_back((self.next, token.clone()));
+        self.conns.push_back((self.next, client, token.clone()));
         Some((self.next, token))
     }
 
     fn remove(&mut self, id: u64, client: IpAddr) {
-        self.conns.retain(|(i, _)| *i != id);
+        self.conns.retain(|(i, _, _)| *i != id);
         if let Some(held) = self.per_client.get_mut(&client) {
             *held = held.saturating_sub(1);
             if *held == 0 {

@@ -17,9 +17,9 @@ use nix::libc;
 /// them, and a truncation cannot make a lookup fault (SIGBUS), since the
 /// mapping is of the sealed copy, never of the file.
 ///
-/// Returns `Ok(None)` when the kernel has no `memfd_create` (before 3.17,
-/// or refused by a seccomp filter): the caller reads into the heap instead,
-/// which is just as immutable.
+/// Returns `Ok(None)` when `memfd_create` fails (a kernel before 3.17, a
+/// seccomp filter, no descriptor left): the caller reads into the heap
+/// instead, which is just as immutable.
 ///
 /// Soundness of the `mmap`: after `F_SEAL_WRITE | F_SEAL_SHRINK |
 /// F_SEAL_GROW | F_SEAL_SEAL`, no process (ward included) can write,
@@ -31,13 +31,13 @@ pub fn sealed_copy(file: &File, len: u64) -> io::Result<Option<memmap2::Mmap>> {
     use nix::sys::memfd::{MFdFlags, memfd_create};
     use std::io::Read;
 
-    let fd = match memfd_create(
+    // No memfd (old kernel, seccomp) or none now (out of descriptors or
+    // memory): the heap copy is just as immutable.
+    let Ok(fd) = memfd_create(
         c"ward-list",
         MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
-    ) {
-        Ok(fd) => fd,
-        Err(nix::errno::Errno::ENOSYS | nix::errno::Errno::EPERM) => return Ok(None),
-        Err(e) => return Err(e.into()),
+    ) else {
+        return Ok(None);
     };
     let mut copy = File::from(fd);
     let copied = io::copy(&mut file.take(len), &mut copy)?;

@@ -81,14 +81,16 @@ impl Connections {
         }
     }
 
-    /// Admits a connection from `client`, evicting the longest-idle one
-    /// when full; `None` when the client holds its share already or every
-    /// connection is busy.
+    /// Admits a connection from `client`, evicting one when full: the
+    /// longest-idle, or if every connection has a query in flight, the
+    /// oldest of the client holding the most; `None` when the client holds
+    /// its share already.
     fn admit(
         &self,
         client: IpAddr,
         parent: &CancellationToken,
     ) -> Option<(u64, CancellationToken)> {
+        let client = client_key(client);
         let mut t = self.lock();
         if t.by_client.get(&client).copied().unwrap_or(0) >= self.per_client {
             return None;
@@ -99,8 +101,20 @@ impl Connections {
                 .iter()
                 .filter(|(_, c)| c.busy == 0)
                 .min_by_key(|(_, c)| c.last_query)
-                .map(|(&id, _)| id)?;
-            t.remove(idle);
+                .map(|(&id, _)| id);
+            let victim = idle.or_else(|| {
+                let heaviest = t
+                    .by_client
+                    .iter()
+                    .max_by_key(|(_, n)| **n)
+                    .map(|(c, _)| *c)?;
+                t.conns
+                    .iter()
+                    .filter(|(_, c)| c.client == heaviest)
+                    .min_by_key(|(id, _)| **id)
+                    .map(|(&id, _)| id)
+            })?;
+            t.remove(victim);
         }
         t.next += 1;
         let id = t.next;
@@ -134,7 +148,46 @@ impl Connections {
     fn close(&self, id: u64) {
         self.lock().remove(id);
     }
+}
 
+/// The address a per-client share counts: IPv4 as is, IPv6 by its /64
+/// (one host usually holds a whole /64).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
+}
+
+/// Removes a connection from the table when its task ends, however it
+/// ends (a panic included).
+struct Entry {
+    connections: Arc<Connections>,
+    id: u64,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.connections.close(self.id);
+    }
+}
+
+/// Marks a query answered when dropped (a panic included).
+struct InFlight {
+    connections: Arc<Connections>,
+    id: u64,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.connections.mark(self.id, false);
+    }
+}
+
+impl Connections {
     /// Open connections now.
     pub fn len(&self) -> usize {
         self.lock().conns.len()
@@ -205,9 +258,11 @@ pub async fn accept_loop(
             token,
         };
         tracker.spawn(async move {
-            let connections = Arc::clone(&conn.connections);
+            let _entry = Entry {
+                connections: Arc::clone(&conn.connections),
+                id,
+            };
             conn.run(stream).await;
-            connections.close(id);
         });
     }
 }
@@ -231,7 +286,15 @@ impl Connection {
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(PIPELINE_DEPTH);
         let (timeout, token) = (self.timeout, self.token.clone());
         let writer_task = self.tracker.spawn(async move {
-            while let Some(msg) = rx.recv().await {
+            loop {
+                let msg = tokio::select! {
+                    m = rx.recv() => match m {
+                        Some(m) => m,
+                        None => break,
+                    },
+                    // Evicted, timed out or shutting down: stop at once.
+                    () = token.cancelled() => break,
+                };
                 let mut framed = Vec::with_capacity(msg.len() + 2);
                 // Responses are built under 64 KiB (counts and RDATA lengths
                 // are u16 and ward never concatenates messages).
@@ -270,10 +333,14 @@ impl Connection {
                 break;
             }
             self.connections.mark(self.id, true);
+            let in_flight = InFlight {
+                connections: Arc::clone(&self.connections),
+                id: self.id,
+            };
             let mut out = Vec::new();
             match self.engine.prepare(&buf, self.src, Protocol::Tcp, &mut out) {
                 Step::Reply => {
-                    self.connections.mark(self.id, false);
+                    drop(in_flight);
                     if !self.send(&tx, out).await {
                         break;
                     }
@@ -288,11 +355,14 @@ impl Connection {
                     };
                     let Ok(permit) = permit else { break };
                     let (tx, engine) = (tx.clone(), Arc::clone(&self.engine));
-                    let (connections, id) = (Arc::clone(&self.connections), self.id);
                     let (timeout, token) = (self.timeout, self.token.clone());
                     self.tracker.spawn(async move {
-                        let bytes = engine.forward(*pending).await;
-                        connections.mark(id, false);
+                        let bytes = tokio::select! {
+                            b = engine.forward(*pending) => b,
+                            // The connection is gone: nobody to answer.
+                            () = token.cancelled() => return,
+                        };
+                        drop(in_flight);
                         if tokio::time::timeout(timeout, tx.send(bytes)).await.is_err() {
                             token.cancel();
                         }

@@ -130,46 +130,46 @@ impl Keeper {
     /// cannot be created is an error; without (`list.file` alone), it is an
     /// alarm and the node keeps its state in memory.
     pub fn new(
-        dir: &Path,
+        raw_dir: &Path,
         required: bool,
         trust: TrustedKeys,
         store: Arc<ListStore>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, std::io::Error> {
-        let usable = std::fs::create_dir_all(dir).and_then(|()| writable(dir));
+        let usable = std::fs::create_dir_all(raw_dir).and_then(|()| writable(raw_dir));
         let dir = match usable {
-            Ok(()) => Some(dir.to_path_buf()),
+            Ok(()) => Some(raw_dir.to_path_buf()),
             Err(e) if required => {
                 return Err(std::io::Error::new(
                     e.kind(),
                     format!(
                         "cannot use list.state_dir {}: {e}; create it, writable by ward",
-                        dir.display()
+                        raw_dir.display()
                     ),
                 ));
             }
             Err(e) => {
                 error!(
                     error = %e,
-                    dir = %dir.display(),
+                    dir = %raw_dir.display(),
                     "ALARM: list.state_dir is not writable; no last-known-good copy is kept and rollback protection lasts only until a restart"
                 );
                 None
             }
         };
-        let state = match &dir {
-            Some(dir) => {
-                let removed = state::remove_stale_downloads(dir);
-                if removed > 0 {
-                    info!(removed, dir = %dir.display(), "removed unfinished downloads left by an earlier run");
-                }
-                State::load(dir).unwrap_or_else(|reason| {
-                    error!(%reason, "ALARM: the list state is unreadable; rollback protection restarts from the list on disk");
-                    State::default()
-                })
+        if let Some(dir) = &dir {
+            let removed = state::remove_stale_downloads(dir);
+            if removed > 0 {
+                info!(removed, dir = %dir.display(), "removed unfinished downloads left by an earlier run");
             }
-            None => State::default(),
-        };
+        }
+        // Read even from a directory ward cannot write: its serials still
+        // protect against a rollback.
+        let state = State::load(raw_dir).unwrap_or_else(|reason| {
+                error!(%reason, "ALARM: the list state is unreadable; it is set aside and rebuilt from the lists in list.state_dir");
+                set_aside(raw_dir);
+                rebuilt(raw_dir, &trust)
+            });
         Ok(Self {
             trust,
             dir,
@@ -440,7 +440,12 @@ impl Keeper {
             }
             let refusal = self.refuse(self.refusal(verdict));
             error!(reason = %refusal, path = %origin.path.display(), "ALARM: the {} is refused", origin.what);
-            if fallback.is_none() {
+            // Keep the best refused list: the followed list id first, then
+            // the highest serial.
+            let better = fallback
+                .as_ref()
+                .is_none_or(|(best, _, _)| self.rank(&candidate.list) > self.rank(&best.list));
+            if better {
                 fallback = Some((candidate, origin, refusal));
             }
         }
@@ -448,14 +453,24 @@ impl Keeper {
         error!(
             serial = candidate.list.serial(),
             reason = %refusal,
-            "ALARM: no acceptable list on disk; enforcing the {} anyway, since an older list blocks more than none",
+            "ALARM: no acceptable list on disk; enforcing the {} anyway, since an older list blocks more than none; the state and the last-known-good copy are left as they are",
             origin.what
         );
-        if refusal.result == FetchResult::WrongList {
-            // Follow the list actually enforced from now on.
-            *lock(&self.state) = State::default();
-        }
-        self.install(candidate, origin)
+        // Not recorded and not committed: the node still follows its list
+        // id from its highest serial, and the next acceptable list replaces
+        // this one.
+        Some(candidate.list)
+    }
+
+    /// How good a refused list is as a stopgap: the followed list id
+    /// first, then the highest serial.
+    fn rank(&self, list: &ListArtifact) -> (bool, u64) {
+        let state = lock(&self.state);
+        let followed = state
+            .list_id
+            .as_deref()
+            .is_none_or(|id| id == list.list_id());
+        (followed, list.serial())
     }
 
     fn install(&self, candidate: Candidate, origin: &Origin) -> Option<Verified<ListArtifact>> {
@@ -463,7 +478,13 @@ impl Keeper {
             && self.dir.as_deref() == origin.path.parent();
         let file = match candidate.disk {
             Disk::Renamed(temp) => Some(temp),
-            Disk::Written => self.write_copy(candidate.list.as_bytes()).ok(),
+            Disk::Written => match self.write_copy(candidate.list.as_bytes()) {
+                Ok(temp) => Some(temp),
+                Err(refusal) => {
+                    warn!(reason = %refusal, "the list is enforced, but its last-known-good copy was not written");
+                    None
+                }
+            },
             Disk::Nothing => None,
         };
         if let Err(refusal) = self.commit(file, previous) {
@@ -488,6 +509,28 @@ impl Keeper {
             error!(error = %e, dir = %dir.display(), "ALARM: cannot write the list state; rollback protection may be lost on restart");
         }
     }
+}
+
+/// Moves an unreadable `state.json` aside (`state.json.corrupt`), so that
+/// the next save does not destroy what an operator may want to see.
+fn set_aside(dir: &Path) {
+    let path = State::path(dir);
+    if path.exists() {
+        let _ = std::fs::rename(&path, dir.join("state.json.corrupt"));
+    }
+}
+
+/// The state as the lists ward itself wrote into `dir` say it was: their
+/// list id and highest serial. Used when `state.json` is lost, so that a
+/// rolled-back `list.file` is not accepted because the record is gone.
+fn rebuilt(dir: &Path, trust: &TrustedKeys) -> State {
+    let mut state = State::default();
+    for name in [LIST_FILE, PREV_FILE] {
+        if let Ok(list) = open_checked(&dir.join(name), trust) {
+            state.remember(&list);
+        }
+    }
+    state
 }
 
 /// Whether ward can create files in `dir`.

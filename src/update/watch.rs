@@ -80,6 +80,10 @@ impl FileWatch {
         // (stamp, sha256 of the list in force) at the last hash.
         let mut checked: Option<(Option<Stamp>, [u8; 32])> = None;
         let mut hashed_at = Instant::now();
+        // A difference seen once, not yet confirmed: an activation renames
+        // the new list into place just before it swaps it in, so a look in
+        // between would see a difference that is gone a moment later.
+        let mut suspect = false;
         loop {
             if let Some(active) = self.store.load_full() {
                 let sha = active.sha256();
@@ -91,10 +95,19 @@ impl FileWatch {
                     hashed_at = Instant::now();
                     // A swap while hashing: look again at the next tick.
                     let swapped = self.store.load().as_ref().map(|a| a.sha256()) != Some(sha);
-                    if let (Ok(look), false) = (look, swapped) {
-                        let changed = checked.is_some_and(|(s, _)| s != stamp);
-                        self.record(&look, changed || checked.is_none(), active.serial());
-                        checked = Some((stamp, sha));
+                    match (look, swapped) {
+                        (Ok(Look::Differs(_)), false) if !suspect && !self.diverged() => {
+                            // Look again at the next tick before alarming.
+                            suspect = true;
+                            checked = None;
+                        }
+                        (Ok(look), false) => {
+                            suspect = false;
+                            let changed = checked.is_some_and(|(s, _)| s != stamp);
+                            self.record(&look, changed || checked.is_none(), active.serial());
+                            checked = Some((stamp, sha));
+                        }
+                        _ => {}
                     }
                 }
             }
