@@ -188,15 +188,6 @@ impl Drop for InFlight {
 }
 
 impl Connections {
-    /// Open connections now.
-    pub fn len(&self) -> usize {
-        self.lock().conns.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// A poisoned lock still holds consistent data: every critical section
     /// only inserts, removes or counts.
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
