@@ -19,7 +19,8 @@
 //! a cache hit, for a blocked name answered from the cache's verdict (a
 //! repeated query under the same list), and for a blocked name on an
 //! engine without a cache (the list lookup every time: the first query of
-//! a name, or the first after a swap).
+//! a name, or the first after a swap). And what `[limits]` adds when on:
+//! the per-query and per-answer checks.
 //!
 //! With `WARD_SCALE=N` it runs `N` queries per thread of the cached and
 //! the blocked path on 1 and then 2 threads at once, and prints queries per
@@ -36,11 +37,12 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use ward::dns::answer::{BlockAnswer, BlockMode};
 use ward::dns::cache::CacheLimits;
+use ward::dns::limit::{LimitSettings, Limiter};
 use ward::dns::upstream::UpstreamSettings;
 use ward::dns::wire::{self, CLASS_IN, Header, TYPE_A, flags};
 use ward::dns::{Engine, Settings, Step, query};
@@ -263,6 +265,41 @@ fn benches(c: &mut Criterion, f: &Fixture) {
                 .prepare(black_box(&f.blocked), f.client, Protocol::Udp, &mut out);
             matches!(step, Step::Reply)
         })
+    });
+    limits(c, f);
+}
+
+/// What `[limits]` adds per UDP query when on: the `client_qps` check of a
+/// query and the `rrl` check of its answer (a cached one), each for a
+/// client that stays under its limit (the common case), and the check
+/// of a flood's query that is dropped.
+fn limits(c: &mut Criterion, f: &Fixture) {
+    let on = |client_qps, rrl| LimitSettings {
+        client_qps,
+        client_prefix_v4: 24,
+        client_prefix_v6: 56,
+        rrl,
+        slip: 2,
+        exempt: Vec::new(),
+    };
+    let metrics = Arc::new(Metrics::new());
+    let Some(limiter) = Limiter::new(&on(1_000_000, 1_000_000), Arc::clone(&metrics)) else {
+        return;
+    };
+    let now = Instant::now();
+    c.bench_function("limit_query", |b| {
+        b.iter(|| limiter.query(black_box(f.client.ip()), now))
+    });
+    let mut answer = Vec::with_capacity(4096);
+    f.prepare(&f.cached, &mut answer);
+    c.bench_function("limit_response", |b| {
+        b.iter(|| limiter.response(black_box(f.client.ip()), black_box(&answer), now))
+    });
+    let Some(strict) = Limiter::new(&on(1, 0), metrics) else {
+        return;
+    };
+    c.bench_function("limit_query_flood", |b| {
+        b.iter(|| strict.query(black_box(f.client.ip()), now))
     });
 }
 

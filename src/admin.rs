@@ -26,6 +26,8 @@
 //!   milliseconds, so the oldest is a slow one), and one client address
 //!   holds at most [`MAX_PER_CLIENT`], so a monitoring system on another
 //!   address always gets in;
+//! * every connection ward closes itself is counted in
+//!   `ward_connections_closed_total{listener="admin"}` by reason;
 //! * hyper's HTTP/1 defaults otherwise (about 400 KiB of read buffer, at
 //!   most 100 headers). After `shutdown`, open connections get at most
 //!   [`DRAIN_LIMIT`].
@@ -51,7 +53,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::metrics::Metrics;
+use crate::metrics::{CloseReason, Listener, Metrics};
 pub use crate::update::ListStatus;
 
 /// Content type of the `/metrics` response.
@@ -125,6 +127,8 @@ async fn serve_with_drain(
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     info!("admin listening on {addr}");
+    let metrics = Arc::clone(&state.metrics);
+    let closed = move |reason| metrics.connection_closed(Listener::Admin, reason);
     let router = router(state);
     let closing = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -143,10 +147,16 @@ async fn serve_with_drain(
                 }
             },
         };
-        let Some((id, token)) = lock(&open).admit(peer.ip(), &closing) else {
+        let admitted = lock(&open).admit(peer.ip(), &closing);
+        let Some((id, token, evicted)) = admitted else {
             debug!("admin listener: client at its connection cap; closed");
+            closed(CloseReason::ClientCap);
             continue;
         };
+        if evicted {
+            closed(CloseReason::Evicted);
+        }
+        let closed = closed.clone();
         let router = router.clone();
         let entry = Entry {
             open: Arc::clone(&open),
@@ -155,7 +165,9 @@ async fn serve_with_drain(
         };
         tracker.spawn(async move {
             let _entry = entry;
-            serve_connection(tcp, router, token).await;
+            if let Some(reason) = serve_connection(tcp, router, token).await {
+                closed(reason);
+            }
         });
     }
     tracker.close();
@@ -168,22 +180,31 @@ async fn serve_with_drain(
 
 /// One connection: hyper HTTP/1 with a header timeout, for at most
 /// [`CONNECTION_LIFETIME`], closed early when `token` is cancelled.
-async fn serve_connection(tcp: TcpStream, router: Router, token: CancellationToken) {
+/// Returns why ward cut it short, if it did so for a limit.
+async fn serve_connection(
+    tcp: TcpStream,
+    router: Router,
+    token: CancellationToken,
+) -> Option<CloseReason> {
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(router));
     tokio::pin!(conn);
     tokio::select! {
-        result = conn.as_mut() => {
-            if let Err(error) = result {
+        result = conn.as_mut() => match result {
+            Err(error) if error.is_timeout() => Some(CloseReason::Idle),
+            Err(error) => {
                 debug!(%error, "admin connection ended with an error");
+                None
             }
-        }
-        () = tokio::time::sleep(CONNECTION_LIFETIME) => {}
+            Ok(()) => None,
+        },
+        () = tokio::time::sleep(CONNECTION_LIFETIME) => Some(CloseReason::Lifetime),
         () = token.cancelled() => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_millis(100), conn).await;
+            None
         }
     }
 }
@@ -214,17 +235,18 @@ impl Open {
     /// holds [`MAX_PER_CLIENT`] already. When [`MAX_CONNECTIONS`] are open,
     /// the oldest connection of the address holding the most is told to
     /// close (a flood from a few addresses cannot push a monitoring
-    /// system's request out).
+    /// system's request out); the flag says whether one was.
     fn admit(
         &mut self,
         client: IpAddr,
         closing: &CancellationToken,
-    ) -> Option<(u64, CancellationToken)> {
+    ) -> Option<(u64, CancellationToken, bool)> {
         let held = self.per_client.entry(client).or_default();
         if *held >= MAX_PER_CLIENT {
             return None;
         }
         *held += 1;
+        let mut evicted = false;
         if self.conns.len() >= MAX_CONNECTIONS {
             let heaviest = self
                 .per_client
@@ -234,12 +256,13 @@ impl Open {
             let at = self.conns.iter().position(|(_, c, _)| Some(*c) == heaviest);
             if let Some((_, _, oldest)) = at.and_then(|i| self.conns.remove(i)) {
                 oldest.cancel();
+                evicted = true;
             }
         }
         self.next += 1;
         let token = closing.child_token();
         self.conns.push_back((self.next, client, token.clone()));
-        Some((self.next, token))
+        Some((self.next, token, evicted))
     }
 
     fn remove(&mut self, id: u64, client: IpAddr) {

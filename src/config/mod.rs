@@ -23,6 +23,7 @@ pub mod collector;
 mod dns;
 mod error;
 mod extract;
+mod limits;
 mod list;
 mod print;
 mod process;
@@ -36,6 +37,7 @@ pub use self::block::*;
 pub use self::cache::*;
 pub use self::dns::*;
 pub use self::error::*;
+pub use self::limits::*;
 pub use self::list::*;
 pub use self::process::*;
 
@@ -48,6 +50,8 @@ pub use self::report::*;
 pub struct Config {
     pub dns: DnsSettings,
     pub cache: CacheLimits,
+    /// `[limits]`: UDP rate limits (off by default).
+    pub limits: LimitSettings,
     pub list: ListSettings,
     pub block: BlockAnswer,
     pub admin: AdminSettings,
@@ -121,6 +125,7 @@ impl Config {
         Self {
             dns,
             cache: CacheLimits::default(),
+            limits: LimitSettings::default(),
             list: ListSettings {
                 state_dir: std::env::temp_dir().join(DEMO_STATE_DIR),
                 demo: true,
@@ -210,6 +215,7 @@ impl Config {
             report: ReportSettings::extract(root.table("report"), &list),
             dns,
             cache,
+            limits: LimitSettings::extract(root.table("limits")),
             list,
             block: BlockAnswer::extract(root.table("block")),
             admin: AdminSettings::extract(root.table("admin")),

@@ -48,6 +48,14 @@ impl Config {
             format!("max_ttl = {}", cache.max_ttl),
             format!("max_negative_ttl = {}", cache.max_negative_ttl),
             String::new(),
+            "[limits]".to_owned(),
+            format!("client_qps = {}", self.limits.client_qps),
+            format!("client_prefix_v4 = {}", self.limits.client_prefix_v4),
+            format!("client_prefix_v6 = {}", self.limits.client_prefix_v6),
+            format!("rrl = {}", self.limits.rrl),
+            format!("slip = {}", self.limits.slip),
+            format!("exempt = {}", arr(&self.limits.exempt, |n| show(n))),
+            String::new(),
             "[list]".to_owned(),
         ];
         if list.demo {

@@ -38,6 +38,7 @@ fn default_file_config() -> Config {
             ..DnsSettings::default()
         },
         cache: CacheLimits::default(),
+        limits: LimitSettings::default(),
         list: ListSettings {
             file: Some(PathBuf::from(DEMO_WARD)),
             trusted_keys: vec![PathBuf::from(DEMO_PUB)],
@@ -146,6 +147,17 @@ fn round_trip_through_to_toml() {
             min_ttl: 30,
             max_ttl: 30,
             max_negative_ttl: 0,
+        },
+        limits: LimitSettings {
+            client_qps: 250,
+            client_prefix_v4: 32,
+            client_prefix_v6: 64,
+            rrl: 0,
+            slip: 0,
+            exempt: vec![
+                "100.64.0.0/10".parse().unwrap(),
+                "2001:db8:1::/48".parse().unwrap(),
+            ],
         },
         list: ListSettings {
             file: Some(PathBuf::from("/srv/ward/list \"q\".ward")),
@@ -819,4 +831,37 @@ fn blockpage_template_errors_name_the_template_line() {
         .to_string();
     let expected = format!("t.toml:6: blockpage.template: {}:3:", template.display());
     assert!(errors.contains(&expected), "{errors}");
+}
+
+#[test]
+fn limits_are_off_by_default_and_checked_when_set() {
+    let c = parse(&list_section()).unwrap();
+    assert!(!c.limits.enabled());
+    assert_eq!(
+        (c.limits.client_prefix_v4, c.limits.client_prefix_v6),
+        (24, 56)
+    );
+    assert_eq!(c.limits.slip, 2);
+
+    let text = format!(
+        "{}[limits]\nclient_qps = 200\nrrl = 5\nexempt = [\"100.64.0.0/10\", \"192.0.2.7\"]\n",
+        list_section()
+    );
+    let c = parse(&text).unwrap();
+    assert!(c.limits.enabled());
+    assert_eq!((c.limits.client_qps, c.limits.rrl), (200, 5));
+    assert_eq!(c.limits.exempt.len(), 2);
+
+    let text = format!(
+        "{}[limits]\nclient_qps = -1\nclient_prefix_v4 = 33\nclient_prefix_v6 = 8\nslip = 11\nexempt = [\"nat\"]\nrate = 5\n",
+        list_section()
+    );
+    let e = errors(&text);
+    assert_eq!(e.len(), 6, "{e:#?}");
+    assert!(e[0].ends_with("limits.client_qps: must be between 0 and 1000000, found -1"));
+    assert!(e[1].ends_with("limits.client_prefix_v4: must be between 8 and 32, found 33"));
+    assert!(e[2].ends_with("limits.client_prefix_v6: must be between 16 and 128, found 8"));
+    assert!(e[3].ends_with("limits.slip: must be between 0 and 10, found 11"));
+    assert!(e[4].contains("limits.exempt[0]: invalid network \"nat\""));
+    assert!(e[5].contains("unknown key `limits.rate`"), "{}", e[5]);
 }

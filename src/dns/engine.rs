@@ -189,6 +189,10 @@ impl Engine {
         &self.upstreams
     }
 
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
     /// Counts a message that could not be read at all (a datagram longer
     /// than the listener reads, say).
     pub fn count_malformed(&self, protocol: Protocol) {

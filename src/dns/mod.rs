@@ -7,6 +7,7 @@
 //! * [`response`]: checking and taking apart upstream responses (pure).
 //! * [`cache`]: the wire-format response cache.
 //! * [`upstream`]: forwarding with timeouts, retries, failover and health.
+//! * [`limit`]: UDP rate limits per client prefix, with slip.
 //! * [`engine`]: the per-query pipeline: ACL, list, cache, forward.
 //! * [`udp`]: the UDP fast path: worker threads, `recvmmsg`/`sendmmsg`.
 //! * [`server`]: UDP and TCP listeners.
@@ -14,6 +15,7 @@
 pub mod answer;
 pub mod cache;
 pub mod engine;
+pub mod limit;
 pub mod query;
 pub mod response;
 pub mod server;

@@ -170,6 +170,7 @@ impl Server {
         engine: Arc<Engine>,
         listeners: Listeners,
         tcp: TcpLimits,
+        limiter: Option<Arc<super::limit::Limiter>>,
         shutdown: CancellationToken,
     ) -> Self {
         let tracker = TaskTracker::new();
@@ -179,6 +180,7 @@ impl Server {
             let worker = Worker {
                 socket: Arc::new(socket),
                 engine: Arc::clone(&engine),
+                limiter: limiter.clone(),
                 runtime: runtime.clone(),
                 inflight: Arc::clone(&inflight),
                 tracker: tracker.clone(),
@@ -186,7 +188,10 @@ impl Server {
             };
             tracker.spawn_blocking(move || worker.run());
         }
-        let connections = Arc::new(super::tcp::Connections::new(tcp));
+        let connections = Arc::new(super::tcp::Connections::new(
+            tcp,
+            Arc::clone(engine.metrics()),
+        ));
         for listener in listeners.tcp {
             tracker.spawn(super::tcp::accept_loop(
                 listener,

@@ -17,6 +17,9 @@
 //! * **when full:** the connection idle the longest (no query in flight)
 //!   is closed for the new one, as Unbound and dnsdist do; if every one
 //!   is busy, the new connection is closed.
+//!
+//! Every connection ward closes itself is counted in
+//! `ward_connections_closed_total{listener="dns_tcp"}` by reason.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -31,7 +34,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use super::engine::{Engine, Step};
-use crate::metrics::Protocol;
+use crate::metrics::{CloseReason, Listener, Metrics, Protocol};
 
 /// Queries answered concurrently on one TCP connection.
 pub const PIPELINE_DEPTH: usize = 32;
@@ -62,6 +65,7 @@ pub struct Connections {
     max: usize,
     per_client: usize,
     table: Mutex<Table>,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, Default)]
@@ -72,28 +76,34 @@ struct Table {
 }
 
 impl Connections {
-    pub fn new(limits: TcpLimits) -> Self {
+    pub fn new(limits: TcpLimits, metrics: Arc<Metrics>) -> Self {
         let max = limits.max_connections.max(1);
         Self {
             max,
             per_client: (max / 4).max(1),
             table: Mutex::new(Table::default()),
+            metrics,
         }
+    }
+
+    /// Counts a connection ward closes itself.
+    fn closed(&self, reason: CloseReason) {
+        self.metrics.connection_closed(Listener::DnsTcp, reason);
     }
 
     /// Admits a connection from `client`, evicting one when full: the
     /// longest-idle, or if every connection has a query in flight, the
-    /// oldest of the client holding the most; `None` when the client holds
-    /// its share already.
+    /// oldest of the client holding the most. The error says why the new
+    /// connection is refused instead.
     fn admit(
         &self,
         client: IpAddr,
         parent: &CancellationToken,
-    ) -> Option<(u64, CancellationToken)> {
+    ) -> Result<(u64, CancellationToken), CloseReason> {
         let client = client_key(client);
         let mut t = self.lock();
         if t.by_client.get(&client).copied().unwrap_or(0) >= self.per_client {
-            return None;
+            return Err(CloseReason::ClientCap);
         }
         if t.conns.len() >= self.max {
             let idle = t
@@ -113,8 +123,12 @@ impl Connections {
                     .filter(|(_, c)| c.client == heaviest)
                     .min_by_key(|(id, _)| **id)
                     .map(|(&id, _)| id)
-            })?;
+            });
+            let Some(victim) = victim else {
+                return Err(CloseReason::Full);
+            };
             t.remove(victim);
+            self.closed(CloseReason::Evicted);
         }
         t.next += 1;
         let id = t.next;
@@ -129,7 +143,7 @@ impl Connections {
             },
         );
         *t.by_client.entry(client).or_default() += 1;
-        Some((id, token))
+        Ok((id, token))
     }
 
     /// A query arrived on `id` (`busy` goes up) or was answered (down).
@@ -234,10 +248,17 @@ pub async fn accept_loop(
             },
             () = shutdown.cancelled() => break,
         };
-        let Some((id, token)) = connections.admit(src.ip(), &shutdown) else {
-            debug!("TCP connection limit reached; closing a new connection");
-            drop(stream);
-            continue;
+        let (id, token) = match connections.admit(src.ip(), &shutdown) {
+            Ok(admitted) => admitted,
+            Err(reason) => {
+                debug!(
+                    reason = reason.as_str(),
+                    "TCP connection limit reached; closing a new connection"
+                );
+                connections.closed(reason);
+                drop(stream);
+                continue;
+            }
         };
         let conn = Connection {
             id,
@@ -276,6 +297,7 @@ impl Connection {
         let (mut reader, mut writer) = stream.into_split();
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(PIPELINE_DEPTH);
         let (timeout, token) = (self.timeout, self.token.clone());
+        let connections = Arc::clone(&self.connections);
         let writer_task = self.tracker.spawn(async move {
             loop {
                 let msg = tokio::select! {
@@ -294,9 +316,16 @@ impl Connection {
                 );
                 framed.extend_from_slice(&msg);
                 // A client that does not read is closed, not buffered for.
+                // The write is not cut short by the token: this is the one
+                // place that sees the stall, and counts it once.
                 match tokio::time::timeout(timeout, writer.write_all(&framed)).await {
                     Ok(Ok(())) => {}
-                    _ => {
+                    Ok(Err(_)) => {
+                        token.cancel();
+                        break;
+                    }
+                    Err(_) => {
+                        connections.closed(CloseReason::WriteTimeout);
                         token.cancel();
                         break;
                     }
@@ -310,8 +339,12 @@ impl Connection {
             let len = tokio::select! {
                 r = tokio::time::timeout(self.timeout, reader.read_u16()) => match r {
                     Ok(Ok(len)) => usize::from(len),
-                    // Idle timeout, EOF or a reset: the connection is done.
-                    _ => break,
+                    // EOF or a reset: the connection is done.
+                    Ok(Err(_)) => break,
+                    Err(_) => {
+                        self.connections.closed(CloseReason::Idle);
+                        break;
+                    }
                 },
                 () = self.token.cancelled() => break,
             };
@@ -320,8 +353,13 @@ impl Connection {
                 r = tokio::time::timeout(self.timeout, reader.read_exact(&mut buf)) => r,
                 () = self.token.cancelled() => break,
             };
-            if !matches!(read, Ok(Ok(_))) {
-                break;
+            match read {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => break,
+                Err(_) => {
+                    self.connections.closed(CloseReason::Idle);
+                    break;
+                }
             }
             self.connections.mark(self.id, true);
             let in_flight = InFlight {
@@ -354,6 +392,8 @@ impl Connection {
                             () = token.cancelled() => return,
                         };
                         drop(in_flight);
+                        // A full queue means the writer is stuck on a client
+                        // that does not read; the writer counts the close.
                         if tokio::time::timeout(timeout, tx.send(bytes)).await.is_err() {
                             token.cancel();
                         }
@@ -369,6 +409,8 @@ impl Connection {
     /// Queues an answer; false (and the connection closes) when the
     /// writer could not take it within the timeout.
     async fn send(&self, tx: &mpsc::Sender<Vec<u8>>, out: Vec<u8>) -> bool {
+        // A full queue means the writer is stuck on a client that does not
+        // read; the writer's own timeout counts the close.
         let sent = tokio::select! {
             r = tokio::time::timeout(self.timeout, tx.send(out)) => matches!(r, Ok(Ok(()))),
             () = self.token.cancelled() => false,

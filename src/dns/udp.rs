@@ -14,6 +14,10 @@
 //! `MSG_DONTWAIT`, so a full socket buffer drops that one answer (as a
 //! full network would) instead of stalling a runtime thread.
 //!
+//! With `[limits]` on, each datagram passes the [`Limiter`] before the
+//! engine (`client_qps`) and each answer after it (`rrl`), immediate and
+//! forwarded alike; the batch shares one clock reading.
+//!
 //! Shutdown: sockets have a short receive timeout, and a worker checks the
 //! cancellation token each time `recvmmsg` returns.
 
@@ -21,7 +25,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::libc;
 use tokio::sync::Semaphore;
@@ -30,6 +34,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, error, warn};
 
 use super::engine::{Engine, Step};
+use super::limit::{self, Admit, Limiter};
 use crate::metrics::Protocol;
 use crate::sys::{RecvBatch, SendBatch};
 
@@ -46,6 +51,8 @@ pub const POLL: Duration = Duration::from_millis(100);
 pub(super) struct Worker {
     pub socket: Arc<UdpSocket>,
     pub engine: Arc<Engine>,
+    /// `None` when every limit is off.
+    pub limiter: Option<Arc<Limiter>>,
     pub runtime: tokio::runtime::Handle,
     pub inflight: Arc<Semaphore>,
     pub tracker: TaskTracker,
@@ -72,6 +79,8 @@ impl Worker {
                     continue;
                 }
             };
+            // One clock reading per batch, and only when limits need it.
+            let now = self.limiter.as_ref().map(|_| Instant::now());
             for i in 0..n {
                 let Some(datagram) = recv.get(i) else { break };
                 let Some(src) = datagram.from else { continue };
@@ -82,6 +91,18 @@ impl Worker {
                 // The send batch has as many slots as the receive batch,
                 // and is flushed after every receive: a slot is free.
                 let Some(out) = send.next_buf() else { break };
+                if let (Some(limiter), Some(now)) = (&self.limiter, now) {
+                    match limiter.query(src.ip(), now) {
+                        Admit::Pass => {}
+                        Admit::Drop => continue,
+                        Admit::Slip => {
+                            if limit::slip_query(datagram.bytes, out) {
+                                send.commit(src);
+                            }
+                            continue;
+                        }
+                    }
+                }
                 // A panic must not end the worker: its socket would keep
                 // receiving its share of the clients and answer none of
                 // them. The engine is fuzzed never to panic; this is the
@@ -90,7 +111,15 @@ impl Worker {
                     self.engine.prepare(datagram.bytes, src, Protocol::Udp, out)
                 }));
                 match step {
-                    Ok(Step::Reply) => send.commit(src),
+                    Ok(Step::Reply) => {
+                        let admit = match (&self.limiter, now) {
+                            (Some(limiter), Some(now)) => limiter.response(src.ip(), out, now),
+                            _ => Admit::Pass,
+                        };
+                        if passes(admit, out) {
+                            send.commit(src);
+                        }
+                    }
                     Ok(Step::Drop) => {}
                     Ok(Step::Forward(pending)) => self.forward(*pending, src),
                     Err(_) => {
@@ -114,9 +143,16 @@ impl Worker {
         };
         let socket = Arc::clone(&self.socket);
         let engine = Arc::clone(&self.engine);
+        let limiter = self.limiter.clone();
         self.tracker.spawn_on(
             async move {
-                let bytes = engine.forward(pending).await;
+                let mut bytes = engine.forward(pending).await;
+                if let Some(limiter) = limiter {
+                    let admit = limiter.response(src.ip(), &bytes, Instant::now());
+                    if !passes(admit, &mut bytes) {
+                        return;
+                    }
+                }
                 let _ = socket2::SockRef::from(&*socket).send_to_with_flags(
                     &bytes,
                     &src.into(),
@@ -126,5 +162,15 @@ impl Worker {
             },
             &self.runtime,
         );
+    }
+}
+
+/// Applies a response limit's decision to the answer in `out`: true when
+/// something (the answer, or its slipped form) is to be sent.
+fn passes(admit: Admit, out: &mut Vec<u8>) -> bool {
+    match admit {
+        Admit::Pass => true,
+        Admit::Drop => false,
+        Admit::Slip => limit::slip_response(out),
     }
 }

@@ -196,3 +196,56 @@ impl FetchResult {
         !matches!(self, Self::Ok | Self::NotModified)
     }
 }
+
+label_enum! {
+    /// Which `[limits]` limit held an answer back
+    /// (`ward_rate_limited_total`).
+    pub enum LimitKind {
+        /// `limits.client_qps`: queries per client prefix.
+        ClientQps = "client_qps",
+        /// `limits.rrl`: identical responses per client prefix.
+        Rrl = "rrl",
+    }
+}
+
+label_enum! {
+    /// What happened to a rate-limited answer.
+    pub enum LimitAction {
+        /// Nothing was sent.
+        Drop = "drop",
+        /// An empty truncated answer was sent, so a real client retries
+        /// over TCP.
+        Slip = "slip",
+    }
+}
+
+label_enum! {
+    /// A listener whose connections are bounded
+    /// (`ward_connections_closed_total`).
+    pub enum Listener {
+        /// DNS over TCP (`dns.listen`).
+        DnsTcp = "dns_tcp",
+        /// The admin HTTP listener (`admin.listen`).
+        Admin = "admin",
+    }
+}
+
+label_enum! {
+    /// Why ward closed a client connection itself.
+    pub enum CloseReason {
+        /// The client already held its share of the connections; the new
+        /// one was closed at once.
+        ClientCap = "client_cap",
+        /// Every slot was taken and none could be freed: the new
+        /// connection was closed at once.
+        Full = "full",
+        /// Closed to make room for a new connection.
+        Evicted = "evicted",
+        /// No complete query or request within the idle/header timeout.
+        Idle = "idle",
+        /// The client did not read its answers within the write timeout.
+        WriteTimeout = "write_timeout",
+        /// Open longer than the connection lifetime (admin).
+        Lifetime = "lifetime",
+    }
+}

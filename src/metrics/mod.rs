@@ -31,13 +31,15 @@ use prometheus_client::registry::Registry;
 
 mod dns;
 mod labels;
+mod limits;
 mod list;
 mod report;
 mod web;
 
 pub use self::dns::UpstreamHandles;
 pub use self::labels::{
-    Channel, FetchResult, Protocol, QueryResult, Unparsable, UpstreamError, WebResult,
+    Channel, CloseReason, FetchResult, LimitAction, LimitKind, Listener, Protocol, QueryResult,
+    Unparsable, UpstreamError, WebResult,
 };
 pub use report::{
     CounterSnapshot, REPORT_DROPPED_TOTAL, REPORT_LAST_SUCCESS_TIMESTAMP_SECONDS,
@@ -114,6 +116,13 @@ pub const WEB_BLOCKED_TOTAL: &str = "ward_web_blocked_total";
 /// Block notice pages served, by list category (`unlisted` when the
 /// requested host is not on the list, e.g. a visit to the bare address).
 pub const BLOCKPAGE_VIEWS_TOTAL: &str = "ward_blockpage_views_total";
+/// UDP answers held back by `[limits]`, by limit (`client_qps`, `rrl`)
+/// and action (`drop`, `slip`). Never by client.
+pub const RATE_LIMITED_TOTAL: &str = "ward_rate_limited_total";
+/// Client connections ward closed itself, by listener (`dns_tcp`,
+/// `admin`) and reason (`client_cap`, `full`, `evicted`, `idle`,
+/// `write_timeout`, `lifetime`).
+pub const CONNECTIONS_CLOSED_TOTAL: &str = "ward_connections_closed_total";
 /// Always 1; the `version` label carries the build's version.
 pub const BUILD_INFO: &str = "ward_build_info";
 
@@ -179,13 +188,14 @@ struct VersionLabels {
 
 /// Every metric of the process. Make one at start-up, share it in an `Arc`.
 ///
-/// The handles are kept by area (`dns`, `list`, `web`, `report`); each
+/// The handles are kept by area (`dns`, `list`, `web`, `limits`, `report`); each
 /// area's file registers its metrics and adds its methods to `Metrics`.
 pub struct Metrics {
     registry: Registry,
     dns: dns::DnsMetrics,
     list: list::ListMetrics,
     web: web::WebMetrics,
+    limits: limits::LimitMetrics,
     ready: Gauge,
     /// The compliance reporter's metrics (`metrics/report.rs`).
     report: report::ReportMetrics,
@@ -220,6 +230,7 @@ impl Metrics {
         let dns = dns::DnsMetrics::register(&mut r);
         let list = list::ListMetrics::register(&mut r);
         let web = web::WebMetrics::register(&mut r);
+        let limits = limits::LimitMetrics::register(&mut r);
         let report = report::ReportMetrics::register(
             &mut r,
             &dns.blocked,
@@ -247,6 +258,7 @@ impl Metrics {
             dns,
             list,
             web,
+            limits,
             ready,
             report,
         }

@@ -11,6 +11,7 @@ use super::tasks::{self, Probe};
 use super::{DRAIN_LIMIT, Node, ServeError, Sockets};
 use crate::admin::{self, AdminState};
 use crate::config::Config;
+use crate::dns::limit::Limiter;
 use crate::dns::{Engine, Server, TcpLimits};
 use crate::process::Notifier;
 use crate::report::Reporter;
@@ -46,6 +47,7 @@ impl Services {
                 idle_timeout: config.dns.tcp_idle_timeout,
                 max_connections: config.dns.tcp_max_connections,
             },
+            Limiter::new(&config.limits, Arc::clone(&node.metrics)).map(Arc::new),
             shutdown.clone(),
         );
         let mut background = JoinSet::new();

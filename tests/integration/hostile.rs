@@ -82,6 +82,13 @@ async fn slow_admin_clients_hold_no_more_than_their_share() {
         during < before + 2 * ward::admin::MAX_PER_CLIENT,
         "{before} fds before, {during} with 300 slow clients"
     );
+    // Each refused one is counted, by reason, never by address.
+    let refused = metric(
+        admin,
+        r#"ward_connections_closed_total{listener="admin",reason="client_cap"}"#,
+    )
+    .await;
+    assert!(refused >= 200.0, "{refused} counted");
     drop(held);
     up.stop().await;
 }
@@ -146,6 +153,12 @@ async fn clients_holding_every_tcp_slot_cannot_lock_out_a_new_one() {
         .await
         .expect("a new client is answered");
     assert_eq!(a_records(&m), vec![Ipv4Addr::new(192, 0, 2, 10)]);
+    let admin = w.admin.unwrap();
+    let closed = |reason: &str| {
+        format!(r#"ward_connections_closed_total{{listener="dns_tcp",reason="{reason}"}}"#)
+    };
+    assert_eq!(metric(admin, &closed("client_cap")).await, 1.0);
+    assert_eq!(metric(admin, &closed("evicted")).await, 1.0);
     drop(held);
     up.stop().await;
 }
@@ -196,6 +209,188 @@ async fn a_client_that_does_not_read_is_closed_after_the_write_timeout() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(closed, "ward still holds the non-reading connection");
+    let stalled = metric(
+        w.admin.unwrap(),
+        r#"ward_connections_closed_total{listener="dns_tcp",reason="write_timeout"}"#,
+    )
+    .await;
+    assert_eq!(stalled, 1.0);
     drop(reader);
+    up.stop().await;
+}
+
+/// The test config with this `[limits]` section.
+fn limits_config(up: SocketAddr, limits: &str) -> String {
+    format!(
+        "{}\n[limits]\n{limits}\n",
+        crate::serve::config(&[up], "", "")
+    )
+}
+
+/// The value of one metric series, e.g. `ward_rate_limited_total{…}`.
+async fn metric(admin: SocketAddr, series: &str) -> f64 {
+    let (_, body) = http_get(admin, "/metrics").await;
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+const QPS_DROPPED: &str = r#"ward_rate_limited_total{limit="client_qps",action="drop"}"#;
+const RRL_SLIPPED: &str = r#"ward_rate_limited_total{limit="rrl",action="slip"}"#;
+
+/// Sends `count` queries for `name` from `source`, in bursts of 25, and
+/// after each burst collects answers until every query sent is accounted
+/// for: answered here, or counted by ward in `limited` (a dropped query
+/// has no answer to wait for). Bursts keep every socket buffer on the way
+/// from overflowing, so nothing is lost unaccounted. Bounded: gives up
+/// after 20 s without progress. Returns the answers and the time taken.
+async fn flood(
+    source: Ipv4Addr,
+    w: &Ward,
+    name: &str,
+    count: usize,
+    limited: &str,
+) -> (Vec<Message>, Duration) {
+    let sock = tokio::net::UdpSocket::bind((source, 0)).await.unwrap();
+    sock.connect(w.dns).await.unwrap();
+    let admin = w.admin.unwrap();
+    let before = metric(admin, limited).await;
+    let q = query(name, RecordType::A, None).to_vec().unwrap();
+    let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    let mut buf = vec![0u8; 65_535];
+    let mut sent = 0;
+    while sent < count {
+        let burst = 25.min(count - sent);
+        for _ in 0..burst {
+            sock.send(&q).await.unwrap();
+        }
+        sent += burst;
+        let mut quiet = 0;
+        while quiet < 200 {
+            let held = metric(admin, limited).await - before;
+            if answers.len() + held as usize >= sent {
+                break;
+            }
+            match tokio::time::timeout(Duration::from_millis(100), sock.recv(&mut buf)).await {
+                Ok(Ok(n)) => {
+                    answers.push(Message::from_vec(&buf[..n]).unwrap());
+                    quiet = 0;
+                }
+                _ => quiet += 1,
+            }
+        }
+    }
+    (answers, started.elapsed())
+}
+
+#[tokio::test]
+async fn a_flood_from_one_address_is_limited_while_another_is_answered() {
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_list(dir.path(), &crate::serve::key(), 1, TEST_LIST);
+    let limits = "client_qps = 20\nclient_prefix_v4 = 32\nslip = 0\nexempt = [\"127.0.0.4\"]";
+    let w = Ward::start(dir.path(), &limits_config(up.addr, limits), true);
+    let admin = w.admin.unwrap();
+
+    // 500 queries from 127.0.0.2: a second's worth of tokens, plus what
+    // refilled while they were sent, are answered; the rest are dropped
+    // and counted.
+    let (answers, elapsed) = flood(
+        Ipv4Addr::new(127, 0, 0, 2),
+        &w,
+        "www.example.test.",
+        500,
+        QPS_DROPPED,
+    )
+    .await;
+    let allowed = 20.0 + 20.0 * elapsed.as_secs_f64() + 1.0;
+    assert!(
+        (answers.len() as f64) <= allowed,
+        "{} answered in {elapsed:?}",
+        answers.len()
+    );
+    let dropped = metric(admin, QPS_DROPPED).await;
+    assert_eq!(dropped as usize + answers.len(), 500);
+
+    // Another address is answered normally, at once.
+    let sock = tokio::net::UdpSocket::bind((Ipv4Addr::new(127, 0, 0, 3), 0))
+        .await
+        .unwrap();
+    sock.connect(w.dns).await.unwrap();
+    let q = query("www.example.test.", RecordType::A, None);
+    sock.send(&q.to_vec().unwrap()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), sock.recv(&mut buf))
+        .await
+        .expect("answered")
+        .unwrap();
+    let m = Message::from_vec(&buf[..n]).unwrap();
+    assert_eq!(a_records(&m), vec![Ipv4Addr::new(192, 0, 2, 10)]);
+
+    // An exempt address is never limited.
+    let (answers, _) = flood(
+        Ipv4Addr::new(127, 0, 0, 4),
+        &w,
+        "www.example.test.",
+        300,
+        QPS_DROPPED,
+    )
+    .await;
+    assert_eq!(answers.len(), 300);
+    assert_eq!(metric(admin, QPS_DROPPED).await, dropped);
+    up.stop().await;
+}
+
+#[tokio::test]
+async fn identical_answers_past_the_rrl_rate_slip_to_truncated_and_tcp_still_answers() {
+    let up = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_list(dir.path(), &crate::serve::key(), 1, TEST_LIST);
+    let w = Ward::start(
+        dir.path(),
+        &limits_config(up.addr, "rrl = 5\nslip = 1"),
+        true,
+    );
+    let admin = w.admin.unwrap();
+
+    // slip = 1: every limited answer is sent as an empty truncated one,
+    // so every query gets something back.
+    let (answers, elapsed) = flood(
+        Ipv4Addr::new(127, 0, 0, 5),
+        &w,
+        "www.example.test.",
+        200,
+        "ward_no_such_metric",
+    )
+    .await;
+    assert_eq!(answers.len(), 200);
+    let full: Vec<_> = answers.iter().filter(|m| !m.metadata.truncation).collect();
+    let slipped: Vec<_> = answers.iter().filter(|m| m.metadata.truncation).collect();
+    assert!(
+        full.len() as f64 <= 5.0 + 5.0 * elapsed.as_secs_f64() + 1.0,
+        "{} full answers in {elapsed:?}",
+        full.len()
+    );
+    assert_eq!(slipped.len() as f64, metric(admin, RRL_SLIPPED).await);
+    for m in &slipped {
+        assert!(m.answers.is_empty(), "{m:?}");
+        assert_eq!(m.queries.len(), 1);
+    }
+    for m in &full {
+        assert_eq!(a_records(m), vec![Ipv4Addr::new(192, 0, 2, 10)]);
+    }
+
+    // A real client retries over TCP, which is never limited.
+    let stream = TcpSocket::new_v4().unwrap();
+    stream
+        .bind(SocketAddr::from((Ipv4Addr::new(127, 0, 0, 5), 0)))
+        .unwrap();
+    let mut stream = stream.connect(w.tcp).await.unwrap();
+    let m = tcp_exchange(&mut stream, "www.example.test.")
+        .await
+        .expect("answered over TCP");
+    assert!(!m.metadata.truncation);
+    assert_eq!(a_records(&m), vec![Ipv4Addr::new(192, 0, 2, 10)]);
     up.stop().await;
 }
