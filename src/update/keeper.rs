@@ -551,8 +551,16 @@ fn keep_previous(dir: &Path) {
     if !live.exists() {
         return;
     }
-    let _ = std::fs::remove_file(&prev);
-    if let Err(e) = std::fs::hard_link(&live, &prev) {
+    // A second name for the live file, renamed over the old previous one:
+    // at every instant `list.prev` is either the old previous list or the
+    // new one, never missing.
+    let staged = dir.join(format!("{PREV_FILE}.new"));
+    let _ = std::fs::remove_file(&staged);
+    let kept = std::fs::hard_link(&live, &staged)
+        .and_then(|()| std::fs::rename(&staged, &prev))
+        .and_then(|()| crate::fsx::sync_dir(dir));
+    if let Err(e) = kept {
+        let _ = std::fs::remove_file(&staged);
         warn!(error = %e, "cannot keep the previous list as {}", prev.display());
     }
 }
