@@ -32,7 +32,7 @@
 //! * [`list`]: the signed artifact: source format, compiler, verifier,
 //!   matcher.
 //! * [`sys`]: the only `unsafe`: lists in sealed memory, batched UDP
-//!   system calls.
+//!   system calls, returning freed memory.
 //! * [`keys`]: Ed25519 key files and key ids.
 //! * [`fsx`]: atomic, durable file writes; file stamps.
 //! * [`domain`]: validated domain names and reversed-label keys (pure).

@@ -38,8 +38,9 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// An upstream that answered within this window counts as healthy for
 /// readiness.
 pub const HEALTHY_WINDOW: Duration = Duration::from_secs(60);
-/// Largest response read over UDP.
-const UDP_BUF: usize = 65_535;
+/// The UDP receive buffer of one forward: the largest `dns.edns_payload`
+/// and one byte.
+const UDP_BUF: usize = 4096 + 1;
 
 /// How an exchange failed, for the Extended DNS Error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,9 +307,18 @@ impl Upstreams {
             let sock = UdpSocket::bind(bind).await.map_err(|_| TryError::Network)?;
             sock.connect(up.addr).await.map_err(|_| TryError::Network)?;
             sock.send(&query).await.map_err(|_| TryError::Network)?;
+            // Room for the largest size ward may advertise and one byte
+            // more: an answer that fills the buffer may have been cut by
+            // the kernel, so it is asked again over TCP (as a truncated one
+            // is). An upstream that sends more than ward advertised, but
+            // no more than this, is still taken. 4 KiB per forward in
+            // flight, not 64 KiB.
             let mut buf = vec![0u8; UDP_BUF];
             loop {
                 let n = sock.recv(&mut buf).await.map_err(|_| TryError::Network)?;
+                if n == buf.len() {
+                    return Ok(None);
+                }
                 match response::accept(&buf[..n], id, question) {
                     // Possibly spoofed or a late answer: keep listening.
                     Err(Rejected::Mismatch) => continue,

@@ -152,7 +152,7 @@ impl DnsMetrics {
         let cache_bytes = CountGauge::default();
         r.register(
             CACHE_BYTES,
-            "Approximate bytes held by the answer cache",
+            "The answer cache's weight against cache.max_memory in bytes (each entry counts at least max_memory / max_entries)",
             cache_bytes.clone(),
         );
         let upstream_latency =

@@ -59,7 +59,8 @@ pub const CACHE_HITS_TOTAL: &str = "ward_cache_hits_total";
 pub const CACHE_MISSES_TOTAL: &str = "ward_cache_misses_total";
 /// Entries in the answer cache.
 pub const CACHE_ENTRIES: &str = "ward_cache_entries";
-/// Approximate bytes held by the answer cache.
+/// The answer cache's weight against `cache.max_memory`: each entry's
+/// approximate size, at least `max_memory / max_entries`.
 pub const CACHE_BYTES: &str = "ward_cache_bytes";
 /// Round-trip time of upstream exchanges, by upstream.
 pub const UPSTREAM_LATENCY_SECONDS: &str = "ward_upstream_latency_seconds";

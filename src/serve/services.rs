@@ -74,6 +74,7 @@ impl Services {
                 }
             });
         }
+        background.spawn(tasks::trim_memory(shutdown.clone()));
         background.spawn(tasks::gauges(
             probe(),
             Arc::clone(&node.metrics),

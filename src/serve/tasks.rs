@@ -121,6 +121,22 @@ pub(super) async fn gauges(probe: Probe, metrics: Arc<Metrics>, shutdown: Cancel
     }
 }
 
+/// How often [`trim_memory`] runs.
+const TRIM_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Returns freed memory to the system every [`TRIM_INTERVAL`], so that the
+/// resident set comes back down after a burst of connections or forwards
+/// (the soak test of `bench/soak.sh` measures it).
+pub(super) async fn trim_memory(shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(TRIM_INTERVAL) => {}
+            () = shutdown.cancelled() => break,
+        }
+        crate::sys::release_free_memory();
+    }
+}
+
 /// `READY=1` once a verified list is in force (at once, normally; later
 /// if ward started without one and the updater fetches it).
 pub(super) async fn notify_ready(
