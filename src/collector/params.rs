@@ -20,46 +20,96 @@ pub struct Range {
     pub to: Timestamp,
 }
 
-fn timestamp(params: &BTreeMap<String, String>, name: &str) -> Result<Option<Timestamp>, String> {
+/// Why a query parameter is refused: the body of the 400, saying what is
+/// wrong and where.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamError {
+    #[error(
+        "query parameter {name}={text:?} is not an RFC 3339 time such as 2026-11-29T18:00:00Z: {source}"
+    )]
+    Timestamp {
+        name: String,
+        text: String,
+        #[source]
+        source: jiff::Error,
+    },
+    #[error("the range is empty or inverted: from={from} is not before to={to}")]
+    Inverted { from: Timestamp, to: Timestamp },
+    #[error("the range from={from} to={to} is longer than {max_days} days; ask for less")]
+    TooLong {
+        from: Timestamp,
+        to: Timestamp,
+        max_days: i64,
+    },
+    #[error("unknown query parameter {name:?}; this page takes {}", known.join(", "))]
+    Unknown {
+        name: String,
+        known: &'static [&'static str],
+    },
+    #[error("give either hours=N or from=/to=, not both")]
+    HoursAndRange,
+    #[error("query parameter hours={text:?} is not a whole number of hours from 1 to {max}")]
+    Hours { text: String, max: i64 },
+    #[error(
+        "both from= and to= are required, RFC 3339, e.g. ?from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z"
+    )]
+    ExportBounds,
+    #[error("year= is required, e.g. ?year={this_year}")]
+    YearMissing { this_year: i16 },
+    #[error("query parameter year={text:?} is not a year from 2000 to {this_year}")]
+    Year { text: String, this_year: i16 },
+    #[error("year {year}: {source}")]
+    YearRange {
+        year: i16,
+        #[source]
+        source: jiff::Error,
+    },
+}
+
+fn timestamp(
+    params: &BTreeMap<String, String>,
+    name: &str,
+) -> Result<Option<Timestamp>, ParamError> {
     let Some(text) = params.get(name) else {
         return Ok(None);
     };
-    text.trim().parse::<Timestamp>().map(Some).map_err(|e| {
-        format!(
-            "query parameter {name}={text:?} is not an RFC 3339 time such as 2026-11-29T18:00:00Z: {e}"
-        )
-    })
+    text.trim()
+        .parse::<Timestamp>()
+        .map(Some)
+        .map_err(|source| ParamError::Timestamp {
+            name: name.to_owned(),
+            text: text.clone(),
+            source,
+        })
 }
 
-fn check_span(range: Range, max_days: i64) -> Result<Range, String> {
-    if range.from >= range.to {
-        return Err(format!(
-            "the range is empty or inverted: from={} is not before to={}",
-            range.from, range.to
-        ));
+fn check_span(range: Range, max_days: i64) -> Result<Range, ParamError> {
+    let Range { from, to } = range;
+    if from >= to {
+        return Err(ParamError::Inverted { from, to });
     }
-    if range.to.duration_since(range.from) > SignedDuration::from_hours(24 * max_days) {
-        return Err(format!(
-            "the range from={} to={} is longer than {max_days} days; ask for less",
-            range.from, range.to
-        ));
+    if to.duration_since(from) > SignedDuration::from_hours(24 * max_days) {
+        return Err(ParamError::TooLong { from, to, max_days });
     }
     Ok(range)
 }
 
-fn unknown(params: &BTreeMap<String, String>, known: &[&str]) -> Result<(), String> {
+fn unknown(
+    params: &BTreeMap<String, String>,
+    known: &'static [&'static str],
+) -> Result<(), ParamError> {
     match params.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(format!(
-            "unknown query parameter {k:?}; this page takes {}",
-            known.join(", ")
-        )),
+        Some(k) => Err(ParamError::Unknown {
+            name: k.clone(),
+            known,
+        }),
         None => Ok(()),
     }
 }
 
 /// The node page's range: `from` and/or `to` (RFC 3339; `to` defaults to
 /// `now`, `from` to `to` − 24 h), or `hours=N` back from `now`.
-pub fn node_range(params: &BTreeMap<String, String>, now: Timestamp) -> Result<Range, String> {
+pub fn node_range(params: &BTreeMap<String, String>, now: Timestamp) -> Result<Range, ParamError> {
     unknown(params, &["from", "to", "hours"])?;
     let from = timestamp(params, "from")?;
     let to = timestamp(params, "to")?;
@@ -67,15 +117,15 @@ pub fn node_range(params: &BTreeMap<String, String>, now: Timestamp) -> Result<R
         None => None,
         Some(text) => {
             if from.is_some() || to.is_some() {
-                return Err("give either hours=N or from=/to=, not both".into());
+                return Err(ParamError::HoursAndRange);
             }
             match text.trim().parse::<i64>() {
                 Ok(n) if (1..=24 * MAX_NODE_DAYS).contains(&n) => Some(n),
                 _ => {
-                    return Err(format!(
-                        "query parameter hours={text:?} is not a whole number of hours from 1 to {}",
-                        24 * MAX_NODE_DAYS
-                    ));
+                    return Err(ParamError::Hours {
+                        text: text.clone(),
+                        max: 24 * MAX_NODE_DAYS,
+                    });
                 }
             }
         }
@@ -86,39 +136,37 @@ pub fn node_range(params: &BTreeMap<String, String>, now: Timestamp) -> Result<R
 }
 
 /// The export's range: `from` and `to`, both required.
-pub fn export_range(params: &BTreeMap<String, String>) -> Result<Range, String> {
+pub fn export_range(params: &BTreeMap<String, String>) -> Result<Range, ParamError> {
     unknown(params, &["from", "to"])?;
     let (Some(from), Some(to)) = (timestamp(params, "from")?, timestamp(params, "to")?) else {
-        return Err(
-            "both from= and to= are required, RFC 3339, e.g. ?from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z"
-                .into(),
-        );
+        return Err(ParamError::ExportBounds);
     };
     check_span(Range { from, to }, MAX_EXPORT_DAYS)
 }
 
 /// The annual report's `year`: required, 2000 to the current year.
-pub fn year(params: &BTreeMap<String, String>, now: Timestamp) -> Result<i16, String> {
+pub fn year(params: &BTreeMap<String, String>, now: Timestamp) -> Result<i16, ParamError> {
     unknown(params, &["year"])?;
     let this_year = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
     let Some(text) = params.get("year") else {
-        return Err(format!("year= is required, e.g. ?year={this_year}"));
+        return Err(ParamError::YearMissing { this_year });
     };
     match text.trim().parse::<i16>() {
         Ok(y) if (2000..=this_year).contains(&y) => Ok(y),
-        _ => Err(format!(
-            "query parameter year={text:?} is not a year from 2000 to {this_year}"
-        )),
+        _ => Err(ParamError::Year {
+            text: text.clone(),
+            this_year,
+        }),
     }
 }
 
 /// `[YYYY-01-01, YYYY+1-01-01)` in UTC.
-pub fn year_range(year: i16) -> Result<Range, String> {
+pub fn year_range(year: i16) -> Result<Range, ParamError> {
     let start = |y: i16| {
         jiff::civil::date(y, 1, 1)
             .to_zoned_datetime(jiff::tz::TimeZone::UTC)
             .map(|z| z.timestamp())
-            .map_err(|e| format!("year {y}: {e}"))
+            .map_err(|source| ParamError::YearRange { year: y, source })
     };
     Ok(Range {
         from: start(year)?,
@@ -178,7 +226,7 @@ mod tests {
             ),
             (q(&[("form", "x")]), "unknown query parameter \"form\""),
         ] {
-            let e = node_range(&bad, now).unwrap_err();
+            let e = node_range(&bad, now).unwrap_err().to_string();
             assert!(e.contains(want), "{e}");
         }
     }
@@ -194,6 +242,7 @@ mod tests {
         assert!(
             export_range(&q(&[("from", "2026-11-01T00:00:00Z")]))
                 .unwrap_err()
+                .to_string()
                 .contains("both")
         );
         assert!(
@@ -202,6 +251,7 @@ mod tests {
                 ("to", "2026-11-01T00:00:00Z")
             ]))
             .unwrap_err()
+            .to_string()
             .contains("inverted")
         );
         assert!(
@@ -210,6 +260,7 @@ mod tests {
                 ("to", "2026-11-01T00:00:00Z")
             ]))
             .unwrap_err()
+            .to_string()
             .contains("366 days")
         );
     }
@@ -217,13 +268,19 @@ mod tests {
     #[test]
     fn years() {
         let now = ts("2026-11-29T18:00:00Z");
-        assert_eq!(year(&q(&[("year", "2026")]), now), Ok(2026));
+        assert_eq!(year(&q(&[("year", "2026")]), now).unwrap(), 2026);
         assert!(
             year(&q(&[("year", "2027")]), now)
                 .unwrap_err()
+                .to_string()
                 .contains("2000 to 2026")
         );
-        assert!(year(&q(&[]), now).unwrap_err().contains("required"));
+        assert!(
+            year(&q(&[]), now)
+                .unwrap_err()
+                .to_string()
+                .contains("required")
+        );
         let r = year_range(2026).unwrap();
         assert_eq!(
             (r.from, r.to),

@@ -119,7 +119,8 @@ pub fn annual(
     interval: Duration,
     year: i16,
 ) -> Result<AnnualReport, StorageError> {
-    let range = super::params::year_range(year).map_err(StorageError::Corrupt)?;
+    let range =
+        super::params::year_range(year).map_err(|e| StorageError::Corrupt(e.to_string()))?;
     let silent_after = SignedDuration::try_from(interval.saturating_mul(SILENT_AFTER))
         .unwrap_or(SignedDuration::MAX);
     let mut report = Annual::new(year, range, now, silent_after);

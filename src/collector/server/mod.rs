@@ -433,8 +433,8 @@ fn json(value: &impl serde::Serialize) -> Response {
     }
 }
 
-fn bad_request(message: String) -> Response {
-    text(StatusCode::BAD_REQUEST, format!("bad request: {message}\n"))
+fn bad_request(error: super::params::ParamError) -> Response {
+    text(StatusCode::BAD_REQUEST, format!("bad request: {error}\n"))
 }
 
 /// A CSV download.
@@ -677,7 +677,7 @@ async fn export_csv(State(app): State<Arc<App>>, Query(params): Params) -> Respo
     const FLUSH: usize = 64 << 10;
     let range = match super::params::export_range(&params) {
         Ok(r) => r,
-        Err(message) => return bad_request(message),
+        Err(error) => return bad_request(error),
     };
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let producer = Arc::clone(&app);
