@@ -40,8 +40,13 @@ pub enum Rejection {
     TooLarge { limit: u64 },
     #[error("not JSON: {detail}")]
     NotJson { detail: String },
+    /// The body does not fit the report's types (serde's message).
     #[error("not a valid ward-compliance-report/1: {detail}")]
     Schema { detail: String },
+    /// It fits the types but breaks a rule they do not express. Shown,
+    /// not a `source`: the text is already in this message.
+    #[error("not a valid ward-compliance-report/1: {0}")]
+    Shape(ShapeError),
     #[error(
         "key {key_id} is registered for {isp_id}/{node_id}, but the report claims {claimed_isp}/{claimed_node}"
     )]
@@ -62,7 +67,7 @@ impl Rejection {
             Self::WrongNode { .. } => 403,
             Self::MalformedSignature(_) | Self::NotJson { .. } => 400,
             Self::TooLarge { .. } => 413,
-            Self::Schema { .. } => 422,
+            Self::Schema { .. } | Self::Shape(_) => 422,
         }
     }
 
@@ -73,7 +78,7 @@ impl Rejection {
             Self::UnknownKey { .. } => IngestResult::UnknownKey,
             Self::BadSignature { .. } => IngestResult::BadSignature,
             Self::TooLarge { .. } => IngestResult::TooLarge,
-            Self::NotJson { .. } | Self::Schema { .. } => IngestResult::Invalid,
+            Self::NotJson { .. } | Self::Schema { .. } | Self::Shape(_) => IngestResult::Invalid,
             Self::WrongNode { .. } => IngestResult::WrongNode,
         }
     }
@@ -169,7 +174,7 @@ pub fn verify(
             claimed_node: report.node_id,
         });
     }
-    check_shape(&report).map_err(|detail| Rejection::Schema { detail })?;
+    check_shape(&report).map_err(Rejection::Shape)?;
     Ok(Accepted {
         report,
         body: body.to_vec(),
@@ -179,47 +184,84 @@ pub fn verify(
     })
 }
 
+/// What a signed, parsed report breaks beyond serde's types, found by
+/// [`verify`] after the signature; the text ends the 422 answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeError {
+    #[error("format {found:?}: this collector reads {:?}", body::FORMAT)]
+    Format { found: String },
+    #[error(
+        "report_id {found:?} does not match isp_id, node_id and window_start (expected {expected})"
+    )]
+    ReportId { found: String, expected: String },
+    #[error("min_count {min_count} is below {MIN_MIN_COUNT}")]
+    MinCount { min_count: u64 },
+    #[error("counters.blocked.{category}: unknown channel {channel:?}")]
+    UnknownChannel { category: String, channel: String },
+    #[error(
+        "counters.blocked.{category}.{channel}: exact count {count} under min_count {min_count}"
+    )]
+    ExactUnderMinCount {
+        category: String,
+        channel: String,
+        count: u64,
+        min_count: u64,
+    },
+    #[error("counters.blocked.{category}.{channel}: {found:?} is neither a count nor {below:?}")]
+    NotACount {
+        category: String,
+        channel: String,
+        found: String,
+        below: String,
+    },
+    #[error("activations: lag_seconds is not a finite number")]
+    LagNotFinite,
+}
+
 /// What serde's types do not already enforce.
-fn check_shape(r: &Report) -> Result<(), String> {
+fn check_shape(r: &Report) -> Result<(), ShapeError> {
     if r.format != body::FORMAT {
-        return Err(format!(
-            "format {:?}: this collector reads {:?}",
-            r.format,
-            body::FORMAT
-        ));
+        return Err(ShapeError::Format {
+            found: r.format.clone(),
+        });
     }
     let expected = body::report_id(&r.isp_id, &r.node_id, r.window_start);
     if r.report_id != expected {
-        return Err(format!(
-            "report_id {:?} does not match isp_id, node_id and window_start (expected {expected})",
-            r.report_id
-        ));
+        return Err(ShapeError::ReportId {
+            found: r.report_id.clone(),
+            expected,
+        });
     }
     if r.min_count < MIN_MIN_COUNT {
-        return Err(format!(
-            "min_count {} is below {MIN_MIN_COUNT}",
-            r.min_count
-        ));
+        return Err(ShapeError::MinCount {
+            min_count: r.min_count,
+        });
     }
     let below = format!("<{}", r.min_count);
     for (category, row) in &r.counters.blocked {
         for (channel, count) in row {
             if !matches!(channel.as_str(), "dns" | "sni" | "http") {
-                return Err(format!(
-                    "counters.blocked.{category}: unknown channel {channel:?}"
-                ));
+                return Err(ShapeError::UnknownChannel {
+                    category: category.clone(),
+                    channel: channel.clone(),
+                });
             }
             match count {
                 Count::Exact(n) if *n < r.min_count => {
-                    return Err(format!(
-                        "counters.blocked.{category}.{channel}: exact count {n} under min_count {}",
-                        r.min_count
-                    ));
+                    return Err(ShapeError::ExactUnderMinCount {
+                        category: category.clone(),
+                        channel: channel.clone(),
+                        count: *n,
+                        min_count: r.min_count,
+                    });
                 }
                 Count::Below(s) if *s != below => {
-                    return Err(format!(
-                        "counters.blocked.{category}.{channel}: {s:?} is neither a count nor {below:?}"
-                    ));
+                    return Err(ShapeError::NotACount {
+                        category: category.clone(),
+                        channel: channel.clone(),
+                        found: s.clone(),
+                        below,
+                    });
                 }
                 _ => {}
             }
@@ -227,7 +269,7 @@ fn check_shape(r: &Report) -> Result<(), String> {
     }
     for a in &r.activations {
         if !a.lag_seconds.is_finite() {
-            return Err("activations: lag_seconds is not a finite number".into());
+            return Err(ShapeError::LagNotFinite);
         }
     }
     Ok(())
@@ -333,8 +375,8 @@ mod tests {
     #[test]
     fn shape_checks_beyond_the_types() {
         let schema = |r: Result<Accepted, Rejection>| match r {
-            Err(Rejection::Schema { detail }) => detail,
-            other => panic!("expected a schema rejection, got {other:?}"),
+            Err(Rejection::Shape(e)) => e.to_string(),
+            other => panic!("expected a shape rejection, got {other:?}"),
         };
         let d = schema(edited(|r| r.format = "ward-compliance-report/2".into()));
         assert!(d.contains("format"), "{d}");
