@@ -66,7 +66,9 @@ impl ProbeRejection {
             Self::MalformedSignature(_) | Self::Invalid(ParseError::NotJson(_)) => {
                 StatusCode::BAD_REQUEST
             }
-            Self::Invalid(ParseError::Schema(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Invalid(ParseError::Schema(_) | ParseError::Check(_)) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }

@@ -146,8 +146,60 @@ pub fn is_identifier(s: &str) -> bool {
 pub enum ParseError {
     #[error("not JSON: {0}")]
     NotJson(String),
+    /// The body does not fit the result's types (serde's message).
     #[error("not a valid {FORMAT}: {0}")]
     Schema(String),
+    /// It fits the types but breaks a rule they do not express. Shown,
+    /// not a `source`: the text is already in this message.
+    #[error("not a valid {FORMAT}: {0}")]
+    Check(CheckError),
+}
+
+/// What a parsed result breaks beyond serde's types
+/// ([`ProbeResult::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    #[error("format {found:?}: this collector reads {FORMAT:?}")]
+    Format { found: String },
+    #[error("{field} {value:?}: use 1 to {MAX_ID_LEN} letters, digits, '.', '_' or '-'")]
+    Identifier { field: &'static str, value: String },
+    #[error("resolver {found:?} is not IP:PORT")]
+    Resolver { found: String },
+    #[error(
+        "probe_id {found:?} does not match prober_id, resolver and probed_at (expected {expected})"
+    )]
+    ProbeId { found: String, expected: String },
+    #[error("more than {MAX_REASONS} reasons")]
+    TooManyReasons,
+    #[error("a reason of {len} bytes: each is 1 to {MAX_REASON_LEN}")]
+    ReasonLength { len: usize },
+    #[error("compliant is true but there are reasons")]
+    CompliantWithReasons,
+    #[error("compliant is false or null without a reason")]
+    NoReason,
+    #[error("canary.sni must be given exactly when sni is")]
+    CanarySni,
+    /// `field`: e.g. `canary.name` or `dns.not_blocked`.
+    #[error("{field}: {name:?} is not a domain name")]
+    Name { field: String, name: String },
+    #[error("{field}: blocked {blocked} is more than probed {probed}")]
+    BlockedOverProbed {
+        field: &'static str,
+        blocked: u64,
+        probed: u64,
+    },
+    #[error("{field}: failed {failed} is more than probed - blocked {not_blocked}")]
+    FailedOverNotBlocked {
+        field: &'static str,
+        failed: u64,
+        not_blocked: u64,
+    },
+    #[error("{field}: not_blocked lists {listed} names, probed - blocked is {not_blocked}")]
+    NotBlockedCount {
+        field: &'static str,
+        listed: usize,
+        not_blocked: u64,
+    },
 }
 
 impl ProbeResult {
@@ -168,17 +220,16 @@ impl ProbeResult {
                 Category::Data => ParseError::Schema(e.to_string()),
             }
         })?;
-        r.check().map_err(ParseError::Schema)?;
+        r.check().map_err(ParseError::Check)?;
         Ok(r)
     }
 
     /// What serde's types do not already enforce.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), CheckError> {
         if self.format != FORMAT {
-            return Err(format!(
-                "format {:?}: this collector reads {FORMAT:?}",
-                self.format
-            ));
+            return Err(CheckError::Format {
+                found: self.format.clone(),
+            });
         }
         for (field, value) in [
             ("prober_id", Some(&self.prober_id)),
@@ -189,47 +240,47 @@ impl ProbeResult {
             if let Some(v) = value
                 && !is_identifier(v)
             {
-                return Err(format!(
-                    "{field} {v:?}: use 1 to {MAX_ID_LEN} letters, digits, '.', '_' or '-'"
-                ));
+                return Err(CheckError::Identifier {
+                    field,
+                    value: v.clone(),
+                });
             }
         }
         if self.resolver.parse::<SocketAddr>().is_err() {
-            return Err(format!("resolver {:?} is not IP:PORT", self.resolver));
+            return Err(CheckError::Resolver {
+                found: self.resolver.clone(),
+            });
         }
         let expected = probe_id(&self.prober_id, &self.resolver, self.probed_at);
         if self.probe_id != expected {
-            return Err(format!(
-                "probe_id {:?} does not match prober_id, resolver and probed_at (expected {expected})",
-                self.probe_id
-            ));
+            return Err(CheckError::ProbeId {
+                found: self.probe_id.clone(),
+                expected,
+            });
         }
         if self.reasons.len() > MAX_REASONS {
-            return Err(format!("more than {MAX_REASONS} reasons"));
+            return Err(CheckError::TooManyReasons);
         }
         if let Some(r) = self
             .reasons
             .iter()
             .find(|r| r.is_empty() || r.len() > MAX_REASON_LEN)
         {
-            return Err(format!(
-                "a reason of {} bytes: each is 1 to {MAX_REASON_LEN}",
-                r.len()
-            ));
+            return Err(CheckError::ReasonLength { len: r.len() });
         }
         match self.compliant {
             Some(true) if !self.reasons.is_empty() => {
-                return Err("compliant is true but there are reasons".into());
+                return Err(CheckError::CompliantWithReasons);
             }
             Some(false) | None if self.reasons.is_empty() => {
-                return Err("compliant is false or null without a reason".into());
+                return Err(CheckError::NoReason);
             }
             _ => {}
         }
         if let Some(c) = &self.canary {
             check_name("canary.name", &c.name)?;
             if c.sni.is_some() != self.sni.is_some() {
-                return Err("canary.sni must be given exactly when sni is".into());
+                return Err(CheckError::CanarySni);
             }
         }
         check_channel("dns", &self.dns)?;
@@ -240,31 +291,38 @@ impl ProbeResult {
     }
 }
 
-fn check_name(field: &str, name: &str) -> Result<(), String> {
+fn check_name(field: &str, name: &str) -> Result<(), CheckError> {
     if name.is_empty() || name.len() > 255 || name.chars().any(|c| c.is_control()) {
-        return Err(format!("{field}: {name:?} is not a domain name"));
+        return Err(CheckError::Name {
+            field: field.to_owned(),
+            name: name.to_owned(),
+        });
     }
     Ok(())
 }
 
-fn check_channel(field: &str, c: &Channel) -> Result<(), String> {
-    let not_blocked = c.probed.checked_sub(c.blocked).ok_or_else(|| {
-        format!(
-            "{field}: blocked {} is more than probed {}",
-            c.blocked, c.probed
-        )
-    })?;
+fn check_channel(field: &'static str, c: &Channel) -> Result<(), CheckError> {
+    let not_blocked = c
+        .probed
+        .checked_sub(c.blocked)
+        .ok_or(CheckError::BlockedOverProbed {
+            field,
+            blocked: c.blocked,
+            probed: c.probed,
+        })?;
     if c.failed > not_blocked {
-        return Err(format!(
-            "{field}: failed {} is more than probed - blocked {not_blocked}",
-            c.failed
-        ));
+        return Err(CheckError::FailedOverNotBlocked {
+            field,
+            failed: c.failed,
+            not_blocked,
+        });
     }
     if c.not_blocked.len() > MAX_NAMES || c.not_blocked.len() as u64 != not_blocked {
-        return Err(format!(
-            "{field}: not_blocked lists {} names, probed - blocked is {not_blocked}",
-            c.not_blocked.len()
-        ));
+        return Err(CheckError::NotBlockedCount {
+            field,
+            listed: c.not_blocked.len(),
+            not_blocked,
+        });
     }
     for n in &c.not_blocked {
         check_name(&format!("{field}.not_blocked"), n)?;
@@ -358,7 +416,10 @@ pub(crate) mod tests {
         let good = value(&r);
         let schema = |v: serde_json::Value, want: &str| {
             let e = parse_value(&v).unwrap_err();
-            assert!(matches!(e, ParseError::Schema(_)), "{e}");
+            assert!(
+                matches!(e, ParseError::Schema(_) | ParseError::Check(_)),
+                "{e}"
+            );
             assert!(e.to_string().contains(want), "{want} in {e}");
         };
         let mut v = good.clone();
