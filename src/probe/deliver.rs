@@ -27,6 +27,61 @@ const SUFFIX: &str = ".probe";
 /// Where refused results are kept.
 const REJECTED: &str = "rejected";
 
+/// Why the spool cannot be written, read or tidied. Each names the file
+/// or directory.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("cannot create the spool directory {dir}: {source}")]
+    CreateSpool {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A spool file, or the spool directory.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a spooled probe result")]
+    NotSpooled { path: PathBuf },
+    #[error("{path}: the signature line is not text")]
+    SignatureNotText { path: PathBuf },
+    #[error("cannot remove {path}: {source}")]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot sync {dir}: {source}")]
+    Sync {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `rejected/`.
+    #[error("cannot create {dir}: {source}")]
+    CreateRejected {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Into `rejected/`.
+    #[error("cannot move {path}: {source}")]
+    Move {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// One signed result, as spooled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signed {
@@ -41,29 +96,38 @@ pub fn file_name(probed_at: jiff::Timestamp, probe_id: &str) -> String {
 }
 
 /// Writes `s` to `dir/name` durably (creating `dir`).
-pub fn spool(dir: &Path, name: &str, s: &Signed) -> Result<PathBuf, String> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create the spool directory {}: {e}", dir.display()))?;
+pub fn spool(dir: &Path, name: &str, s: &Signed) -> Result<PathBuf, SpoolError> {
+    std::fs::create_dir_all(dir).map_err(|source| SpoolError::CreateSpool {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
     let path = dir.join(name);
     let mut bytes = Vec::with_capacity(s.signature.len() + 1 + s.body.len());
     bytes.extend_from_slice(s.signature.as_bytes());
     bytes.push(b'\n');
     bytes.extend_from_slice(&s.body);
-    crate::fsx::write_atomic(&path, &bytes, 0o600, true)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    if let Err(source) = crate::fsx::write_atomic(&path, &bytes, 0o600, true) {
+        return Err(SpoolError::Write { path, source });
+    }
     Ok(path)
 }
 
 /// Reads one spool file.
-fn read(path: &Path) -> Result<Signed, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn read(path: &Path) -> Result<Signed, SpoolError> {
+    let bytes = std::fs::read(path).map_err(|source| SpoolError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let at = bytes
         .iter()
         .position(|b| *b == b'\n')
-        .ok_or_else(|| format!("{}: not a spooled probe result", path.display()))?;
+        .ok_or_else(|| SpoolError::NotSpooled {
+            path: path.to_path_buf(),
+        })?;
     let (sig, body) = bytes.split_at(at);
-    let signature = String::from_utf8(sig.to_vec())
-        .map_err(|_| format!("{}: the signature line is not text", path.display()))?;
+    let signature = String::from_utf8(sig.to_vec()).map_err(|_| SpoolError::SignatureNotText {
+        path: path.to_path_buf(),
+    })?;
     let probe_id = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -80,15 +144,19 @@ fn read(path: &Path) -> Result<Signed, String> {
 }
 
 /// The spooled results, oldest first.
-pub fn pending(dir: &Path) -> Result<Vec<PathBuf>, String> {
+pub fn pending(dir: &Path) -> Result<Vec<PathBuf>, SpoolError> {
+    let unreadable = |source| SpoolError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
+        Err(e) => return Err(unreadable(e)),
     };
     let mut out = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        let entry = entry.map_err(unreadable)?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         // Temporary files of write_atomic start with '.'.
@@ -114,7 +182,7 @@ pub struct Delivery {
 
 /// POSTs every spooled result in `dir`, oldest first (see the module
 /// docs for what each answer does).
-pub async fn flush(sender: &Sender, dir: &Path) -> Result<Delivery, String> {
+pub async fn flush(sender: &Sender, dir: &Path) -> Result<Delivery, SpoolError> {
     let mut out = Delivery::default();
     for path in pending(dir)? {
         let signed = read(&path)?;
@@ -131,19 +199,27 @@ pub async fn flush(sender: &Sender, dir: &Path) -> Result<Delivery, String> {
             .await;
         match sent.result {
             SendResult::Ok => {
-                std::fs::remove_file(&path)
-                    .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
-                crate::fsx::sync_dir(dir)
-                    .map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
+                if let Err(source) = std::fs::remove_file(&path) {
+                    return Err(SpoolError::Remove { path, source });
+                }
+                crate::fsx::sync_dir(dir).map_err(|source| SpoolError::Sync {
+                    dir: dir.to_path_buf(),
+                    source,
+                })?;
                 out.delivered.push(signed.probe_id);
             }
             SendResult::Rejected => {
                 let rejected = dir.join(REJECTED);
-                std::fs::create_dir_all(&rejected)
-                    .map_err(|e| format!("cannot create {}: {e}", rejected.display()))?;
-                if let Some(name) = path.file_name() {
-                    std::fs::rename(&path, rejected.join(name))
-                        .map_err(|e| format!("cannot move {}: {e}", path.display()))?;
+                if let Err(source) = std::fs::create_dir_all(&rejected) {
+                    return Err(SpoolError::CreateRejected {
+                        dir: rejected,
+                        source,
+                    });
+                }
+                if let Some(name) = path.file_name()
+                    && let Err(source) = std::fs::rename(&path, rejected.join(name))
+                {
+                    return Err(SpoolError::Move { path, source });
                 }
                 out.rejected.push((signed.probe_id, sent.detail));
             }
