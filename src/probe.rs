@@ -67,6 +67,51 @@ impl Verdict {
     }
 }
 
+/// Why asking a resolver gave no usable answer. The text becomes a
+/// [`Verdict::Failed`] detail.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("malformed answer: {0}")]
+    Malformed(#[source] wire::WireError),
+    #[error("an answer to another query")]
+    OtherQuery,
+    #[error("malformed answer: record data out of range")]
+    RdataOutOfRange,
+    /// `rtype`: "A" or "AAAA".
+    #[error("bad {rtype} record")]
+    BadAddress { rtype: &'static str },
+    #[error("bind: {0}")]
+    Bind(#[source] std::io::Error),
+    #[error("{0}")]
+    Socket(#[source] std::io::Error),
+    /// Connecting to, or receiving from, `resolver` over UDP.
+    #[error("{resolver}: {source}")]
+    Udp {
+        resolver: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("send to {resolver}: {source}")]
+    Send {
+        resolver: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no answer from {resolver} within {timeout:?}")]
+    Timeout {
+        resolver: SocketAddr,
+        timeout: Duration,
+    },
+    #[error("{resolver} (TCP): {source}")]
+    Tcp {
+        resolver: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("query too long")]
+    QueryTooLong,
+}
+
 /// A query for `name` (`qtype`, `class`) with EDNS, so EDEs can come back.
 pub fn query(id: u16, name: &str, qtype: u16, class: u16) -> Vec<u8> {
     let mut q = Vec::with_capacity(64);
@@ -89,12 +134,12 @@ pub fn query(id: u16, name: &str, qtype: u16, class: u16) -> Vec<u8> {
 }
 
 /// Parses an answer to the query with `id`; every read is bounds-checked.
-pub fn parse_answer(id: u16, bytes: &[u8]) -> Result<DnsAnswer, String> {
-    let bad = |e: wire::WireError| format!("malformed answer: {e}");
+pub fn parse_answer(id: u16, bytes: &[u8]) -> Result<DnsAnswer, ProbeError> {
+    let bad = ProbeError::Malformed;
     let mut r = Reader::new(bytes);
     let h = Header::read(&mut r).map_err(bad)?;
     if h.id != id || !h.has(flags::QR) {
-        return Err("an answer to another query".into());
+        return Err(ProbeError::OtherQuery);
     }
     let mut out = DnsAnswer {
         rcode: h.rcode(),
@@ -113,14 +158,18 @@ pub fn parse_answer(id: u16, bytes: &[u8]) -> Result<DnsAnswer, String> {
             // is inside it; `get` keeps that from being a panic anyway.
             let rdata = bytes
                 .get(rr.rdata_at..rr.rdata_at + rr.rdlen)
-                .ok_or("malformed answer: record data out of range")?;
+                .ok_or(ProbeError::RdataOutOfRange)?;
             match (section, rr.rtype) {
                 (0, TYPE_A) if rdata.len() == 4 => {
-                    let a: [u8; 4] = rdata.try_into().map_err(|_| "bad A record")?;
+                    let a: [u8; 4] = rdata
+                        .try_into()
+                        .map_err(|_| ProbeError::BadAddress { rtype: "A" })?;
                     out.addresses.push(IpAddr::from(a));
                 }
                 (0, TYPE_AAAA) if rdata.len() == 16 => {
-                    let a: [u8; 16] = rdata.try_into().map_err(|_| "bad AAAA record")?;
+                    let a: [u8; 16] = rdata
+                        .try_into()
+                        .map_err(|_| ProbeError::BadAddress { rtype: "AAAA" })?;
                     out.addresses.push(IpAddr::from(a));
                 }
                 (0, TYPE_TXT) => {
@@ -186,9 +235,9 @@ pub fn ask(
     class: u16,
     timeout: Duration,
     tries: u32,
-) -> Result<DnsAnswer, String> {
-    let mut last = String::from("no attempt");
-    for _ in 0..tries.max(1) {
+) -> Result<DnsAnswer, ProbeError> {
+    let mut attempt = 1;
+    loop {
         let id = crate::dns::upstream::random_id();
         let q = query(id, name, qtype, class);
         match udp_exchange(resolver, &q, timeout).and_then(|b| parse_answer(id, &b)) {
@@ -196,25 +245,26 @@ pub fn ask(
                 return tcp_exchange(resolver, &q, timeout).and_then(|b| parse_answer(id, &b));
             }
             Ok(a) => return Ok(a),
-            Err(e) => last = e,
+            // The last attempt's error is the one reported.
+            Err(e) if attempt >= tries => return Err(e),
+            Err(_) => attempt += 1,
         }
     }
-    Err(last)
 }
 
-fn udp_exchange(resolver: SocketAddr, q: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
+fn udp_exchange(resolver: SocketAddr, q: &[u8], timeout: Duration) -> Result<Vec<u8>, ProbeError> {
     let any: SocketAddr = if resolver.is_ipv4() {
         (Ipv4Addr::UNSPECIFIED, 0).into()
     } else {
         (Ipv6Addr::UNSPECIFIED, 0).into()
     };
-    let sock = UdpSocket::bind(any).map_err(|e| format!("bind: {e}"))?;
+    let sock = UdpSocket::bind(any).map_err(ProbeError::Bind)?;
     sock.connect(resolver)
-        .map_err(|e| format!("{resolver}: {e}"))?;
+        .map_err(|source| ProbeError::Udp { resolver, source })?;
     sock.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+        .map_err(ProbeError::Socket)?;
     sock.send(q)
-        .map_err(|e| format!("send to {resolver}: {e}"))?;
+        .map_err(|source| ProbeError::Send { resolver, source })?;
     let mut buf = vec![0u8; 65_535];
     match sock.recv(&mut buf) {
         Ok(n) => Ok(buf[..n].to_vec()),
@@ -224,9 +274,9 @@ fn udp_exchange(resolver: SocketAddr, q: &[u8], timeout: Duration) -> Result<Vec
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
             ) =>
         {
-            Err(format!("no answer from {resolver} within {timeout:?}"))
+            Err(ProbeError::Timeout { resolver, timeout })
         }
-        Err(e) => Err(format!("{resolver}: {e}")),
+        Err(source) => Err(ProbeError::Udp { resolver, source }),
     }
 }
 
@@ -269,15 +319,15 @@ impl Write for Deadlined<'_> {
     }
 }
 
-fn tcp_exchange(resolver: SocketAddr, q: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
-    let io = |e: std::io::Error| format!("{resolver} (TCP): {e}");
+fn tcp_exchange(resolver: SocketAddr, q: &[u8], timeout: Duration) -> Result<Vec<u8>, ProbeError> {
+    let io = |source| ProbeError::Tcp { resolver, source };
     let deadline = Instant::now() + timeout;
     let tcp = TcpStream::connect_timeout(&resolver, timeout).map_err(io)?;
     let mut s = Deadlined {
         tcp: &tcp,
         deadline,
     };
-    let len = u16::try_from(q.len()).map_err(|_| "query too long".to_owned())?;
+    let len = u16::try_from(q.len()).map_err(|_| ProbeError::QueryTooLong)?;
     let mut framed = len.to_be_bytes().to_vec();
     framed.extend_from_slice(q);
     s.write_all(&framed).map_err(io)?;
@@ -310,7 +360,7 @@ pub fn probe_dns(
 ) -> Verdict {
     match ask(resolver, name, TYPE_A, CLASS_IN, timeout, 2) {
         Ok(a) => judge_dns(&a, sinkholes),
-        Err(e) => Verdict::Failed(e),
+        Err(e) => Verdict::Failed(e.to_string()),
     }
 }
 
