@@ -391,7 +391,7 @@ impl User {
         });
         let hash = t.get("password_hash", |v| {
             let text = extract::string(v)?;
-            check_password_hash(text).map_err(Invalid)?;
+            check_password_hash(text).map_err(|e| Invalid(e.to_string()))?;
             Ok(text.to_owned())
         });
         if matches!(name, Got::Missing) {
@@ -410,19 +410,34 @@ impl User {
     }
 }
 
+/// Why a `[[user]] password_hash` is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordHashError {
+    #[error(
+        "not an Argon2 PHC string ({source}); expected $argon2id$v=19$m=...,t=...,p=...$<salt>$<hash>"
+    )]
+    NotPhc {
+        #[source]
+        source: argon2::password_hash::phc::Error,
+    },
+    #[error("hash algorithm {algorithm:?} is not supported; use argon2id")]
+    Algorithm { algorithm: String },
+    #[error("the PHC string has no hash part")]
+    NoHash,
+}
+
 /// Checks that `text` is an Argon2 PHC hash string.
-pub fn check_password_hash(text: &str) -> Result<(), String> {
-    let hash = argon2::PasswordHash::new(text).map_err(|e| {
-        format!("not an Argon2 PHC string ({e}); expected $argon2id$v=19$m=...,t=...,p=...$<salt>$<hash>")
-    })?;
+pub fn check_password_hash(text: &str) -> Result<(), PasswordHashError> {
+    let hash =
+        argon2::PasswordHash::new(text).map_err(|source| PasswordHashError::NotPhc { source })?;
     let algorithm = hash.algorithm.as_str();
     if !algorithm.starts_with("argon2") {
-        return Err(format!(
-            "hash algorithm {algorithm:?} is not supported; use argon2id"
-        ));
+        return Err(PasswordHashError::Algorithm {
+            algorithm: algorithm.to_owned(),
+        });
     }
     if hash.hash.is_none() {
-        return Err("the PHC string has no hash part".into());
+        return Err(PasswordHashError::NoHash);
     }
     Ok(())
 }

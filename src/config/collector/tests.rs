@@ -158,6 +158,7 @@ fn password_hashes_must_be_argon2() {
     assert!(
         check_password_hash("$pbkdf2-sha256$i=1000$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
             .unwrap_err()
+            .to_string()
             .contains("argon2id")
     );
 }
