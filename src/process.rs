@@ -25,20 +25,108 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
-use nix::unistd::{Gid, Group, Uid, User};
+use nix::unistd::{Gid, Group, ResGid, ResUid, Uid, User};
 use tracing::{debug, info, warn};
+
+/// Why the privilege drop or the watchdog's self-query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    // The privilege drop ([`drop_privileges`]).
+    #[error("cannot look up user {user:?}: {source}")]
+    LookupUser {
+        user: String,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("no such user {user:?}")]
+    NoSuchUser { user: String },
+    #[error("cannot look up group {group:?}: {source}")]
+    LookupGroup {
+        group: String,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("no such group {group:?}")]
+    NoSuchGroup { group: String },
+    #[error(
+        "process.user is {user:?} (uid {uid}), but ward runs as uid {current} without the privilege to switch; start it as root or as that user"
+    )]
+    CannotSwitch {
+        user: String,
+        uid: Uid,
+        current: Uid,
+    },
+    #[error("setgroups([]): {0}")]
+    SetGroups(#[source] nix::Error),
+    #[error("setgid({gid}): {source}")]
+    SetGid {
+        gid: Gid,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("setuid({uid}): {source}")]
+    SetUid {
+        uid: Uid,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("setuid(0) still succeeds after dropping privileges")]
+    RootRegainable,
+    #[error("getresuid: {0}")]
+    GetResUid(#[source] nix::Error),
+    #[error("getresgid: {0}")]
+    GetResGid(#[source] nix::Error),
+    #[error("ids after the switch are uid {ids:?} gid {gids:?}, not {uid} / {gid}")]
+    NotSwitched {
+        ids: ResUid,
+        gids: ResGid,
+        uid: Uid,
+        gid: Gid,
+    },
+
+    // The watchdog's self-query ([`self_query`]).
+    #[error("bind: {0}")]
+    Bind(#[source] io::Error),
+    #[error("send to {target}: {source}")]
+    Send {
+        target: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("receive from {target}: {source}")]
+    Receive {
+        target: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("no answer from {target} within {timeout:?}")]
+    NoAnswer {
+        target: SocketAddr,
+        timeout: Duration,
+    },
+}
 
 /// Switches to `user` (and `group`, default the user's primary group) and
 /// proves root is gone. Call after every socket is bound.
-pub fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), String> {
+pub fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), ProcessError> {
     let u = User::from_name(user)
-        .map_err(|e| format!("cannot look up user {user:?}: {e}"))?
-        .ok_or_else(|| format!("no such user {user:?}"))?;
+        .map_err(|source| ProcessError::LookupUser {
+            user: user.to_owned(),
+            source,
+        })?
+        .ok_or_else(|| ProcessError::NoSuchUser {
+            user: user.to_owned(),
+        })?;
     let gid = match group {
         Some(name) => {
             Group::from_name(name)
-                .map_err(|e| format!("cannot look up group {name:?}: {e}"))?
-                .ok_or_else(|| format!("no such group {name:?}"))?
+                .map_err(|source| ProcessError::LookupGroup {
+                    group: name.to_owned(),
+                    source,
+                })?
+                .ok_or_else(|| ProcessError::NoSuchGroup {
+                    group: name.to_owned(),
+                })?
                 .gid
         }
         None => u.gid,
@@ -49,21 +137,22 @@ pub fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), String> {
             debug!(user, "already running as the configured user");
             return Ok(());
         }
-        return Err(format!(
-            "process.user is {user:?} (uid {}), but ward runs as uid {current} without the privilege to switch; start it as root or as that user",
-            u.uid
-        ));
+        return Err(ProcessError::CannotSwitch {
+            user: user.to_owned(),
+            uid: u.uid,
+            current,
+        });
     }
-    nix::unistd::setgroups(&[]).map_err(|e| format!("setgroups([]): {e}"))?;
-    nix::unistd::setgid(gid).map_err(|e| format!("setgid({gid}): {e}"))?;
-    nix::unistd::setuid(u.uid).map_err(|e| format!("setuid({}): {e}", u.uid))?;
+    nix::unistd::setgroups(&[]).map_err(ProcessError::SetGroups)?;
+    nix::unistd::setgid(gid).map_err(|source| ProcessError::SetGid { gid, source })?;
+    nix::unistd::setuid(u.uid).map_err(|source| ProcessError::SetUid { uid: u.uid, source })?;
 
     // Root must be gone for good: no way back, and every id switched.
     if !u.uid.is_root() && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
-        return Err("setuid(0) still succeeds after dropping privileges".into());
+        return Err(ProcessError::RootRegainable);
     }
-    let ids = nix::unistd::getresuid().map_err(|e| format!("getresuid: {e}"))?;
-    let gids = nix::unistd::getresgid().map_err(|e| format!("getresgid: {e}"))?;
+    let ids = nix::unistd::getresuid().map_err(ProcessError::GetResUid)?;
+    let gids = nix::unistd::getresgid().map_err(ProcessError::GetResGid)?;
     let uid_ok = [ids.real, ids.effective, ids.saved]
         .iter()
         .all(|&i| i == u.uid);
@@ -71,10 +160,12 @@ pub fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), String> {
         .iter()
         .all(|&g| g == gid);
     if !uid_ok || !gid_ok {
-        return Err(format!(
-            "ids after the switch are uid {ids:?} gid {gids:?}, not {} / {gid}",
-            u.uid
-        ));
+        return Err(ProcessError::NotSwitched {
+            ids,
+            gids,
+            uid: u.uid,
+            gid,
+        });
     }
     info!(
         user,
@@ -172,7 +263,7 @@ pub fn self_query_target(addr: SocketAddr) -> SocketAddr {
 /// Sends `CH TXT list.ward.` to `target` over UDP and waits up to
 /// `timeout` for an answer with the same ID: proof that the serving loop
 /// receives, answers and sends.
-pub async fn self_query(target: SocketAddr, timeout: Duration) -> Result<(), String> {
+pub async fn self_query(target: SocketAddr, timeout: Duration) -> Result<(), ProcessError> {
     let any: IpAddr = if target.is_ipv4() {
         Ipv4Addr::UNSPECIFIED.into()
     } else {
@@ -180,12 +271,12 @@ pub async fn self_query(target: SocketAddr, timeout: Duration) -> Result<(), Str
     };
     let socket = tokio::net::UdpSocket::bind(SocketAddr::new(any, 0))
         .await
-        .map_err(|e| format!("bind: {e}"))?;
+        .map_err(ProcessError::Bind)?;
     let id = crate::dns::upstream::random_id();
     socket
         .send_to(&watchdog_query(id), target)
         .await
-        .map_err(|e| format!("send to {target}: {e}"))?;
+        .map_err(|source| ProcessError::Send { target, source })?;
     let mut buf = [0u8; 1232];
     let wait = async {
         loop {
@@ -198,8 +289,8 @@ pub async fn self_query(target: SocketAddr, timeout: Duration) -> Result<(), Str
     };
     match tokio::time::timeout(timeout, wait).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(format!("receive from {target}: {e}")),
-        Err(_) => Err(format!("no answer from {target} within {timeout:?}")),
+        Ok(Err(source)) => Err(ProcessError::Receive { target, source }),
+        Err(_) => Err(ProcessError::NoAnswer { target, timeout }),
     }
 }
 

@@ -72,8 +72,9 @@ pub enum ServeError {
     BlockPage(String),
     #[error("cannot read a bound socket's address")]
     LocalAddr(#[source] std::io::Error),
+    /// Shown, not a `source`: the text is already in this message.
     #[error("cannot drop privileges: {0}")]
-    Privileges(String),
+    Privileges(crate::process::ProcessError),
     #[error(transparent)]
     ListSource(#[from] SourceError),
     #[error("no verified list could be loaded and list.require_list is true: {0}")]
@@ -157,7 +158,7 @@ impl Sockets {
         match (&config.process.user, crate::process::is_root()) {
             (Some(user), _) => {
                 crate::process::drop_privileges(user, config.process.group.as_deref())
-                    .map_err(|e| ServeError::Privileges(e.to_string()))?;
+                    .map_err(ServeError::Privileges)?;
             }
             (None, true) => warn!(
                 "running as root; set [process] user (or run under the packaged systemd unit) so a compromise does not get root"
