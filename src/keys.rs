@@ -92,6 +92,25 @@ pub enum KeyError {
     SecretWherePublicExpected { path: PathBuf },
     #[error("{path}: this is a public key; signing needs the .key file")]
     PublicWhereSecretExpected { path: PathBuf },
+    /// The key line of a `.pub` file holds no usable key (line 0: the key
+    /// as a whole). `problem` is shown, not a `source`.
+    #[error("{path}:0: {problem}")]
+    UnusablePublic {
+        path: PathBuf,
+        problem: PublicKeyError,
+    },
+    /// A key given as text ([`parse_public`]) is not usable.
+    #[error(transparent)]
+    Public(#[from] PublicKeyError),
+}
+
+/// Why 32 bytes are not an Ed25519 public key ward accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PublicKeyError {
+    #[error("not a valid Ed25519 public key (not a curve point)")]
+    NotCurvePoint,
+    #[error("weak Ed25519 public key (small-order point) refused")]
+    Weak,
 }
 
 /// Generates a new signing key from the operating system's RNG.
@@ -154,26 +173,23 @@ pub fn read_secret(path: &Path) -> Result<SigningKey, KeyError> {
 pub fn read_public(path: &Path) -> Result<VerifyingKey, KeyError> {
     let text = read(path)?;
     let bytes = parse_one(path, &text, PUBLIC_TAG, SECRET_TAG)?;
-    parse_public_bytes(&bytes).map_err(|reason| KeyError::Format {
+    parse_public_bytes(&bytes).map_err(|problem| KeyError::UnusablePublic {
         path: path.to_path_buf(),
-        line: 0,
-        reason,
+        problem,
     })
 }
 
 /// Parses a public key from its text form (the key line alone, or a whole
 /// `.pub` file).
-pub fn parse_public(text: &str) -> Result<VerifyingKey, String> {
-    let bytes =
-        parse_one(Path::new("<key>"), text, PUBLIC_TAG, SECRET_TAG).map_err(|e| e.to_string())?;
-    parse_public_bytes(&bytes)
+pub fn parse_public(text: &str) -> Result<VerifyingKey, KeyError> {
+    let bytes = parse_one(Path::new("<key>"), text, PUBLIC_TAG, SECRET_TAG)?;
+    Ok(parse_public_bytes(&bytes)?)
 }
 
-fn parse_public_bytes(bytes: &[u8; 32]) -> Result<VerifyingKey, String> {
-    let key = VerifyingKey::from_bytes(bytes)
-        .map_err(|_| "not a valid Ed25519 public key (not a curve point)".to_owned())?;
+fn parse_public_bytes(bytes: &[u8; 32]) -> Result<VerifyingKey, PublicKeyError> {
+    let key = VerifyingKey::from_bytes(bytes).map_err(|_| PublicKeyError::NotCurvePoint)?;
     if key.is_weak() {
-        return Err("weak Ed25519 public key (small-order point) refused".to_owned());
+        return Err(PublicKeyError::Weak);
     }
     Ok(key)
 }
