@@ -374,7 +374,10 @@ pub enum StorageError {
     /// The `postgres://` URL is unusable. The URL in `url` has its
     /// password redacted.
     #[error("PostgreSQL URL {url}: {reason}")]
-    PostgresUrl { url: String, reason: String },
+    PostgresUrl {
+        url: String,
+        reason: crate::readers::postgres::UrlProblem,
+    },
     /// Connecting (or reconnecting) failed; `url` has its password
     /// redacted.
     #[error("cannot connect to PostgreSQL at {url}: {error}")]

@@ -328,7 +328,7 @@ fn storage(value: &toml::de::DeValue<'_>) -> Result<StorageSettings, Invalid> {
     if text.starts_with("postgres://") || text.starts_with("postgresql://") {
         // Checked without connecting (sslmode, sslrootcert, the syntax);
         // the error never repeats the URL, which may hold a password.
-        crate::readers::postgres::check_url(text).map_err(Invalid)?;
+        crate::readers::postgres::check_url(text).map_err(|e| Invalid(e.to_string()))?;
         return Ok(StorageSettings::Postgres(text.to_owned()));
     }
     if text.contains("://") {

@@ -12,10 +12,57 @@ use postgres::config::{Host, SslMode};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// A URL that cannot be used; `url` has its password redacted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct UrlError {
     pub url: String,
-    pub reason: String,
+    pub reason: UrlProblem,
+}
+
+/// What is wrong with a `postgres://` URL. The text never contains the
+/// URL (nor so its password).
+#[derive(Debug, thiserror::Error)]
+pub enum UrlProblem {
+    /// `key` is `sslmode` or `sslrootcert`.
+    #[error("{key}: malformed percent-encoding")]
+    PercentEncoding { key: &'static str },
+    /// The `postgres` crate's error, which does not echo the URL.
+    #[error("{source}")]
+    Syntax {
+        #[source]
+        source: postgres::Error,
+    },
+    #[error("TLS is not used over a Unix socket: drop sslmode, or connect over TCP")]
+    TlsOverUnixSocket,
+    #[error(
+        "TLS needs sslrootcert=FILE (the PEM CA certificates that issued the server's certificate) or sslrootcert=system"
+    )]
+    NoRootCert,
+    #[error("sslrootcert=system: no system CA certificates found ({errors:?})")]
+    NoSystemRoots {
+        errors: Vec<rustls_native_certs::Error>,
+    },
+    /// The `sslrootcert` file cannot be read.
+    #[error(transparent)]
+    RootCertFile(#[from] super::ReadError),
+    #[error("sslrootcert {file}: unusable certificate: {source}")]
+    UnusableRootCert {
+        file: String,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("TLS setup: {source}")]
+    TlsSetup {
+        #[source]
+        source: rustls::Error,
+    },
+    #[error(
+        "sslmode={mode} falls back to plain text without saying so; write sslmode=require (with sslrootcert) or sslmode=disable"
+    )]
+    FallsBackToPlainText { mode: String },
+    #[error("sslmode={mode:?} is not one of disable, require, verify-ca, verify-full")]
+    UnknownSslMode { mode: String },
+    #[error("sslrootcert is given but TLS is not: add sslmode=verify-full")]
+    RootCertWithoutTls,
 }
 
 /// Used when the URL sets no `connect_timeout`.
@@ -102,7 +149,7 @@ impl std::fmt::Debug for Target {
 /// Checks a `postgres://` URL the way the collector's PostgreSQL store reads it
 /// (sslmode, sslrootcert, the rest by the `postgres` crate), without
 /// connecting. The error never contains the password.
-pub fn check_url(url: &str) -> Result<(), String> {
+pub fn check_url(url: &str) -> Result<(), UrlProblem> {
     Target::parse(url).map(|_| ()).map_err(|e| e.reason)
 }
 
@@ -110,7 +157,7 @@ impl Target {
     /// Parses a `postgres://` URL; the error never contains the password.
     pub fn parse(url: &str) -> Result<Self, UrlError> {
         let shown = redact(url);
-        let bad = |reason: String| UrlError {
+        let bad = |reason: UrlProblem| UrlError {
             url: shown.clone(),
             reason,
         };
@@ -121,13 +168,11 @@ impl Target {
         let (mut sslmode, mut rootcert) = (None, None);
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decoded = || {
-                percent_decode(value)
-                    .ok_or_else(|| bad(format!("{key}: malformed percent-encoding")))
-            };
+            let decoded =
+                |key| percent_decode(value).ok_or_else(|| bad(UrlProblem::PercentEncoding { key }));
             match key {
-                "sslmode" => sslmode = Some(decoded()?),
-                "sslrootcert" => rootcert = Some(decoded()?),
+                "sslmode" => sslmode = Some(decoded("sslmode")?),
+                "sslrootcert" => rootcert = Some(decoded("sslrootcert")?),
                 _ => rest.push(pair),
             }
         }
@@ -137,7 +182,8 @@ impl Target {
             format!("{base}?{}", rest.join("&"))
         };
         // The postgres crate's error does not echo the URL.
-        let mut config = postgres::Config::from_str(&stripped).map_err(|e| bad(format!("{e}")))?;
+        let mut config = postgres::Config::from_str(&stripped)
+            .map_err(|source| bad(UrlProblem::Syntax { source }))?;
         let unix = config
             .get_hosts()
             .iter()
@@ -160,36 +206,31 @@ impl Target {
             }
             Some("require" | "verify-ca" | "verify-full") => {
                 if unix {
-                    return Err(bad(
-                        "TLS is not used over a Unix socket: drop sslmode, or connect over TCP"
-                            .into(),
-                    ));
+                    return Err(bad(UrlProblem::TlsOverUnixSocket));
                 }
                 let roots = root_store(rootcert.as_deref()).map_err(bad)?;
                 config.ssl_mode(SslMode::Require);
                 let provider = Arc::new(rustls::crypto::ring::default_provider());
                 let client = rustls::ClientConfig::builder_with_provider(provider)
                     .with_safe_default_protocol_versions()
-                    .map_err(|e| bad(format!("TLS setup: {e}")))?
+                    .map_err(|source| bad(UrlProblem::TlsSetup { source }))?
                     .with_root_certificates(roots)
                     .with_no_client_auth();
                 Some(MakeRustlsConnect::new(client))
             }
             Some(mode @ ("prefer" | "allow")) => {
-                return Err(bad(format!(
-                    "sslmode={mode} falls back to plain text without saying so; write sslmode=require (with sslrootcert) or sslmode=disable"
-                )));
+                return Err(bad(UrlProblem::FallsBackToPlainText {
+                    mode: mode.to_owned(),
+                }));
             }
             Some(other) => {
-                return Err(bad(format!(
-                    "sslmode={other:?} is not one of disable, require, verify-ca, verify-full"
-                )));
+                return Err(bad(UrlProblem::UnknownSslMode {
+                    mode: other.to_owned(),
+                }));
             }
         };
         if tls.is_none() && rootcert.is_some() {
-            return Err(bad(
-                "sslrootcert is given but TLS is not: add sslmode=verify-full".into(),
-            ));
+            return Err(bad(UrlProblem::RootCertWithoutTls));
         }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
@@ -210,27 +251,27 @@ impl Target {
 }
 
 /// The trust anchors for `sslrootcert`: a PEM file, or `system`.
-fn root_store(rootcert: Option<&str>) -> Result<rustls::RootCertStore, String> {
+fn root_store(rootcert: Option<&str>) -> Result<rustls::RootCertStore, UrlProblem> {
     let mut roots = rustls::RootCertStore::empty();
     match rootcert {
-        None => {
-            return Err("TLS needs sslrootcert=FILE (the PEM CA certificates that issued the server's certificate) or sslrootcert=system".into());
-        }
+        None => return Err(UrlProblem::NoRootCert),
         Some("system") => {
             let found = rustls_native_certs::load_native_certs();
             if found.certs.is_empty() {
-                return Err(format!(
-                    "sslrootcert=system: no system CA certificates found ({:?})",
-                    found.errors
-                ));
+                return Err(UrlProblem::NoSystemRoots {
+                    errors: found.errors,
+                });
             }
             roots.add_parsable_certificates(found.certs);
         }
         Some(file) => {
-            for cert in super::read_certs(&PathBuf::from(file)).map_err(|e| e.to_string())? {
+            for cert in super::read_certs(&PathBuf::from(file))? {
                 roots
                     .add(cert)
-                    .map_err(|e| format!("sslrootcert {file}: unusable certificate: {e}"))?;
+                    .map_err(|source| UrlProblem::UnusableRootCert {
+                        file: file.to_owned(),
+                        source,
+                    })?;
             }
         }
     }

@@ -228,7 +228,7 @@ fn the_password_never_appears_in_errors_or_debug() {
         format!("postgres://ward:{secret}@db:notaport/ward"),
         format!("postgres://ward@db/ward?password={secret}&sslmode=bogus"),
     ] {
-        let err = check_url(&bad).unwrap_err();
+        let err = check_url(&bad).unwrap_err().to_string();
         assert!(!err.contains(secret), "{err}");
         let err = PostgresStore::open(&bad).unwrap_err().to_string();
         assert!(!err.contains(secret), "{err}");
@@ -414,16 +414,25 @@ fn durability_decisions() {
 fn url_options_are_checked_before_connecting() {
     assert!(check_url("postgres://u:p@127.0.0.1/db").is_ok());
     assert!(check_url("postgresql://u@%2Fvar%2Frun%2Fpostgresql/db").is_ok());
-    let err = check_url("postgres://u@db/x?sslmode=require").unwrap_err();
+    let err = check_url("postgres://u@db/x?sslmode=require")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("sslrootcert"), "{err}");
-    let err = check_url("postgres://u@db/x?sslmode=prefer").unwrap_err();
+    let err = check_url("postgres://u@db/x?sslmode=prefer")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("falls back to plain text"), "{err}");
-    let err = check_url("postgres://u@db/x?sslrootcert=/x.pem").unwrap_err();
+    let err = check_url("postgres://u@db/x?sslrootcert=/x.pem")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("sslmode=verify-full"), "{err}");
     let err = check_url("postgres://u@db/x?sslmode=verify-full&sslrootcert=/nonexistent.pem")
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("/nonexistent.pem"), "{err}");
-    let err = check_url("postgres://u@%2Ftmp/x?sslmode=require&sslrootcert=system").unwrap_err();
+    let err = check_url("postgres://u@%2Ftmp/x?sslmode=require&sslrootcert=system")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("Unix socket"), "{err}");
     let t = Target::parse("postgres://u@db.example/x").unwrap();
     assert!(t.exposed && t.tls.is_none());
