@@ -59,8 +59,9 @@ pub enum ReportError {
         dir: PathBuf,
         source: std::io::Error,
     },
+    /// Shown, not a `source`: the text is already in this message.
     #[error("report.url: {0}")]
-    Client(String),
+    Client(send::ClientError),
 }
 
 /// The policy-relevant settings of a config (see [`PolicyDigest`]).

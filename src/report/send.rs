@@ -154,6 +154,19 @@ pub struct Sent {
     pub detail: String,
 }
 
+/// Why a [`Sender`] cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The `ca_file` cannot be used.
+    #[error(transparent)]
+    CaFile(#[from] crate::readers::ReadError),
+    #[error("cannot set up the HTTPS client: {source}")]
+    Build {
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
 /// POSTs reports to the collector.
 #[derive(Debug)]
 pub struct Sender {
@@ -166,7 +179,7 @@ impl Sender {
     /// A sender for `url`, trusting the system's CAs plus `ca_file`'s.
     /// HTTPS only; redirects are not followed (a collector that moves
     /// must be reconfigured, not followed blindly with signed reports).
-    pub fn new(url: Url, ca_file: Option<&Path>, key: SigningKey) -> Result<Self, String> {
+    pub fn new(url: Url, ca_file: Option<&Path>, key: SigningKey) -> Result<Self, ClientError> {
         crate::update::fetch::install_crypto();
         let mut builder = reqwest::Client::builder()
             .https_only(true)
@@ -175,13 +188,13 @@ impl Sender {
             .timeout(SEND_TIMEOUT)
             .user_agent(concat!("ward/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = ca_file {
-            for cert in crate::readers::read_ca_file(path).map_err(|e| e.to_string())? {
+            for cert in crate::readers::read_ca_file(path)? {
                 builder = builder.add_root_certificate(cert);
             }
         }
         let client = builder
             .build()
-            .map_err(|e| format!("cannot set up the HTTPS client: {e}"))?;
+            .map_err(|source| ClientError::Build { source })?;
         Ok(Self { client, url, key })
     }
 
