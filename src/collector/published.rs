@@ -125,7 +125,8 @@ impl Tracker {
                     settings.ca_file.as_deref(),
                     settings.timeout,
                     settings.max_size,
-                )?,
+                )
+                .map_err(|e| e.to_string())?,
                 dir: download_dir.to_path_buf(),
             },
             PublishedSource::File(path) => Source::File(path.clone()),

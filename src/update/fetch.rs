@@ -138,6 +138,19 @@ impl FetchError {
     }
 }
 
+/// Why the HTTPS client for an endpoint cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The `ca_file` cannot be used.
+    #[error(transparent)]
+    CaFile(#[from] crate::readers::ReadError),
+    #[error("cannot set up the HTTPS client: {}", chain(source))]
+    Build {
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
 pub use crate::readers::{install_crypto, read_ca_file};
 
 /// Downloads `list.url`.
@@ -165,7 +178,7 @@ impl Fetcher {
         ca_file: Option<&Path>,
         timeout: Duration,
         max_size: u64,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ClientError> {
         install_crypto();
         let policy = redirect::Policy::custom(|attempt| {
             if attempt.url().scheme() != "https" {
@@ -184,11 +197,11 @@ impl Fetcher {
             // The whole exchange is bounded in `fetch` (body writes too).
             .connect_timeout(timeout.min(CONNECT_TIMEOUT));
         if let Some(ca) = ca_file {
-            builder = builder.tls_certs_merge(read_ca_file(ca).map_err(|e| e.to_string())?);
+            builder = builder.tls_certs_merge(read_ca_file(ca)?);
         }
         let client = builder
             .build()
-            .map_err(|e| format!("cannot set up the HTTPS client: {}", chain(&e)))?;
+            .map_err(|source| ClientError::Build { source })?;
         Ok(Self {
             client,
             url,

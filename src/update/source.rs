@@ -24,8 +24,10 @@ pub enum SourceError {
     Key(#[from] crate::keys::KeyError),
     #[error(transparent)]
     StateDir(#[from] std::io::Error),
+    /// The text of the client error, not its `source`: it is this
+    /// message already.
     #[error("{0}")]
-    Fetcher(String),
+    Fetcher(super::fetch::ClientError),
     #[error("no list source configured (list.file or list.url)")]
     NoSource,
 }
