@@ -70,8 +70,9 @@ pub enum CollectorError {
     },
     #[error("TLS: {0}")]
     Tls(crate::readers::ReadError),
+    /// Shown, not a `source`: the text is already in this message.
     #[error("[published]: {0}")]
-    Published(String),
+    Published(published::PublishedError),
     #[error("serving: {0}")]
     Serve(std::io::Error),
 }

@@ -76,6 +76,17 @@ impl CheckResult {
     }
 }
 
+/// Why `[published]` cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishedError {
+    /// A `trusted_keys` file cannot be read.
+    #[error("{0}")]
+    Key(crate::keys::KeyError),
+    /// The HTTPS client for the list endpoint cannot be set up.
+    #[error("{0}")]
+    Client(crate::update::fetch::ClientError),
+}
+
 /// Follows the published list.
 pub struct Tracker {
     source: Source,
@@ -113,10 +124,10 @@ impl std::fmt::Debug for Tracker {
 impl Tracker {
     /// Reads the keys and prepares the fetcher; `download_dir` holds a
     /// download while it is verified.
-    pub fn new(settings: &PublishedSettings, download_dir: &Path) -> Result<Self, String> {
+    pub fn new(settings: &PublishedSettings, download_dir: &Path) -> Result<Self, PublishedError> {
         let mut trust = TrustedKeys::new();
         for path in &settings.trusted_keys {
-            trust.add(crate::keys::read_public(path).map_err(|e| e.to_string())?);
+            trust.add(crate::keys::read_public(path).map_err(PublishedError::Key)?);
         }
         let source = match &settings.source {
             PublishedSource::Url(url) => Source::Url {
@@ -126,7 +137,7 @@ impl Tracker {
                     settings.timeout,
                     settings.max_size,
                 )
-                .map_err(|e| e.to_string())?,
+                .map_err(PublishedError::Client)?,
                 dir: download_dir.to_path_buf(),
             },
             PublishedSource::File(path) => Source::File(path.clone()),
