@@ -37,6 +37,25 @@ pub const STATE_FILE: &str = "state.json";
 /// Version of the `state.json` layout.
 pub const STATE_VERSION: u32 = 1;
 
+/// Why `state.json` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: corrupt state file: {source}")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: state version {found} is not {STATE_VERSION}")]
+    Version { path: PathBuf, found: u32 },
+}
+
 /// The contents of `state.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,21 +79,22 @@ impl State {
     }
 
     /// Reads `state.json`; a missing file is the empty state.
-    pub fn load(dir: &Path) -> Result<Self, String> {
+    pub fn load(dir: &Path) -> Result<Self, StateError> {
         let path = Self::path(dir);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(source) => return Err(StateError::Read { path, source }),
         };
-        let state: Self = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{}: corrupt state file: {e}", path.display()))?;
+        let state: Self = match serde_json::from_slice(&bytes) {
+            Ok(state) => state,
+            Err(source) => return Err(StateError::Corrupt { path, source }),
+        };
         if state.version != STATE_VERSION {
-            return Err(format!(
-                "{}: state version {} is not {STATE_VERSION}",
-                path.display(),
-                state.version
-            ));
+            return Err(StateError::Version {
+                path,
+                found: state.version,
+            });
         }
         Ok(state)
     }

@@ -112,7 +112,7 @@ fn state_round_trips_and_refuses_garbage() {
     assert_eq!(back.version, state::STATE_VERSION);
 
     std::fs::write(dir.path().join(STATE_FILE), b"{ not json").unwrap();
-    let e = State::load(dir.path()).unwrap_err();
+    let e = State::load(dir.path()).unwrap_err().to_string();
     assert!(e.contains("corrupt state file"), "{e}");
     // An unreadable state does not stop the updater: it starts from the
     // list on disk instead.
