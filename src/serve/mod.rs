@@ -239,7 +239,7 @@ async fn load_first_list(
                 )
             })
         }
-        (Err(reason), None) => Some(reason),
+        (Err(reason), None) => Some(reason.to_string()),
     };
     if let Some(reason) = missing {
         if config.list.require_list {

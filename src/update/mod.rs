@@ -43,7 +43,7 @@ use tracing::{debug, error, info, warn};
 
 use self::fetch::{Fetched, Fetcher};
 pub use self::keeper::{Candidate, Keeper, Offered, Origin, Refusal};
-pub use self::source::{ListSource, SourceError};
+pub use self::source::{ListSource, LoadError, SourceError};
 use self::state::{LIST_FILE, PREV_FILE};
 use crate::config::ListSettings;
 use crate::list::{self, ListArtifact, TrustedKeys, Verified, VerifyError};

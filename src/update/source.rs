@@ -32,6 +32,22 @@ pub enum SourceError {
     NoSource,
 }
 
+/// Why no list could be loaded from disk at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("embedded demo key: {0}")]
+    DemoKey(#[source] crate::keys::KeyError),
+    #[error("embedded demo list: {0}")]
+    DemoList(#[source] list::VerifyError),
+    /// `list.file`, and the last-known-good and previous lists in
+    /// `list.state_dir`, are all missing or refused (each is logged).
+    #[error("{path}: no usable list")]
+    NoUsableFile { path: PathBuf },
+    /// With `list.url`: nothing usable on disk yet.
+    #[error("no usable list in list.state_dir or list.file")]
+    NoUsableList,
+}
+
 /// Where the list comes from, resolved from the configuration.
 #[derive(Debug, Clone)]
 pub enum ListSource {
@@ -83,16 +99,15 @@ impl ListSource {
     /// With `list.file`: the file if it passes the rule, else the
     /// last-known-good copy in `state_dir`. With `list.url`: the
     /// last-known-good list, else the seed.
-    pub fn load(&self) -> Result<Verified<ListArtifact>, String> {
+    pub fn load(&self) -> Result<Verified<ListArtifact>, LoadError> {
         match self {
             Self::Demo => {
-                let key = keys::parse_public(list::DEMO_PUBLIC_KEY)
-                    .map_err(|e| format!("embedded demo key: {e}"))?;
+                let key = keys::parse_public(list::DEMO_PUBLIC_KEY).map_err(LoadError::DemoKey)?;
                 list::verify(
                     Bytes::Static(list::DEMO_ARTIFACT),
                     &[key].into_iter().collect(),
                 )
-                .map_err(|e| format!("embedded demo list: {e}"))
+                .map_err(LoadError::DemoList)
             }
             Self::File { path, keeper } => {
                 let mut origins = vec![Origin {
@@ -114,11 +129,9 @@ impl ListSource {
                 }
                 keeper
                     .load_initial(&origins)
-                    .ok_or_else(|| format!("{}: no usable list", path.display()))
+                    .ok_or_else(|| LoadError::NoUsableFile { path: path.clone() })
             }
-            Self::Url(updater) => updater
-                .load_initial()
-                .ok_or_else(|| "no usable list in list.state_dir or list.file".to_owned()),
+            Self::Url(updater) => updater.load_initial().ok_or(LoadError::NoUsableList),
         }
     }
 
