@@ -321,6 +321,28 @@ impl SendBatch {
     }
 }
 
+/// Allocations from this size up get their own mapping, returned to the
+/// system when freed: [`tune_allocator`].
+pub const MMAP_THRESHOLD: usize = 64 << 10;
+
+/// Fixes glibc's mmap threshold at [`MMAP_THRESHOLD`]. By default glibc
+/// raises the threshold each time a large mapped block is freed (up to
+/// 32 MiB), so after a burst of large buffers (TCP reads, HTTP bodies)
+/// later ones come from the arenas and leave them fragmented: the soak
+/// test measured the resident set staying about 2 MB above where a run
+/// without the attacks ended. A fixed threshold keeps large buffers
+/// mapped, so they leave no holes. A no-op on other C libraries.
+#[allow(unsafe_code)]
+pub fn tune_allocator() {
+    // SAFETY: mallopt takes two integers and only changes malloc's
+    // parameters; it is thread-safe. The threshold (64 KiB) is within the
+    // range glibc accepts (at most 32 MiB on 64-bit).
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int);
+    }
+}
+
 /// Hands memory the allocator holds but no longer uses back to the
 /// system. glibc's malloc keeps freed memory in its per-thread arenas;
 /// after a burst (thousands of connections, a flood of forwards) that

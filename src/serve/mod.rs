@@ -100,6 +100,9 @@ pub async fn run(
     config: Config,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    // Large buffers in their own mappings, so bursts leave no holes in
+    // the heap (see `sys::tune_allocator`).
+    crate::sys::tune_allocator();
     let node = Node {
         started_at: jiff::Timestamp::now(),
         metrics: Arc::new(Metrics::new()),
