@@ -16,11 +16,11 @@
 //! What each number means is also written on the page ([`DEFINITIONS`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp};
+use maud::{Markup, html};
 
-use super::{CountSum, Nav, csv, escape, page, second};
+use super::{CountSum, Nav, csv, page, second};
 use crate::collector::lag::{LagRow, percentile};
 use crate::collector::params::Range;
 use crate::collector::store::WindowRow;
@@ -308,93 +308,101 @@ fn silent_time(s: i64) -> String {
 
 /// The printable HTML report.
 pub fn html(r: &AnnualReport, confidential: &[String]) -> String {
-    let mut h = String::with_capacity(8192);
-    let _ = writeln!(
-        h,
-        "<h1>Báo cáo đánh giá năm {y} <small>/ Annual evaluation report {y}</small></h1>\n\
-<p>Từ / From <time>{}</time> đến / to <time>{}</time> (UTC). Ngưỡng mất liên lạc / Silent after: {} s.</p>",
-        escape(&second(r.range.from)),
-        escape(&second(r.until)),
-        r.silent_after.as_secs(),
-        y = r.year,
-    );
-    let _ = writeln!(
-        h,
-        "<p class=\"note\">Số hiệu trong năm / Serials of the year: {}.</p>",
-        if r.serials.is_empty() {
-            "—".to_owned()
-        } else {
-            r.serials
-                .iter()
-                .map(|(id, s, _)| format!("<code>{}</code> #{s}", escape(id)))
-                .collect::<Vec<_>>()
-                .join(", ")
+    let body = html! {
+        h1 { "Báo cáo đánh giá năm " (r.year) " " small { "/ Annual evaluation report " (r.year) } }
+        p {
+            "Từ / From " time { (second(r.range.from)) } " đến / to " time { (second(r.until)) }
+            " (UTC). Ngưỡng mất liên lạc / Silent after: " (r.silent_after.as_secs()) " s."
         }
-    );
-    h.push_str("<div class=\"scroll\"><table>\n<tr><th>Nhà mạng / ISP</th><th class=\"n\">Nút / Nodes (đăng ký / registered)</th><th class=\"n\">Nút báo cáo / Reporting</th><th class=\"n\">Cửa sổ / Windows</th><th class=\"n\">Số hiệu mới nhất / On latest</th><th class=\"n\">Tuân thủ / Compliant</th><th class=\"n\">Kích hoạt / Activations</th><th class=\"n\">Độ trễ p50 (s)</th><th class=\"n\">Độ trễ p95 (s)</th><th class=\"n\">Mất liên lạc / Silent periods</th><th class=\"n\">Thời gian mất liên lạc / Silent time</th></tr>\n");
-    for y in &r.isps {
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            escape(&y.isp_id),
-            y.registered_nodes,
-            y.reporting_nodes,
-            y.windows,
-            percent(y.on_latest_percent()),
-            percent(y.compliant_percent()),
-            y.activations,
-            seconds(y.lag_p50_seconds),
-            seconds(y.lag_p95_seconds),
-            y.silent_periods,
-            silent_time(y.silent_seconds),
-        );
+        p.note {
+            "Số hiệu trong năm / Serials of the year: "
+            @if r.serials.is_empty() { "—" }
+            @for (i, (id, serial, _)) in r.serials.iter().enumerate() {
+                @if i > 0 { ", " }
+                code { (id) } " #" (serial)
+            }
+            "."
+        }
+        (isp_table(r))
+        h2 { "Lượt chặn theo loại " small { "/ Blocked by category" } }
+        (blocked_table(r, confidential))
+        h2 { "Ý nghĩa các số liệu " small { "/ What the numbers mean" } }
+        dl {
+            @for (term, vi, en) in DEFINITIONS {
+                dt { strong { (term) } }
+                dd { (vi) br; (en) }
+            }
+        }
+    };
+    page(
+        &format!("Báo cáo năm {0} / Annual report {0}", r.year),
+        Nav::None,
+        body,
+    )
+}
+
+/// Per ISP: nodes, windows, compliance, activation lag, silent periods.
+fn isp_table(r: &AnnualReport) -> Markup {
+    html! {
+        div.scroll {
+            table {
+                tr {
+                    th { "Nhà mạng / ISP" } th.n { "Nút / Nodes (đăng ký / registered)" }
+                    th.n { "Nút báo cáo / Reporting" } th.n { "Cửa sổ / Windows" }
+                    th.n { "Số hiệu mới nhất / On latest" } th.n { "Tuân thủ / Compliant" }
+                    th.n { "Kích hoạt / Activations" } th.n { "Độ trễ p50 (s)" } th.n { "Độ trễ p95 (s)" }
+                    th.n { "Mất liên lạc / Silent periods" } th.n { "Thời gian mất liên lạc / Silent time" }
+                }
+                @for y in &r.isps {
+                    tr {
+                        td { (y.isp_id) }
+                        td.n { (y.registered_nodes) }
+                        td.n { (y.reporting_nodes) }
+                        td.n { (y.windows) }
+                        td.n { (percent(y.on_latest_percent())) }
+                        td.n { (percent(y.compliant_percent())) }
+                        td.n { (y.activations) }
+                        td.n { (seconds(y.lag_p50_seconds)) }
+                        td.n { (seconds(y.lag_p95_seconds)) }
+                        td.n { (y.silent_periods) }
+                        td.n { (silent_time(y.silent_seconds)) }
+                    }
+                }
+            }
+        }
     }
-    h.push_str("</table></div>\n");
+}
+
+/// Per ISP and category: the blocked counts of the year.
+fn blocked_table(r: &AnnualReport, confidential: &[String]) -> Markup {
     let categories: BTreeSet<&str> = r
         .isps
         .iter()
         .flat_map(|y| y.blocked.keys().map(String::as_str))
         .collect();
-    h.push_str("<h2>Lượt chặn theo loại <small>/ Blocked by category</small></h2>\n");
-    if categories.is_empty() {
-        h.push_str("<p>Không có số liệu / No counts.</p>\n");
-    } else {
-        h.push_str("<div class=\"scroll\"><table>\n<tr><th>Nhà mạng / ISP</th>");
-        for c in &categories {
-            let _ = write!(
-                h,
-                "<th class=\"n\">{}</th>",
-                escape(&super::node::category_label(c, confidential))
-            );
-        }
-        h.push_str("</tr>\n");
-        for y in &r.isps {
-            let _ = write!(h, "<tr><td>{}</td>", escape(&y.isp_id));
-            for c in &categories {
-                let sum = y.blocked.get(*c).copied().unwrap_or_default();
-                let class = if sum.is_lower_bound() { "n below" } else { "n" };
-                let _ = write!(h, "<td class=\"{class}\">{}</td>", sum.display());
+    html! {
+        @if categories.is_empty() {
+            p { "Không có số liệu / No counts." }
+        } @else {
+            div.scroll {
+                table {
+                    tr {
+                        th { "Nhà mạng / ISP" }
+                        @for c in &categories { th.n { (super::node::category_label(c, confidential)) } }
+                    }
+                    @for y in &r.isps {
+                        tr {
+                            td { (y.isp_id) }
+                            @for c in &categories {
+                                @let sum = y.blocked.get(*c).copied().unwrap_or_default();
+                                td class=(if sum.is_lower_bound() { "n below" } else { "n" }) { (sum) }
+                            }
+                        }
+                    }
+                }
             }
-            h.push_str("</tr>\n");
         }
-        h.push_str("</table></div>\n");
     }
-    h.push_str("<h2>Ý nghĩa các số liệu <small>/ What the numbers mean</small></h2>\n<dl>\n");
-    for (term, vi, en) in DEFINITIONS {
-        let _ = writeln!(
-            h,
-            "<dt><strong>{}</strong></dt><dd>{}<br>{}</dd>",
-            escape(term),
-            escape(vi),
-            escape(en)
-        );
-    }
-    h.push_str("</dl>\n");
-    page(
-        &format!("Báo cáo năm {0} / Annual report {0}", r.year),
-        Nav::None,
-        &h,
-    )
 }
 
 /// The columns of `GET /report.csv`.
@@ -610,5 +618,26 @@ mod tests {
             "2026,isp<a>,2,2,5,80.000,80.000,3,20.000,30.000,3,17700,adult,23,true,2,5"
         );
         assert_eq!(lines.len(), 4);
+    }
+
+    #[test]
+    fn hostile_isp_list_and_category_come_out_escaped() {
+        use crate::collector::dashboard::tests::{HOSTILE, assert_hostile_escaped};
+        let mut r = fixture();
+        r.serials
+            .push((HOSTILE.into(), 9, ts("2026-01-01T00:00:00Z")));
+        for y in &mut r.isps {
+            y.isp_id = HOSTILE.into();
+            y.blocked.insert(HOSTILE.into(), CountSum::default());
+        }
+        let html = html(&r, &[]);
+        assert_hostile_escaped(&html);
+        let shown = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;x";
+        assert!(html.contains(&format!("<code>{shown}</code> #9")), "{html}");
+        assert!(
+            html.contains(&format!("<th class=\"n\">{shown}</th>")),
+            "{html}"
+        );
+        assert!(html.contains(&format!("<tr><td>{shown}</td>")), "{html}");
     }
 }

@@ -2,26 +2,33 @@
 //! the serial took to go live across the nodes (`/api/lag`'s numbers):
 //! a bar chart and the table.
 
-use std::fmt::Write as _;
+use maud::{Markup, html};
 
-use super::{Nav, escape, page, svg};
+use super::{Nav, page, svg};
 use crate::collector::lag::LagSummary;
 
 /// The lag page, from [`crate::collector::lag::distribution`].
 pub fn lag_page(summaries: &[LagSummary], now: jiff::Timestamp) -> String {
-    let mut h = String::with_capacity(4096);
-    h.push_str("<h1>Độ trễ kích hoạt <small>/ Activation lag</small></h1>\n");
-    let _ = writeln!(
-        h,
-        "<p>Thời điểm / As of: <time>{}</time></p>\n\
-<p class=\"note\">Với mỗi số hiệu: thời gian từ khi danh sách được phát hành (<code>issued_at</code>) đến khi từng nút bắt đầu áp dụng nó (lần kích hoạt đầu tiên); p50, p95 theo hạng gần nhất. \
-/ For each serial: the time from the list's <code>issued_at</code> to each node's first activation of it; p50 and p95 by nearest rank.</p>",
-        escape(&super::second(now))
-    );
-    if summaries.is_empty() {
-        h.push_str("<p>Chưa có lần kích hoạt nào / No activation reported yet.</p>\n");
-        return page("Độ trễ kích hoạt / Activation lag", Nav::Lag, &h);
-    }
+    let body = html! {
+        h1 { "Độ trễ kích hoạt " small { "/ Activation lag" } }
+        p { "Thời điểm / As of: " time { (super::second(now)) } }
+        p.note {
+            "Với mỗi số hiệu: thời gian từ khi danh sách được phát hành (" code { "issued_at" }
+            ") đến khi từng nút bắt đầu áp dụng nó (lần kích hoạt đầu tiên); p50, p95 theo hạng gần nhất. / For each serial: the time from the list's "
+            code { "issued_at" } " to each node's first activation of it; p50 and p95 by nearest rank."
+        }
+        @if summaries.is_empty() {
+            p { "Chưa có lần kích hoạt nào / No activation reported yet." }
+        } @else {
+            (chart(summaries))
+            (table(summaries))
+        }
+    };
+    page("Độ trễ kích hoạt / Activation lag", Nav::Lag, body)
+}
+
+/// p50, p95 and max of each serial as bars.
+fn chart(summaries: &[LagSummary]) -> Markup {
     let rows: Vec<(String, Vec<svg::HBar<'_>>)> = summaries
         .iter()
         .map(|s| {
@@ -35,27 +42,35 @@ pub fn lag_page(summaries: &[LagSummary], now: jiff::Timestamp) -> String {
             )
         })
         .collect();
-    h.push_str("<div class=\"scroll\">");
-    h.push_str(&svg::hbars(
-        "Độ trễ kích hoạt theo số hiệu / Activation lag per serial",
-        "s",
-        &rows,
-    ));
-    h.push_str("</div>\n<div class=\"scroll\"><table>\n<tr><th>Danh sách / List</th><th class=\"n\">Số hiệu / Serial</th><th class=\"n\">Số nút / Nodes</th><th class=\"n\">p50 (s)</th><th class=\"n\">p95 (s)</th><th class=\"n\">max (s)</th></tr>\n");
-    for s in summaries {
-        let _ = writeln!(
-            h,
-            "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td></tr>",
-            escape(&s.list_id),
-            s.serial,
-            s.nodes,
-            s.p50_seconds,
-            s.p95_seconds,
-            s.max_seconds
-        );
+    html! {
+        div.scroll {
+            (svg::hbars("Độ trễ kích hoạt theo số hiệu / Activation lag per serial", "s", &rows))
+        }
     }
-    h.push_str("</table></div>\n");
-    page("Độ trễ kích hoạt / Activation lag", Nav::Lag, &h)
+}
+
+/// The same numbers as a table.
+fn table(summaries: &[LagSummary]) -> Markup {
+    html! {
+        div.scroll {
+            table {
+                tr {
+                    th { "Danh sách / List" } th.n { "Số hiệu / Serial" } th.n { "Số nút / Nodes" }
+                    th.n { "p50 (s)" } th.n { "p95 (s)" } th.n { "max (s)" }
+                }
+                @for s in summaries {
+                    tr {
+                        td { code { (s.list_id) } }
+                        td.n { (s.serial) }
+                        td.n { (s.nodes) }
+                        td.n { (format!("{:.3}", s.p50_seconds)) }
+                        td.n { (format!("{:.3}", s.p95_seconds)) }
+                        td.n { (format!("{:.3}", s.max_seconds)) }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -83,5 +98,25 @@ mod tests {
         assert!(!html.contains("<script") && !html.contains("http") && !html.contains("<x>"));
         let empty = lag_page(&[], "2026-11-29T18:00:00Z".parse().unwrap());
         assert!(empty.contains("No activation reported yet") && empty.contains("hotline 111"));
+    }
+
+    #[test]
+    fn a_hostile_list_id_comes_out_escaped() {
+        use crate::collector::dashboard::tests::{HOSTILE, assert_hostile_escaped};
+        let s = LagSummary {
+            list_id: HOSTILE.into(),
+            serial: 1,
+            nodes: 1,
+            p50_seconds: 1.0,
+            p95_seconds: 1.0,
+            max_seconds: 1.0,
+        };
+        let html = lag_page(&[s], "2026-11-29T18:00:00Z".parse().unwrap());
+        assert_hostile_escaped(&html);
+        // In the chart's labels too.
+        assert!(
+            html.contains(">&lt;script&gt;alert(1)&lt;/script&gt;&quot;x #1</text>"),
+            "{html}"
+        );
     }
 }

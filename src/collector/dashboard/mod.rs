@@ -1,7 +1,9 @@
 //! The dashboard's HTML and CSV (pure: data in, text out; tested without a
 //! server). Server-rendered, no JavaScript, no external asset (the server
 //! sends a CSP that forbids both), Vietnamese first with English, the 111
-//! hotline in every footer.
+//! hotline in every footer. The HTML (and its inline SVG) is written as
+//! `maud` templates: every value put in is escaped by the template engine,
+//! never by hand.
 //!
 //! * [`mod@overview`]: `GET /`: latest serial per list, per ISP the nodes in
 //!   each state and the share current, then every node.
@@ -17,11 +19,11 @@
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
+use maud::{DOCTYPE, Markup, PreEscaped, Render, html};
 
 use super::state::NodeState;
 use super::store::BlockedCount;
 use crate::blockpage::page::DEFAULT_HOTLINE;
-pub use crate::blockpage::template::escape;
 
 pub mod annual;
 pub mod csv;
@@ -81,15 +83,9 @@ form{margin:.5rem 0}label{display:inline-block;margin:.2rem .6rem .2rem 0}input,
 footer{margin-top:2rem;padding-top:.6rem;border-top:1px solid #bbb;color:#333}\
 @media print{nav,form{display:none}body{max-width:none}}";
 
-/// A whole page: head (with the style), navigation, `body`, footer.
-pub fn page(title: &str, nav: Nav, body: &str) -> String {
-    let mut h = String::with_capacity(2048 + body.len());
-    h.push_str("<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n");
-    h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    let _ = writeln!(h, "<title>ward — {}</title>", escape(title));
-    let _ = writeln!(h, "<style>{STYLE}</style>\n</head>\n<body>");
-    h.push_str("<nav aria-label=\"Điều hướng / Navigation\">");
-    for (target, href, label) in [
+/// The navigation: each page's link, the current one marked.
+fn navigation(nav: Nav) -> Markup {
+    let links = [
         (Nav::Overview, "/", "Tổng quan / Overview"),
         (Nav::Lag, "/lag", "Độ trễ kích hoạt / Activation lag"),
         (
@@ -97,34 +93,64 @@ pub fn page(title: &str, nav: Nav, body: &str) -> String {
             "/export",
             "Xuất dữ liệu, báo cáo năm / Export, annual report",
         ),
-    ] {
-        let current = if target == nav {
-            " aria-current=\"page\""
-        } else {
-            ""
-        };
-        let _ = write!(h, "<a href=\"{href}\"{current}>{label}</a>");
+    ];
+    html! {
+        nav aria-label="Điều hướng / Navigation" {
+            @for (target, href, label) in links {
+                a href=(href) aria-current=[(target == nav).then_some("page")] { (label) }
+            }
+        }
     }
-    h.push_str("</nav>\n<main>\n");
-    h.push_str(body);
-    let _ = writeln!(
-        h,
-        "</main>\n<footer>Tổng đài quốc gia bảo vệ trẻ em {DEFAULT_HOTLINE} / National child protection hotline {DEFAULT_HOTLINE}</footer>\n</body>\n</html>"
-    );
-    h
+}
+
+/// A whole page: head (with the style), navigation, `body`, footer.
+pub fn page(title: &str, nav: Nav, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="vi" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "ward — " (title) }
+                // A constant of this file, not data: the style sheet's
+                // text must reach the browser as written.
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                (navigation(nav))
+                main { (body) }
+                footer {
+                    "Tổng đài quốc gia bảo vệ trẻ em " (DEFAULT_HOTLINE)
+                    " / National child protection hotline " (DEFAULT_HOTLINE)
+                }
+            }
+        }
+    }
+    .into_string()
 }
 
 /// The 404 page for a node the collector does not know.
 pub fn not_found(isp_id: &str, node_id: &str) -> String {
-    let body = format!(
-        "<h1>Không tìm thấy nút <small>/ Node not found</small></h1>\n\
-         <p>Nút <code>{}</code> / <code>{}</code> không có trong sổ đăng ký và chưa từng gửi báo cáo.</p>\n\
-         <p>Node <code>{0}</code> / <code>{1}</code> is not registered and has never reported.</p>\n\
-         <p><a href=\"/\">Về tổng quan / Back to the overview</a></p>\n",
-        escape(isp_id),
-        escape(node_id)
-    );
-    page("Không tìm thấy / Not found", Nav::None, &body)
+    let body = html! {
+        h1 { "Không tìm thấy nút " small { "/ Node not found" } }
+        p {
+            "Nút " code { (isp_id) } " / " code { (node_id) }
+            " không có trong sổ đăng ký và chưa từng gửi báo cáo."
+        }
+        p { "Node " code { (isp_id) } " / " code { (node_id) } " is not registered and has never reported." }
+        p { a href="/" { "Về tổng quan / Back to the overview" } }
+    };
+    page("Không tìm thấy / Not found", Nav::None, body)
+}
+
+/// A form asking for a year, to `action`.
+fn year_form(action: &str, year: i16, button: &str) -> Markup {
+    html! {
+        form method="get" action=(action) {
+            label { "Năm / Year " input name="year" value=(year) size="6" inputmode="numeric"; }
+            button type="submit" { (button) }
+        }
+    }
 }
 
 /// The export form: a CSV of report windows, and the annual report.
@@ -132,24 +158,23 @@ pub fn export_form(now: Timestamp) -> String {
     let to = second(now);
     let from = second(now - jiff::SignedDuration::from_hours(24));
     let year = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).year();
-    let body = format!(
-        "<h1>Xuất dữ liệu <small>/ Export</small></h1>\n\
-<h2>Cửa sổ báo cáo (CSV) <small>/ Report windows (CSV)</small></h2>\n\
-<p class=\"note\">Mỗi dòng: một cửa sổ báo cáo × loại × kênh; thời gian RFC 3339 (UTC). / One row per report window, category and channel; times in RFC 3339 (UTC). At most {max} days.</p>\n\
-<form method=\"get\" action=\"/export.csv\">\n\
-<label>Từ / From <input name=\"from\" value=\"{from}\" size=\"22\"></label>\n\
-<label>Đến / To <input name=\"to\" value=\"{to}\" size=\"22\"></label>\n\
-<button type=\"submit\">Tải CSV / Download CSV</button>\n</form>\n\
-<h2>Báo cáo đánh giá năm <small>/ Annual evaluation report</small></h2>\n\
-<form method=\"get\" action=\"/report\">\n\
-<label>Năm / Year <input name=\"year\" value=\"{year}\" size=\"6\" inputmode=\"numeric\"></label>\n\
-<button type=\"submit\">Xem / View</button>\n</form>\n\
-<form method=\"get\" action=\"/report.csv\">\n\
-<label>Năm / Year <input name=\"year\" value=\"{year}\" size=\"6\" inputmode=\"numeric\"></label>\n\
-<button type=\"submit\">Tải CSV / Download CSV</button>\n</form>\n",
-        max = super::params::MAX_EXPORT_DAYS,
-    );
-    page("Xuất dữ liệu / Export", Nav::Export, &body)
+    let body = html! {
+        h1 { "Xuất dữ liệu " small { "/ Export" } }
+        h2 { "Cửa sổ báo cáo (CSV) " small { "/ Report windows (CSV)" } }
+        p.note {
+            "Mỗi dòng: một cửa sổ báo cáo × loại × kênh; thời gian RFC 3339 (UTC). / One row per report window, category and channel; times in RFC 3339 (UTC). At most "
+            (super::params::MAX_EXPORT_DAYS) " days."
+        }
+        form method="get" action="/export.csv" {
+            label { "Từ / From " input name="from" value=(from) size="22"; }
+            label { "Đến / To " input name="to" value=(to) size="22"; }
+            button type="submit" { "Tải CSV / Download CSV" }
+        }
+        h2 { "Báo cáo đánh giá năm " small { "/ Annual evaluation report" } }
+        (year_form("/report", year, "Xem / View"))
+        (year_form("/report.csv", year, "Tải CSV / Download CSV"))
+    };
+    page("Xuất dữ liệu / Export", Nav::Export, body)
 }
 
 /// A number of seconds (or any measure) with the precision that keeps it
@@ -193,13 +218,10 @@ pub fn path_segment(text: &str) -> String {
     out
 }
 
-/// The node page's address, escaped for an attribute.
+/// The node page's address (each segment percent-encoded; the template
+/// escapes it for the attribute).
 pub fn node_href(isp_id: &str, node_id: &str) -> String {
-    escape(&format!(
-        "/nodes/{}/{}",
-        path_segment(isp_id),
-        path_segment(node_id)
-    ))
+    format!("/nodes/{}/{}", path_segment(isp_id), path_segment(node_id))
 }
 
 /// Whether `category` is shown only as counts.
@@ -242,26 +264,45 @@ impl CountSum {
     }
 
     /// `12`, or `≥ 12 (3 × <5)`: never a made-up number for the
-    /// suppressed part.
+    /// suppressed part. HTML (the `<` escaped): see [`Render`].
     pub fn display(&self) -> String {
-        if self.suppressed == 0 {
-            self.exact.to_string()
-        } else {
-            format!(
-                "≥ {} ({} × &lt;{})",
-                self.exact, self.suppressed, self.below
-            )
+        self.render().into_string()
+    }
+}
+
+impl Render for CountSum {
+    /// `12`, or `≥ 12 (3 × <5)`, escaped by the template.
+    fn render(&self) -> Markup {
+        html! {
+            @if self.suppressed == 0 {
+                (self.exact)
+            } @else {
+                "≥ " (self.exact) " (" (self.suppressed) " × <" (self.below) ")"
+            }
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A value that would run a script, or break out of an attribute,
+    /// if it reached a page unescaped.
+    pub(crate) const HOSTILE: &str = "<script>alert(1)</script>\"x";
+
+    /// `html` shows [`HOSTILE`] escaped, and never as markup.
+    pub(crate) fn assert_hostile_escaped(html: &str) {
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;x"),
+            "{html}"
+        );
+        assert!(!html.contains("<script") && !html.contains("\"x"), "{html}");
+    }
 
     #[test]
     fn pages_have_nav_footer_and_nothing_external() {
-        let html = page("t<", Nav::Lag, "<p>x</p>");
+        let html = page("t<", Nav::Lag, html! { p { "x" } });
         assert!(html.contains("<title>ward — t&lt;</title>"));
         assert!(html.contains("<a href=\"/lag\" aria-current=\"page\">"));
         assert!(html.contains("<a href=\"/\">Tổng quan / Overview</a>"));
@@ -300,5 +341,11 @@ mod tests {
         let mut t = CountSum::default();
         t.merge(&s);
         assert_eq!(t, s);
+    }
+
+    #[test]
+    fn hostile_values_come_out_escaped_on_the_404_and_in_titles() {
+        assert_hostile_escaped(&not_found(HOSTILE, HOSTILE));
+        assert_hostile_escaped(&page(HOSTILE, Nav::None, html! { p { (HOSTILE) } }));
     }
 }

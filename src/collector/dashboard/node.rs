@@ -6,13 +6,13 @@
 //! table of the same numbers below.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp};
+use maud::{Markup, html};
 use serde::Serialize;
 
 use super::svg::{self, Series};
-use super::{CountSum, Nav, duration_text, escape, is_confidential, page, second, state_label};
+use super::{CountSum, Nav, duration_text, is_confidential, page, second, state_label};
 use crate::collector::lag::LagRow;
 use crate::collector::params::Range;
 use crate::collector::state::NodeView;
@@ -193,192 +193,190 @@ fn tick(t: Timestamp, width: SignedDuration) -> String {
     }
 }
 
-/// The node page. `probes`: the probe results section, HTML, when there
-/// are any (rendered by its own module; `None` shows that there are none
-/// yet).
+/// The node page. `probes`: the probe results section, when there are
+/// any (rendered by its own module; `None` shows that there are none yet).
 pub fn node_page(
     detail: &NodeDetail,
     windows: &[WindowRow],
     confidential: &[String],
-    probes: Option<&str>,
+    probes: Option<Markup>,
     now: Timestamp,
 ) -> String {
     let v = &detail.view;
-    let mut h = String::with_capacity(8192);
-    let _ = writeln!(
-        h,
-        "<h1>Nút <code>{}</code> / <code>{}</code> <small>/ Node</small></h1>",
-        escape(&v.isp_id),
-        escape(&v.node_id)
-    );
-    let _ = writeln!(
-        h,
-        "<p>Thời điểm / As of: <time>{}</time></p>",
-        escape(&second(now))
-    );
-    let none = "—".to_owned();
-    let list = match (&v.list_id, v.list_serial) {
-        (Some(id), Some(serial)) => format!(
-            "<code>{}</code>, số hiệu / serial <strong>{serial}</strong>{}",
-            escape(id),
-            match v.latest_serial {
-                Some(latest) if latest > serial => {
-                    format!(" (mới nhất / latest: {latest})")
-                }
-                _ => String::new(),
-            }
-        ),
-        _ => "không có danh sách / no list in force".to_owned(),
-    };
-    let _ = writeln!(
-        h,
-        "<dl class=\"facts\">\n\
-<dt>Trạng thái / State</dt><dd class=\"{}\">{}</dd>\n\
-<dt>Danh sách đang áp dụng / List in force</dt><dd>{list}</dd>\n\
-<dt>Kích hoạt lúc / Activated at</dt><dd>{}</dd>\n\
-<dt>Độ trễ kích hoạt / Activation lag</dt><dd>{}</dd>\n\
-<dt>Báo cáo cuối / Last report</dt><dd>{}</dd>\n\
-<dt>Số báo cáo / Reports</dt><dd>{} (bị gắn cờ / flagged: {})</dd>\n\
-<dt>Đăng ký / Registered</dt><dd>{}</dd>\n</dl>",
-        v.state.as_str(),
-        state_label(v.state),
-        escape(&v.activated_at.map_or_else(|| none.clone(), second)),
-        escape(
-            &detail
-                .activation_lag_seconds
-                .map_or_else(|| none.clone(), duration_text)
-        ),
-        escape(
-            &v.last_report_at
-                .map_or_else(|| "chưa bao giờ / never".to_owned(), second)
-        ),
-        v.reports,
-        v.flagged,
-        if v.registered {
-            "có / yes"
-        } else {
-            "không (đã gỡ khỏi sổ đăng ký) / no (removed from the registry)"
-        },
-    );
-
     let range = Range {
         from: detail.from,
         to: detail.to,
     };
-    let _ = writeln!(
-        h,
-        "<h2>Số lượt chặn theo loại <small>/ Blocked by category</small></h2>\n\
-<p>Từ / From <time>{}</time> đến / to <time>{}</time> (UTC): {} cửa sổ báo cáo / report windows.</p>",
-        escape(&second(range.from)),
-        escape(&second(range.to)),
-        windows.len()
-    );
-    let _ = writeln!(
-        h,
-        "<form method=\"get\"><label>Giờ gần nhất / Last hours <input name=\"hours\" size=\"4\" inputmode=\"numeric\" value=\"{}\"></label><button type=\"submit\">Xem / View</button></form>",
-        range.to.duration_since(range.from).as_hours()
-    );
+    let body = html! {
+        h1 { "Nút " code { (v.isp_id) } " / " code { (v.node_id) } " " small { "/ Node" } }
+        p { "Thời điểm / As of: " time { (second(now)) } }
+        (facts(detail))
+        h2 { "Số lượt chặn theo loại " small { "/ Blocked by category" } }
+        p {
+            "Từ / From " time { (second(range.from)) } " đến / to " time { (second(range.to)) }
+            " (UTC): " (windows.len()) " cửa sổ báo cáo / report windows."
+        }
+        form method="get" {
+            label {
+                "Giờ gần nhất / Last hours "
+                input name="hours" size="4" inputmode="numeric" value=(range.to.duration_since(range.from).as_hours());
+            }
+            button type="submit" { "Xem / View" }
+        }
+        (blocked(windows, range, confidential))
+        h2 #probes { "Kết quả thăm dò " small { "/ Probe results" } }
+        @match probes {
+            Some(section) => { (section) }
+            None => { p { "Chưa có kết quả thăm dò / No probe results yet." } }
+        }
+    };
+    let title = format!("Nút / Node {} / {}", v.isp_id, v.node_id);
+    page(&title, Nav::None, body)
+}
+
+/// The node's state, list, activation, last report and registration.
+fn facts(detail: &NodeDetail) -> Markup {
+    let v = &detail.view;
+    let none = "—".to_owned();
+    html! {
+        dl.facts {
+            dt { "Trạng thái / State" } dd class=(v.state.as_str()) { (state_label(v.state)) }
+            dt { "Danh sách đang áp dụng / List in force" }
+            dd {
+                @match (&v.list_id, v.list_serial) {
+                    (Some(id), Some(serial)) => {
+                        code { (id) } ", số hiệu / serial " strong { (serial) }
+                        @if let Some(latest) = v.latest_serial.filter(|l| *l > serial) {
+                            " (mới nhất / latest: " (latest) ")"
+                        }
+                    }
+                    _ => { "không có danh sách / no list in force" }
+                }
+            }
+            dt { "Kích hoạt lúc / Activated at" }
+            dd { (v.activated_at.map_or_else(|| none.clone(), second)) }
+            dt { "Độ trễ kích hoạt / Activation lag" }
+            dd { (detail.activation_lag_seconds.map_or_else(|| none.clone(), duration_text)) }
+            dt { "Báo cáo cuối / Last report" }
+            dd { (v.last_report_at.map_or_else(|| "chưa bao giờ / never".to_owned(), second)) }
+            dt { "Số báo cáo / Reports" } dd { (v.reports) " (bị gắn cờ / flagged: " (v.flagged) ")" }
+            dt { "Đăng ký / Registered" }
+            dd {
+                @if v.registered { "có / yes" }
+                @else { "không (đã gỡ khỏi sổ đăng ký) / no (removed from the registry)" }
+            }
+        }
+    }
+}
+
+/// The blocked counts of the range: the chart, its notes and the table of
+/// the same numbers; or a line saying there are none.
+fn blocked(windows: &[WindowRow], range: Range, confidential: &[String]) -> Markup {
     let buckets = buckets(windows, range, MAX_BUCKETS);
     let categories: BTreeSet<&str> = windows
         .iter()
         .flat_map(|w| w.blocked.iter().map(|c| c.category.as_str()))
         .collect();
     if categories.is_empty() {
-        h.push_str("<p>Không có số liệu trong khoảng này / No counts in this range.</p>\n");
-    } else {
-        let width = buckets
-            .first()
-            .map_or(SignedDuration::ZERO, |b| b.end.duration_since(b.start));
-        let series: Vec<Series> = categories
-            .iter()
-            .map(|c| Series {
-                label: category_label(c, confidential),
-                colour: svg::colour(c, is_confidential(c, confidential)),
-                points: buckets
-                    .iter()
-                    .map(|b| b.blocked.get(*c).copied().unwrap_or_default())
-                    .collect(),
-            })
-            .collect();
-        let step = buckets.len().div_ceil(6).max(1);
-        let axis: Vec<(usize, String)> = buckets
-            .iter()
-            .enumerate()
-            .step_by(step)
-            .map(|(i, b)| (i, tick(b.start, width)))
-            .collect();
-        h.push_str("<div class=\"scroll\">");
-        h.push_str(&svg::small_multiples(
-            "Số lượt chặn theo loại theo thời gian / Blocked by category over time",
-            buckets.len(),
-            &axis,
-            &series,
-        ));
-        h.push_str("</div>\n");
-        let _ = writeln!(
-            h,
-            "<p class=\"note\">Mỗi cột: tổng các kênh (DNS, SNI, HTTP) trong {}; mỗi hàng có thang riêng (max bên phải). \
-Khung nét đứt: có số đếm dưới ngưỡng <code>min_count</code> bị ẩn (báo cáo ghi \"&lt;5\"), nên tổng thực tế lớn hơn một lượng không rõ; số đó không bao giờ được đoán. \
-/ Each bar: all channels (DNS, SNI, HTTP) over {}; each row has its own scale (max at the right). \
-Dashed outline: counts below the report's <code>min_count</code> were suppressed (reported as \"&lt;5\"), so the true total is higher by an unknown amount; it is never guessed.</p>",
-            escape(&duration_text(width.as_secs_f64())),
-            escape(&duration_text(width.as_secs_f64())),
-        );
-        if categories.iter().any(|c| is_confidential(c, confidential)) {
-            h.push_str("<p class=\"note\">Loại bảo mật chỉ hiển thị số đếm / Confidential categories are shown as counts only.</p>\n");
-        }
-        // The same numbers as a table, newest bucket first.
-        h.push_str("<div class=\"scroll\"><table>\n<caption>Số liệu của biểu đồ / The chart's numbers</caption>\n<tr><th>Từ / From (UTC)</th><th class=\"n\">Cửa sổ / Windows</th>");
-        for c in &categories {
-            let _ = write!(
-                h,
-                "<th class=\"n\">{}</th>",
-                escape(&category_label(c, confidential))
-            );
-        }
-        h.push_str("</tr>\n");
-        let mut total: BTreeMap<&str, CountSum> = BTreeMap::new();
-        for b in buckets.iter().rev() {
-            if b.windows == 0 {
-                continue;
-            }
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td class=\"n\">{}</td>",
-                escape(&second(b.start)),
-                b.windows
-            );
-            for c in &categories {
-                let sum = b.blocked.get(*c).copied().unwrap_or_default();
-                total.entry(c).or_default().merge(&sum);
-                cell(&mut h, &sum);
-            }
-            h.push_str("</tr>\n");
-        }
-        let _ = write!(
-            h,
-            "<tr><th>Tổng / Total</th><th class=\"n\">{}</th>",
-            windows.len()
-        );
-        for c in &categories {
-            cell(&mut h, &total.get(c).copied().unwrap_or_default());
-        }
-        h.push_str("</tr>\n</table></div>\n");
+        return html! { p { "Không có số liệu trong khoảng này / No counts in this range." } };
     }
-    h.push_str("<h2 id=\"probes\">Kết quả thăm dò <small>/ Probe results</small></h2>\n");
-    match probes {
-        Some(section) => h.push_str(section),
-        None => h.push_str("<p>Chưa có kết quả thăm dò / No probe results yet.</p>\n"),
+    let width = buckets
+        .first()
+        .map_or(SignedDuration::ZERO, |b| b.end.duration_since(b.start));
+    let over = duration_text(width.as_secs_f64());
+    html! {
+        div.scroll { (chart(&buckets, &categories, width, confidential)) }
+        p.note {
+            "Mỗi cột: tổng các kênh (DNS, SNI, HTTP) trong " (over) "; mỗi hàng có thang riêng (max bên phải). "
+            "Khung nét đứt: có số đếm dưới ngưỡng " code { "min_count" } " bị ẩn (báo cáo ghi \"<5\"), nên tổng thực tế lớn hơn một lượng không rõ; số đó không bao giờ được đoán. "
+            "/ Each bar: all channels (DNS, SNI, HTTP) over " (over) "; each row has its own scale (max at the right). "
+            "Dashed outline: counts below the report's " code { "min_count" } " were suppressed (reported as \"<5\"), so the true total is higher by an unknown amount; it is never guessed."
+        }
+        @if categories.iter().any(|c| is_confidential(c, confidential)) {
+            p.note { "Loại bảo mật chỉ hiển thị số đếm / Confidential categories are shown as counts only." }
+        }
+        (table(windows.len(), &buckets, &categories, confidential))
     }
-    let title = format!("Nút / Node {} / {}", v.isp_id, v.node_id);
-    page(&title, Nav::None, &h)
 }
 
-fn cell(h: &mut String, sum: &CountSum) {
-    if sum.is_lower_bound() {
-        let _ = write!(h, "<td class=\"n below\">{}</td>", sum.display());
-    } else {
-        let _ = write!(h, "<td class=\"n\">{}</td>", sum.display());
+/// The chart: a row per category, a bar per bucket.
+fn chart(
+    buckets: &[Bucket],
+    categories: &BTreeSet<&str>,
+    width: SignedDuration,
+    confidential: &[String],
+) -> Markup {
+    let series: Vec<Series> = categories
+        .iter()
+        .map(|c| Series {
+            label: category_label(c, confidential),
+            colour: svg::colour(c, is_confidential(c, confidential)),
+            points: buckets
+                .iter()
+                .map(|b| b.blocked.get(*c).copied().unwrap_or_default())
+                .collect(),
+        })
+        .collect();
+    let step = buckets.len().div_ceil(6).max(1);
+    let axis: Vec<(usize, String)> = buckets
+        .iter()
+        .enumerate()
+        .step_by(step)
+        .map(|(i, b)| (i, tick(b.start, width)))
+        .collect();
+    svg::small_multiples(
+        "Số lượt chặn theo loại theo thời gian / Blocked by category over time",
+        buckets.len(),
+        &axis,
+        &series,
+    )
+}
+
+/// The chart's numbers as a table, newest bucket first, then the totals.
+fn table(
+    windows: usize,
+    buckets: &[Bucket],
+    categories: &BTreeSet<&str>,
+    confidential: &[String],
+) -> Markup {
+    let mut total: BTreeMap<&str, CountSum> = BTreeMap::new();
+    for b in buckets.iter().filter(|b| b.windows > 0) {
+        for c in categories {
+            let sum = b.blocked.get(*c).copied().unwrap_or_default();
+            total.entry(c).or_default().merge(&sum);
+        }
+    }
+    html! {
+        div.scroll {
+            table {
+                caption { "Số liệu của biểu đồ / The chart's numbers" }
+                tr {
+                    th { "Từ / From (UTC)" } th.n { "Cửa sổ / Windows" }
+                    @for c in categories { th.n { (category_label(c, confidential)) } }
+                }
+                @for b in buckets.iter().rev().filter(|b| b.windows > 0) {
+                    tr {
+                        td { (second(b.start)) } td.n { (b.windows) }
+                        @for c in categories { (cell(&b.blocked.get(*c).copied().unwrap_or_default())) }
+                    }
+                }
+                tr {
+                    th { "Tổng / Total" } th.n { (windows) }
+                    @for c in categories { (cell(&total.get(c).copied().unwrap_or_default())) }
+                }
+            }
+        }
+    }
+}
+
+/// A count cell: class `below` when the sum is only a lower bound.
+fn cell(sum: &CountSum) -> Markup {
+    html! {
+        @if sum.is_lower_bound() {
+            td.n.below { (sum) }
+        } @else {
+            td.n { (sum) }
+        }
     }
 }
 
@@ -583,5 +581,40 @@ pub(crate) mod tests {
         assert!(cells[1]["count"].is_null());
         assert_eq!(cells[1]["below_min_count"], 5);
         assert_eq!(j["windows"][0]["flags"][0], "overlap");
+    }
+
+    #[test]
+    fn hostile_ids_and_categories_come_out_escaped() {
+        use crate::collector::dashboard::tests::{HOSTILE, assert_hostile_escaped};
+        let from = ts("2026-11-29T12:00:00Z");
+        let range = Range {
+            from,
+            to: ts("2026-11-29T18:00:00Z"),
+        };
+        let mut v = view();
+        v.isp_id = HOSTILE.into();
+        v.node_id = HOSTILE.into();
+        v.list_id = Some(HOSTILE.into());
+        let windows = [window(
+            HOSTILE,
+            from,
+            5,
+            &[(HOSTILE, "dns", BlockedCount::Exact(3))],
+        )];
+        let detail = NodeDetail::new(v, &[], range);
+        let html = node_page(&detail, &windows, &[], None, range.to);
+        assert_hostile_escaped(&html);
+        let shown = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;x";
+        assert!(html.contains(&format!(
+            "<h1>Nút <code>{shown}</code> / <code>{shown}</code>"
+        )));
+        assert!(
+            html.contains(&format!("<th class=\"n\">{shown}</th>")),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!("<title>{shown}: 3</title>")),
+            "{html}"
+        );
     }
 }

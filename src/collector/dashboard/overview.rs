@@ -2,12 +2,11 @@
 //! nodes in each state and the share that is current, then every node
 //! (each linked to its page).
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-
 use jiff::Timestamp;
+use maud::{Markup, html};
+use std::collections::BTreeMap;
 
-use super::{Nav, escape, node_href, page, second, state_label};
+use super::{Nav, node_href, page, second, state_label};
 use crate::collector::state::{NodeState, NodeView};
 
 /// Per ISP: nodes in each state.
@@ -66,88 +65,117 @@ pub fn overview(
     published: Option<&crate::collector::published::Published>,
     now: Timestamp,
 ) -> String {
-    let mut h = String::with_capacity(4096 + views.len() * 256);
-    h.push_str("<h1>Tổng quan tuân thủ <small>/ Compliance overview</small></h1>\n");
-    let _ = writeln!(
-        h,
-        "<p>Thời điểm / As of: <time>{}</time></p>",
-        escape(&second(now))
-    );
-
     let mut latest = latest_serials(views);
     if let Some(p) = published {
         let e = latest.entry(p.list_id.as_str()).or_insert(p.serial);
         *e = (*e).max(p.serial);
     }
-    h.push_str("<section class=\"latest\" aria-labelledby=\"latest\">\n<h2 id=\"latest\">Số hiệu danh sách mới nhất <small>/ Latest published serial</small></h2>\n<ul>\n");
-    if latest.is_empty() {
-        h.push_str("<li>Chưa có báo cáo / No report yet</li>\n");
-    }
-    for (id, serial) in &latest {
-        let _ = writeln!(
-            h,
-            "<li><code>{}</code>: số hiệu / serial <strong class=\"serial\">{serial}</strong></li>",
-            escape(id)
-        );
-    }
-    h.push_str("</ul>\n<p class=\"note\">Số hiệu của danh sách được công bố (<code>[published]</code>), hoặc cao nhất mà một nút báo cáo nếu cao hơn / The serial of the published list (<code>[published]</code>), or the highest any node reports if higher.</p>\n</section>\n");
+    let body = html! {
+        h1 { "Tổng quan tuân thủ " small { "/ Compliance overview" } }
+        p { "Thời điểm / As of: " time { (second(now)) } }
+        (latest_section(&latest))
+        (isp_table(views))
+        (node_table(views))
+        (probe_section(probes))
+    };
+    page(
+        "Tổng quan tuân thủ / Compliance overview",
+        Nav::Overview,
+        body,
+    )
+}
 
-    h.push_str("<h2>Theo nhà mạng <small>/ By ISP</small></h2>\n<div class=\"scroll\"><table>\n<tr><th>Nhà mạng / ISP</th><th>Số nút / Nodes</th>");
-    for state in NodeState::ALL {
-        let _ = write!(h, "<th>{}</th>", state_label(state));
-    }
-    h.push_str("<th>Tuân thủ / Compliance</th></tr>\n");
-    for (isp, s) in summarise(views) {
-        let _ = write!(
-            h,
-            "<tr><td><a href=\"#{}\">{}</a></td><td class=\"n\">{}</td>",
-            escape(&isp_anchor(&isp)),
-            escape(&isp),
-            s.total
-        );
-        for state in NodeState::ALL {
-            let n = s.counts.get(&state).copied().unwrap_or(0);
-            let _ = write!(h, "<td class=\"n {}\">{n}</td>", state.as_str());
+/// The latest serial of each list.
+fn latest_section(latest: &BTreeMap<&str, u64>) -> Markup {
+    html! {
+        section.latest aria-labelledby="latest" {
+            h2 #latest { "Số hiệu danh sách mới nhất " small { "/ Latest published serial" } }
+            ul {
+                @if latest.is_empty() {
+                    li { "Chưa có báo cáo / No report yet" }
+                }
+                @for (id, serial) in latest {
+                    li { code { (id) } ": số hiệu / serial " strong.serial { (serial) } }
+                }
+            }
+            p.note {
+                "Số hiệu của danh sách được công bố (" code { "[published]" }
+                "), hoặc cao nhất mà một nút báo cáo nếu cao hơn / The serial of the published list ("
+                code { "[published]" } "), or the highest any node reports if higher."
+            }
         }
-        let _ = writeln!(
-            h,
-            "<td class=\"n\">{:.0} %</td></tr>",
-            s.compliance_percent()
-        );
     }
-    h.push_str("</table></div>\n");
+}
 
-    h.push_str("<h2>Các nút <small>/ Nodes</small></h2>\n<div class=\"scroll\"><table>\n<tr><th>Nhà mạng / ISP</th><th>Nút / Node</th><th>Trạng thái / State</th><th>Số hiệu / Serial</th><th>Báo cáo cuối / Last report</th></tr>\n");
-    let mut previous_isp: Option<&str> = None;
-    for v in views {
-        let serial = v
-            .list_serial
-            .map_or_else(|| "—".to_owned(), |s| s.to_string());
-        let last = v
-            .last_report_at
-            .map_or_else(|| "chưa bao giờ / never".to_owned(), second);
-        let id = if previous_isp == Some(v.isp_id.as_str()) {
-            String::new()
-        } else {
-            format!(" id=\"{}\"", escape(&isp_anchor(&v.isp_id)))
-        };
-        previous_isp = Some(&v.isp_id);
-        let _ = writeln!(
-            h,
-            "<tr{id}><td>{}</td><td><a href=\"{}\">{}</a></td><td class=\"{}\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-            escape(&v.isp_id),
-            node_href(&v.isp_id, &v.node_id),
-            escape(&v.node_id),
-            v.state.as_str(),
-            state_label(v.state),
-            escape(&serial),
-            escape(&last),
-        );
+/// Per ISP: nodes in each state and the share current.
+fn isp_table(views: &[NodeView]) -> Markup {
+    html! {
+        h2 { "Theo nhà mạng " small { "/ By ISP" } }
+        div.scroll {
+            table {
+                tr {
+                    th { "Nhà mạng / ISP" } th { "Số nút / Nodes" }
+                    @for state in NodeState::ALL { th { (state_label(state)) } }
+                    th { "Tuân thủ / Compliance" }
+                }
+                @for (isp, s) in summarise(views) {
+                    tr {
+                        td { a href={ "#" (isp_anchor(&isp)) } { (isp) } }
+                        td.n { (s.total) }
+                        @for state in NodeState::ALL {
+                            td class={ "n " (state.as_str()) } {
+                                (s.counts.get(&state).copied().unwrap_or(0))
+                            }
+                        }
+                        td.n { (format!("{:.0}", s.compliance_percent())) " %" }
+                    }
+                }
+            }
+        }
     }
-    h.push_str("</table></div>\n");
+}
 
-    // Probes beside the self-reports: each ISP's latest probe result.
-    h.push_str("<h2 id=\"probes\">Thăm dò gần nhất theo nhà mạng <small>/ Latest probe per ISP</small></h2>\n");
+/// Every node, linked to its page; the first row of each ISP carries the
+/// ISP's anchor.
+fn node_table(views: &[NodeView]) -> Markup {
+    let anchors = views.iter().enumerate().map(|(i, v)| {
+        let first = i == 0 || views[i - 1].isp_id != v.isp_id;
+        (first.then(|| isp_anchor(&v.isp_id)), v)
+    });
+    html! {
+        h2 { "Các nút " small { "/ Nodes" } }
+        div.scroll {
+            table {
+                tr {
+                    th { "Nhà mạng / ISP" } th { "Nút / Node" } th { "Trạng thái / State" }
+                    th { "Số hiệu / Serial" } th { "Báo cáo cuối / Last report" }
+                }
+                @for (anchor, v) in anchors {
+                    tr id=[anchor] {
+                        td { (v.isp_id) }
+                        td { a href=(node_href(&v.isp_id, &v.node_id)) { (v.node_id) } }
+                        td class=(v.state.as_str()) { (state_label(v.state)) }
+                        td.n {
+                            @match v.list_serial {
+                                Some(s) => { (s) }
+                                None => { "—" }
+                            }
+                        }
+                        td {
+                            @match v.last_report_at {
+                                Some(t) => { (second(t)) }
+                                None => { "chưa bao giờ / never" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Probes beside the self-reports: each ISP's latest probe result.
+fn probe_section(probes: &[crate::collector::store::ProbeRow]) -> Markup {
     let mut seen: Vec<&str> = Vec::new();
     let latest_per_isp: Vec<crate::collector::store::ProbeRow> = probes
         .iter()
@@ -158,16 +186,14 @@ pub fn overview(
         })
         .cloned()
         .collect();
-    if latest_per_isp.is_empty() {
-        h.push_str("<p>Chưa có kết quả thăm dò / No probe results yet (<code>ward probe --report-to</code>).</p>\n");
-    } else {
-        h.push_str(&super::probes::table(&latest_per_isp));
+    html! {
+        h2 #probes { "Thăm dò gần nhất theo nhà mạng " small { "/ Latest probe per ISP" } }
+        @if latest_per_isp.is_empty() {
+            p { "Chưa có kết quả thăm dò / No probe results yet (" code { "ward probe --report-to" } ")." }
+        } @else {
+            (super::probes::table(&latest_per_isp))
+        }
     }
-    page(
-        "Tổng quan tuân thủ / Compliance overview",
-        Nav::Overview,
-        &h,
-    )
 }
 
 #[cfg(test)]
@@ -233,5 +259,22 @@ mod tests {
         assert_eq!(IspSummary::default().compliance_percent(), 0.0);
         let html = overview(&[], &[], None, "2026-11-29T18:00:00Z".parse().unwrap());
         assert!(html.contains("No report yet"));
+    }
+
+    #[test]
+    fn hostile_ids_come_out_escaped() {
+        use crate::collector::dashboard::tests::{HOSTILE, assert_hostile_escaped};
+        let mut v = view(HOSTILE, HOSTILE, NodeState::Current, Some(7));
+        v.list_id = Some(HOSTILE.into());
+        let html = overview(&[v], &[], None, "2026-11-29T18:00:01Z".parse().unwrap());
+        assert_hostile_escaped(&html);
+        assert!(
+            html.contains("<li><code>&lt;script&gt;alert(1)&lt;/script&gt;&quot;x</code>"),
+            "list id: {html}"
+        );
+        assert!(
+            html.contains("<a href=\"/nodes/%3Cscript%3Ealert%281%29%3C%2Fscript%3E%22x/"),
+            "node link: {html}"
+        );
     }
 }

@@ -2,9 +2,9 @@
 //! or image to load. Every chart has a `<title>` and every bar its number
 //! in a `<title>`; the pages put a table of the same numbers below.
 
-use std::fmt::Write as _;
+use maud::{Markup, html};
 
-use super::{CountSum, escape};
+use super::CountSum;
 
 /// Colour-blind-safe (Okabe–Ito, without the yellow that vanishes on
 /// white), dark enough for white text nowhere and visible on white.
@@ -42,7 +42,7 @@ pub fn colour(category: &str, confidential: bool) -> &'static str {
 /// One category's row of the chart.
 #[derive(Debug, Clone)]
 pub struct Series {
-    /// Shown as text beside the row (escaped here).
+    /// Shown as text beside the row (escaped by the template).
     pub label: String,
     pub colour: &'static str,
     /// One per bucket.
@@ -58,6 +58,11 @@ const AXIS: f64 = 26.0;
 /// Height of the dashed mark of suppressed counts.
 const MARK: f64 = 5.0;
 
+/// A coordinate with one decimal, as the charts write them.
+fn f1(v: f64) -> String {
+    format!("{v:.1}")
+}
+
 /// Small multiples: one row per series, a bar per bucket scaled to the
 /// row's own maximum (written at the right), a dashed outline on top of a
 /// bar where counts below `min_count` were suppressed in that bucket (its
@@ -68,81 +73,63 @@ pub fn small_multiples(
     buckets: usize,
     axis: &[(usize, String)],
     series: &[Series],
-) -> String {
+) -> Markup {
     let height = ROW * series.len() as f64 + AXIS + 4.0;
-    let mut s = String::with_capacity(1024 + series.len() * buckets * 120);
-    let _ = write!(
-        s,
-        "<svg viewBox=\"0 0 {WIDTH} {height}\" width=\"{WIDTH}\" height=\"{height}\" role=\"img\" aria-label=\"{t}\" font-family=\"system-ui,sans-serif\" font-size=\"13\"><title>{t}</title>",
-        t = escape(title)
-    );
     let plot = WIDTH - LEFT - RIGHT;
     let step = if buckets == 0 {
         plot
     } else {
         plot / buckets as f64
     };
-    let bar = (step * 0.8).max(1.0);
-    for (row, series) in series.iter().enumerate() {
-        let top = ROW * row as f64 + 4.0;
-        let base = top + BAR_AREA + MARK + 2.0;
-        let max = series.points.iter().map(|p| p.exact).max().unwrap_or(0);
-        let label = escape(&series.label);
-        let _ = write!(
-            s,
-            "<g class=\"series\"><rect x=\"2\" y=\"{y:.1}\" width=\"12\" height=\"12\" fill=\"{c}\"/><text x=\"20\" y=\"{ty:.1}\">{label}</text>\
-<text x=\"{mx:.1}\" y=\"{ty:.1}\" fill=\"#444\">max {max}</text>\
-<line x1=\"{LEFT}\" y1=\"{base:.1}\" x2=\"{x2:.1}\" y2=\"{base:.1}\" stroke=\"#999\"/>",
-            y = top + 14.0,
-            ty = top + 25.0,
-            c = series.colour,
-            mx = WIDTH - RIGHT + 6.0,
-            x2 = WIDTH - RIGHT,
-        );
-        for (i, p) in series.points.iter().enumerate() {
-            let x = LEFT + step * i as f64 + (step - bar) / 2.0;
-            // Counts are far below 2^52: exact in f64.
-            let h = if max == 0 {
-                0.0
-            } else {
-                BAR_AREA * p.exact as f64 / max as f64
-            };
-            if p.exact > 0 {
-                let _ = write!(
-                    s,
-                    "<rect class=\"bar\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{h:.1}\" fill=\"{}\"><title>{label}: {}</title></rect>",
-                    base - h,
-                    series.colour,
-                    p.exact
-                );
+    let axis_y = ROW * series.len() as f64 + 18.0;
+    html! {
+        svg viewBox=(format!("0 0 {WIDTH} {height}")) width=(WIDTH.to_string()) height=(height.to_string())
+            role="img" aria-label=(title) font-family="system-ui,sans-serif" font-size="13" {
+            title { (title) }
+            @for (row, series) in series.iter().enumerate() {
+                (series_row(series, ROW * row as f64 + 4.0, step))
             }
-            if p.is_lower_bound() {
-                let _ = write!(
-                    s,
-                    "<rect class=\"below\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{MARK}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.2\" stroke-dasharray=\"2 1.5\"><title>{label}: ≥ {} ({} × &lt;{})</title></rect>",
-                    base - h - MARK - 1.0,
-                    series.colour,
-                    p.exact,
-                    p.suppressed,
-                    p.below
-                );
+            @for (i, text) in axis {
+                @let x = f1(LEFT + step * *i as f64);
+                line x1=(x) y1=(f1(axis_y - 16.0)) x2=(x) y2=(f1(axis_y - 11.0)) stroke="#999" {}
+                text x=(x) y=(f1(axis_y)) text-anchor="middle" fill="#333" { (text) }
             }
         }
-        s.push_str("</g>");
     }
-    let axis_y = ROW * series.len() as f64 + 18.0;
-    for (i, text) in axis {
-        let x = LEFT + step * *i as f64;
-        let _ = write!(
-            s,
-            "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#999\"/><text x=\"{x:.1}\" y=\"{axis_y:.1}\" text-anchor=\"middle\" fill=\"#333\">{}</text>",
-            axis_y - 16.0,
-            axis_y - 11.0,
-            escape(text)
-        );
+}
+
+/// One series of [`small_multiples`]: its label, maximum, baseline and
+/// bars, `top` down the chart.
+fn series_row(series: &Series, top: f64, step: f64) -> Markup {
+    let bar = (step * 0.8).max(1.0);
+    let base = top + BAR_AREA + MARK + 2.0;
+    let max = series.points.iter().map(|p| p.exact).max().unwrap_or(0);
+    let ty = f1(top + 25.0);
+    let label = &series.label;
+    html! {
+        g.series {
+            rect x="2" y=(f1(top + 14.0)) width="12" height="12" fill=(series.colour) {}
+            text x="20" y=(ty) { (label) }
+            text x=(f1(WIDTH - RIGHT + 6.0)) y=(ty) fill="#444" { "max " (max) }
+            line x1=(LEFT.to_string()) y1=(f1(base)) x2=(f1(WIDTH - RIGHT)) y2=(f1(base)) stroke="#999" {}
+            @for (i, p) in series.points.iter().enumerate() {
+                @let x = f1(LEFT + step * i as f64 + (step - bar) / 2.0);
+                // Counts are far below 2^52: exact in f64.
+                @let h = if max == 0 { 0.0 } else { BAR_AREA * p.exact as f64 / max as f64 };
+                @if p.exact > 0 {
+                    rect.bar x=(x) y=(f1(base - h)) width=(f1(bar)) height=(f1(h)) fill=(series.colour) {
+                        title { (label) ": " (p.exact) }
+                    }
+                }
+                @if p.is_lower_bound() {
+                    rect.below x=(x) y=(f1(base - h - MARK - 1.0)) width=(f1(bar)) height=(MARK.to_string())
+                        fill="none" stroke=(series.colour) stroke-width="1.2" stroke-dasharray="2 1.5" {
+                        title { (label) ": " (p) }
+                    }
+                }
+            }
+        }
     }
-    s.push_str("</svg>");
-    s
 }
 
 /// One bar of [`hbars`]: its name, value and colour.
@@ -151,46 +138,42 @@ pub type HBar<'a> = (&'a str, f64, &'a str);
 /// Horizontal bars, one group per row: each value a bar on a common
 /// scale, its number written after it. `rows`: label, then (name, value,
 /// colour) per bar.
-pub fn hbars(title: &str, unit: &str, rows: &[(String, Vec<HBar<'_>>)]) -> String {
+pub fn hbars(title: &str, unit: &str, rows: &[(String, Vec<HBar<'_>>)]) -> Markup {
     const BAR: f64 = 14.0;
     let max = rows
         .iter()
         .flat_map(|(_, bars)| bars.iter().map(|b| b.1))
         .fold(0.0_f64, f64::max);
     let group = |n: usize| n as f64 * (BAR + 3.0) + 12.0;
-    let height: f64 = rows.iter().map(|(_, b)| group(b.len())).sum::<f64>() + 4.0;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg viewBox=\"0 0 {WIDTH} {height:.0}\" width=\"{WIDTH}\" height=\"{height:.0}\" role=\"img\" aria-label=\"{t}\" font-family=\"system-ui,sans-serif\" font-size=\"12\"><title>{t}</title>",
-        t = escape(title)
+    let height = format!(
+        "{:.0}",
+        rows.iter().map(|(_, b)| group(b.len())).sum::<f64>() + 4.0
     );
     let plot = WIDTH - LEFT - RIGHT - 40.0;
-    let mut y = 4.0;
-    for (label, bars) in rows {
-        let _ = write!(
-            s,
-            "<text x=\"2\" y=\"{:.1}\">{}</text>",
-            y + BAR,
-            escape(label)
-        );
-        for (name, value, colour) in bars {
-            let w = if max > 0.0 { plot * value / max } else { 0.0 };
-            let _ = write!(
-                s,
-                "<rect class=\"hbar\" x=\"{LEFT}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{BAR}\" fill=\"{colour}\"><title>{n}: {v} {unit}</title></rect><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#333\">{n} {v} {unit}</text>",
-                LEFT + w + 4.0,
-                y + BAR - 3.0,
-                v = super::amount(*value),
-                n = escape(name),
-                unit = escape(unit),
-            );
-            y += BAR + 3.0;
+    // Each group's top: 4, then each group below the previous one.
+    let tops = rows.iter().scan(4.0, |y, (_, bars)| {
+        let top = *y;
+        *y += group(bars.len());
+        Some(top)
+    });
+    html! {
+        svg viewBox=(format!("0 0 {WIDTH} {height}")) width=(WIDTH.to_string()) height=(height)
+            role="img" aria-label=(title) font-family="system-ui,sans-serif" font-size="12" {
+            title { (title) }
+            @for ((label, bars), top) in rows.iter().zip(tops) {
+                text x="2" y=(f1(top + BAR)) { (label) }
+                @for (j, (name, value, colour)) in bars.iter().enumerate() {
+                    @let y = top + j as f64 * (BAR + 3.0);
+                    @let w = if max > 0.0 { plot * value / max } else { 0.0 };
+                    @let v = super::amount(*value);
+                    rect.hbar x=(LEFT.to_string()) y=(f1(y)) width=(f1(w)) height=(BAR.to_string()) fill=(colour) {
+                        title { (name) ": " (v) " " (unit) }
+                    }
+                    text x=(f1(LEFT + w + 4.0)) y=(f1(y + BAR - 3.0)) fill="#333" { (name) " " (v) " " (unit) }
+                }
+            }
         }
-        y += 12.0;
     }
-    s.push_str("</svg>");
-    s
 }
 
 #[cfg(test)]
@@ -219,7 +202,7 @@ mod tests {
                 points: vec![sum(0, 1), sum(0, 0), sum(0, 0), sum(0, 0)],
             },
         ];
-        let svg = small_multiples("t & u", 4, &[(0, "18:00".into())], &series);
+        let svg = small_multiples("t & u", 4, &[(0, "18:00".into())], &series).into_string();
         assert_eq!(svg.matches("class=\"bar\"").count(), 2, "{svg}");
         assert_eq!(svg.matches("class=\"below\"").count(), 3, "{svg}");
         // The tallest bar fills the row; 5 of 10 is half of it.
@@ -259,7 +242,8 @@ mod tests {
             "lag",
             "s",
             &[("2".into(), vec![("p50", 1.0, "#000"), ("max", 4.0, "#111")])],
-        );
+        )
+        .into_string();
         assert_eq!(svg.matches("class=\"hbar\"").count(), 2);
         assert!(
             svg.contains("width=\"470.0\" height=\"14\" fill=\"#111\""),

@@ -601,7 +601,7 @@ async fn node_page(
                 &detail,
                 &windows,
                 &app.confidential,
-                section.as_deref(),
+                section,
                 jiff::Timestamp::now(),
             ),
         ),
