@@ -36,6 +36,7 @@
 //! * [`keys`]: Ed25519 key files and key ids.
 //! * [`fsx`]: atomic, durable file writes; file stamps.
 //! * [`domain`]: validated domain names and reversed-label keys (pure).
+//! * [`errors`]: an error and its causes as one line of text (pure).
 //!
 //! See `docs/ARCHITECTURE.md` for how data flows between them.
 
@@ -48,6 +49,7 @@ pub mod collector;
 pub mod config;
 pub mod dns;
 pub mod domain;
+pub mod errors;
 pub mod fsx;
 pub mod keys;
 pub mod list;

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     match cli.run() {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("ward: error: {}", cli::error_chain(&error));
+            eprintln!("ward: error: {}", ward::errors::chain(error.as_ref()));
             if error.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(cli::EXIT_USAGE)
             } else {

@@ -28,22 +28,6 @@ pub const EXIT_USAGE: u8 = 64;
 /// Exit code of `ward probe` when the node is not compliant.
 pub const EXIT_NON_COMPLIANT: u8 = 2;
 
-/// An error and its causes on one line, `outer: cause: cause`, as
-/// anyhow's `{:#}` writes it, but without repeating a cause whose text
-/// the message before it already holds (library errors name their cause
-/// in their own message, e.g. "cannot read key file F: No such file").
-pub fn error_chain(error: &anyhow::Error) -> String {
-    let mut line = error.to_string();
-    for cause in error.chain().skip(1) {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-    }
-    line
-}
-
 /// An error in how ward was invoked; exits with [`EXIT_USAGE`].
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -171,27 +155,4 @@ fn load_trust(paths: &[std::path::PathBuf]) -> anyhow::Result<crate::list::Trust
         trust.add(crate::keys::read_public(p)?);
     }
     Ok(trust)
-}
-
-#[cfg(test)]
-mod chain_tests {
-    use super::error_chain;
-
-    #[test]
-    fn a_cause_already_in_the_message_is_not_repeated() {
-        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
-        let e = crate::keys::KeyError::Read {
-            path: "/x.pub".into(),
-            source: io,
-        };
-        let e = anyhow::Error::new(e);
-        assert_eq!(error_chain(&e), "cannot read key file /x.pub: No such file");
-        let e = e.context("loading the trust anchors");
-        assert_eq!(
-            error_chain(&e),
-            "loading the trust anchors: cannot read key file /x.pub: No such file"
-        );
-        let plain = anyhow::anyhow!("inner").context("outer");
-        assert_eq!(error_chain(&plain), "outer: inner");
-    }
 }

@@ -67,19 +67,8 @@ fn error_text(e: &postgres::Error) -> String {
             db.code().code(),
             db.detail().map(|d| format!(": {d}")).unwrap_or_default()
         ),
-        None => {
-            // The cause (a TLS or I/O error) is not always in the text.
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(cause) = source {
-                let more = cause.to_string();
-                if !text.contains(&more) {
-                    text = format!("{text}: {more}");
-                }
-                source = cause.source();
-            }
-            text
-        }
+        // The cause (a TLS or I/O error) is not always in the text.
+        None => crate::errors::chain(e),
     }
 }
 

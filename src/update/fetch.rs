@@ -144,7 +144,7 @@ pub enum ClientError {
     /// The `ca_file` cannot be used.
     #[error(transparent)]
     CaFile(#[from] crate::readers::ReadError),
-    #[error("cannot set up the HTTPS client: {}", chain(source))]
+    #[error("cannot set up the HTTPS client: {}", crate::errors::chain(source))]
     Build {
         #[source]
         source: reqwest::Error,
@@ -303,26 +303,11 @@ impl Fetcher {
                 status: status.as_u16(),
             }
         } else {
-            FetchError::Network(chain(e))
+            FetchError::Network(crate::errors::chain(e))
         }
     }
 }
 
 fn header_value(text: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(text).ok()
-}
-
-/// An error and its causes on one line ("a: b: c"), without repeats.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
