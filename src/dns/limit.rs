@@ -30,7 +30,11 @@ use std::time::Instant;
 
 use ipnet::IpNet;
 
-use super::wire::{HEADER_LEN, RCODE_NOERROR, RCODE_NXDOMAIN, flags};
+use super::answer::response_flags;
+use super::wire::{
+    HEADER_LEN, Header, MAX_WIRE_NAME, RCODE_NOERROR, RCODE_NXDOMAIN, Reader, flags, get_u16,
+    set_u16,
+};
 use crate::metrics::{LimitAction, LimitKind, Metrics};
 
 /// `[limits]`.
@@ -190,28 +194,26 @@ fn mask128(len: u8) -> u128 {
         .unwrap_or(0)
 }
 
-/// Feeds the question's name (lowercased) and type to `h`. The response
-/// is ward's own, so its question is uncompressed; a malformed one just
-/// hashes what there is.
+/// Feeds the question's name (lowercased) and type to `h`; a malformed
+/// question just hashes what was read of it.
 fn hash_question(h: &mut impl Hasher, response: &[u8]) {
-    let Some(rest) = response.get(HEADER_LEN..) else {
-        return;
-    };
-    let mut name = [0u8; super::wire::MAX_WIRE_NAME];
+    let mut r = Reader::at(response, HEADER_LEN);
+    let mut name = [0u8; MAX_WIRE_NAME];
     let mut len = 0;
-    let mut at = 0;
-    while let Some(&label) = rest.get(at) {
-        let end = at + 1 + usize::from(label);
-        if label == 0 || label > 63 || end > rest.len() || end > name.len() {
-            break;
+    let walked = r.name(|label| {
+        // `name` stops before the labels exceed MAX_WIRE_NAME in all.
+        let end = len + 1 + label.len();
+        if let Some(slot) = name.get_mut(len..end) {
+            slot[0] = label.len() as u8;
+            slot[1..].copy_from_slice(label);
+            len = end;
         }
-        name[at..end].copy_from_slice(&rest[at..end]);
-        (at, len) = (end, end);
-    }
+    });
     name[..len].make_ascii_lowercase();
     h.write(&name[..len]);
-    // The type, after the root label.
-    h.write(rest.get(at + 1..at + 3).unwrap_or_default());
+    if walked.is_ok() {
+        h.write(r.take(2).unwrap_or_default());
+    }
 }
 
 /// Rewrites the response in `out` as an empty truncated one (header and
@@ -222,12 +224,9 @@ pub fn slip_response(out: &mut Vec<u8>) -> bool {
         return false;
     };
     out.truncate(end);
-    let f = super::wire::get_u16(out, 2);
-    let f = (f | flags::TC) & !flags::RCODE_MASK & !flags::AA;
-    super::wire::set_u16(out, 2, f);
-    for at in [6, 8, 10] {
-        super::wire::set_u16(out, at, 0);
-    }
+    let f = get_u16(out, 2);
+    set_u16(out, 2, (f | flags::TC) & !flags::RCODE_MASK & !flags::AA);
+    clear_counts(out);
     true
 }
 
@@ -238,40 +237,36 @@ pub fn slip_query(query: &[u8], out: &mut Vec<u8>) -> bool {
     let Some(end) = question_end(query) else {
         return false;
     };
-    let f = super::wire::get_u16(query, 2);
-    if f & flags::QR != 0 || super::wire::get_u16(query, 4) != 1 {
+    let Ok(header) = Header::read(&mut Reader::new(query)) else {
+        return false;
+    };
+    if header.has(flags::QR) || header.qdcount != 1 {
         return false;
     }
     out.clear();
     out.extend_from_slice(&query[..end]);
-    let f = flags::QR | flags::TC | flags::RA | (f & (flags::OPCODE_MASK | flags::RD | flags::CD));
-    super::wire::set_u16(out, 2, f);
-    for at in [6, 8, 10] {
-        super::wire::set_u16(out, at, 0);
-    }
+    set_u16(out, 2, response_flags(&header, RCODE_NOERROR) | flags::TC);
+    clear_counts(out);
     true
 }
 
+/// Zeroes the answer, authority and additional counts of a message.
+fn clear_counts(message: &mut [u8]) {
+    for at in [6, 8, 10] {
+        set_u16(message, at, 0);
+    }
+}
+
 /// Where the first question of a message ends, if it has one whole,
-/// uncompressed question.
+/// uncompressed question (a question's name cannot hold a valid pointer).
 fn question_end(message: &[u8]) -> Option<usize> {
-    if message.len() < HEADER_LEN || super::wire::get_u16(message, 4) == 0 {
+    if message.len() < HEADER_LEN || get_u16(message, 4) == 0 {
         return None;
     }
-    let mut at = HEADER_LEN;
-    loop {
-        let len = usize::from(*message.get(at)?);
-        if len == 0 {
-            at += 1;
-            break;
-        }
-        if len > 63 {
-            return None;
-        }
-        at += 1 + len;
-    }
-    let end = at + 4;
-    (end <= message.len()).then_some(end)
+    let mut r = Reader::at(message, HEADER_LEN);
+    r.skip_name().ok()?;
+    r.take(4).ok()?;
+    Some(r.pos())
 }
 
 /// Bits of a slot holding the time; the rest hold a tag of the key.
