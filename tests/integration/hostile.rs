@@ -39,12 +39,17 @@ fn established_on(port: u16) -> usize {
         .count()
 }
 
+/// A TCP connection to `to` from `source` (another loopback address).
+async fn connect_from(source: Ipv4Addr, to: SocketAddr) -> Option<TcpStream> {
+    let socket = TcpSocket::new_v4().ok()?;
+    socket.bind(SocketAddr::from((source, 0))).ok()?;
+    socket.connect(to).await.ok()
+}
+
 /// A connection from `source` (another loopback address) that sends half
 /// a request head and then nothing.
 async fn slow_client(source: Ipv4Addr, to: SocketAddr) -> Option<TcpStream> {
-    let socket = TcpSocket::new_v4().ok()?;
-    socket.bind(SocketAddr::from((source, 0))).ok()?;
-    let mut stream = socket.connect(to).await.ok()?;
+    let mut stream = connect_from(source, to).await?;
     stream
         .write_all(b"GET /metrics HTTP/1.1\r\nHo")
         .await
@@ -115,9 +120,7 @@ async fn tcp_exchange(stream: &mut TcpStream, name: &str) -> Option<Message> {
 /// A TCP connection from `source` that asked one question and keeps the
 /// connection open.
 async fn tcp_client(source: Ipv4Addr, to: SocketAddr) -> Option<TcpStream> {
-    let socket = TcpSocket::new_v4().ok()?;
-    socket.bind(SocketAddr::from((source, 0))).ok()?;
-    let mut stream = socket.connect(to).await.ok()?;
+    let mut stream = connect_from(source, to).await?;
     tcp_exchange(&mut stream, "www.example.test.").await?;
     Some(stream)
 }
@@ -227,12 +230,9 @@ fn limits_config(up: SocketAddr, limits: &str) -> String {
     )
 }
 
-/// The value of one metric series, e.g. `ward_rate_limited_total{…}`.
+/// The value of one metric series (0 when it is not exposed yet).
 async fn metric(admin: SocketAddr, series: &str) -> f64 {
-    let (_, body) = http_get(admin, "/metrics").await;
-    body.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
+    crate::list_file::metric(admin, series).await.unwrap_or(0.0)
 }
 
 const QPS_DROPPED: &str = r#"ward_rate_limited_total{limit="client_qps",action="drop"}"#;
@@ -382,11 +382,9 @@ async fn identical_answers_past_the_rrl_rate_slip_to_truncated_and_tcp_still_ans
     }
 
     // A real client retries over TCP, which is never limited.
-    let stream = TcpSocket::new_v4().unwrap();
-    stream
-        .bind(SocketAddr::from((Ipv4Addr::new(127, 0, 0, 5), 0)))
-        .unwrap();
-    let mut stream = stream.connect(w.tcp).await.unwrap();
+    let mut stream = connect_from(Ipv4Addr::new(127, 0, 0, 5), w.tcp)
+        .await
+        .expect("connected");
     let m = tcp_exchange(&mut stream, "www.example.test.")
         .await
         .expect("answered over TCP");

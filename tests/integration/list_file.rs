@@ -35,7 +35,7 @@ async fn assert_blocked(dns: SocketAddr, n: u32, serial: u64) {
 }
 
 /// The value of a metric series line, e.g. `ward_list_file_diverged`.
-async fn metric(admin: SocketAddr, series: &str) -> Option<f64> {
+pub(crate) async fn metric(admin: SocketAddr, series: &str) -> Option<f64> {
     let (_, body) = http_get(admin, "/metrics").await;
     body.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
