@@ -32,3 +32,17 @@ stop_leftovers() { # DIR
         rm -f "$f"
     done
 }
+
+# Sets WARD to the binary to measure: $WARD_BIN when set, else a release
+# build into CARGO_TARGET_DIR (default ROOT/target/bench-list, the list
+# benchmarks' own, so a debug build elsewhere is not disturbed).
+# shellcheck disable=SC2034 # WARD is for the caller
+bench_ward() { # ROOT
+    if [ -n "${WARD_BIN:-}" ]; then
+        WARD=$WARD_BIN
+    else
+        export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$1/target/bench-list}
+        cargo build --release >&2
+        WARD=$CARGO_TARGET_DIR/release/ward
+    fi
+}

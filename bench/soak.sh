@@ -46,13 +46,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 command -v openssl >/dev/null || { echo "soak.sh: needs openssl" >&2; exit 1; }
-if [ -n "${WARD_BIN:-}" ]; then
-    WARD=$WARD_BIN
-else
-    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target/bench-list}
-    cargo build --release >&2
-    WARD=$CARGO_TARGET_DIR/release/ward
-fi
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_ward "$ROOT"
 exec python3 bench/soak/soak.py --ward "$WARD" --root "$ROOT" --out "$ROOT/bench/out" "$@" \
     --duration "${DURATION:-600}" --rate "${RATE:-1500}" --swap "${SWAP:-2}" \
     --port "${PORT:-53700}"

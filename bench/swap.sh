@@ -35,13 +35,9 @@ SWAPS=${SWAPS:-5}
 CPUS=${CPUS:-1}
 PORT=${PORT:-53590}
 command -v dig >/dev/null || { echo "swap.sh: needs dig (apt-get install -y bind9-dnsutils)" >&2; exit 1; }
-if [ -n "${WARD_BIN:-}" ]; then
-    WARD=$WARD_BIN
-else
-    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target/bench-list}
-    cargo build --release >&2
-    WARD=$CARGO_TARGET_DIR/release/ward
-fi
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_ward "$ROOT"
 SRC=$OUT/src-$SIZE.txt
 for serial in $(seq 1 $((SWAPS + 1))); do
     f=$OUT/act-$SIZE-$serial.ward
