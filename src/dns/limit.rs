@@ -73,6 +73,9 @@ pub enum Admit {
 /// Slots per table (two per key are candidates): 2 MiB each.
 const TABLE_SLOTS: usize = 1 << 18;
 
+/// The smallest page size of the platforms ward runs on.
+const PAGE_BYTES: usize = 4096;
+
 /// The UDP rate limits of one `ward serve`.
 #[derive(Debug)]
 pub struct Limiter {
@@ -288,11 +291,21 @@ struct RateTable {
 
 impl RateTable {
     fn new(rate: u32, slots: usize) -> Self {
-        let slots = slots.next_power_of_two().max(2);
+        let count = slots.next_power_of_two().max(2);
         let interval = (1_000_000 / u64::from(rate.max(1))).max(1);
+        let slots: Box<[AtomicU64]> = (0..count).map(|_| AtomicU64::new(0)).collect();
+        // The allocator hands back zeroed pages that the kernel has not
+        // yet backed, so untouched the table would grow in memory under
+        // the first flood of many keys (2 MiB in the soak test, after
+        // the attacks were over). Writing once to every page commits the
+        // table now: its memory is fixed from the start, as documented.
+        let per_page = PAGE_BYTES / std::mem::size_of::<AtomicU64>();
+        for slot in slots.iter().step_by(per_page).chain(slots.last()) {
+            slot.store(0, Ordering::Relaxed);
+        }
         Self {
-            slots: (0..slots).map(|_| AtomicU64::new(0)).collect(),
-            mask: slots - 1,
+            slots,
+            mask: count - 1,
             interval,
             // One second's worth of tokens.
             tolerance: interval * (u64::from(rate.max(1)) - 1),
