@@ -100,6 +100,7 @@ fn artifact(n: usize) -> PathBuf {
             .checked_add(jiff::SignedDuration::from_hours(24 * 365))
             .expect("time"),
         confidential: Default::default(),
+        min_age: Default::default(),
     };
     let mut c = Compiler::new();
     c.add_source("<generated>", source.as_bytes())

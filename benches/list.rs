@@ -781,6 +781,7 @@ fn standalone(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
             .checked_add(jiff::SignedDuration::from_hours(24 * 7))
             .expect("time"),
         confidential: ["csam".to_owned()].into_iter().collect(),
+        min_age: Default::default(),
     };
     let t = Instant::now();
     let mut c = Compiler::new();

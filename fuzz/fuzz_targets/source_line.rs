@@ -127,6 +127,7 @@ fuzz_target!(|data: &[u8]| {
         issued_at: jiff::Timestamp::from_second(1_767_225_600).unwrap(), // 2026-01-01
         expires_at: jiff::Timestamp::from_second(4_922_899_200).unwrap(), // 2126-01-01
         confidential,
+        min_age: Default::default(),
     };
     let mut compiler = Compiler::new();
     match compiler.add_source("fuzz", data) {

@@ -30,6 +30,7 @@ fn list() -> Verified<ListArtifact> {
         issued_at: ts("2026-03-01T18:30:00Z"),
         expires_at: ts("2126-01-01T00:00:00Z"),
         confidential: ["csam".to_owned()].into_iter().collect(),
+        min_age: Default::default(),
     };
     let (bytes, _) = build_from_str(SOURCE, &opts, &key).unwrap();
     let trust: TrustedKeys = [key.verifying_key()].into_iter().collect();

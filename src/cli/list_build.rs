@@ -80,6 +80,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         issued_at,
         expires_at,
         confidential: args.confidential.into_iter().collect::<BTreeSet<_>>(),
+        min_age: Default::default(),
     };
 
     let mut compiler = Compiler::new();

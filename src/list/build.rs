@@ -31,6 +31,9 @@ pub struct BuildOptions {
     pub expires_at: jiff::Timestamp,
     /// Categories whose names are stored only as keyed hashes.
     pub confidential: BTreeSet<String>,
+    /// The youngest age for which a category is acceptable, by category
+    /// name (`--min-age CATEGORY=AGE`), recorded in the manifest.
+    pub min_age: BTreeMap<String, u8>,
 }
 
 /// Why a build failed.
@@ -398,6 +401,7 @@ impl Compiler {
                     name: name.clone(),
                     entries,
                     confidential,
+                    min_age: opts.min_age.get(name.as_str()).copied(),
                 })
                 .collect(),
             confidential: opts.confidential.iter().cloned().collect(),

@@ -93,6 +93,12 @@ pub struct CategoryInfo {
     pub name: String,
     pub entries: u64,
     pub confidential: bool,
+    /// The youngest age for which the category is acceptable
+    /// (`ward list build --min-age`). Only lists other than the national
+    /// one use it: there every category is mandatory. Absent in lists
+    /// built before it existed, and for unrated categories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_age: Option<u8>,
 }
 
 /// Where the payload's sections are, and its digest.

@@ -23,6 +23,7 @@ fn opts(confidential: &[&str]) -> BuildOptions {
         issued_at,
         expires_at: "2126-01-01T00:00:00Z".parse().unwrap(),
         confidential: confidential.iter().map(|s| s.to_string()).collect(),
+        min_age: Default::default(),
     }
 }
 

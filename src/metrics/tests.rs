@@ -22,6 +22,7 @@ fn list() -> Verified<ListArtifact> {
         issued_at: ts("2026-01-01T00:00:00Z"),
         expires_at: ts("2026-02-01T00:00:00Z"),
         confidential: Default::default(),
+        min_age: Default::default(),
     };
     let (bytes, _) = build_from_str(
         "example.com gambling\n=exact.example.org adult\nother.example adult\n",

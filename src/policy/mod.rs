@@ -19,10 +19,16 @@
 //! Pure: no I/O, no metrics, no configuration types.
 
 mod name;
+mod profile;
+#[cfg(test)]
+mod profile_tests;
+mod select;
 #[cfg(test)]
 mod tests;
 
 pub use self::name::{NameProblem, key_of_text, key_of_wire};
+pub use self::profile::{NameRules, Profile, Unloaded, category_blocks, decide_for};
+pub use self::select::{Overlap, ProfileId, Selector};
 
 use crate::domain::NameKey;
 use crate::list::format::CategoryInfo;
@@ -71,10 +77,14 @@ impl Verdict {
     }
 }
 
-/// Which list a block came from. One today: the national list.
+/// Which list a block came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListRef {
+    /// The national list: mandatory for every client.
     National,
+    /// An extra list a profile applies, by its place among the extra
+    /// lists (`[[lists]]` order).
+    Extra(u16),
 }
 
 /// The category of a block, by id.

@@ -15,6 +15,7 @@ fn list() -> Verified<ListArtifact> {
         issued_at: jiff::Timestamp::now(),
         expires_at: jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24),
         confidential: ["csam".to_string()].into_iter().collect(),
+        min_age: Default::default(),
     };
     let source = "\
 blocked.test        adult

@@ -30,6 +30,7 @@ fn artifact(list_id: &str, serial: u64, source: &str) -> Vec<u8> {
         issued_at: Timestamp::now(),
         expires_at: Timestamp::now() + jiff::SignedDuration::from_hours(24),
         confidential: Default::default(),
+        min_age: Default::default(),
     };
     build_from_str(source, &opts, &key()).unwrap().0
 }

@@ -39,6 +39,7 @@ fn store() -> ListStore {
         issued_at: "2026-03-01T02:00:00Z".parse().unwrap(),
         expires_at: now + jiff::SignedDuration::from_hours(24 * 365),
         confidential: ["csam".to_owned()].into_iter().collect(),
+        min_age: Default::default(),
     };
     let (bytes, _) = build_from_str(SOURCE, &opts, &key).unwrap();
     let trust: TrustedKeys = [key.verifying_key()].into_iter().collect();

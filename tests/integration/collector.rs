@@ -551,6 +551,7 @@ async fn the_published_serial_comes_from_the_list_endpoint() {
             issued_at: jiff::Timestamp::now(),
             expires_at: jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24),
             confidential: Default::default(),
+            min_age: Default::default(),
         };
         ward::list::build::build_from_str(TEST_LIST, &opts, &key())
             .unwrap()

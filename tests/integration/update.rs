@@ -52,6 +52,7 @@ fn artifact_at(
         issued_at,
         expires_at,
         confidential: ["csam".to_string()].into_iter().collect(),
+        min_age: Default::default(),
     };
     ward::list::build::build_from_str(source, &opts, key)
         .expect("test list builds")

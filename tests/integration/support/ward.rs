@@ -212,6 +212,7 @@ pub fn write_list_as(
         issued_at,
         expires_at,
         confidential: ["csam".to_string()].into_iter().collect(),
+        min_age: Default::default(),
     };
     let (bytes, _) =
         ward::list::build::build_from_str(source, &opts, key).expect("test list builds");

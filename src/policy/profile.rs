@@ -1,0 +1,219 @@
+//! Profiles: what a client gets beyond the national list.
+//!
+//! A [`Profile`] names the extra lists that apply to its clients, how old
+//! those clients are, the categories it blocks whatever the age, and the
+//! names it never blocks with its own lists. [`decide_for`] is the verdict
+//! with a profile: the national list first (mandatory: no profile setting
+//! can change its answer), then the profile's allow rules, then each of the
+//! profile's lists in order.
+//!
+//! Age ratings are applied when a profile is put together with the lists
+//! in force ([`Profile::new`]), not per query: each of the profile's lists
+//! gets a table from category id to "blocks", so that a match costs one
+//! index. The table is rebuilt whenever a list or the profiles change.
+//!
+//! Pure: no I/O, no metrics, no configuration types.
+
+use super::{Block, ListRef, Verdict};
+use crate::domain::NameKey;
+use crate::list::format::CategoryInfo;
+use crate::list::{FAULT_CATEGORY, ListArtifact, RuleKind};
+use crate::store::Snapshot;
+use std::collections::HashSet;
+
+/// Names never blocked by a profile's own lists (its `allow` file): each
+/// name exactly, or the name and everything under it.
+#[derive(Debug, Clone, Default)]
+pub struct NameRules {
+    exact: HashSet<Box<[u8]>>,
+    subtree: HashSet<Box<[u8]>>,
+}
+
+impl NameRules {
+    /// Adds one rule. An overflowed key (never a name) is ignored.
+    pub fn insert(&mut self, key: &NameKey, kind: RuleKind) {
+        let bytes = key.as_bytes();
+        if bytes.is_empty() {
+            return;
+        }
+        let set = match kind {
+            RuleKind::Exact => &mut self.exact,
+            RuleKind::Subtree => &mut self.subtree,
+        };
+        set.insert(bytes.into());
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.exact.len() + self.subtree.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Does a rule cover this name?
+    pub fn matches(&self, key: &NameKey) -> bool {
+        let bytes = key.as_bytes();
+        if bytes.is_empty() {
+            return false;
+        }
+        if self.exact.contains(bytes) {
+            return true;
+        }
+        // Every parent of the name, and the name itself: the key is
+        // reversed, so they are its prefixes that end on a label's dot.
+        !self.subtree.is_empty()
+            && bytes
+                .iter()
+                .enumerate()
+                .filter(|&(_, &b)| b == b'.')
+                .any(|(i, _)| self.subtree.contains(&bytes[..=i]))
+    }
+}
+
+/// Does a category of a non-national list block for a reader of `age`?
+///
+/// A category with a minimum age blocks below it; one without blocks for
+/// every age; `block_categories` block whatever the age. (The national
+/// list does not come here: all of it is mandatory.)
+pub fn category_blocks(info: &CategoryInfo, age: u8, block_categories: &[String]) -> bool {
+    match info.min_age {
+        None => true,
+        Some(min) => age < min || block_categories.contains(&info.name),
+    }
+}
+
+/// One of a profile's lists, rated for the profile's age.
+#[derive(Debug, Clone)]
+struct RatedList {
+    /// Where the list sits among the extra lists (`[[lists]]` order).
+    index: u16,
+    /// `None` while the list has never loaded.
+    loaded: Option<Loaded>,
+}
+
+#[derive(Debug, Clone)]
+struct Loaded {
+    list: Snapshot,
+    /// By category id: does a match in it block? Ids past the end (not in
+    /// the manifest) block, as the index fault does: fail closed.
+    blocks: Box<[bool]>,
+}
+
+/// A profile put together with the lists in force.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    /// The age of its readers, in years.
+    pub age: u8,
+    allow: NameRules,
+    lists: Vec<RatedList>,
+}
+
+/// A profile's list that has never loaded: what it would block cannot be
+/// known, so a name it does not allow for other reasons cannot be answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unloaded {
+    /// The list's place among the extra lists.
+    pub index: u16,
+}
+
+impl Profile {
+    /// Rates each of the profile's `lists` (its place among the extra
+    /// lists, and the artifact in force if one has loaded) for `age`.
+    pub fn new(
+        name: String,
+        age: u8,
+        block_categories: &[String],
+        allow: NameRules,
+        lists: impl IntoIterator<Item = (u16, Option<Snapshot>)>,
+    ) -> Self {
+        let lists = lists
+            .into_iter()
+            .map(|(index, list)| RatedList {
+                index,
+                loaded: list.map(|list| {
+                    let blocks = list
+                        .manifest()
+                        .categories
+                        .iter()
+                        .map(|c| category_blocks(c, age, block_categories))
+                        .collect();
+                    Loaded { list, blocks }
+                }),
+            })
+            .collect();
+        Self {
+            name,
+            age,
+            allow,
+            lists,
+        }
+    }
+
+    /// The extra lists this profile uses, in order.
+    pub fn list_indexes(&self) -> impl Iterator<Item = u16> + '_ {
+        self.lists.iter().map(|l| l.index)
+    }
+
+    /// The artifact in force for the profile's list at `index`, if any.
+    pub fn list(&self, index: u16) -> Option<&Snapshot> {
+        self.lists
+            .iter()
+            .find(|l| l.index == index)
+            .and_then(|l| l.loaded.as_ref())
+            .map(|l| &l.list)
+    }
+
+    /// The profile's own verdict on a name the national list allows.
+    fn decide_own(&self, key: &NameKey) -> Result<Verdict, Unloaded> {
+        if self.allow.matches(key) {
+            return Ok(Verdict::Allow);
+        }
+        let mut unloaded = None;
+        for rated in &self.lists {
+            let Some(loaded) = &rated.loaded else {
+                unloaded.get_or_insert(Unloaded { index: rated.index });
+                continue;
+            };
+            let Some(rule) = loaded.list.lookup(key) else {
+                continue;
+            };
+            let blocks = rule.category == FAULT_CATEGORY
+                || loaded
+                    .blocks
+                    .get(usize::from(rule.category))
+                    .copied()
+                    .unwrap_or(true);
+            if blocks {
+                let block = Block::of(&loaded.list, rule);
+                return Ok(Verdict::Block(Block {
+                    list: ListRef::Extra(rated.index),
+                    ..block
+                }));
+            }
+        }
+        // A list that has loaded may block what an unloaded one would
+        // not; only without such a block is the answer unknowable.
+        unloaded.map_or(Ok(Verdict::Allow), Err)
+    }
+}
+
+/// Decides one name for a client with `profile` (or none: the national
+/// list alone). The national list is asked first and its block stands,
+/// whatever the profile allows. `Err` when the profile's verdict depends
+/// on a list that has never loaded.
+pub fn decide_for(
+    national: &ListArtifact,
+    profile: Option<&Profile>,
+    key: &NameKey,
+) -> Result<Verdict, Unloaded> {
+    if let Some(rule) = national.lookup(key) {
+        return Ok(Verdict::Block(Block::of(national, rule)));
+    }
+    match profile {
+        None => Ok(Verdict::Allow),
+        Some(profile) => profile.decide_own(key),
+    }
+}
