@@ -1,6 +1,6 @@
 //! `ward list build`: compile source lists into a signed artifact.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +31,12 @@ pub(crate) struct Args {
     /// Store this category's names only as keyed hashes. Repeatable.
     #[arg(long, value_name = "CATEGORY")]
     confidential: Vec<String>,
+    /// The youngest age for which a category is acceptable, recorded in
+    /// the signed manifest: profiles of younger readers that use this
+    /// list block it. Repeatable. A category of a list other than the
+    /// national one without a minimum age blocks for every age.
+    #[arg(long, value_name = "CATEGORY=AGE", value_parser = parse_min_age)]
+    min_age: Vec<(String, u8)>,
     /// Add the canary entry `=s<SERIAL>.<DOMAIN>` in category `canary`: a
     /// probe asking for it learns whether a node enforces this serial. The
     /// domain should answer every name (a wildcard), so only filtering
@@ -53,6 +59,17 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+fn parse_min_age(s: &str) -> Result<(String, u8), String> {
+    let (category, age) = s
+        .split_once('=')
+        .ok_or_else(|| "expected CATEGORY=AGE, e.g. social=13".to_string())?;
+    let age = age
+        .trim()
+        .parse::<u8>()
+        .map_err(|_| format!("age {age:?} is not a whole number of years"))?;
+    Ok((category.trim().to_string(), age))
+}
+
 /// The source line of the canary entry; the domain is checked like any
 /// source name.
 fn canary_line(serial: u64, domain: &str) -> anyhow::Result<String> {
@@ -60,6 +77,19 @@ fn canary_line(serial: u64, domain: &str) -> anyhow::Result<String> {
     crate::domain::DomainName::parse(&name)
         .map_err(|e| UsageError(format!("--canary-domain {domain:?}: {e}")))?;
     Ok(format!("={name} {CANARY_CATEGORY}\n"))
+}
+
+/// The `--min-age` flags as a map; a category rated twice is a mistake.
+fn min_ages(flags: Vec<(String, u8)>) -> Result<BTreeMap<String, u8>, UsageError> {
+    let mut ages = BTreeMap::new();
+    for (category, age) in flags {
+        if let Some(before) = ages.insert(category.clone(), age) {
+            return Err(UsageError(format!(
+                "--min-age {category}: given twice ({before} and {age})"
+            )));
+        }
+    }
+    Ok(ages)
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -80,7 +110,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         issued_at,
         expires_at,
         confidential: args.confidential.into_iter().collect::<BTreeSet<_>>(),
-        min_age: Default::default(),
+        min_age: min_ages(args.min_age)?,
     };
 
     let mut compiler = Compiler::new();
@@ -115,7 +145,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         Err(
-            e @ (BuildError::BadListId | BuildError::BadValidity | BuildError::BadConfidential(_)),
+            e @ (BuildError::BadListId
+            | BuildError::BadValidity
+            | BuildError::BadConfidential(_)
+            | BuildError::BadMinAge(_)
+            | BuildError::MinAgeConfidential(_)
+            | BuildError::MinAgeUnused(_)),
         ) => {
             return Err(UsageError(e.to_string()).into());
         }

@@ -73,8 +73,12 @@ fn print_text(file: &str, m: &Manifest, sha: &str, status: &str, expired: bool) 
     );
     println!("categories:");
     for c in &m.categories {
+        let rating = c
+            .min_age
+            .map(|age| format!("  from age {age}"))
+            .unwrap_or_default();
         println!(
-            "  {:<24} {:>12}{}",
+            "  {:<24} {:>12}{}{rating}",
             c.name,
             c.entries,
             if c.confidential {

@@ -36,6 +36,10 @@ pub struct BuildOptions {
     pub min_age: BTreeMap<String, u8>,
 }
 
+/// The oldest age a category can be rated for: school pupils and
+/// students, in years.
+pub const MAX_AGE: u8 = 25;
+
 /// Why a build failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -52,6 +56,12 @@ pub enum BuildError {
     BadValidity,
     #[error("confidential category {0:?} is not a valid category name ([a-z0-9-]+)")]
     BadConfidential(String),
+    #[error("--min-age {0}: an age is 0 to {MAX_AGE} years")]
+    BadMinAge(String),
+    #[error("--min-age {0}: a confidential category is blocked for every age and cannot be rated")]
+    MinAgeConfidential(String),
+    #[error("--min-age {0}: no rule of the source is in that category")]
+    MinAgeUnused(String),
     #[error(
         "too many categories: at most {} are supported",
         RuleValue::MAX_CATEGORY
@@ -212,6 +222,13 @@ impl Compiler {
         key: &SigningKey,
     ) -> Result<(Vec<u8>, BuildStats), BuildError> {
         validate_options(opts)?;
+        if let Some(c) = opts
+            .min_age
+            .keys()
+            .find(|c| !self.category_names.contains(c))
+        {
+            return Err(BuildError::MinAgeUnused(c.clone()));
+        }
         // Categories get stable ids in name order, so equal sources give
         // equal payloads.
         for c in &opts.confidential {
@@ -470,6 +487,14 @@ fn validate_options(opts: &BuildOptions) -> Result<(), BuildError> {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !ok {
             return Err(BuildError::BadConfidential(c.clone()));
+        }
+    }
+    for (c, &age) in &opts.min_age {
+        if age > MAX_AGE {
+            return Err(BuildError::BadMinAge(format!("{c}={age}")));
+        }
+        if opts.confidential.contains(c) {
+            return Err(BuildError::MinAgeConfidential(c.clone()));
         }
     }
     Ok(())

@@ -237,6 +237,86 @@ fn build_reports_every_bad_line_and_writes_nothing() {
 }
 
 #[test]
+fn categories_rated_by_age_are_signed_into_the_manifest() {
+    let dir = setup();
+    let p = dir.path();
+    fs::write(
+        p.join("school.txt"),
+        "social.example social\ndating.example dating\ngames.example games\nhidden.example csam\n",
+    )
+    .unwrap();
+    let build = |extra: &[&str]| {
+        let mut args = vec![
+            "list",
+            "build",
+            "--key",
+            "k.key",
+            "--serial",
+            "1",
+            "--list-id",
+            "school",
+            "--valid-for",
+            "1d",
+            "--confidential",
+            "csam",
+            "-o",
+            "s.ward",
+        ];
+        args.extend_from_slice(extra);
+        args.push("school.txt");
+        ward(p, &args)
+    };
+    let r = build(&["--min-age", "social=13", "--min-age", "dating=18"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = ward(p, &["list", "info", "--trust", "k.pub", "--json", "s.ward"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let info: Value = serde_json::from_str(&r.stdout).unwrap();
+    let ages: Vec<(String, Value)> = info["manifest"]["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_owned(), c["min_age"].clone()))
+        .collect();
+    assert_eq!(
+        ages,
+        [
+            ("csam".to_owned(), Value::Null),
+            ("dating".to_owned(), 18.into()),
+            ("games".to_owned(), Value::Null),
+            ("social".to_owned(), 13.into()),
+        ]
+    );
+    let r = ward(p, &["list", "info", "--trust", "k.pub", "s.ward"]);
+    assert!(r.stdout.contains("from age 13"), "{r:?}");
+    assert_eq!(r.stdout.matches("from age").count(), 2, "{r:?}");
+
+    for (flags, want) in [
+        (
+            &["--min-age", "social=30"][..],
+            "--min-age social=30: an age is 0 to 25",
+        ),
+        (
+            &["--min-age", "csam=18"],
+            "--min-age csam: a confidential category",
+        ),
+        (
+            &["--min-age", "socail=13"],
+            "--min-age socail: no rule of the source",
+        ),
+        (&["--min-age", "social"], "expected CATEGORY=AGE"),
+        (&["--min-age", "social=ten"], "not a whole number"),
+        (
+            &["--min-age", "social=13", "--min-age", "social=15"],
+            "given twice",
+        ),
+    ] {
+        fs::remove_file(p.join("s.ward")).ok();
+        fails(&build(flags), 64, want);
+        assert!(!p.join("s.ward").exists(), "{flags:?}");
+    }
+}
+
+#[test]
 fn verify_explains_each_failure() {
     let dir = setup();
     let p = dir.path();
