@@ -43,6 +43,7 @@ use tracing::{debug, error, info, warn};
 
 use self::fetch::{Fetched, Fetcher};
 pub use self::keeper::{Candidate, Keeper, Offered, Origin, Refusal};
+pub use self::local::{LocalError, LocalList};
 pub use self::source::{ListSource, LoadError, SourceError};
 use self::state::{LIST_FILE, PREV_FILE};
 use crate::config::ListSettings;
@@ -52,6 +53,7 @@ use crate::store::ListStore;
 
 pub mod fetch;
 pub mod keeper;
+pub mod local;
 pub mod source;
 pub mod state;
 #[cfg(test)]
