@@ -37,6 +37,8 @@
 //! * [`fsx`]: atomic, durable file writes; file stamps.
 //! * [`domain`]: validated domain names and reversed-label keys (pure).
 //! * [`errors`]: an error and its causes as one line of text (pure).
+//! * [`spelling`]: how settings are written back as TOML: `serde`
+//!   helpers for durations, byte sizes, addresses and paths (pure).
 //!
 //! See `docs/ARCHITECTURE.md` for how data flows between them.
 
@@ -61,6 +63,7 @@ pub mod readers;
 pub mod report;
 pub mod serve;
 pub mod sni;
+pub mod spelling;
 pub mod store;
 #[allow(unsafe_code)]
 pub mod sys;

@@ -5,8 +5,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use serde::Serialize;
 
 use super::extract::{self, Got, Invalid, Table};
+use crate::spelling;
 
 /// Where the system resolver configuration is read from when
 /// `dns.upstreams` is not set.
@@ -45,22 +47,28 @@ pub const MIN_EDNS_PAYLOAD: u16 = 512;
 pub const MAX_EDNS_PAYLOAD: u16 = 4096;
 
 /// `[dns]`: the resolver itself.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DnsSettings {
     /// Addresses to serve DNS on, UDP and TCP. Non-empty, no duplicates.
+    #[serde(serialize_with = "spelling::displays")]
     pub listen: Vec<SocketAddr>,
     /// Recursive resolvers to forward allowed queries to, in order of
     /// preference.
+    #[serde(serialize_with = "spelling::displays")]
     pub upstreams: Vec<SocketAddr>,
     /// Client networks allowed to query; others are refused.
+    #[serde(serialize_with = "spelling::displays")]
     pub allow_clients: Vec<IpNet>,
     /// How long to wait for one upstream answer.
+    #[serde(serialize_with = "spelling::duration")]
     pub upstream_timeout: Duration,
     /// Tries per upstream before failing over to the next.
     pub upstream_attempts: u32,
     /// A client TCP connection idle this long is closed.
+    #[serde(serialize_with = "spelling::duration")]
     pub tcp_idle_timeout: Duration,
     /// Concurrent client TCP connections.
+    #[serde(serialize_with = "spelling::count")]
     pub tcp_max_connections: usize,
     /// UDP worker threads per listen address, each with its own
     /// `SO_REUSEPORT` socket; 0 is one per CPU.

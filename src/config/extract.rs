@@ -520,22 +520,6 @@ fn parse_byte_size(text: &str) -> Option<u64> {
     number.checked_mul(scale)
 }
 
-/// A byte size as a TOML value: a string in the largest binary unit that
-/// divides it exactly, else an integer.
-pub(crate) fn byte_size_to_toml(bytes: u64) -> String {
-    for (unit, scale) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes != 0 && bytes.is_multiple_of(scale) {
-            return format!("\"{}{unit}\"", bytes / scale);
-        }
-    }
-    if i64::try_from(bytes).is_ok() {
-        bytes.to_string()
-    } else {
-        // TOML integers are 64-bit signed.
-        format!("\"{bytes}\"")
-    }
-}
-
 /// One of a fixed set of strings, each standing for a value.
 pub(crate) fn one_of<T: Copy>(
     choices: &'static [(&'static str, T)],
@@ -696,6 +680,7 @@ pub(crate) fn ip_net(value: &DeValue<'_>) -> Result<ipnet::IpNet, Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spelling::byte_size_to_toml;
 
     #[test]
     fn edit_distances() {

@@ -4,8 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::extract::{self, Got, Invalid, Table};
 use crate::keys;
+use crate::spelling::{self, Bytes};
 
 /// `list.state_dir`.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/ward";
@@ -30,31 +33,75 @@ pub const DEFAULT_MAX_LIST_SIZE: u64 = 2 << 30;
 pub const MIN_MAX_LIST_SIZE: u64 = 4096;
 
 /// `[list]`: the signed list and whom to trust for it.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Written by [`ListSettings::written`]: the updater's keys
+/// (`poll_interval`, `ca_file`, `timeout`, `max_size`) only with `url`,
+/// as [`ListSettings::extract`] accepts them only then.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ListSettings {
     /// A signed list artifact on disk. Required in a config file.
+    #[serde(
+        serialize_with = "spelling::path_some",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub file: Option<PathBuf>,
     /// `.pub` files of the keys whose signatures are accepted. Non-empty in
     /// a config file; each was read and parsed when the config was loaded.
+    #[serde(serialize_with = "spelling::paths")]
     pub trusted_keys: Vec<PathBuf>,
     /// Where the last-known-good list and other state are kept.
+    #[serde(serialize_with = "spelling::path")]
     pub state_dir: PathBuf,
     /// Refuse to serve without a valid list.
     pub require_list: bool,
     /// Where the updater fetches new lists from (HTTPS only). `None`: the
     /// list comes from `file` alone and changes on SIGHUP.
+    #[serde(
+        serialize_with = "spelling::display_some",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub url: Option<reqwest::Url>,
     /// Time between polls of `url`.
+    #[serde(skip)]
     pub poll_interval: Duration,
     /// Extra CA certificates (PEM) trusted for `url`, besides the system's.
+    #[serde(skip)]
     pub ca_file: Option<PathBuf>,
     /// Limit on one whole download.
+    #[serde(skip)]
     pub timeout: Duration,
     /// Largest artifact the updater downloads, bytes.
+    #[serde(skip)]
     pub max_size: u64,
     /// Not a config key: true only in [`Config::embedded`], meaning "use
     /// [`crate::list::DEMO_ARTIFACT`] and [`crate::list::DEMO_PUBLIC_KEY`]".
+    #[serde(skip)]
     pub demo: bool,
+}
+
+/// `[list]` as written: the settings, and the updater's keys when there
+/// is a `url` to update from.
+#[derive(Debug, Serialize)]
+pub(super) struct WrittenList<'a> {
+    #[serde(flatten)]
+    settings: &'a ListSettings,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    updater: Option<UpdaterKeys<'a>>,
+}
+
+/// The keys only used with `list.url`.
+#[derive(Debug, Serialize)]
+struct UpdaterKeys<'a> {
+    #[serde(serialize_with = "spelling::duration")]
+    poll_interval: Duration,
+    #[serde(serialize_with = "spelling::duration")]
+    timeout: Duration,
+    max_size: Bytes,
+    #[serde(
+        serialize_with = "spelling::path_some",
+        skip_serializing_if = "Option::is_none"
+    )]
+    ca_file: Option<&'a PathBuf>,
 }
 
 impl Default for ListSettings {
@@ -75,7 +122,28 @@ impl Default for ListSettings {
     }
 }
 
+/// Writes `[list]` (for `#[serde(serialize_with)]` on [`super::Config`]).
+pub(super) fn list_section<S: serde::Serializer>(
+    list: &ListSettings,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    list.written().serialize(s)
+}
+
 impl ListSettings {
+    /// The section as written to a file.
+    pub(super) fn written(&self) -> WrittenList<'_> {
+        WrittenList {
+            settings: self,
+            updater: self.url.is_some().then_some(UpdaterKeys {
+                poll_interval: self.poll_interval,
+                timeout: self.timeout,
+                max_size: Bytes(self.max_size),
+                ca_file: self.ca_file.as_ref(),
+            }),
+        }
+    }
+
     pub(super) fn extract(mut t: Table<'_, '_>) -> Self {
         use extract::{boolean, byte_size, duration, https_url, path};
         let d = Self::default();

@@ -15,6 +15,8 @@
 
 use std::path::Path;
 
+use serde::Serialize;
+
 use self::extract::{Report, Table};
 
 mod block;
@@ -45,25 +47,38 @@ pub use self::web::{BlockPageSettings, InterceptMode, InterceptSettings, OnUnpar
 
 pub use self::report::*;
 
-/// The whole validated configuration.
-#[derive(Debug, Clone, PartialEq)]
+/// The whole validated configuration. Its `Serialize` writes it as a
+/// config file (see [`Config::to_toml`]), the sections in this order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     pub dns: DnsSettings,
     pub cache: CacheLimits,
     /// `[limits]`: UDP rate limits (off by default).
     pub limits: LimitSettings,
+    #[serde(serialize_with = "list::list_section")]
     pub list: ListSettings,
     pub block: BlockAnswer,
     pub admin: AdminSettings,
     pub log: LogSettings,
-    pub process: ProcessSettings,
     /// `[sni]`: the transparent TLS filter; `None`: off.
+    #[serde(
+        serialize_with = "web::sni_section",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sni: Option<InterceptSettings>,
     /// `[http]`: the transparent HTTP Host filter; `None`: off.
+    #[serde(
+        serialize_with = "web::http_section",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub http: Option<InterceptSettings>,
     /// `[blockpage]`: the notice page; `None`: off.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub blockpage: Option<BlockPageSettings>,
+    #[serde(skip_serializing_if = "ProcessSettings::is_unset")]
+    pub process: ProcessSettings,
     /// `[report]`: compliance reports; `None` when the section is absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<ReportSettings>,
 }
 

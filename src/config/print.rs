@@ -1,136 +1,136 @@
-//! A config written back out as TOML (`ward config check --print`).
+//! A config written back out as TOML, by the `Serialize` of the settings
+//! types themselves: each key is spelled where its field is declared.
 
-use std::fmt;
-use std::time::Duration;
+use super::Config;
 
-use super::*;
+/// Where the embedded demo list is noted in the `[list]` section.
+const DEMO_NOTE: &str = "# the embedded demo list and key (not expressible in a file)";
 
 impl Config {
     /// Every key as TOML, such that [`Config::parse`] gives back an equal
     /// config. For file configs only: the embedded demo list
-    /// ([`ListSettings::demo`]) has no TOML spelling and is written as a
-    /// comment, and paths that are not UTF-8 are written lossily.
+    /// ([`ListSettings::demo`](super::ListSettings::demo)) has no TOML
+    /// spelling and is written as a comment, and paths that are not UTF-8
+    /// are written lossily.
     pub fn to_toml(&self) -> String {
-        fn q(text: &str) -> String {
-            toml::Value::String(text.to_owned()).to_string()
+        // Every value is written as a string, a boolean, an integer that
+        // fits in an i64 (`spelling::count` and `spelling::byte_size`
+        // write larger ones as strings), an array or a table, all of
+        // which TOML can hold; no section holds a key after a sub-table.
+        let text = toml::to_string(self).expect("every config value has a TOML spelling");
+        if !self.list.demo {
+            return text;
         }
-        fn qp(path: &Path) -> String {
-            q(&path.to_string_lossy())
-        }
-        fn d(duration: Duration) -> String {
-            q(&humantime::format_duration(duration).to_string())
-        }
-        fn arr<T>(items: &[T], f: impl Fn(&T) -> String) -> String {
-            let items: Vec<String> = items.iter().map(f).collect();
-            format!("[{}]", items.join(", "))
-        }
-        let show = |x: &dyn fmt::Display| q(&x.to_string());
-        let (dns, cache, list, block) = (&self.dns, &self.cache, &self.list, &self.block);
-        let mut out = vec![
-            "[dns]".to_owned(),
-            format!("listen = {}", arr(&dns.listen, |a| show(a))),
-            format!("upstreams = {}", arr(&dns.upstreams, |a| show(a))),
-            format!("allow_clients = {}", arr(&dns.allow_clients, |n| show(n))),
-            format!("upstream_timeout = {}", d(dns.upstream_timeout)),
-            format!("upstream_attempts = {}", dns.upstream_attempts),
-            format!("tcp_idle_timeout = {}", d(dns.tcp_idle_timeout)),
-            format!("tcp_max_connections = {}", dns.tcp_max_connections),
-            format!("udp_workers = {}", dns.udp_workers),
-            format!("edns_payload = {}", dns.edns_payload),
-            String::new(),
-            "[cache]".to_owned(),
-            format!("max_entries = {}", cache.max_entries),
-            format!(
-                "max_memory = {}",
-                extract::byte_size_to_toml(cache.max_memory)
-            ),
-            format!("min_ttl = {}", cache.min_ttl),
-            format!("max_ttl = {}", cache.max_ttl),
-            format!("max_negative_ttl = {}", cache.max_negative_ttl),
-            String::new(),
-            "[limits]".to_owned(),
-            format!("client_qps = {}", self.limits.client_qps),
-            format!("client_prefix_v4 = {}", self.limits.client_prefix_v4),
-            format!("client_prefix_v6 = {}", self.limits.client_prefix_v6),
-            format!("rrl = {}", self.limits.rrl),
-            format!("slip = {}", self.limits.slip),
-            format!("exempt = {}", arr(&self.limits.exempt, |n| show(n))),
-            String::new(),
-            "[list]".to_owned(),
-        ];
-        if list.demo {
-            out.push("# the embedded demo list and key (not expressible in a file)".to_owned());
-        }
-        if let Some(file) = &list.file {
-            out.push(format!("file = {}", qp(file)));
-        }
-        if !list.demo {
-            out.push(format!(
-                "trusted_keys = {}",
-                arr(&list.trusted_keys, |p| qp(p))
-            ));
-        }
-        if let Some(url) = &list.url {
-            out.extend([
-                format!("url = {}", q(url.as_str())),
-                format!("poll_interval = {}", d(list.poll_interval)),
-                format!("timeout = {}", d(list.timeout)),
-                format!("max_size = {}", extract::byte_size_to_toml(list.max_size)),
-            ]);
-            if let Some(ca) = &list.ca_file {
-                out.push(format!("ca_file = {}", qp(ca)));
-            }
-        }
-        out.extend([
-            format!("state_dir = {}", qp(&list.state_dir)),
-            format!("require_list = {}", list.require_list),
-            String::new(),
-            "[block]".to_owned(),
-            format!("action = {}", q(block.mode.as_str())),
-            format!("sinkhole_ipv4 = {}", arr(&block.ipv4, |a| show(a))),
-            format!("sinkhole_ipv6 = {}", arr(&block.ipv6, |a| show(a))),
-            format!("ttl = {}", block.ttl),
-            String::new(),
-            "[admin]".to_owned(),
-            format!(
-                "listen = {}",
-                self.admin.listen.map_or_else(|| q(ADMIN_OFF), |a| show(&a))
-            ),
-            String::new(),
-            "[log]".to_owned(),
-            format!("level = {}", q(&self.log.level)),
-            format!("format = {}", q(self.log.format.as_str())),
-            format!("query_log = {}", self.log.query_log),
-        ]);
-        for (section, cap_key, settings) in [
-            ("sni", "max_hello_size", &self.sni),
-            ("http", "max_head_size", &self.http),
+        text.replacen("[list]\n", &format!("[list]\n{DEMO_NOTE}\n"), 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::*;
+
+    const DEMO_PUB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.pub");
+    const DEMO_WARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.ward");
+
+    /// A config with every section and every optional key, naming real
+    /// files (a CA bundle, a node key, a page template) in `dir`.
+    fn every_key(dir: &Path) -> String {
+        let ca = dir.join("ca.pem");
+        let cert = rcgen::generate_simple_self_signed(vec!["ca.example".to_owned()]).unwrap();
+        std::fs::write(&ca, cert.cert.pem()).unwrap();
+        let key = crate::keys::generate().unwrap();
+        crate::keys::write_pair(&dir.join("node"), &key, false).unwrap();
+        let template = dir.join("page.html");
+        std::fs::write(&template, crate::blockpage::template::EMBEDDED).unwrap();
+        let (ca, node, template) = (ca.display(), dir.join("node.key"), template.display());
+        let node = node.display();
+        format!(
+            r#"[dns]
+upstreams = ["192.0.2.53"]
+[list]
+file = "{DEMO_WARD}"
+trusted_keys = ["{DEMO_PUB}"]
+url = "https://lists.example/national.ward"
+ca_file = "{ca}"
+poll_interval = "90s"
+max_size = 5000
+[admin]
+listen = "off"
+[sni]
+listen = ["0.0.0.0:8443"]
+mode = "tproxy"
+max_hello_size = "64KiB"
+mark = 0x10
+[http]
+listen = ["0.0.0.0:8080"]
+max_head_size = 4096
+relay = "copy"
+[blockpage]
+listen = ["192.0.2.1:80"]
+template = "{template}"
+max_head_size = 1000
+[report]
+isp_id = "isp"
+node_id = "n1"
+key = "{node}"
+url = "https://collector.example/v1/reports"
+ca_file = "{ca}"
+interval = "1h 30m"
+"#
+        )
+    }
+
+    #[test]
+    fn every_section_and_optional_key_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::parse_with(&every_key(dir.path()), "t.toml", || None).unwrap();
+        let text = config.to_toml();
+        let back = Config::parse_with(&text, "round-trip", || None)
+            .unwrap_or_else(|e| panic!("{e}\n--- text:\n{text}"));
+        assert_eq!(back, config, "{text}");
+        // The keys as the reader spells them, not as the fields are named.
+        for line in [
+            "[list]\n",
+            "ca_file = ",
+            "action = \"sinkhole\"",
+            "sinkhole_ipv4 = [\"0.0.0.0\"]",
+            "listen = \"off\"",
+            "max_hello_size = \"64KiB\"",
+            "max_head_size = \"4KiB\"",
+            "max_head_size = 1000",
+            "mode = \"tproxy\"",
+            "relay = \"copy\"",
+            "interval = \"1h 30m\"",
+            "max_size = 5000",
         ] {
-            if let Some(s) = settings {
-                out.push(String::new());
-                out.extend(s.to_toml(section, cap_key));
-            }
+            assert!(text.contains(line), "no {line:?} in:\n{text}");
         }
-        if let Some(page) = &self.blockpage {
-            out.push(String::new());
-            out.extend(page.to_toml());
+        for section in ["dns", "cache", "limits", "list", "block", "admin", "log"] {
+            assert!(text.contains(&format!("[{section}]\n")), "{text}");
         }
-        if let Some(user) = &self.process.user {
-            out.extend([
-                String::new(),
-                "[process]".to_owned(),
-                format!("user = {}", q(user)),
-            ]);
-            if let Some(group) = &self.process.group {
-                out.push(format!("group = {}", q(group)));
-            }
+        let order: Vec<usize> = ["[sni]", "[http]", "[blockpage]", "[report]"]
+            .iter()
+            .map(|s| text.find(s).unwrap_or_else(|| panic!("no {s} in:\n{text}")))
+            .collect();
+        assert!(order.is_sorted(), "{text}");
+    }
+
+    #[test]
+    fn updater_keys_only_with_a_url() {
+        let text = format!(
+            "[dns]\nupstreams = [\"192.0.2.53\"]\n[list]\nfile = \"{DEMO_WARD}\"\ntrusted_keys = [\"{DEMO_PUB}\"]\n"
+        );
+        let config = Config::parse_with(&text, "t.toml", || None).unwrap();
+        let text = config.to_toml();
+        for key in ["url", "poll_interval", "timeout", "max_size", "ca_file"] {
+            assert!(!text.contains(&format!("\n{key} = ")), "{key} in:\n{text}");
         }
-        if let Some(report) = &self.report {
-            out.push(String::new());
-            out.extend(report.to_toml_lines(q));
-        }
-        let mut text = out.join("\n");
-        text.push('\n');
-        text
+        assert!(!text.contains("[process]"), "{text}");
+        assert_eq!(
+            Config::parse_with(&text, "t.toml", || None).unwrap(),
+            config
+        );
     }
 }

@@ -3,6 +3,8 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
+use serde::Serialize;
+
 use super::extract::{self, Invalid, Table};
 
 /// `admin.listen`.
@@ -22,10 +24,22 @@ pub const DEFAULT_LOG_FORMAT: LogFormat = LogFormat::Text;
 pub const DEFAULT_QUERY_LOG: bool = false;
 
 /// `[admin]`: the HTTP admin and metrics endpoint.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AdminSettings {
     /// `None`: disabled (`listen = "off"`).
+    #[serde(serialize_with = "admin_listen")]
     pub listen: Option<SocketAddr>,
+}
+
+/// `admin.listen`: the address, or [`ADMIN_OFF`].
+fn admin_listen<S: serde::Serializer>(
+    listen: &Option<SocketAddr>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match listen {
+        Some(addr) => s.collect_str(addr),
+        None => s.serialize_str(ADMIN_OFF),
+    }
 }
 
 impl Default for AdminSettings {
@@ -55,8 +69,14 @@ impl LogFormat {
     }
 }
 
+impl Serialize for LogFormat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// `[log]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LogSettings {
     /// One of [`LOG_LEVELS`].
     pub level: String,
@@ -76,12 +96,22 @@ impl Default for LogSettings {
 }
 
 /// `[process]`: whom to run as after binding, when started as root.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ProcessSettings {
     /// Switch to this user after binding every socket. Must exist.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// ... and this group; default: the user's primary group.
+    /// ... and this group; default: the user's primary group. Only
+    /// with `user`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+}
+
+impl ProcessSettings {
+    /// Neither key is set: the section is not written.
+    pub(super) fn is_unset(&self) -> bool {
+        self.user.is_none() && self.group.is_none()
+    }
 }
 
 impl AdminSettings {

@@ -7,8 +7,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::extract::{self, Got, Invalid, Table};
 use crate::keys;
+use crate::spelling;
 
 /// `report.interval`: one report per five minutes.
 pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(300);
@@ -32,7 +35,7 @@ pub const MAX_MIN_COUNT: u64 = 1_000_000;
 pub const MAX_ID_LEN: usize = 64;
 
 /// `[report]`, validated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReportSettings {
     /// The ISP, as the ministry registered it.
     pub isp_id: String,
@@ -40,18 +43,28 @@ pub struct ReportSettings {
     pub node_id: String,
     /// The node's Ed25519 signing key (a `.key` file from `ward keygen`);
     /// read and parsed when the config was loaded.
+    #[serde(serialize_with = "spelling::path")]
     pub key: PathBuf,
     /// The ministry's collector (HTTPS only).
+    #[serde(serialize_with = "spelling::display")]
     pub url: reqwest::Url,
     /// Extra CA certificates (PEM) trusted for `url`.
+    #[serde(
+        serialize_with = "spelling::path_some",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ca_file: Option<PathBuf>,
     /// Length of a report window; windows end on multiples of it.
+    #[serde(serialize_with = "spelling::duration")]
     pub interval: Duration,
     /// Where reports wait until the collector accepts them.
+    #[serde(serialize_with = "spelling::path")]
     pub spool_dir: PathBuf,
     /// Bound on the spool; the oldest report is dropped past it.
+    #[serde(serialize_with = "spelling::byte_size")]
     pub spool_max_bytes: u64,
     /// Per-category counts below this are sent as `"<min_count"`.
+    #[serde(serialize_with = "spelling::count")]
     pub min_count: u64,
 }
 
@@ -183,34 +196,6 @@ impl ReportSettings {
             spool_max_bytes,
             min_count,
         })
-    }
-
-    /// The section as TOML lines (for [`super::Config::to_toml`]).
-    pub(super) fn to_toml_lines(&self, q: impl Fn(&str) -> String) -> Vec<String> {
-        let qp = |p: &std::path::Path| q(&p.to_string_lossy());
-        let mut out = vec![
-            "[report]".to_owned(),
-            format!("isp_id = {}", q(&self.isp_id)),
-            format!("node_id = {}", q(&self.node_id)),
-            format!("key = {}", qp(&self.key)),
-            format!("url = {}", q(self.url.as_str())),
-        ];
-        if let Some(ca) = &self.ca_file {
-            out.push(format!("ca_file = {}", qp(ca)));
-        }
-        out.extend([
-            format!(
-                "interval = {}",
-                q(&humantime::format_duration(self.interval).to_string())
-            ),
-            format!("spool_dir = {}", qp(&self.spool_dir)),
-            format!(
-                "spool_max_bytes = {}",
-                extract::byte_size_to_toml(self.spool_max_bytes)
-            ),
-            format!("min_count = {}", self.min_count),
-        ]);
-        out
     }
 }
 

@@ -6,8 +6,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::extract::{self, Got, Invalid, Table};
 use crate::blockpage::PageSettings;
+use crate::spelling::{self, Bytes};
 
 /// `sni.read_timeout` / `http.read_timeout`: the whole ClientHello or
 /// request head must arrive within this.
@@ -70,6 +73,12 @@ impl InterceptMode {
     }
 }
 
+impl Serialize for InterceptMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// What to do when no name can be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnUnparsable {
@@ -85,6 +94,12 @@ impl OnUnparsable {
             Self::Allow => "allow",
             Self::Block => "block",
         }
+    }
+}
+
+impl Serialize for OnUnparsable {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -108,23 +123,77 @@ impl RelayMode {
     }
 }
 
-/// `[sni]` or `[http]`: a transparent filtering proxy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl Serialize for RelayMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// `[sni]` or `[http]`: a transparent filtering proxy. Written by
+/// [`InterceptSettings::written`], which names the read cap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InterceptSettings {
     /// Where the steered traffic arrives. Non-empty.
+    #[serde(serialize_with = "spelling::displays")]
     pub listen: Vec<SocketAddr>,
     pub mode: InterceptMode,
     /// Deadline for the whole ClientHello / request head.
+    #[serde(serialize_with = "spelling::duration")]
     pub read_timeout: Duration,
-    /// Cap on the bytes read before a verdict.
+    /// Cap on the bytes read before a verdict: `max_hello_size` in
+    /// `[sni]`, `max_head_size` in `[http]`.
+    #[serde(skip)]
     pub max_read: usize,
+    #[serde(serialize_with = "spelling::duration")]
     pub connect_timeout: Duration,
+    #[serde(serialize_with = "spelling::duration")]
     pub idle_timeout: Duration,
     /// `SO_MARK` of outbound connections; 0: none.
     pub mark: u32,
     pub on_unparsable: OnUnparsable,
+    #[serde(serialize_with = "spelling::count")]
     pub max_connections: usize,
     pub relay: RelayMode,
+}
+
+/// `[sni]` or `[http]` as written: the settings and the read cap under
+/// the section's own key.
+#[derive(Debug, Serialize)]
+pub(super) struct WrittenIntercept<'a> {
+    #[serde(flatten)]
+    settings: &'a InterceptSettings,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_hello_size: Option<Bytes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_head_size: Option<Bytes>,
+}
+
+/// Writes `[sni]`, read cap as `max_hello_size`.
+pub(super) fn sni_section<S: serde::Serializer>(
+    sni: &Option<InterceptSettings>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    sni.as_ref()
+        .map(|settings| WrittenIntercept {
+            settings,
+            max_hello_size: Some(Bytes(settings.max_read as u64)),
+            max_head_size: None,
+        })
+        .serialize(s)
+}
+
+/// Writes `[http]`, read cap as `max_head_size`.
+pub(super) fn http_section<S: serde::Serializer>(
+    http: &Option<InterceptSettings>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    http.as_ref()
+        .map(|settings| WrittenIntercept {
+            settings,
+            max_hello_size: None,
+            max_head_size: Some(Bytes(settings.max_read as u64)),
+        })
+        .serialize(s)
 }
 
 impl InterceptSettings {
@@ -204,42 +273,26 @@ impl InterceptSettings {
             relay: t.get("relay", one_of(RelayMode::CHOICES)).or(d.relay),
         }
     }
-
-    /// The section as TOML lines.
-    pub(super) fn to_toml(&self, section: &str, cap_key: &str) -> Vec<String> {
-        let q = |t: &str| toml::Value::String(t.to_owned()).to_string();
-        let d = |x: Duration| q(&humantime::format_duration(x).to_string());
-        let listen: Vec<String> = self.listen.iter().map(|a| q(&a.to_string())).collect();
-        vec![
-            format!("[{section}]"),
-            format!("listen = [{}]", listen.join(", ")),
-            format!("mode = {}", q(self.mode.as_str())),
-            format!("read_timeout = {}", d(self.read_timeout)),
-            format!(
-                "{cap_key} = {}",
-                extract::byte_size_to_toml(self.max_read as u64)
-            ),
-            format!("connect_timeout = {}", d(self.connect_timeout)),
-            format!("idle_timeout = {}", d(self.idle_timeout)),
-            format!("mark = {:#x}", self.mark),
-            format!("on_unparsable = {}", q(self.on_unparsable.as_str())),
-            format!("max_connections = {}", self.max_connections),
-            format!("relay = {}", q(self.relay.as_str())),
-        ]
-    }
 }
 
 /// `[blockpage]`: the HTTP notice page the sinkhole addresses point at.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BlockPageSettings {
     /// Non-empty.
+    #[serde(serialize_with = "spelling::displays")]
     pub listen: Vec<SocketAddr>,
     /// An operator's template; `None`: the embedded one.
+    #[serde(
+        serialize_with = "spelling::path_some",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub template: Option<PathBuf>,
     pub appeal_url: String,
     pub blocked_by: String,
     pub hotline: String,
+    #[serde(serialize_with = "spelling::duration")]
     pub read_timeout: Duration,
+    #[serde(rename = "max_head_size", serialize_with = "spelling::byte_size")]
     pub max_head: usize,
 }
 
@@ -304,32 +357,6 @@ impl BlockPageSettings {
             blocked_by: self.blocked_by.clone(),
             hotline: self.hotline.clone(),
         }
-    }
-
-    pub(super) fn to_toml(&self) -> Vec<String> {
-        let q = |t: &str| toml::Value::String(t.to_owned()).to_string();
-        let listen: Vec<String> = self.listen.iter().map(|a| q(&a.to_string())).collect();
-        let mut out = vec![
-            "[blockpage]".to_owned(),
-            format!("listen = [{}]", listen.join(", ")),
-        ];
-        if let Some(t) = &self.template {
-            out.push(format!("template = {}", q(&t.to_string_lossy())));
-        }
-        out.extend([
-            format!("appeal_url = {}", q(&self.appeal_url)),
-            format!("blocked_by = {}", q(&self.blocked_by)),
-            format!("hotline = {}", q(&self.hotline)),
-            format!(
-                "read_timeout = {}",
-                q(&humantime::format_duration(self.read_timeout).to_string())
-            ),
-            format!(
-                "max_head_size = {}",
-                extract::byte_size_to_toml(self.max_head as u64)
-            ),
-        ]);
-        out
     }
 }
 

@@ -59,11 +59,21 @@ impl BlockMode {
     }
 }
 
-/// The settings a blocked answer needs: `[block]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl serde::Serialize for BlockMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The settings a blocked answer needs: `[block]`, whose keys are
+/// `action`, `sinkhole_ipv4`, `sinkhole_ipv6` and `ttl`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BlockAnswer {
+    #[serde(rename = "action")]
     pub mode: BlockMode,
+    #[serde(rename = "sinkhole_ipv4")]
     pub ipv4: Vec<Ipv4Addr>,
+    #[serde(rename = "sinkhole_ipv6")]
     pub ipv6: Vec<Ipv6Addr>,
     pub ttl: u32,
 }

@@ -41,10 +41,12 @@ const KEY_CAP: usize = 5 + crate::domain::MAX_KEY_LEN;
 /// Fixed per-entry overhead counted against the memory limit.
 const ENTRY_OVERHEAD: usize = 160;
 
-/// Limits and TTL clamps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Limits and TTL clamps; written as `[cache]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct CacheLimits {
+    #[serde(serialize_with = "crate::spelling::count")]
     pub max_entries: usize,
+    #[serde(serialize_with = "crate::spelling::byte_size")]
     pub max_memory: u64,
     pub min_ttl: u32,
     pub max_ttl: u32,

@@ -38,7 +38,7 @@ use super::wire::{
 use crate::metrics::{LimitAction, LimitKind, Metrics};
 
 /// `[limits]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LimitSettings {
     /// Queries per second per client prefix; 0: off.
     pub client_qps: u32,
@@ -51,6 +51,7 @@ pub struct LimitSettings {
     /// Every `slip`-th limited answer is sent truncated instead of dropped.
     pub slip: u32,
     /// Clients never limited.
+    #[serde(serialize_with = "crate::spelling::displays")]
     pub exempt: Vec<IpNet>,
 }
 
