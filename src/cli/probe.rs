@@ -152,7 +152,11 @@ fn reporting(args: &Args) -> anyhow::Result<Option<Reporting>> {
     }
     let key = crate::keys::read_secret(&key_path)
         .with_context(|| format!("--key {}", key_path.display()))?;
-    let sender = crate::report::send::Sender::new(url, args.ca_file.as_deref(), key.clone())
+    let ca = (args.ca_file.as_deref())
+        .map(crate::readers::CaBundle::read)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--report-to: {e}"))?;
+    let sender = crate::report::send::Sender::new(url, ca.as_ref(), key.clone())
         .map_err(|e| anyhow::anyhow!("--report-to: {e}"))?;
     Ok(Some(Reporting {
         sender,

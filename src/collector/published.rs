@@ -133,7 +133,7 @@ impl Tracker {
             PublishedSource::Url(url) => Source::Url {
                 fetcher: Fetcher::new(
                     url.clone(),
-                    settings.ca_file.as_deref(),
+                    settings.ca_file.as_ref(),
                     settings.timeout,
                     settings.max_size,
                 )

@@ -104,8 +104,8 @@ pub struct PublishedSettings {
     pub source: PublishedSource,
     /// The ministry's list signing keys (`.pub` files).
     pub trusted_keys: Vec<PathBuf>,
-    /// Extra CA certificates for `url`.
-    pub ca_file: Option<PathBuf>,
+    /// Extra CA certificates for `url`; read with the config.
+    pub ca_file: Option<crate::readers::CaBundle>,
     pub poll_interval: Duration,
     pub timeout: Duration,
     pub max_size: u64,

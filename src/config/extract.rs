@@ -21,6 +21,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::ConfigError;
+use crate::readers::CaBundle;
 
 /// Why a value was refused; the text is shown to the operator.
 #[derive(Debug)]
@@ -584,12 +585,11 @@ pub(crate) fn path(value: &DeValue<'_>) -> Result<PathBuf, Invalid> {
     Ok(PathBuf::from(text))
 }
 
-/// The path of a PEM bundle of CA certificates, read and checked now
-/// (`list.ca_file`, `report.ca_file`, `[published] ca_file`).
-pub(crate) fn ca_file(value: &DeValue<'_>) -> Result<PathBuf, Invalid> {
-    let p = path(value)?;
-    crate::readers::read_ca_file(&p).map_err(|e| Invalid(e.to_string()))?;
-    Ok(p)
+/// A PEM bundle of CA certificates, read now and handed to the HTTPS
+/// client that trusts it (`list.ca_file`, `report.ca_file`,
+/// `[published] ca_file`).
+pub(crate) fn ca_file(value: &DeValue<'_>) -> Result<CaBundle, Invalid> {
+    CaBundle::read(&path(value)?).map_err(|e| Invalid(e.to_string()))
 }
 
 /// An `https://` URL with a host. Plain `http://` is refused: the list

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::extract::{self, Got, Invalid, Table};
 use crate::keys;
+use crate::readers::CaBundle;
 use crate::spelling::{self, Bytes};
 
 /// `list.state_dir`.
@@ -64,9 +65,10 @@ pub struct ListSettings {
     /// Time between polls of `url`.
     #[serde(skip)]
     pub poll_interval: Duration,
-    /// Extra CA certificates (PEM) trusted for `url`, besides the system's.
+    /// Extra CA certificates (PEM) trusted for `url`, besides the
+    /// system's; read when the config was loaded.
     #[serde(skip)]
-    pub ca_file: Option<PathBuf>,
+    pub ca_file: Option<CaBundle>,
     /// Limit on one whole download.
     #[serde(skip)]
     pub timeout: Duration,
@@ -97,11 +99,8 @@ struct UpdaterKeys<'a> {
     #[serde(serialize_with = "spelling::duration")]
     timeout: Duration,
     max_size: Bytes,
-    #[serde(
-        serialize_with = "spelling::path_some",
-        skip_serializing_if = "Option::is_none"
-    )]
-    ca_file: Option<&'a PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_file: Option<&'a CaBundle>,
 }
 
 impl Default for ListSettings {

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::extract::{self, Got, Invalid, Table};
 use crate::keys;
+use crate::readers::CaBundle;
 use crate::spelling;
 
 /// `report.interval`: one report per five minutes.
@@ -48,12 +49,10 @@ pub struct ReportSettings {
     /// The ministry's collector (HTTPS only).
     #[serde(serialize_with = "spelling::display")]
     pub url: reqwest::Url,
-    /// Extra CA certificates (PEM) trusted for `url`.
-    #[serde(
-        serialize_with = "spelling::path_some",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub ca_file: Option<PathBuf>,
+    /// Extra CA certificates (PEM) trusted for `url`; read when the
+    /// config was loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<CaBundle>,
     /// Length of a report window; windows end on multiples of it.
     #[serde(serialize_with = "spelling::duration")]
     pub interval: Duration,

@@ -2,10 +2,11 @@
 //! chains and private keys, CA bundles, TLS server configurations, and
 //! PostgreSQL URLs.
 //!
-//! A leaf: it uses nothing of ward's, so `config` (which checks every
-//! file when it loads), `update`, `report` and `collector` (which use
-//! them) all read files the same way without depending on each other.
-//! Errors are sentences that name the file and say what to give instead.
+//! A leaf: it uses nothing of ward's but the `spelling` of paths, so
+//! `config` (which reads every file when it loads and hands the parsed
+//! value on), `update`, `report` and `collector` (which use them) read
+//! files the same way without depending on each other. Errors are
+//! sentences that name the file and say what to give instead.
 
 pub mod postgres;
 
@@ -55,6 +56,60 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, ReadError>
         return Err(ReadError::EmptyCaBundle { path: path_buf() });
     }
     Ok(certs)
+}
+
+/// A PEM bundle of CA certificates, read once (by `config`, when it
+/// loads): the file as named, and the certificates it held then.
+#[derive(Clone)]
+pub struct CaBundle {
+    path: PathBuf,
+    certs: Arc<[reqwest::Certificate]>,
+}
+
+impl CaBundle {
+    /// Reads and checks the bundle at `path` ([`read_ca_file`]).
+    pub fn read(path: &Path) -> Result<Self, ReadError> {
+        Ok(Self {
+            certs: read_ca_file(path)?.into(),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The file, as the configuration names it.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The certificates; at least one.
+    pub fn certs(&self) -> &[reqwest::Certificate] {
+        &self.certs
+    }
+}
+
+impl std::fmt::Debug for CaBundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaBundle")
+            .field("path", &self.path)
+            .field("certs", &self.certs.len())
+            .finish()
+    }
+}
+
+/// Two bundles are equal when they name the same file: a certificate has
+/// no equality of its own, and each holds what its file held when read.
+impl PartialEq for CaBundle {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+    }
+}
+
+impl Eq for CaBundle {}
+
+/// Written as its path, the way the configuration names it.
+impl serde::Serialize for CaBundle {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::spelling::path(&self.path, s)
+    }
 }
 
 /// Installs ring as the process's rustls crypto provider. reqwest is built

@@ -165,7 +165,7 @@ impl Reporter {
                 source: e,
             }
         })?;
-        let sender = Sender::new(settings.url.clone(), settings.ca_file.as_deref(), key)
+        let sender = Sender::new(settings.url.clone(), settings.ca_file.as_ref(), key)
             .map_err(ReportError::Client)?;
         let since = read_since(&settings.spool_dir);
         let startup_generation = store.load().as_ref().map_or(0, |a| a.generation);

@@ -15,7 +15,6 @@
 //! [`verify_signature_in`] take the context, so a report signature never
 //! verifies as a probe signature, nor the other way round.
 
-use std::path::Path;
 use std::time::Duration;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
@@ -24,6 +23,7 @@ use reqwest::{StatusCode, Url, redirect};
 
 use crate::keys::KeyId;
 use crate::metrics::SendResult;
+use crate::readers::CaBundle;
 
 /// Domain separation for report signatures.
 pub const SIGNATURE_CONTEXT: &[u8] = b"ward-report-signature-v1\0";
@@ -157,9 +157,6 @@ pub struct Sent {
 /// Why a [`Sender`] cannot be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The `ca_file` cannot be used.
-    #[error(transparent)]
-    CaFile(#[from] crate::readers::ReadError),
     #[error("cannot set up the HTTPS client: {source}")]
     Build {
         #[source]
@@ -179,7 +176,7 @@ impl Sender {
     /// A sender for `url`, trusting the system's CAs plus `ca_file`'s.
     /// HTTPS only; redirects are not followed (a collector that moves
     /// must be reconfigured, not followed blindly with signed reports).
-    pub fn new(url: Url, ca_file: Option<&Path>, key: SigningKey) -> Result<Self, ClientError> {
+    pub fn new(url: Url, ca_file: Option<&CaBundle>, key: SigningKey) -> Result<Self, ClientError> {
         crate::update::fetch::install_crypto();
         let mut builder = reqwest::Client::builder()
             .https_only(true)
@@ -187,9 +184,9 @@ impl Sender {
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(SEND_TIMEOUT)
             .user_agent(concat!("ward/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = ca_file {
-            for cert in crate::readers::read_ca_file(path)? {
-                builder = builder.add_root_certificate(cert);
+        if let Some(ca) = ca_file {
+            for cert in ca.certs() {
+                builder = builder.add_root_certificate(cert.clone());
             }
         }
         let client = builder

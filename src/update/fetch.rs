@@ -141,9 +141,6 @@ impl FetchError {
 /// Why the HTTPS client for an endpoint cannot be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The `ca_file` cannot be used.
-    #[error(transparent)]
-    CaFile(#[from] crate::readers::ReadError),
     #[error("cannot set up the HTTPS client: {}", crate::errors::chain(source))]
     Build {
         #[source]
@@ -151,7 +148,7 @@ pub enum ClientError {
     },
 }
 
-pub use crate::readers::{install_crypto, read_ca_file};
+pub use crate::readers::{CaBundle, install_crypto, read_ca_file};
 
 /// Downloads `list.url`.
 pub struct Fetcher {
@@ -175,7 +172,7 @@ impl Fetcher {
     /// A fetcher for `url`, trusting the system's CAs plus `ca_file`'s.
     pub fn new(
         url: Url,
-        ca_file: Option<&Path>,
+        ca_file: Option<&CaBundle>,
         timeout: Duration,
         max_size: u64,
     ) -> Result<Self, ClientError> {
@@ -197,7 +194,7 @@ impl Fetcher {
             // The whole exchange is bounded in `fetch` (body writes too).
             .connect_timeout(timeout.min(CONNECT_TIMEOUT));
         if let Some(ca) = ca_file {
-            builder = builder.tls_certs_merge(read_ca_file(ca)?);
+            builder = builder.tls_certs_merge(ca.certs().iter().cloned());
         }
         let client = builder
             .build()

@@ -167,7 +167,7 @@ impl Updater {
         )?;
         let fetcher = Fetcher::new(
             url.clone(),
-            settings.ca_file.as_deref(),
+            settings.ca_file.as_ref(),
             settings.timeout,
             settings.max_size,
         )
