@@ -25,7 +25,6 @@
 //!   by node in chunks of time.
 //! * [`auth`]: HTTP basic auth against `[[user]]` (Argon2 hashes), with a
 //!   short cache of successful logins.
-//! * [`tls`]: PEM files to a rustls server configuration.
 //! * [`metrics`]: the collector's own Prometheus metrics.
 //!
 //! Limits and what is not built: the end of `docs/collector.md`.
@@ -54,7 +53,6 @@ pub mod signed;
 pub mod sqlite;
 pub mod state;
 pub mod store;
-pub mod tls;
 pub mod views;
 pub mod writer;
 
@@ -68,8 +66,6 @@ pub enum CollectorError {
         addr: std::net::SocketAddr,
         error: std::io::Error,
     },
-    #[error("TLS: {0}")]
-    Tls(crate::readers::ReadError),
     /// Shown, not a `source`: the text is already in this message.
     #[error("[published]: {0}")]
     Published(published::PublishedError),
@@ -100,10 +96,8 @@ pub async fn run(
             Arc::new(store)
         }
     };
-    let tls = match &config.tls {
-        Some(t) => Some(tls::server_config(&t.cert, &t.key).map_err(CollectorError::Tls)?),
-        None => None,
-    };
+    // Built from the files when the config was loaded.
+    let tls = config.tls.as_ref().map(|t| Arc::clone(&t.server));
     let listener =
         TcpListener::bind(config.listen)
             .await

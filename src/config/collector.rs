@@ -27,6 +27,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::extract::{self, Got, Invalid, Table};
@@ -72,13 +73,35 @@ impl std::fmt::Debug for StorageSettings {
 }
 
 /// `[tls]`: the certificate the listener serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct TlsSettings {
     /// PEM certificate chain, leaf first.
     pub cert: PathBuf,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,
+    /// The server configuration built from the two files when the config
+    /// was loaded (HTTP/1.1 by ALPN); the listener serves with it.
+    pub server: Arc<rustls::ServerConfig>,
 }
+
+impl std::fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Equal when they name the same files: a server configuration has no
+/// equality, and each holds what its files held when read.
+impl PartialEq for TlsSettings {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.cert, &self.key) == (&other.cert, &other.key)
+    }
+}
+
+impl Eq for TlsSettings {}
 
 /// One dashboard user.
 #[derive(Clone, PartialEq, Eq)]
@@ -340,17 +363,19 @@ fn storage(value: &toml::de::DeValue<'_>) -> Result<StorageSettings, Invalid> {
 }
 
 impl TlsSettings {
+    /// Reads `[tls]`: each file once, then the server configuration of
+    /// the two.
     fn extract(mut t: Table<'_, '_>) -> Option<Self> {
         use extract::path;
         let cert = t.get("cert", |v| {
             let p = path(v)?;
-            crate::readers::read_certs(&p).map_err(|e| Invalid(e.to_string()))?;
-            Ok(p)
+            let chain = crate::readers::read_certs(&p).map_err(|e| Invalid(e.to_string()))?;
+            Ok((p, chain))
         });
         let key = t.get("key", |v| {
             let p = path(v)?;
-            crate::readers::read_key(&p).map_err(|e| Invalid(e.to_string()))?;
-            Ok(p)
+            let key = crate::readers::read_key(&p).map_err(|e| Invalid(e.to_string()))?;
+            Ok((p, key))
         });
         for (name, got) in [
             ("cert", matches!(cert, Got::Missing)),
@@ -363,12 +388,14 @@ impl TlsSettings {
                 );
             }
         }
-        let (cert, key) = (cert.ok()?, key.ok()?);
-        if let Err(e) = crate::readers::server_config(&cert, &key, &[b"http/1.1"]) {
-            t.error("key", e.to_string());
-            return None;
+        let ((cert, chain), (key, secret)) = (cert.ok()?, key.ok()?);
+        match crate::readers::server_config_of(chain, secret, &[b"http/1.1"]) {
+            Ok(server) => Some(Self { cert, key, server }),
+            Err(e) => {
+                t.error("key", e.to_string());
+                None
+            }
         }
-        Some(Self { cert, key })
     }
 }
 

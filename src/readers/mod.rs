@@ -154,8 +154,15 @@ pub fn server_config(
     key: &Path,
     alpn: &[&[u8]],
 ) -> Result<Arc<ServerConfig>, ReadError> {
-    let chain = read_certs(cert)?;
-    let key = read_key(key)?;
+    server_config_of(read_certs(cert)?, read_key(key)?, alpn)
+}
+
+/// [`server_config`] for a chain and key already read.
+pub fn server_config_of(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    alpn: &[&[u8]],
+) -> Result<Arc<ServerConfig>, ReadError> {
     let mut config =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()

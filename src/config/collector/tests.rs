@@ -76,7 +76,8 @@ fn full_config_is_read() {
     assert_eq!(c.storage, StorageSettings::Sqlite(PathBuf::from("c.db")));
     assert_eq!(c.max_body, 8 << 10);
     assert_eq!(c.report_interval, Duration::from_secs(1));
-    assert_eq!(c.tls, Some(TlsSettings { cert, key }));
+    let tls = c.tls.as_ref().map(|t| (&t.cert, &t.key));
+    assert_eq!(tls, Some((&cert, &key)));
     assert_eq!(c.users.len(), 1);
     assert_eq!(c.users[0].name, "demo");
     assert_eq!(c.log.level, "debug");
