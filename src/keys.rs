@@ -162,6 +162,50 @@ fn with_suffix(prefix: &Path, ext: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// A signing key file read once (by `config`, when it loads): the file
+/// as named, and the key it held then.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKeyFile {
+    path: PathBuf,
+    key: SigningKey,
+}
+
+impl SecretKeyFile {
+    /// Reads the signing key at `path` ([`read_secret`]).
+    pub fn read(path: &Path) -> Result<Self, KeyError> {
+        Ok(Self {
+            key: read_secret(path)?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The file, as the configuration names it.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+}
+
+/// The path and the key id, never the secret.
+impl fmt::Debug for SecretKeyFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretKeyFile")
+            .field("path", &self.path)
+            .field("key_id", &KeyId::of(&self.key.verifying_key()).to_string())
+            .finish()
+    }
+}
+
+/// Written as its path, the way the configuration names it.
+impl serde::Serialize for SecretKeyFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::spelling::path(&self.path, s)
+    }
+}
+
 /// Reads a signing key file.
 pub fn read_secret(path: &Path) -> Result<SigningKey, KeyError> {
     let text = read(path)?;

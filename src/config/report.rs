@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::extract::{self, Got, Invalid, Table};
-use crate::keys;
+use crate::keys::SecretKeyFile;
 use crate::readers::CaBundle;
 use crate::spelling;
 
@@ -44,8 +44,7 @@ pub struct ReportSettings {
     pub node_id: String,
     /// The node's Ed25519 signing key (a `.key` file from `ward keygen`);
     /// read and parsed when the config was loaded.
-    #[serde(serialize_with = "spelling::path")]
-    pub key: PathBuf,
+    pub key: SecretKeyFile,
     /// The ministry's collector (HTTPS only).
     #[serde(serialize_with = "spelling::display")]
     pub url: reqwest::Url,
@@ -113,9 +112,7 @@ impl ReportSettings {
             got => got.ok(),
         };
         let key = match t.get("key", |v| {
-            let p = path(v)?;
-            keys::read_secret(&p).map_err(|e| Invalid(e.to_string()))?;
-            Ok(p)
+            SecretKeyFile::read(&path(v)?).map_err(|e| Invalid(e.to_string()))
         }) {
             Got::Missing => {
                 required(

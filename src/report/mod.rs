@@ -52,8 +52,6 @@ pub const WINDOW_END_FILE: &str = "last-window-end.state";
 /// Why the reporter cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("report.key: {0}")]
-    Key(#[from] crate::keys::KeyError),
     #[error("cannot open the report spool {dir}: {source}")]
     Spool {
         dir: PathBuf,
@@ -148,7 +146,8 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    /// Reads the node key, opens the spool and sets up the HTTPS client.
+    /// Opens the spool and sets up the HTTPS client with the node key
+    /// (read when the config was loaded).
     /// `started_at` is when the process started: the first window begins
     /// there, and the counters were zero then.
     pub fn new(
@@ -158,7 +157,7 @@ impl Reporter {
         metrics: Arc<Metrics>,
         started_at: Timestamp,
     ) -> Result<Self, ReportError> {
-        let key = crate::keys::read_secret(&settings.key)?;
+        let key = settings.key.key().clone();
         let spool = Spool::open(&settings.spool_dir, settings.spool_max_bytes).map_err(|e| {
             ReportError::Spool {
                 dir: settings.spool_dir.clone(),
@@ -592,7 +591,7 @@ mod tests {
         let settings = ReportSettings {
             isp_id: "isp".into(),
             node_id: "node".into(),
-            key: dir.join("node.key"),
+            key: crate::keys::SecretKeyFile::read(&dir.join("node.key")).unwrap(),
             url: "https://collector.invalid/".parse().unwrap(),
             ca_file: None,
             interval: Duration::from_secs(300),
