@@ -3,9 +3,10 @@
 //! PostgreSQL URLs.
 //!
 //! A leaf: it uses nothing of ward's but the `spelling` of paths, so
-//! `config` (which reads every file when it loads and hands the parsed
-//! value on), `update`, `report` and `collector` (which use them) read
-//! files the same way without depending on each other. Errors are
+//! `config` (which reads every file when it loads, and hands a CA bundle
+//! or a TLS server configuration on as read), `update`, `report` and
+//! `collector` (which use them) read files the same way without
+//! depending on each other. Errors are
 //! sentences that name the file and say what to give instead.
 
 pub mod postgres;
