@@ -58,7 +58,9 @@ pub enum BuildError {
     BadConfidential(String),
     #[error("--min-age {0}: an age is 0 to {MAX_AGE} years")]
     BadMinAge(String),
-    #[error("--min-age {0}: a confidential category is blocked for every age and cannot be rated")]
+    #[error(
+        "--min-age {0}: a confidential category is blocked for every age and cannot be rated"
+    )]
     MinAgeConfidential(String),
     #[error("--min-age {0}: no rule of the source is in that category")]
     MinAgeUnused(String),
@@ -229,8 +231,51 @@ impl Compiler {
         {
             return Err(BuildError::MinAgeUnused(c.clone()));
         }
-        // Categories get stable ids in name order, so equal sources give
-        // equal payloads.
+        let names = self.renumber_categories(opts)?;
+        let confidential: Vec<bool> = names
+            .iter()
+            .map(|n| opts.confidential.contains(n))
+            .collect();
+        let entries = self.sorted_entries();
+        let salt = random_salt()?;
+        let mut merged = self.merge(&entries, &names, &confidential, &salt)?;
+        self.errors.append(&mut merged.conflicts);
+        if !self.errors.is_empty() {
+            let mut errors = self.errors;
+            errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+            return Err(BuildError::Source(errors));
+        }
+        // The names are in the merged tables now; free them before the
+        // payload is laid out.
+        drop(entries);
+        drop(self);
+
+        let stats = merged.stats.clone();
+        let categories = category_infos(&names, &merged.per_category, &confidential, opts);
+        let payload = merged.encode()?;
+        let payload_hash: [u8; 32] = Sha256::digest(&payload.bytes).into();
+        let key_id = KeyId::of(&key.verifying_key());
+        let manifest = Manifest {
+            format: FORMAT_VERSION,
+            list_id: opts.list_id.clone(),
+            serial: opts.serial,
+            issued_at: opts.issued_at,
+            expires_at: opts.expires_at,
+            key_id: key_id.to_string(),
+            categories,
+            confidential: opts.confidential.iter().cloned().collect(),
+            entries: stats.rules,
+            salt: hex::encode(salt),
+            payload: payload.info(&payload_hash),
+        };
+        let out = sign(&manifest, &payload.bytes, &payload_hash, key_id, key)?;
+        Ok((out, stats))
+    }
+
+    /// Registers the confidential categories, then gives every category a
+    /// stable id in name order, so equal sources give equal payloads.
+    /// Returns the names in id order.
+    fn renumber_categories(&mut self, opts: &BuildOptions) -> Result<Vec<String>, BuildError> {
         for c in &opts.confidential {
             if self.category_id(c).is_err() {
                 return Err(BuildError::TooManyCategories);
@@ -249,17 +294,15 @@ impl Compiler {
             // At most MAX_CATEGORY categories exist, checked in category_id.
             remap[usize::from(*old)] = new as u16;
         }
-        let names: Vec<String> = sorted.into_iter().map(|(n, _)| n).collect();
         for e in &mut self.entries {
             e.category = remap[usize::from(e.category)];
         }
-        let confidential: Vec<bool> = names
-            .iter()
-            .map(|n| opts.confidential.contains(n))
-            .collect();
+        Ok(sorted.into_iter().map(|(n, _)| n).collect())
+    }
 
-        // Sort by key, then kind, then source order so the first occurrence
-        // of a duplicate is the one reported.
+    /// Takes the entries sorted by key, then kind, then source order, so
+    /// the first occurrence of a duplicate is the one reported.
+    fn sorted_entries(&mut self) -> Vec<RawEntry> {
         let mut entries = std::mem::take(&mut self.entries);
         entries.sort_unstable_by(|a, b| {
             self.key(a)
@@ -267,194 +310,110 @@ impl Compiler {
                 .then(a.kind.cmp(&b.kind))
                 .then((a.file, a.line).cmp(&(b.file, b.line)))
         });
+        entries
+    }
 
-        let mut stats = BuildStats {
-            lines: self.lines,
-            ..BuildStats::default()
+    /// Folds each name's sorted entries into one rule and files it in the
+    /// plaintext or the confidential table. Conflicts are collected, not
+    /// returned as errors, so that every one is reported.
+    fn merge(
+        &self,
+        entries: &[RawEntry],
+        names: &[String],
+        confidential: &[bool],
+        salt: &[u8; 32],
+    ) -> Result<Merged, BuildError> {
+        let mut merged = Merged {
+            stats: BuildStats {
+                lines: self.lines,
+                ..BuildStats::default()
+            },
+            per_category: vec![0u64; names.len()],
+            plain: fst::MapBuilder::memory(),
+            secret: Vec::new(),
+            plain_filter: Vec::new(),
+            secret_filter: Vec::new(),
+            conflicts: Vec::new(),
         };
-        let mut per_category = vec![0u64; names.len()];
-        let mut plain = fst::MapBuilder::memory();
-        let mut secret: Vec<(NameHash, u32)> = Vec::new();
-        let salt = random_salt()?;
-        let seed = filter::seed_of(&salt);
-        let mut plain_filter: Vec<u64> = Vec::new();
-        let mut secret_filter: Vec<u64> = Vec::new();
-        let mut conflicts = Vec::new();
-
-        let mut i = 0;
-        while i < entries.len() {
-            let group_key = self.key(&entries[i]);
-            let mut j = i;
-            while j < entries.len() && self.key(&entries[j]) == group_key {
-                j += 1;
-            }
-            let group = &entries[i..j];
-            i = j;
-
-            let mut group_conflicts = Vec::new();
-            let mut value = RuleValue::default();
-            let mut first_of: [Option<&RawEntry>; 2] = [None, None];
-            let mut group_confidential: Option<&RawEntry> = None;
-            let mut group_plain: Option<&RawEntry> = None;
-            for e in group {
-                let slot = match e.kind {
-                    RuleKind::Exact => 0,
-                    RuleKind::Subtree => 1,
-                };
-                match first_of[slot] {
-                    None => {
-                        first_of[slot] = Some(e);
-                        value.set(e.kind, e.category);
-                        per_category[usize::from(e.category)] += 1;
-                        stats.rules += 1;
-                    }
-                    Some(first) if first.category == e.category => stats.duplicates += 1,
-                    Some(first) => {
-                        let msg = format!(
-                            "conflicting category: this name is already listed at {} in category `{}`; \
-                             a name has one category per rule kind",
-                            self.location(first),
-                            names[usize::from(first.category)]
-                        );
-                        group_conflicts.push(self.conflict(e, msg));
-                    }
-                }
-                if confidential[usize::from(e.category)] {
-                    group_confidential.get_or_insert(e);
-                } else {
-                    group_plain.get_or_insert(e);
-                }
-            }
-            if let (Some(c), Some(p)) = (group_confidential, group_plain) {
-                let (later, earlier) = if (c.file, c.line) > (p.file, p.line) {
-                    (c, p)
-                } else {
-                    (p, c)
-                };
-                let msg = format!(
-                    "this name is also listed at {}; a name in a confidential category \
-                     cannot also appear in a plaintext category",
-                    self.location(earlier)
-                );
+        let seed = filter::seed_of(salt);
+        for group in entries.chunk_by(|a, b| self.key(a) == self.key(b)) {
+            let group_key = self.key(&group[0]);
+            let folded = self.fold(group, names, confidential, &mut merged);
+            if let (Some(c), Some(p)) = (folded.confidential, folded.plain) {
                 // This one error explains the group; drop category clashes.
-                conflicts.push(self.conflict(later, msg));
+                merged.conflicts.push(self.mixed_conflict(c, p));
                 continue;
             }
-            conflicts.append(&mut group_conflicts);
-            let (plain_hash, secret_hash) = filter::hashes(group_key, seed);
-            if group_confidential.is_some() {
-                stats.confidential_rules +=
-                    u64::from(value.exact.is_some()) + u64::from(value.subtree.is_some());
-                secret.push((SuffixHasher::hash_key(&salt, group_key), value.pack()));
-                secret_filter.push(secret_hash);
+            merged.conflicts.extend(folded.conflicts);
+            let is_confidential = folded.confidential.is_some();
+            merged.add_rule(group_key, folded.value, is_confidential, salt, seed)?;
+        }
+        Ok(merged)
+    }
+
+    /// Folds the entries of one name into its rule value, counting rules
+    /// and duplicates and noting category clashes.
+    fn fold<'e>(
+        &self,
+        group: &'e [RawEntry],
+        names: &[String],
+        confidential: &[bool],
+        merged: &mut Merged,
+    ) -> Folded<'e> {
+        let mut folded = Folded {
+            value: RuleValue::default(),
+            conflicts: Vec::new(),
+            confidential: None,
+            plain: None,
+        };
+        let mut first_of: [Option<&RawEntry>; 2] = [None, None];
+        for e in group {
+            let slot = match e.kind {
+                RuleKind::Exact => 0,
+                RuleKind::Subtree => 1,
+            };
+            match first_of[slot] {
+                None => {
+                    first_of[slot] = Some(e);
+                    folded.value.set(e.kind, e.category);
+                    merged.per_category[usize::from(e.category)] += 1;
+                    merged.stats.rules += 1;
+                }
+                Some(first) if first.category == e.category => merged.stats.duplicates += 1,
+                Some(first) => {
+                    let msg = format!(
+                        "conflicting category: this name is already listed at {} in category `{}`; \
+                         a name has one category per rule kind",
+                        self.location(first),
+                        names[usize::from(first.category)]
+                    );
+                    folded.conflicts.push(self.conflict(e, msg));
+                }
+            }
+            if confidential[usize::from(e.category)] {
+                folded.confidential.get_or_insert(e);
             } else {
-                plain.insert(group_key, u64::from(value.pack()))?;
-                plain_filter.push(plain_hash);
+                folded.plain.get_or_insert(e);
             }
         }
-        self.errors.extend(conflicts);
-        if !self.errors.is_empty() {
-            let mut errors = self.errors;
-            errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-            return Err(BuildError::Source(errors));
-        }
-        drop(entries);
-        drop(self.arena);
+        folded
+    }
 
-        secret.sort_unstable_by_key(|r| r.0);
-        if secret.windows(2).any(|w| w[0].0 == w[1].0) {
-            return Err(BuildError::HashCollision);
-        }
-        if u32::try_from(secret.len()).is_err() {
-            return Err(BuildError::TooLarge);
-        }
-        let bucket_bits = hashed::bucket_bits_for(secret.len());
-        let hashed_bytes = hashed::encode(&secret, bucket_bits);
-        let names_bytes = plain.into_inner()?;
-
-        let mut payload = names_bytes;
-        let names_section = Section {
-            offset: 0,
-            len: payload.len() as u64,
+    /// The error for a name listed in both a confidential and a plaintext
+    /// category, reported at the later of the two.
+    fn mixed_conflict(&self, confidential: &RawEntry, plain: &RawEntry) -> SourceError {
+        let (c, p) = (confidential, plain);
+        let (later, earlier) = if (c.file, c.line) > (p.file, p.line) {
+            (c, p)
+        } else {
+            (p, c)
         };
-        payload.resize(format::align8(payload.len()), 0);
-        let hashed_section = HashedSection {
-            offset: payload.len() as u64,
-            len: hashed_bytes.len() as u64,
-            count: secret.len() as u64,
-            bucket_bits,
-        };
-        payload.extend_from_slice(&hashed_bytes);
-        drop(hashed_bytes);
-        let (plain_bits, plain_blocks) = filter::encode(plain_filter.into_iter());
-        let (secret_bits, secret_blocks) = filter::encode(secret_filter.into_iter());
-        payload.resize(
-            payload.len().div_ceil(filter::BLOCK_BYTES) * filter::BLOCK_BYTES,
-            0,
+        let msg = format!(
+            "this name is also listed at {}; a name in a confidential category \
+             cannot also appear in a plaintext category",
+            self.location(earlier)
         );
-        let filter_section = FilterSection {
-            offset: payload.len() as u64,
-            len: (plain_bits.len() + secret_bits.len()) as u64,
-            plain_blocks,
-            secret_blocks,
-        };
-        payload.extend_from_slice(&plain_bits);
-        payload.extend_from_slice(&secret_bits);
-
-        let payload_hash: [u8; 32] = Sha256::digest(&payload).into();
-        let key_id = KeyId::of(&key.verifying_key());
-        let manifest = Manifest {
-            format: FORMAT_VERSION,
-            list_id: opts.list_id.clone(),
-            serial: opts.serial,
-            issued_at: opts.issued_at,
-            expires_at: opts.expires_at,
-            key_id: key_id.to_string(),
-            categories: names
-                .iter()
-                .zip(&per_category)
-                .zip(&confidential)
-                .map(|((name, &entries), &confidential)| CategoryInfo {
-                    name: name.clone(),
-                    entries,
-                    confidential,
-                    min_age: opts.min_age.get(name.as_str()).copied(),
-                })
-                .collect(),
-            confidential: opts.confidential.iter().cloned().collect(),
-            entries: stats.rules,
-            salt: hex::encode(salt),
-            payload: PayloadInfo {
-                len: payload.len() as u64,
-                sha256: hex::encode(payload_hash),
-                names: names_section,
-                hashed: hashed_section,
-                filter: Some(filter_section),
-            },
-        };
-        // Serialising plain structs of strings and integers to a Vec cannot
-        // fail: there are no maps with non-string keys and no I/O.
-        let manifest_bytes =
-            serde_json::to_vec_pretty(&manifest).expect("a Manifest always serialises to JSON");
-        if manifest_bytes.len() > MAX_MANIFEST_LEN {
-            return Err(BuildError::TooManyCategories);
-        }
-        let mut header = Header {
-            version: FORMAT_VERSION,
-            manifest_len: manifest_bytes.len(),
-            key_id: key_id.0,
-            signature: [0u8; 64],
-        };
-        let msg = format::signed_message(&header.encode()[..24], &manifest_bytes, &payload_hash);
-        header.signature = key.sign(&msg).to_bytes();
-
-        let body_start = format::align8(HEADER_LEN + manifest_bytes.len());
-        let mut out = Vec::with_capacity(body_start + payload.len());
-        out.extend_from_slice(&header.encode());
-        out.extend_from_slice(&manifest_bytes);
-        out.resize(body_start, 0);
-        out.extend_from_slice(&payload);
-        Ok((out, stats))
+        self.conflict(later, msg)
     }
 
     fn conflict(&self, e: &RawEntry, msg: String) -> SourceError {
@@ -464,6 +423,179 @@ impl Compiler {
             error: LineError::Conflict(msg),
         }
     }
+}
+
+/// One name's entries folded together: its rule value, its category
+/// clashes, and its first confidential and first plaintext entry.
+struct Folded<'e> {
+    value: RuleValue,
+    conflicts: Vec<SourceError>,
+    confidential: Option<&'e RawEntry>,
+    plain: Option<&'e RawEntry>,
+}
+
+/// The merged rules: the plaintext and confidential tables, the hashes for
+/// their filters, the counts, and the conflicts found on the way.
+struct Merged {
+    stats: BuildStats,
+    per_category: Vec<u64>,
+    plain: fst::MapBuilder<Vec<u8>>,
+    secret: Vec<(NameHash, u32)>,
+    plain_filter: Vec<u64>,
+    secret_filter: Vec<u64>,
+    conflicts: Vec<SourceError>,
+}
+
+impl Merged {
+    /// Files one name's rule in its table. Names arrive in key order, as
+    /// the fst map requires.
+    fn add_rule(
+        &mut self,
+        key: &[u8],
+        value: RuleValue,
+        confidential: bool,
+        salt: &[u8; 32],
+        seed: u64,
+    ) -> Result<(), BuildError> {
+        let (plain_hash, secret_hash) = filter::hashes(key, seed);
+        if confidential {
+            self.stats.confidential_rules +=
+                u64::from(value.exact.is_some()) + u64::from(value.subtree.is_some());
+            self.secret
+                .push((SuffixHasher::hash_key(salt, key), value.pack()));
+            self.secret_filter.push(secret_hash);
+        } else {
+            self.plain.insert(key, u64::from(value.pack()))?;
+            self.plain_filter.push(plain_hash);
+        }
+        Ok(())
+    }
+
+    /// Lays out the payload: the fst map, the hashed table and the filter,
+    /// each aligned.
+    fn encode(self) -> Result<Payload, BuildError> {
+        let mut secret = self.secret;
+        secret.sort_unstable_by_key(|r| r.0);
+        if secret.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(BuildError::HashCollision);
+        }
+        if u32::try_from(secret.len()).is_err() {
+            return Err(BuildError::TooLarge);
+        }
+        let bucket_bits = hashed::bucket_bits_for(secret.len());
+        let hashed_bytes = hashed::encode(&secret, bucket_bits);
+        let names_bytes = self.plain.into_inner()?;
+
+        let mut payload = names_bytes;
+        let names = Section {
+            offset: 0,
+            len: payload.len() as u64,
+        };
+        payload.resize(format::align8(payload.len()), 0);
+        let hashed = HashedSection {
+            offset: payload.len() as u64,
+            len: hashed_bytes.len() as u64,
+            count: secret.len() as u64,
+            bucket_bits,
+        };
+        payload.extend_from_slice(&hashed_bytes);
+        drop(hashed_bytes);
+        let (plain_bits, plain_blocks) = filter::encode(self.plain_filter.into_iter());
+        let (secret_bits, secret_blocks) = filter::encode(self.secret_filter.into_iter());
+        payload.resize(
+            payload.len().div_ceil(filter::BLOCK_BYTES) * filter::BLOCK_BYTES,
+            0,
+        );
+        let filter = FilterSection {
+            offset: payload.len() as u64,
+            len: (plain_bits.len() + secret_bits.len()) as u64,
+            plain_blocks,
+            secret_blocks,
+        };
+        payload.extend_from_slice(&plain_bits);
+        payload.extend_from_slice(&secret_bits);
+        Ok(Payload {
+            bytes: payload,
+            names,
+            hashed,
+            filter,
+        })
+    }
+}
+
+/// The payload's bytes and where each section lies in them.
+struct Payload {
+    bytes: Vec<u8>,
+    names: Section,
+    hashed: HashedSection,
+    filter: FilterSection,
+}
+
+impl Payload {
+    /// The manifest's description of this payload.
+    fn info(&self, sha256: &[u8; 32]) -> PayloadInfo {
+        PayloadInfo {
+            len: self.bytes.len() as u64,
+            sha256: hex::encode(sha256),
+            names: self.names,
+            hashed: self.hashed,
+            filter: Some(self.filter),
+        }
+    }
+}
+
+/// The manifest's category table, in id order.
+fn category_infos(
+    names: &[String],
+    per_category: &[u64],
+    confidential: &[bool],
+    opts: &BuildOptions,
+) -> Vec<CategoryInfo> {
+    names
+        .iter()
+        .zip(per_category)
+        .zip(confidential)
+        .map(|((name, &entries), &confidential)| CategoryInfo {
+            name: name.clone(),
+            entries,
+            confidential,
+            min_age: opts.min_age.get(name.as_str()).copied(),
+        })
+        .collect()
+}
+
+/// Signs the manifest and payload and writes the artifact: header,
+/// manifest, padding to 8 bytes, payload.
+fn sign(
+    manifest: &Manifest,
+    payload: &[u8],
+    payload_hash: &[u8; 32],
+    key_id: KeyId,
+    key: &SigningKey,
+) -> Result<Vec<u8>, BuildError> {
+    // Serialising plain structs of strings and integers to a Vec cannot
+    // fail: there are no maps with non-string keys and no I/O.
+    let manifest_bytes =
+        serde_json::to_vec_pretty(manifest).expect("a Manifest always serialises to JSON");
+    if manifest_bytes.len() > MAX_MANIFEST_LEN {
+        return Err(BuildError::TooManyCategories);
+    }
+    let mut header = Header {
+        version: FORMAT_VERSION,
+        manifest_len: manifest_bytes.len(),
+        key_id: key_id.0,
+        signature: [0u8; 64],
+    };
+    let msg = format::signed_message(&header.encode()[..24], &manifest_bytes, payload_hash);
+    header.signature = key.sign(&msg).to_bytes();
+
+    let body_start = format::align8(HEADER_LEN + manifest_bytes.len());
+    let mut out = Vec::with_capacity(body_start + payload.len());
+    out.extend_from_slice(&header.encode());
+    out.extend_from_slice(&manifest_bytes);
+    out.resize(body_start, 0);
+    out.extend_from_slice(payload);
+    Ok(out)
 }
 
 fn validate_options(opts: &BuildOptions) -> Result<(), BuildError> {
