@@ -469,6 +469,31 @@ struct Parser<'a> {
     slots: Vec<Slot>,
 }
 
+/// A tag being parsed: its line, its trimmed text and its arguments.
+struct TagAt<'t> {
+    line: usize,
+    text: &'t str,
+    args: Vec<&'t str>,
+}
+
+impl TagAt<'_> {
+    /// The error for a tag used with the wrong arguments.
+    fn usage(&self, usage: &'static str) -> ParseError {
+        at(
+            self.line,
+            TemplateProblem::Usage {
+                tag: self.text.to_owned(),
+                usage,
+            },
+        )
+    }
+
+    /// The error for a tag whose `{{end}}` never comes.
+    fn unclosed(&self) -> ParseError {
+        at(self.line, TemplateProblem::Unclosed(self.text.to_owned()))
+    }
+}
+
 impl Parser<'_> {
     /// Parses nodes until `{{end}}`, `{{else}}` or the end of the text.
     fn block(&mut self, ctx: Ctx, top: bool) -> Result<(Vec<Node>, Stop), ParseError> {
@@ -489,140 +514,135 @@ impl Parser<'_> {
             let Some(head) = words.next() else {
                 return Err(at(line, TemplateProblem::Empty));
             };
-            let args: Vec<&str> = words.collect();
-            let usage = |usage| {
-                at(
-                    line,
-                    TemplateProblem::Usage {
-                        tag: tag.to_owned(),
-                        usage,
-                    },
-                )
+            let tag = TagAt {
+                line,
+                text: tag,
+                args: words.collect(),
             };
             match head {
-                "end" | "else" if !args.is_empty() => {
-                    return Err(usage("no arguments"));
+                "end" | "else" if !tag.args.is_empty() => {
+                    return Err(tag.usage("no arguments"));
                 }
                 "end" => return Ok((nodes, Stop::End(line))),
                 "else" => return Ok((nodes, Stop::Else(line))),
-                "if" => {
-                    let [name] = args[..] else {
-                        return Err(usage("one value name, as in {{if host}}"));
-                    };
-                    let value = self.value(line, ctx, name)?;
-                    let (then, stop) = self.block(ctx, false)?;
-                    let otherwise = match stop {
-                        Stop::End(_) => Vec::new(),
-                        Stop::Else(_) => {
-                            let (otherwise, stop) = self.block(ctx, false)?;
-                            match stop {
-                                Stop::End(_) => otherwise,
-                                Stop::Else(l) => return Err(at(l, TemplateProblem::Stray("else"))),
-                                Stop::Eof => {
-                                    return Err(at(
-                                        line,
-                                        TemplateProblem::Unclosed(tag.to_owned()),
-                                    ));
-                                }
-                            }
-                        }
-                        Stop::Eof => {
-                            return Err(at(line, TemplateProblem::Unclosed(tag.to_owned())));
-                        }
-                    };
-                    nodes.push(Node::If {
-                        value,
-                        then,
-                        otherwise,
-                    });
-                }
-                "section" => {
-                    if !top {
-                        return Err(at(line, TemplateProblem::NotTopLevel("section")));
-                    }
-                    let [lang] = args[..] else {
-                        return Err(usage("one language, as in {{section vi}}"));
-                    };
-                    let lang = language(line, lang)?;
-                    let body = self.body(line, tag, Ctx::Section)?;
-                    let slot = &mut self.defs.sections[lang.index()];
-                    if let Some((first_line, _)) = slot {
-                        return Err(at(
-                            line,
-                            TemplateProblem::Duplicate {
-                                what: format!("{{{{section {}}}}}", lang.tag()),
-                                first_line: *first_line,
-                            },
-                        ));
-                    }
-                    *slot = Some((line, body));
-                }
-                "reason" => {
-                    if !top {
-                        return Err(at(line, TemplateProblem::NotTopLevel("reason")));
-                    }
-                    let [lang, keys @ ..] = &args[..] else {
-                        return Err(usage(
-                            "a language and category names, as in {{reason vi adult}}",
-                        ));
-                    };
-                    if keys.is_empty() {
-                        return Err(usage(
-                            "a language and category names, as in {{reason vi adult}}",
-                        ));
-                    }
-                    let lang = language(line, lang)?;
-                    for key in keys {
-                        if !is_reason_key(key) {
-                            return Err(at(line, TemplateProblem::BadReasonKey((*key).to_owned())));
-                        }
-                    }
-                    let confidential = keys.contains(&CONFIDENTIAL);
-                    let body = trim(self.body(line, tag, Ctx::Reason { confidential })?);
-                    let map = &mut self.defs.reasons[lang.index()];
-                    for key in keys {
-                        if let Some((first_line, _)) = map.get(*key) {
-                            return Err(at(
-                                line,
-                                TemplateProblem::Duplicate {
-                                    what: format!("the {} wording for {key}", lang.tag()),
-                                    first_line: *first_line,
-                                },
-                            ));
-                        }
-                        map.insert((*key).to_owned(), (line, body.clone()));
-                    }
-                }
-                name if args.is_empty() => {
-                    if let Some(slot) = Slot::from_name(name) {
-                        let allowed = match slot {
-                            Slot::First | Slot::Second => ctx == Ctx::Page,
-                            Slot::Reason(_) => !matches!(ctx, Ctx::Reason { .. }),
-                        };
-                        if !allowed {
-                            return Err(at(
-                                line,
-                                TemplateProblem::NotHere {
-                                    tag: name.to_owned(),
-                                    place: ctx.place(),
-                                },
-                            ));
-                        }
-                        self.slots.push(slot);
-                        nodes.push(Node::Slot(slot));
-                    } else {
-                        nodes.push(Node::Value(self.value(line, ctx, name)?));
-                    }
-                }
+                "if" => nodes.push(self.if_node(&tag, ctx)?),
+                "section" => self.section(&tag, top)?,
+                "reason" => self.reason(&tag, top)?,
+                name if tag.args.is_empty() => nodes.push(self.placeholder(line, ctx, name)?),
                 _ => {
                     return Err(at(
                         line,
-                        TemplateProblem::UnknownPlaceholder(tag.to_owned()),
+                        TemplateProblem::UnknownPlaceholder(tag.text.to_owned()),
                     ));
                 }
             }
         }
         Ok((nodes, Stop::Eof))
+    }
+
+    /// `{{if value}} … {{else}} … {{end}}`, the `{{else}}` part optional.
+    fn if_node(&mut self, tag: &TagAt<'_>, ctx: Ctx) -> Result<Node, ParseError> {
+        let [name] = tag.args[..] else {
+            return Err(tag.usage("one value name, as in {{if host}}"));
+        };
+        let value = self.value(tag.line, ctx, name)?;
+        let (then, stop) = self.block(ctx, false)?;
+        let otherwise = match stop {
+            Stop::End(_) => Vec::new(),
+            Stop::Else(_) => self.body(tag.line, tag.text, ctx)?,
+            Stop::Eof => return Err(tag.unclosed()),
+        };
+        Ok(Node::If {
+            value,
+            then,
+            otherwise,
+        })
+    }
+
+    /// `{{section lang}} … {{end}}`: one language's page section, defined
+    /// once, at the top level.
+    fn section(&mut self, tag: &TagAt<'_>, top: bool) -> Result<(), ParseError> {
+        let line = tag.line;
+        if !top {
+            return Err(at(line, TemplateProblem::NotTopLevel("section")));
+        }
+        let [lang] = tag.args[..] else {
+            return Err(tag.usage("one language, as in {{section vi}}"));
+        };
+        let lang = language(line, lang)?;
+        let body = self.body(line, tag.text, Ctx::Section)?;
+        let slot = &mut self.defs.sections[lang.index()];
+        if let Some((first_line, _)) = slot {
+            return Err(at(
+                line,
+                TemplateProblem::Duplicate {
+                    what: format!("{{{{section {}}}}}", lang.tag()),
+                    first_line: *first_line,
+                },
+            ));
+        }
+        *slot = Some((line, body));
+        Ok(())
+    }
+
+    /// `{{reason lang key…}} … {{end}}`: one language's wording for the
+    /// named categories, each defined once, at the top level.
+    fn reason(&mut self, tag: &TagAt<'_>, top: bool) -> Result<(), ParseError> {
+        let line = tag.line;
+        if !top {
+            return Err(at(line, TemplateProblem::NotTopLevel("reason")));
+        }
+        const USAGE: &str = "a language and category names, as in {{reason vi adult}}";
+        let [lang, keys @ ..] = &tag.args[..] else {
+            return Err(tag.usage(USAGE));
+        };
+        if keys.is_empty() {
+            return Err(tag.usage(USAGE));
+        }
+        let lang = language(line, lang)?;
+        for key in keys {
+            if !is_reason_key(key) {
+                return Err(at(line, TemplateProblem::BadReasonKey((*key).to_owned())));
+            }
+        }
+        let confidential = keys.contains(&CONFIDENTIAL);
+        let body = trim(self.body(line, tag.text, Ctx::Reason { confidential })?);
+        let map = &mut self.defs.reasons[lang.index()];
+        for key in keys {
+            if let Some((first_line, _)) = map.get(*key) {
+                return Err(at(
+                    line,
+                    TemplateProblem::Duplicate {
+                        what: format!("the {} wording for {key}", lang.tag()),
+                        first_line: *first_line,
+                    },
+                ));
+            }
+            map.insert((*key).to_owned(), (line, body.clone()));
+        }
+        Ok(())
+    }
+
+    /// `{{name}}`: a slot where the context allows it, otherwise a value.
+    fn placeholder(&mut self, line: usize, ctx: Ctx, name: &str) -> Result<Node, ParseError> {
+        let Some(slot) = Slot::from_name(name) else {
+            return Ok(Node::Value(self.value(line, ctx, name)?));
+        };
+        let allowed = match slot {
+            Slot::First | Slot::Second => ctx == Ctx::Page,
+            Slot::Reason(_) => !matches!(ctx, Ctx::Reason { .. }),
+        };
+        if !allowed {
+            return Err(at(
+                line,
+                TemplateProblem::NotHere {
+                    tag: name.to_owned(),
+                    place: ctx.place(),
+                },
+            ));
+        }
+        self.slots.push(slot);
+        Ok(Node::Slot(slot))
     }
 
     /// The body of a definition opened by `tag` at `line`, up to its `{{end}}`.
