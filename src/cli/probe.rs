@@ -284,51 +284,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{}", args.list.display()))?;
     let m = list.manifest();
     let serial = m.serial;
-    let seed = match args.seed {
-        Some(seed) => seed,
-        None => {
-            // A failed getrandom must not quietly make every probe ask
-            // the same names (seed 0).
-            let mut b = [0u8; 8];
-            getrandom::fill(&mut b)
-                .map_err(|e| anyhow::anyhow!("cannot pick a random sample: getrandom: {e}"))?;
-            u64::from_le_bytes(b)
-        }
-    };
-    let mut rng = Rng(seed);
-
-    // The canary of this serial, and a reservoir sample of the public
-    // entries (the canary category aside).
-    let canary_id = m.categories.iter().position(|c| c.name == CANARY_CATEGORY);
-    let canary_prefix = format!("s{serial}.");
-    let mut canary = None;
-    let mut sample: Vec<(String, String)> = Vec::with_capacity(args.sample);
-    let mut seen = 0u64;
-    list.for_each_plain_rule(|name, kind, category| {
-        let Some(info) = m.categories.get(usize::from(category)) else {
-            return;
-        };
-        if Some(usize::from(category)) == canary_id {
-            if kind == RuleKind::Exact && name.starts_with(&canary_prefix) {
-                canary = Some(name.to_owned());
-            }
-            return;
-        }
-        if info.confidential || args.sample == 0 {
-            return;
-        }
-        seen += 1;
-        if sample.len() < args.sample {
-            sample.push((name.to_owned(), info.name.clone()));
-        } else {
-            let j = rng.below(seen);
-            if let Some(slot) = sample.get_mut(j as usize) {
-                *slot = (name.to_owned(), info.name.clone());
-            }
-        }
-    })
-    .with_context(|| format!("{}", args.list.display()))?;
-    if canary.is_none() && sample.is_empty() {
+    let mut rng = Rng(sample_seed(args.seed)?);
+    let picked =
+        pick(&list, args.sample, &mut rng).with_context(|| format!("{}", args.list.display()))?;
+    if picked.canary.is_none() && picked.sample.is_empty() {
         // CH TXT alone is the node's word about itself, not a test.
         anyhow::bail!(
             "{}: nothing to probe: the list has no canary for serial {serial} and no public entry was sampled (--sample {}); build the list with --canary-domain or sample its public entries",
@@ -337,59 +296,24 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
 
-    let mut sinkholes = probe::DEFAULT_SINKHOLES.to_vec();
-    sinkholes.extend(&args.sinkhole);
-    let probe_one = |name: &str, category: &str| Probed {
-        name: name.to_owned(),
-        category: category.to_owned(),
-        dns: probe::probe_dns(args.resolver, name, &sinkholes, args.timeout),
-        sni: args
-            .sni
-            .map(|addr| probe::judge_tls(&probe::tls_handshake(addr, name, args.timeout))),
-    };
-    let probed_at = jiff::Timestamp::now();
-    let serial_seen = probe::ward_list_serial(args.resolver, args.timeout);
-    let canary = canary.map(|c| probe_one(&c, CANARY_CATEGORY));
-    let names: Vec<Probed> = sample.iter().map(|(n, c)| probe_one(n, c)).collect();
-
-    let all = || canary.iter().chain(names.iter());
+    let probes = probe_picked(&args, &picked);
     let judged = judge(
         args.resolver,
         serial,
-        serial_seen.as_ref().map(|(_, s)| *s),
-        canary.as_ref(),
-        &names,
+        probes.serial_seen,
+        probes.canary.as_ref(),
+        &probes.names,
     );
-    let dns = ChannelSummary::of(all().map(|p| (p.name.as_str(), &p.dns)));
+    let dns = ChannelSummary::of(probes.all().map(|p| (p.name.as_str(), &p.dns)));
     let sni = args.sni.map(|_| {
-        ChannelSummary::of(all().filter_map(|p| Some((p.name.as_str(), p.sni.as_ref()?))))
+        ChannelSummary::of(
+            probes
+                .all()
+                .filter_map(|p| Some((p.name.as_str(), p.sni.as_ref()?))),
+        )
     });
     if let Some(r) = &reporting {
-        let (compliant, reasons) = match &judged {
-            Ok((reasons, _)) => (Some(reasons.is_empty()), reasons.clone()),
-            Err(e) => (None, vec![format!("{e:#}")]),
-        };
-        let result = probe::result::ProbeResult {
-            format: probe::result::FORMAT.to_owned(),
-            probe_id: probe::result::probe_id(&r.prober_id, &args.resolver.to_string(), probed_at),
-            prober_id: r.prober_id.clone(),
-            isp_id: r.isp_id.clone(),
-            node_id: r.node_id.clone(),
-            resolver: args.resolver.to_string(),
-            probed_at,
-            list_id: m.list_id.clone(),
-            list_serial: serial,
-            serial_seen: serial_seen.as_ref().map(|(_, s)| *s),
-            compliant,
-            reasons,
-            canary: canary.as_ref().map(|c| probe::result::Canary {
-                name: c.name.clone(),
-                dns: (&c.dns).into(),
-                sni: c.sni.as_ref().map(Into::into),
-            }),
-            dns: dns.to_channel(),
-            sni: sni.as_ref().map(ChannelSummary::to_channel),
-        };
+        let result = probe_result(r, args.resolver, m, &probes, &judged, &dns, sni.as_ref());
         report_result(r, &result);
     }
     let (reasons, warnings) = judged?;
@@ -400,11 +324,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         warnings,
         list_id: m.list_id.clone(),
         list_serial: serial,
-        serial_seen: serial_seen.map(|(_, s)| s),
-        canary,
+        serial_seen: probes.serial_seen,
+        canary: probes.canary,
         dns,
         sni,
-        names,
+        names: probes.names,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
@@ -416,6 +340,149 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_NON_COMPLIANT)
     })
+}
+
+/// The sample's seed: `--seed`, or a random one.
+fn sample_seed(seed: Option<u64>) -> anyhow::Result<u64> {
+    if let Some(seed) = seed {
+        return Ok(seed);
+    }
+    // A failed getrandom must not quietly make every probe ask the same
+    // names (seed 0).
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b)
+        .map_err(|e| anyhow::anyhow!("cannot pick a random sample: getrandom: {e}"))?;
+    Ok(u64::from_le_bytes(b))
+}
+
+/// The names to ask for: the canary of the list's serial, and a sample of
+/// public entries as (name, category).
+#[derive(Debug)]
+struct Picked {
+    canary: Option<String>,
+    sample: Vec<(String, String)>,
+}
+
+/// Finds the canary of this serial and takes a reservoir sample of
+/// `size` public entries (the canary category aside).
+fn pick(
+    list: &crate::list::ListArtifact,
+    size: usize,
+    rng: &mut Rng,
+) -> Result<Picked, crate::list::VerifyError> {
+    let m = list.manifest();
+    let canary_id = m.categories.iter().position(|c| c.name == CANARY_CATEGORY);
+    let canary_prefix = format!("s{}.", m.serial);
+    let mut picked = Picked {
+        canary: None,
+        sample: Vec::with_capacity(size),
+    };
+    let mut seen = 0u64;
+    list.for_each_plain_rule(|name, kind, category| {
+        let Some(info) = m.categories.get(usize::from(category)) else {
+            return;
+        };
+        if Some(usize::from(category)) == canary_id {
+            if kind == RuleKind::Exact && name.starts_with(&canary_prefix) {
+                picked.canary = Some(name.to_owned());
+            }
+            return;
+        }
+        if info.confidential || size == 0 {
+            return;
+        }
+        seen += 1;
+        if picked.sample.len() < size {
+            picked.sample.push((name.to_owned(), info.name.clone()));
+        } else {
+            let j = rng.below(seen);
+            if let Some(slot) = picked.sample.get_mut(j as usize) {
+                *slot = (name.to_owned(), info.name.clone());
+            }
+        }
+    })?;
+    Ok(picked)
+}
+
+/// What the resolver (and the SNI path) answered.
+struct Probes {
+    probed_at: jiff::Timestamp,
+    /// What `CH TXT list.ward.` reports.
+    serial_seen: Option<u64>,
+    canary: Option<Probed>,
+    names: Vec<Probed>,
+}
+
+impl Probes {
+    /// The canary first, then the sample.
+    fn all(&self) -> impl Iterator<Item = &Probed> {
+        self.canary.iter().chain(self.names.iter())
+    }
+}
+
+/// Asks for the node's serial, then probes the canary and each sampled
+/// name over DNS (and TLS with `--sni`).
+fn probe_picked(args: &Args, picked: &Picked) -> Probes {
+    let mut sinkholes = probe::DEFAULT_SINKHOLES.to_vec();
+    sinkholes.extend(&args.sinkhole);
+    let probe_one = |name: &str, category: &str| Probed {
+        name: name.to_owned(),
+        category: category.to_owned(),
+        dns: probe::probe_dns(args.resolver, name, &sinkholes, args.timeout),
+        sni: args
+            .sni
+            .map(|addr| probe::judge_tls(&probe::tls_handshake(addr, name, args.timeout))),
+    };
+    let probed_at = jiff::Timestamp::now();
+    let serial_seen = probe::ward_list_serial(args.resolver, args.timeout).map(|(_, s)| s);
+    let canary = picked
+        .canary
+        .as_ref()
+        .map(|c| probe_one(c, CANARY_CATEGORY));
+    let names = picked.sample.iter().map(|(n, c)| probe_one(n, c)).collect();
+    Probes {
+        probed_at,
+        serial_seen,
+        canary,
+        names,
+    }
+}
+
+/// The result sent with `--report-to`: the verdict, or why there is none.
+fn probe_result(
+    r: &Reporting,
+    resolver: SocketAddr,
+    m: &crate::list::Manifest,
+    probes: &Probes,
+    judged: &anyhow::Result<(Vec<String>, Vec<String>)>,
+    dns: &ChannelSummary,
+    sni: Option<&ChannelSummary>,
+) -> probe::result::ProbeResult {
+    let (compliant, reasons) = match judged {
+        Ok((reasons, _)) => (Some(reasons.is_empty()), reasons.clone()),
+        Err(e) => (None, vec![format!("{e:#}")]),
+    };
+    probe::result::ProbeResult {
+        format: probe::result::FORMAT.to_owned(),
+        probe_id: probe::result::probe_id(&r.prober_id, &resolver.to_string(), probes.probed_at),
+        prober_id: r.prober_id.clone(),
+        isp_id: r.isp_id.clone(),
+        node_id: r.node_id.clone(),
+        resolver: resolver.to_string(),
+        probed_at: probes.probed_at,
+        list_id: m.list_id.clone(),
+        list_serial: m.serial,
+        serial_seen: probes.serial_seen,
+        compliant,
+        reasons,
+        canary: probes.canary.as_ref().map(|c| probe::result::Canary {
+            name: c.name.clone(),
+            dns: (&c.dns).into(),
+            sni: c.sni.as_ref().map(Into::into),
+        }),
+        dns: dns.to_channel(),
+        sni: sni.map(ChannelSummary::to_channel),
+    }
 }
 
 /// Signs `result`, spools it, and delivers everything spooled. Never
@@ -510,6 +577,34 @@ fn judge(
     canary: Option<&Probed>,
     names: &[Probed],
 ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    check_judgeable(resolver, serial_seen, canary, names)?;
+    let mut reasons = Vec::new();
+    if let Some(seen) = serial_seen
+        && seen < serial
+    {
+        reasons.push(format!(
+            "the node reports list serial {seen}, older than {serial}"
+        ));
+    }
+    let mut warnings = Vec::new();
+    match canary {
+        None => warnings.push(format!(
+            "the list has no canary for serial {serial} (build it with --canary-domain): whether the node enforces this serial is judged by the sample alone"
+        )),
+        Some(c) => reasons.extend(canary_reasons(c, serial)),
+    }
+    reasons.extend(sample_reasons(names));
+    Ok((reasons, warnings))
+}
+
+/// An error when the answers cannot support a verdict: nothing probed,
+/// nothing answered, or too little answered.
+fn check_judgeable(
+    resolver: SocketAddr,
+    serial_seen: Option<u64>,
+    canary: Option<&Probed>,
+    names: &[Probed],
+) -> anyhow::Result<()> {
     let all = || canary.into_iter().chain(names.iter());
     let failed = |p: &Probed| matches!(p.dns, Verdict::Failed(_));
     let first_failure = || {
@@ -540,37 +635,35 @@ fn judge(
             names.len()
         );
     }
+    Ok(())
+}
 
+/// What the canary's answers say about serial `serial`.
+fn canary_reasons(c: &Probed, serial: u64) -> Vec<String> {
     let mut reasons = Vec::new();
-    if let Some(seen) = serial_seen
-        && seen < serial
-    {
+    match &c.dns {
+        Verdict::Blocked(_) => {}
+        Verdict::NotBlocked(_) => reasons.push(format!(
+            "the canary {} is not blocked over DNS: the node does not enforce serial {serial}",
+            c.name
+        )),
+        Verdict::Failed(why) => reasons.push(format!(
+            "the canary {} got no answer over DNS ({why}): whether the node enforces serial {serial} is unknown",
+            c.name
+        )),
+    }
+    if c.sni.as_ref().is_some_and(|v| !v.is_blocked()) {
         reasons.push(format!(
-            "the node reports list serial {seen}, older than {serial}"
+            "the canary {} is not blocked over TLS (SNI)",
+            c.name
         ));
     }
-    let mut warnings = Vec::new();
-    match canary {
-        None => warnings.push(format!(
-            "the list has no canary for serial {serial} (build it with --canary-domain): whether the node enforces this serial is judged by the sample alone"
-        )),
-        Some(c) => {
-            match &c.dns {
-                Verdict::Blocked(_) => {}
-                Verdict::NotBlocked(_) => reasons.push(format!(
-                    "the canary {} is not blocked over DNS: the node does not enforce serial {serial}",
-                    c.name
-                )),
-                Verdict::Failed(why) => reasons.push(format!(
-                    "the canary {} got no answer over DNS ({why}): whether the node enforces serial {serial} is unknown",
-                    c.name
-                )),
-            }
-            if c.sni.as_ref().is_some_and(|v| !v.is_blocked()) {
-                reasons.push(format!("the canary {} is not blocked over TLS (SNI)", c.name));
-            }
-        }
-    }
+    reasons
+}
+
+/// How many sampled names each channel let through.
+fn sample_reasons(names: &[Probed]) -> Vec<String> {
+    let mut reasons = Vec::new();
     let names_only = |f: &dyn Fn(&Probed) -> bool| names.iter().filter(|p| f(p)).count();
     let dns_missed = names_only(&|p| !p.dns.is_blocked());
     if dns_missed > 0 {
@@ -586,7 +679,7 @@ fn judge(
             names.len()
         ));
     }
-    Ok((reasons, warnings))
+    reasons
 }
 
 fn verdict_text(v: &Verdict) -> String {
@@ -704,5 +797,46 @@ mod tests {
         // A blocked canary is an answer: the failures are reasons.
         let (reasons, _) = judge(R, 2, Some(2), Some(&blocked("s2.canary")), &names).unwrap();
         assert_eq!(reasons, ["2 of 3 sampled names not blocked over DNS"]);
+    }
+
+    #[test]
+    fn pick_takes_this_serials_canary_and_only_public_names() {
+        let issued_at: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let opts = crate::list::BuildOptions {
+            list_id: "test".into(),
+            serial: 7,
+            issued_at,
+            expires_at: "2126-01-01T00:00:00Z".parse().unwrap(),
+            confidential: ["csam".to_owned()].into(),
+        };
+        let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+        let source = "\
+=s6.canary.test canary
+=s7.canary.test canary
+*.s7.other.test canary
+a.example       adult
+b.example       adult
+secret.example  csam
+";
+        let (bytes, _) = crate::list::build::build_from_str(source, &opts, &key).unwrap();
+        let trust = [key.verifying_key()].into_iter().collect();
+        let list = crate::list::verify(crate::list::Bytes::Owned(bytes), &trust).unwrap();
+
+        let picked = pick(&list, 10, &mut Rng(1)).unwrap();
+        assert_eq!(picked.canary.as_deref(), Some("s7.canary.test"));
+        let mut sample = picked.sample.clone();
+        sample.sort();
+        assert_eq!(
+            sample,
+            [
+                ("a.example".to_owned(), "adult".to_owned()),
+                ("b.example".to_owned(), "adult".to_owned()),
+            ]
+        );
+        // A sample smaller than the public entries stays that small.
+        assert_eq!(pick(&list, 1, &mut Rng(1)).unwrap().sample.len(), 1);
+        let none = pick(&list, 0, &mut Rng(1)).unwrap();
+        assert!(none.sample.is_empty());
+        assert_eq!(none.canary.as_deref(), Some("s7.canary.test"));
     }
 }
