@@ -35,7 +35,7 @@ use self::spool::Spool;
 use crate::config::{Config, ReportSettings};
 use crate::keys::KeyId;
 use crate::metrics::{CounterSnapshot, Metrics, SendResult};
-use crate::store::{Activation, ListStore};
+use crate::store::{Activation, Active, ListStore};
 
 pub mod body;
 pub mod send;
@@ -258,82 +258,7 @@ impl Reporter {
 
     /// Builds the report for `[start, end)` and spools it.
     fn close_window(&self, end: Timestamp) {
-        let report = {
-            let mut st = lock(&self.state);
-            let snapshot = self.metrics.snapshot();
-            let delta = snapshot.since(&st.baseline);
-            let active = self.store.load_full();
-            let mut activations = Vec::new();
-            // Committed to `st` only once the report is on disk.
-            let mut seen_generation = st.seen_generation;
-            for a in self.store.activations_after(st.seen_generation) {
-                seen_generation = seen_generation.max(a.generation);
-                let at_startup = a.generation <= self.startup_generation;
-                // A restart that reloads the list already in force is not
-                // an activation.
-                let reloaded = at_startup
-                    && st
-                        .since
-                        .as_ref()
-                        .is_some_and(|s| s.sha256 == hex::encode(a.sha256));
-                if !reloaded {
-                    activations.push((a, at_startup));
-                }
-            }
-            let list = active.as_ref().map(|a| {
-                let sha = hex::encode(a.sha256());
-                let since = match &st.since {
-                    Some(s) if s.sha256 == sha => s.activated_at,
-                    _ => {
-                        let s = Since {
-                            sha256: sha.clone(),
-                            activated_at: a.activated_at,
-                        };
-                        write_since(&self.settings.spool_dir, &s);
-                        st.since = Some(s);
-                        a.activated_at
-                    }
-                };
-                let m = a.manifest();
-                ListInForce {
-                    list_id: m.list_id.clone(),
-                    serial: m.serial,
-                    sha256: sha,
-                    issued_at: m.issued_at,
-                    expires_at: m.expires_at,
-                    activated_at: since,
-                    stale: a.is_expired(end),
-                }
-            });
-            let categories: BTreeSet<String> = active
-                .as_ref()
-                .map(|a| {
-                    a.manifest()
-                        .categories
-                        .iter()
-                        .map(|c| c.name.clone())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let acts: Vec<(Activation, bool)> = activations;
-            let report = body::build(
-                &Window {
-                    isp_id: &self.settings.isp_id,
-                    node_id: &self.settings.node_id,
-                    start: st.start,
-                    end,
-                    node_started_at: self.started_at,
-                    config_digest: &self.config_digest,
-                    min_count: self.settings.min_count,
-                    list,
-                    categories,
-                    activations: &acts,
-                },
-                &delta,
-            );
-            (report, snapshot, seen_generation)
-        };
-        let (report, snapshot, seen_generation) = report;
+        let (report, snapshot, seen_generation) = self.build_report(end);
         let name = spool::file_name(report.window_start.as_millisecond(), &report.report_id);
         let bytes = report.to_bytes();
         match self.spool.push(&name, &bytes) {
@@ -341,13 +266,7 @@ impl Reporter {
                 // Only now is the window reported: a failed write leaves
                 // the start and baseline where they were, so the next
                 // report covers this window too and nothing is lost.
-                {
-                    let mut st = lock(&self.state);
-                    st.baseline = snapshot;
-                    st.start = end;
-                    st.seen_generation = seen_generation;
-                }
-                write_window_end(&self.settings.spool_dir, end);
+                self.commit_window(end, snapshot, seen_generation);
                 if pushed.dropped > 0 {
                     self.metrics.report_dropped(pushed.dropped);
                 }
@@ -362,23 +281,7 @@ impl Reporter {
                 self.spooled.notify_one();
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                // A report with this window start is already spooled (the
-                // clock stepped back and the window-end state was lost).
-                // Keep it; carry this window's counts (the baseline stays)
-                // into a report that starts after the spooled one ends.
-                let existing = std::fs::read(self.settings.spool_dir.join(&name))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<body::Report>(&b).ok())
-                    .map(|r| r.window_end);
-                let next_start = existing.filter(|&t| t > report.window_start).unwrap_or(end);
-                lock(&self.state).start = next_start;
-                self.metrics.report_spool_write_failed();
-                error!(
-                    report_id = %report.report_id,
-                    window_start = %report.window_start,
-                    next_window_start = %next_start,
-                    "ALARM: a report for this window start is already spooled (the wall clock stepped back?); it is kept, not replaced, and this window's counts go into the next report. Check NTP"
-                );
+                self.keep_spooled(&report, &name, end);
             }
             Err(e) => {
                 self.metrics.report_spool_write_failed();
@@ -390,6 +293,115 @@ impl Reporter {
                 );
             }
         }
+    }
+
+    /// The report for the window ending at `end`, with the counter
+    /// snapshot and the activation generation it covers: both are
+    /// committed to the state only once the report is on disk.
+    fn build_report(&self, end: Timestamp) -> (body::Report, CounterSnapshot, u64) {
+        let mut st = lock(&self.state);
+        let snapshot = self.metrics.snapshot();
+        let delta = snapshot.since(&st.baseline);
+        let active = self.store.load_full();
+        let (activations, seen_generation) = self.unreported_activations(&st);
+        let list = active.as_ref().map(|a| self.list_in_force(&mut st, a, end));
+        let report = body::build(
+            &Window {
+                isp_id: &self.settings.isp_id,
+                node_id: &self.settings.node_id,
+                start: st.start,
+                end,
+                node_started_at: self.started_at,
+                config_digest: &self.config_digest,
+                min_count: self.settings.min_count,
+                list,
+                categories: category_names(active.as_deref()),
+                activations: &activations,
+            },
+            &delta,
+        );
+        (report, snapshot, seen_generation)
+    }
+
+    /// The activations not yet reported, each with whether it happened
+    /// while ward started, and the newest generation seen.
+    fn unreported_activations(&self, st: &WindowState) -> (Vec<(Activation, bool)>, u64) {
+        let mut activations = Vec::new();
+        let mut seen_generation = st.seen_generation;
+        for a in self.store.activations_after(st.seen_generation) {
+            seen_generation = seen_generation.max(a.generation);
+            let at_startup = a.generation <= self.startup_generation;
+            // A restart that reloads the list already in force is not
+            // an activation.
+            let reloaded = at_startup
+                && st
+                    .since
+                    .as_ref()
+                    .is_some_and(|s| s.sha256 == hex::encode(a.sha256));
+            if !reloaded {
+                activations.push((a, at_startup));
+            }
+        }
+        (activations, seen_generation)
+    }
+
+    /// The list in force at `end`. A list not in force before has its
+    /// activation time recorded in [`SINCE_FILE`].
+    fn list_in_force(&self, st: &mut WindowState, a: &Active, end: Timestamp) -> ListInForce {
+        let sha = hex::encode(a.sha256());
+        let since = match &st.since {
+            Some(s) if s.sha256 == sha => s.activated_at,
+            _ => {
+                let s = Since {
+                    sha256: sha.clone(),
+                    activated_at: a.activated_at,
+                };
+                write_since(&self.settings.spool_dir, &s);
+                st.since = Some(s);
+                a.activated_at
+            }
+        };
+        let m = a.manifest();
+        ListInForce {
+            list_id: m.list_id.clone(),
+            serial: m.serial,
+            sha256: sha,
+            issued_at: m.issued_at,
+            expires_at: m.expires_at,
+            activated_at: since,
+            stale: a.is_expired(end),
+        }
+    }
+
+    /// Marks the window ending at `end` as reported.
+    fn commit_window(&self, end: Timestamp, snapshot: CounterSnapshot, seen_generation: u64) {
+        {
+            let mut st = lock(&self.state);
+            st.baseline = snapshot;
+            st.start = end;
+            st.seen_generation = seen_generation;
+        }
+        write_window_end(&self.settings.spool_dir, end);
+    }
+
+    /// A report with this window start is already spooled (the clock
+    /// stepped back and the window-end state was lost). Keeps it, and
+    /// carries this window's counts (the baseline stays) into a report
+    /// that starts after the spooled one ends.
+    fn keep_spooled(&self, report: &body::Report, name: &str, end: Timestamp) {
+        let existing = std::fs::read(self.settings.spool_dir.join(name))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<body::Report>(&b).ok())
+            .map(|r| r.window_end);
+        let next_start = existing.filter(|&t| t > report.window_start).unwrap_or(end);
+        lock(&self.state).start = next_start;
+        self.metrics.report_spool_write_failed();
+        error!(
+            report_id = %report.report_id,
+            window_start = %report.window_start,
+            next_window_start = %next_start,
+            "ALARM: a report for this window start is already spooled (the wall clock stepped back?); it is kept, not replaced, and this window's counts go into the next report. Check NTP"
+        );
     }
 
     /// Sends spooled reports, oldest first, until `shutdown`.
@@ -419,80 +431,119 @@ impl Reporter {
                 }
             };
             self.metrics.report_sent(sent.result);
-            match sent.result {
-                SendResult::Ok => {
-                    self.metrics.report_delivered(Timestamp::now());
-                    info!(
-                        report_id,
-                        status = sent.status,
-                        elapsed_ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX),
-                        "compliance report delivered"
-                    );
-                    let name = item.name.clone();
-                    if let Err(e) = self.on_spool(move |s| s.done(&name)).await {
-                        // It will be sent again (the collector drops the
-                        // duplicate by report_id); not at once, or a
-                        // read-only spool would hammer the collector.
-                        error!(error = %e, report_id, "cannot delete a delivered report from the spool; it will be sent again");
-                        self.spool.release();
-                        if !wait_or_stop(backoff.wait(None), &shutdown).await {
-                            return;
-                        }
-                    } else {
-                        backoff.reset();
-                    }
-                }
-                SendResult::Rejected => {
-                    error!(
-                        report_id,
-                        status = sent.status,
-                        detail = %sent.detail,
-                        "the collector refused a compliance report; kept in rejected/, not retried"
-                    );
-                    let name = item.name.clone();
-                    match self.on_spool(move |s| s.reject(&name)).await {
-                        Ok(pruned) => {
-                            if pruned > 0 {
-                                self.metrics.report_dropped(pruned);
-                            }
-                        }
-                        Err(e) => {
-                            error!(error = %e, report_id, "cannot move the refused report to rejected/");
-                            self.spool.release();
-                            if !wait_or_stop(backoff.wait(None), &shutdown).await {
-                                return;
-                            }
-                        }
-                    }
-                }
-                _ => {
-                    self.spool.release();
-                    if sent.result == SendResult::Unexpected {
-                        error!(
-                            report_id,
-                            status = sent.status,
-                            detail = %sent.detail,
-                            url = %self.sender.url(),
-                            "report.url did not answer as the collector (redirects are not followed); fix report.url. The report stays in the spool and is retried"
-                        );
-                    }
-                    let wait = backoff.wait(sent.retry_after);
-                    warn!(
-                        report_id,
-                        result = sent.result.as_str(),
-                        detail = %sent.detail,
-                        retry_in = %humantime::format_duration(Duration::from_secs(wait.as_secs().max(1))),
-                        "compliance report not delivered; will retry"
-                    );
-                    if !wait_or_stop(wait, &shutdown).await {
-                        return;
-                    }
-                }
+            let retry = match sent.result {
+                SendResult::Ok => self.delivered(&item.name, &sent, began, &mut backoff).await,
+                SendResult::Rejected => self.rejected(&item.name, &sent, &mut backoff).await,
+                _ => Some(self.undelivered(report_id, &sent, &mut backoff)),
+            };
+            if let Some(wait) = retry
+                && !wait_or_stop(wait, &shutdown).await
+            {
+                return;
             }
             let waiting = self.on_spool(|s| s.len()).await.unwrap_or(0);
             self.metrics.set_report_spool(waiting);
         }
     }
+
+    /// The collector took the report: deletes it from the spool. Returns
+    /// how long to wait before the next one if it could not be deleted.
+    async fn delivered(
+        self: &Arc<Self>,
+        name: &str,
+        sent: &send::Sent,
+        began: std::time::Instant,
+        backoff: &mut Backoff,
+    ) -> Option<Duration> {
+        let report_id = report_id_of(name);
+        self.metrics.report_delivered(Timestamp::now());
+        info!(
+            report_id,
+            status = sent.status,
+            elapsed_ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "compliance report delivered"
+        );
+        let owned = name.to_owned();
+        if let Err(e) = self.on_spool(move |s| s.done(&owned)).await {
+            // It will be sent again (the collector drops the duplicate by
+            // report_id); not at once, or a read-only spool would hammer
+            // the collector.
+            error!(error = %e, report_id, "cannot delete a delivered report from the spool; it will be sent again");
+            self.spool.release();
+            return Some(backoff.wait(None));
+        }
+        backoff.reset();
+        None
+    }
+
+    /// The collector refused the report: moves it to `rejected/`.
+    /// Returns how long to wait before the next one if it could not be
+    /// moved.
+    async fn rejected(
+        self: &Arc<Self>,
+        name: &str,
+        sent: &send::Sent,
+        backoff: &mut Backoff,
+    ) -> Option<Duration> {
+        let report_id = report_id_of(name);
+        error!(
+            report_id,
+            status = sent.status,
+            detail = %sent.detail,
+            "the collector refused a compliance report; kept in rejected/, not retried"
+        );
+        let owned = name.to_owned();
+        match self.on_spool(move |s| s.reject(&owned)).await {
+            Ok(pruned) => {
+                if pruned > 0 {
+                    self.metrics.report_dropped(pruned);
+                }
+                None
+            }
+            Err(e) => {
+                error!(error = %e, report_id, "cannot move the refused report to rejected/");
+                self.spool.release();
+                Some(backoff.wait(None))
+            }
+        }
+    }
+
+    /// The report did not get through: it stays in the spool. Returns how
+    /// long to wait before trying again.
+    fn undelivered(&self, report_id: &str, sent: &send::Sent, backoff: &mut Backoff) -> Duration {
+        self.spool.release();
+        if sent.result == SendResult::Unexpected {
+            error!(
+                report_id,
+                status = sent.status,
+                detail = %sent.detail,
+                url = %self.sender.url(),
+                "report.url did not answer as the collector (redirects are not followed); fix report.url. The report stays in the spool and is retried"
+            );
+        }
+        let wait = backoff.wait(sent.retry_after);
+        warn!(
+            report_id,
+            result = sent.result.as_str(),
+            detail = %sent.detail,
+            retry_in = %humantime::format_duration(Duration::from_secs(wait.as_secs().max(1))),
+            "compliance report not delivered; will retry"
+        );
+        wait
+    }
+}
+
+/// The names of the active list's categories (none without a list).
+fn category_names(active: Option<&Active>) -> BTreeSet<String> {
+    active
+        .map(|a| {
+            a.manifest()
+                .categories
+                .iter()
+                .map(|c| c.name.clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The report id part of a spool file name.
