@@ -808,6 +808,7 @@ mod tests {
             issued_at,
             expires_at: "2126-01-01T00:00:00Z".parse().unwrap(),
             confidential: ["csam".to_owned()].into(),
+            min_age: Default::default(),
         };
         let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
         let source = "\

@@ -80,22 +80,7 @@ pub async fn run(
     config: CollectorConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), CollectorError> {
-    let store: Arc<dyn store::Storage> = match &config.storage {
-        StorageSettings::Sqlite(path) => {
-            let path = path.clone();
-            let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&path))
-                .await
-                .map_err(|e| CollectorError::Serve(std::io::Error::other(e)))??;
-            Arc::new(store)
-        }
-        StorageSettings::Postgres(url) => {
-            let url = url.clone();
-            let store = tokio::task::spawn_blocking(move || postgres::PostgresStore::open(&url))
-                .await
-                .map_err(|e| CollectorError::Serve(std::io::Error::other(e)))??;
-            Arc::new(store)
-        }
-    };
+    let store = open_storage(&config.storage).await?;
     // Built from the files when the config was loaded.
     let tls = config.tls.as_ref().map(|t| Arc::clone(&t.server));
     let listener =
@@ -114,47 +99,16 @@ pub async fn run(
         "registry loaded"
     );
     let metrics = Arc::new(metrics::CollectorMetrics::new());
-    let published = match &config.published {
-        Some(settings) => Some(Arc::new(
-            // Downloads go to the unit's StateDirectory (a disk, with
-            // room for a list), else the temporary directory.
-            published::Tracker::new(
-                settings,
-                &std::env::var_os("STATE_DIRECTORY")
-                    .map(std::path::PathBuf::from)
-                    .unwrap_or_else(std::env::temp_dir),
-            )
-            .map_err(CollectorError::Published)?,
-        )),
-        None => None,
-    };
+    let published = published_tracker(config.published.as_ref())?;
     // systemd (Type=notify): ready once the storage is open and the
     // listener bound; the watchdog is fed only while the storage answers.
     let notifier = crate::process::Notifier::from_env().map(Arc::new);
     let stopping = CancellationToken::new();
     if let Some(n) = &notifier {
-        n.notify(&format!(
-            "READY=1\nSTATUS=receiving reports for {} nodes",
-            config.registry.nodes().len()
-        ));
-        if let Some(interval) = crate::process::watchdog_interval() {
-            tokio::spawn(feed_watchdog(
-                Arc::clone(n),
-                Arc::clone(&store),
-                interval,
-                stopping.clone(),
-            ));
-        }
+        notify_ready(n, config.registry.nodes().len(), &store, &stopping);
     }
     if let Some(tracker) = &published {
-        let counted = Arc::clone(&metrics);
-        let on_check = move |result, new: Option<&published::Published>| {
-            counted.count_published(result);
-            if let Some(p) = new {
-                counted.set_published_serial(p.serial);
-            }
-        };
-        tokio::spawn(Arc::clone(tracker).run(on_check, stopping.clone()));
+        follow_published(tracker, &metrics, &stopping);
     }
     let shutdown = async move {
         shutdown.await;
@@ -164,6 +118,7 @@ pub async fn run(
         stopping.cancel();
     };
     let writer = writer::Writer::start(Arc::clone(&store)).map_err(CollectorError::Serve)?;
+    let registry_file = config.registry_file.clone();
     let app = Arc::new(server::App {
         registry: arc_swap::ArcSwap::from_pointee(config.registry),
         store,
@@ -179,13 +134,88 @@ pub async fn run(
             .collect(),
         published,
     });
-    tokio::spawn(reload_on_hangup(
-        Arc::clone(&app),
-        config.registry_file.clone(),
-    ));
+    tokio::spawn(reload_on_hangup(Arc::clone(&app), registry_file));
     server::serve(listener, tls, app, shutdown)
         .await
         .map_err(CollectorError::Serve)
+}
+
+/// Opens (and migrates) the configured storage off the async workers.
+async fn open_storage(
+    settings: &StorageSettings,
+) -> Result<Arc<dyn store::Storage>, CollectorError> {
+    let joined = |e| CollectorError::Serve(std::io::Error::other(e));
+    Ok(match settings {
+        StorageSettings::Sqlite(path) => {
+            let path = path.clone();
+            let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&path))
+                .await
+                .map_err(joined)??;
+            Arc::new(store)
+        }
+        StorageSettings::Postgres(url) => {
+            let url = url.clone();
+            let store = tokio::task::spawn_blocking(move || postgres::PostgresStore::open(&url))
+                .await
+                .map_err(joined)??;
+            Arc::new(store)
+        }
+    })
+}
+
+/// The tracker of the published list, if `[published]` is configured.
+fn published_tracker(
+    settings: Option<&crate::config::collector::PublishedSettings>,
+) -> Result<Option<Arc<published::Tracker>>, CollectorError> {
+    let Some(settings) = settings else {
+        return Ok(None);
+    };
+    // Downloads go to the unit's StateDirectory (a disk, with room for a
+    // list), else the temporary directory.
+    let downloads = std::env::var_os("STATE_DIRECTORY")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let tracker =
+        published::Tracker::new(settings, &downloads).map_err(CollectorError::Published)?;
+    Ok(Some(Arc::new(tracker)))
+}
+
+/// Tells systemd the collector is ready, and feeds its watchdog if it
+/// asks for one.
+fn notify_ready(
+    notifier: &Arc<crate::process::Notifier>,
+    nodes: usize,
+    store: &Arc<dyn store::Storage>,
+    stopping: &CancellationToken,
+) {
+    notifier.notify(&format!(
+        "READY=1\nSTATUS=receiving reports for {nodes} nodes"
+    ));
+    if let Some(interval) = crate::process::watchdog_interval() {
+        tokio::spawn(feed_watchdog(
+            Arc::clone(notifier),
+            Arc::clone(store),
+            interval,
+            stopping.clone(),
+        ));
+    }
+}
+
+/// Follows the published list until `stopping`, counting each check and
+/// exporting the newest serial.
+fn follow_published(
+    tracker: &Arc<published::Tracker>,
+    metrics: &Arc<metrics::CollectorMetrics>,
+    stopping: &CancellationToken,
+) {
+    let counted = Arc::clone(metrics);
+    let on_check = move |result, new: Option<&published::Published>| {
+        counted.count_published(result);
+        if let Some(p) = new {
+            counted.set_published_serial(p.serial);
+        }
+    };
+    tokio::spawn(Arc::clone(tracker).run(on_check, stopping.clone()));
 }
 
 /// `WATCHDOG=1` every `interval`, but only after the storage answered a
