@@ -572,94 +572,25 @@ pub fn verify(bytes: Bytes, trust: &TrustedKeys) -> Result<Verified<ListArtifact
     let bytes = Arc::new(bytes);
     let all = bytes.as_slice();
     let parts = split(all)?;
-    let key_id = KeyId(parts.header.key_id);
-    let Some(key) = trust.find(key_id) else {
-        return Err(VerifyError::UnknownKey {
-            key_id,
-            trusted: trust.len(),
-        });
-    };
-    let payload_start = all.len() - parts.payload.len();
-    let payload_hash: [u8; 32] = Sha256::digest(&all[payload_start..]).into();
-    let msg = format::signed_message(parts.header_bytes, parts.manifest, &payload_hash);
-    let signature = Signature::from_bytes(&parts.header.signature);
-    if key.verify_strict(&msg, &signature).is_err() {
-        return Err(diagnose_bad_signature(&parts, key_id));
-    }
+    let (key_id, payload_hash) = check_signature(all, &parts, trust)?;
 
     // From here on the manifest is authentic.
     let manifest = parse_manifest(parts.manifest)?;
-    let bad = |reason: String| VerifyError::Manifest { reason };
-    if manifest.format != FORMAT_VERSION {
-        return Err(bad(format!(
-            "format {} does not match header version {FORMAT_VERSION}",
-            manifest.format
-        )));
-    }
-    if manifest.key_id != key_id.to_string() {
-        return Err(bad("key id differs from the header's".into()));
-    }
-    let payload = parts.payload;
-    if manifest.payload.len != payload.len() as u64 {
-        return Err(bad("payload length differs from the file".into()));
-    }
-    if manifest.payload.sha256 != hex::encode(payload_hash) {
-        return Err(bad("payload SHA-256 differs from the manifest".into()));
-    }
-    let mut salt = [0u8; 32];
-    hex::decode_to_slice(&manifest.salt, &mut salt)
-        .map_err(|_| bad("salt is not 64 hex digits".into()))?;
-    if manifest.categories.len() > usize::from(format::RuleValue::MAX_CATEGORY) + 1 {
-        return Err(bad("too many categories".into()));
-    }
-
-    let section = |s: format::Section| -> Result<(usize, usize), VerifyError> {
-        let start = usize::try_from(s.offset).ok();
-        let len = usize::try_from(s.len).ok();
-        match (start, len) {
-            (Some(start), Some(len))
-                if start.checked_add(len).is_some_and(|e| e <= payload.len()) =>
-            {
-                Ok((payload_start + start, payload_start + start + len))
-            }
-            _ => Err(bad("a payload section lies outside the payload".into())),
-        }
+    let salt = check_manifest(&manifest, key_id, parts.payload.len(), &payload_hash)?;
+    let payload = Payload {
+        start: all.len() - parts.payload.len(),
+        len: parts.payload.len(),
     };
-    let (ns, ne) = section(manifest.payload.names)?;
+    let (ns, ne) = payload.section(manifest.payload.names)?;
     let h = manifest.payload.hashed;
-    let (hs, he) = section(format::Section {
+    let (hs, he) = payload.section(format::Section {
         offset: h.offset,
         len: h.len,
     })?;
     HashedTable::new(&all[hs..he], h.count, h.bucket_bits).map_err(|e| bad(e.to_string()))?;
     let filter = match manifest.payload.filter {
         None => None,
-        Some(f) => {
-            let (fs, fe) = section(format::Section {
-                offset: f.offset,
-                len: f.len,
-            })?;
-            let split = f
-                .plain_blocks
-                .checked_mul(super::filter::BLOCK_BYTES as u64)
-                .and_then(|n| usize::try_from(n).ok())
-                .filter(|&n| n <= fe - fs)
-                .ok_or_else(|| bad("filter blocks exceed the filter section".into()))?;
-            let plain = (fs, fs + split);
-            let secret = (fs + split, fe);
-            if super::filter::Filter::new(&all[plain.0..plain.1], f.plain_blocks).is_none()
-                || super::filter::Filter::new(&all[secret.0..secret.1], f.secret_blocks).is_none()
-            {
-                return Err(bad("filter size does not match its block counts".into()));
-            }
-            Some(FilterRanges {
-                plain,
-                plain_blocks: f.plain_blocks,
-                secret,
-                secret_blocks: f.secret_blocks,
-                seed: super::filter::seed_of(&salt),
-            })
-        }
+        Some(f) => Some(filter_ranges(all, &payload, f, &salt)?),
     };
     let names = fst::raw::Fst::new(Slice {
         bytes: Arc::clone(&bytes),
@@ -678,6 +609,123 @@ pub fn verify(bytes: Bytes, trust: &TrustedKeys) -> Result<Verified<ListArtifact
         sha256: std::sync::OnceLock::new(),
         faulted: std::sync::atomic::AtomicBool::new(false),
     }))
+}
+
+/// Finds the signing key among the trusted ones and checks the signature
+/// over header, manifest and payload hash. Returns the key id and the
+/// payload's SHA-256.
+fn check_signature(
+    all: &[u8],
+    parts: &RawParts<'_>,
+    trust: &TrustedKeys,
+) -> Result<(KeyId, [u8; 32]), VerifyError> {
+    let key_id = KeyId(parts.header.key_id);
+    let Some(key) = trust.find(key_id) else {
+        return Err(VerifyError::UnknownKey {
+            key_id,
+            trusted: trust.len(),
+        });
+    };
+    let payload_start = all.len() - parts.payload.len();
+    let payload_hash: [u8; 32] = Sha256::digest(&all[payload_start..]).into();
+    let msg = format::signed_message(parts.header_bytes, parts.manifest, &payload_hash);
+    let signature = Signature::from_bytes(&parts.header.signature);
+    if key.verify_strict(&msg, &signature).is_err() {
+        return Err(diagnose_bad_signature(parts, key_id));
+    }
+    Ok((key_id, payload_hash))
+}
+
+/// Checks the authentic manifest against the header and the payload.
+/// Returns the salt.
+fn check_manifest(
+    manifest: &Manifest,
+    key_id: KeyId,
+    payload_len: usize,
+    payload_hash: &[u8; 32],
+) -> Result<[u8; 32], VerifyError> {
+    if manifest.format != FORMAT_VERSION {
+        return Err(bad(format!(
+            "format {} does not match header version {FORMAT_VERSION}",
+            manifest.format
+        )));
+    }
+    if manifest.key_id != key_id.to_string() {
+        return Err(bad("key id differs from the header's".into()));
+    }
+    if manifest.payload.len != payload_len as u64 {
+        return Err(bad("payload length differs from the file".into()));
+    }
+    if manifest.payload.sha256 != hex::encode(payload_hash) {
+        return Err(bad("payload SHA-256 differs from the manifest".into()));
+    }
+    let mut salt = [0u8; 32];
+    hex::decode_to_slice(&manifest.salt, &mut salt)
+        .map_err(|_| bad("salt is not 64 hex digits".into()))?;
+    if manifest.categories.len() > usize::from(format::RuleValue::MAX_CATEGORY) + 1 {
+        return Err(bad("too many categories".into()));
+    }
+    Ok(salt)
+}
+
+/// Where the payload lies in the file.
+struct Payload {
+    start: usize,
+    len: usize,
+}
+
+impl Payload {
+    /// A manifest section as a range of the file, if it lies inside the
+    /// payload.
+    fn section(&self, s: format::Section) -> Result<(usize, usize), VerifyError> {
+        let start = usize::try_from(s.offset).ok();
+        let len = usize::try_from(s.len).ok();
+        match (start, len) {
+            (Some(start), Some(len)) if start.checked_add(len).is_some_and(|e| e <= self.len) => {
+                Ok((self.start + start, self.start + start + len))
+            }
+            _ => Err(bad("a payload section lies outside the payload".into())),
+        }
+    }
+}
+
+/// The filter's two halves as ranges of the file, checked against their
+/// block counts.
+fn filter_ranges(
+    all: &[u8],
+    payload: &Payload,
+    f: format::FilterSection,
+    salt: &[u8; 32],
+) -> Result<FilterRanges, VerifyError> {
+    let (fs, fe) = payload.section(format::Section {
+        offset: f.offset,
+        len: f.len,
+    })?;
+    let split = f
+        .plain_blocks
+        .checked_mul(super::filter::BLOCK_BYTES as u64)
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|&n| n <= fe - fs)
+        .ok_or_else(|| bad("filter blocks exceed the filter section".into()))?;
+    let plain = (fs, fs + split);
+    let secret = (fs + split, fe);
+    if super::filter::Filter::new(&all[plain.0..plain.1], f.plain_blocks).is_none()
+        || super::filter::Filter::new(&all[secret.0..secret.1], f.secret_blocks).is_none()
+    {
+        return Err(bad("filter size does not match its block counts".into()));
+    }
+    Ok(FilterRanges {
+        plain,
+        plain_blocks: f.plain_blocks,
+        secret,
+        secret_blocks: f.secret_blocks,
+        seed: super::filter::seed_of(salt),
+    })
+}
+
+/// An authentic manifest that does not describe its file.
+fn bad(reason: String) -> VerifyError {
+    VerifyError::Manifest { reason }
 }
 
 /// A signature failed. If the (unverified) manifest shows the file is
