@@ -40,9 +40,9 @@ pub use self::schema::MIGRATIONS;
 use self::schema::{check_durability, migrate};
 use super::lag::LagRow;
 use super::store::{
-    Accepted, AcceptedProbe, Inserted, NodeRow, ProbeCounts, ProbeQuery, ProbeRow, ReportRow,
-    Storage, StorageError, StoredReport, WindowQuery, WindowRow, blocked_cells, from_ms, ms,
-    parse_flags, to_i64, to_u64, window_flags,
+    Accepted, AcceptedProbe, ActivationRow, Inserted, NodeRow, NodeUpdate, ProbeCounts, ProbeQuery,
+    ProbeRow, ReportRow, Storage, StorageError, StoredReport, WindowQuery, WindowRow,
+    blocked_cells, from_ms, ms, parse_flags, to_i64, to_u64, window_flags,
 };
 
 /// Opens a connection to `target`.
@@ -123,6 +123,98 @@ struct Conn {
     st: Statements,
 }
 
+// The SQL of the statements every connection prepares ([`Statements`]).
+
+/// Duplicate?, overlapping a stored window?, the node's latest end.
+const CHECK: &str = "SELECT EXISTS (SELECT 1 FROM reports WHERE report_id = $1),
+            EXISTS (SELECT 1 FROM reports
+                    WHERE isp_id = $2 AND node_id = $3
+                      AND window_start_ms < $5 AND window_end_ms > $4),
+            (SELECT last_window_end_ms FROM nodes
+             WHERE isp_id = $2 AND node_id = $3)";
+
+const INSERT_REPORT: &str = "INSERT INTO reports (
+        report_id, isp_id, node_id, window_start_ms, window_end_ms,
+        received_at_ms, node_started_ms, ward_version, config_digest,
+        min_count, list_id, list_serial, list_sha256, list_issued_ms,
+        list_expires_ms, activated_at_ms, list_stale, queries_total,
+        malformed, flags, key_id, signature, body)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+     ON CONFLICT (report_id) DO NOTHING";
+
+const INSERT_ACTIVATIONS: &str = "INSERT INTO activations (report_id, seq, list_id, serial, sha256,
+        issued_at_ms, activated_at_ms, lag_seconds, at_startup)
+     SELECT $1::text, * FROM UNNEST($2::bigint[], $3::text[], $4::bigint[],
+        $5::text[], $6::bigint[], $7::bigint[], $8::float8[], $9::bool[])";
+
+const UPSERT_NODE: &str = "INSERT INTO nodes (isp_id, node_id, last_report_id, last_received_ms,
+        last_window_end_ms, reports, flagged)
+     VALUES ($1, $2, $3, $4, $5, 1, $6)
+     ON CONFLICT (isp_id, node_id) DO UPDATE SET
+        reports = nodes.reports + 1,
+        flagged = nodes.flagged + excluded.flagged,
+        last_report_id = CASE
+            WHEN excluded.last_window_end_ms >= nodes.last_window_end_ms
+            THEN excluded.last_report_id ELSE nodes.last_report_id END,
+        last_received_ms = CASE
+            WHEN excluded.last_window_end_ms >= nodes.last_window_end_ms
+            THEN excluded.last_received_ms ELSE nodes.last_received_ms END,
+        last_window_end_ms =
+            GREATEST(nodes.last_window_end_ms, excluded.last_window_end_ms)";
+
+const NODES: &str = "SELECT n.isp_id, n.node_id, n.last_received_ms, n.last_window_end_ms,
+            r.list_id, r.list_serial, r.activated_at_ms, r.list_stale,
+            n.reports, n.flagged
+     FROM nodes n JOIN reports r ON r.report_id = n.last_report_id
+     ORDER BY n.isp_id, n.node_id";
+
+/// The per-node counts, kept in each insert's transaction: the same
+/// number as COUNT(*) of reports without scanning them (the watchdog asks
+/// every interval).
+const COUNT: &str = "SELECT COALESCE(SUM(reports), 0)::bigint FROM nodes";
+
+/// Each node's earliest activation of each serial.
+const LAGS: &str = "SELECT isp_id, node_id, list_id, serial, lag_seconds FROM (
+        SELECT DISTINCT ON (r.isp_id, r.node_id, a.list_id, a.serial)
+               r.isp_id, r.node_id, a.list_id, a.serial, a.lag_seconds
+        FROM activations a JOIN reports r ON r.report_id = a.report_id
+        ORDER BY r.isp_id, r.node_id, a.list_id, a.serial,
+                 a.activated_at_ms, a.report_id, a.seq) first
+     ORDER BY list_id, serial,
+              isp_id, node_id";
+
+const WINDOWS: &str = "SELECT report_id, isp_id, node_id, window_start_ms, window_end_ms,
+            received_at_ms, list_id, list_serial, list_stale,
+            queries_total, malformed, flags, body
+     FROM reports
+     WHERE ($1::text IS NULL OR isp_id = $1)
+       AND ($2::text IS NULL OR node_id = $2)
+       AND window_start_ms < $4 AND window_end_ms > $3
+     ORDER BY isp_id, node_id, window_start_ms, report_id";
+
+const REPORT: &str = "SELECT body, flags FROM reports WHERE report_id = $1";
+
+const INSERT_PROBE: &str = "INSERT INTO probes (probe_id, prober_id, isp_id, node_id, resolver,
+        probed_at_ms, received_at_ms, list_id, list_serial, serial_seen,
+        compliant, reasons, dns_probed, dns_blocked, dns_failed,
+        sni_probed, sni_blocked, sni_failed, key_id, signature, body)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+             $15, $16, $17, $18, $19, $20, $21)
+     ON CONFLICT (probe_id) DO NOTHING";
+
+const PROBES: &str = "SELECT probe_id, prober_id, isp_id, node_id, resolver, probed_at_ms,
+            received_at_ms, list_id, list_serial, serial_seen, compliant,
+            reasons, dns_probed, dns_blocked, dns_failed,
+            sni_probed, sni_blocked, sni_failed
+     FROM probes
+     WHERE ($1::text IS NULL OR isp_id = $1)
+     ORDER BY probed_at_ms DESC, probe_id
+     LIMIT $2";
+
+const PROBE_BODY: &str = "SELECT body FROM probes WHERE probe_id = $1";
+
+/// The prepared statements of one connection.
 struct Statements {
     check: Statement,
     insert_report: Statement,
@@ -141,101 +233,18 @@ struct Statements {
 impl Statements {
     fn prepare(c: &mut Client) -> Result<Self, postgres::Error> {
         Ok(Self {
-            // Duplicate?, overlapping a stored window?, the node's latest end.
-            check: c.prepare(
-                "SELECT EXISTS (SELECT 1 FROM reports WHERE report_id = $1),
-                        EXISTS (SELECT 1 FROM reports
-                                WHERE isp_id = $2 AND node_id = $3
-                                  AND window_start_ms < $5 AND window_end_ms > $4),
-                        (SELECT last_window_end_ms FROM nodes
-                         WHERE isp_id = $2 AND node_id = $3)",
-            )?,
-            insert_report: c.prepare(
-                "INSERT INTO reports (
-                    report_id, isp_id, node_id, window_start_ms, window_end_ms,
-                    received_at_ms, node_started_ms, ward_version, config_digest,
-                    min_count, list_id, list_serial, list_sha256, list_issued_ms,
-                    list_expires_ms, activated_at_ms, list_stale, queries_total,
-                    malformed, flags, key_id, signature, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                         $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
-                 ON CONFLICT (report_id) DO NOTHING",
-            )?,
-            insert_activations: c.prepare(
-                "INSERT INTO activations (report_id, seq, list_id, serial, sha256,
-                    issued_at_ms, activated_at_ms, lag_seconds, at_startup)
-                 SELECT $1::text, * FROM UNNEST($2::bigint[], $3::text[], $4::bigint[],
-                    $5::text[], $6::bigint[], $7::bigint[], $8::float8[], $9::bool[])",
-            )?,
-            upsert_node: c.prepare(
-                "INSERT INTO nodes (isp_id, node_id, last_report_id, last_received_ms,
-                    last_window_end_ms, reports, flagged)
-                 VALUES ($1, $2, $3, $4, $5, 1, $6)
-                 ON CONFLICT (isp_id, node_id) DO UPDATE SET
-                    reports = nodes.reports + 1,
-                    flagged = nodes.flagged + excluded.flagged,
-                    last_report_id = CASE
-                        WHEN excluded.last_window_end_ms >= nodes.last_window_end_ms
-                        THEN excluded.last_report_id ELSE nodes.last_report_id END,
-                    last_received_ms = CASE
-                        WHEN excluded.last_window_end_ms >= nodes.last_window_end_ms
-                        THEN excluded.last_received_ms ELSE nodes.last_received_ms END,
-                    last_window_end_ms =
-                        GREATEST(nodes.last_window_end_ms, excluded.last_window_end_ms)",
-            )?,
-            nodes: c.prepare(
-                "SELECT n.isp_id, n.node_id, n.last_received_ms, n.last_window_end_ms,
-                        r.list_id, r.list_serial, r.activated_at_ms, r.list_stale,
-                        n.reports, n.flagged
-                 FROM nodes n JOIN reports r ON r.report_id = n.last_report_id
-                 ORDER BY n.isp_id, n.node_id",
-            )?,
-            // The per-node counts, kept in each insert's transaction:
-            // the same number as COUNT(*) of reports without scanning
-            // them (the watchdog asks every interval).
-            count: c.prepare("SELECT COALESCE(SUM(reports), 0)::bigint FROM nodes")?,
-            // Each node's earliest activation of each serial.
-            lags: c.prepare(
-                "SELECT isp_id, node_id, list_id, serial, lag_seconds FROM (
-                    SELECT DISTINCT ON (r.isp_id, r.node_id, a.list_id, a.serial)
-                           r.isp_id, r.node_id, a.list_id, a.serial, a.lag_seconds
-                    FROM activations a JOIN reports r ON r.report_id = a.report_id
-                    ORDER BY r.isp_id, r.node_id, a.list_id, a.serial,
-                             a.activated_at_ms, a.report_id, a.seq) first
-                 ORDER BY list_id, serial,
-                          isp_id, node_id",
-            )?,
-            windows: c.prepare(
-                "SELECT report_id, isp_id, node_id, window_start_ms, window_end_ms,
-                        received_at_ms, list_id, list_serial, list_stale,
-                        queries_total, malformed, flags, body
-                 FROM reports
-                 WHERE ($1::text IS NULL OR isp_id = $1)
-                   AND ($2::text IS NULL OR node_id = $2)
-                   AND window_start_ms < $4 AND window_end_ms > $3
-                 ORDER BY isp_id, node_id, window_start_ms, report_id",
-            )?,
-            report: c.prepare("SELECT body, flags FROM reports WHERE report_id = $1")?,
-            insert_probe: c.prepare(
-                "INSERT INTO probes (probe_id, prober_id, isp_id, node_id, resolver,
-                    probed_at_ms, received_at_ms, list_id, list_serial, serial_seen,
-                    compliant, reasons, dns_probed, dns_blocked, dns_failed,
-                    sni_probed, sni_blocked, sni_failed, key_id, signature, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                         $15, $16, $17, $18, $19, $20, $21)
-                 ON CONFLICT (probe_id) DO NOTHING",
-            )?,
-            probes: c.prepare(
-                "SELECT probe_id, prober_id, isp_id, node_id, resolver, probed_at_ms,
-                        received_at_ms, list_id, list_serial, serial_seen, compliant,
-                        reasons, dns_probed, dns_blocked, dns_failed,
-                        sni_probed, sni_blocked, sni_failed
-                 FROM probes
-                 WHERE ($1::text IS NULL OR isp_id = $1)
-                 ORDER BY probed_at_ms DESC, probe_id
-                 LIMIT $2",
-            )?,
-            probe_body: c.prepare("SELECT body FROM probes WHERE probe_id = $1")?,
+            check: c.prepare(CHECK)?,
+            insert_report: c.prepare(INSERT_REPORT)?,
+            insert_activations: c.prepare(INSERT_ACTIVATIONS)?,
+            upsert_node: c.prepare(UPSERT_NODE)?,
+            nodes: c.prepare(NODES)?,
+            count: c.prepare(COUNT)?,
+            lags: c.prepare(LAGS)?,
+            windows: c.prepare(WINDOWS)?,
+            report: c.prepare(REPORT)?,
+            insert_probe: c.prepare(INSERT_PROBE)?,
+            probes: c.prepare(PROBES)?,
+            probe_body: c.prepare(PROBE_BODY)?,
         })
     }
 }
@@ -414,8 +423,34 @@ fn insert_one(
         return Ok(Inserted::Duplicate);
     }
     let flags = window_flags(start, end, overlapping, latest_end);
-    let row = ReportRow::of(a, &flags)?;
-    let inserted = tx.execute(
+    if insert_report(tx, st, &ReportRow::of(a, &flags)?)? == 0 {
+        // Another writer stored it since the check.
+        return Ok(Inserted::Duplicate);
+    }
+    insert_activations(tx, st, &r.report_id, &ActivationRow::all(r)?)?;
+    let node = NodeUpdate::of(a, &flags);
+    tx.execute(
+        &st.upsert_node,
+        &[
+            &node.isp_id,
+            &node.node_id,
+            &node.report_id,
+            &node.received_at_ms,
+            &node.window_end_ms,
+            &node.flagged,
+        ],
+    )?;
+    Ok(Inserted::Stored { flags })
+}
+
+/// Inserts the `reports` row; returns how many rows went in (0: another
+/// writer stored it first).
+fn insert_report(
+    tx: &mut postgres::Transaction<'_>,
+    st: &Statements,
+    row: &ReportRow<'_>,
+) -> Result<u64, Fail> {
+    Ok(tx.execute(
         &st.insert_report,
         &[
             &row.report_id,
@@ -442,52 +477,35 @@ fn insert_one(
             &row.signature,
             &row.body,
         ],
-    )?;
-    if inserted == 0 {
-        // Another writer stored it since the check.
-        return Ok(Inserted::Duplicate);
+    )?)
+}
+
+/// Inserts the activation rows in one statement, one array per column.
+fn insert_activations(
+    tx: &mut postgres::Transaction<'_>,
+    st: &Statements,
+    report_id: &str,
+    rows: &[ActivationRow<'_>],
+) -> Result<(), Fail> {
+    if rows.is_empty() {
+        return Ok(());
     }
-    if !r.activations.is_empty() {
-        let acts = &r.activations;
-        let seq: Vec<i64> = (0..).take(acts.len()).collect();
-        let list_ids: Vec<&str> = acts.iter().map(|x| x.list_id.as_str()).collect();
-        let serials = acts
-            .iter()
-            .map(|x| to_i64(x.serial, "serial"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let sha: Vec<&str> = acts.iter().map(|x| x.sha256.as_str()).collect();
-        let issued: Vec<i64> = acts.iter().map(|x| ms(x.issued_at)).collect();
-        let activated: Vec<i64> = acts.iter().map(|x| ms(x.activated_at)).collect();
-        let lag: Vec<f64> = acts.iter().map(|x| x.lag_seconds).collect();
-        let startup: Vec<bool> = acts.iter().map(|x| x.at_startup).collect();
-        tx.execute(
-            &st.insert_activations,
-            &[
-                &r.report_id,
-                &seq,
-                &list_ids,
-                &serials,
-                &sha,
-                &issued,
-                &activated,
-                &lag,
-                &startup,
-            ],
-        )?;
-    }
-    let flagged = i64::from(!flags.is_empty());
+    let column = |f: fn(&ActivationRow<'_>) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+    let seq = column(|x| x.seq);
+    let serials = column(|x| x.serial);
+    let issued = column(|x| x.issued_at_ms);
+    let activated = column(|x| x.activated_at_ms);
+    let list_ids: Vec<&str> = rows.iter().map(|x| x.list_id).collect();
+    let sha: Vec<&str> = rows.iter().map(|x| x.sha256).collect();
+    let lag: Vec<f64> = rows.iter().map(|x| x.lag_seconds).collect();
+    let startup: Vec<bool> = rows.iter().map(|x| x.at_startup).collect();
     tx.execute(
-        &st.upsert_node,
+        &st.insert_activations,
         &[
-            &r.isp_id,
-            &r.node_id,
-            &r.report_id,
-            &ms(a.received_at),
-            &end,
-            &flagged,
+            &report_id, &seq, &list_ids, &serials, &sha, &issued, &activated, &lag, &startup,
         ],
     )?;
-    Ok(Inserted::Stored { flags })
+    Ok(())
 }
 
 impl Storage for PostgresStore {

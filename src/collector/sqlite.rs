@@ -19,9 +19,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::store::{
-    Accepted, AcceptedProbe, Inserted, NodeRow, ProbeCounts, ProbeQuery, ProbeRow, ReportRow,
-    Storage, StorageError, StoredReport, WindowQuery, WindowRow, blocked_cells, from_ms, ms,
-    parse_flags, to_i64, to_u64, window_flags,
+    Accepted, AcceptedProbe, ActivationRow, Inserted, NodeRow, NodeUpdate, ProbeCounts, ProbeQuery,
+    ProbeRow, ReportRow, Storage, StorageError, StoredReport, WindowFlag, WindowQuery, WindowRow,
+    blocked_cells, from_ms, ms, parse_flags, to_i64, to_u64, window_flags,
 };
 
 /// How long a statement waits for another connection's lock (the tests
@@ -227,6 +227,19 @@ fn insert_one(tx: &Transaction<'_>, a: &Accepted) -> Result<Inserted, StorageErr
     if known.is_some() {
         return Ok(Inserted::Duplicate);
     }
+    let flags = check_window(tx, r)?;
+    insert_report(tx, &ReportRow::of(a, &flags)?)?;
+    insert_activations(tx, &r.report_id, &ActivationRow::all(r)?)?;
+    upsert_node(tx, &NodeUpdate::of(a, &flags))?;
+    Ok(Inserted::Stored { flags })
+}
+
+/// The report's window against the node's stored windows (the overlap
+/// rule is [`window_flags`]).
+fn check_window(
+    tx: &Transaction<'_>,
+    r: &crate::report::body::Report,
+) -> Result<Vec<WindowFlag>, StorageError> {
     let (start, end) = (ms(r.window_start), ms(r.window_end));
     let overlapping: Option<String> = tx
         .query_row(
@@ -245,8 +258,10 @@ fn insert_one(tx: &Transaction<'_>, a: &Accepted) -> Result<Inserted, StorageErr
             |row| row.get(0),
         )
         .optional()?;
-    let flags = window_flags(start, end, overlapping.is_some(), latest_end);
-    let row = ReportRow::of(a, &flags)?;
+    Ok(window_flags(start, end, overlapping.is_some(), latest_end))
+}
+
+fn insert_report(tx: &Transaction<'_>, row: &ReportRow<'_>) -> Result<(), StorageError> {
     tx.execute(
         "INSERT INTO reports (
             report_id, isp_id, node_id, window_start_ms, window_end_ms,
@@ -282,27 +297,36 @@ fn insert_one(tx: &Transaction<'_>, a: &Accepted) -> Result<Inserted, StorageErr
             row.body,
         ],
     )?;
-    {
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO activations (report_id, seq, list_id, serial, sha256,
-                issued_at_ms, activated_at_ms, lag_seconds, at_startup)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?;
-        for (seq, act) in (0i64..).zip(&r.activations) {
-            stmt.execute(params![
-                r.report_id,
-                seq,
-                act.list_id,
-                to_i64(act.serial, "serial")?,
-                act.sha256,
-                ms(act.issued_at),
-                ms(act.activated_at),
-                act.lag_seconds,
-                act.at_startup,
-            ])?;
-        }
+    Ok(())
+}
+
+fn insert_activations(
+    tx: &Transaction<'_>,
+    report_id: &str,
+    rows: &[ActivationRow<'_>],
+) -> Result<(), StorageError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO activations (report_id, seq, list_id, serial, sha256,
+            issued_at_ms, activated_at_ms, lag_seconds, at_startup)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for row in rows {
+        stmt.execute(params![
+            report_id,
+            row.seq,
+            row.list_id,
+            row.serial,
+            row.sha256,
+            row.issued_at_ms,
+            row.activated_at_ms,
+            row.lag_seconds,
+            row.at_startup,
+        ])?;
     }
-    let flagged = i64::from(!flags.is_empty());
+    Ok(())
+}
+
+fn upsert_node(tx: &Transaction<'_>, node: &NodeUpdate<'_>) -> Result<(), StorageError> {
     tx.execute(
         "INSERT INTO nodes (isp_id, node_id, last_report_id, last_received_ms,
             last_window_end_ms, reports, flagged)
@@ -316,15 +340,15 @@ fn insert_one(tx: &Transaction<'_>, a: &Accepted) -> Result<Inserted, StorageErr
                 THEN excluded.last_received_ms ELSE last_received_ms END,
             last_window_end_ms = MAX(last_window_end_ms, excluded.last_window_end_ms)",
         params![
-            r.isp_id,
-            r.node_id,
-            r.report_id,
-            ms(a.received_at),
-            end,
-            flagged
+            node.isp_id,
+            node.node_id,
+            node.report_id,
+            node.received_at_ms,
+            node.window_end_ms,
+            node.flagged
         ],
     )?;
-    Ok(Inserted::Stored { flags })
+    Ok(())
 }
 
 impl Storage for SqliteStore {

@@ -331,6 +331,69 @@ impl<'a> ReportRow<'a> {
     }
 }
 
+/// An `activations` row as every store writes it: numbered in report
+/// order, mapped from the report once.
+#[derive(Debug, PartialEq)]
+pub(crate) struct ActivationRow<'a> {
+    pub seq: i64,
+    pub list_id: &'a str,
+    pub serial: i64,
+    pub sha256: &'a str,
+    pub issued_at_ms: i64,
+    pub activated_at_ms: i64,
+    pub lag_seconds: f64,
+    pub at_startup: bool,
+}
+
+impl<'a> ActivationRow<'a> {
+    /// The report's activations, in order.
+    pub(crate) fn all(r: &'a Report) -> Result<Vec<Self>, StorageError> {
+        (0i64..)
+            .zip(&r.activations)
+            .map(|(seq, act)| {
+                Ok(Self {
+                    seq,
+                    list_id: &act.list_id,
+                    serial: to_i64(act.serial, "serial")?,
+                    sha256: &act.sha256,
+                    issued_at_ms: ms(act.issued_at),
+                    activated_at_ms: ms(act.activated_at),
+                    lag_seconds: act.lag_seconds,
+                    at_startup: act.at_startup,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The `nodes` upsert for one stored report, as every store writes it:
+/// one more report (and one more flagged one if it has flags), and the
+/// report as the node's latest if its window ends last.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct NodeUpdate<'a> {
+    pub isp_id: &'a str,
+    pub node_id: &'a str,
+    pub report_id: &'a str,
+    pub received_at_ms: i64,
+    pub window_end_ms: i64,
+    /// 1 if the report was flagged, else 0.
+    pub flagged: i64,
+}
+
+impl<'a> NodeUpdate<'a> {
+    pub(crate) fn of(a: &'a Accepted, flags: &[WindowFlag]) -> Self {
+        let r = &a.report;
+        Self {
+            isp_id: &r.isp_id,
+            node_id: &r.node_id,
+            report_id: &r.report_id,
+            received_at_ms: ms(a.received_at),
+            window_end_ms: ms(r.window_end),
+            flagged: i64::from(!flags.is_empty()),
+        }
+    }
+}
+
 /// Window flags as stored: `overlap,backwards`, or empty.
 pub(crate) fn flags_text(flags: &[WindowFlag]) -> String {
     flags
@@ -440,4 +503,44 @@ pub trait Storage: Send + Sync + 'static {
 
     /// One stored probe result's body exactly as received, by id.
     fn probe_body(&self, probe_id: &str) -> Result<Option<Vec<u8>>, StorageError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collector::conformance::report;
+
+    #[test]
+    fn activation_rows_are_numbered_in_report_order() {
+        let mut a = report("n1", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 7);
+        let mut second = a.report.activations[0].clone();
+        second.serial = 8;
+        second.at_startup = true;
+        a.report.activations.push(second);
+        let rows = ActivationRow::all(&a.report).unwrap();
+        let seen: Vec<_> = rows
+            .iter()
+            .map(|r| (r.seq, r.serial, r.at_startup))
+            .collect();
+        assert_eq!(seen, [(0, 7, false), (1, 8, true)]);
+        assert_eq!(
+            rows[0].activated_at_ms,
+            ms(a.report.activations[0].activated_at)
+        );
+
+        a.report.activations[1].serial = u64::MAX;
+        let e = ActivationRow::all(&a.report).unwrap_err();
+        assert!(e.to_string().contains("serial"), "{e}");
+    }
+
+    #[test]
+    fn a_node_update_counts_a_flagged_report_once() {
+        let a = report("n1", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 7);
+        let plain = NodeUpdate::of(&a, &[]);
+        assert_eq!(plain.flagged, 0);
+        assert_eq!(plain.window_end_ms, ms(a.report.window_end));
+        assert_eq!(plain.received_at_ms, ms(a.received_at));
+        let flagged = NodeUpdate::of(&a, &[WindowFlag::Overlap, WindowFlag::Backwards]);
+        assert_eq!(flagged.flagged, 1);
+    }
 }
