@@ -12,7 +12,7 @@ use super::{DRAIN_LIMIT, Node, ServeError, Sockets};
 use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::dns::limit::Limiter;
-use crate::dns::{Engine, Server, TcpLimits};
+use crate::dns::{Engine, Listeners, Server, TcpLimits};
 use crate::process::Notifier;
 use crate::report::Reporter;
 use crate::update::ListSource;
@@ -40,16 +40,7 @@ impl Services {
             Arc::clone(&node.metrics),
         ));
         let dns_addrs = sockets.dns.local_addrs();
-        let server = Server::start(
-            Arc::clone(&engine),
-            sockets.dns,
-            TcpLimits {
-                idle_timeout: config.dns.tcp_idle_timeout,
-                max_connections: config.dns.tcp_max_connections,
-            },
-            Limiter::new(&config.limits, Arc::clone(&node.metrics)).map(Arc::new),
-            shutdown.clone(),
-        );
+        let server = start_dns(config, sockets.dns, &engine, node, shutdown);
         let mut background = JoinSet::new();
         let watch = watch_list_file(source, node);
         if let Some(watch) = &watch {
@@ -65,14 +56,7 @@ impl Services {
                 metrics: Arc::clone(&node.metrics),
                 probe: Arc::new(probe()),
             };
-            let token = shutdown.clone();
-            background.spawn(async move {
-                if let Err(error) =
-                    admin::serve(listener, state, async move { token.cancelled().await }).await
-                {
-                    error!(%error, "admin listener failed");
-                }
-            });
+            background.spawn(serve_admin(listener, state, shutdown.clone()));
         }
         background.spawn(tasks::trim_memory(shutdown.clone()));
         background.spawn(tasks::gauges(
@@ -99,21 +83,8 @@ impl Services {
         }
         let notifier = Notifier::from_env().map(Arc::new);
         if let Some(notifier) = &notifier {
-            background.spawn(tasks::notify_ready(
-                Arc::clone(notifier),
-                Arc::clone(&node.store),
-                shutdown.clone(),
-            ));
-            if let (Some(interval), Some(&addr)) =
-                (crate::process::watchdog_interval(), dns_addrs.first())
-            {
-                background.spawn(tasks::feed_watchdog(
-                    Arc::clone(notifier),
-                    crate::process::self_query_target(addr),
-                    interval,
-                    shutdown.clone(),
-                ));
-            }
+            let self_query = dns_addrs.first().copied();
+            spawn_systemd_tasks(notifier, node, self_query, &mut background, shutdown);
         }
         Ok(Self {
             server,
@@ -133,6 +104,64 @@ impl Services {
         }
         shutdown.cancel();
         while self.background.join_next().await.is_some() {}
+    }
+}
+
+/// The DNS server on the bound listeners, with the configured TCP and
+/// rate limits.
+fn start_dns(
+    config: &Config,
+    listeners: Listeners,
+    engine: &Arc<Engine>,
+    node: &Node,
+    shutdown: &CancellationToken,
+) -> Server {
+    Server::start(
+        Arc::clone(engine),
+        listeners,
+        TcpLimits {
+            idle_timeout: config.dns.tcp_idle_timeout,
+            max_connections: config.dns.tcp_max_connections,
+        },
+        Limiter::new(&config.limits, Arc::clone(&node.metrics)).map(Arc::new),
+        shutdown.clone(),
+    )
+}
+
+/// The admin listener (metrics, health) until `shutdown`.
+async fn serve_admin(
+    listener: tokio::net::TcpListener,
+    state: AdminState,
+    shutdown: CancellationToken,
+) {
+    if let Err(error) =
+        admin::serve(listener, state, async move { shutdown.cancelled().await }).await
+    {
+        error!(%error, "admin listener failed");
+    }
+}
+
+/// Tells systemd READY once a list is in force and, if it asks for a
+/// watchdog, feeds it while a query to `self_query` is answered.
+fn spawn_systemd_tasks(
+    notifier: &Arc<Notifier>,
+    node: &Node,
+    self_query: Option<std::net::SocketAddr>,
+    background: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) {
+    background.spawn(tasks::notify_ready(
+        Arc::clone(notifier),
+        Arc::clone(&node.store),
+        shutdown.clone(),
+    ));
+    if let (Some(interval), Some(addr)) = (crate::process::watchdog_interval(), self_query) {
+        background.spawn(tasks::feed_watchdog(
+            Arc::clone(notifier),
+            crate::process::self_query_target(addr),
+            interval,
+            shutdown.clone(),
+        ));
     }
 }
 
