@@ -161,77 +161,13 @@ impl Target {
             url: shown.clone(),
             reason,
         };
-        // sslmode and sslrootcert are taken out here: the `postgres` crate
-        // knows only disable/prefer/require and has no root certificates.
-        let (base, query) = url.split_once('?').unwrap_or((url, ""));
-        let mut rest = Vec::new();
-        let (mut sslmode, mut rootcert) = (None, None);
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decoded =
-                |key| percent_decode(value).ok_or_else(|| bad(UrlProblem::PercentEncoding { key }));
-            match key {
-                "sslmode" => sslmode = Some(decoded("sslmode")?),
-                "sslrootcert" => rootcert = Some(decoded("sslrootcert")?),
-                _ => rest.push(pair),
-            }
-        }
-        let stripped = if rest.is_empty() {
-            base.to_owned()
-        } else {
-            format!("{base}?{}", rest.join("&"))
-        };
+        let ssl = SslParams::split(url).map_err(bad)?;
         // The postgres crate's error does not echo the URL.
-        let mut config = postgres::Config::from_str(&stripped)
+        let mut config = postgres::Config::from_str(&ssl.rest)
             .map_err(|source| bad(UrlProblem::Syntax { source }))?;
-        let unix = config
-            .get_hosts()
-            .iter()
-            .any(|h| !matches!(h, Host::Tcp(_)));
-        let loopback = config.get_hosts().iter().all(|h| match h {
-            Host::Tcp(name) => {
-                name == "localhost"
-                    || name
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback())
-            }
-            _ => true,
-        }) && config.get_hostaddrs().iter().all(|ip| ip.is_loopback());
-        let tls = match sslmode.as_deref() {
-            None | Some("disable") => {
-                config.ssl_mode(SslMode::Disable);
-                None
-            }
-            Some("require" | "verify-ca" | "verify-full") => {
-                if unix {
-                    return Err(bad(UrlProblem::TlsOverUnixSocket));
-                }
-                let roots = root_store(rootcert.as_deref()).map_err(bad)?;
-                config.ssl_mode(SslMode::Require);
-                let provider = Arc::new(rustls::crypto::ring::default_provider());
-                let client = rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .map_err(|source| bad(UrlProblem::TlsSetup { source }))?
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
-                Some(MakeRustlsConnect::new(client))
-            }
-            Some(mode @ ("prefer" | "allow")) => {
-                return Err(bad(UrlProblem::FallsBackToPlainText {
-                    mode: mode.to_owned(),
-                }));
-            }
-            Some(other) => {
-                return Err(bad(UrlProblem::UnknownSslMode {
-                    mode: other.to_owned(),
-                }));
-            }
-        };
-        if tls.is_none() && rootcert.is_some() {
-            return Err(bad(UrlProblem::RootCertWithoutTls));
-        }
+        let unix = over_unix_socket(&config);
+        let loopback = only_loopback(&config);
+        let tls = ssl.tls(unix, &mut config).map_err(bad)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
@@ -248,6 +184,111 @@ impl Target {
             shown,
         })
     }
+}
+
+/// `sslmode` and `sslrootcert`, taken out of the URL: the `postgres`
+/// crate knows only disable/prefer/require and has no root certificates.
+#[derive(Debug, PartialEq, Eq)]
+struct SslParams {
+    sslmode: Option<String>,
+    rootcert: Option<String>,
+    /// The URL without them, for the `postgres` crate.
+    rest: String,
+}
+
+impl SslParams {
+    /// Takes `sslmode` and `sslrootcert` out of `url`, percent-decoded.
+    fn split(url: &str) -> Result<Self, UrlProblem> {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut rest = Vec::new();
+        let (mut sslmode, mut rootcert) = (None, None);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decoded = |key| percent_decode(value).ok_or(UrlProblem::PercentEncoding { key });
+            match key {
+                "sslmode" => sslmode = Some(decoded("sslmode")?),
+                "sslrootcert" => rootcert = Some(decoded("sslrootcert")?),
+                _ => rest.push(pair),
+            }
+        }
+        let rest = if rest.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", rest.join("&"))
+        };
+        Ok(Self {
+            sslmode,
+            rootcert,
+            rest,
+        })
+    }
+
+    /// The TLS connector `sslmode` asks for (setting `config`'s own mode
+    /// to match), or why it cannot be had.
+    fn tls(
+        &self,
+        unix: bool,
+        config: &mut postgres::Config,
+    ) -> Result<Option<MakeRustlsConnect>, UrlProblem> {
+        let tls = match self.sslmode.as_deref() {
+            None | Some("disable") => {
+                config.ssl_mode(SslMode::Disable);
+                None
+            }
+            Some("require" | "verify-ca" | "verify-full") => {
+                if unix {
+                    return Err(UrlProblem::TlsOverUnixSocket);
+                }
+                let roots = root_store(self.rootcert.as_deref())?;
+                config.ssl_mode(SslMode::Require);
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let client = rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .map_err(|source| UrlProblem::TlsSetup { source })?
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                Some(MakeRustlsConnect::new(client))
+            }
+            Some(mode @ ("prefer" | "allow")) => {
+                return Err(UrlProblem::FallsBackToPlainText {
+                    mode: mode.to_owned(),
+                });
+            }
+            Some(other) => {
+                return Err(UrlProblem::UnknownSslMode {
+                    mode: other.to_owned(),
+                });
+            }
+        };
+        if tls.is_none() && self.rootcert.is_some() {
+            return Err(UrlProblem::RootCertWithoutTls);
+        }
+        Ok(tls)
+    }
+}
+
+/// Whether any host is a Unix socket directory.
+fn over_unix_socket(config: &postgres::Config) -> bool {
+    config
+        .get_hosts()
+        .iter()
+        .any(|h| !matches!(h, Host::Tcp(_)))
+}
+
+/// Whether every host (and every `hostaddr`) is loopback or a Unix
+/// socket.
+fn only_loopback(config: &postgres::Config) -> bool {
+    config.get_hosts().iter().all(|h| match h {
+        Host::Tcp(name) => {
+            name == "localhost"
+                || name
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        _ => true,
+    }) && config.get_hostaddrs().iter().all(|ip| ip.is_loopback())
 }
 
 /// The trust anchors for `sslrootcert`: a PEM file, or `system`.
@@ -276,4 +317,38 @@ fn root_store(rootcert: Option<&str>) -> Result<rustls::RootCertStore, UrlProble
         }
     }
     Ok(roots)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssl_params_are_taken_out_and_decoded_the_rest_kept_in_order() {
+        let p = SslParams::split(
+            "postgres://u:pw@db/ward?application_name=a&sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&connect_timeout=3",
+        )
+        .unwrap();
+        assert_eq!(p.sslmode.as_deref(), Some("verify-full"));
+        assert_eq!(p.rootcert.as_deref(), Some("/etc/ca.pem"));
+        assert_eq!(
+            p.rest,
+            "postgres://u:pw@db/ward?application_name=a&connect_timeout=3"
+        );
+
+        let p = SslParams::split("postgres://db/ward?sslmode=disable").unwrap();
+        assert_eq!(p.rest, "postgres://db/ward");
+        let p = SslParams::split("postgres://db/ward").unwrap();
+        assert_eq!((p.sslmode, p.rootcert), (None, None));
+        assert_eq!(p.rest, "postgres://db/ward");
+    }
+
+    #[test]
+    fn a_malformed_escape_names_its_key() {
+        let e = SslParams::split("postgres://db/ward?sslrootcert=%zz").unwrap_err();
+        assert!(
+            matches!(e, UrlProblem::PercentEncoding { key: "sslrootcert" }),
+            "{e:?}"
+        );
+    }
 }
