@@ -168,91 +168,100 @@ impl Tracker {
     /// One poll. Never changes the latest list except to a verified,
     /// newer serial of the same list.
     pub async fn check(&self) -> (CheckResult, Option<String>) {
-        let (path, _download, validators) = match &self.source {
-            Source::File(path) => {
-                let stamp = match std::fs::metadata(path) {
-                    Ok(m) => (m.len(), m.modified().ok()),
-                    Err(e) => {
-                        return (
-                            CheckResult::FetchError,
-                            Some(format!("cannot read {}: {e}", path.display())),
-                        );
-                    }
-                };
-                if self.seen().file == Some(stamp) {
-                    return (CheckResult::Unchanged, None);
-                }
-                (path.clone(), None, None)
-            }
-            Source::Url { fetcher, dir } => {
-                let since = self.seen().validators.clone();
-                match fetcher.fetch(dir, &since).await {
-                    Ok(Fetched::NotModified) => return (CheckResult::Unchanged, None),
-                    Ok(Fetched::Downloaded {
-                        file, validators, ..
-                    }) => (file.path().to_path_buf(), Some(file), Some(validators)),
-                    Err(e) => {
-                        return (
-                            CheckResult::FetchError,
-                            Some(format!("{}: {e}", fetcher.url())),
-                        );
-                    }
-                }
-            }
+        // Holds a download until it is verified (removed on drop).
+        let candidate = match self.candidate().await {
+            Ok(candidate) => candidate,
+            Err(stop) => return stop,
         };
-        let trust = self.trust.clone();
-        let read = path.clone();
-        let verified = tokio::task::spawn_blocking(move || {
-            crate::list::open_file(&read, &trust).map(|list| manifest_of(&list))
-        })
-        .await;
-        let published = match verified {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => {
-                return (
-                    CheckResult::VerifyError,
-                    Some(format!("{}: {e}", path.display())),
-                );
-            }
-            Err(e) => return (CheckResult::VerifyError, Some(e.to_string())),
+        let published = match self.verify(&candidate.path).await {
+            Ok(published) => published,
+            Err(why) => return (CheckResult::VerifyError, Some(why)),
         };
         let previous = self.latest();
-        if let Some(prev) = &previous {
-            if prev.list_id != published.list_id {
-                return (
-                    CheckResult::Refused,
-                    Some(format!(
-                        "the published list is now {:?}, not {:?}: refused; restart the collector to follow another list",
-                        published.list_id, prev.list_id
-                    )),
-                );
-            }
-            if published.serial < prev.serial {
-                return (
-                    CheckResult::Refused,
-                    Some(format!(
-                        "serial {} is lower than serial {} already seen: a rollback, refused",
-                        published.serial, prev.serial
-                    )),
-                );
-            }
-        }
+        if let Some(prev) = &previous
+            && let Err(why) = follows(prev, &published)
         {
-            let mut seen = self.seen();
-            if let Some(v) = validators {
-                seen.validators = v;
-            }
-            if let Source::File(path) = &self.source {
-                seen.file = std::fs::metadata(path)
-                    .ok()
-                    .map(|m| (m.len(), m.modified().ok()));
-            }
+            return (CheckResult::Refused, Some(why));
         }
+        self.remember(candidate.validators);
         if previous.is_some_and(|p| p.serial == published.serial) {
             return (CheckResult::Unchanged, None);
         }
         self.latest.store(Some(Arc::new(published)));
         (CheckResult::New, None)
+    }
+
+    /// The file to verify: the list file if it changed, or a fresh
+    /// download. Otherwise the poll's result: unchanged, or why the
+    /// read failed.
+    async fn candidate(&self) -> Result<Candidate, (CheckResult, Option<String>)> {
+        match &self.source {
+            Source::File(path) => {
+                let stamp = match std::fs::metadata(path) {
+                    Ok(m) => (m.len(), m.modified().ok()),
+                    Err(e) => {
+                        return Err((
+                            CheckResult::FetchError,
+                            Some(format!("cannot read {}: {e}", path.display())),
+                        ));
+                    }
+                };
+                if self.seen().file == Some(stamp) {
+                    return Err((CheckResult::Unchanged, None));
+                }
+                Ok(Candidate {
+                    path: path.clone(),
+                    _download: None,
+                    validators: None,
+                })
+            }
+            Source::Url { fetcher, dir } => {
+                let since = self.seen().validators.clone();
+                match fetcher.fetch(dir, &since).await {
+                    Ok(Fetched::NotModified) => Err((CheckResult::Unchanged, None)),
+                    Ok(Fetched::Downloaded {
+                        file, validators, ..
+                    }) => Ok(Candidate {
+                        path: file.path().to_path_buf(),
+                        _download: Some(file),
+                        validators: Some(validators),
+                    }),
+                    Err(e) => Err((
+                        CheckResult::FetchError,
+                        Some(format!("{}: {e}", fetcher.url())),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Verifies the file at `path` off the async workers.
+    async fn verify(&self, path: &Path) -> Result<Published, String> {
+        let trust = self.trust.clone();
+        let read = path.to_path_buf();
+        let verified = tokio::task::spawn_blocking(move || {
+            crate::list::open_file(&read, &trust).map(|list| manifest_of(&list))
+        })
+        .await;
+        match verified {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(e)) => Err(format!("{}: {e}", path.display())),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Remembers what was read, so an unchanged source is not read again:
+    /// the endpoint's validators, or the file's length and mtime.
+    fn remember(&self, validators: Option<Validators>) {
+        let mut seen = self.seen();
+        if let Some(v) = validators {
+            seen.validators = v;
+        }
+        if let Source::File(path) = &self.source {
+            seen.file = std::fs::metadata(path)
+                .ok()
+                .map(|m| (m.len(), m.modified().ok()));
+        }
     }
 
     /// Polls until `shutdown`: at once, then every `poll_interval`.
@@ -295,6 +304,33 @@ impl Tracker {
             }
         }
     }
+}
+
+/// A list file to verify.
+struct Candidate {
+    path: PathBuf,
+    /// The download at `path`, removed when this is dropped.
+    _download: Option<crate::update::fetch::TempFile>,
+    /// The endpoint's validators for the download.
+    validators: Option<Validators>,
+}
+
+/// Whether `published` may follow `prev`: the same list, and no lower
+/// serial. The error says why not.
+fn follows(prev: &Published, published: &Published) -> Result<(), String> {
+    if prev.list_id != published.list_id {
+        return Err(format!(
+            "the published list is now {:?}, not {:?}: refused; restart the collector to follow another list",
+            published.list_id, prev.list_id
+        ));
+    }
+    if published.serial < prev.serial {
+        return Err(format!(
+            "serial {} is lower than serial {} already seen: a rollback, refused",
+            published.serial, prev.serial
+        ));
+    }
+    Ok(())
 }
 
 fn manifest_of(list: &ListArtifact) -> Published {

@@ -100,3 +100,24 @@ async fn follows_newer_serials_and_refuses_what_does_not_verify_or_goes_back() {
     assert_eq!(t.check().await.0, CheckResult::New);
     assert_eq!(t.latest().unwrap().serial, 7);
 }
+
+#[test]
+fn only_the_same_list_at_no_lower_serial_follows() {
+    let at = Timestamp::UNIX_EPOCH;
+    let list = |list_id: &str, serial| Published {
+        list_id: list_id.into(),
+        serial,
+        issued_at: at,
+        expires_at: at,
+        sha256: String::new(),
+        verified_at: at,
+    };
+    let prev = list("national", 5);
+    assert!(follows(&prev, &list("national", 6)).is_ok());
+    // The same serial again follows; the caller reports it unchanged.
+    assert!(follows(&prev, &list("national", 5)).is_ok());
+    let e = follows(&prev, &list("national", 4)).unwrap_err();
+    assert!(e.contains("a rollback, refused"), "{e}");
+    let e = follows(&prev, &list("regional", 9)).unwrap_err();
+    assert!(e.contains("restart the collector"), "{e}");
+}
