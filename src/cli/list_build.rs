@@ -2,14 +2,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufReader;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
 use super::UsageError;
 use crate::keys::{self, KeyId};
-use crate::list::{BuildError, BuildOptions, CANARY_CATEGORY, Compiler, canary_name};
+use crate::list::{BuildError, BuildOptions, BuildStats, CANARY_CATEGORY, Compiler, canary_name};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -80,9 +80,9 @@ fn canary_line(serial: u64, domain: &str) -> anyhow::Result<String> {
 }
 
 /// The `--min-age` flags as a map; a category rated twice is a mistake.
-fn min_ages(flags: Vec<(String, u8)>) -> Result<BTreeMap<String, u8>, UsageError> {
+fn min_ages(flags: &[(String, u8)]) -> Result<BTreeMap<String, u8>, UsageError> {
     let mut ages = BTreeMap::new();
-    for (category, age) in flags {
+    for (category, age) in flags.iter().cloned() {
         if let Some(before) = ages.insert(category.clone(), age) {
             return Err(UsageError(format!(
                 "--min-age {category}: given twice ({before} and {age})"
@@ -94,68 +94,9 @@ fn min_ages(flags: Vec<(String, u8)>) -> Result<BTreeMap<String, u8>, UsageError
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let key = keys::read_secret(&args.key)?;
-    let issued_at = args.issued_at.unwrap_or_else(|| {
-        // Whole seconds read better in manifests and logs.
-        let now = jiff::Timestamp::now().as_second();
-        jiff::Timestamp::from_second(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-    });
-    let valid_for = jiff::SignedDuration::try_from(args.valid_for)
-        .map_err(|_| UsageError("--valid-for is too long".into()))?;
-    let expires_at = issued_at
-        .checked_add(valid_for)
-        .map_err(|_| UsageError("--valid-for is too long".into()))?;
-    let opts = BuildOptions {
-        list_id: args.list_id,
-        serial: args.serial,
-        issued_at,
-        expires_at,
-        confidential: args.confidential.into_iter().collect::<BTreeSet<_>>(),
-        min_age: min_ages(args.min_age)?,
-    };
-
-    let mut compiler = Compiler::new();
-    if let Some(domain) = &args.canary_domain {
-        if opts.confidential.contains(CANARY_CATEGORY) {
-            return Err(UsageError(format!(
-                "--confidential {CANARY_CATEGORY}: the canary category must stay public so probes can ask for it"
-            ))
-            .into());
-        }
-        let line = canary_line(opts.serial, domain)?;
-        compiler.add_source("--canary-domain", line.as_bytes())?;
-    }
-    for path in &args.sources {
-        let label = path.display().to_string();
-        if path.is_dir() {
-            bail!("{label} is a directory, not a source list");
-        }
-        let file = std::fs::File::open(path).with_context(|| format!("cannot open {label}"))?;
-        compiler.add_source(&label, BufReader::with_capacity(1 << 16, file))?;
-    }
-    let (bytes, stats) = match compiler.build(&opts, &key) {
-        Ok(built) => built,
-        Err(BuildError::Source(errors)) => {
-            for e in &errors {
-                eprintln!("{e}");
-            }
-            bail!(
-                "{} invalid line(s); no list was written to {}",
-                errors.len(),
-                args.out.display()
-            );
-        }
-        Err(
-            e @ (BuildError::BadListId
-            | BuildError::BadValidity
-            | BuildError::BadConfidential(_)
-            | BuildError::BadMinAge(_)
-            | BuildError::MinAgeConfidential(_)
-            | BuildError::MinAgeUnused(_)),
-        ) => {
-            return Err(UsageError(e.to_string()).into());
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let opts = options(&args)?;
+    let compiler = read_sources(&args, &opts)?;
+    let (bytes, stats) = build(compiler, &opts, &key, &args.out)?;
     crate::fsx::write_atomic(&args.out, &bytes, 0o644, true)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!(
@@ -181,4 +122,83 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         opts.expires_at
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the manifest will say, from the flags.
+fn options(args: &Args) -> anyhow::Result<BuildOptions> {
+    let issued_at = args.issued_at.unwrap_or_else(|| {
+        // Whole seconds read better in manifests and logs.
+        let now = jiff::Timestamp::now().as_second();
+        jiff::Timestamp::from_second(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    });
+    let valid_for = jiff::SignedDuration::try_from(args.valid_for)
+        .map_err(|_| UsageError("--valid-for is too long".into()))?;
+    let expires_at = issued_at
+        .checked_add(valid_for)
+        .map_err(|_| UsageError("--valid-for is too long".into()))?;
+    Ok(BuildOptions {
+        list_id: args.list_id.clone(),
+        serial: args.serial,
+        issued_at,
+        expires_at,
+        confidential: args.confidential.iter().cloned().collect::<BTreeSet<_>>(),
+        min_age: min_ages(&args.min_age)?,
+    })
+}
+
+/// A compiler fed the canary entry (with `--canary-domain`) and then
+/// every source file.
+fn read_sources(args: &Args, opts: &BuildOptions) -> anyhow::Result<Compiler> {
+    let mut compiler = Compiler::new();
+    if let Some(domain) = &args.canary_domain {
+        if opts.confidential.contains(CANARY_CATEGORY) {
+            return Err(UsageError(format!(
+                "--confidential {CANARY_CATEGORY}: the canary category must stay public so probes can ask for it"
+            ))
+            .into());
+        }
+        let line = canary_line(opts.serial, domain)?;
+        compiler.add_source("--canary-domain", line.as_bytes())?;
+    }
+    for path in &args.sources {
+        let label = path.display().to_string();
+        if path.is_dir() {
+            bail!("{label} is a directory, not a source list");
+        }
+        let file = std::fs::File::open(path).with_context(|| format!("cannot open {label}"))?;
+        compiler.add_source(&label, BufReader::with_capacity(1 << 16, file))?;
+    }
+    Ok(compiler)
+}
+
+/// Builds and signs the artifact. Invalid source lines are printed, one
+/// a line; invalid options are usage errors.
+fn build(
+    compiler: Compiler,
+    opts: &BuildOptions,
+    key: &ed25519_dalek::SigningKey,
+    out: &Path,
+) -> anyhow::Result<(Vec<u8>, BuildStats)> {
+    match compiler.build(opts, key) {
+        Ok(built) => Ok(built),
+        Err(BuildError::Source(errors)) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            bail!(
+                "{} invalid line(s); no list was written to {}",
+                errors.len(),
+                out.display()
+            );
+        }
+        Err(
+            e @ (BuildError::BadListId
+            | BuildError::BadValidity
+            | BuildError::BadConfidential(_)
+            | BuildError::BadMinAge(_)
+            | BuildError::MinAgeConfidential(_)
+            | BuildError::MinAgeUnused(_)),
+        ) => Err(UsageError(e.to_string()).into()),
+        Err(e) => Err(e.into()),
+    }
 }
