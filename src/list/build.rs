@@ -58,9 +58,7 @@ pub enum BuildError {
     BadConfidential(String),
     #[error("--min-age {0}: an age is 0 to {MAX_AGE} years")]
     BadMinAge(String),
-    #[error(
-        "--min-age {0}: a confidential category is blocked for every age and cannot be rated"
-    )]
+    #[error("--min-age {0}: a confidential category is blocked for every age and cannot be rated")]
     MinAgeConfidential(String),
     #[error("--min-age {0}: no rule of the source is in that category")]
     MinAgeUnused(String),

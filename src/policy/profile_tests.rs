@@ -22,7 +22,17 @@ fn build(id: &str, source: &str, min_age: &[(&str, u8)]) -> Snapshot {
         issued_at: jiff::Timestamp::now(),
         expires_at: jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24),
         confidential: ["csam".to_string()].into_iter().collect(),
-        min_age: min_age.iter().map(|&(c, a)| (c.to_string(), a)).collect(),
+        // Only categories the source uses can be rated (random lists may
+        // leave some out).
+        min_age: min_age
+            .iter()
+            .filter(|(c, _)| {
+                source
+                    .lines()
+                    .any(|l| l.split_whitespace().nth(1) == Some(c))
+            })
+            .map(|&(c, a)| (c.to_string(), a))
+            .collect(),
     };
     let (bytes, _) = build_from_str(source, &opts, &key).unwrap();
     let trust: TrustedKeys = [key.verifying_key()].into_iter().collect();
