@@ -554,7 +554,7 @@ fn keep_previous(dir: &Path) {
     // A second name for the live file, renamed over the old previous one:
     // at every instant `list.prev` is either the old previous list or the
     // new one, never missing.
-    let staged = dir.join(format!("{PREV_FILE}.new"));
+    let staged = dir.join(state::PREV_STAGED_FILE);
     let _ = std::fs::remove_file(&staged);
     let kept = std::fs::hard_link(&live, &staged)
         .and_then(|()| std::fs::rename(&staged, &prev))

@@ -202,7 +202,12 @@ pub fn judge_at(
     }
 }
 
-/// Removes downloads a crash left behind; returns how many.
+/// The second name of the live list while it becomes `list.prev.ward`
+/// (a hard link, then renamed): a crash between the two leaves it.
+pub const PREV_STAGED_FILE: &str = "list.prev.ward.new";
+
+/// Removes what a crash left behind (downloads, temporary files, a staged
+/// previous list); returns how many.
 pub fn remove_stale_downloads(dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -212,7 +217,9 @@ pub fn remove_stale_downloads(dir: &Path) -> usize {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         // Ours, and the temp files of `fsx::write_atomic` for state.json.
-        let ours = name.starts_with(TEMP_PREFIX) || name.starts_with(".state.json.tmp-");
+        let ours = name.starts_with(TEMP_PREFIX)
+            || name.starts_with(".state.json.tmp-")
+            || name == PREV_STAGED_FILE;
         if ours && std::fs::remove_file(entry.path()).is_ok() {
             removed += 1;
         }

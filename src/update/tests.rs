@@ -263,3 +263,27 @@ fn waits_are_jittered_and_back_off_after_failures() {
         "{w:?}"
     );
 }
+
+#[test]
+fn a_crash_leaves_nothing_behind_in_the_state_dir() {
+    // A kill -9 mid-download, mid-state-write, or between the hard link
+    // and the rename that keep the previous list.
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        format!("{}123", fetch::TEMP_PREFIX),
+        ".state.json.tmp-9".to_string(),
+        state::PREV_STAGED_FILE.to_string(),
+    ] {
+        std::fs::write(dir.path().join(name), b"x").unwrap();
+    }
+    for kept in [state::LIST_FILE, state::PREV_FILE, "state.json"] {
+        std::fs::write(dir.path().join(kept), b"x").unwrap();
+    }
+    assert_eq!(state::remove_stale_downloads(dir.path()), 3);
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["list.prev.ward", "list.ward", "state.json"]);
+}
