@@ -45,10 +45,10 @@ use ward::dns::cache::CacheLimits;
 use ward::dns::limit::{LimitSettings, Limiter};
 use ward::dns::upstream::UpstreamSettings;
 use ward::dns::wire::{self, CLASS_IN, Header, TYPE_A, flags};
-use ward::dns::{Engine, Settings, Step, query};
+use ward::dns::{Engine, Protocol, Settings, Step, query};
 use ward::domain::NameKey;
 use ward::list::{BuildOptions, Compiler};
-use ward::metrics::{Metrics, Protocol};
+use ward::metrics::Metrics;
 use ward::store::ListStore;
 
 const ALLOWED: &str = "www.example.vn";
@@ -179,12 +179,12 @@ fn fixture() -> Fixture {
             ..settings.clone()
         },
         Arc::clone(&store),
-        Arc::new(Metrics::new()),
+        Arc::clone(Metrics::new().dns()),
     );
     let engine = Arc::new(Engine::new(
         settings,
         Arc::clone(&store),
-        Arc::new(Metrics::new()),
+        Arc::clone(Metrics::new().dns()),
     ));
     let client = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40_000);
     let cached = query_bytes(ALLOWED, 0x1234);
@@ -283,7 +283,7 @@ fn limits(c: &mut Criterion, f: &Fixture) {
         slip: 2,
         exempt: Vec::new(),
     };
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::clone(Metrics::new().dns());
     let Some(limiter) = Limiter::new(&on(1_000_000, 1_000_000), Arc::clone(&metrics)) else {
         return;
     };

@@ -53,7 +53,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::metrics::{CloseReason, Listener, Metrics};
+use crate::instrument::CloseReason;
+use crate::metrics::{Listener, Metrics};
 pub use crate::update::ListStatus;
 
 /// Content type of the `/metrics` response.
@@ -294,7 +295,7 @@ fn router(state: AdminState) -> Router {
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     state.metrics.set_ready(state.probe.readiness().ready);
-    state.metrics.refresh_expiry(jiff::Timestamp::now());
+    state.metrics.list().refresh_expiry(jiff::Timestamp::now());
     (
         [(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
         state.metrics.encode(),
@@ -356,7 +357,7 @@ mod tests {
     use tokio::time::timeout;
 
     use super::*;
-    use crate::metrics::{Protocol, QueryResult};
+    use crate::dns::{Protocol, QueryResult};
 
     #[derive(Default)]
     struct Flag(AtomicBool);
@@ -437,7 +438,7 @@ mod tests {
         let (status, _, body) = get(s.addr, "/healthz").await;
         assert_eq!((status, body.as_str()), (200, "ok\n"));
 
-        s.metrics.query(Protocol::Udp, QueryResult::Blocked);
+        s.metrics.dns().query(Protocol::Udp, QueryResult::Blocked);
         let (status, head, body) = get(s.addr, "/metrics").await;
         assert_eq!(status, 200);
         assert!(

@@ -9,32 +9,35 @@
 //! * [`cli`]: one file per `ward` subcommand; parses arguments, calls
 //!   into the library, maps errors to exit codes.
 //! * [`serve`]: `ward serve`'s start-up order, services, signals, drain.
-//! * [`sni`]: the transparent TLS (SNI) and HTTP (Host) filters.
 //! * [`collector`]: the ministry's receiver of signed reports and probe
 //!   results: storage (SQLite, PostgreSQL), dashboard, API.
 //! * [`process`]: privilege drop, systemd notification and watchdog.
 //! * [`probe`]: `ward probe`'s DNS and TLS probes and their verdicts.
 //! * [`report`]: signed compliance reports: windows, spool, delivery.
-//! * [`dns`]: the resolver: listeners, the per-query engine, cache,
-//!   upstreams, wire format.
 //! * [`admin`]: `/metrics`, `/healthz`, `/readyz`, `/list/status`.
+//! * [`metrics`]: the Prometheus registry: every `ward_` name, registered
+//!   once; hands each area below its own handles.
+//! * [`sni`]: the transparent TLS (SNI) and HTTP (Host) filters.
 //! * [`update`]: where lists come from (`list.url`, `list.file`), the one
 //!   acceptance rule for all of them, the last-known-good copy, the swap,
 //!   and the watch on the file on disk.
 //! * [`config`]: TOML into validated settings, every error at once.
+//! * [`dns`]: the resolver: listeners, the per-query engine, cache,
+//!   upstreams, wire format.
 //! * [`readers`]: PEM chains and keys, CA bundles, PostgreSQL URLs (a
 //!   leaf).
 //! * [`blockpage`]: the HTTP 451 notice page and the request-head reader.
 //! * [`store`]: the `ArcSwap` hot-swap store of the list in force.
 //! * [`policy`]: the block decision: one name normaliser, one verdict
 //!   function (pure).
-//! * [`metrics`]: Prometheus handles by area, label enums.
 //! * [`list`]: the signed artifact: source format, compiler, verifier,
 //!   matcher.
 //! * [`sys`]: the only `unsafe`: lists in sealed memory, batched UDP
 //!   system calls, returning freed memory.
 //! * [`keys`]: Ed25519 key files and key ids.
 //! * [`fsx`]: atomic, durable file writes; file stamps.
+//! * [`instrument`]: `label_enum!`, the sharded `HotCounter`, the label
+//!   vocabulary two areas share (a leaf: every area records through it).
 //! * [`domain`]: validated domain names and reversed-label keys (pure).
 //! * [`errors`]: an error and its causes as one line of text (pure).
 //! * [`spelling`]: how settings are written back as TOML: `serde`
@@ -53,6 +56,7 @@ pub mod dns;
 pub mod domain;
 pub mod errors;
 pub mod fsx;
+pub mod instrument;
 pub mod keys;
 pub mod list;
 pub mod metrics;

@@ -21,9 +21,9 @@ use ward::dns::answer::{BlockAnswer, BlockMode};
 use ward::dns::cache::CacheLimits;
 use ward::dns::upstream::UpstreamSettings;
 use ward::dns::wire::{Header, Reader};
-use ward::dns::{Engine, Settings, Step, query, response};
+use ward::dns::{Engine, Protocol, Settings, Step, query, response};
 use ward::list::{Bytes, DEMO_ARTIFACT, DEMO_PUBLIC_KEY, TrustedKeys};
-use ward::metrics::{Metrics, Protocol};
+use ward::metrics::Metrics;
 use ward::store::ListStore;
 
 fn engine() -> &'static Engine {
@@ -55,7 +55,7 @@ fn engine() -> &'static Engine {
             },
             query_log: false,
         };
-        Engine::new(settings, Arc::new(ListStore::with(list)), Arc::new(Metrics::new()))
+        Engine::new(settings, Arc::new(ListStore::with(list)), Arc::clone(Metrics::new().dns()))
     })
 }
 

@@ -33,9 +33,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 pub use head::{HeadError, HeadLimits, RequestHead, parse_head, read_head};
-pub use page::{BlockPage, PageError, PageSettings, SettingProblem};
+pub use page::{BlockPage, PageError, PageSettings, PageViews, SettingProblem};
 
-use crate::metrics::Metrics;
 use crate::store::ListStore;
 
 /// Most connections handled at once; further clients wait in the kernel's
@@ -59,7 +58,7 @@ pub async fn serve(
     listener: TcpListener,
     page: Arc<BlockPage>,
     store: Arc<ListStore>,
-    metrics: Arc<Metrics>,
+    metrics: PageViews,
     limits: HeadLimits,
     shutdown: CancellationToken,
 ) {
@@ -113,7 +112,7 @@ async fn connection(
     mut stream: TcpStream,
     page: &BlockPage,
     store: &ListStore,
-    metrics: &Metrics,
+    metrics: &PageViews,
     limits: &HeadLimits,
 ) {
     let _ = stream.set_nodelay(true);

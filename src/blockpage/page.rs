@@ -6,13 +6,15 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 
 use super::head::RequestHead;
 use super::lang::{Lang, negotiate};
 use super::template::{
     self, Missing, ParseError, Reason, Template, TemplateProblem, Value, Values,
 };
-use crate::metrics::Metrics;
 use crate::policy::{self, Context, Verdict};
 use crate::store::Active;
 
@@ -163,21 +165,21 @@ impl BlockPage {
     }
 
     /// Complete HTTP/1.1 451 response bytes for a request, using the list
-    /// in force. Counts the view in `metrics`.
-    pub fn respond(&self, head: &RequestHead, list: Option<&Active>, metrics: &Metrics) -> Vec<u8> {
-        self.respond_at(head, list, metrics, Timestamp::now())
+    /// in force. Counts the view in `views`.
+    pub fn respond(&self, head: &RequestHead, list: Option<&Active>, views: &PageViews) -> Vec<u8> {
+        self.respond_at(head, list, views, Timestamp::now())
     }
 
     pub(crate) fn respond_at(
         &self,
         head: &RequestHead,
         list: Option<&Active>,
-        metrics: &Metrics,
+        views: &PageViews,
         now: Timestamp,
     ) -> Vec<u8> {
         let order = negotiate(head.accept_language.as_deref());
         let decision = decide(head.host.as_deref(), list);
-        metrics.blockpage_view(decision.label);
+        views.count(decision.label);
         let body = self.render(order, &decision, list, now);
         let mut out = String::with_capacity(body.len() + 1024);
         // Writing to a String cannot fail.
@@ -363,6 +365,29 @@ pub(crate) fn plain_response(status: &str, text: &str) -> Vec<u8> {
         text.len(),
     )
     .into_bytes()
+}
+
+/// The labels of `ward_blockpage_views_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct CategoryLabels {
+    pub(crate) category: String,
+}
+
+/// Notice pages served, by list category (`ward_blockpage_views_total`).
+/// `metrics` registers the family; clones share its series.
+#[derive(Clone, Debug, Default)]
+pub struct PageViews(pub(crate) Family<CategoryLabels, Counter>);
+
+impl PageViews {
+    /// Counts one page served for `category` (a list category name, or
+    /// `unlisted`). Takes the family's lock: once per page, not per packet.
+    pub fn count(&self, category: &str) {
+        self.0
+            .get_or_create(&CategoryLabels {
+                category: category.to_owned(),
+            })
+            .inc();
+    }
 }
 
 #[cfg(test)]

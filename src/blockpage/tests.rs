@@ -6,6 +6,7 @@ use super::*;
 use crate::blockpage::head::parse_head;
 use crate::list::build::build_from_str;
 use crate::list::{BuildOptions, Bytes, ListArtifact, TrustedKeys, Verified};
+use crate::metrics::Metrics;
 use crate::store::ListStore;
 
 const SOURCE: &str = "\
@@ -114,7 +115,7 @@ impl Fixture {
         Response::parse(&self.page.respond_at(
             head,
             list.as_deref(),
-            &self.metrics,
+            self.metrics.page_views(),
             ts("2026-03-04T20:00:00Z"),
         ))
     }
@@ -260,7 +261,7 @@ fn no_list_in_force_gets_the_generic_page() {
     let r = Response::parse(&f.page.respond_at(
         &request("blocked.example.test", None, "GET"),
         None,
-        &f.metrics,
+        f.metrics.page_views(),
         ts("2026-03-04T01:00:00Z"),
     ));
     assert_eq!(r.status, "HTTP/1.1 451 Unavailable For Legal Reasons");
@@ -322,7 +323,11 @@ fn a_unicode_host_gets_the_same_verdict_as_its_a_labels() {
 fn embedded_default_has_no_link_or_appeal() {
     let page = BlockPage::embedded_default();
     let metrics = Metrics::new();
-    let r = Response::parse(&page.respond(&request("a.example", None, "GET"), None, &metrics));
+    let r = Response::parse(&page.respond(
+        &request("a.example", None, "GET"),
+        None,
+        metrics.page_views(),
+    ));
     assert_eq!(r.header("Link"), None);
     assert!(!r.body.contains("class=\"appeal\""));
     assert!(r.body.contains("href=\"tel:111\""));
@@ -335,8 +340,11 @@ fn hotline_is_configurable() {
         ..settings()
     })
     .unwrap();
-    let r =
-        Response::parse(&page.respond(&request("a.example", None, "GET"), None, &Metrics::new()));
+    let r = Response::parse(&page.respond(
+        &request("a.example", None, "GET"),
+        None,
+        Metrics::new().page_views(),
+    ));
     assert!(r.body.contains("href=\"tel:+8424111\""), "{}", r.body);
     assert!(r.body.contains(">+84 (24) 111</a>"), "{}", r.body);
 }
@@ -432,7 +440,7 @@ fn template_file_override_and_errors_name_file_and_line() {
     let out = page.respond(
         &request("blocked.example.test", None, "GET"),
         list.load().as_deref(),
-        &Metrics::new(),
+        Metrics::new().page_views(),
     );
     assert!(
         String::from_utf8(out)

@@ -30,6 +30,7 @@ use tracing::info;
 
 use super::answer::{self, BlockAnswer, BlockMode, Body, ClientEdns, Reply, ede};
 use super::cache::{Cache, CacheLimits, Entry, Insert, KeyBuf};
+use super::metrics::DnsMetrics;
 use super::query::{self, Query, Reject};
 use super::response::Upstreamed;
 use super::upstream::{Failure, UpstreamSettings, Upstreams};
@@ -37,8 +38,9 @@ use super::wire::{
     CLASS_CH, CLASS_IN, Header, RCODE_FORMERR, RCODE_NOERROR, RCODE_NOTIMP, RCODE_NXDOMAIN,
     RCODE_REFUSED, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_TXT, flags,
 };
+use super::{Protocol, QueryResult};
 use crate::domain::NameKey;
-use crate::metrics::{HotCounter, Metrics, Protocol, QueryResult};
+use crate::instrument::HotCounter;
 use crate::policy::{self, Block, Category, Context, Verdict};
 use crate::store::{Active, ListStore};
 
@@ -158,7 +160,7 @@ pub struct Engine {
     store: Arc<ListStore>,
     cache: Option<Cache>,
     upstreams: Upstreams,
-    metrics: Arc<Metrics>,
+    metrics: Arc<DnsMetrics>,
     /// Parts for the last list a block was answered under; before the
     /// first, empty parts of generation 0, which no list has.
     blocked: ArcSwap<BlockedCounters>,
@@ -167,7 +169,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(settings: Settings, store: Arc<ListStore>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(settings: Settings, store: Arc<ListStore>, metrics: Arc<DnsMetrics>) -> Self {
         let upstreams = Upstreams::new(&settings.upstream, &metrics);
         let cache = settings.cache.and_then(Cache::new);
         Self {
@@ -189,7 +191,7 @@ impl Engine {
         &self.upstreams
     }
 
-    pub fn metrics(&self) -> &Arc<Metrics> {
+    pub fn metrics(&self) -> &Arc<DnsMetrics> {
         &self.metrics
     }
 

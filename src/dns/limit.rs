@@ -31,12 +31,11 @@ use std::time::Instant;
 use ipnet::IpNet;
 
 use super::answer::response_flags;
+use super::metrics::{DnsMetrics, LimitAction, LimitKind};
 use super::wire::{
     HEADER_LEN, Header, MAX_WIRE_NAME, RCODE_NOERROR, RCODE_NXDOMAIN, Reader, flags, get_u16,
     set_u16,
 };
-use crate::metrics::{LimitAction, LimitKind, Metrics};
-
 /// `[limits]`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LimitSettings {
@@ -87,12 +86,12 @@ pub struct Limiter {
     limited: AtomicU64,
     hasher: RandomState,
     epoch: Instant,
-    metrics: Arc<Metrics>,
+    metrics: Arc<DnsMetrics>,
 }
 
 impl Limiter {
     /// `None` when every limit is off.
-    pub fn new(settings: &LimitSettings, metrics: Arc<Metrics>) -> Option<Self> {
+    pub fn new(settings: &LimitSettings, metrics: Arc<DnsMetrics>) -> Option<Self> {
         if !settings.enabled() {
             return None;
         }

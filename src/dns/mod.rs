@@ -9,6 +9,7 @@
 //! * [`upstream`]: forwarding with timeouts, retries, failover and health.
 //! * [`limit`]: UDP rate limits per client prefix, with slip.
 //! * [`engine`]: the per-query pipeline: ACL, list, cache, forward.
+//! * [`metrics`]: the handles the DNS side records into.
 //! * [`udp`]: the UDP fast path: worker threads, `recvmmsg`/`sendmmsg`.
 //! * [`server`]: UDP and TCP listeners.
 
@@ -16,6 +17,7 @@ pub mod answer;
 pub mod cache;
 pub mod engine;
 pub mod limit;
+pub mod metrics;
 pub mod query;
 pub mod response;
 pub mod server;
@@ -25,4 +27,37 @@ pub mod upstream;
 pub mod wire;
 
 pub use engine::{Engine, Settings, Step};
+pub use metrics::DnsMetrics;
 pub use server::{Listeners, Server, TcpLimits};
+
+use crate::instrument::label_enum;
+
+label_enum! {
+    /// Transport a query arrived on.
+    pub enum Protocol {
+        Udp = "udp",
+        Tcp = "tcp",
+    }
+}
+
+label_enum! {
+    /// How a query was answered.
+    pub enum QueryResult {
+        /// Answered by an upstream.
+        Forwarded = "forwarded",
+        /// Answered from the cache.
+        Cached = "cached",
+        /// Answered from the blocklist.
+        Blocked = "blocked",
+        /// Refused (client not allowed, or policy).
+        Refused = "refused",
+        /// Answered locally (e.g. `version.bind`, the list's own TXT record).
+        Local = "local",
+        /// SERVFAIL: no list, or no upstream answered.
+        ServFail = "servfail",
+        /// FORMERR: the query could not be parsed.
+        FormErr = "formerr",
+        /// NOTIMP: an opcode this resolver does not implement.
+        NotImp = "notimp",
+    }
+}

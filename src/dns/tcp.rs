@@ -33,8 +33,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
+use super::Protocol;
 use super::engine::{Engine, Step};
-use crate::metrics::{CloseReason, Listener, Metrics, Protocol};
+use super::metrics::DnsMetrics;
+use crate::instrument::CloseReason;
 
 /// Queries answered concurrently on one TCP connection.
 pub const PIPELINE_DEPTH: usize = 32;
@@ -65,7 +67,7 @@ pub struct Connections {
     max: usize,
     per_client: usize,
     table: Mutex<Table>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<DnsMetrics>,
 }
 
 #[derive(Debug, Default)]
@@ -76,7 +78,7 @@ struct Table {
 }
 
 impl Connections {
-    pub fn new(limits: TcpLimits, metrics: Arc<Metrics>) -> Self {
+    pub fn new(limits: TcpLimits, metrics: Arc<DnsMetrics>) -> Self {
         let max = limits.max_connections.max(1);
         Self {
             max,
@@ -88,7 +90,7 @@ impl Connections {
 
     /// Counts a connection ward closes itself.
     fn closed(&self, reason: CloseReason) {
-        self.metrics.connection_closed(Listener::DnsTcp, reason);
+        self.metrics.tcp_closed(reason);
     }
 
     /// Admits a connection from `client`, evicting one when full: the

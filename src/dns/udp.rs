@@ -33,9 +33,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, warn};
 
+use super::Protocol;
 use super::engine::{Engine, Step};
 use super::limit::{self, Admit, Limiter};
-use crate::metrics::Protocol;
 use crate::sys::{RecvBatch, SendBatch};
 
 /// Datagrams taken per `recvmmsg` and answers sent per `sendmmsg`.

@@ -23,11 +23,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tracing::{debug, info, warn};
 
+use super::metrics::{DnsMetrics, UpstreamError, UpstreamHandles};
 use super::response::{self, Rejected, Upstreamed};
 use super::wire::{
     self, Header, RCODE_FORMERR, RCODE_NOTIMP, RCODE_REFUSED, RCODE_SERVFAIL, flags,
 };
-use crate::metrics::{Metrics, UpstreamError, UpstreamHandles};
 
 /// Consecutive failures before an upstream is considered down.
 pub const DOWN_AFTER: u32 = 3;
@@ -93,7 +93,7 @@ enum TryError {
 }
 
 impl Upstreams {
-    pub fn new(settings: &UpstreamSettings, metrics: &Metrics) -> Self {
+    pub fn new(settings: &UpstreamSettings, metrics: &DnsMetrics) -> Self {
         Self {
             list: settings
                 .addrs

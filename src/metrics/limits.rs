@@ -5,11 +5,22 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::registry::Registry;
 
-use super::{
-    CONNECTIONS_CLOSED_TOTAL, CloseReason, HotCounter, LimitAction, LimitKind, Listener, Metrics,
-    RATE_LIMITED_TOTAL, counter_name,
-};
 use prometheus_client::metrics::family::Family;
+
+use super::{CONNECTIONS_CLOSED_TOTAL, Metrics, RATE_LIMITED_TOTAL, counter_name};
+use crate::dns::metrics::{LimitAction, LimitKind};
+use crate::instrument::{CloseReason, HotCounter, label_enum};
+
+label_enum! {
+    /// A listener whose connections are bounded
+    /// (`ward_connections_closed_total`).
+    pub enum Listener {
+        /// DNS over TCP (`dns.listen`).
+        DnsTcp = "dns_tcp",
+        /// The admin HTTP listener (`admin.listen`).
+        Admin = "admin",
+    }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LimitedLabels {
@@ -26,8 +37,10 @@ struct ClosedLabels {
 /// The limits area's handles, every series pre-created.
 #[derive(Debug)]
 pub(super) struct LimitMetrics {
-    limited: [[HotCounter; LimitAction::ALL.len()]; LimitKind::ALL.len()],
-    closed: [[HotCounter; CloseReason::ALL.len()]; Listener::ALL.len()],
+    /// Handed to the DNS side (`DnsMetrics::rate_limited`).
+    pub(super) limited: [[HotCounter; LimitAction::ALL.len()]; LimitKind::ALL.len()],
+    /// The `dns_tcp` row is handed to the DNS side too.
+    pub(super) closed: [[HotCounter; CloseReason::ALL.len()]; Listener::ALL.len()],
 }
 
 impl LimitMetrics {
@@ -58,12 +71,6 @@ impl LimitMetrics {
 }
 
 impl Metrics {
-    /// Counts one answer held back by a rate limit. Under a flood this is
-    /// per packet: one relaxed atomic add.
-    pub fn rate_limited(&self, limit: LimitKind, action: LimitAction) {
-        self.limits.limited[limit as usize][action as usize].inc();
-    }
-
     /// Counts one connection ward closed itself.
     pub fn connection_closed(&self, listener: Listener, reason: CloseReason) {
         self.limits.closed[listener as usize][reason as usize].inc();

@@ -2,9 +2,20 @@
 //!
 //! Every name is a `ward_` constant below; `docs/metrics.md` describes each
 //! one and gives example alerts. Label values are always bounded: fixed
-//! enums ([`Protocol`], [`QueryResult`], [`UpstreamError`]), category names
-//! from the signed list, and upstream addresses from the config. Never a
-//! queried name or a client address.
+//! enums (`dns::Protocol`, `dns::QueryResult`, `dns::metrics::UpstreamError`,
+//! `sni::Unparsable`, `update::FetchResult`, …), category names from the
+//! signed list, and upstream addresses from the config. Never a queried
+//! name or a client address.
+//!
+//! # Who depends on whom
+//!
+//! Each area declares its own label enums (with `instrument::label_enum!`)
+//! and holds its own handles: [`DnsMetrics`], [`WebMetrics`],
+//! [`PageViews`], [`ListMetrics`]. This module sits above the areas: it
+//! names every family, registers it, pre-creates its series, and fills
+//! the areas' handles (`metrics/{dns,list,web,limits}.rs`). The areas
+//! depend only on the leaf `instrument`, never on this module, so their
+//! vocabulary lives with them and no import runs both ways.
 //!
 //! # Cost on the query path
 //!
@@ -12,35 +23,34 @@
 //! that happens per query:
 //!
 //! * label sets drawn from small enums are created at construction and
-//!   indexed from arrays ([`Metrics::query`], [`Metrics::malformed`]);
+//!   indexed from arrays (`DnsMetrics::query`, `DnsMetrics::malformed`);
 //! * open label sets hand out cloned handles that callers cache
-//!   ([`Metrics::blocked_counter`] per list, [`Metrics::upstream_handles`]
+//!   (`DnsMetrics::blocked_counter` per list, `DnsMetrics::upstream_handles`
 //!   per upstream).
 //!
 //! Either way a hot-path update is one relaxed atomic add. The measured
 //! numbers are in `docs/metrics.md`.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use crate::blockpage::PageViews;
+use crate::dns::DnsMetrics;
+use crate::sni::WebMetrics;
+use crate::update::ListMetrics;
+
 mod dns;
-mod labels;
 mod limits;
 mod list;
 mod report;
 mod web;
 
-pub use self::dns::UpstreamHandles;
-pub use self::labels::{
-    Channel, CloseReason, FetchResult, LimitAction, LimitKind, Listener, Protocol, QueryResult,
-    Unparsable, UpstreamError, WebResult,
-};
+pub use self::limits::Listener;
 pub use report::{
     CounterSnapshot, REPORT_DROPPED_TOTAL, REPORT_LAST_SUCCESS_TIMESTAMP_SECONDS,
     REPORT_SENT_TOTAL, REPORT_SPOOL_REPORTS, REPORT_SPOOL_WRITE_ERRORS_TOTAL, ReportChannel,
@@ -134,54 +144,6 @@ pub const UPSTREAM_LATENCY_BUCKETS: [f64; 13] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-/// Shards of a [`HotCounter`]: enough that the UDP workers of a large
-/// machine rarely share one.
-const SHARDS: usize = 16;
-
-/// A counter value split over cache-line-sized shards. Each thread adds to
-/// its own shard (threads are given shards round-robin), so UDP workers on
-/// different cores never write the same cache line on the per-query path;
-/// a scrape sums the shards. `inc` returns the shard's previous value, not
-/// the total.
-#[derive(Debug, Default)]
-pub struct Sharded {
-    shards: [Padded; SHARDS],
-}
-
-/// One shard, alone on its cache line (128 bytes: two lines, for CPUs that
-/// fetch lines in adjacent pairs).
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Padded(AtomicU64);
-
-fn shard() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
-    }
-    SHARD.with(|s| *s)
-}
-
-impl prometheus_client::metrics::counter::Atomic<u64> for Sharded {
-    fn inc(&self) -> u64 {
-        self.inc_by(1)
-    }
-
-    fn inc_by(&self, v: u64) -> u64 {
-        self.shards[shard()].0.fetch_add(v, Ordering::Relaxed)
-    }
-
-    fn get(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|s| s.0.load(Ordering::Relaxed))
-            .fold(0, u64::wrapping_add)
-    }
-}
-
-/// A counter bumped on every query: sharded per thread.
-pub type HotCounter = Counter<u64, Sharded>;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabels {
     version: &'static str,
@@ -189,13 +151,15 @@ struct VersionLabels {
 
 /// Every metric of the process. Make one at start-up, share it in an `Arc`.
 ///
-/// The handles are kept by area (`dns`, `list`, `web`, `limits`, `report`); each
-/// area's file registers its metrics and adds its methods to `Metrics`.
+/// The handles are kept by area: the DNS side, the web filters and the
+/// updater are each handed their own ([`dns`](Self::dns),
+/// [`web`](Self::web), [`list`](Self::list)); the limits and the reporter's
+/// handles stay here. Each area's file here registers its metrics.
 pub struct Metrics {
     registry: Registry,
-    dns: dns::DnsMetrics,
-    list: list::ListMetrics,
-    web: web::WebMetrics,
+    dns: Arc<DnsMetrics>,
+    list: Arc<ListMetrics>,
+    web: Arc<WebMetrics>,
     limits: limits::LimitMetrics,
     ready: Gauge,
     /// The compliance reporter's metrics (`metrics/report.rs`).
@@ -228,10 +192,14 @@ impl Metrics {
     /// Registers every metric and pre-creates every fixed-label series.
     pub fn new() -> Self {
         let mut r = Registry::default();
-        let dns = dns::DnsMetrics::register(&mut r);
-        let list = list::ListMetrics::register(&mut r);
-        let web = web::WebMetrics::register(&mut r);
+        let mut dns = dns::register(&mut r);
+        let list = list::register(&mut r);
+        let web = web::register(&mut r);
         let limits = limits::LimitMetrics::register(&mut r);
+        // The DNS side counts into the limits' families too: its rows of
+        // the series pre-created there.
+        dns.rate_limited = limits.limited.clone();
+        dns.tcp_closed = limits.closed[Listener::DnsTcp as usize].clone();
         let report = report::ReportMetrics::register(
             &mut r,
             &dns.blocked,
@@ -256,13 +224,34 @@ impl Metrics {
         );
         Self {
             registry: r,
-            dns,
-            list,
-            web,
+            dns: Arc::new(dns),
+            list: Arc::new(list),
+            web: Arc::new(web),
             limits,
             ready,
             report,
         }
+    }
+
+    /// The DNS side's handles.
+    pub fn dns(&self) -> &Arc<DnsMetrics> {
+        &self.dns
+    }
+
+    /// The web filters' handles (the block page's among them).
+    pub fn web(&self) -> &Arc<WebMetrics> {
+        &self.web
+    }
+
+    /// The block-page view counter, shared by the HTTP filter and the
+    /// block-page listener.
+    pub fn page_views(&self) -> &PageViews {
+        self.web.page_views()
+    }
+
+    /// The updater's handles.
+    pub fn list(&self) -> &Arc<ListMetrics> {
+        &self.list
     }
 
     /// Publishes readiness.

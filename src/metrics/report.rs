@@ -17,12 +17,13 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::dns::{BlockedLabels, UpstreamErrorLabels};
-use super::web::WebBlockedLabels;
-use super::{
-    BLOCKED_TOTAL, Channel, FetchResult, Metrics, UPSTREAM_ERRORS_TOTAL, UpstreamError,
-    WEB_BLOCKED_TOTAL, counter_name,
-};
+use super::{BLOCKED_TOTAL, Metrics, UPSTREAM_ERRORS_TOTAL, WEB_BLOCKED_TOTAL, counter_name};
+use crate::dns::metrics::UpstreamError;
+use crate::dns::metrics::{BlockedLabels, UpstreamErrorLabels};
+use crate::instrument::HotCounter;
+use crate::sni::Channel;
+use crate::sni::metrics::WebBlockedLabels;
+use crate::update::FetchResult;
 
 /// Report deliveries, by result.
 pub const REPORT_SENT_TOTAL: &str = "ward_report_sent_total";
@@ -111,7 +112,7 @@ pub(super) struct ReportMetrics {
 impl ReportMetrics {
     pub(super) fn register(
         r: &mut Registry,
-        blocked: &Family<BlockedLabels, super::HotCounter>,
+        blocked: &Family<BlockedLabels, HotCounter>,
         web_blocked: &Family<WebBlockedLabels, Counter>,
         upstream_errors: &Family<UpstreamErrorLabels, Counter>,
     ) -> Self {
@@ -265,14 +266,8 @@ impl Metrics {
     /// families' read locks once; meant for once per report window.
     pub fn snapshot(&self) -> CounterSnapshot {
         let mut s = CounterSnapshot {
-            queries: self
-                .dns
-                .queries
-                .iter()
-                .flatten()
-                .map(super::HotCounter::get)
-                .sum(),
-            malformed: self.dns.malformed.iter().map(super::HotCounter::get).sum(),
+            queries: self.dns.queries.iter().flatten().map(HotCounter::get).sum(),
+            malformed: self.dns.malformed.iter().map(HotCounter::get).sum(),
             ..CounterSnapshot::default()
         };
         // `expired` came after the report format was fixed: a collector
@@ -380,7 +375,7 @@ fn parse_sample(line: &str) -> Option<Sample<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Protocol, QueryResult};
+    use crate::dns::{Protocol, QueryResult};
 
     #[test]
     fn parses_samples() {
@@ -409,20 +404,22 @@ mod tests {
         assert_eq!(before.list_fetch_failures["network"], 0);
         assert!(!before.list_fetch_failures.contains_key("ok"));
 
-        m.query(Protocol::Udp, QueryResult::Blocked);
-        m.query(Protocol::Tcp, QueryResult::Forwarded);
-        m.malformed(Protocol::Udp);
-        let adult = m.blocked_counter("adult", "sinkhole");
+        m.dns().query(Protocol::Udp, QueryResult::Blocked);
+        m.dns().query(Protocol::Tcp, QueryResult::Forwarded);
+        m.dns().malformed(Protocol::Udp);
+        let adult = m.dns().blocked_counter("adult", "sinkhole");
         adult.inc_by(3);
-        m.blocked_counter("adult", "nxdomain").inc();
-        m.web_blocked(Channel::Sni, "adult");
-        m.web_blocked(Channel::Http, "gambling");
-        m.upstream_handles("192.0.2.1:53")
+        m.dns().blocked_counter("adult", "nxdomain").inc();
+        m.web().web_blocked(Channel::Sni, "adult");
+        m.web().web_blocked(Channel::Http, "gambling");
+        m.dns()
+            .upstream_handles("192.0.2.1:53")
             .error(UpstreamError::Timeout);
-        m.upstream_handles("192.0.2.2:53")
+        m.dns()
+            .upstream_handles("192.0.2.2:53")
             .error(UpstreamError::Timeout);
-        m.list_fetch(FetchResult::Network);
-        m.list_fetch(FetchResult::Ok);
+        m.list().list_fetch(FetchResult::Network);
+        m.list().list_fetch(FetchResult::Ok);
 
         let now = m.snapshot();
         let d = now.since(&before);

@@ -6,9 +6,12 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::*;
+use crate::dns::metrics::UpstreamError;
+use crate::dns::{Protocol, QueryResult};
 use crate::list::ListArtifact;
 use crate::list::build::build_from_str;
 use crate::list::{BuildOptions, Bytes, TrustedKeys, Verified};
+use crate::sni::Channel;
 
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -70,15 +73,15 @@ fn queries_are_pre_created_and_counted() {
         let s = format!("ward_malformed_total{{protocol=\"{}\"}}", p.as_str());
         assert_eq!(value(&text, &s).as_deref(), Some("0"), "{s}");
     }
-    m.query(Protocol::Udp, QueryResult::Blocked);
-    m.query(Protocol::Udp, QueryResult::Blocked);
-    m.query(Protocol::Tcp, QueryResult::NotImp);
-    m.malformed(Protocol::Tcp);
-    m.cache_hit();
-    m.cache_miss();
-    m.cache_miss();
-    m.set_cache_size(10, 2048);
-    m.list_reload_failed();
+    m.dns().query(Protocol::Udp, QueryResult::Blocked);
+    m.dns().query(Protocol::Udp, QueryResult::Blocked);
+    m.dns().query(Protocol::Tcp, QueryResult::NotImp);
+    m.dns().malformed(Protocol::Tcp);
+    m.dns().cache_hit();
+    m.dns().cache_miss();
+    m.dns().cache_miss();
+    m.dns().set_cache_size(10, 2048);
+    m.list().list_reload_failed();
     m.set_ready(true);
     let text = m.encode();
     for (series, want) in [
@@ -113,9 +116,9 @@ fn queries_are_pre_created_and_counted() {
 #[test]
 fn blocked_counter_handles_share_a_series() {
     let m = Metrics::new();
-    let a = m.blocked_counter("adult", "sinkhole");
-    let b = m.blocked_counter("adult", "sinkhole");
-    let other = m.blocked_counter("adult", "nxdomain");
+    let a = m.dns().blocked_counter("adult", "sinkhole");
+    let b = m.dns().blocked_counter("adult", "sinkhole");
+    let other = m.dns().blocked_counter("adult", "nxdomain");
     a.inc();
     b.inc();
     assert_eq!(a.get(), 2);
@@ -144,7 +147,7 @@ fn blocked_counter_handles_share_a_series() {
 #[test]
 fn label_values_are_escaped() {
     let m = Metrics::new();
-    m.blocked_counter("a\"b\\c\nd", "refused").inc();
+    m.dns().blocked_counter("a\"b\\c\nd", "refused").inc();
     let text = m.encode();
     assert!(
         text.contains(r#"ward_blocked_total{category="a\"b\\c\nd",action="refused"} 1"#),
@@ -155,8 +158,8 @@ fn label_values_are_escaped() {
 #[test]
 fn upstream_handles() {
     let m = Metrics::new();
-    let h = m.upstream_handles("192.0.2.1:53");
-    let again = m.upstream_handles("192.0.2.1:53");
+    let h = m.dns().upstream_handles("192.0.2.1:53");
+    let again = m.dns().upstream_handles("192.0.2.1:53");
     let text = m.encode();
     for e in UpstreamError::ALL {
         let s = format!(
@@ -224,7 +227,7 @@ fn upstream_handles() {
 fn set_list_none_and_some() {
     let m = Metrics::new();
     let now = ts("2026-01-15T00:00:00Z");
-    m.set_list(None, now, now);
+    m.list().set_list(None, now, now);
     let text = m.encode();
     for name in [
         LIST_LOADED,
@@ -238,7 +241,7 @@ fn set_list_none_and_some() {
 
     let list = list();
     let activated = ts("2026-01-02T03:04:05Z");
-    m.set_list(Some(&*list), activated, now);
+    m.list().set_list(Some(&*list), activated, now);
     let text = m.encode();
     for (name, want) in [
         (LIST_LOADED, "1".to_owned()),
@@ -263,20 +266,20 @@ fn set_list_none_and_some() {
 
     // Past expiry: set_list says so, and so does a refresh alone.
     let later = ts("2026-03-01T00:00:00Z");
-    m.set_list(Some(&*list), activated, later);
+    m.list().set_list(Some(&*list), activated, later);
     assert_eq!(value(&m.encode(), LIST_STALE).as_deref(), Some("1"));
-    m.set_list(Some(&*list), activated, now);
-    m.refresh_expiry(later);
+    m.list().set_list(Some(&*list), activated, now);
+    m.list().refresh_expiry(later);
     assert_eq!(value(&m.encode(), LIST_STALE).as_deref(), Some("1"));
-    m.refresh_expiry(now);
+    m.list().refresh_expiry(now);
     assert_eq!(value(&m.encode(), LIST_STALE).as_deref(), Some("0"));
     // Exactly at expiry counts as expired, as in `check_expiry`.
-    m.refresh_expiry(ts("2026-02-01T00:00:00Z"));
+    m.list().refresh_expiry(ts("2026-02-01T00:00:00Z"));
     assert_eq!(value(&m.encode(), LIST_STALE).as_deref(), Some("1"));
 
     // Back to no list: everything reads 0, and a refresh keeps it so.
-    m.set_list(None, later, later);
-    m.refresh_expiry(later);
+    m.list().set_list(None, later, later);
+    m.list().refresh_expiry(later);
     let text = m.encode();
     assert_eq!(value(&text, LIST_LOADED).as_deref(), Some("0"));
     assert_eq!(value(&text, LIST_STALE).as_deref(), Some("0"));
@@ -286,10 +289,10 @@ fn set_list_none_and_some() {
 #[test]
 fn all_names_are_exposed() {
     let m = Metrics::new();
-    m.blocked_counter("adult", "sinkhole");
-    m.upstream_handles("192.0.2.1:53");
-    m.web_blocked(Channel::Sni, "adult");
-    m.blockpage_view("adult");
+    m.dns().blocked_counter("adult", "sinkhole");
+    m.dns().upstream_handles("192.0.2.1:53");
+    m.web().web_blocked(Channel::Sni, "adult");
+    m.page_views().count("adult");
     let text = m.encode();
     assert!(text.ends_with("# EOF\n"), "{text}");
     for name in [

@@ -681,17 +681,17 @@ mod tests {
         let t0 = ts("2026-11-29T18:00:00Z");
         let (r, metrics) = reporter(dir.path(), t0);
         let spool = dir.path().join("spool");
-        metrics.query(
-            crate::metrics::Protocol::ALL[0],
-            crate::metrics::QueryResult::ALL[0],
+        metrics.dns().query(
+            crate::dns::Protocol::ALL[0],
+            crate::dns::QueryResult::ALL[0],
         );
         // The spool directory vanishes: the write fails (even as root).
         std::fs::remove_dir_all(&spool).unwrap();
         r.close_window(ts("2026-11-29T18:05:00Z"));
         std::fs::create_dir_all(&spool).unwrap();
-        metrics.query(
-            crate::metrics::Protocol::ALL[0],
-            crate::metrics::QueryResult::ALL[0],
+        metrics.dns().query(
+            crate::dns::Protocol::ALL[0],
+            crate::dns::QueryResult::ALL[0],
         );
         r.close_window(ts("2026-11-29T18:10:00Z"));
         let reports = spooled(&spool);
@@ -739,9 +739,9 @@ mod tests {
         std::fs::remove_file(spool.join(WINDOW_END_FILE)).unwrap();
         let before = spooled(&spool);
         let (r, metrics) = reporter(dir.path(), t0);
-        metrics.query(
-            crate::metrics::Protocol::ALL[0],
-            crate::metrics::QueryResult::ALL[0],
+        metrics.dns().query(
+            crate::dns::Protocol::ALL[0],
+            crate::dns::QueryResult::ALL[0],
         );
         r.close_window(ts("2026-11-29T18:04:00Z"));
         assert_eq!(spooled(&spool), before, "not replaced");

@@ -200,7 +200,7 @@ fn check_open_files(config: &Config) {
 /// The list source of `[list]`, with a warning when the demo key is
 /// trusted.
 fn open_source(config: &Config, node: &Node) -> Result<ListSource, ServeError> {
-    let source = ListSource::of(&config.list, &node.store, &node.metrics)?;
+    let source = ListSource::of(&config.list, &node.store, node.metrics.list())?;
     if source.trusts_demo_key() {
         warn!(
             key_id = DEMO_KEY_ID,
@@ -248,10 +248,10 @@ async fn load_first_list(
         if config.list.require_list {
             return Err(ServeError::NoList(reason));
         }
-        node.metrics.list_reload_failed();
+        node.metrics.list().list_reload_failed();
         error!(%reason, "ALARM: no verified list loaded; answering SERVFAIL (EDE 14) until one is, never unfiltered");
     }
-    publish_list(&node.metrics, &node.store);
+    publish_list(node.metrics.list(), &node.store);
     Ok(())
 }
 
@@ -289,7 +289,7 @@ async fn wait_for_stop(
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = hup.recv() => source.reload(metrics).await,
+            _ = hup.recv() => source.reload(metrics.list()).await,
             _ = term.recv() => { info!("SIGTERM: draining"); break; }
             _ = int.recv() => { info!("SIGINT: draining"); break; }
             () = &mut stop => { info!("stopping"); break; }

@@ -37,7 +37,7 @@ impl Services {
         let engine = Arc::new(Engine::new(
             tasks::engine_settings(config),
             Arc::clone(&node.store),
-            Arc::clone(&node.metrics),
+            Arc::clone(node.metrics.dns()),
         ));
         let dns_addrs = sockets.dns.local_addrs();
         let server = start_dns(config, sockets.dns, &engine, node, shutdown);
@@ -123,7 +123,7 @@ fn start_dns(
             idle_timeout: config.dns.tcp_idle_timeout,
             max_connections: config.dns.tcp_max_connections,
         },
-        Limiter::new(&config.limits, Arc::clone(&node.metrics)).map(Arc::new),
+        Limiter::new(&config.limits, Arc::clone(node.metrics.dns())).map(Arc::new),
         shutdown.clone(),
     )
 }
@@ -178,6 +178,6 @@ fn watch_list_file(source: &ListSource, node: &Node) -> Option<Arc<FileWatch>> {
         path,
         hint,
         Arc::clone(&node.store),
-        Arc::clone(&node.metrics),
+        Arc::clone(node.metrics.list()),
     )))
 }

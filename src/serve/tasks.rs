@@ -112,7 +112,7 @@ pub(super) async fn gauges(probe: Probe, metrics: Arc<Metrics>, shutdown: Cancel
     let engine = Arc::clone(&probe.engine);
     loop {
         engine.publish_cache_size();
-        publish_list(&metrics, engine.store());
+        publish_list(metrics.list(), engine.store());
         metrics.set_ready(probe.readiness().ready);
         tokio::select! {
             () = tokio::time::sleep(GAUGE_INTERVAL) => {}

@@ -12,8 +12,9 @@ use super::ServeError;
 use crate::blockpage::BlockPage;
 use crate::blockpage::head::HeadLimits;
 use crate::config::Config;
-use crate::metrics::{Channel, Metrics};
+use crate::metrics::Metrics;
 use crate::sni;
+use crate::sni::Channel;
 use crate::store::ListStore;
 
 /// The bound sockets of `[sni]`, `[http]` and `[blockpage]`.
@@ -89,7 +90,7 @@ impl WebListeners {
                 channel,
                 settings: settings.clone(),
                 store: Arc::clone(store),
-                metrics: Arc::clone(metrics),
+                metrics: Arc::clone(metrics.web()),
                 page: page.clone(),
                 query_log: config.log.query_log,
             });
@@ -112,7 +113,7 @@ impl WebListeners {
                     listener,
                     Arc::clone(page),
                     Arc::clone(store),
-                    Arc::clone(metrics),
+                    metrics.page_views().clone(),
                     HeadLimits {
                         max_bytes: p.max_head,
                         timeout: p.read_timeout,

@@ -11,11 +11,10 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 
 use super::proxy::Filter;
-use super::{Decision, decide};
+use super::{Channel, Decision, Unparsable, WebResult, decide};
 use crate::blockpage::head::{HeadError, HeadLimits, RequestHead, read_head};
 use crate::blockpage::send_and_close;
 use crate::config::OnUnparsable;
-use crate::metrics::{Channel, Unparsable, WebResult};
 
 /// Answer when no verified list is in force: never relay unchecked.
 const NOT_READY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 34\r\nCache-Control: no-store\r\nConnection: close\r\n\r\nfiltering is not ready; try again\n";
@@ -65,7 +64,7 @@ impl Filter {
         };
         let page = match (&head, &self.page) {
             (Some(head), Some(page)) if refusing => {
-                Some(page.respond(head, Some(active), &self.metrics))
+                Some(page.respond(head, Some(active), self.metrics.page_views()))
             }
             _ => None,
         };

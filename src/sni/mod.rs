@@ -16,16 +16,69 @@
 
 pub mod hello;
 mod http;
+pub mod metrics;
 mod proxy;
 mod relay;
 mod sockopt;
 
+pub use self::metrics::WebMetrics;
 pub use self::proxy::{Filter, SetupError, bind, check_privileges, serve};
 
 use crate::domain::NameKey;
-use crate::metrics::Unparsable;
+use crate::instrument::label_enum;
 use crate::policy::{self, Context, NameProblem, Verdict};
 use crate::store::Active;
+
+label_enum! {
+    /// A web-side filter: which of `[sni]`, `[http]` saw the traffic.
+    pub enum Channel {
+        Sni = "sni",
+        Http = "http",
+    }
+}
+
+label_enum! {
+    /// The outcome of one connection (SNI) or request (HTTP) through a
+    /// web-side filter (`ward_sni_connections_total`,
+    /// `ward_http_requests_total`).
+    pub enum WebResult {
+        /// A name was read, not listed: relayed to the original destination.
+        Allowed = "allowed",
+        /// A name was read and is listed: TLS alert or the 451 page.
+        Blocked = "blocked",
+        /// No usable name; `on_unparsable = "allow"` relayed it.
+        UnparsableAllowed = "unparsable_allowed",
+        /// No usable name; `on_unparsable = "block"` refused it.
+        UnparsableBlocked = "unparsable_blocked",
+        /// No verified list in force: refused, never relayed unchecked.
+        NotReady = "not_ready",
+        /// The client sent no complete hello/head within the deadline.
+        Timeout = "timeout",
+        /// Allowed, but the original destination could not be reached.
+        ConnectFailed = "connect_failed",
+        /// The client went away or the socket failed before a verdict.
+        ClientError = "client_error",
+    }
+}
+
+label_enum! {
+    /// Why no name could be taken from a ClientHello or request head
+    /// (`ward_web_unparsable_total`).
+    pub enum Unparsable {
+        /// A ClientHello without a server_name (or a request without a host).
+        NoName = "no_name",
+        /// The name is an IP address literal.
+        IpLiteral = "ip_literal",
+        /// The name is not a valid host name.
+        BadName = "bad_name",
+        /// The bytes are not TLS (SNI) or not HTTP (HTTP filter).
+        WrongProtocol = "wrong_protocol",
+        /// Inconsistent lengths, duplicate or overlong extensions.
+        Malformed = "malformed",
+        /// Larger than the configured cap.
+        TooLarge = "too_large",
+    }
+}
 
 /// The verdict on the names a client sent, as the web filters render it.
 #[derive(Debug, Clone)]

@@ -13,11 +13,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::hello::{HelloError, HelloReader, Progress};
-use super::{Decision, decide, relay, sockopt};
+use super::{Channel, Decision, Unparsable, WebMetrics, WebResult, decide, relay, sockopt};
 use crate::blockpage::{BlockPage, send_and_close};
 use crate::config::{InterceptMode, InterceptSettings, OnUnparsable};
 use crate::dns::engine::truncate_client;
-use crate::metrics::{Channel, Metrics, Unparsable, WebResult};
 use crate::store::{Active, ListStore};
 
 /// TLS alert `access_denied` (RFC 8446 §6.2), sent to a blocked client.
@@ -31,7 +30,7 @@ pub struct Filter {
     pub channel: Channel,
     pub settings: InterceptSettings,
     pub store: Arc<ListStore>,
-    pub metrics: Arc<Metrics>,
+    pub metrics: Arc<WebMetrics>,
     /// The notice page for blocked HTTP requests (`[http]` only).
     pub page: Option<Arc<BlockPage>>,
     /// `log.query_log`: log each verdict (client truncated, confidential

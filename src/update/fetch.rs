@@ -29,7 +29,7 @@ use reqwest::header::{self, HeaderValue};
 use reqwest::{StatusCode, Url, redirect};
 use tokio::io::AsyncWriteExt;
 
-use crate::metrics::FetchResult;
+use super::FetchResult;
 
 /// Longest wait for the TCP and TLS connection (or `list.timeout`, if
 /// shorter).

@@ -36,9 +36,9 @@ use tracing::{error, info, warn};
 
 use super::fetch::{TempFile, Validators};
 use super::state::{self, LIST_FILE, PREV_FILE, State, Verdict};
+use super::{FetchResult, ListMetrics};
 use super::{open_checked, verify_result};
 use crate::list::{ListArtifact, TrustedKeys, Verified};
-use crate::metrics::{FetchResult, Metrics};
 use crate::store::ListStore;
 
 /// Why a candidate list was not put in force. The list in force stays.
@@ -119,7 +119,7 @@ pub struct Keeper {
     /// it (rollback protection then lasts only as long as the process).
     dir: Option<PathBuf>,
     store: Arc<ListStore>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<ListMetrics>,
     state: Mutex<State>,
     equivocation: AtomicBool,
 }
@@ -134,7 +134,7 @@ impl Keeper {
         required: bool,
         trust: TrustedKeys,
         store: Arc<ListStore>,
-        metrics: Arc<Metrics>,
+        metrics: Arc<ListMetrics>,
     ) -> Result<Self, std::io::Error> {
         let usable = std::fs::create_dir_all(raw_dir).and_then(|()| writable(raw_dir));
         let dir = match usable {

@@ -44,16 +44,18 @@ use tracing::{debug, error, info, warn};
 use self::fetch::{Fetched, Fetcher};
 pub use self::keeper::{Candidate, Keeper, Offered, Origin, Refusal};
 pub use self::local::{LocalError, LocalList};
+pub use self::metrics::ListMetrics;
 pub use self::source::{ListSource, LoadError, SourceError};
 use self::state::{LIST_FILE, PREV_FILE};
 use crate::config::ListSettings;
+use crate::instrument::label_enum;
 use crate::list::{self, ListArtifact, TrustedKeys, Verified, VerifyError};
-use crate::metrics::{FetchResult, Metrics};
 use crate::store::ListStore;
 
 pub mod fetch;
 pub mod keeper;
 pub mod local;
+pub mod metrics;
 pub mod source;
 pub mod state;
 #[cfg(test)]
@@ -66,6 +68,65 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
 pub const FIRST_POLL_DELAY: Duration = Duration::from_secs(2);
 /// The largest back-off multiplier of `poll_interval`.
 const MAX_BACKOFF_FACTOR: u32 = 16;
+
+label_enum! {
+    /// The outcome of one poll of `list.url` (`ward_list_fetch_total`),
+    /// and the reasons the acceptance rule refuses a candidate list from
+    /// any source (`ward_list_rejected_total`).
+    pub enum FetchResult {
+        /// A newer list was downloaded, verified and put in force.
+        Ok = "ok",
+        /// 304, or the very list in force again.
+        NotModified = "not_modified",
+        /// A status other than 200/304.
+        HttpError = "http_error",
+        /// Connection, TLS or protocol failure (including a refused redirect).
+        Network = "network",
+        /// No complete answer within `list.timeout`.
+        Timeout = "timeout",
+        /// Larger than `list.max_size`.
+        TooLarge = "too_large",
+        /// Signed by a trusted key, but the signature does not verify.
+        BadSignature = "bad_signature",
+        /// Signed by a key not in `list.trusted_keys`.
+        UntrustedKey = "untrusted_key",
+        /// Older than the highest serial accepted.
+        Rollback = "rollback",
+        /// Same serial as the highest accepted, different content.
+        Equivocation = "equivocation",
+        /// Not a well-formed artifact (truncated, garbage, bad index).
+        Corrupt = "corrupt",
+        /// A valid artifact of another list id than the one this node follows.
+        WrongList = "wrong_list",
+        /// The download could not be stored or activated on local disk.
+        Io = "io",
+        /// Already past its expiry, while a list is in force.
+        Expired = "expired",
+    }
+}
+
+impl FetchResult {
+    /// Whether this is a reason to refuse a candidate list (a
+    /// `ward_list_rejected_total` label).
+    pub const fn is_refusal(self) -> bool {
+        matches!(
+            self,
+            Self::BadSignature
+                | Self::UntrustedKey
+                | Self::Rollback
+                | Self::Equivocation
+                | Self::Corrupt
+                | Self::WrongList
+                | Self::Io
+                | Self::Expired
+        )
+    }
+
+    /// Whether the poll failed (and the updater backs off).
+    pub const fn is_failure(self) -> bool {
+        !matches!(self, Self::Ok | Self::NotModified)
+    }
+}
 
 /// The updater's view for `/list/status` and `ward list status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,7 +197,7 @@ pub struct Updater {
     seed: Option<PathBuf>,
     poll_interval: Duration,
     store: Arc<ListStore>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<ListMetrics>,
     status: Mutex<UpdaterStatus>,
     poke: Notify,
 }
@@ -155,7 +216,7 @@ impl Updater {
         settings: &ListSettings,
         trust: TrustedKeys,
         store: Arc<ListStore>,
-        metrics: Arc<Metrics>,
+        metrics: Arc<ListMetrics>,
     ) -> Result<Self, SourceError> {
         let url = settings.url.clone().ok_or(SourceError::NoSource)?;
         let keeper = Keeper::new(

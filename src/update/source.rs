@@ -8,13 +8,13 @@ use std::time::Instant;
 
 use tracing::{error, info};
 
+use super::ListMetrics;
 use super::keeper::{Keeper, Offered, Origin};
 use super::state::{LIST_FILE, PREV_FILE};
 use super::{Updater, UpdaterStatus};
 use crate::config::ListSettings;
 use crate::keys::{self, DEMO_KEY_ID, KeyId};
 use crate::list::{self, Bytes, ListArtifact, TrustedKeys, Verified};
-use crate::metrics::Metrics;
 use crate::store::ListStore;
 
 /// Why the list source cannot be set up.
@@ -66,7 +66,7 @@ impl ListSource {
     pub fn of(
         settings: &ListSettings,
         store: &Arc<ListStore>,
-        metrics: &Arc<Metrics>,
+        metrics: &Arc<ListMetrics>,
     ) -> Result<Self, SourceError> {
         if settings.demo {
             return Ok(Self::Demo);
@@ -138,7 +138,7 @@ impl ListSource {
     /// SIGHUP: polls `list.url` at once, or offers `list.file` to the
     /// rule and swaps it in if it passes; a refusal keeps the list in
     /// force, logs an alarm and counts it.
-    pub async fn reload(&self, metrics: &Metrics) {
+    pub async fn reload(&self, metrics: &ListMetrics) {
         let (path, keeper) = match self {
             Self::Url(updater) => return updater.poke(),
             Self::Demo => return info!("SIGHUP: the embedded demo list never changes"),
@@ -262,7 +262,7 @@ pub fn log_list(msg: &str, list: &ListArtifact, activation: Option<std::time::Du
 }
 
 /// Publishes the list in force (or none) as gauges.
-pub fn publish_list(metrics: &Metrics, store: &ListStore) {
+pub fn publish_list(metrics: &ListMetrics, store: &ListStore) {
     let now = jiff::Timestamp::now();
     match store.load().as_ref() {
         Some(active) => metrics.set_list(Some(&active.list), active.activated_at, now),

@@ -14,6 +14,7 @@ use super::*;
 use crate::config::ListSettings;
 use crate::list::build::build_from_str;
 use crate::list::{BuildOptions, Bytes, TrustedKeys, Verified};
+use crate::metrics::Metrics;
 
 fn key() -> SigningKey {
     SigningKey::from_bytes(&[7; 32])
@@ -55,7 +56,7 @@ fn updater(dir: &Path, seed: Option<&Path>) -> Updater {
         &settings(dir, seed),
         trust(),
         Arc::new(ListStore::new()),
-        Arc::new(Metrics::new()),
+        Arc::clone(Metrics::new().list()),
     )
     .unwrap()
 }
@@ -253,7 +254,7 @@ fn waits_are_jittered_and_back_off_after_failures() {
         &s,
         trust(),
         Arc::new(ListStore::new()),
-        Arc::new(Metrics::new()),
+        Arc::clone(Metrics::new().list()),
     )
     .unwrap();
     lock(&u.status).consecutive_failures = 4;

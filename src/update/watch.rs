@@ -23,8 +23,8 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
+use super::ListMetrics;
 use crate::fsx::Stamp;
-use crate::metrics::Metrics;
 use crate::store::ListStore;
 
 /// How often the file's stamp is read.
@@ -39,7 +39,7 @@ pub struct FileWatch {
     /// What to tell the operator to do about a difference.
     hint: &'static str,
     store: Arc<ListStore>,
-    metrics: Arc<Metrics>,
+    metrics: Arc<ListMetrics>,
     diverged: AtomicBool,
 }
 
@@ -55,7 +55,7 @@ impl FileWatch {
         path: PathBuf,
         hint: &'static str,
         store: Arc<ListStore>,
-        metrics: Arc<Metrics>,
+        metrics: Arc<ListMetrics>,
     ) -> Self {
         Self {
             path,

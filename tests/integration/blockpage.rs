@@ -71,7 +71,7 @@ impl PageServer {
             listener,
             Arc::new(page),
             Arc::new(store()),
-            metrics.clone(),
+            metrics.page_views().clone(),
             limits,
             shutdown.clone(),
         ));

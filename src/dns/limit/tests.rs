@@ -61,7 +61,7 @@ fn the_clock_wrapping_past_44_bits_does_not_limit_anyone_for_long() {
 }
 
 fn limiter(s: LimitSettings) -> Limiter {
-    Limiter::new(&s, Arc::new(Metrics::new())).expect("a limit is on")
+    Limiter::new(&s, Arc::clone(Metrics::new().dns())).expect("a limit is on")
 }
 
 fn settings(client_qps: u32, rrl: u32, slip: u32) -> LimitSettings {
@@ -87,7 +87,7 @@ fn passed(l: &Limiter, client: &str, now: Instant, n: usize) -> usize {
 
 #[test]
 fn off_is_no_limiter_at_all() {
-    assert!(Limiter::new(&settings(0, 0, 2), Arc::new(Metrics::new())).is_none());
+    assert!(Limiter::new(&settings(0, 0, 2), Arc::clone(Metrics::new().dns())).is_none());
 }
 
 #[test]
