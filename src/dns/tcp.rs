@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -281,6 +282,50 @@ pub async fn accept_loop(
     }
 }
 
+/// The writer half of a connection: frames each answer and writes it. A
+/// client that does not read within `timeout` is closed, not buffered
+/// for; any write error, or the token (evicted, timed out, shutting
+/// down), ends it.
+async fn write_answers(
+    mut writer: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    timeout: Duration,
+    token: CancellationToken,
+    connections: Arc<Connections>,
+) {
+    loop {
+        let msg = tokio::select! {
+            m = rx.recv() => match m {
+                Some(m) => m,
+                None => break,
+            },
+            // Evicted, timed out or shutting down: stop at once.
+            () = token.cancelled() => break,
+        };
+        let mut framed = Vec::with_capacity(msg.len() + 2);
+        // Responses are built under 64 KiB (counts and RDATA lengths
+        // are u16 and ward never concatenates messages).
+        framed.extend_from_slice(&(msg.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+        framed.extend_from_slice(&msg);
+        // A client that does not read is closed, not buffered for.
+        // The write is not cut short by the token: this is the one
+        // place that sees the stall, and counts it once.
+        match tokio::time::timeout(timeout, writer.write_all(&framed)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                token.cancel();
+                break;
+            }
+            Err(_) => {
+                connections.closed(CloseReason::WriteTimeout);
+                token.cancel();
+                break;
+            }
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
 /// One client connection.
 struct Connection {
     id: u64,
@@ -294,118 +339,112 @@ struct Connection {
 }
 
 impl Connection {
+    /// Reads framed queries until the client leaves, goes idle, or the
+    /// connection is cancelled; answers go through one writer task, in
+    /// the order they are ready (forwards run concurrently, at most
+    /// [`PIPELINE_DEPTH`] at a time).
     async fn run(self, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
-        let (mut reader, mut writer) = stream.into_split();
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(PIPELINE_DEPTH);
-        let (timeout, token) = (self.timeout, self.token.clone());
-        let connections = Arc::clone(&self.connections);
-        let writer_task = self.tracker.spawn(async move {
-            loop {
-                let msg = tokio::select! {
-                    m = rx.recv() => match m {
-                        Some(m) => m,
-                        None => break,
-                    },
-                    // Evicted, timed out or shutting down: stop at once.
-                    () = token.cancelled() => break,
-                };
-                let mut framed = Vec::with_capacity(msg.len() + 2);
-                // Responses are built under 64 KiB (counts and RDATA lengths
-                // are u16 and ward never concatenates messages).
-                framed.extend_from_slice(
-                    &(msg.len().min(usize::from(u16::MAX)) as u16).to_be_bytes(),
-                );
-                framed.extend_from_slice(&msg);
-                // A client that does not read is closed, not buffered for.
-                // The write is not cut short by the token: this is the one
-                // place that sees the stall, and counts it once.
-                match tokio::time::timeout(timeout, writer.write_all(&framed)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => {
-                        token.cancel();
-                        break;
-                    }
-                    Err(_) => {
-                        connections.closed(CloseReason::WriteTimeout);
-                        token.cancel();
-                        break;
-                    }
-                }
-            }
-            let _ = writer.shutdown().await;
-        });
+        let (mut reader, writer) = stream.into_split();
+        let (tx, rx) = mpsc::channel::<Vec<u8>>(PIPELINE_DEPTH);
+        let writer_task = self.tracker.spawn(write_answers(
+            writer,
+            rx,
+            self.timeout,
+            self.token.clone(),
+            Arc::clone(&self.connections),
+        ));
         let depth = Arc::new(Semaphore::new(PIPELINE_DEPTH));
         let mut buf = Vec::new();
-        loop {
-            let len = tokio::select! {
-                r = tokio::time::timeout(self.timeout, reader.read_u16()) => match r {
-                    Ok(Ok(len)) => usize::from(len),
-                    // EOF or a reset: the connection is done.
-                    Ok(Err(_)) => break,
-                    Err(_) => {
-                        self.connections.closed(CloseReason::Idle);
-                        break;
-                    }
-                },
-                () = self.token.cancelled() => break,
-            };
-            buf.resize(len, 0);
-            let read = tokio::select! {
-                r = tokio::time::timeout(self.timeout, reader.read_exact(&mut buf)) => r,
-                () = self.token.cancelled() => break,
-            };
-            match read {
-                Ok(Ok(_)) => {}
-                Ok(Err(_)) => break,
-                Err(_) => {
-                    self.connections.closed(CloseReason::Idle);
-                    break;
-                }
-            }
-            self.connections.mark(self.id, true);
-            let in_flight = InFlight {
-                connections: Arc::clone(&self.connections),
-                id: self.id,
-            };
-            let mut out = Vec::new();
-            match self.engine.prepare(&buf, self.src, Protocol::Tcp, &mut out) {
-                Step::Reply => {
-                    drop(in_flight);
-                    if !self.send(&tx, out).await {
-                        break;
-                    }
-                }
-                // Unparseable bytes on a stream: framing can no longer be
-                // trusted, so close.
-                Step::Drop => break,
-                Step::Forward(pending) => {
-                    let permit = tokio::select! {
-                        p = Arc::clone(&depth).acquire_owned() => p,
-                        () = self.token.cancelled() => break,
-                    };
-                    let Ok(permit) = permit else { break };
-                    let (tx, engine) = (tx.clone(), Arc::clone(&self.engine));
-                    let (timeout, token) = (self.timeout, self.token.clone());
-                    self.tracker.spawn(async move {
-                        let bytes = tokio::select! {
-                            b = engine.forward(*pending) => b,
-                            // The connection is gone: nobody to answer.
-                            () = token.cancelled() => return,
-                        };
-                        drop(in_flight);
-                        // A full queue means the writer is stuck on a client
-                        // that does not read; the writer counts the close.
-                        if tokio::time::timeout(timeout, tx.send(bytes)).await.is_err() {
-                            token.cancel();
-                        }
-                        drop(permit);
-                    });
-                }
+        while self.read_query(&mut reader, &mut buf).await {
+            if !self.answer(&buf, &tx, &depth).await {
+                break;
             }
         }
         drop(tx);
         let _ = writer_task.await;
+    }
+
+    /// Reads the next length-prefixed message into `buf`; false when the
+    /// connection is done (EOF, reset, idle timeout, cancelled).
+    async fn read_query(&self, reader: &mut OwnedReadHalf, buf: &mut Vec<u8>) -> bool {
+        let len = tokio::select! {
+            r = tokio::time::timeout(self.timeout, reader.read_u16()) => match r {
+                Ok(Ok(len)) => usize::from(len),
+                // EOF or a reset: the connection is done.
+                Ok(Err(_)) => return false,
+                Err(_) => {
+                    self.connections.closed(CloseReason::Idle);
+                    return false;
+                }
+            },
+            () = self.token.cancelled() => return false,
+        };
+        buf.resize(len, 0);
+        let read = tokio::select! {
+            r = tokio::time::timeout(self.timeout, reader.read_exact(buf)) => r,
+            () = self.token.cancelled() => return false,
+        };
+        match read {
+            Ok(Ok(_)) => true,
+            Ok(Err(_)) => false,
+            Err(_) => {
+                self.connections.closed(CloseReason::Idle);
+                false
+            }
+        }
+    }
+
+    /// Answers one query: at once from the engine, or from a forward in a
+    /// task of its own. False when the connection should close.
+    async fn answer(
+        &self,
+        query: &[u8],
+        tx: &mpsc::Sender<Vec<u8>>,
+        depth: &Arc<Semaphore>,
+    ) -> bool {
+        self.connections.mark(self.id, true);
+        let in_flight = InFlight {
+            connections: Arc::clone(&self.connections),
+            id: self.id,
+        };
+        let mut out = Vec::new();
+        match self
+            .engine
+            .prepare(query, self.src, Protocol::Tcp, &mut out)
+        {
+            Step::Reply => {
+                drop(in_flight);
+                self.send(tx, out).await
+            }
+            // Unparseable bytes on a stream: framing can no longer be
+            // trusted, so close.
+            Step::Drop => false,
+            Step::Forward(pending) => {
+                let permit = tokio::select! {
+                    p = Arc::clone(depth).acquire_owned() => p,
+                    () = self.token.cancelled() => return false,
+                };
+                let Ok(permit) = permit else { return false };
+                let (tx, engine) = (tx.clone(), Arc::clone(&self.engine));
+                let (timeout, token) = (self.timeout, self.token.clone());
+                self.tracker.spawn(async move {
+                    let bytes = tokio::select! {
+                        b = engine.forward(*pending) => b,
+                        // The connection is gone: nobody to answer.
+                        () = token.cancelled() => return,
+                    };
+                    drop(in_flight);
+                    // A full queue means the writer is stuck on a client
+                    // that does not read; the writer counts the close.
+                    if tokio::time::timeout(timeout, tx.send(bytes)).await.is_err() {
+                        token.cancel();
+                    }
+                    drop(permit);
+                });
+                true
+            }
+        }
     }
 
     /// Queues an answer; false (and the connection closes) when the
