@@ -61,8 +61,37 @@ pub enum Rejected {
 /// Checks `resp` against our query (`id` and `question`, the question
 /// section we sent) and takes it apart.
 pub fn accept(resp: &[u8], id: u16, question: &[u8]) -> Result<Upstreamed, Rejected> {
-    let mut r = Reader::new(resp);
-    let header = Header::read(&mut r)?;
+    let (header, qend) = answers(resp, id, question)?;
+    let negative = header.rcode() == RCODE_NXDOMAIN
+        || (header.rcode() == RCODE_NOERROR && header.ancount == 0);
+    let kept = keep_records(resp, &header, qend, negative)?;
+    // Only sections the client needs are kept; see the module docs.
+    let counts = [header.ancount, if negative { header.nscount } else { 0 }, 0];
+    let cache_ttl = if negative {
+        kept.negative_ttl
+    } else if header.rcode() == RCODE_NOERROR {
+        kept.min_ttl
+    } else {
+        None
+    };
+    let mut body = resp[qend..kept.body_end].to_vec();
+    // The TTLs as read (a top-bit TTL is 0 from here on).
+    patch_ttls(&mut body, &kept.ttls, 0);
+    Ok(Upstreamed {
+        header,
+        counts,
+        body,
+        ttls: kept.ttls,
+        cache_ttl,
+        chain: kept.chain,
+    })
+}
+
+/// Whether `resp` answers our query: its ID, QR, one question equal to
+/// ours (case aside), and not truncated. The header and where the
+/// question ends.
+fn answers(resp: &[u8], id: u16, question: &[u8]) -> Result<(Header, usize), Rejected> {
+    let header = Header::read(&mut Reader::new(resp))?;
     if header.id != id || !header.has(flags::QR) || header.qdcount != 1 {
         return Err(Rejected::Mismatch);
     }
@@ -74,23 +103,42 @@ pub fn accept(resp: &[u8], id: u16, question: &[u8]) -> Result<Upstreamed, Rejec
     if header.has(flags::TC) {
         return Err(Rejected::Truncated);
     }
-    r = Reader::at(resp, qend);
+    Ok((header, qend))
+}
 
-    let negative = header.rcode() == RCODE_NXDOMAIN
-        || (header.rcode() == RCODE_NOERROR && header.ancount == 0);
-    let mut min_ttl: Option<u32> = None;
-    let mut negative_ttl: Option<u32> = None;
-    let mut ttls = Vec::new();
-    let mut chain = Vec::new();
-    let mut body_end = qend;
-    let mut counts = [header.ancount, header.nscount, 0u16];
+/// What [`keep_records`] found in the records the client gets.
+struct Kept {
+    /// (offset after the question of a TTL field, that TTL).
+    ttls: Vec<(u16, u32)>,
+    /// Names the answer leads to.
+    chain: Vec<NameKey>,
+    /// Where the last kept record ends.
+    body_end: usize,
+    /// The smallest TTL of a kept record.
+    min_ttl: Option<u32>,
+    /// A negative answer's TTL: its SOA's, capped by the SOA minimum.
+    negative_ttl: Option<u32>,
+}
+
+/// Walks every record after the question (at `qend`), checking each, and
+/// notes what the client gets: the answer section, and the authority
+/// section of a `negative` answer. The OPT and what follows it are
+/// dropped.
+fn keep_records(
+    resp: &[u8],
+    header: &Header,
+    qend: usize,
+    negative: bool,
+) -> Result<Kept, Rejected> {
+    let mut r = Reader::at(resp, qend);
+    let mut kept = Kept {
+        ttls: Vec::new(),
+        chain: Vec::new(),
+        body_end: qend,
+        min_ttl: None,
+        negative_ttl: None,
+    };
     let mut opt_seen = false;
-    // Only sections the client needs are kept; see the module docs.
-    let keep_authority = negative;
-    if !keep_authority {
-        counts[1] = 0;
-    }
-
     let sections = [
         (0usize, header.ancount),
         (1, header.nscount),
@@ -109,42 +157,25 @@ pub fn accept(resp: &[u8], id: u16, question: &[u8]) -> Result<Upstreamed, Rejec
                 opt_seen = true;
                 continue;
             }
-            if opt_seen || section == 2 || (section == 1 && !keep_authority) {
+            if opt_seen || section == 2 || (section == 1 && !negative) {
                 continue;
             }
-            body_end = rr.end;
+            kept.body_end = rr.end;
             // RFC 2181 §8: a TTL with the top bit set means 0.
             let ttl = if rr.ttl > MAX_TTL { 0 } else { rr.ttl };
             // Offsets into a message of at most 64 KiB fit in u16.
-            ttls.push(((rr.ttl_at - qend) as u16, ttl));
-            min_ttl = Some(min_ttl.map_or(ttl, |m| m.min(ttl)));
+            kept.ttls.push(((rr.ttl_at - qend) as u16, ttl));
+            kept.min_ttl = Some(kept.min_ttl.map_or(ttl, |m| m.min(ttl)));
             if section == 0 {
-                collect_chain(resp, &rr, &mut chain)?;
+                collect_chain(resp, &rr, &mut kept.chain)?;
             }
             if section == 1 && rr.rtype == TYPE_SOA && negative {
                 let minimum = soa_minimum(resp, &rr)?;
-                negative_ttl = Some(ttl.min(minimum));
+                kept.negative_ttl = Some(ttl.min(minimum));
             }
         }
     }
-    let cache_ttl = if negative {
-        negative_ttl
-    } else if header.rcode() == RCODE_NOERROR {
-        min_ttl
-    } else {
-        None
-    };
-    let mut body = resp[qend..body_end].to_vec();
-    // The TTLs as read (a top-bit TTL is 0 from here on).
-    patch_ttls(&mut body, &ttls, 0);
-    Ok(Upstreamed {
-        header,
-        counts,
-        body,
-        ttls,
-        cache_ttl,
-        chain,
-    })
+    Ok(kept)
 }
 
 /// The largest TTL a record may carry (RFC 2181 §8): 2^31 − 1.
