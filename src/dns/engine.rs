@@ -211,6 +211,10 @@ impl Engine {
 
     /// Everything up to the upstream exchange. A [`Step::Reply`] answer
     /// is left in `out` (its previous contents are replaced).
+    ///
+    /// The steps: parse; `screen` what needs no list (ACL, CHAOS, other
+    /// classes); take the list in force; `decide` under it (blocked, ANY,
+    /// cached), else hand the upstream a `pending` query.
     pub fn prepare(
         &self,
         packet: &[u8],
@@ -223,44 +227,68 @@ impl Engine {
             Ok(q) => q,
             Err(reject) => return self.reject(&reject, packet, protocol, out),
         };
-        let edns = ClientEdns::of(&q);
-        let udp = protocol == Protocol::Udp;
-        let payload = self.settings.upstream.edns_payload;
-        let mut finish = |reply: Reply<'_>, result: QueryResult| {
-            self.metrics.query(protocol, result);
-            reply.encode_into(out, edns, payload, udp);
-            Step::Reply
+        let mut finish = Finish {
+            metrics: &self.metrics,
+            protocol,
+            edns: ClientEdns::of(&q),
+            payload: self.settings.upstream.edns_payload,
+            out,
         };
-
-        if !self.allowed(client_ip) {
-            let reply = Reply::empty(&q.header, q.question, RCODE_REFUSED)
-                .with_ede(ede::PROHIBITED, "client not allowed");
-            return finish(reply, QueryResult::Refused);
-        }
-        if q.qclass == CLASS_CH {
-            return match self.local_body(&q) {
-                Some(Ok(body)) => {
-                    let mut reply = Reply::with_body(&q.header, q.question, &body);
-                    reply.flags |= flags::AA;
-                    finish(reply, QueryResult::Local)
-                }
-                Some(Err(())) => finish(not_ready(&q.header, q.question), QueryResult::ServFail),
-                None => finish(
-                    Reply::empty(&q.header, q.question, RCODE_REFUSED),
-                    QueryResult::Refused,
-                ),
-            };
-        }
-        if q.qclass != CLASS_IN {
-            return finish(
-                Reply::empty(&q.header, q.question, RCODE_REFUSED),
-                QueryResult::Refused,
-            );
+        if let Some(step) = self.screen(&q, client_ip, &mut finish) {
+            return step;
         }
         let guard = self.store.load();
         let Some(active) = guard.as_ref() else {
-            return finish(not_ready(&q.header, q.question), QueryResult::ServFail);
+            return finish.reply(not_ready(&q.header, q.question), QueryResult::ServFail);
         };
+        self.decide(&q, active, client_ip, &mut finish)
+    }
+
+    /// Answers the queries no list is needed for: a client outside
+    /// `allow_clients` (REFUSED), the CHAOS class (the local TXT records),
+    /// and every class but IN (REFUSED). `None`: go on to the list.
+    #[inline]
+    fn screen(&self, q: &Query<'_>, client_ip: IpAddr, finish: &mut Finish<'_>) -> Option<Step> {
+        if !self.allowed(client_ip) {
+            let reply = Reply::empty(&q.header, q.question, RCODE_REFUSED)
+                .with_ede(ede::PROHIBITED, "client not allowed");
+            return Some(finish.reply(reply, QueryResult::Refused));
+        }
+        if q.qclass == CLASS_CH {
+            return Some(match self.local_body(q) {
+                Some(Ok(body)) => {
+                    let mut reply = Reply::with_body(&q.header, q.question, &body);
+                    reply.flags |= flags::AA;
+                    finish.reply(reply, QueryResult::Local)
+                }
+                Some(Err(())) => {
+                    finish.reply(not_ready(&q.header, q.question), QueryResult::ServFail)
+                }
+                None => finish.reply(
+                    Reply::empty(&q.header, q.question, RCODE_REFUSED),
+                    QueryResult::Refused,
+                ),
+            });
+        }
+        if q.qclass != CLASS_IN {
+            return Some(finish.reply(
+                Reply::empty(&q.header, q.question, RCODE_REFUSED),
+                QueryResult::Refused,
+            ));
+        }
+        None
+    }
+
+    /// The query under the list in force: blocked, the ANY answer, a
+    /// cached answer, or a forward.
+    #[inline]
+    fn decide(
+        &self,
+        q: &Query<'_>,
+        active: &Active,
+        client_ip: IpAddr,
+        finish: &mut Finish<'_>,
+    ) -> Step {
         let cache_key = KeyBuf::new(
             &q.key,
             q.qtype,
@@ -286,7 +314,7 @@ impl Engine {
             }
             self.log(client_ip, active, &q.key, q.qtype, Some(&block), "blocked");
             let per_list = self.per_list(active);
-            return finish(
+            return finish.reply(
                 self.blocked_reply(&q.header, q.question, q.qtype, &per_list, &block),
                 QueryResult::Blocked,
             );
@@ -294,7 +322,7 @@ impl Engine {
         if q.qtype == TYPE_ANY {
             // Allowed, but never forwarded: RFC 8482's minimal answer.
             self.log(client_ip, active, &q.key, q.qtype, None, "any");
-            return finish(
+            return finish.reply(
                 Reply::with_body(&q.header, q.question, &self.any),
                 QueryResult::Local,
             );
@@ -312,26 +340,14 @@ impl Engine {
                     }
                     self.metrics.cache_hit();
                     self.log(client_ip, active, &q.key, q.qtype, None, "cached");
-                    return finish(cached_reply(&q, &entry, edns, now), QueryResult::Cached);
+                    let reply = cached_reply(q, &entry, finish.edns, now);
+                    return finish.reply(reply, QueryResult::Cached);
                 }
                 cache.remove(&cache_key);
             }
             self.metrics.cache_miss();
         }
-        let mut lower = q.question.to_vec();
-        let name_len = lower.len() - 4;
-        lower[..name_len].make_ascii_lowercase();
-        Step::Forward(Box::new(Pending {
-            header: q.header,
-            question: q.question.to_vec(),
-            lower,
-            key: q.key.clone(),
-            qtype: q.qtype,
-            edns,
-            cache_key,
-            protocol,
-            client: client_ip,
-        }))
+        Step::Forward(pending(q, cache_key, finish, client_ip))
     }
 
     /// The upstream exchange and the response-side check.
@@ -650,6 +666,46 @@ fn client_reply<'a>(
         counts,
         ..Reply::empty(h, question, rcode)
     }
+}
+
+/// Where a reply made without an upstream goes: counted under its
+/// result, then encoded into the caller's buffer.
+struct Finish<'a> {
+    metrics: &'a DnsMetrics,
+    protocol: Protocol,
+    edns: ClientEdns,
+    payload: u16,
+    out: &'a mut Vec<u8>,
+}
+
+impl Finish<'_> {
+    #[inline]
+    fn reply(&mut self, reply: Reply<'_>, result: QueryResult) -> Step {
+        self.metrics.query(self.protocol, result);
+        let udp = self.protocol == Protocol::Udp;
+        reply.encode_into(self.out, self.edns, self.payload, udp);
+        Step::Reply
+    }
+}
+
+/// What the upstream exchange needs of an allowed query that missed the
+/// cache: the question as asked and in lower case for the upstream, and
+/// the keys to check and cache the answer under.
+fn pending(q: &Query<'_>, cache_key: KeyBuf, finish: &Finish<'_>, client: IpAddr) -> Box<Pending> {
+    let mut lower = q.question.to_vec();
+    let name_len = lower.len() - 4;
+    lower[..name_len].make_ascii_lowercase();
+    Box::new(Pending {
+        header: q.header,
+        question: q.question.to_vec(),
+        lower,
+        key: q.key.clone(),
+        qtype: q.qtype,
+        edns: finish.edns,
+        cache_key,
+        protocol: finish.protocol,
+        client,
+    })
 }
 
 /// A cache hit as the client's reply: its ID, question and EDNS around
