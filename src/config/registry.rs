@@ -78,93 +78,10 @@ impl Registry {
     }
 
     fn extract(mut root: Table<'_, '_>) -> Self {
-        let mut seen: HashMap<(String, String), String> = HashMap::new();
-        let mut by_key: HashMap<KeyId, (String, String)> = HashMap::new();
-        let nodes = root.tables("node", |mut t| {
-            let isp_id = required(&mut t, "node", "isp_id", identifier, "the ISP's id");
-            let node_id = required(&mut t, "node", "node_id", identifier, "the node's id");
-            let key = node_key(&mut t, "node");
-            let (isp_id, node_id, key) = (isp_id?, node_id?, key?);
-            let here = t.path_of("");
-            let here = here.trim_end_matches('.').to_owned();
-            let id = (isp_id.clone(), node_id.clone());
-            if let Some(first) = seen.get(&id) {
-                t.error(
-                    "node_id",
-                    format!("{isp_id}/{node_id} is already registered in {first}; each node once"),
-                );
-                return None;
-            }
-            let key_id = KeyId::of(&key);
-            if let Some((isp, node)) = by_key.get(&key_id) {
-                let key_name = if t.has("key") { "key" } else { "public_key" };
-                t.error(
-                    key_name,
-                    format!(
-                        "key {key_id} is already registered for {isp}/{node}; every node needs a key of its own (`ward keygen`)"
-                    ),
-                );
-                return None;
-            }
-            seen.insert(id.clone(), here);
-            by_key.insert(key_id, id);
-            Some(RegisteredNode {
-                isp_id,
-                node_id,
-                key,
-            })
-        });
-        let nodes = match nodes {
-            Got::Missing => {
-                root.error_unplaced(
-                    "node",
-                    "no [[node]] registered: every report would be refused; add one [[node]] per ward node with its isp_id, node_id and key",
-                );
-                Vec::new()
-            }
-            got => got.or(Vec::new()),
-        };
-        let mut seen_probers: HashMap<String, String> = HashMap::new();
-        let mut prober_keys: HashMap<KeyId, String> = HashMap::new();
-        let probers = root.tables("prober", |mut t| {
-            let prober_id = required(&mut t, "prober", "prober_id", identifier, "the prober's id");
-            let key = node_key(&mut t, "prober");
-            let (prober_id, key) = (prober_id?, key?);
-            let here = t.path_of("");
-            let here = here.trim_end_matches('.').to_owned();
-            if let Some(first) = seen_probers.get(&prober_id) {
-                t.error(
-                    "prober_id",
-                    format!("prober {prober_id} is already registered in {first}; each prober once"),
-                );
-                return None;
-            }
-            let key_id = KeyId::of(&key);
-            let key_name = if t.has("key") { "key" } else { "public_key" };
-            if let Some((isp, node)) = by_key.get(&key_id) {
-                t.error(
-                    key_name,
-                    format!(
-                        "key {key_id} is node {isp}/{node}'s key; a prober needs a key of its own (`ward keygen`), so a node's report can never pass for a probe"
-                    ),
-                );
-                return None;
-            }
-            if let Some(other) = prober_keys.get(&key_id) {
-                t.error(
-                    key_name,
-                    format!(
-                        "key {key_id} is already registered for prober {other}; every prober needs a key of its own (`ward keygen`)"
-                    ),
-                );
-                return None;
-            }
-            seen_probers.insert(prober_id.clone(), here);
-            prober_keys.insert(key_id, prober_id.clone());
-            Some(RegisteredProber { prober_id, key })
-        });
+        let (nodes, node_keys) = read_nodes(&mut root);
+        let probers = read_probers(&mut root, &node_keys);
         let mut registry = Self::from_nodes(nodes);
-        registry.set_probers(probers.or(Vec::new()));
+        registry.set_probers(probers);
         registry
     }
 
@@ -264,6 +181,104 @@ fn node_key(t: &mut Table<'_, '_>, table: &str) -> Option<VerifyingKey> {
         }
         (file, inline) => file.ok().or(inline.ok()),
     }
+}
+
+/// Every `[[node]]`, each id and each key once; also who holds each key.
+fn read_nodes(root: &mut Table<'_, '_>) -> (Vec<RegisteredNode>, HashMap<KeyId, (String, String)>) {
+    let mut seen: HashMap<(String, String), String> = HashMap::new();
+    let mut by_key: HashMap<KeyId, (String, String)> = HashMap::new();
+    let nodes = root.tables("node", |mut t| {
+        let isp_id = required(&mut t, "node", "isp_id", identifier, "the ISP's id");
+        let node_id = required(&mut t, "node", "node_id", identifier, "the node's id");
+        let key = node_key(&mut t, "node");
+        let (isp_id, node_id, key) = (isp_id?, node_id?, key?);
+        let here = t.path_of("");
+        let here = here.trim_end_matches('.').to_owned();
+        let id = (isp_id.clone(), node_id.clone());
+        if let Some(first) = seen.get(&id) {
+            t.error(
+                "node_id",
+                format!("{isp_id}/{node_id} is already registered in {first}; each node once"),
+            );
+            return None;
+        }
+        let key_id = KeyId::of(&key);
+        if let Some((isp, node)) = by_key.get(&key_id) {
+            let key_name = if t.has("key") { "key" } else { "public_key" };
+            t.error(
+                key_name,
+                format!(
+                    "key {key_id} is already registered for {isp}/{node}; every node needs a key of its own (`ward keygen`)"
+                ),
+            );
+            return None;
+        }
+        seen.insert(id.clone(), here);
+        by_key.insert(key_id, id);
+        Some(RegisteredNode {
+            isp_id,
+            node_id,
+            key,
+        })
+    });
+    let nodes = match nodes {
+        Got::Missing => {
+            root.error_unplaced(
+                "node",
+                "no [[node]] registered: every report would be refused; add one [[node]] per ward node with its isp_id, node_id and key",
+            );
+            Vec::new()
+        }
+        got => got.or(Vec::new()),
+    };
+    (nodes, by_key)
+}
+
+/// Every `[[prober]]`, each id and each key once, and no node's key.
+fn read_probers(
+    root: &mut Table<'_, '_>,
+    by_key: &HashMap<KeyId, (String, String)>,
+) -> Vec<RegisteredProber> {
+    let mut seen_probers: HashMap<String, String> = HashMap::new();
+    let mut prober_keys: HashMap<KeyId, String> = HashMap::new();
+    let probers = root.tables("prober", |mut t| {
+        let prober_id = required(&mut t, "prober", "prober_id", identifier, "the prober's id");
+        let key = node_key(&mut t, "prober");
+        let (prober_id, key) = (prober_id?, key?);
+        let here = t.path_of("");
+        let here = here.trim_end_matches('.').to_owned();
+        if let Some(first) = seen_probers.get(&prober_id) {
+            t.error(
+                "prober_id",
+                format!("prober {prober_id} is already registered in {first}; each prober once"),
+            );
+            return None;
+        }
+        let key_id = KeyId::of(&key);
+        let key_name = if t.has("key") { "key" } else { "public_key" };
+        if let Some((isp, node)) = by_key.get(&key_id) {
+            t.error(
+                key_name,
+                format!(
+                    "key {key_id} is node {isp}/{node}'s key; a prober needs a key of its own (`ward keygen`), so a node's report can never pass for a probe"
+                ),
+            );
+            return None;
+        }
+        if let Some(other) = prober_keys.get(&key_id) {
+            t.error(
+                key_name,
+                format!(
+                    "key {key_id} is already registered for prober {other}; every prober needs a key of its own (`ward keygen`)"
+                ),
+            );
+            return None;
+        }
+        seen_probers.insert(prober_id.clone(), here);
+        prober_keys.insert(key_id, prober_id.clone());
+        Some(RegisteredProber { prober_id, key })
+    });
+    probers.or(Vec::new())
 }
 
 #[cfg(test)]

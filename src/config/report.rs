@@ -13,6 +13,7 @@ use super::extract::{self, Got, Invalid, Table};
 use crate::keys::SecretKeyFile;
 use crate::readers::CaBundle;
 use crate::spelling;
+use toml::de::DeValue;
 
 /// `report.interval`: one report per five minutes.
 pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(300);
@@ -86,101 +87,37 @@ impl ReportSettings {
     /// Reads `[report]`; `None` when the section is absent (or unusable,
     /// in which case the errors are recorded).
     pub(super) fn extract(mut t: Table<'_, '_>, list: &super::ListSettings) -> Option<Self> {
-        use extract::{byte_size, duration, https_url, integer, path};
+        use extract::{https_url, path};
         if !t.is_present() {
             return None;
         }
-        fn required(t: &mut Table<'_, '_>, key: &str, what: &str) {
-            t.error(key, format!("required in [report]: {what}"));
-        }
-        let isp_id = match t.get("isp_id", identifier) {
-            Got::Missing => {
-                required(
-                    &mut t,
-                    "isp_id",
-                    "the ISP's id as the ministry registered it",
-                );
-                None
-            }
-            got => got.ok(),
-        };
-        let node_id = match t.get("node_id", identifier) {
-            Got::Missing => {
-                required(&mut t, "node_id", "this node's id, unique within the ISP");
-                None
-            }
-            got => got.ok(),
-        };
-        let key = match t.get("key", |v| {
-            SecretKeyFile::read(&path(v)?).map_err(|e| Invalid(e.to_string()))
-        }) {
-            Got::Missing => {
-                required(
-                    &mut t,
-                    "key",
-                    "the node's signing key (.key from `ward keygen`); register its .pub with the ministry",
-                );
-                None
-            }
-            got => got.ok(),
-        };
-        let url = match t.get("url", https_url) {
-            Got::Missing => {
-                required(&mut t, "url", "the ministry's collector, an https:// URL");
-                None
-            }
-            got => got.ok(),
-        };
+        let isp_id = required(
+            &mut t,
+            "isp_id",
+            identifier,
+            "the ISP's id as the ministry registered it",
+        );
+        let node_id = required(
+            &mut t,
+            "node_id",
+            identifier,
+            "this node's id, unique within the ISP",
+        );
+        let key = required(
+            &mut t,
+            "key",
+            |v| SecretKeyFile::read(&path(v)?).map_err(|e| Invalid(e.to_string())),
+            "the node's signing key (.key from `ward keygen`); register its .pub with the ministry",
+        );
+        let url = required(
+            &mut t,
+            "url",
+            https_url,
+            "the ministry's collector, an https:// URL",
+        );
         let ca_file = t.get("ca_file", extract::ca_file).ok();
-        let interval = match t.get(
-            "interval",
-            duration(MIN_REPORT_INTERVAL, MAX_REPORT_INTERVAL),
-        ) {
-            Got::Ok(d) if d.subsec_nanos() != 0 => {
-                t.error(
-                    "interval",
-                    "must be a whole number of seconds, e.g. \"5m\" or \"90s\"",
-                );
-                DEFAULT_REPORT_INTERVAL
-            }
-            got => got.or(DEFAULT_REPORT_INTERVAL),
-        };
-        let spool_max_bytes = match t.get("spool_max_bytes", byte_size) {
-            Got::Ok(n) if n < MIN_SPOOL_MAX_BYTES => {
-                t.error(
-                    "spool_max_bytes",
-                    format!(
-                        "{n} bytes holds hardly a report; the minimum is {MIN_SPOOL_MAX_BYTES}"
-                    ),
-                );
-                DEFAULT_SPOOL_MAX_BYTES
-            }
-            got => got.or(DEFAULT_SPOOL_MAX_BYTES),
-        };
-        let min_count = match t.get("min_count", integer(0, i128::from(MAX_MIN_COUNT))) {
-            Got::Ok(n) if n < MIN_MIN_COUNT => {
-                t.error(
-                    "min_count",
-                    format!(
-                        "{n} is below {MIN_MIN_COUNT}: smaller counts could reveal one child's activity on a small node; it can only be raised"
-                    ),
-                );
-                DEFAULT_MIN_COUNT
-            }
-            got => got.or(DEFAULT_MIN_COUNT),
-        };
-        let spool_dir = t
-            .get("spool_dir", path)
-            .or(PathBuf::from(DEFAULT_SPOOL_DIR));
-        if spool_dir.components().eq(list.state_dir.components()) {
-            t.error(
-                "spool_dir",
-                format!(
-                    "{} is also list.state_dir; give the report spool a directory of its own, e.g. \"{DEFAULT_SPOOL_DIR}\"",
-                    spool_dir.display()
-                ),
-            );
-        }
+        let (interval, spool_max_bytes, min_count) = amounts(&mut t);
+        let spool_dir = spool_dir(&mut t, list);
         Some(Self {
             isp_id: isp_id?,
             node_id: node_id?,
@@ -193,6 +130,81 @@ impl ReportSettings {
             min_count,
         })
     }
+}
+
+/// Reads a key `[report]` cannot do without; its absence is an error
+/// that says what to put there.
+fn required<T>(
+    t: &mut Table<'_, '_>,
+    key: &'static str,
+    parse: impl FnOnce(&DeValue<'_>) -> Result<T, Invalid>,
+    what: &str,
+) -> Option<T> {
+    match t.get(key, parse) {
+        Got::Missing => {
+            t.error(key, format!("required in [report]: {what}"));
+            None
+        }
+        got => got.ok(),
+    }
+}
+
+/// `interval`, `spool_max_bytes` and `min_count`, each within its bounds.
+fn amounts(t: &mut Table<'_, '_>) -> (Duration, u64, u64) {
+    use extract::{byte_size, duration, integer};
+    let interval = match t.get(
+        "interval",
+        duration(MIN_REPORT_INTERVAL, MAX_REPORT_INTERVAL),
+    ) {
+        Got::Ok(d) if d.subsec_nanos() != 0 => {
+            t.error(
+                "interval",
+                "must be a whole number of seconds, e.g. \"5m\" or \"90s\"",
+            );
+            DEFAULT_REPORT_INTERVAL
+        }
+        got => got.or(DEFAULT_REPORT_INTERVAL),
+    };
+    let spool_max_bytes = match t.get("spool_max_bytes", byte_size) {
+        Got::Ok(n) if n < MIN_SPOOL_MAX_BYTES => {
+            t.error(
+                "spool_max_bytes",
+                format!("{n} bytes holds hardly a report; the minimum is {MIN_SPOOL_MAX_BYTES}"),
+            );
+            DEFAULT_SPOOL_MAX_BYTES
+        }
+        got => got.or(DEFAULT_SPOOL_MAX_BYTES),
+    };
+    let min_count = match t.get("min_count", integer(0, i128::from(MAX_MIN_COUNT))) {
+        Got::Ok(n) if n < MIN_MIN_COUNT => {
+            t.error(
+                "min_count",
+                format!(
+                    "{n} is below {MIN_MIN_COUNT}: smaller counts could reveal one child's activity on a small node; it can only be raised"
+                ),
+            );
+            DEFAULT_MIN_COUNT
+        }
+        got => got.or(DEFAULT_MIN_COUNT),
+    };
+    (interval, spool_max_bytes, min_count)
+}
+
+/// `spool_dir`, which must not be the list's state directory.
+fn spool_dir(t: &mut Table<'_, '_>, list: &super::ListSettings) -> PathBuf {
+    let spool_dir = t
+        .get("spool_dir", extract::path)
+        .or(PathBuf::from(DEFAULT_SPOOL_DIR));
+    if spool_dir.components().eq(list.state_dir.components()) {
+        t.error(
+            "spool_dir",
+            format!(
+                "{} is also list.state_dir; give the report spool a directory of its own, e.g. \"{DEFAULT_SPOOL_DIR}\"",
+                spool_dir.display()
+            ),
+        );
+    }
+    spool_dir
 }
 
 #[cfg(test)]
