@@ -70,9 +70,7 @@ fn summary(config: &CollectorConfig) -> String {
         StorageSettings::Sqlite(p) => format!("SQLite {}", p.display()),
         // The URL may hold a password, in the user part or as a
         // `password=` parameter: redacted in both.
-        StorageSettings::Postgres(url) => {
-            format!("PostgreSQL at {}", crate::collector::postgres::redact(url))
-        }
+        StorageSettings::Postgres(pg) => format!("PostgreSQL at {}", pg.target.shown),
     };
     let published = match config.published.as_ref().map(|p| &p.source) {
         Some(PublishedSource::Url(u)) => format!("latest serial from {u}"),

@@ -153,11 +153,12 @@ async fn open_storage(
                 .map_err(joined)??;
             Arc::new(store)
         }
-        StorageSettings::Postgres(url) => {
-            let url = url.clone();
-            let store = tokio::task::spawn_blocking(move || postgres::PostgresStore::open(&url))
-                .await
-                .map_err(joined)??;
+        StorageSettings::Postgres(pg) => {
+            let target = pg.target.clone();
+            let store =
+                tokio::task::spawn_blocking(move || postgres::PostgresStore::open_target(target))
+                    .await
+                    .map_err(joined)??;
             Arc::new(store)
         }
     })

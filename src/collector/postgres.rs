@@ -272,6 +272,12 @@ impl PostgresStore {
             url: e.url,
             reason: e.reason,
         })?;
+        Self::open_target(target)
+    }
+
+    /// [`PostgresStore::open`] with the URL already parsed (by the
+    /// config, which read its `sslrootcert`). Blocking.
+    pub fn open_target(target: Target) -> Result<Self, StorageError> {
         if target.exposed {
             tracing::warn!(
                 url = %target.shown,

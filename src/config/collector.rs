@@ -55,19 +55,51 @@ pub const MAX_USER_NAME_LEN: usize = 64;
 pub enum StorageSettings {
     /// An SQLite database file (created on first start).
     Sqlite(PathBuf),
-    /// A PostgreSQL connection URL (`postgres://` or `postgresql://`);
-    /// it may hold a password, so `Debug` shows it redacted.
-    Postgres(String),
+    /// A PostgreSQL connection URL (`postgres://` or `postgresql://`),
+    /// parsed (and its `sslrootcert` read) when the config was loaded.
+    Postgres(Box<PostgresUrl>),
+}
+
+/// A PostgreSQL URL and what it says, read once. The URL may hold a
+/// password, so `Debug` shows it redacted; two are equal when their URLs
+/// are (the parsed form has no equality of its own).
+#[derive(Clone)]
+pub struct PostgresUrl {
+    pub url: String,
+    pub target: crate::readers::postgres::Target,
+}
+
+impl PostgresUrl {
+    /// Parses `url` without connecting; the error never holds the password.
+    pub fn parse(url: &str) -> Result<Self, crate::readers::postgres::UrlError> {
+        Ok(Self {
+            url: url.to_owned(),
+            target: crate::readers::postgres::Target::parse(url)?,
+        })
+    }
+}
+
+impl PartialEq for PostgresUrl {
+    fn eq(&self, other: &Self) -> bool {
+        self.url == other.url
+    }
+}
+
+impl Eq for PostgresUrl {}
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PostgresUrl")
+            .field(&self.target.shown)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for StorageSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
-            Self::Postgres(url) => f
-                .debug_tuple("Postgres")
-                .field(&crate::readers::postgres::redact(url))
-                .finish(),
+            Self::Postgres(pg) => f.debug_tuple("Postgres").field(&pg.target.shown).finish(),
         }
     }
 }
@@ -351,8 +383,8 @@ fn storage(value: &toml::de::DeValue<'_>) -> Result<StorageSettings, Invalid> {
     if text.starts_with("postgres://") || text.starts_with("postgresql://") {
         // Checked without connecting (sslmode, sslrootcert, the syntax);
         // the error never repeats the URL, which may hold a password.
-        crate::readers::postgres::check_url(text).map_err(|e| Invalid(e.to_string()))?;
-        return Ok(StorageSettings::Postgres(text.to_owned()));
+        let pg = PostgresUrl::parse(text).map_err(|e| Invalid(e.reason.to_string()))?;
+        return Ok(StorageSettings::Postgres(Box::new(pg)));
     }
     if text.contains("://") {
         return Err(Invalid(format!(

@@ -274,7 +274,9 @@ fn the_password_never_appears_in_errors_or_debug() {
         shown.contains("***") || user.get_password().is_none(),
         "{shown}"
     );
-    let settings = crate::config::collector::StorageSettings::Postgres(wrong.clone());
+    let settings = crate::config::collector::StorageSettings::Postgres(Box::new(
+        crate::config::collector::PostgresUrl::parse(&wrong).unwrap(),
+    ));
     let shown = format!("{settings:?}");
     assert!(!shown.contains(secret), "{shown}");
 }
