@@ -181,7 +181,7 @@ pub(crate) fn activation_lags_are_one_per_node_and_serial(s: &dyn Storage) {
 /// the order, flags, and the blocked cells with exact and suppressed
 /// counts; a report without blocked counts still has its window.
 pub(crate) fn windows_are_filtered_ordered_and_carry_their_counts(s: &dyn Storage) {
-    use super::store::{BlockedCell, BlockedCount, WindowQuery};
+    use super::store::WindowQuery;
     let a = report("n2", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 1);
     let b = report("n1", "2026-11-29T18:05:00Z", "2026-11-29T18:10:00Z", 2);
     let c = report("n1", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 1);
@@ -214,7 +214,33 @@ pub(crate) fn windows_are_filtered_ordered_and_carry_their_counts(s: &dyn Storag
             ("n2", "2026-11-29T18:00:00Z".to_owned()),
         ]
     );
-    let first = &got[0];
+    first_window_is_complete(&got[0]);
+    assert!(got[1].flags.is_empty());
+    assert_eq!(got[2].flags, [WindowFlag::Overlap]);
+    assert!(got[3].blocked.is_empty(), "no counts, still a window");
+
+    // Overlap with [from, to): 18:05 to 18:09 touches only the window
+    // 18:05–18:10 of n1 (windows ending at 18:05 or starting at 18:09
+    // are outside), and n2's none.
+    let some = s
+        .windows(&all("2026-11-29T18:05:00Z", "2026-11-29T18:09:00Z"))
+        .unwrap();
+    let ids: Vec<_> = some.iter().map(|w| w.window_start.to_string()).collect();
+    assert_eq!(ids, ["2026-11-29T18:05:00Z"]);
+
+    let mut one = all("2026-11-29T00:00:00Z", "2026-11-30T00:00:00Z");
+    one.node_id = Some("n2".into());
+    let n2 = s.windows(&one).unwrap();
+    assert_eq!(n2.len(), 1);
+    assert_eq!(n2[0].node_id, "n2");
+    one.isp_id = Some("other-isp".into());
+    assert!(s.windows(&one).unwrap().is_empty());
+}
+
+/// The fields and blocked cells of the first window the windows test
+/// reads back (node n1, 18:00–18:05).
+fn first_window_is_complete(first: &super::store::WindowRow) {
+    use super::store::{BlockedCell, BlockedCount};
     assert_eq!(first.isp_id, "isp");
     assert_eq!(first.list_id.as_deref(), Some("national"));
     assert_eq!(first.list_serial, Some(1));
@@ -222,7 +248,6 @@ pub(crate) fn windows_are_filtered_ordered_and_carry_their_counts(s: &dyn Storag
     assert_eq!(first.received_at, ts("2026-11-29T18:10:00Z"));
     // Stored after the window 18:05–18:10 of the same node: backwards.
     assert_eq!(first.flags, [WindowFlag::Backwards]);
-    assert!(got[1].flags.is_empty());
     assert_eq!(
         first.blocked,
         [
@@ -243,25 +268,6 @@ pub(crate) fn windows_are_filtered_ordered_and_carry_their_counts(s: &dyn Storag
             },
         ]
     );
-    assert_eq!(got[2].flags, [WindowFlag::Overlap]);
-    assert!(got[3].blocked.is_empty(), "no counts, still a window");
-
-    // Overlap with [from, to): 18:05 to 18:09 touches only the window
-    // 18:05–18:10 of n1 (windows ending at 18:05 or starting at 18:09
-    // are outside), and n2's none.
-    let some = s
-        .windows(&all("2026-11-29T18:05:00Z", "2026-11-29T18:09:00Z"))
-        .unwrap();
-    let ids: Vec<_> = some.iter().map(|w| w.window_start.to_string()).collect();
-    assert_eq!(ids, ["2026-11-29T18:05:00Z"]);
-
-    let mut one = all("2026-11-29T00:00:00Z", "2026-11-30T00:00:00Z");
-    one.node_id = Some("n2".into());
-    let n2 = s.windows(&one).unwrap();
-    assert_eq!(n2.len(), 1);
-    assert_eq!(n2[0].node_id, "n2");
-    one.isp_id = Some("other-isp".into());
-    assert!(s.windows(&one).unwrap().is_empty());
 }
 
 /// An accepted probe result of `prober` about `isp` at `at`.
@@ -324,27 +330,7 @@ pub(crate) fn probes_are_stored_once_newest_first(s: &dyn Storage) {
             old.result.probe_id.as_str()
         ]
     );
-    let o = &all[2];
-    assert_eq!(o.prober_id, "p1");
-    assert_eq!(o.isp_id, "isp-a");
-    assert_eq!(o.node_id.as_deref(), Some("hn-01"));
-    assert_eq!(o.resolver, "192.0.2.53:53");
-    assert_eq!(o.probed_at, ts("2026-11-29T17:00:00Z"));
-    assert_eq!(o.received_at, ts("2026-11-29T18:10:00Z"));
-    assert_eq!((o.list_id.as_str(), o.list_serial), ("vn-national", 2));
-    assert_eq!(o.serial_seen, Some(1));
-    assert_eq!(o.compliant, Some(false));
-    assert_eq!(o.reasons, old.result.reasons);
-    assert_eq!((o.dns.probed, o.dns.blocked, o.dns.failed), (5, 4, 0));
-    assert_eq!(o.sni, None);
-    let n = &all[0];
-    assert_eq!(n.compliant, None, "no verdict stays no verdict");
-    assert_eq!(n.serial_seen, None);
-    assert_eq!(n.node_id, None);
-    assert_eq!(
-        n.sni.map(|c| (c.probed, c.blocked, c.failed)),
-        Some((3, 3, 0))
-    );
+    probe_rows_read_back(&all[2], &all[0], &old);
 
     let a = s
         .probes(&ProbeQuery {
@@ -368,6 +354,34 @@ pub(crate) fn probes_are_stored_once_newest_first(s: &dyn Storage) {
         "the body is kept byte for byte"
     );
     assert_eq!(s.probe_body("ffff").unwrap(), None);
+}
+
+/// The fields of two probe rows the probes test reads back: the old one
+/// (`o`, with every field) and the new one (`n`, without a verdict).
+fn probe_rows_read_back(
+    o: &super::store::ProbeRow,
+    n: &super::store::ProbeRow,
+    old: &AcceptedProbe,
+) {
+    assert_eq!(o.prober_id, "p1");
+    assert_eq!(o.isp_id, "isp-a");
+    assert_eq!(o.node_id.as_deref(), Some("hn-01"));
+    assert_eq!(o.resolver, "192.0.2.53:53");
+    assert_eq!(o.probed_at, ts("2026-11-29T17:00:00Z"));
+    assert_eq!(o.received_at, ts("2026-11-29T18:10:00Z"));
+    assert_eq!((o.list_id.as_str(), o.list_serial), ("vn-national", 2));
+    assert_eq!(o.serial_seen, Some(1));
+    assert_eq!(o.compliant, Some(false));
+    assert_eq!(o.reasons, old.result.reasons);
+    assert_eq!((o.dns.probed, o.dns.blocked, o.dns.failed), (5, 4, 0));
+    assert_eq!(o.sni, None);
+    assert_eq!(n.compliant, None, "no verdict stays no verdict");
+    assert_eq!(n.serial_seen, None);
+    assert_eq!(n.node_id, None);
+    assert_eq!(
+        n.sni.map(|c| (c.probed, c.blocked, c.failed)),
+        Some((3, 3, 0))
+    );
 }
 
 /// What a backend's open function returns: `(store, guard)`, or
