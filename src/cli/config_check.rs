@@ -1,5 +1,6 @@
 //! `ward config check`: validate a config file, reporting every problem at
-//! once as `FILE:LINE: KEY: message`, before a `ward serve` would refuse it.
+//! once as `FILE:LINE: KEY: message`, before a `ward serve` would refuse it;
+//! with `--print`, write the effective configuration back out as TOML.
 
 use std::fmt::Display;
 use std::path::PathBuf;
@@ -19,6 +20,11 @@ pub(crate) struct Args {
     /// warning. The packaged systemd unit runs this before starting.
     #[arg(long)]
     strict: bool,
+    /// After a successful check, print the effective configuration (every
+    /// key, defaults filled in) as TOML on stdout; the `OK` line goes to
+    /// stderr, so stdout is a config file.
+    #[arg(long)]
+    print: bool,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -58,7 +64,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(super::EXIT_FAILURE));
     }
-    println!("{}: OK: {}", args.file.display(), summary(&config));
+    let ok = format!("{}: OK: {}", args.file.display(), summary(&config));
+    if args.print {
+        eprintln!("{ok}");
+        print!("{}", config.to_toml());
+    } else {
+        println!("{ok}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

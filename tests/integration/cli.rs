@@ -541,3 +541,97 @@ fn collector_check_validates_the_demo_config_and_names_every_problem() {
     }
     assert!(!dir.path().join("db").exists());
 }
+
+/// `config check --print` writes the effective configuration: every
+/// section and key, defaults filled in, as a file that reads back to the
+/// same values.
+#[test]
+fn config_check_print_writes_a_config_that_reads_back_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    // The reporting example with upstreams of its own, so that the test
+    // does not depend on this machine's /etc/resolv.conf.
+    let reporting = dir.path().join("node-reporting.toml");
+    let example = fs::read_to_string(repo().join("examples/node-reporting.toml")).unwrap();
+    fs::write(
+        &reporting,
+        format!("[dns]\nupstreams = [\"192.0.2.53\"]\n{example}"),
+    )
+    .unwrap();
+    let reporting = reporting.display().to_string();
+    for file in ["examples/ward.toml", reporting.as_str()] {
+        // Run from the source tree: the examples' paths are relative to it.
+        let r = ward(&repo(), &["config", "check", "--print", file]);
+        assert_eq!(r.code, 0, "{r:?}");
+        // stdout is the config alone; the OK line is on stderr.
+        assert!(r.stderr.contains(&format!("{file}: OK: listen ")), "{r:?}");
+        let printed: toml::Table = r
+            .stdout
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}\n{}", r.stdout));
+        for section in ["dns", "cache", "limits", "list", "block", "admin", "log"] {
+            assert!(printed.contains_key(section), "no [{section}] in {r:?}");
+        }
+        let value = |section: &str, key: &str| printed[section][key].clone();
+        assert_eq!(value("list", "file").as_str(), Some("examples/demo.ward"));
+        assert_eq!(
+            value("list", "trusted_keys"),
+            toml::Value::Array(vec!["examples/demo.pub".into()])
+        );
+        // Defaults the file leaves out are written.
+        assert_eq!(value("dns", "edns_payload").as_integer(), Some(1232));
+        assert_eq!(value("cache", "max_memory").as_str(), Some("64MiB"));
+        assert_eq!(value("block", "action").as_str(), Some("sinkhole"));
+
+        let again = dir.path().join("again.toml");
+        fs::write(&again, &r.stdout).unwrap();
+        let again = again.display().to_string();
+        let back = ward(&repo(), &["config", "check", "--print", &again]);
+        assert_eq!(back.code, 0, "{back:?}");
+        assert_eq!(
+            back.stdout, r.stdout,
+            "the printed config changed on a re-read"
+        );
+        // The same summary as a check of the original file.
+        let plain = ward(&repo(), &["config", "check", file]);
+        assert_eq!(plain.code, 0, "{plain:?}");
+        let summary = |text: &str| {
+            text.lines()
+                .find_map(|l| l.split_once(": OK: "))
+                .map(|(_, s)| s.to_owned())
+        };
+        assert_eq!(
+            summary(&back.stderr),
+            summary(&plain.stdout),
+            "{back:?}\n{plain:?}"
+        );
+    }
+    let printed: toml::Table = ward(&repo(), &["config", "check", "--print", &reporting])
+        .stdout
+        .parse()
+        .unwrap();
+    assert_eq!(
+        printed["report"]["key"].as_str(),
+        Some("examples/demo-node.key")
+    );
+    assert_eq!(printed["report"]["interval"].as_str(), Some("5s"));
+
+    // Nothing is printed unless the check passes, and the exit codes are
+    // those of `config check`: 1 for the demo key under --strict, 64 for
+    // a config error.
+    let r = ward(
+        &repo(),
+        &[
+            "config",
+            "check",
+            "--print",
+            "--strict",
+            "examples/ward.toml",
+        ],
+    );
+    fails(&r, 1, "refusing (--strict)");
+    assert_eq!(r.stdout, "", "{r:?}");
+    fs::write(dir.path().join("bad.toml"), "[dns]\nlisen = []\n").unwrap();
+    let r = ward(dir.path(), &["config", "check", "--print", "bad.toml"]);
+    fails(&r, 64, "error(s) in bad.toml");
+    assert_eq!(r.stdout, "", "{r:?}");
+}
