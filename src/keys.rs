@@ -206,6 +206,51 @@ impl serde::Serialize for SecretKeyFile {
     }
 }
 
+/// A public key file read once (by `config`, when it loads): the file as
+/// named, and the key it held then (`list.trusted_keys`, `[published]
+/// trusted_keys`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicKeyFile {
+    path: PathBuf,
+    key: VerifyingKey,
+}
+
+impl PublicKeyFile {
+    /// Reads the public key at `path` ([`read_public`]).
+    pub fn read(path: &Path) -> Result<Self, KeyError> {
+        Ok(Self {
+            key: read_public(path)?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The file, as the configuration names it.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn key(&self) -> &VerifyingKey {
+        &self.key
+    }
+}
+
+/// The path and the key id.
+impl fmt::Debug for PublicKeyFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublicKeyFile")
+            .field("path", &self.path)
+            .field("key_id", &KeyId::of(&self.key).to_string())
+            .finish()
+    }
+}
+
+/// Written as its path, the way the configuration names it.
+impl serde::Serialize for PublicKeyFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::spelling::path(&self.path, s)
+    }
+}
+
 /// Reads a signing key file.
 pub fn read_secret(path: &Path) -> Result<SigningKey, KeyError> {
     let text = read(path)?;
@@ -327,6 +372,27 @@ mod tests {
             read_secret(&p),
             Err(KeyError::PublicWhereSecretExpected { .. })
         ));
+    }
+
+    #[test]
+    fn public_key_file_holds_the_key_and_writes_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = generate().unwrap();
+        let (s, p) = write_pair(&dir.path().join("k"), &key, false).unwrap();
+        let file = PublicKeyFile::read(&p).unwrap();
+        assert_eq!(file.path(), p);
+        assert_eq!(file.key(), &key.verifying_key());
+        let id = KeyId::of(&key.verifying_key()).to_string();
+        assert!(format!("{file:?}").contains(&id), "{file:?}");
+        assert_eq!(
+            serde_json::to_string(&file).unwrap(),
+            serde_json::to_string(&p).unwrap()
+        );
+        // The errors of `read_public`, word for word.
+        assert_eq!(
+            PublicKeyFile::read(&s).unwrap_err().to_string(),
+            read_public(&s).unwrap_err().to_string()
+        );
     }
 
     #[test]

@@ -127,15 +127,6 @@ pub fn path_some<S: Serializer, P: AsRef<Path>>(
     }
 }
 
-/// Paths as text.
-pub fn paths<S: Serializer, P: AsRef<Path>>(values: &[P], s: S) -> Result<S::Ok, S::Error> {
-    let mut seq = s.serialize_seq(Some(values.len()))?;
-    for p in values {
-        seq.serialize_element(&p.as_ref().to_string_lossy())?;
-    }
-    seq.end()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

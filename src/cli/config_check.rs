@@ -43,17 +43,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let mut demo = false;
-    for (i, path) in config.list.trusted_keys.iter().enumerate() {
-        // Loading already read every key; a file gone since is not our
-        // concern here.
-        if let Ok(key) = keys::read_public(path)
-            && KeyId::of(&key).to_string() == keys::DEMO_KEY_ID
-        {
+    for (i, trusted) in config.list.trusted_keys.iter().enumerate() {
+        if KeyId::of(trusted.key()).to_string() == keys::DEMO_KEY_ID {
             demo = true;
             let level = if args.strict { "error" } else { "warning" };
             eprintln!(
                 "ward: {level}: list.trusted_keys[{i}] ({}) is the public demo key; anyone can sign with it, never trust it in production",
-                path.display()
+                trusted.path().display()
             );
         }
     }

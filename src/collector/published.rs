@@ -79,9 +79,6 @@ impl CheckResult {
 /// Why `[published]` cannot be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishedError {
-    /// A `trusted_keys` file cannot be read.
-    #[error("{0}")]
-    Key(crate::keys::KeyError),
     /// The HTTPS client for the list endpoint cannot be set up.
     #[error("{0}")]
     Client(crate::update::fetch::ClientError),
@@ -122,13 +119,10 @@ impl std::fmt::Debug for Tracker {
 }
 
 impl Tracker {
-    /// Reads the keys and prepares the fetcher; `download_dir` holds a
-    /// download while it is verified.
+    /// Trusts the keys read with the config and prepares the fetcher;
+    /// `download_dir` holds a download while it is verified.
     pub fn new(settings: &PublishedSettings, download_dir: &Path) -> Result<Self, PublishedError> {
-        let mut trust = TrustedKeys::new();
-        for path in &settings.trusted_keys {
-            trust.add(crate::keys::read_public(path).map_err(PublishedError::Key)?);
-        }
+        let trust: TrustedKeys = settings.trusted_keys.iter().map(|k| *k.key()).collect();
         let source = match &settings.source {
             PublishedSource::Url(url) => Source::Url {
                 fetcher: Fetcher::new(

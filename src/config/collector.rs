@@ -157,8 +157,9 @@ impl std::fmt::Debug for User {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedSettings {
     pub source: PublishedSource,
-    /// The ministry's list signing keys (`.pub` files).
-    pub trusted_keys: Vec<PathBuf>,
+    /// The ministry's list signing keys (`.pub` files), read with the
+    /// config.
+    pub trusted_keys: Vec<crate::keys::PublicKeyFile>,
     /// Extra CA certificates for `url`; read with the config.
     pub ca_file: Option<crate::readers::CaBundle>,
     pub poll_interval: Duration,
@@ -199,11 +200,7 @@ impl PublishedSettings {
             }
             _ => None,
         };
-        let trusted_keys = match t.list("trusted_keys", |v| {
-            let p = path(v)?;
-            crate::keys::read_public(&p).map_err(|e| Invalid(e.to_string()))?;
-            Ok(p)
-        }) {
+        let trusted_keys = match t.list("trusted_keys", extract::public_key_file) {
             Got::Ok(v) if !v.is_empty() => Some(v),
             Got::Bad => None,
             _ => {

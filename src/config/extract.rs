@@ -21,6 +21,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::ConfigError;
+use crate::keys::PublicKeyFile;
 use crate::readers::CaBundle;
 
 /// Why a value was refused; the text is shown to the operator.
@@ -590,6 +591,12 @@ pub(crate) fn path(value: &DeValue<'_>) -> Result<PathBuf, Invalid> {
 /// `[published] ca_file`).
 pub(crate) fn ca_file(value: &DeValue<'_>) -> Result<CaBundle, Invalid> {
     CaBundle::read(&path(value)?).map_err(|e| Invalid(e.to_string()))
+}
+
+/// A `.pub` file, read now and handed to the module that verifies with it
+/// (`list.trusted_keys`, `[published] trusted_keys`).
+pub(crate) fn public_key_file(value: &DeValue<'_>) -> Result<PublicKeyFile, Invalid> {
+    PublicKeyFile::read(&path(value)?).map_err(|e| Invalid(e.to_string()))
 }
 
 /// An `https://` URL with a host. Plain `http://` is refused: the list

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::extract::{self, Got, Invalid, Table};
-use crate::keys;
+use super::extract::{self, Got, Table};
+use crate::keys::PublicKeyFile;
 use crate::readers::CaBundle;
 use crate::spelling::{self, Bytes};
 
@@ -46,10 +46,10 @@ pub struct ListSettings {
         skip_serializing_if = "Option::is_none"
     )]
     pub file: Option<PathBuf>,
-    /// `.pub` files of the keys whose signatures are accepted. Non-empty in
-    /// a config file; each was read and parsed when the config was loaded.
-    #[serde(serialize_with = "spelling::paths")]
-    pub trusted_keys: Vec<PathBuf>,
+    /// `.pub` files of the keys whose signatures are accepted, each read
+    /// and parsed when the config was loaded (written as its path).
+    /// Non-empty in a config file.
+    pub trusted_keys: Vec<PublicKeyFile>,
     /// Where the last-known-good list and other state are kept.
     #[serde(serialize_with = "spelling::path")]
     pub state_dir: PathBuf,
@@ -160,11 +160,7 @@ impl ListSettings {
             }
             got => got.ok(),
         };
-        let trusted_keys = match t.list("trusted_keys", |v| {
-            let p = path(v)?;
-            keys::read_public(&p).map_err(|e| Invalid(e.to_string()))?;
-            Ok(p)
-        }) {
+        let trusted_keys = match t.list("trusted_keys", extract::public_key_file) {
             Got::Missing => {
                 t.error(
                     "trusted_keys",

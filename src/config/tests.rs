@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
+use crate::keys::PublicKeyFile;
 
 const DEMO_PUB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.pub");
 const DEMO_WARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.ward");
@@ -30,6 +31,16 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
+/// The `.pub` file at `path`, read as a trusted key.
+fn public_key(path: &str) -> PublicKeyFile {
+    PublicKeyFile::read(Path::new(path)).unwrap()
+}
+
+/// The files trusted keys were read from, as named.
+fn key_paths(keys: &[PublicKeyFile]) -> Vec<&Path> {
+    keys.iter().map(PublicKeyFile::path).collect()
+}
+
 /// A file config with every default, as a reference value.
 fn default_file_config() -> Config {
     Config {
@@ -41,7 +52,7 @@ fn default_file_config() -> Config {
         limits: LimitSettings::default(),
         list: ListSettings {
             file: Some(PathBuf::from(DEMO_WARD)),
-            trusted_keys: vec![PathBuf::from(DEMO_PUB)],
+            trusted_keys: vec![public_key(DEMO_PUB)],
             ..ListSettings::default()
         },
         block: BlockAnswer::default(),
@@ -95,7 +106,10 @@ fn example_has_the_documented_values() {
     assert_eq!(c.dns.upstreams, [addr("127.0.0.2:5300")]);
     assert_eq!(c.dns.allow_clients, DEFAULT_ALLOW_CLIENTS);
     assert_eq!(c.list.file, Some(PathBuf::from("examples/demo.ward")));
-    assert_eq!(c.list.trusted_keys, [PathBuf::from("examples/demo.pub")]);
+    assert_eq!(
+        key_paths(&c.list.trusted_keys),
+        [Path::new("examples/demo.pub")]
+    );
     assert_eq!(c.list.state_dir, PathBuf::from("/var/lib/ward"));
     assert!(!c.list.demo);
     assert_eq!(c.block.mode, BlockMode::Sinkhole);
@@ -161,7 +175,7 @@ fn round_trip_through_to_toml() {
         },
         list: ListSettings {
             file: Some(PathBuf::from("/srv/ward/list \"q\".ward")),
-            trusted_keys: vec![PathBuf::from(DEMO_PUB), PathBuf::from("examples/demo.pub")],
+            trusted_keys: vec![public_key(DEMO_PUB), public_key("examples/demo.pub")],
             state_dir: PathBuf::from("state"),
             require_list: true,
             url: Some(

@@ -21,8 +21,6 @@ use crate::store::ListStore;
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error(transparent)]
-    Key(#[from] crate::keys::KeyError),
-    #[error(transparent)]
     StateDir(#[from] std::io::Error),
     /// The text of the client error, not its `source`: it is this
     /// message already.
@@ -60,8 +58,8 @@ pub enum ListSource {
 }
 
 impl ListSource {
-    /// Prepares the source (the state directory, the updater); reads the
-    /// trusted keys. Call it after the privilege drop, so `state_dir`
+    /// Prepares the source (the state directory, the updater) with the
+    /// trusted keys read with the config. Call it after the privilege drop, so `state_dir`
     /// belongs to the user ward runs as.
     pub fn of(
         settings: &ListSettings,
@@ -71,10 +69,7 @@ impl ListSource {
         if settings.demo {
             return Ok(Self::Demo);
         }
-        let mut trust = TrustedKeys::new();
-        for path in &settings.trusted_keys {
-            trust.add(keys::read_public(path)?);
-        }
+        let trust: TrustedKeys = settings.trusted_keys.iter().map(|k| *k.key()).collect();
         if settings.url.is_some() {
             let updater = Updater::new(settings, trust, Arc::clone(store), Arc::clone(metrics))?;
             return Ok(Self::Url(Arc::new(updater)));

@@ -34,7 +34,7 @@ fn tracker(dir: &Path) -> (Tracker, PathBuf) {
     let file = dir.join("national.ward");
     let settings = PublishedSettings {
         source: PublishedSource::File(file.clone()),
-        trusted_keys: vec![public],
+        trusted_keys: vec![crate::keys::PublicKeyFile::read(&public).unwrap()],
         ca_file: None,
         poll_interval: Duration::from_secs(60),
         timeout: Duration::from_secs(5),

@@ -207,7 +207,13 @@ fn published_takes_a_url_or_a_file_and_trusted_keys() {
         PublishedSource::Url("https://lists.example/national.ward".parse().unwrap())
     );
     assert_eq!(p.poll_interval, DEFAULT_PUBLISHED_POLL);
-    assert_eq!(p.trusted_keys, std::slice::from_ref(&public));
+    let paths: Vec<&Path> = p
+        .trusted_keys
+        .iter()
+        .map(keys::PublicKeyFile::path)
+        .collect();
+    assert_eq!(paths, [public.as_path()]);
+    assert_eq!(p.trusted_keys[0].key(), &key);
     let c = parse(&format!(
         "registry = {reg:?}\n[published]\nfile = \"/srv/national.ward\"\ntrusted_keys = [{public:?}]\npoll_interval = \"10s\"\n"
     ))
