@@ -4,12 +4,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::extract::{self, Got, Invalid, Table};
-use crate::blockpage::PageSettings;
+use crate::blockpage::{BlockPage, PageError, PageSettings};
 use crate::spelling::{self, Bytes};
 
 /// `sni.read_timeout` / `http.read_timeout`: the whole ClientHello or
@@ -276,7 +277,7 @@ impl InterceptSettings {
 }
 
 /// `[blockpage]`: the HTTP notice page the sinkhole addresses point at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct BlockPageSettings {
     /// Non-empty.
     #[serde(serialize_with = "spelling::displays")]
@@ -294,27 +295,76 @@ pub struct BlockPageSettings {
     pub read_timeout: Duration,
     #[serde(rename = "max_head_size", serialize_with = "spelling::byte_size")]
     pub max_head: usize,
+    /// The page built from `template` and the settings above when the
+    /// config was loaded; `ward serve` serves it as it is.
+    #[serde(skip)]
+    pub page: Arc<BlockPage>,
 }
 
-impl Default for BlockPageSettings {
-    fn default() -> Self {
-        Self {
-            listen: Vec::new(),
-            template: None,
-            appeal_url: DEFAULT_APPEAL_URL.to_owned(),
-            blocked_by: DEFAULT_BLOCKED_BY.to_owned(),
-            hotline: DEFAULT_HOTLINE.to_owned(),
-            read_timeout: DEFAULT_READ_TIMEOUT,
-            max_head: usize::try_from(DEFAULT_PAGE_MAX_HEAD).unwrap_or(usize::MAX),
-        }
+/// The settings, not the page: a page holds a whole parsed template.
+impl std::fmt::Debug for BlockPageSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            listen,
+            template,
+            appeal_url,
+            blocked_by,
+            hotline,
+            read_timeout,
+            max_head,
+            page: _,
+        } = self;
+        f.debug_struct("BlockPageSettings")
+            .field("listen", listen)
+            .field("template", template)
+            .field("appeal_url", appeal_url)
+            .field("blocked_by", blocked_by)
+            .field("hotline", hotline)
+            .field("read_timeout", read_timeout)
+            .field("max_head", max_head)
+            .finish_non_exhaustive()
     }
 }
 
+/// Equal when the settings are and they name the same template file: a
+/// page has no equality, and each holds what its file held when read.
+impl PartialEq for BlockPageSettings {
+    fn eq(&self, other: &Self) -> bool {
+        let Self {
+            listen,
+            template,
+            appeal_url,
+            blocked_by,
+            hotline,
+            read_timeout,
+            max_head,
+            page: _,
+        } = self;
+        (
+            listen,
+            template,
+            appeal_url,
+            blocked_by,
+            hotline,
+            read_timeout,
+            max_head,
+        ) == (
+            &other.listen,
+            &other.template,
+            &other.appeal_url,
+            &other.blocked_by,
+            &other.hotline,
+            &other.read_timeout,
+            &other.max_head,
+        )
+    }
+}
+
+impl Eq for BlockPageSettings {}
+
 impl BlockPageSettings {
     pub(super) fn extract(mut t: Table<'_, '_>) -> Self {
-        use crate::blockpage::{BlockPage, PageError};
         use extract::{duration, path, socket_addr, string};
-        let d = Self::default();
         let listen = match t.list("listen", socket_addr) {
             Got::Missing => {
                 t.error_unplaced(
@@ -326,36 +376,43 @@ impl BlockPageSettings {
             got => got.or(Vec::new()),
         };
         let text = |v: &toml::de::DeValue<'_>| string(v).map(str::to_owned);
-        let s = Self {
-            listen,
+        let settings = PageSettings {
             template: t.get("template", path).ok(),
-            appeal_url: t.get("appeal_url", text).or(d.appeal_url),
-            blocked_by: t.get("blocked_by", text).or(d.blocked_by),
-            hotline: t.get("hotline", text).or(d.hotline),
-            read_timeout: t
-                .get("read_timeout", duration(MIN_READ_TIMEOUT, MAX_READ_TIMEOUT))
-                .or(d.read_timeout),
-            max_head: t.get("max_head_size", read_cap).or(d.max_head),
+            appeal_url: t.get("appeal_url", text).or(DEFAULT_APPEAL_URL.to_owned()),
+            blocked_by: t.get("blocked_by", text).or(DEFAULT_BLOCKED_BY.to_owned()),
+            hotline: t.get("hotline", text).or(DEFAULT_HOTLINE.to_owned()),
         };
-        // Load the page exactly as `ward serve` will, so a bad template or
-        // setting is a config error (a template error names its own
-        // file:line) and never a start-up surprise.
-        if let Err(e) = BlockPage::new(&s.page_settings()) {
+        let read_timeout = t
+            .get("read_timeout", duration(MIN_READ_TIMEOUT, MAX_READ_TIMEOUT))
+            .or(DEFAULT_READ_TIMEOUT);
+        let max_head = (t.get("max_head_size", read_cap))
+            .or(usize::try_from(DEFAULT_PAGE_MAX_HEAD).unwrap_or(usize::MAX));
+        // Build the page here, once, and hand it to `ward serve`: a bad
+        // template or setting is a config error (a template error names
+        // its own file:line), never a start-up surprise.
+        let page = BlockPage::new(&settings).unwrap_or_else(|e| {
             match e {
                 PageError::Setting { key, problem } => t.error(key, problem.to_string()),
                 other => t.error("template", other.to_string()),
             }
-        }
-        s
-    }
-
-    /// The settings of the page itself.
-    pub fn page_settings(&self) -> PageSettings {
-        PageSettings {
-            template: self.template.clone(),
-            appeal_url: self.appeal_url.clone(),
-            blocked_by: self.blocked_by.clone(),
-            hotline: self.hotline.clone(),
+            // A stand-in: a config with an error is refused whole.
+            BlockPage::embedded_default()
+        });
+        let PageSettings {
+            template,
+            appeal_url,
+            blocked_by,
+            hotline,
+        } = settings;
+        Self {
+            listen,
+            template,
+            appeal_url,
+            blocked_by,
+            hotline,
+            read_timeout,
+            max_head,
+            page: Arc::new(page),
         }
     }
 }
@@ -370,4 +427,38 @@ fn read_cap(v: &toml::de::DeValue<'_>) -> Result<usize, Invalid> {
         )));
     }
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use crate::blockpage::head::parse_head;
+    use crate::blockpage::template::EMBEDDED;
+    use crate::metrics::Metrics;
+
+    /// The page `ward serve` shows is the one built when the config was
+    /// loaded, from the template as it was then: the file is not read
+    /// again.
+    #[test]
+    fn the_page_is_built_once_with_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let template = dir.path().join("page.html");
+        let marked = EMBEDDED.replacen("<body", "<!-- read once --><body", 1);
+        assert_ne!(marked, EMBEDDED, "the embedded template has a <body");
+        std::fs::write(&template, &marked).unwrap();
+        let text = format!(
+            "[dns]\nupstreams = [\"192.0.2.53\"]\n[list]\nfile = \"x.ward\"\ntrusted_keys = [{:?}]\n[blockpage]\nlisten = [\"127.0.0.1:80\"]\ntemplate = {:?}\nhotline = \"1800 1567\"\n",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.pub"),
+            template.display().to_string(),
+        );
+        let config = Config::parse_with(&text, "t.toml", || None).unwrap();
+        std::fs::remove_file(&template).unwrap();
+        let page = config.blockpage.unwrap().page;
+        let head = parse_head(b"GET / HTTP/1.1\r\nHost: blocked.test\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        let response = String::from_utf8(page.respond(&head, None, &Metrics::new())).unwrap();
+        assert!(response.contains("<!-- read once -->"), "{response}");
+        assert!(response.contains("1800 1567"), "{response}");
+    }
 }

@@ -68,8 +68,6 @@ pub enum ServeError {
     },
     #[error(transparent)]
     WebPrivileges(crate::sni::SetupError),
-    #[error("[blockpage]: {0}")]
-    BlockPage(String),
     #[error("cannot read a bound socket's address")]
     LocalAddr(#[source] std::io::Error),
     /// Shown, not a `source`: the text is already in this message.

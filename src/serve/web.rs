@@ -74,10 +74,8 @@ impl WebListeners {
         tasks: &mut tokio::task::JoinSet<()>,
     ) -> Result<(), ServeError> {
         let page = match &config.blockpage {
-            Some(p) => Some(Arc::new(
-                BlockPage::new(&p.page_settings())
-                    .map_err(|e| ServeError::BlockPage(e.to_string()))?,
-            )),
+            // Built when the config was loaded.
+            Some(p) => Some(Arc::clone(&p.page)),
             None if config.http.is_some() => Some(Arc::new(BlockPage::embedded_default())),
             None => None,
         };
