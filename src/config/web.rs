@@ -457,7 +457,8 @@ mod tests {
         let head = parse_head(b"GET / HTTP/1.1\r\nHost: blocked.test\r\n\r\n")
             .unwrap()
             .unwrap();
-        let response = String::from_utf8(page.respond(&head, None, &Metrics::new())).unwrap();
+        let response =
+            String::from_utf8(page.respond(&head, None, Metrics::new().page_views())).unwrap();
         assert!(response.contains("<!-- read once -->"), "{response}");
         assert!(response.contains("1800 1567"), "{response}");
     }
