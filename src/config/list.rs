@@ -144,7 +144,7 @@ impl ListSettings {
     }
 
     pub(super) fn extract(mut t: Table<'_, '_>) -> Self {
-        use extract::{boolean, byte_size, duration, https_url, path};
+        use extract::{boolean, duration, https_url, path};
         let d = Self::default();
         // A bad URL is reported once; the keys that depend on it are then
         // judged as if it were good.
@@ -160,36 +160,9 @@ impl ListSettings {
             }
             got => got.ok(),
         };
-        let trusted_keys = match t.list("trusted_keys", extract::public_key_file) {
-            Got::Missing => {
-                t.error(
-                    "trusted_keys",
-                    "required: list the .pub file(s) of the key(s) the list is signed with",
-                );
-                Vec::new()
-            }
-            Got::Ok(v) if v.is_empty() => {
-                t.error(
-                    "trusted_keys",
-                    "empty: no list could be verified; list the .pub file(s) of the key(s) the list is signed with",
-                );
-                v
-            }
-            got => got.or(Vec::new()),
-        };
+        let trusted_keys = trusted_keys(&mut t);
         let ca_file = t.get("ca_file", extract::ca_file).ok();
-        let max_size = match t.get("max_size", byte_size) {
-            Got::Ok(n) if n < MIN_MAX_LIST_SIZE => {
-                t.error(
-                    "max_size",
-                    format!(
-                        "{n} bytes is too small for any list; the minimum is {MIN_MAX_LIST_SIZE}"
-                    ),
-                );
-                d.max_size
-            }
-            got => got.or(d.max_size),
-        };
+        let max_size = max_size(&mut t, d.max_size);
         let s = Self {
             file,
             trusted_keys,
@@ -210,15 +183,55 @@ impl ListSettings {
             demo: false,
         };
         if !url_given {
-            for key in ["poll_interval", "ca_file", "timeout", "max_size"] {
-                if t.has(key) {
-                    t.error(
-                        key,
-                        "only used with list.url; set list.url or remove this key",
-                    );
-                }
-            }
+            updater_keys_need_url(&mut t);
         }
         s
+    }
+}
+
+/// `trusted_keys`: required, and not empty.
+fn trusted_keys(t: &mut Table<'_, '_>) -> Vec<PublicKeyFile> {
+    match t.list("trusted_keys", extract::public_key_file) {
+        Got::Missing => {
+            t.error(
+                "trusted_keys",
+                "required: list the .pub file(s) of the key(s) the list is signed with",
+            );
+            Vec::new()
+        }
+        Got::Ok(v) if v.is_empty() => {
+            t.error(
+                "trusted_keys",
+                "empty: no list could be verified; list the .pub file(s) of the key(s) the list is signed with",
+            );
+            v
+        }
+        got => got.or(Vec::new()),
+    }
+}
+
+/// `max_size`, at least [`MIN_MAX_LIST_SIZE`].
+fn max_size(t: &mut Table<'_, '_>, default: u64) -> u64 {
+    match t.get("max_size", extract::byte_size) {
+        Got::Ok(n) if n < MIN_MAX_LIST_SIZE => {
+            t.error(
+                "max_size",
+                format!("{n} bytes is too small for any list; the minimum is {MIN_MAX_LIST_SIZE}"),
+            );
+            default
+        }
+        got => got.or(default),
+    }
+}
+
+/// The updater's keys without `url`: each one is a mistake to report.
+fn updater_keys_need_url(t: &mut Table<'_, '_>) {
+    for key in ["poll_interval", "ca_file", "timeout", "max_size"] {
+        if t.has(key) {
+            t.error(
+                key,
+                "only used with list.url; set list.url or remove this key",
+            );
+        }
     }
 }
