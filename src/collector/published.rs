@@ -169,13 +169,13 @@ impl Tracker {
         };
         let published = match self.verify(&candidate.path).await {
             Ok(published) => published,
-            Err(why) => return (CheckResult::VerifyError, Some(why)),
+            Err(why) => return (CheckResult::VerifyError, Some(why.to_string())),
         };
         let previous = self.latest();
         if let Some(prev) = &previous
             && let Err(why) = follows(prev, &published)
         {
-            return (CheckResult::Refused, Some(why));
+            return (CheckResult::Refused, Some(why.to_string()));
         }
         self.remember(candidate.validators);
         if previous.is_some_and(|p| p.serial == published.serial) {
@@ -230,7 +230,7 @@ impl Tracker {
     }
 
     /// Verifies the file at `path` off the async workers.
-    async fn verify(&self, path: &Path) -> Result<Published, String> {
+    async fn verify(&self, path: &Path) -> Result<Published, NotVerified> {
         let trust = self.trust.clone();
         let read = path.to_path_buf();
         let verified = tokio::task::spawn_blocking(move || {
@@ -239,8 +239,11 @@ impl Tracker {
         .await;
         match verified {
             Ok(Ok(p)) => Ok(p),
-            Ok(Err(e)) => Err(format!("{}: {e}", path.display())),
-            Err(e) => Err(e.to_string()),
+            Ok(Err(source)) => Err(NotVerified::List {
+                path: path.to_path_buf(),
+                source,
+            }),
+            Err(e) => Err(NotVerified::Task(e)),
         }
     }
 
@@ -309,20 +312,43 @@ struct Candidate {
     validators: Option<Validators>,
 }
 
+/// Why a published list file did not verify.
+#[derive(Debug, thiserror::Error)]
+enum NotVerified {
+    #[error("{}: {source}", .path.display())]
+    List {
+        path: PathBuf,
+        source: crate::list::VerifyError,
+    },
+    #[error(transparent)]
+    Task(tokio::task::JoinError),
+}
+
+/// Why a verified published list may not follow the one before.
+#[derive(Debug, thiserror::Error)]
+enum NotFollowing {
+    #[error(
+        "the published list is now {now:?}, not {was:?}: refused; restart the collector to follow another list"
+    )]
+    OtherList { now: String, was: String },
+    #[error("serial {new} is lower than serial {seen} already seen: a rollback, refused")]
+    Rollback { new: u64, seen: u64 },
+}
+
 /// Whether `published` may follow `prev`: the same list, and no lower
 /// serial. The error says why not.
-fn follows(prev: &Published, published: &Published) -> Result<(), String> {
+fn follows(prev: &Published, published: &Published) -> Result<(), NotFollowing> {
     if prev.list_id != published.list_id {
-        return Err(format!(
-            "the published list is now {:?}, not {:?}: refused; restart the collector to follow another list",
-            published.list_id, prev.list_id
-        ));
+        return Err(NotFollowing::OtherList {
+            now: published.list_id.clone(),
+            was: prev.list_id.clone(),
+        });
     }
     if published.serial < prev.serial {
-        return Err(format!(
-            "serial {} is lower than serial {} already seen: a rollback, refused",
-            published.serial, prev.serial
-        ));
+        return Err(NotFollowing::Rollback {
+            new: published.serial,
+            seen: prev.serial,
+        });
     }
     Ok(())
 }

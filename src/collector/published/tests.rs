@@ -116,8 +116,12 @@ fn only_the_same_list_at_no_lower_serial_follows() {
     assert!(follows(&prev, &list("national", 6)).is_ok());
     // The same serial again follows; the caller reports it unchanged.
     assert!(follows(&prev, &list("national", 5)).is_ok());
-    let e = follows(&prev, &list("national", 4)).unwrap_err();
+    let e = follows(&prev, &list("national", 4))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("a rollback, refused"), "{e}");
-    let e = follows(&prev, &list("regional", 9)).unwrap_err();
+    let e = follows(&prev, &list("regional", 9))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("restart the collector"), "{e}");
 }
