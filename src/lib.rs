@@ -27,9 +27,9 @@
 //! * [`readers`]: PEM chains and keys, CA bundles, PostgreSQL URLs (a
 //!   leaf).
 //! * [`blockpage`]: the HTTP 451 notice page and the request-head reader.
-//! * [`store`]: the `ArcSwap` hot-swap store of the list in force.
 //! * [`policy`]: the block decision: one name normaliser, one verdict
-//!   function (pure).
+//!   function, school profiles and their selection (pure).
+//! * [`store`]: the `ArcSwap` hot-swap store of the list in force.
 //! * [`list`]: the signed artifact: source format, compiler, verifier,
 //!   matcher.
 //! * [`sys`]: the only `unsafe`: lists in sealed memory, batched UDP
