@@ -26,6 +26,8 @@
 //!   upstreams, wire format.
 //! * [`readers`]: PEM chains and keys, CA bundles, PostgreSQL URLs (a
 //!   leaf).
+//! * [`profiles`]: school profiles: the `[[lists]]`/`[[profile]]`
+//!   settings and the snapshot of profiles in force the engine reads.
 //! * [`blockpage`]: the HTTP 451 notice page and the request-head reader.
 //! * [`policy`]: the block decision: one name normaliser, one verdict
 //!   function, school profiles and their selection (pure).
@@ -63,6 +65,7 @@ pub mod metrics;
 pub mod policy;
 pub mod probe;
 pub mod process;
+pub mod profiles;
 pub mod readers;
 pub mod report;
 pub mod serve;

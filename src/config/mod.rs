@@ -27,8 +27,12 @@ mod error;
 mod extract;
 mod limits;
 mod list;
+mod lists;
 mod print;
 mod process;
+mod profile;
+#[cfg(test)]
+mod profile_tests;
 pub mod registry;
 mod report;
 #[cfg(test)]
@@ -46,6 +50,7 @@ pub use self::process::*;
 pub use self::web::{BlockPageSettings, InterceptMode, InterceptSettings, OnUnparsable, RelayMode};
 
 pub use self::report::*;
+pub use crate::profiles::{AllowFile, ExtraListSettings, ListOrigin, ProfileSettings};
 
 /// The whole validated configuration. Its `Serialize` writes it as a
 /// config file (see [`Config::to_toml`]), the sections in this order.
@@ -80,6 +85,13 @@ pub struct Config {
     /// `[report]`: compliance reports; `None` when the section is absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<ReportSettings>,
+    /// `[[lists]]`: extra lists that profiles apply (none by default).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lists: Vec<ExtraListSettings>,
+    /// `[[profile]]`: client groups and what they get beyond the national
+    /// list (none by default: every client gets the national list alone).
+    #[serde(rename = "profile", skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<ProfileSettings>,
 }
 
 /// The text of a TOML file, or the one error that it cannot be read.
@@ -154,6 +166,8 @@ impl Config {
             http: None,
             blockpage: None,
             report: None,
+            lists: Vec::new(),
+            profiles: Vec::new(),
         }
     }
 
@@ -226,6 +240,8 @@ impl Config {
         let dns = DnsSettings::extract(root.table("dns"), resolv_conf);
         let cache = CacheLimits::extract(root.table("cache"));
         let list = ListSettings::extract(root.table("list"));
+        let (lists, list_names) = lists::extract(&mut root);
+        let profiles = profile::extract(&mut root, &list_names);
         Self {
             report: ReportSettings::extract(root.table("report"), &list),
             dns,
@@ -239,6 +255,8 @@ impl Config {
             sni,
             http,
             blockpage,
+            lists,
+            profiles,
         }
     }
 }

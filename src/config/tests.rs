@@ -63,6 +63,8 @@ fn default_file_config() -> Config {
         http: None,
         blockpage: None,
         report: None,
+        lists: Vec::new(),
+        profiles: Vec::new(),
     }
 }
 
@@ -238,6 +240,8 @@ fn round_trip_through_to_toml() {
             ),
         }),
         report: None,
+        lists: Vec::new(),
+        profiles: Vec::new(),
     };
     let tproxy = Config {
         process: ProcessSettings::default(),

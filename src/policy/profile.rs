@@ -54,7 +54,12 @@ impl NameRules {
 
     /// Does a rule cover this name?
     pub fn matches(&self, key: &NameKey) -> bool {
-        let bytes = key.as_bytes();
+        self.matches_key(key.as_bytes())
+    }
+
+    /// [`NameRules::matches`] for the bytes of a key (a cached answer's
+    /// chain names).
+    pub fn matches_key(&self, bytes: &[u8]) -> bool {
         if bytes.is_empty() {
             return false;
         }
@@ -166,9 +171,18 @@ impl Profile {
             .map(|l| &l.list)
     }
 
-    /// The profile's own verdict on a name the national list allows.
-    fn decide_own(&self, key: &NameKey) -> Result<Verdict, Unloaded> {
-        if self.allow.matches(key) {
+    /// The profile's own verdict on a name the national list allows (the
+    /// second half of [`decide_for`]). `Err` when it depends on a list
+    /// that has never loaded.
+    #[inline]
+    pub fn decide(&self, key: &NameKey) -> Result<Verdict, Unloaded> {
+        self.decide_key(key.as_bytes())
+    }
+
+    /// [`Profile::decide`] for the bytes of a key (a cached answer's chain
+    /// names). An empty key (an overflowed name) matches no rule.
+    pub fn decide_key(&self, key: &[u8]) -> Result<Verdict, Unloaded> {
+        if self.allow.matches_key(key) {
             return Ok(Verdict::Allow);
         }
         let mut unloaded = None;
@@ -177,7 +191,7 @@ impl Profile {
                 unloaded.get_or_insert(Unloaded { index: rated.index });
                 continue;
             };
-            let Some(rule) = loaded.list.lookup(key) else {
+            let Some(rule) = loaded.list.lookup_bytes(key) else {
                 continue;
             };
             let blocks = rule.category == FAULT_CATEGORY
@@ -214,6 +228,6 @@ pub fn decide_for(
     }
     match profile {
         None => Ok(Verdict::Allow),
-        Some(profile) => profile.decide_own(key),
+        Some(profile) => profile.decide(key),
     }
 }

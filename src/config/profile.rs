@@ -1,0 +1,195 @@
+//! `[[profile]]`: what a group of clients gets beyond the national list:
+//! their age, the extra lists that apply, categories blocked whatever the
+//! age, and an `allow` file.
+//!
+//! Two profiles may not claim the same network (same address and prefix
+//! length): neither would be more specific. Nested networks are fine, the
+//! most specific wins. The `allow` file is read here, once: one name per
+//! line (the name and everything under it), `=name` for the name alone,
+//! `#` comments.
+
+use std::path::Path;
+
+use ipnet::IpNet;
+
+use super::extract::{self, Got, Invalid, Table};
+use super::lists::unique_name;
+use crate::domain::DomainName;
+use crate::list::RuleKind;
+use crate::policy::{Overlap, ProfileId, Selector};
+use crate::profiles::{AllowFile, MAX_AGE, MIN_AGE, ProfileSettings};
+
+/// The profiles; `list_names` are the valid `[[lists]]` names.
+pub(super) fn extract(root: &mut Table<'_, '_>, list_names: &[String]) -> Vec<ProfileSettings> {
+    let mut names = Vec::new();
+    // Each profile's name, or its place when it has no valid name.
+    let mut labels: Vec<String> = Vec::new();
+    // Every network seen so far, with its profile's place and name.
+    let mut networks: Vec<(IpNet, ProfileId)> = Vec::new();
+    let mut index = 0u16;
+    root.tables("profile", |mut t| {
+        let id = ProfileId(index);
+        index = index.saturating_add(1);
+        let name = unique_name(&mut t, &mut names);
+        labels.push(
+            name.clone()
+                .map_or_else(|| format!("profile[{}]", id.0), |n| format!("{n:?}")),
+        );
+        if t.has("listen") {
+            let _ = t.get("listen", |_| Ok(()));
+            t.error(
+                "listen",
+                "not supported yet: profiles are selected by `clients` only",
+            );
+        }
+        let clients = clients(&mut t, id, &mut networks, &labels);
+        let age = match t.get("age", extract::integer(MIN_AGE.into(), MAX_AGE.into())) {
+            Got::Missing => {
+                t.error(
+                    "age",
+                    "required: the age of the profile's readers, in years",
+                );
+                None
+            }
+            got => got.ok(),
+        };
+        let lists = t
+            .list("lists", |v| known_list(v, list_names))
+            .or(Vec::new());
+        let block_categories = t.list("block_categories", category).or(Vec::new());
+        let allow = t.get("allow", extract::path).ok().and_then(|path| {
+            let (entries, problems) = read_allow(&path);
+            for problem in &problems {
+                t.error("allow", problem.clone());
+            }
+            problems.is_empty().then_some(AllowFile { path, entries })
+        });
+        Some(ProfileSettings {
+            name: name?,
+            clients: clients?,
+            age: age?,
+            lists,
+            block_categories,
+            allow,
+        })
+    })
+    .or(Vec::new())
+}
+
+/// `clients`: required, non-empty; each network checked against those
+/// of the profiles before this one. `labels[i]` names profile `i` (a
+/// profile without a valid name is labelled by its place).
+fn clients(
+    t: &mut Table<'_, '_>,
+    id: ProfileId,
+    networks: &mut Vec<(IpNet, ProfileId)>,
+    labels: &[String],
+) -> Option<Vec<IpNet>> {
+    let clients = match t.list("clients", extract::ip_net) {
+        Got::Ok(c) if !c.is_empty() => c,
+        Got::Bad => return None,
+        Got::Missing | Got::Ok(_) => {
+            t.error(
+                "clients",
+                "required: the client networks (CIDRs or addresses) this profile applies to",
+            );
+            return None;
+        }
+    };
+    networks.extend(clients.iter().map(|&net| (net, id)));
+    if let Err(overlaps) = Selector::new(networks.iter().copied(), std::iter::empty()) {
+        let label = |p: ProfileId| {
+            labels
+                .get(usize::from(p.0))
+                .cloned()
+                .unwrap_or_else(|| format!("profile[{}]", p.0))
+        };
+        for overlap in overlaps {
+            if let Overlap::Network { net, first, second } = overlap
+                && second == id
+            {
+                t.error(
+                    "clients",
+                    format!(
+                        "network {net} is also in profile {}: two profiles cannot claim the same network (a more specific one can be nested inside)",
+                        label(first)
+                    ),
+                );
+            }
+        }
+        // Keep only the networks no other profile claims, so one clash
+        // is reported once.
+        networks.retain(|&(_, p)| p != id);
+        return None;
+    }
+    Some(clients)
+}
+
+fn known_list(value: &toml::de::DeValue<'_>, list_names: &[String]) -> Result<String, Invalid> {
+    let name = extract::string(value)?;
+    if list_names.iter().any(|n| n == name) {
+        Ok(name.to_owned())
+    } else if list_names.is_empty() {
+        Err(Invalid(format!(
+            "unknown list {name:?}: no [[lists]] entry is defined"
+        )))
+    } else {
+        Err(Invalid(format!(
+            "unknown list {name:?}; the [[lists]] names are {}",
+            list_names.join(", ")
+        )))
+    }
+}
+
+fn category(value: &toml::de::DeValue<'_>) -> Result<String, Invalid> {
+    let text = extract::string(value)?;
+    let ok = !text.is_empty()
+        && text.len() <= crate::list::source::MAX_CATEGORY_LEN
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err(Invalid(format!(
+            "invalid category {text:?}: categories match [a-z0-9-]+ (at most 63 bytes)"
+        )))
+    }
+}
+
+/// The rules of an allow file, and every problem as `file:line: reason`.
+fn read_allow(path: &Path) -> (Vec<(DomainName, RuleKind)>, Vec<String>) {
+    let label = path.display();
+    let text = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => return (Vec::new(), vec![format!("cannot read {label}: {e}")]),
+    };
+    let mut entries = Vec::new();
+    let mut problems = Vec::new();
+    for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+        match allow_line(line) {
+            Ok(Some(entry)) => entries.push(entry),
+            Ok(None) => {}
+            Err(reason) => problems.push(format!("{label}:{}: {reason}", i + 1)),
+        }
+    }
+    (entries, problems)
+}
+
+/// One line of an allow file: `name`, `=name` or a comment.
+fn allow_line(raw: &[u8]) -> Result<Option<(DomainName, RuleKind)>, String> {
+    let text = std::str::from_utf8(raw).map_err(|_| "not UTF-8 text".to_owned())?;
+    let text = text.split('#').next().unwrap_or("").trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.split_ascii_whitespace().nth(1).is_some() {
+        return Err("one name per line (no category in an allow file)".into());
+    }
+    let (kind, name) = match text.strip_prefix('=') {
+        Some(rest) => (RuleKind::Exact, rest),
+        None => (RuleKind::Subtree, text.strip_prefix("*.").unwrap_or(text)),
+    };
+    let name = DomainName::parse(name).map_err(|e| format!("invalid name {name:?}: {e}"))?;
+    Ok(Some((name, kind)))
+}

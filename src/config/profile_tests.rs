@@ -1,0 +1,151 @@
+//! `[[lists]]` and `[[profile]]`: every bad input reported at once, with
+//! its line; a good config read into settings and written back.
+
+use std::path::Path;
+
+use super::*;
+
+const DEMO_PUB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.pub");
+const DEMO_WARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.ward");
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    let text = format!(
+        "[dns]\nupstreams = [\"192.0.2.53\"]\n[list]\nfile = {DEMO_WARD:?}\ntrusted_keys = [{DEMO_PUB:?}]\n{text}"
+    );
+    Config::parse_with(&text, "t.toml", || None)
+}
+
+/// The error lines; the five lines of [`parse`]'s preamble come first, so
+/// the text's line N is reported as line N + 5.
+fn errors(text: &str) -> Vec<String> {
+    match parse(text) {
+        Ok(c) => panic!("expected errors, got {c:?}"),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// `school.txt` and `allow.txt` in `dir`, each with the given text.
+fn files(dir: &Path, school: &str, allow: &str) -> (String, String) {
+    let (s, a) = (dir.join("school.txt"), dir.join("allow.txt"));
+    std::fs::write(&s, school).unwrap();
+    std::fs::write(&a, allow).unwrap();
+    (s.display().to_string(), a.display().to_string())
+}
+
+#[test]
+fn a_school_config_reads_and_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let (school, allow) = files(
+        dir.path(),
+        "games.test games\n",
+        "# ok\nok.test\n=only.test\n",
+    );
+    let c = parse(&format!(
+        r#"
+[[lists]]
+name = "school"
+source = {school:?}
+[[lists]]
+name = "age"
+file = "age.ward"
+trusted_keys = [{DEMO_PUB:?}]
+[[profile]]
+name = "primary"
+clients = ["10.0.0.0/24", "10.0.1.7"]
+age = 10
+lists = ["school", "age"]
+block_categories = ["social"]
+allow = {allow:?}
+[[profile]]
+name = "secondary"
+clients = ["10.0.0.0/16"]
+age = 15
+lists = ["age"]
+"#
+    ))
+    .unwrap();
+    assert_eq!(c.lists.len(), 2);
+    assert_eq!(c.lists[0].name, "school");
+    assert!(matches!(c.lists[1].origin, ListOrigin::Signed { .. }));
+    let p = &c.profiles[0];
+    assert_eq!((p.name.as_str(), p.age), ("primary", 10));
+    assert_eq!(p.clients[1], "10.0.1.7/32".parse().unwrap());
+    assert_eq!(p.block_categories, ["social"]);
+    let entries = &p.allow.as_ref().unwrap().entries;
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[1].1, crate::list::RuleKind::Exact);
+    assert_eq!(c.profiles[1].block_categories, Vec::<String>::new());
+    let again = Config::parse_with(&c.to_toml(), "again.toml", || None).unwrap();
+    assert_eq!(again, c);
+}
+
+#[test]
+fn every_bad_input_is_reported_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (school, allow) = files(
+        dir.path(),
+        "ok.test a\nbad..test b\n10.0.0.1 c\n",
+        "ok.test\nnot a name\n=\n",
+    );
+    let got = errors(&format!(
+        r#"[[lists]]
+name = "school"
+source = {school:?}
+[[lists]]
+name = "school"
+file = "x.ward"
+[[lists]]
+name = "Bad Name"
+url = "https://lists.example/x.ward"
+source = "nowhere.txt"
+[[profile]]
+name = "a"
+clients = ["10.0.0.0/24"]
+age = 26
+lists = ["school", "nope"]
+allow = {allow:?}
+listen = ["127.0.0.1:53"]
+[[profile]]
+name = "a"
+clients = ["10.0.0.7/24", "10.1.0.0/16"]
+age = 3
+lists = []
+"#
+    ));
+    let s = school.as_str();
+    let a = allow.as_str();
+    let want = [
+        format!("t.toml:8: lists[0].source: {s}:2: empty label (two dots in a row, or a leading dot)"),
+        format!("t.toml:8: lists[0].source: {s}:3: IP literal: ward lists names, not addresses"),
+        // A missing key is reported at its table's header.
+        "t.toml:9: lists[1].trusted_keys: required with `file`: list the .pub file(s) of the key(s) this list is signed with".into(),
+        "t.toml:10: lists[1].name: duplicate name \"school\": names must be unique".into(),
+        "t.toml:13: lists[2].name: invalid name \"Bad Name\": use lowercase letters, digits, '.' and '-', starting with a letter or digit, at most 64 bytes".into(),
+        "t.toml:14: lists[2].url: not supported yet in [[lists]]: give the signed artifact as `file` (with `trusted_keys`); a new version needs a restart".into(),
+        "t.toml:15: lists[2].source: cannot read nowhere.txt: No such file or directory (os error 2)".into(),
+        "t.toml:19: profile[0].age: must be between 0 and 25, found 26".into(),
+        "t.toml:20: profile[0].lists[1]: unknown list \"nope\"; the [[lists]] names are school".into(),
+        format!("t.toml:21: profile[0].allow: {a}:2: one name per line (no category in an allow file)"),
+        format!("t.toml:21: profile[0].allow: {a}:3: invalid name \"\": empty name"),
+        "t.toml:22: profile[0].listen: not supported yet: profiles are selected by `clients` only".into(),
+        "t.toml:24: profile[1].name: duplicate name \"a\": names must be unique".into(),
+        "t.toml:25: profile[1].clients: network 10.0.0.0/24 is also in profile \"a\": two profiles cannot claim the same network (a more specific one can be nested inside)".into(),
+    ];
+    assert_eq!(got, want);
+}
+
+#[test]
+fn required_keys_and_one_origin() {
+    let got = errors(
+        "[[lists]]\nname = \"x\"\n[[lists]]\nname = \"y\"\nsource = \"a\"\nfile = \"b\"\n[[profile]]\nage = 3\n",
+    );
+    assert_eq!(
+        got,
+        [
+            "t.toml:6: lists[0].source: required: set `source` (a plain list file) or `file` (a signed list, with `trusted_keys`)",
+            "t.toml:11: lists[1].file: set either `source` or `file`, not both",
+            "t.toml:12: profile[0].name: required: the name profiles use for this entry",
+            "t.toml:12: profile[0].clients: required: the client networks (CIDRs or addresses) this profile applies to",
+        ]
+    );
+}

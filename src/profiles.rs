@@ -1,0 +1,275 @@
+//! School profiles: the `[[lists]]` and `[[profile]]` settings, and the
+//! snapshot of profiles in force that the DNS engine reads once per query.
+//!
+//! ```text
+//! config ─▶ ExtraListSettings, ProfileSettings
+//! update::extra loads each list ─▶ Profiles::build ─▶ ProfileStore ─▶ dns::engine
+//! ```
+//!
+//! A [`Profiles`] snapshot holds every [`Profile`] put together with the
+//! lists in force, the [`Selector`] that picks one per client address, and
+//! each extra list as loaded (or not). The engine loads it once per query;
+//! a rebuild swaps the whole snapshot, so a query never sees half of one.
+//!
+//! The verdict itself is `policy`'s; this module only assembles its inputs.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::domain::DomainName;
+use crate::list::RuleKind;
+use crate::policy::{NameRules, Overlap, Profile, ProfileId, Selector};
+use crate::spelling;
+use crate::store::Snapshot;
+
+/// The youngest `age` a profile can have.
+pub const MIN_AGE: u8 = 0;
+/// The oldest `age` a profile can have: the oldest a list can rate a
+/// category for.
+pub const MAX_AGE: u8 = crate::list::build::MAX_AGE;
+/// Longest list or profile name, bytes.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// One `[[lists]]` entry: an extra list that profiles can apply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExtraListSettings {
+    /// `[a-z0-9][a-z0-9.-]*`, unique; profiles name the list by it.
+    pub name: String,
+    #[serde(flatten)]
+    pub origin: ListOrigin,
+}
+
+/// Where an extra list comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ListOrigin {
+    /// A plain source file in the national source format, compiled when
+    /// loaded (`source`).
+    Source {
+        #[serde(serialize_with = "spelling::path")]
+        source: PathBuf,
+    },
+    /// A signed artifact (`file`), verified against its own
+    /// `trusted_keys` exactly like the national list.
+    Signed {
+        #[serde(serialize_with = "spelling::path")]
+        file: PathBuf,
+        #[serde(serialize_with = "spelling::paths")]
+        trusted_keys: Vec<PathBuf>,
+    },
+}
+
+/// One `[[profile]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProfileSettings {
+    /// Unique; a label an operator chose.
+    pub name: String,
+    /// The client networks the profile applies to.
+    #[serde(serialize_with = "spelling::displays")]
+    pub clients: Vec<IpNet>,
+    /// The age of the readers, [`MIN_AGE`]..=[`MAX_AGE`].
+    pub age: u8,
+    /// Names of `[[lists]]` entries, in the order they are asked.
+    pub lists: Vec<String>,
+    /// Categories blocked whatever the age.
+    pub block_categories: Vec<String>,
+    /// Names never blocked by this profile's own lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow: Option<AllowFile>,
+}
+
+/// An `allow` file, read when the config was loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllowFile {
+    pub path: PathBuf,
+    pub entries: Vec<(DomainName, RuleKind)>,
+}
+
+impl Serialize for AllowFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        spelling::path(&self.path, s)
+    }
+}
+
+impl AllowFile {
+    /// The rules a [`Profile`] checks.
+    pub fn rules(&self) -> NameRules {
+        let mut rules = NameRules::default();
+        for (name, kind) in &self.entries {
+            rules.insert(&name.key(), *kind);
+        }
+        rules
+    }
+}
+
+/// Is `name` a valid list or profile name: `[a-z0-9][a-z0-9.-]*`, at most
+/// [`MAX_NAME_LEN`] bytes?
+pub fn valid_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_NAME_LEN
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+}
+
+/// One extra list as the snapshot holds it.
+#[derive(Debug, Clone)]
+pub struct ExtraList {
+    /// Its `[[lists]]` name.
+    pub name: String,
+    /// The artifact in force; `None` when it never loaded.
+    pub list: Option<Snapshot>,
+}
+
+/// Every profile with the lists in force, and how clients select them.
+#[derive(Debug, Default)]
+pub struct Profiles {
+    /// Unique per build within this process; never 0.
+    pub generation: u64,
+    selector: Selector,
+    profiles: Vec<Profile>,
+    lists: Vec<ExtraList>,
+}
+
+/// The profiles in force, swapped whole.
+pub type ProfileStore = ArcSwap<Profiles>;
+
+static GENERATIONS: AtomicU64 = AtomicU64::new(0);
+
+impl Profiles {
+    /// Puts each profile together with the lists in force (`lists` in
+    /// `[[lists]]` order). A profile's list name that is not among `lists`
+    /// cannot happen with a validated config; it is treated as a list that
+    /// never loaded (fail closed).
+    pub fn build(
+        settings: &[ProfileSettings],
+        lists: Vec<ExtraList>,
+    ) -> Result<Self, Vec<Overlap>> {
+        let profiles = settings
+            .iter()
+            .map(|p| {
+                let used =
+                    p.lists
+                        .iter()
+                        .map(|name| match lists.iter().position(|l| &l.name == name) {
+                            Some(i) => (index(i), lists[i].list.clone()),
+                            None => (u16::MAX, None),
+                        });
+                let allow = p.allow.as_ref().map(AllowFile::rules).unwrap_or_default();
+                Profile::new(p.name.clone(), p.age, &p.block_categories, allow, used)
+            })
+            .collect();
+        let networks = settings
+            .iter()
+            .enumerate()
+            .flat_map(|(i, p)| p.clients.iter().map(move |&net| (net, ProfileId(index(i)))));
+        let selector = Selector::new(networks, std::iter::empty())?;
+        Ok(Self {
+            generation: GENERATIONS.fetch_add(1, Ordering::Relaxed) + 1,
+            selector,
+            profiles,
+            lists,
+        })
+    }
+
+    /// No profile: every client gets the national list alone.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.profiles.is_empty()
+    }
+
+    /// The profile of a client, if any.
+    #[inline]
+    pub fn select(&self, client: IpAddr) -> Option<&Profile> {
+        let id = self.selector.select(client, None)?;
+        self.profiles.get(usize::from(id.0))
+    }
+
+    /// The extra lists, in `[[lists]]` order.
+    pub fn lists(&self) -> &[ExtraList] {
+        &self.lists
+    }
+
+    /// The extra list at `index` (a `policy::ListRef::Extra`).
+    pub fn list(&self, index: u16) -> Option<&ExtraList> {
+        self.lists.get(usize::from(index))
+    }
+
+    /// Each list that never loaded, with the profiles that use it.
+    pub fn unloaded(&self) -> Vec<(&str, Vec<&str>)> {
+        self.lists
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.list.is_none())
+            .map(|(i, l)| {
+                let users = self
+                    .profiles
+                    .iter()
+                    .filter(|p| p.list_indexes().any(|x| usize::from(x) == i))
+                    .map(|p| p.name.as_str())
+                    .collect();
+                (l.name.as_str(), users)
+            })
+            .collect()
+    }
+}
+
+/// A place in a config list as an id. Configs hold far fewer than 65,535
+/// lists or profiles (the config reader bounds them); past that the id
+/// saturates, which selects or finds nothing (fail closed).
+fn index(i: usize) -> u16 {
+    u16::try_from(i).unwrap_or(u16::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(valid_name("school-local"));
+        assert!(valid_name("0.moet"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("-x"));
+        assert!(!valid_name("School"));
+        assert!(!valid_name("a_b"));
+        assert!(valid_name(&"a".repeat(64)));
+        assert!(!valid_name(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn selects_by_client_and_reports_unloaded_lists() {
+        let p = |name: &str, net: &str| ProfileSettings {
+            name: name.into(),
+            clients: vec![net.parse().unwrap()],
+            age: 10,
+            lists: vec!["gone".into()],
+            block_categories: Vec::new(),
+            allow: None,
+        };
+        let lists = vec![ExtraList {
+            name: "gone".into(),
+            list: None,
+        }];
+        let built =
+            Profiles::build(&[p("a", "127.0.0.2/32"), p("b", "127.0.0.0/24")], lists).unwrap();
+        let name = |ip: &str| built.select(ip.parse().unwrap()).map(|p| p.name.clone());
+        assert_eq!(name("127.0.0.2").as_deref(), Some("a"));
+        assert_eq!(name("127.0.0.3").as_deref(), Some("b"));
+        assert_eq!(name("10.0.0.1"), None);
+        assert_eq!(built.unloaded(), vec![("gone", vec!["a", "b"])]);
+        assert!(
+            Profiles::build(
+                &[p("a", "127.0.0.0/24"), p("b", "127.0.0.0/24")],
+                Vec::new()
+            )
+            .is_err()
+        );
+    }
+}
