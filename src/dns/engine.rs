@@ -26,7 +26,6 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use ipnet::IpNet;
-use tracing::info;
 
 use super::answer::{self, BlockAnswer, BlockMode, Body, ClientEdns, Reply, ede};
 use super::cache::{Cache, CacheLimits, Entry, Insert, KeyBuf};
@@ -42,7 +41,13 @@ use super::{Protocol, QueryResult};
 use crate::domain::NameKey;
 use crate::instrument::HotCounter;
 use crate::policy::{self, Block, Category, Context, Verdict};
+use crate::profiles::ProfileStore;
 use crate::store::{Active, ListStore};
+
+mod profiled;
+mod querylog;
+
+pub use self::querylog::truncate_client;
 
 /// TTL of the local `list.ward.` TXT answer.
 const LOCAL_TTL: u32 = 0;
@@ -166,6 +171,11 @@ pub struct Engine {
     blocked: ArcSwap<BlockedCounters>,
     /// The RFC 8482 answer to ANY queries.
     any: Body,
+    /// The school profiles; `None` without `[[profile]]`, so that every
+    /// client takes the national-list path with no profile lookup at all.
+    profiles: Option<Arc<ProfileStore>>,
+    /// Per-profiles parts of profile answers (EDE texts, counters).
+    profile_parts: ArcSwap<profiled::ProfileParts>,
 }
 
 impl Engine {
@@ -180,6 +190,8 @@ impl Engine {
             metrics,
             blocked: ArcSwap::from_pointee(BlockedCounters::none()),
             any: answer::any_body(),
+            profiles: None,
+            profile_parts: ArcSwap::from_pointee(profiled::ProfileParts::default()),
         }
     }
 
@@ -280,7 +292,9 @@ impl Engine {
     }
 
     /// The query under the list in force: blocked, the ANY answer, a
-    /// cached answer, or a forward.
+    /// cached answer, or a forward. A client's profile is asked after the
+    /// national list allows, and again on a cache hit (the cache is shared
+    /// by every client, so its chain names are checked for this one).
     #[inline]
     fn decide(
         &self,
@@ -319,6 +333,13 @@ impl Engine {
                 QueryResult::Blocked,
             );
         }
+        let profiles = self.profiles.as_ref().map(|p| p.load());
+        let profile = profiled::select(profiles.as_deref(), client_ip);
+        if let Some((all, profile)) = profile
+            && let Some(said) = profiled::says(profile, std::iter::once(q.key.as_bytes()))
+        {
+            return self.profile_reply(q, active, all, said, finish, client_ip);
+        }
         if q.qtype == TYPE_ANY {
             // Allowed, but never forwarded: RFC 8482's minimal answer.
             self.log(client_ip, active, &q.key, q.qtype, None, "any");
@@ -335,6 +356,11 @@ impl Engine {
                 let stands = checked
                     || (entry.verdict().is_none() && self.chain_still_clean(active, entry.chain()));
                 if stands {
+                    if let Some((all, profile)) = profile
+                        && let Some(said) = profiled::says(profile, entry.chain())
+                    {
+                        return self.profile_reply(q, active, all, said, finish, client_ip);
+                    }
                     if !checked {
                         entry.set_generation(active.generation);
                     }
@@ -436,6 +462,9 @@ impl Engine {
                 Instant::now(),
             );
         }
+        if let Some(result) = self.profile_answer(p, active, &answer.chain, out) {
+            return result;
+        }
         self.log(p.client, active, &p.key, p.qtype, None, "forwarded");
         client_reply(
             &p.header,
@@ -528,7 +557,8 @@ impl Engine {
         PerList::Fresh(fresh)
     }
 
-    /// Class CH: `list.ward. TXT` reports the list in force. `None` for
+    /// Class CH: `list.ward. TXT` reports the list in force (one record),
+    /// then each extra list (one record each). `None` for
     /// any other CH question; `Some(Err(()))` when no list is loaded.
     fn local_body(&self, q: &Query<'_>) -> Option<Result<Body, ()>> {
         if q.qtype != TYPE_TXT || q.key.as_bytes() != LIST_WARD_KEY {
@@ -543,7 +573,9 @@ impl Engine {
             format!("serial={}", active.serial()),
             format!("sha256={}", hex::encode(active.sha256())),
         ];
-        Some(Ok(answer::txt_body(q.qclass, &strings, LOCAL_TTL)))
+        let mut body = answer::txt_body(q.qclass, &strings, LOCAL_TTL);
+        self.extra_list_records(q.qclass, &mut body);
+        Some(Ok(body))
     }
 
     fn reject(
@@ -609,38 +641,6 @@ impl Engine {
         reply.encode_into(out, edns, payload, udp);
         Step::Reply
     }
-
-    fn log(
-        &self,
-        client: IpAddr,
-        active: &Active,
-        key: &NameKey,
-        qtype: u16,
-        block: Option<&Block>,
-        verdict: &str,
-    ) {
-        if !self.settings.query_log {
-            return;
-        }
-        let name = match block {
-            Some(b) if b.confidential() => format!("confidential:{}", active.redacted(key)),
-            _ => NameKey::to_forward(key.as_bytes()),
-        };
-        let category = block.map(|b| b.category_name(active));
-        let client = truncate_client(client);
-        info!(target: "ward::query", %client, name, qtype, verdict, category, "query");
-    }
-}
-
-/// The client's network as the query log records it: IPv4 to its /24 and
-/// IPv6 to its /56 (a household's prefix, not a device), so the log never
-/// holds a full subscriber address.
-pub fn truncate_client(ip: IpAddr) -> ipnet::IpNet {
-    let prefix = if ip.is_ipv4() { 24 } else { 56 };
-    // Both prefix lengths are valid for their family.
-    ipnet::IpNet::new(ip, prefix)
-        .map(|n| n.trunc())
-        .unwrap_or_else(|_| ipnet::IpNet::from(ip))
 }
 
 /// A response for the client built from an upstream's (or the cache's)
@@ -755,17 +755,4 @@ fn upstream_failed<'a>(h: &Header, question: &'a [u8], failure: Failure) -> Repl
         ),
     };
     Reply::empty(h, question, RCODE_SERVFAIL).with_ede(code, text)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::truncate_client;
-
-    #[test]
-    fn query_log_keeps_only_the_clients_network() {
-        let t = |s: &str| truncate_client(s.parse().unwrap()).to_string();
-        assert_eq!(t("203.0.113.77"), "203.0.113.0/24");
-        assert_eq!(t("2001:db8:aa:bbcc:1:2:3:4"), "2001:db8:aa:bb00::/56");
-        assert_eq!(t("127.0.0.1"), "127.0.0.0/24");
-    }
 }

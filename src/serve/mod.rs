@@ -8,7 +8,9 @@
 //!    last-known-good list in `state_dir`, else the `list.file` seed, else
 //!    one poll of the endpoint); with none, follow `list.require_list`
 //!    (refuse to start, or serve SERVFAIL/EDE 14 and report not ready:
-//!    never unfiltered answers);
+//!    never unfiltered answers); then every extra list (`[[lists]]`)
+//!    and the `[[profile]]`s over them (a list that fails is logged and
+//!    its profiles answer SERVFAIL/EDE 14 for what it would decide);
 //! 4. serve.
 //!
 //! Signals: SIGHUP polls `list.url` at once, or offers `list.file` to the
@@ -35,8 +37,10 @@ use crate::config::Config;
 use crate::dns::Listeners;
 use crate::keys::DEMO_KEY_ID;
 use crate::metrics::Metrics;
+use crate::profiles::ProfileStore;
 use crate::report::Reporter;
 use crate::store::ListStore;
+use crate::update::extra::profile_store;
 use crate::update::source::{log_list, publish_list};
 use crate::update::{ListSource, SourceError};
 
@@ -77,6 +81,9 @@ pub enum ServeError {
     ListSource(#[from] SourceError),
     #[error("no verified list could be loaded and list.require_list is true: {0}")]
     NoList(String),
+    /// A validated config cannot have these; reported all the same.
+    #[error("[[profile]]: {0}")]
+    Profiles(String),
     #[error("the list load task failed")]
     LoadTask(#[source] tokio::task::JoinError),
     #[error("cannot start the compliance reporter")]
@@ -91,6 +98,8 @@ struct Node {
     started_at: jiff::Timestamp,
     metrics: Arc<Metrics>,
     store: Arc<ListStore>,
+    /// The school profiles, with `[[profile]]`.
+    profiles: Option<Arc<ProfileStore>>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT or `stop` resolves.
@@ -101,10 +110,11 @@ pub async fn run(
     // Large buffers in their own mappings, so bursts leave no holes in
     // the heap (see `sys::tune_allocator`).
     crate::sys::tune_allocator();
-    let node = Node {
+    let mut node = Node {
         started_at: jiff::Timestamp::now(),
         metrics: Arc::new(Metrics::new()),
         store: Arc::new(ListStore::new()),
+        profiles: None,
     };
     // 2. Bind everything first, so a port clash fails start-up cleanly.
     let sockets = Sockets::bind(&config).await?;
@@ -115,6 +125,8 @@ pub async fn run(
     let source = open_source(&config, &node)?;
     // 3. The list, before any socket serves.
     load_first_list(&config, &source, &node).await?;
+    // 3. The extra lists and the profiles over them, also before serving.
+    node.profiles = load_profiles(&config).await?;
     // 3b. The spool is opened (and what it holds is resent) before the
     // first answer, so a bad spool fails start-up.
     let reporter = start_reporter(&config, &source, &node)?;
@@ -251,6 +263,30 @@ async fn load_first_list(
     }
     publish_list(node.metrics.list(), &node.store);
     Ok(())
+}
+
+/// Loads every `[[lists]]` entry and builds the `[[profile]]`s over them;
+/// `None` without profiles (every client takes the national-list path). A
+/// list that fails to load is logged and its profiles answer SERVFAIL for
+/// what it would decide.
+async fn load_profiles(config: &Config) -> Result<Option<Arc<ProfileStore>>, ServeError> {
+    if config.profiles.is_empty() {
+        return Ok(None);
+    }
+    let (lists, profiles) = (config.lists.clone(), config.profiles.clone());
+    let built = tokio::task::spawn_blocking(move || profile_store(&lists, &profiles))
+        .await
+        .map_err(ServeError::LoadTask)?;
+    let store = built.map_err(|overlaps| {
+        let text: Vec<String> = overlaps.iter().map(ToString::to_string).collect();
+        ServeError::Profiles(text.join("; "))
+    })?;
+    info!(
+        profiles = config.profiles.len(),
+        lists = config.lists.len(),
+        "profiles in force"
+    );
+    Ok(Some(store))
 }
 
 /// The compliance reporter, with `[report]`.

@@ -34,11 +34,15 @@ impl Services {
         node: &Node,
         shutdown: &CancellationToken,
     ) -> Result<Self, ServeError> {
-        let engine = Arc::new(Engine::new(
+        let mut engine = Engine::new(
             tasks::engine_settings(config),
             Arc::clone(&node.store),
             Arc::clone(node.metrics.dns()),
-        ));
+        );
+        if let Some(profiles) = &node.profiles {
+            engine = engine.with_profiles(Arc::clone(profiles));
+        }
+        let engine = Arc::new(engine);
         let dns_addrs = sockets.dns.local_addrs();
         let server = start_dns(config, sockets.dns, &engine, node, shutdown);
         let mut background = JoinSet::new();

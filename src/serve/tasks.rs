@@ -61,6 +61,14 @@ impl ReadinessProbe for Probe {
             )),
             Some(_) => {}
         }
+        if let Some(profiles) = self.engine.profiles() {
+            for (list, users) in profiles.load().unloaded() {
+                reasons.push(format!(
+                    "extra list {list} is not loaded; profile(s) {} answer SERVFAIL for names it would decide",
+                    users.join(", ")
+                ));
+            }
+        }
         if !self.engine.upstreams().any_healthy() {
             reasons.push("no upstream resolver answered in the last 60 s".to_owned());
         }

@@ -52,6 +52,7 @@ use crate::instrument::label_enum;
 use crate::list::{self, ListArtifact, TrustedKeys, Verified, VerifyError};
 use crate::store::ListStore;
 
+pub mod extra;
 pub mod fetch;
 pub mod keeper;
 pub mod local;

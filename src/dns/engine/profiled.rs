@@ -1,0 +1,301 @@
+//! The engine's profile step: what a client's profile says about a
+//! question that the national list allows, and about the names a cached
+//! or fresh answer leads to.
+//!
+//! The national list is asked first, always, exactly as for a client
+//! without a profile: its block stands (EDE 16). A profile's own block
+//! answers the same way (sinkhole, NXDOMAIN or REFUSED as `[block]` says)
+//! with EDE 17 (Filtered) and its list and category in the EXTRA-TEXT; a
+//! name a profile cannot decide because one of its lists never loaded is
+//! answered SERVFAIL with EDE 14, never unfiltered. Profile verdicts are
+//! not cached: the cache is shared by every client, so a cached answer
+//! served to a profiled client is checked against its profile each time.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::{BlockedCounters, Engine, Finish, Pending, Step};
+use crate::dns::QueryResult;
+use crate::dns::answer::{self, Body, Reply, ede};
+use crate::dns::query::Query;
+use crate::dns::wire::{Header, RCODE_SERVFAIL};
+use crate::domain::NameKey;
+use crate::instrument::HotCounter;
+use crate::policy::{self, Block, Category, ListRef, Profile, Unloaded, Verdict};
+use crate::profiles::{ProfileStore, Profiles};
+use crate::store::Active;
+
+/// What a profile says against an answer.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Said {
+    /// One of its lists blocks a name.
+    Block(Block),
+    /// A list it needs never loaded, and no loaded one blocks.
+    Unknown(Unloaded),
+}
+
+/// The profile's word on `names` (reversed-label keys): the first block,
+/// else the first name it cannot decide; `None` when it allows them all.
+#[inline]
+pub(super) fn says<'a>(profile: &Profile, names: impl Iterator<Item = &'a [u8]>) -> Option<Said> {
+    let mut unknown = None;
+    for name in names {
+        match profile.decide_key(name) {
+            Ok(Verdict::Allow) => {}
+            Ok(Verdict::Block(block)) => return Some(Said::Block(block)),
+            Err(u) => {
+                unknown.get_or_insert(Said::Unknown(u));
+            }
+        }
+    }
+    unknown
+}
+
+/// The client's profile among `profiles`, with the snapshot it is in.
+#[inline]
+pub(super) fn select(
+    profiles: Option<&Arc<Profiles>>,
+    client: IpAddr,
+) -> Option<(&Profiles, &Profile)> {
+    let all = profiles?;
+    Some((all, all.select(client)?))
+}
+
+/// EDE texts and counter handles for profile answers, built once per
+/// profiles snapshot.
+#[derive(Debug, Default)]
+pub(super) struct ProfileParts {
+    generation: u64,
+    /// By extra list, in `[[lists]]` order.
+    lists: Vec<ListParts>,
+}
+
+#[derive(Debug)]
+struct ListParts {
+    texts: Vec<Box<str>>,
+    counters: Vec<HotCounter>,
+    fault: Box<str>,
+    unknown: Box<str>,
+    unloaded: Box<str>,
+}
+
+/// The EDE 14 text for a profile list that is not in the snapshot at all.
+const UNLOADED_TEXT: &str =
+    "a list of this client's profile is not loaded; ward will not answer unfiltered";
+
+impl ProfileParts {
+    fn build(engine: &Engine, all: &Profiles) -> Self {
+        let action = engine.settings.block.mode.as_str();
+        let lists = all
+            .lists()
+            .iter()
+            .map(|extra| {
+                let text = |list: &Active, category: &str| -> Box<str> {
+                    format!(
+                        "filtered by list {} serial {} (category {category})",
+                        extra.name,
+                        list.serial()
+                    )
+                    .into()
+                };
+                let unloaded = format!(
+                    "list {} is not loaded; ward will not answer unfiltered",
+                    extra.name
+                )
+                .into();
+                match &extra.list {
+                    None => ListParts {
+                        texts: Vec::new(),
+                        counters: Vec::new(),
+                        fault: Box::default(),
+                        unknown: Box::default(),
+                        unloaded,
+                    },
+                    Some(list) => {
+                        let categories = &list.manifest().categories;
+                        ListParts {
+                            texts: categories.iter().map(|c| text(list, &c.name)).collect(),
+                            counters: categories
+                                .iter()
+                                .map(|c| engine.metrics.blocked_counter(&c.name, action))
+                                .collect(),
+                            fault: text(list, policy::INDEX_FAULT_NAME),
+                            unknown: text(list, policy::UNKNOWN_NAME),
+                            unloaded,
+                        }
+                    }
+                }
+            })
+            .collect();
+        Self {
+            generation: all.generation,
+            lists,
+        }
+    }
+
+    fn list(&self, r: ListRef) -> Option<&ListParts> {
+        match r {
+            ListRef::Extra(i) => self.lists.get(usize::from(i)),
+            ListRef::National => None,
+        }
+    }
+}
+
+impl Engine {
+    /// Applies the profiles in `store` to the clients they select.
+    pub fn with_profiles(mut self, store: Arc<ProfileStore>) -> Self {
+        self.profiles = Some(store);
+        self
+    }
+
+    /// The profiles in force, if any are configured.
+    pub fn profiles(&self) -> Option<&Arc<ProfileStore>> {
+        self.profiles.as_ref()
+    }
+
+    fn profile_parts(&self, all: &Profiles) -> Arc<ProfileParts> {
+        let current = self.profile_parts.load_full();
+        if current.generation == all.generation {
+            return current;
+        }
+        let fresh = Arc::new(ProfileParts::build(self, all));
+        self.profile_parts.store(Arc::clone(&fresh));
+        fresh
+    }
+
+    /// The reply to what a profile said, counted under its result.
+    fn said_reply<'a>(
+        header: &Header,
+        question: &'a [u8],
+        qtype: u16,
+        per_list: &'a BlockedCounters,
+        parts: &'a ProfileParts,
+        said: Said,
+    ) -> (Reply<'a>, QueryResult) {
+        match said {
+            Said::Block(block) => {
+                let list = parts.list(block.list);
+                let text = list.map_or(UNLOADED_TEXT, |l| match block.category {
+                    Category::Listed(i) => {
+                        let i = usize::from(i);
+                        if let Some(counter) = l.counters.get(i) {
+                            counter.inc();
+                        }
+                        l.texts.get(i).map_or(&*l.unknown, |t| t)
+                    }
+                    Category::IndexFault => &l.fault,
+                    Category::Unknown => &l.unknown,
+                });
+                let reply = Reply::with_body(header, question, per_list.body(qtype))
+                    .with_ede(ede::FILTERED, text);
+                (reply, QueryResult::Blocked)
+            }
+            Said::Unknown(u) => {
+                let text = parts
+                    .list(ListRef::Extra(u.index))
+                    .map_or(UNLOADED_TEXT, |l| &l.unloaded);
+                let reply =
+                    Reply::empty(header, question, RCODE_SERVFAIL).with_ede(ede::NOT_READY, text);
+                (reply, QueryResult::ServFail)
+            }
+        }
+    }
+
+    /// Answers a query the client's profile blocks or cannot decide.
+    pub(super) fn profile_reply(
+        &self,
+        q: &Query<'_>,
+        active: &Active,
+        all: &Profiles,
+        said: Said,
+        finish: &mut Finish<'_>,
+        client: std::net::IpAddr,
+    ) -> Step {
+        self.log_said(client, all, &q.key, q.qtype, said);
+        let per_list = self.per_list(active);
+        let parts = self.profile_parts(all);
+        let (reply, result) =
+            Self::said_reply(&q.header, q.question, q.qtype, &per_list, &parts, said);
+        finish.reply(reply, result)
+    }
+
+    /// The response-side check of a forwarded answer against the client's
+    /// profile (newest profiles): the question and every name the answer
+    /// leads to. `Some` when it blocked or could not decide, with the reply
+    /// encoded into `out`.
+    pub(super) fn profile_answer(
+        &self,
+        p: &Pending,
+        active: &Active,
+        chain: &[NameKey],
+        out: &mut Vec<u8>,
+    ) -> Option<QueryResult> {
+        let store = self.profiles.as_ref()?;
+        let all = store.load();
+        let profile = all.select(p.client)?;
+        let names = std::iter::once(p.key.as_bytes()).chain(chain.iter().map(NameKey::as_bytes));
+        let said = says(profile, names)?;
+        self.log_said(p.client, &all, &p.key, p.qtype, said);
+        let per_list = self.per_list(active);
+        let parts = self.profile_parts(&all);
+        let (reply, result) =
+            Self::said_reply(&p.header, &p.question, p.qtype, &per_list, &parts, said);
+        let udp = p.protocol == crate::dns::Protocol::Udp;
+        reply.encode_into(out, p.edns, self.settings.upstream.edns_payload, udp);
+        Some(result)
+    }
+
+    /// One TXT record per extra list, after the national list's record
+    /// of `list.ward.`: its `[[lists]]` name, list id, serial and SHA-256,
+    /// or that it is not loaded.
+    pub(super) fn extra_list_records(&self, class: u16, body: &mut Body) {
+        let Some(store) = &self.profiles else {
+            return;
+        };
+        for extra in store.load().lists() {
+            let name = format!("name={}", extra.name);
+            let strings = match &extra.list {
+                Some(list) => vec![
+                    name,
+                    format!("list={}", list.list_id()),
+                    format!("serial={}", list.serial()),
+                    format!("sha256={}", hex::encode(list.sha256())),
+                ],
+                None => vec![name, "not-loaded".to_owned()],
+            };
+            let record = answer::txt_body(class, &strings, super::LOCAL_TTL);
+            body.bytes.extend_from_slice(&record.bytes);
+            body.counts[0] = body.counts[0].saturating_add(1);
+        }
+    }
+
+    fn log_said(
+        &self,
+        client: std::net::IpAddr,
+        all: &Profiles,
+        key: &NameKey,
+        qtype: u16,
+        said: Said,
+    ) {
+        if !self.settings.query_log {
+            return;
+        }
+        let (block, list) = match said {
+            Said::Block(b) => {
+                let ListRef::Extra(i) = b.list else { return };
+                (b, all.list(i).and_then(|l| l.list.as_ref()))
+            }
+            Said::Unknown(_) => {
+                // Nothing decided the name: log it as not ready.
+                let store = self.store.load();
+                if let Some(active) = store.as_ref() {
+                    self.log(client, active, key, qtype, None, "profile-not-ready");
+                }
+                return;
+            }
+        };
+        if let Some(list) = list {
+            self.log(client, list, key, qtype, Some(&block), "filtered");
+        }
+    }
+}

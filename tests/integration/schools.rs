@@ -1,0 +1,218 @@
+//! School profiles over DNS: real `dig` from different loopback source
+//! addresses gets different answers for the same name, per profile.
+
+use std::path::Path;
+
+use ed25519_dalek::SigningKey;
+
+use crate::serve::{config, key};
+use crate::serve_lifecycle::http_get;
+use crate::support::upstream::TestUpstream;
+use crate::support::ward::{TEST_LIST, Ward, write_list};
+
+/// A signed extra list `age.ward` (trusted via `age.pub`) rating `social`
+/// for 13 and over; `forum` has no rating, so it blocks every age.
+fn write_age_list(dir: &Path) {
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let now = jiff::Timestamp::now();
+    let opts = ward::list::BuildOptions {
+        list_id: "moet-age".into(),
+        serial: 5,
+        issued_at: now,
+        expires_at: now + jiff::SignedDuration::from_hours(24),
+        confidential: Default::default(),
+        min_age: [("social".to_string(), 13)].into_iter().collect(),
+    };
+    let source = "social.test social\nforum.test forum\n";
+    let (bytes, _) = ward::list::build::build_from_str(source, &opts, &key).unwrap();
+    std::fs::write(dir.join("age.ward"), bytes).unwrap();
+    std::fs::write(
+        dir.join("age.pub"),
+        ward::keys::public_file_text(&key.verifying_key()),
+    )
+    .unwrap();
+}
+
+const PROFILES: &str = r#"
+[[lists]]
+name = "school"
+source = "school.txt"
+
+[[lists]]
+name = "age"
+file = "age.ward"
+trusted_keys = ["age.pub"]
+
+[[lists]]
+name = "missing"
+file = "missing.ward"
+trusted_keys = ["age.pub"]
+
+[[profile]]
+name = "primary"
+clients = ["127.0.0.2"]
+age = 10
+lists = ["school", "age"]
+allow = "allow.txt"
+
+[[profile]]
+name = "secondary"
+clients = ["127.0.0.3/32"]
+age = 15
+lists = ["age"]
+
+[[profile]]
+name = "broken"
+clients = ["127.0.0.4"]
+age = 12
+lists = ["missing"]
+"#;
+
+/// `dig -b SOURCE @ward ARGS...`: its whole output.
+async fn dig(w: &Ward, source: &str, args: &[&str]) -> String {
+    let out = tokio::process::Command::new("dig")
+        .args(["-b", source, &format!("@{}", w.dns.ip())])
+        .args(["-p", &w.dns.port().to_string(), "+tries=1", "+time=5"])
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn have_dig() -> bool {
+    let have = std::process::Command::new("dig").arg("-v").output().is_ok();
+    assert!(
+        have || std::env::var_os("WARD_REQUIRE_DIG").is_none(),
+        "dig is required but missing"
+    );
+    have
+}
+
+fn start(dir: &Path, up: &TestUpstream) -> Ward {
+    write_list(dir, &key(), 1, TEST_LIST);
+    write_age_list(dir);
+    std::fs::write(
+        dir.join("school.txt"),
+        "# the school's own list\ngames.test games\n=late.example.test games\n",
+    )
+    .unwrap();
+    // blocked.test is on the national list: allow cannot unblock it.
+    std::fs::write(dir.join("allow.txt"), "blocked.test\n=ok.games.test\n").unwrap();
+    let cfg = format!("{}{PROFILES}", config(&[up.addr], "", ""));
+    Ward::start(dir, &cfg, true)
+}
+
+fn allowed(text: &str) -> bool {
+    text.contains("status: NOERROR") && text.contains("192.0.2.200") && !text.contains("EDE")
+}
+
+fn filtered(text: &str, list: &str, category: &str) -> bool {
+    text.contains("192.0.2.1\n")
+        && text.contains("EDE: 17 (Filtered)")
+        && text.contains(&format!("list {list} serial"))
+        && text.contains(&format!("(category {category})"))
+}
+
+fn censored(text: &str) -> bool {
+    text.contains("192.0.2.1\n") && text.contains("EDE: 16 (Censored)")
+}
+
+#[tokio::test]
+async fn each_profile_gets_its_own_answer_over_dig() {
+    if !have_dig() {
+        return;
+    }
+    let up = TestUpstream::start_wildcard().await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = start(dir.path(), &up);
+    // No profile first, so that the answer is cached: the cache is shared
+    // and must not carry the unprofiled verdict to a profiled client.
+    for name in ["games.test", "later.example.test"] {
+        let text = dig(&w, "127.0.0.1", &[name, "A"]).await;
+        assert!(text.contains("NOERROR") && !text.contains("EDE"), "{text}");
+    }
+    let text = dig(&w, "127.0.0.2", &["games.test", "A"]).await;
+    assert!(filtered(&text, "school", "games"), "{text}");
+    // A cached answer whose chain leads to a name the profile blocks.
+    let text = dig(&w, "127.0.0.2", &["later.example.test", "A"]).await;
+    assert!(text.contains("EDE: 17 (Filtered)"), "{text}");
+    // Its allow file unblocks the profile's own lists...
+    let text = dig(&w, "127.0.0.2", &["ok.games.test", "A"]).await;
+    assert!(allowed(&text), "{text}");
+    // ...but never the national list, which blocks every profile.
+    for source in ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        let text = dig(&w, source, &["www.blocked.test", "A"]).await;
+        assert!(censored(&text), "{source}: {text}");
+    }
+    // The secondary profile does not use the school list.
+    let text = dig(&w, "127.0.0.3", &["games.test", "A"]).await;
+    assert!(allowed(&text), "{text}");
+    up.stop().await;
+}
+
+#[tokio::test]
+async fn age_ratings_and_an_unloaded_list_end_to_end() {
+    if !have_dig() {
+        return;
+    }
+    let up = TestUpstream::start_wildcard().await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = start(dir.path(), &up);
+    // social=13: blocked at 10, allowed at 15 and without a profile.
+    let text = dig(&w, "127.0.0.2", &["www.social.test", "A"]).await;
+    assert!(filtered(&text, "age", "social"), "{text}");
+    let text = dig(&w, "127.0.0.3", &["www.social.test", "A"]).await;
+    assert!(allowed(&text), "{text}");
+    let text = dig(&w, "127.0.0.1", &["www.social.test", "A"]).await;
+    assert!(allowed(&text), "{text}");
+    // No rating: blocked at every age that uses the list.
+    for source in ["127.0.0.2", "127.0.0.3"] {
+        let text = dig(&w, source, &["forum.test", "A", "+tcp"]).await;
+        assert!(filtered(&text, "age", "forum"), "{source}: {text}");
+    }
+    // The broken profile's only list never loaded: SERVFAIL, EDE 14,
+    // never an unfiltered answer; the national list still blocks.
+    let text = dig(&w, "127.0.0.4", &["www.example.test", "A"]).await;
+    assert!(
+        text.contains("status: SERVFAIL") && text.contains("EDE: 14 (Not Ready)"),
+        "{text}"
+    );
+    assert!(text.contains("list missing is not loaded"), "{text}");
+    let text = dig(&w, "127.0.0.4", &["blocked.test", "A"]).await;
+    assert!(censored(&text), "{text}");
+    // Every list in force is visible, the national one first.
+    let text = dig(
+        &w,
+        "127.0.0.1",
+        &["+short", "-c", "CH", "-t", "TXT", "list.ward"],
+    )
+    .await;
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("\"list=test-national\" \"serial=1\""),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("\"name=school\" \"list=school\"")),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("\"name=age\" \"list=moet-age\" \"serial=5\"")),
+        "{text}"
+    );
+    assert!(lines.contains(&"\"name=missing\" \"not-loaded\""), "{text}");
+    // And /readyz says which list is missing, for which profile.
+    let admin = w.admin.unwrap();
+    let (status, body) = http_get(admin, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("extra list missing is not loaded; profile(s) broken"),
+        "{body}"
+    );
+    up.stop().await;
+}
