@@ -23,17 +23,24 @@
 #                    EDE encoded
 #   blocked-nocache  the same on an engine without a cache: ACL, list
 #                    lookup, answer (a name's first query under a list)
+#   cached-profiled  `cached` on an engine with 50 school profiles over
+#                    10 000 client networks, from a client of one: the
+#                    profile's selection, its check of the question and
+#                    of the cached answer's chain
+#   cached-unmatched the same engine, from a client no profile selects
+#   filtered         that engine, a name the profile's own list blocks
+#                    (EDE 17): national lookup, profile lookup, answer
 #
 # Prints a markdown table (instructions per query) and, per path, the ten
 # functions with the most instructions (self cost). Raw callgrind files go
 # to bench/out/callgrind/ (git-ignored); open them with callgrind_annotate
-# or kcachegrind. Environment: N (20000), WARD_BENCH_ENTRIES (100000),
+# or kcachegrind. Environment: N (20000), PATHS (all of the above), WARD_BENCH_ENTRIES (100000),
 # CARGO_TARGET_DIR (target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-20000}
 OUT=bench/out/callgrind
-PATHS="parse lookup-allowed lookup-blocked cached blocked blocked-nocache"
+PATHS=${PATHS:-"parse lookup-allowed lookup-blocked cached blocked blocked-nocache cached-profiled cached-unmatched filtered"}
 mkdir -p "$OUT"
 
 if ! command -v valgrind >/dev/null || ! command -v callgrind_annotate >/dev/null; then

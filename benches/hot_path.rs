@@ -53,6 +53,8 @@ use ward::store::ListStore;
 
 const ALLOWED: &str = "www.example.vn";
 const BLOCKED: &str = "www.blocked-bench.vn";
+/// Blocked by the school profile's own list, not the national one.
+const FILTERED: &str = "www.games-bench.vn";
 
 struct Fixture {
     engine: Arc<Engine>,
@@ -62,6 +64,42 @@ struct Fixture {
     cached: Vec<u8>,
     blocked: Vec<u8>,
     client: SocketAddr,
+    /// An engine with 50 school profiles over 10 000 client networks; its
+    /// cache holds the allowed name too. `client` matches no profile.
+    profiled: Arc<Engine>,
+    /// A client of the first profile.
+    pupil: SocketAddr,
+    filtered: Vec<u8>,
+}
+
+/// 50 profiles of 200 client networks each (10 000 in all), every one
+/// with a local list; the first also holds 127.0.0.2.
+fn school_profiles() -> Arc<ward::profiles::ProfileStore> {
+    use ward::profiles::{ExtraListSettings, ListOrigin, ProfileSettings};
+    let dir = std::env::temp_dir().join(format!("ward-bench-school-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let source = dir.join("school.txt");
+    std::fs::write(&source, "games-bench.vn games\nsocial-bench.vn social\n").expect("source");
+    let lists = [ExtraListSettings {
+        name: "school".into(),
+        origin: ListOrigin::Source { source },
+    }];
+    let profiles: Vec<ProfileSettings> = (0..50u8)
+        .map(|i| ProfileSettings {
+            name: format!("p{i}"),
+            clients: (0..200u8)
+                .map(|j| format!("10.{i}.{j}.0/24").parse().expect("net"))
+                .chain((i == 0).then(|| "127.0.0.2/32".parse().expect("net")))
+                .collect(),
+            age: 10,
+            lists: vec!["school".into()],
+            block_categories: Vec::new(),
+            allow: None,
+        })
+        .collect();
+    let store = ward::update::extra::profile_store(&lists, &profiles).expect("no overlap");
+    let _ = std::fs::remove_dir_all(&dir);
+    store
 }
 
 fn entries() -> usize {
@@ -181,11 +219,20 @@ fn fixture() -> Fixture {
         Arc::clone(&store),
         Arc::clone(Metrics::new().dns()),
     );
+    let profiled = Arc::new(
+        Engine::new(
+            settings.clone(),
+            Arc::clone(&store),
+            Arc::clone(Metrics::new().dns()),
+        )
+        .with_profiles(school_profiles()),
+    );
     let engine = Arc::new(Engine::new(
         settings,
         Arc::clone(&store),
         Arc::clone(Metrics::new().dns()),
     ));
+    let pupil = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), 40_000);
     let client = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40_000);
     let cached = query_bytes(ALLOWED, 0x1234);
     let blocked = query_bytes(BLOCKED, 0x4321);
@@ -198,7 +245,14 @@ fn fixture() -> Fixture {
         .block_on(engine.handle(&cached, client, Protocol::Udp))
         .expect("the upstream answers");
     assert_eq!(wire::get_u16(&first, 6), 1, "one answer record");
+    let first = rt
+        .block_on(profiled.handle(&cached, pupil, Protocol::Udp))
+        .expect("the upstream answers");
+    assert_eq!(wire::get_u16(&first, 6), 1, "one answer record");
     let f = Fixture {
+        profiled,
+        pupil,
+        filtered: query_bytes(FILTERED, 0x5678),
         engine,
         uncached,
         store,
@@ -225,6 +279,15 @@ fn fixture() -> Fixture {
         .prepare(&f.blocked, f.client, Protocol::Udp, &mut again);
     assert!(matches!(step, Step::Reply));
     assert_eq!(again, out, "the engine without a cache answers the same");
+    for (packet, client, rcode) in [
+        (&f.cached, f.pupil, 0),
+        (&f.cached, f.client, 0),
+        (&f.filtered, f.pupil, 3),
+    ] {
+        let step = f.profiled.prepare(packet, client, Protocol::Udp, &mut out);
+        assert!(matches!(step, Step::Reply));
+        assert_eq!(wire::get_u16(&out, 2) & 0x000F, rcode, "profiled answer");
+    }
     f
 }
 
@@ -338,8 +401,21 @@ fn callgrind_loop(f: &Fixture, path: &str, n: usize) -> usize {
                 answered += usize::from(matches!(step, Step::Reply));
             }
         }
+        "cached-profiled" | "cached-unmatched" | "filtered" => {
+            let (client, packet) = match path {
+                "cached-profiled" => (f.pupil, &f.cached),
+                "cached-unmatched" => (f.client, &f.cached),
+                _ => (f.pupil, &f.filtered),
+            };
+            for _ in 0..n {
+                let step = f
+                    .profiled
+                    .prepare(black_box(packet), client, Protocol::Udp, &mut out);
+                answered += usize::from(matches!(step, Step::Reply));
+            }
+        }
         other => panic!(
-            "WARD_CALLGRIND path {other:?}: expected parse, lookup-allowed, lookup-blocked, cached, blocked or blocked-nocache"
+            "WARD_CALLGRIND path {other:?}: expected parse, lookup-allowed, lookup-blocked, cached, blocked, blocked-nocache, cached-profiled, cached-unmatched or filtered"
         ),
     }
     answered
