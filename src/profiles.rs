@@ -59,8 +59,8 @@ pub enum ListOrigin {
     Signed {
         #[serde(serialize_with = "spelling::path")]
         file: PathBuf,
-        #[serde(serialize_with = "spelling::paths")]
-        trusted_keys: Vec<PathBuf>,
+        /// Read once, with the config.
+        trusted_keys: Vec<crate::keys::PublicKeyFile>,
     },
 }
 

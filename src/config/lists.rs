@@ -9,7 +9,6 @@
 use std::path::Path;
 
 use super::extract::{self, Got, Invalid, Table};
-use crate::keys;
 use crate::list::source::parse_line;
 use crate::profiles::{ExtraListSettings, ListOrigin, MAX_NAME_LEN, valid_name};
 
@@ -127,11 +126,7 @@ fn check_source(path: &Path) -> Vec<String> {
 
 fn signed(t: &mut Table<'_, '_>) -> Option<ListOrigin> {
     let file = t.get("file", extract::path).ok();
-    let trusted_keys = match t.list("trusted_keys", |v| {
-        let p = extract::path(v)?;
-        keys::read_public(&p).map_err(|e| Invalid(e.to_string()))?;
-        Ok(p)
-    }) {
+    let trusted_keys = match t.list("trusted_keys", extract::public_key_file) {
         Got::Ok(keys) if !keys.is_empty() => Some(keys),
         Got::Bad => None,
         Got::Missing | Got::Ok(_) => {

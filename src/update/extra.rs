@@ -14,7 +14,6 @@ use std::sync::Arc;
 use tracing::{error, info};
 
 use super::local::{LocalError, LocalList};
-use crate::keys::{self, KeyError};
 use crate::list::{self, ListArtifact, TrustedKeys, Verified, VerifyError};
 use crate::policy::Overlap;
 use crate::profiles::{ExtraList, ExtraListSettings, ListOrigin, ProfileSettings, Profiles};
@@ -25,12 +24,6 @@ use crate::store::ListStore;
 pub enum ExtraError {
     #[error(transparent)]
     Local(#[from] LocalError),
-    #[error("cannot read trusted key {}: {source}", .path.display())]
-    Key {
-        path: PathBuf,
-        #[source]
-        source: KeyError,
-    },
     #[error("{}: {source}", .path.display())]
     Verify {
         path: PathBuf,
@@ -44,14 +37,7 @@ pub fn load(settings: &ExtraListSettings) -> Result<Verified<ListArtifact>, Extr
     match &settings.origin {
         ListOrigin::Source { source } => Ok(LocalList::new(&settings.name, source)?.reload()?),
         ListOrigin::Signed { file, trusted_keys } => {
-            let mut trust = TrustedKeys::new();
-            for path in trusted_keys {
-                let key = keys::read_public(path).map_err(|source| ExtraError::Key {
-                    path: path.clone(),
-                    source,
-                })?;
-                trust.add(key);
-            }
+            let trust: TrustedKeys = trusted_keys.iter().map(|k| *k.key()).collect();
             let verify = |source| ExtraError::Verify {
                 path: file.clone(),
                 source,
