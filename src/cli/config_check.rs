@@ -96,8 +96,19 @@ fn summary(c: &Config) -> String {
             )
         },
     );
+    let profiles = if c.profiles.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = c.profiles.iter().map(|p| p.name.as_str()).collect();
+        format!(
+            "; {} profile(s) ({}) over {} extra list(s)",
+            names.len(),
+            names.join(", "),
+            c.lists.len()
+        )
+    };
     format!(
-        "listen {}; upstreams {}; block {action}; {report}",
+        "listen {}; upstreams {}; block {action}; {report}{profiles}",
         join(&c.dns.listen),
         join(&c.dns.upstreams)
     )

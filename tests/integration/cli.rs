@@ -635,3 +635,14 @@ fn config_check_print_writes_a_config_that_reads_back_the_same() {
     fails(&r, 64, "error(s) in bad.toml");
     assert_eq!(r.stdout, "", "{r:?}");
 }
+
+#[test]
+fn config_check_names_the_school_profiles() {
+    let r = ward(&repo(), &["config", "check", "examples/school.toml"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("2 profile(s) (primary, secondary) over 2 extra list(s)"),
+        "{r:?}"
+    );
+}
