@@ -229,7 +229,7 @@ fn round_trip_through_to_toml() {
             hotline: "1800 1567".into(),
             read_timeout: Duration::from_secs(1),
             max_head: 1024,
-            page: std::sync::Arc::new(
+            page: crate::config::web::BuiltPage(std::sync::Arc::new(
                 crate::blockpage::BlockPage::new(&crate::blockpage::PageSettings {
                     template: None,
                     appeal_url: "https://isp.example/appeal?q=x&lang=vi".into(),
@@ -237,7 +237,7 @@ fn round_trip_through_to_toml() {
                     hotline: "1800 1567".into(),
                 })
                 .unwrap(),
-            ),
+            )),
         }),
         report: None,
         lists: Vec::new(),

@@ -75,7 +75,7 @@ impl WebListeners {
     ) -> Result<(), ServeError> {
         let page = match &config.blockpage {
             // Built when the config was loaded.
-            Some(p) => Some(Arc::clone(&p.page)),
+            Some(p) => Some(Arc::clone(&p.page.0)),
             None if config.http.is_some() => Some(Arc::new(BlockPage::embedded_default())),
             None => None,
         };
