@@ -57,6 +57,11 @@
 # itself is the bottleneck and the server idles about 10 % of the time),
 # LAT_QPS (20000) and LAT_DURATION (10) for the lat cell, SCALE (0; 1 runs
 # the scale cell), SCALE_CPUS (0,1), SCALE_CLIENTS (16, at least 8),
+# SCHOOL (1; 0 skips it): ward with school profiles (the `school` list of
+# the main cell: the 1M national list, plus 50 `[[profile]]`s over 10,000
+# client networks and 3 local `[[lists]]` of 2,000 names each, with
+# dnsperf's own address 127.0.0.1 in one profile, so every query takes the
+# profiled path) on the allowed and 90/10 mixes, next to ward alone,
 # SERVER_CPU (1), CLIENT_CPU (0), LOAD_MAX (0.7) and LOAD_WAIT (1200 s):
 # wait at most that long for the 1-minute load average to drop to LOAD_MAX
 # before starting the servers and before the first run, and for other
@@ -68,7 +73,8 @@
 # run in short bursts, which the tick-sampled /proc/stat undercounts, so
 # "others" reads low there, even below zero: the check is weaker),
 # PORT_BASE (53530): nsd, ward, ward-empty, dnsdist, unbound, ward-10M,
-# ward 1 worker, ward 2 workers listen on PORT_BASE..+7,
+# ward 1 worker, ward 2 workers, ward with school profiles listen on
+# PORT_BASE..+8,
 # WARD_BIN (target/release/ward, built with cargo unless set),
 # KEEP_VERBOSE (0): 1 keeps the lat cell's per-query dnsperf output
 # (gzipped, ~8 MB a run).
@@ -96,6 +102,7 @@ OUTSTANDING=${OUTSTANDING:-300}
 LAT_QPS=${LAT_QPS:-20000}
 LAT_DURATION=${LAT_DURATION:-10}
 SCALE=${SCALE:-0}
+SCHOOL=${SCHOOL:-1}
 SCALE_CPUS=${SCALE_CPUS:-0,1}
 SCALE_CLIENTS=${SCALE_CLIENTS:-16}
 SERVER_CPU=${SERVER_CPU:-1}
@@ -115,6 +122,7 @@ UNBOUND_PORT=$((PORT_BASE + 4))
 BIG_PORT=$((PORT_BASE + 5))
 W1_PORT=$((PORT_BASE + 6))
 W2_PORT=$((PORT_BASE + 7))
+SCHOOL_PORT=$((PORT_BASE + 8))
 HZ=$(getconf CLK_TCK)
 # ward's log lines are grepped: no colour codes.
 export NO_COLOR=1
@@ -169,7 +177,7 @@ trap 'exit 130' INT TERM
 
 stop_leftovers "$OUT"
 
-for p in $UP_PORT $WARD_PORT $EMPTY_PORT $DNSDIST_PORT $UNBOUND_PORT $BIG_PORT $W1_PORT $W2_PORT; do
+for p in $UP_PORT $WARD_PORT $EMPTY_PORT $DNSDIST_PORT $UNBOUND_PORT $BIG_PORT $W1_PORT $W2_PORT $SCHOOL_PORT; do
     if ss -Hlnu "sport = :$p" 2>/dev/null | grep -q .; then
         die "UDP port $p is in use; set PORT_BASE"
     fi
@@ -421,6 +429,27 @@ EOF
 ward_conf "$OUT/ward-1m.toml" "$WARD_PORT" "$OUT/dns-1m.ward" "$OUT/state-1m" 1
 ward_conf "$OUT/ward-empty.toml" "$EMPTY_PORT" "$OUT/dns-empty.ward" "$OUT/state-empty" 1
 [ "$BIG" = 0 ] || ward_conf "$OUT/ward-big.toml" "$BIG_PORT" "$OUT/dns-big.ward" "$OUT/state-big" 1
+if [ "$SCHOOL" = 1 ]; then
+    ward_conf "$OUT/ward-school.toml" "$SCHOOL_PORT" "$OUT/dns-1m.ward" "$OUT/state-school" 1
+    # 3 local lists of names no query asks for, and 50 profiles over
+    # 10,000 /24 networks; profile 0 also holds 127.0.0.1, dnsperf's address.
+    python3 - "$OUT" >>"$OUT/ward-school.toml" <<'PYEOF'
+import sys
+out = sys.argv[1]
+for l in range(3):
+    with open(f"{out}/school-{l}.txt", "w") as f:
+        for i in range(2000):
+            f.write(f"s{l}-{i}.school-bench.test school\n")
+    print(f'[[lists]]\nname = "school-{l}"\nsource = "{out}/school-{l}.txt"\n')
+for p in range(50):
+    nets = [f"10.{(p * 200 + i) // 256}.{(p * 200 + i) % 256}.0/24" for i in range(200)]
+    if p == 0:
+        nets.append("127.0.0.1/32")
+    print(f'[[profile]]\nname = "p{p}"\nage = {6 + p % 12}\nlists = ["school-0", "school-1", "school-2"]')
+    print("clients = [" + ", ".join(f'"{n}"' for n in nets) + "]\n")
+PYEOF
+    "$WARD" config check "$OUT/ward-school.toml" >&2
+fi
 if [ "$SCALE" = 1 ]; then
     ward_conf "$OUT/ward-w1.toml" "$W1_PORT" "$OUT/dns-1m.ward" "$OUT/state-w1" 1
     ward_conf "$OUT/ward-w2.toml" "$W2_PORT" "$OUT/dns-1m.ward" "$OUT/state-w2" 2
@@ -715,6 +744,15 @@ if [ "$BIG" = 1 ]; then
     check_workers ward_big "$OUT/ward-big.log" 1
 fi
 
+if [ "$SCHOOL" = 1 ]; then
+    say "starting ward (1M list, 50 school profiles) on 127.0.0.1:$SCHOOL_PORT, CPU $SERVER_CPU"
+    start_ward ward-school "$SERVER_CPU" "$OUT/ward-school.toml"
+    SCHOOL_PID=$LAST_PID
+    server_up ward_school "$SCHOOL_PORT" "$SCHOOL_PID" "$T0" "$OUT/ward-school.log" "$BLOCKED_NAME" \
+        "$OUT/q-allowed.txt"
+    check_workers ward_school "$OUT/ward-school.log" 1
+fi
+
 say "starting dnsdist on 127.0.0.1:$DNSDIST_PORT, CPU $SERVER_CPU (loads $((N_SUFFIX + N_EXACT)) names)"
 T0=$(now)
 start dnsdist "$OUT/dnsdist-1m.log" taskset -c "$SERVER_CPU" dnsdist --supervised --disable-syslog -C "$OUT/dnsdist.conf"
@@ -757,6 +795,9 @@ for rep in $(seq "$REPEATS"); do
             if [ "$server" = ward ] && [ "$mix" = allowed ]; then
                 WORKERS=1 measure ward empty allowed "$EMPTY_PORT" "$EMPTY_PID" "$rep"
             fi
+            if [ "$server" = ward ] && [ "$SCHOOL" = 1 ] && [ "$mix" != blocked ]; then
+                WORKERS=1 measure ward school "$mix" "$SCHOOL_PORT" "$SCHOOL_PID" "$rep"
+            fi
         done
     done
     if [ "$BIG" = 1 ]; then
@@ -781,6 +822,7 @@ server_end ward_empty "$EMPTY_PID"
 server_end dnsdist_1m "$DNSDIST_PID"
 server_end unbound_1m "$UNBOUND_PID"
 [ "$BIG" = 0 ] || server_end ward_big "$BIG_PID"
+[ "$SCHOOL" = 0 ] || server_end ward_school "$SCHOOL_PID"
 
 # ---------------------------------------------------------------- swap
 if [ "$BIG" = 1 ]; then
@@ -820,7 +862,7 @@ if [ "$BIG" = 1 ]; then
     fi
 fi
 
-for pid in "$WARD_PID" "$EMPTY_PID" "$DNSDIST_PID" "$UNBOUND_PID" ${BIG_PID:-}; do stop "$pid"; done
+for pid in "$WARD_PID" "$EMPTY_PID" "$DNSDIST_PID" "$UNBOUND_PID" ${BIG_PID:-} ${SCHOOL_PID:-}; do stop "$pid"; done
 
 # ---------------------------------------------------------------- scale
 if [ "$SCALE" = 1 ]; then
