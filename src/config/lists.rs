@@ -105,23 +105,35 @@ fn source(t: &mut Table<'_, '_>) -> Option<ListOrigin> {
     ok.then_some(ListOrigin::Source { source: path })
 }
 
-/// Every bad line of a source file, as `file:line: reason`; or why it
-/// cannot be read.
+/// Bad lines of one source file shown one by one; past that, a count.
+const MAX_SHOWN_LINES: usize = 20;
+
+/// The bad lines of a source file, as `file:line: reason` (the first
+/// [`MAX_SHOWN_LINES`], then how many more: a file in the wrong format
+/// would otherwise bury every other error under one line per entry); or
+/// why it cannot be read.
 fn check_source(path: &Path) -> Vec<String> {
     let label = path.display();
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) => return vec![format!("cannot read {label}: {e}")],
     };
-    bytes
+    let mut bad = bytes
         .split(|&b| b == b'\n')
         .enumerate()
-        .filter_map(|(i, line)| {
-            parse_line(line)
-                .err()
-                .map(|e| format!("{label}:{}: {e}", i + 1))
-        })
-        .collect()
+        .filter_map(|(i, line)| parse_line(line).err().map(|e| (i + 1, e)));
+    let mut problems: Vec<String> = bad
+        .by_ref()
+        .take(MAX_SHOWN_LINES)
+        .map(|(line, e)| format!("{label}:{line}: {e}"))
+        .collect();
+    let more = bad.count();
+    if more > 0 {
+        problems.push(format!(
+            "{label}: and {more} more bad line(s); `ward list build` on the file lists them all"
+        ));
+    }
+    problems
 }
 
 fn signed(t: &mut Table<'_, '_>) -> Option<ListOrigin> {

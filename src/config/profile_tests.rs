@@ -149,3 +149,26 @@ fn required_keys_and_one_origin() {
         ]
     );
 }
+
+#[test]
+fn a_source_in_the_wrong_format_shows_twenty_lines_then_a_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: String = (0..1000).map(|i| format!("n{i}.test\n")).collect();
+    let (school, _) = files(dir.path(), &names, "");
+    let got = errors(&format!(
+        "[[lists]]\nname = \"school\"\nsource = {school:?}\n"
+    ));
+    assert_eq!(got.len(), 21, "{got:#?}");
+    assert_eq!(
+        got[0],
+        format!(
+            "t.toml:8: lists[0].source: {school}:1: missing category: expected `NAME CATEGORY`"
+        )
+    );
+    assert_eq!(
+        got[20],
+        format!(
+            "t.toml:8: lists[0].source: {school}: and 980 more bad line(s); `ward list build` on the file lists them all"
+        )
+    );
+}
