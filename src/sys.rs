@@ -8,7 +8,8 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use nix::libc;
 
-/// Copies the first `len` bytes of `file` into an anonymous memory file,
+/// Copies the first `len` bytes of `file` (a list file, or a list
+/// compiled in memory) into an anonymous memory file,
 /// seals it against every change, and maps it read-only.
 ///
 /// This is how every list ward enforces is held: the bytes verified are
@@ -26,10 +27,9 @@ use nix::libc;
 /// shrink or grow the memory file, or lift the seals, so the mapped bytes
 /// never change and never go away while the `Mmap` lives.
 #[allow(unsafe_code)]
-pub fn sealed_copy(file: &File, len: u64) -> io::Result<Option<memmap2::Mmap>> {
+pub fn sealed_copy(file: impl io::Read, len: u64) -> io::Result<Option<memmap2::Mmap>> {
     use nix::fcntl::{FcntlArg, SealFlag, fcntl};
     use nix::sys::memfd::{MFdFlags, memfd_create};
-    use std::io::Read;
 
     // No memfd (old kernel, seccomp) or none now (out of descriptors or
     // memory): the heap copy is just as immutable.

@@ -117,7 +117,13 @@ impl LocalList {
                 });
             }
         };
-        crate::list::verify(Bytes::Owned(bytes), &self.trust).map_err(|source| LocalError::Verify {
+        // Held like every other list: a sealed memory file, mapped.
+        let len = bytes.len() as u64;
+        let bytes = match crate::sys::sealed_copy(bytes.as_slice(), len) {
+            Ok(Some(map)) => Bytes::Sealed(map),
+            Ok(None) | Err(_) => Bytes::Owned(bytes),
+        };
+        crate::list::verify(bytes, &self.trust).map_err(|source| LocalError::Verify {
             path: self.path.clone(),
             source,
         })
@@ -152,6 +158,26 @@ mod tests {
         )
     }
 
+    /// The path of the mapping `p` points into, from /proc/self/maps.
+    fn mapping_of(p: *const u8) -> Option<String> {
+        let at = p as usize;
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        maps.lines().find_map(|line| {
+            let (range, rest) = line.split_once(' ')?;
+            let (lo, hi) = range.split_once('-')?;
+            let (lo, hi) = (
+                usize::from_str_radix(lo, 16).ok()?,
+                usize::from_str_radix(hi, 16).ok()?,
+            );
+            (lo <= at && at < hi).then(|| {
+                rest.split_whitespace()
+                    .skip(4)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+        })
+    }
+
     #[test]
     fn a_source_compiles_and_a_broken_one_names_every_bad_line() {
         let dir = tempfile::tempdir().unwrap();
@@ -165,6 +191,11 @@ mod tests {
         assert_eq!(blocked(&list, "www.games.test").as_deref(), Some("games"));
         assert_eq!(blocked(&list, "only.test").as_deref(), Some("social"));
         assert_eq!(blocked(&list, "x.only.test"), None);
+        assert_eq!(
+            mapping_of(list.as_bytes().as_ptr()).as_deref(),
+            Some("/memfd:ward-list (deleted)"),
+            "held in a sealed memory file like the national list"
+        );
 
         std::fs::write(&path, "ok.test a\nbad..test b\n\n10.0.0.1 c\n").unwrap();
         match local.reload() {
