@@ -79,7 +79,7 @@ pub struct DnsSettings {
 
 impl Default for DnsSettings {
     /// The defaults, with no upstreams (a config file's default comes from
-    /// `/etc/resolv.conf`; see [`Config::parse`]).
+    /// `/etc/resolv.conf`; see [`Config::parse`](super::Config::parse)).
     fn default() -> Self {
         Self {
             listen: DEFAULT_LISTEN.to_vec(),

@@ -6,7 +6,7 @@ use std::fmt;
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    /// The file as named to [`Config::load`] or [`Config::parse`].
+    /// The file as named to [`Config::load`](super::Config::load) or [`Config::parse`](super::Config::parse).
     pub file: String,
     /// 1-based; `None` when the problem is not on one line (a missing key
     /// of an absent section, an unreadable file).

@@ -35,9 +35,9 @@ pub const MIN_MAX_LIST_SIZE: u64 = 4096;
 
 /// `[list]`: the signed list and whom to trust for it.
 ///
-/// Written by [`ListSettings::written`]: the updater's keys
+/// Written by `ListSettings::written`: the updater's keys
 /// (`poll_interval`, `ca_file`, `timeout`, `max_size`) only with `url`,
-/// as [`ListSettings::extract`] accepts them only then.
+/// as `ListSettings::extract` accepts them only then.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ListSettings {
     /// A signed list artifact on disk. Required in a config file.
@@ -75,7 +75,7 @@ pub struct ListSettings {
     /// Largest artifact the updater downloads, bytes.
     #[serde(skip)]
     pub max_size: u64,
-    /// Not a config key: true only in [`Config::embedded`], meaning "use
+    /// Not a config key: true only in [`Config::embedded`](super::Config::embedded), meaning "use
     /// [`crate::list::DEMO_ARTIFACT`] and [`crate::list::DEMO_PUBLIC_KEY`]".
     #[serde(skip)]
     pub demo: bool,

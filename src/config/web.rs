@@ -131,7 +131,7 @@ impl Serialize for RelayMode {
 }
 
 /// `[sni]` or `[http]`: a transparent filtering proxy. Written by
-/// [`InterceptSettings::written`], which names the read cap.
+/// `sni_section` or `http_section`, which name the read cap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InterceptSettings {
     /// Where the steered traffic arrives. Non-empty.

@@ -3,10 +3,10 @@
 //!
 //! * [`source`]: the text format the ministry edits, one rule per line.
 //! * [`build`]: compiles sources into a signed artifact.
-//! * [`format`]: the artifact's byte layout and manifest.
+//! * [`format`](mod@format): the artifact's byte layout and manifest.
 //! * [`hashed`]: the keyed-hash table for confidential categories.
 //! * [`filter`]: the suffix filter that lets most names skip both.
-//! * [`verify`]: signature and integrity checks; yields [`Verified`] lists.
+//! * [`verify`](mod@verify): signature and integrity checks; yields [`Verified`] lists.
 //! * [`matcher`]: name lookups against a verified list.
 
 pub mod build;

@@ -295,7 +295,7 @@ impl ListArtifact {
         self.check_expiry(now).is_err()
     }
 
-    /// Reads every node of the name index once ([`sweep_nodes`]) and every
+    /// Reads every node of the name index once (`sweep_nodes`) and every
     /// record of the confidential table, refusing structures a lookup
     /// could fault on. Linear in the index size (about 0.5 s for ten
     /// million names on one CPU), and the node runs it off the serving
