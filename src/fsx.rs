@@ -14,6 +14,18 @@ use std::path::{Path, PathBuf};
 /// With `overwrite == false` an existing file is an error
 /// ([`io::ErrorKind::AlreadyExists`]) and is left untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, overwrite: bool) -> io::Result<()> {
+    write_atomic_with(path, mode, overwrite, |file| file.write_all(bytes))
+}
+
+/// [`write_atomic`] for output written piece by piece (`write` gets a
+/// buffered writer over the temp file): a large export never has to be
+/// held in memory whole. An error from `write` leaves `path` untouched.
+pub fn write_atomic_with(
+    path: &Path,
+    mode: u32,
+    overwrite: bool,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     if !overwrite && fs::symlink_metadata(path).is_ok() {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
@@ -23,12 +35,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, overwrite: bool) -> io
     let dir = parent_dir(path);
     let tmp = temp_path(path)?;
     let result = (|| {
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(mode)
             .open(&tmp)?;
-        file.write_all(bytes)?;
+        let mut buffered = io::BufWriter::new(file);
+        write(&mut buffered)?;
+        let file = buffered
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
         file.sync_all()?;
         drop(file);
         if overwrite {

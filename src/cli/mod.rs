@@ -14,6 +14,7 @@ mod config_check;
 mod generate_docs;
 mod keygen;
 mod list_build;
+mod list_export;
 mod list_info;
 mod list_status;
 mod list_verify;
@@ -85,6 +86,8 @@ enum ListCommand {
     Info(list_info::Args),
     /// Ask a running `ward serve` which list it enforces and how updates go.
     Status(list_status::Args),
+    /// Write a verified list as an RPZ zone, a domain list or a hosts file.
+    Export(list_export::Args),
 }
 
 impl Cli {
@@ -114,6 +117,7 @@ impl Cli {
             Command::List(ListCommand::Verify(args)) => list_verify::run(args),
             Command::List(ListCommand::Info(args)) => list_info::run(args),
             Command::List(ListCommand::Status(args)) => list_status::run(args),
+            Command::List(ListCommand::Export(args)) => list_export::run(args),
             Command::Check(args) => check::run(args),
             Command::Probe(args) => probe::run(args),
             Command::Config(ConfigCommand::Check(args)) => config_check::run(args),

@@ -3,6 +3,7 @@
 //!
 //! * [`source`]: the text format the ministry edits, one rule per line.
 //! * [`build`]: compiles sources into a signed artifact.
+//! * [`export`]: a verified list as an RPZ zone, a domain list or hosts.
 //! * [`format`](mod@format): the artifact's byte layout and manifest.
 //! * [`hashed`]: the keyed-hash table for confidential categories.
 //! * [`filter`]: the suffix filter that lets most names skip both.
@@ -10,6 +11,7 @@
 //! * [`matcher`]: name lookups against a verified list.
 
 pub mod build;
+pub mod export;
 pub mod filter;
 pub mod format;
 mod guard;

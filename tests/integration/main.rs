@@ -10,6 +10,7 @@ mod list_file;
 mod probe;
 mod process;
 mod report;
+mod rpz;
 mod schools;
 mod serve;
 mod serve_lifecycle;
