@@ -191,6 +191,16 @@ impl Profiles {
         self.profiles.get(usize::from(id.0))
     }
 
+    /// Every profile, in `[[profile]]` order.
+    pub fn profiles(&self) -> &[Profile] {
+        &self.profiles
+    }
+
+    /// The profile named `name`, if any.
+    pub fn by_name(&self, name: &str) -> Option<&Profile> {
+        self.profiles.iter().find(|p| p.name == name)
+    }
+
     /// The extra lists, in `[[lists]]` order.
     pub fn lists(&self) -> &[ExtraList] {
         &self.lists

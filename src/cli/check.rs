@@ -1,17 +1,33 @@
 //! `ward check`: the operator's question: is this name blocked, and why?
 //!
-//! One verdict per name, in argument order. A name blocked by a
-//! confidential category is never echoed: it is shown as a keyed hash under
-//! the list's salt, and its rule as `null`.
+//! One verdict per name, in argument order, against a list artifact
+//! (`--list`/`--trust`, `--demo`), or with `--config` against everything
+//! the node would enforce: the national list as `ward serve` would pick it
+//! from disk, every `[[lists]]` entry, and the profile a client gets
+//! (`--client`) or one named (`--profile`); then each list is shown with
+//! what it says ([`policy::explain`]).
+//!
+//! A name blocked by a confidential category is never echoed: it is shown
+//! as a keyed hash under the list's salt, and its rule as `null`.
 
+use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use ipnet::IpNet;
+
 use super::{UsageError, load_trust};
+use crate::config::Config;
 use crate::domain::{DomainName, NameKey};
 use crate::keys;
-use crate::list::{self, Bytes, ListArtifact, RuleKind, TrustedKeys};
-use crate::policy::{self, Context};
+use crate::list::{self, Bytes, ListArtifact, Match, RuleKind, TrustedKeys};
+use crate::metrics::Metrics;
+use crate::policy::{
+    self, Block, Context, Explanation, ListRef, Outcome, Profile, Rating, Verdict,
+};
+use crate::profiles::{ProfileSettings, Profiles};
+use crate::update::ListSource;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -19,7 +35,7 @@ pub(crate) struct Args {
     #[arg(
         long,
         value_name = "FILE",
-        required_unless_present = "demo",
+        required_unless_present_any = ["demo", "config"],
         requires = "trust"
     )]
     list: Option<PathBuf>,
@@ -29,6 +45,22 @@ pub(crate) struct Args {
     /// Use the embedded demo list and key instead of --list/--trust.
     #[arg(long, conflicts_with_all = ["list", "trust"])]
     demo: bool,
+    /// Check against what a node with this config enforces: the national
+    /// list it would load from disk, its [[lists]] and its profiles.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["list", "trust", "demo"])]
+    config: Option<PathBuf>,
+    /// With --config: the client address whose profile applies (the most
+    /// specific `clients` network, as the node selects it).
+    #[arg(
+        long,
+        value_name = "IP",
+        requires = "config",
+        conflicts_with = "profile"
+    )]
+    client: Option<IpAddr>,
+    /// With --config: the profile to apply, by name.
+    #[arg(long, value_name = "NAME", requires = "config")]
+    profile: Option<String>,
     /// One JSON object per line.
     #[arg(long)]
     json: bool,
@@ -38,6 +70,18 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // clap skips `requires` when the required argument conflicts with one
+    // that is present (`--demo`, `--list`), so this is checked here.
+    if args.config.is_none() && (args.client.is_some() || args.profile.is_some()) {
+        return Err(UsageError("--client and --profile need --config FILE".into()).into());
+    }
+    if let Some(path) = &args.config {
+        let node = NodeView::load(path)?;
+        let chosen = node.choose(args.client, args.profile.as_deref(), path)?;
+        return check_names(&args.names, |name, key| {
+            node.explained(&chosen, name, key, args.json)
+        });
+    }
     let list = match &args.list {
         Some(path) => {
             let trust = load_trust(&args.trust)?;
@@ -56,8 +100,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Err(e) = list.check_expiry(jiff::Timestamp::now()) {
         eprintln!("ward: warning: {e}; verdicts below are from the expired list");
     }
+    check_names(&args.names, |name, key| {
+        verdict(&list, name, key, args.json)
+    })
+}
+
+/// Prints `render`'s line for each valid name; an invalid one is reported
+/// on stderr (exit 1, or 64 when every name is invalid).
+fn check_names(
+    names: &[String],
+    render: impl Fn(&DomainName, &NameKey) -> String,
+) -> anyhow::Result<ExitCode> {
     let mut invalid = 0usize;
-    for raw in &args.names {
+    for raw in names {
         // DomainName says precisely what is wrong with a name; the key is
         // the one every enforcement point uses.
         let checked = DomainName::parse(raw)
@@ -75,11 +130,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
-        let line = verdict(&list, &name, &key, args.json);
-        println!("{line}");
+        println!("{}", render(&name, &key));
     }
     if invalid > 0 {
-        if invalid == args.names.len() {
+        if invalid == names.len() {
             return Err(UsageError(format!("{invalid} invalid name(s)")).into());
         }
         return Ok(ExitCode::from(super::EXIT_FAILURE));
@@ -134,5 +188,414 @@ fn verdict(list: &ListArtifact, name: &DomainName, key: &NameKey, json: bool) ->
                 list.serial()
             ),
         }
+    }
+}
+
+/// What a node with a config enforces, loaded as `ward serve` would load
+/// it, without binding, fetching or writing anything.
+struct NodeView {
+    national: list::Verified<ListArtifact>,
+    profiles: Profiles,
+    settings: Vec<ProfileSettings>,
+}
+
+/// The profile a check applies, and why.
+enum Chosen<'a> {
+    /// None: the national list alone.
+    Nothing { why: String },
+    /// Selected by the client's address, as the node selects it.
+    Client {
+        profile: &'a Profile,
+        client: IpAddr,
+        /// The most specific of the profile's networks holding the client.
+        network: Option<IpNet>,
+    },
+    /// Named with `--profile`.
+    Named(&'a Profile),
+}
+
+impl Chosen<'_> {
+    fn profile(&self) -> Option<&Profile> {
+        match self {
+            Self::Nothing { .. } => None,
+            Self::Client { profile, .. } | Self::Named(profile) => Some(profile),
+        }
+    }
+
+    /// Why this profile (or none) applies, in words.
+    fn why(&self) -> String {
+        match self {
+            Self::Nothing { why } => why.clone(),
+            Self::Client {
+                client, network, ..
+            } => match network {
+                Some(net) => format!("client {client} is in {net}"),
+                None => format!("client {client}"),
+            },
+            Self::Named(_) => "--profile".to_owned(),
+        }
+    }
+}
+
+/// What one list says about a name, for rendering.
+struct Row<'a> {
+    /// `national`, or the `[[lists]]` name.
+    name: &'a str,
+    /// `None`: the list never loaded.
+    list: Option<&'a ListArtifact>,
+    /// The rule that matched and how it is rated (`None` for the national
+    /// list: all of it is mandatory).
+    found: Option<(Block, Option<Rating>)>,
+    /// The profile's allow file lifts this list's block.
+    lifted: bool,
+}
+
+impl Row<'_> {
+    fn blocks(&self) -> bool {
+        self.found
+            .is_some_and(|(_, rating)| rating.is_none_or(Rating::blocks))
+    }
+}
+
+impl NodeView {
+    fn load(path: &std::path::Path) -> anyhow::Result<Self> {
+        let config = Config::load(path).map_err(|errors| {
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            UsageError(format!("{} error(s) in {}", errors.0.len(), path.display()))
+        })?;
+        let metrics = Metrics::new();
+        let national = ListSource::peek(&config.list, metrics.list())
+            .map_err(|e| anyhow::anyhow!("the national list ([list]): {e}"))?;
+        if let Err(e) = national.check_expiry(jiff::Timestamp::now()) {
+            eprintln!("ward: warning: {e}; verdicts below are from the expired list");
+        }
+        let profiles = crate::update::extra::load_profiles(&config.lists, &config.profiles)
+            .map_err(|overlaps| {
+                let text: Vec<String> = overlaps.iter().map(ToString::to_string).collect();
+                UsageError(format!("[[profile]]: {}", text.join("; ")))
+            })?;
+        Ok(Self {
+            national,
+            profiles,
+            settings: config.profiles,
+        })
+    }
+
+    /// The profile `--profile NAME` names, or the one `--client IP` gets.
+    fn choose(
+        &self,
+        client: Option<IpAddr>,
+        name: Option<&str>,
+        path: &std::path::Path,
+    ) -> Result<Chosen<'_>, UsageError> {
+        if let Some(name) = name {
+            return self
+                .profiles
+                .by_name(name)
+                .map(Chosen::Named)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = self.settings.iter().map(|p| p.name.as_str()).collect();
+                    if names.is_empty() {
+                        UsageError(format!(
+                            "unknown profile {name:?}: {} has no [[profile]]",
+                            path.display()
+                        ))
+                    } else {
+                        UsageError(format!(
+                            "unknown profile {name:?}; the profiles in {} are {}",
+                            path.display(),
+                            names.join(", ")
+                        ))
+                    }
+                });
+        }
+        let Some(client) = client else {
+            return Ok(Chosen::Nothing {
+                why: "no profile: national list only (no --client or --profile)".to_owned(),
+            });
+        };
+        let Some(profile) = self.profiles.select(client) else {
+            return Ok(Chosen::Nothing {
+                why: format!(
+                    "no profile: national list only (client {client} is in no profile's clients)"
+                ),
+            });
+        };
+        let addr = client.to_canonical();
+        let network = self
+            .settings
+            .iter()
+            .find(|s| s.name == profile.name)
+            .and_then(|s| {
+                s.clients
+                    .iter()
+                    .filter(|n| n.contains(&addr))
+                    .max_by_key(|n| n.prefix_len())
+                    .copied()
+            });
+        Ok(Chosen::Client {
+            profile,
+            client,
+            network,
+        })
+    }
+
+    /// The name of a list a block or finding refers to.
+    fn list_name(&self, list: ListRef) -> &str {
+        match list {
+            ListRef::National => "national",
+            ListRef::Extra(i) => self.profiles.list(i).map_or("?", |l| l.name.as_str()),
+        }
+    }
+
+    fn artifact(&self, list: ListRef) -> Option<&ListArtifact> {
+        match list {
+            ListRef::National => Some(&self.national),
+            ListRef::Extra(i) => self
+                .profiles
+                .list(i)
+                .and_then(|l| l.list.as_deref())
+                .map(|a| &**a),
+        }
+    }
+
+    /// Every list's finding, national first.
+    fn rows<'a>(&'a self, e: &Explanation) -> Vec<Row<'a>> {
+        let mut rows = vec![Row {
+            name: "national",
+            list: Some(&self.national),
+            found: e.national.map(|b| (b, None)),
+            lifted: false,
+        }];
+        for finding in &e.lists {
+            let at = ListRef::Extra(finding.index);
+            let found = match finding.outcome {
+                Outcome::Match { block, rating } => Some((block, Some(rating))),
+                Outcome::Unloaded | Outcome::NoMatch => None,
+            };
+            let mut row = Row {
+                name: self.list_name(at),
+                list: match finding.outcome {
+                    Outcome::Unloaded => None,
+                    _ => self.artifact(at),
+                },
+                found,
+                lifted: false,
+            };
+            row.lifted = e.allowed && row.blocks();
+            rows.push(row);
+        }
+        rows
+    }
+
+    /// One name's verdict with every list's finding, as text or JSON.
+    fn explained(
+        &self,
+        chosen: &Chosen<'_>,
+        name: &DomainName,
+        key: &NameKey,
+        json: bool,
+    ) -> String {
+        let profile = chosen.profile();
+        let e = policy::explain(&self.national, profile, key);
+        let verdict = e.verdict();
+        let rows = self.rows(&e);
+        // A confidential match anywhere hides the name and every rule
+        // text (a rule could spell the name out).
+        let secret = rows.iter().find_map(|r| match (r.found, r.list) {
+            (Some((b, _)), Some(list)) if b.confidential() => Some(list),
+            _ => None,
+        });
+        let shown = match secret {
+            Some(list) => format!("confidential:{}", list.redacted(key)),
+            None => name.to_string(),
+        };
+        let rule_text = |list: &ListArtifact, m: &Match| {
+            if secret.is_some() {
+                None
+            } else {
+                list.rule_text(key, m)
+            }
+        };
+        let age = profile.map(|p| p.age);
+        if json {
+            self.json_line(chosen, &e, verdict, &rows, &shown, &rule_text)
+        } else {
+            let mut out = format!("{shown}\t{}", verdict_word(verdict));
+            match verdict {
+                Ok(Verdict::Block(b)) => {
+                    let category = self
+                        .artifact(b.list)
+                        .map_or("unknown", |l| b.category_name(l));
+                    let _ = write!(out, "\tlist={} category={category}", self.list_name(b.list));
+                }
+                Err(u) => {
+                    let _ = write!(
+                        out,
+                        "\tcannot decide: list {} not loaded (the node answers SERVFAIL)",
+                        self.list_name(ListRef::Extra(u.index))
+                    );
+                }
+                Ok(Verdict::Allow) => {}
+            }
+            match profile {
+                Some(p) => {
+                    let _ = write!(
+                        out,
+                        "\tprofile {} (age {}): {}",
+                        p.name,
+                        p.age,
+                        chosen.why()
+                    );
+                }
+                None => {
+                    let _ = write!(out, "\t{}", chosen.why());
+                }
+            }
+            for row in &rows {
+                let _ = write!(out, "\n  {}", row.name);
+                let Some(list) = row.list else {
+                    let _ = write!(
+                        out,
+                        ": cannot decide: list {} not loaded (the node answers SERVFAIL, EDE 14, for names no other list blocks)",
+                        row.name
+                    );
+                    continue;
+                };
+                let _ = write!(out, " (list {} serial {}): ", list.list_id(), list.serial());
+                let Some((block, rating)) = row.found else {
+                    out.push_str("no rule");
+                    continue;
+                };
+                let what = match (row.blocks(), row.lifted) {
+                    (true, false) => "blocks",
+                    (true, true) => "would block, but the profile's allow file lifts it",
+                    (false, _) => "does not block",
+                };
+                let scope = match block.rule.kind {
+                    RuleKind::Exact => "this name only",
+                    RuleKind::Subtree => "name and subdomains",
+                };
+                let rule = rule_text(list, &block.rule).unwrap_or_else(|| "(confidential)".into());
+                let _ = write!(
+                    out,
+                    "{what}: {} rule \"{rule}\" ({scope}), category {}, {}",
+                    kind_word(block.rule.kind),
+                    block.category_name(list),
+                    rating_text(rating, age)
+                );
+            }
+            if e.allowed {
+                out.push_str("\n  allow file: covers the name; it lifts the profile's own lists, never the national list");
+            }
+            out
+        }
+    }
+
+    fn json_line(
+        &self,
+        chosen: &Chosen<'_>,
+        e: &Explanation,
+        verdict: Result<Verdict, policy::Unloaded>,
+        rows: &[Row<'_>],
+        shown: &str,
+        rule_text: &dyn Fn(&ListArtifact, &Match) -> Option<String>,
+    ) -> String {
+        let profile = chosen.profile();
+        let age = profile.map(|p| p.age);
+        let decided = verdict.ok().and_then(Verdict::block);
+        let decided_list = decided.and_then(|b| self.artifact(b.list));
+        let lists: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|row| {
+                let found = row.found.zip(row.list);
+                serde_json::json!({
+                    "list": row.name,
+                    "loaded": row.list.is_some(),
+                    "list_id": row.list.map(ListArtifact::list_id),
+                    "serial": row.list.map(ListArtifact::serial),
+                    "match": found.is_some(),
+                    "blocks": row.blocks() && !row.lifted,
+                    "rule": found.and_then(|((b, _), l)| rule_text(l, &b.rule)),
+                    "kind": found.map(|((b, _), _)| kind_word(b.rule.kind)),
+                    "category": found.map(|((b, _), l)| b.category_name(l)),
+                    "confidential": found.is_some_and(|((b, _), _)| b.confidential()),
+                    "min_age": found.and_then(|((b, _), l)| b.category_info(l).and_then(|c| c.min_age)),
+                    "rating": row.found.map(|(_, r)| rating_word(r)),
+                    "lifted_by_allow": row.lifted,
+                })
+            })
+            .collect();
+        let (selected_by, network) = match chosen {
+            Chosen::Nothing { .. } => (None, None),
+            Chosen::Client { network, .. } => (Some("client"), network.map(|n| n.to_string())),
+            Chosen::Named(_) => (Some("--profile"), None),
+        };
+        serde_json::json!({
+            "name": shown,
+            "verdict": verdict_word(verdict),
+            "category": decided.zip(decided_list).map(|(b, l)| b.category_name(l)),
+            "rule": decided.zip(decided_list).and_then(|(b, l)| rule_text(l, &b.rule)),
+            "kind": decided.map(|b| kind_word(b.rule.kind)),
+            "confidential": decided.is_some_and(|b| b.confidential()),
+            "list_serial": self.national.serial(),
+            "list_id": self.national.list_id(),
+            "decided_by": decided.map(|b| self.list_name(b.list)),
+            "unloaded": verdict.err().map(|u| self.list_name(ListRef::Extra(u.index))),
+            "profile": profile.map(|p| p.name.as_str()),
+            "age": age,
+            "selected_by": selected_by,
+            "network": network,
+            "selection": chosen.why(),
+            "allow_file": e.allowed,
+            "lists": lists,
+        })
+        .to_string()
+    }
+}
+
+fn verdict_word(v: Result<Verdict, policy::Unloaded>) -> &'static str {
+    match v {
+        Ok(Verdict::Allow) => "allow",
+        Ok(Verdict::Block(_)) => "block",
+        Err(_) => "servfail",
+    }
+}
+
+fn kind_word(kind: RuleKind) -> &'static str {
+    match kind {
+        RuleKind::Exact => "exact",
+        RuleKind::Subtree => "subtree",
+    }
+}
+
+/// The rating as a JSON word; `None` is the national list's.
+fn rating_word(rating: Option<Rating>) -> &'static str {
+    match rating {
+        None => "mandatory",
+        Some(Rating::Fault) => "index_fault",
+        Some(Rating::Unknown) => "unknown_category",
+        Some(Rating::Unrated) => "unrated",
+        Some(Rating::TooYoung { .. }) => "too_young",
+        Some(Rating::BlockCategories { .. }) => "block_categories",
+        Some(Rating::OldEnough { .. }) => "old_enough",
+    }
+}
+
+/// Why a match blocks for the profile (of `age`), or does not.
+fn rating_text(rating: Option<Rating>, age: Option<u8>) -> String {
+    let age = age.map_or_else(|| "?".to_owned(), |a| a.to_string());
+    match rating {
+        None => "mandatory (national list: no profile setting lifts it)".to_owned(),
+        Some(Rating::Fault) => "the list's index faulted: blocked, fail closed".to_owned(),
+        Some(Rating::Unknown) => "a category the manifest lacks: blocked, fail closed".to_owned(),
+        Some(Rating::Unrated) => "no age rating: blocks at every age".to_owned(),
+        Some(Rating::TooYoung { min_age }) => format!("rated {min_age}+, profile age {age}"),
+        Some(Rating::BlockCategories { min_age }) => {
+            format!("rated {min_age}+, profile age {age}, but listed in block_categories")
+        }
+        Some(Rating::OldEnough { min_age }) => format!("rated {min_age}+, profile age {age}"),
     }
 }

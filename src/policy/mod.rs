@@ -18,6 +18,7 @@
 //!
 //! Pure: no I/O, no metrics, no configuration types.
 
+mod explain;
 mod name;
 mod profile;
 #[cfg(test)]
@@ -26,6 +27,7 @@ mod select;
 #[cfg(test)]
 mod tests;
 
+pub use self::explain::{Explanation, Finding, Outcome, Rating, explain};
 pub use self::name::{NameProblem, key_of_text, key_of_wire};
 pub use self::profile::{NameRules, Profile, Unloaded, category_blocks, decide_for};
 pub use self::select::{Overlap, ProfileId, Selector};

@@ -171,6 +171,23 @@ impl Profile {
             .map(|l| &l.list)
     }
 
+    /// Each of the profile's lists in order: its place among the extra
+    /// lists, and, once loaded, the artifact and its table from category
+    /// id to "blocks" (for `explain`).
+    pub(super) fn rated(&self) -> impl Iterator<Item = (u16, Option<(&Snapshot, &[bool])>)> + '_ {
+        self.lists.iter().map(|l| {
+            (
+                l.index,
+                l.loaded.as_ref().map(|l| (&l.list, l.blocks.as_ref())),
+            )
+        })
+    }
+
+    /// Does the profile's `allow` file cover the name?
+    pub fn allows(&self, key: &NameKey) -> bool {
+        self.allow.matches(key)
+    }
+
     /// The profile's own verdict on a name the national list allows (the
     /// second half of [`decide_for`]). `Err` when it depends on a list
     /// that has never loaded.

@@ -202,6 +202,88 @@ fn the_verdict_with_a_profile_follows_age_allow_and_the_mandatory_national_list(
 }
 
 #[test]
+fn explain_says_what_every_list_found() {
+    let national = national();
+    let school = school();
+    let strict = Profile::new(
+        "strict".into(),
+        15,
+        &["dating".to_string()],
+        allow(&[("blocked.test", RuleKind::Subtree)]),
+        [(3, None), (0, Some(school.clone()))],
+    );
+    // The national list blocks; the allow file covers the name but lifts
+    // nothing the national list says.
+    let e = explain(&national, Some(&strict), &key("blocked.test"));
+    assert!(e.national.is_some() && e.allowed);
+    assert!(matches!(e.verdict(), Ok(Verdict::Block(b)) if b.list == ListRef::National));
+    // Every list is asked, in order, even after one has decided.
+    let e = explain(&national, Some(&strict), &key("www.social.test"));
+    assert_eq!(e.national, None);
+    assert_eq!(e.lists.len(), 2);
+    assert_eq!(e.lists[0].outcome, Outcome::Unloaded);
+    let Outcome::Match { block, rating } = e.lists[1].outcome else {
+        panic!("{e:?}");
+    };
+    assert_eq!(
+        (block.list, block.category_name(&school)),
+        (ListRef::Extra(0), "social")
+    );
+    assert_eq!(rating, Rating::OldEnough { min_age: 13 });
+    assert_eq!(e.verdict(), Err(Unloaded { index: 3 }));
+    let e = explain(&national, Some(&strict), &key("dating.test"));
+    assert!(matches!(
+        e.lists[1].outcome,
+        Outcome::Match {
+            rating: Rating::TooYoung { min_age: 18 },
+            ..
+        }
+    ));
+    let e = explain(&national, Some(&strict), &key("games.test"));
+    assert!(matches!(
+        e.lists[1].outcome,
+        Outcome::Match {
+            rating: Rating::Unrated,
+            ..
+        }
+    ));
+    let teen = Profile::new(
+        "teen".into(),
+        15,
+        &["social".to_string()],
+        NameRules::default(),
+        [(0, Some(school.clone()))],
+    );
+    let e = explain(&national, Some(&teen), &key("social.test"));
+    assert!(matches!(
+        e.lists[0].outcome,
+        Outcome::Match {
+            rating: Rating::BlockCategories { min_age: 13 },
+            ..
+        }
+    ));
+    let young = Profile::new(
+        "young".into(),
+        10,
+        &[],
+        NameRules::default(),
+        [(0, Some(school))],
+    );
+    let e = explain(&national, Some(&young), &key("social.test"));
+    assert!(matches!(
+        e.lists[0].outcome,
+        Outcome::Match {
+            rating: Rating::TooYoung { min_age: 13 },
+            ..
+        }
+    ));
+    // Without a profile: the national list alone.
+    let e = explain(&national, None, &key("social.test"));
+    assert_eq!((e.national, e.allowed, e.lists.len()), (None, false, 0));
+    assert_eq!(e.verdict(), Ok(Verdict::Allow));
+}
+
+#[test]
 fn a_list_that_never_loaded_makes_the_answer_unknown_unless_another_blocks() {
     let national = national();
     let school = school();
@@ -445,6 +527,15 @@ proptest! {
             .filter(|c| extra_rules.iter().any(|r| r.values().any(|&i| CATEGORIES[i] == *c)))
             .collect();
         for q in &names {
+            // The explanation `ward check` shows folds into the very
+            // verdict the node answers with, with and without a profile.
+            for p in [Some(&profile), None] {
+                prop_assert_eq!(
+                    explain(&national, p, &key(q)).verdict(),
+                    decide_for(&national, p, &key(q)),
+                    "{}", q
+                );
+            }
             let got = shown(decide_for(&national, Some(&profile), &key(q)), &national, &profile);
             let want = naive(q, &names, &national_rules, &extra_rules, &ages, age, &order, &loaded, &blocked, &allowed);
             prop_assert_eq!(&got, &want, "{} (categories present {:?})", q, present);

@@ -180,6 +180,30 @@ impl Keeper {
         })
     }
 
+    /// A keeper that only reads `raw_dir` (its `state.json` and lists) and
+    /// never writes anywhere: [`Keeper::load_initial`] then picks the list
+    /// a start-up would, records nothing and commits nothing (`ward check
+    /// --config`).
+    pub fn read_only(
+        raw_dir: &Path,
+        trust: TrustedKeys,
+        store: Arc<ListStore>,
+        metrics: Arc<ListMetrics>,
+    ) -> Self {
+        let state = State::load(raw_dir).unwrap_or_else(|reason| {
+            warn!(%reason, "the list state is unreadable; judging by the lists in list.state_dir");
+            rebuilt(raw_dir, &trust)
+        });
+        Self {
+            trust,
+            dir: None,
+            store,
+            metrics,
+            state: Mutex::new(state),
+            equivocation: AtomicBool::new(false),
+        }
+    }
+
     pub fn trusted(&self) -> &TrustedKeys {
         &self.trust
     }

@@ -46,7 +46,7 @@ pub use self::keeper::{Candidate, Keeper, Offered, Origin, Refusal};
 pub use self::local::{LocalError, LocalList};
 pub use self::metrics::ListMetrics;
 pub use self::source::{ListSource, LoadError, SourceError};
-use self::state::{LIST_FILE, PREV_FILE};
+use self::state::LIST_FILE;
 use crate::config::ListSettings;
 use crate::instrument::label_enum;
 use crate::list::{self, ListArtifact, TrustedKeys, Verified, VerifyError};
@@ -257,26 +257,8 @@ impl Updater {
     /// Blocking (reads and verifies whole files): call it from
     /// `spawn_blocking`.
     pub fn load_initial(&self) -> Option<Verified<ListArtifact>> {
-        let dir = self.keeper.dir()?.to_path_buf();
-        let mut origins = vec![
-            Origin {
-                path: dir.join(LIST_FILE),
-                what: "last-known-good list",
-                stage: false,
-            },
-            Origin {
-                path: dir.join(PREV_FILE),
-                what: "previous list",
-                stage: false,
-            },
-        ];
-        if let Some(seed) = &self.seed {
-            origins.push(Origin {
-                path: seed.clone(),
-                what: "seed list (list.file)",
-                stage: true,
-            });
-        }
+        let dir = self.keeper.dir()?;
+        let origins = source::start_origins(true, self.seed.as_deref(), Some(dir));
         self.keeper.load_initial(&origins)
     }
 

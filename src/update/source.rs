@@ -2,7 +2,7 @@
 //! with it. Every source goes through the one acceptance rule
 //! ([`super::Keeper`]), except the embedded demo list.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,6 +16,45 @@ use crate::config::ListSettings;
 use crate::keys::{self, DEMO_KEY_ID, KeyId};
 use crate::list::{self, Bytes, ListArtifact, TrustedKeys, Verified};
 use crate::store::ListStore;
+
+/// Where start-up looks for a list, in order. Following `list.url`: the
+/// last-known-good list in `dir` (`list.state_dir`), the one before it,
+/// then the `file` seed. With `list.file` alone: the file first, then
+/// those two.
+pub(crate) fn start_origins(
+    follows_url: bool,
+    file: Option<&Path>,
+    dir: Option<&Path>,
+) -> Vec<Origin> {
+    let file = file.map(|path| Origin {
+        path: path.to_path_buf(),
+        what: if follows_url {
+            "seed list (list.file)"
+        } else {
+            "list file (list.file)"
+        },
+        stage: true,
+    });
+    let kept = dir.into_iter().flat_map(|dir| {
+        [
+            Origin {
+                path: dir.join(LIST_FILE),
+                what: "last-known-good list",
+                stage: false,
+            },
+            Origin {
+                path: dir.join(PREV_FILE),
+                what: "previous list",
+                stage: false,
+            },
+        ]
+    });
+    if follows_url {
+        kept.chain(file).collect()
+    } else {
+        file.into_iter().chain(kept).collect()
+    }
+}
 
 /// Why the list source cannot be set up.
 #[derive(Debug, thiserror::Error)]
@@ -105,29 +144,43 @@ impl ListSource {
                 .map_err(LoadError::DemoList)
             }
             Self::File { path, keeper } => {
-                let mut origins = vec![Origin {
-                    path: path.clone(),
-                    what: "list file (list.file)",
-                    stage: true,
-                }];
-                if let Some(dir) = keeper.dir() {
-                    origins.push(Origin {
-                        path: dir.join(LIST_FILE),
-                        what: "last-known-good list",
-                        stage: false,
-                    });
-                    origins.push(Origin {
-                        path: dir.join(PREV_FILE),
-                        what: "previous list",
-                        stage: false,
-                    });
-                }
+                let origins = start_origins(false, Some(path), keeper.dir());
                 keeper
                     .load_initial(&origins)
                     .ok_or_else(|| LoadError::NoUsableFile { path: path.clone() })
             }
             Self::Url(updater) => updater.load_initial().ok_or(LoadError::NoUsableList),
         }
+    }
+
+    /// The list `ward serve` would put in force at start-up from disk:
+    /// the same files in the same order, judged by the same rule against
+    /// `state.json`, but nothing is written, created or fetched (`ward
+    /// check --config`). With `list.url` and nothing usable on disk, a
+    /// start-up would poll the endpoint: that is [`LoadError::NoUsableList`]
+    /// here.
+    pub fn peek(
+        settings: &ListSettings,
+        metrics: &Arc<ListMetrics>,
+    ) -> Result<Verified<ListArtifact>, LoadError> {
+        if settings.demo {
+            return Self::Demo.load();
+        }
+        let trust: TrustedKeys = settings.trusted_keys.iter().map(|k| *k.key()).collect();
+        let keeper = Keeper::read_only(
+            &settings.state_dir,
+            trust,
+            Arc::new(ListStore::new()),
+            Arc::clone(metrics),
+        );
+        let url = settings.url.is_some();
+        let origins = start_origins(url, settings.file.as_deref(), Some(&settings.state_dir));
+        keeper
+            .load_initial(&origins)
+            .ok_or_else(|| match (&settings.file, url) {
+                (Some(path), false) => LoadError::NoUsableFile { path: path.clone() },
+                _ => LoadError::NoUsableList,
+            })
     }
 
     /// SIGHUP: polls `list.url` at once, or offers `list.file` to the

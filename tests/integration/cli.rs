@@ -646,3 +646,276 @@ fn config_check_names_the_school_profiles() {
         "{r:?}"
     );
 }
+
+/// A school node's files in a scratch dir: the national list `l.ward`
+/// (from [`setup`]), a signed age-rated list `age.ward` (social 13+), the
+/// school's own source, an allow file naming a national entry, and
+/// `school.toml` with a primary (10) and a secondary (15) profile.
+fn school_setup() -> tempfile::TempDir {
+    let dir = setup();
+    let p = dir.path();
+    fs::write(
+        p.join("age.txt"),
+        "social.example social\nforum.example forum\n",
+    )
+    .unwrap();
+    let r = ward(
+        p,
+        &[
+            "list",
+            "build",
+            "--key",
+            "k.key",
+            "--serial",
+            "2",
+            "--list-id",
+            "age",
+            "--valid-for",
+            "1d",
+            "--min-age",
+            "social=13",
+            "-o",
+            "age.ward",
+            "age.txt",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    fs::write(p.join("school.txt"), "games.example games\n").unwrap();
+    // example.com is on the national list: the allow entry cannot lift it.
+    fs::write(p.join("allow.txt"), "example.com\n=ok.games.example\n").unwrap();
+    fs::write(
+        p.join("school.toml"),
+        r#"
+[list]
+file = "l.ward"
+trusted_keys = ["k.pub"]
+state_dir = "state"
+
+[[lists]]
+name = "school"
+source = "school.txt"
+
+[[lists]]
+name = "age"
+file = "age.ward"
+trusted_keys = ["k.pub"]
+
+[[lists]]
+name = "missing"
+file = "missing.ward"
+trusted_keys = ["k.pub"]
+
+[[profile]]
+name = "primary"
+clients = ["127.0.0.0/24", "127.0.0.2"]
+age = 10
+lists = ["school", "age"]
+allow = "allow.txt"
+
+[[profile]]
+name = "secondary"
+clients = ["127.0.0.3/32"]
+age = 15
+lists = ["age"]
+
+[[profile]]
+name = "broken"
+clients = ["127.0.0.4"]
+age = 12
+lists = ["missing"]
+"#,
+    )
+    .unwrap();
+    dir
+}
+
+/// `ward check --config school.toml ARGS… --json`: one object per name.
+fn check_json(p: &std::path::Path, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["check", "--config", "school.toml", "--json"];
+    all.extend_from_slice(args);
+    let r = ward(p, &all);
+    assert_eq!(r.code, 0, "{r:?}");
+    r.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn check_with_a_config_explains_each_client_s_verdict() {
+    let dir = school_setup();
+    let p = dir.path();
+    // The same name, a different client: a different verdict, and why.
+    let young = &check_json(p, &["--client", "127.0.0.2", "www.social.example"])[0];
+    assert_eq!(young["verdict"], "block", "{young}");
+    assert_eq!(young["decided_by"], "age");
+    assert_eq!(young["profile"], "primary");
+    assert_eq!(young["network"], "127.0.0.2/32", "most specific: {young}");
+    let age_row = &young["lists"][2];
+    assert_eq!(age_row["list"], "age");
+    assert_eq!(
+        (&age_row["rule"], &age_row["kind"], &age_row["category"]),
+        (
+            &"social.example".into(),
+            &"subtree".into(),
+            &"social".into()
+        )
+    );
+    assert_eq!(
+        (&age_row["min_age"], &age_row["rating"]),
+        (&13.into(), &"too_young".into())
+    );
+    let teen = &check_json(p, &["--client", "127.0.0.3", "www.social.example"])[0];
+    assert_eq!(teen["verdict"], "allow", "{teen}");
+    assert_eq!(teen["profile"], "secondary");
+    assert_eq!(teen["lists"][1]["rating"], "old_enough");
+    assert_eq!(teen["lists"][1]["blocks"], false);
+    // A client in no profile's networks: the national list alone.
+    let none = &check_json(p, &["--client", "10.1.2.3", "www.social.example"])[0];
+    assert_eq!(
+        (&none["verdict"], &none["profile"]),
+        (&"allow".into(), &Value::Null)
+    );
+    assert!(
+        none["selection"]
+            .as_str()
+            .unwrap()
+            .contains("no profile: national list only")
+    );
+    assert_eq!(none["lists"].as_array().unwrap().len(), 1);
+
+    // The allow file lifts the profile's own lists, never the national list.
+    let v = check_json(
+        p,
+        &[
+            "--profile",
+            "primary",
+            "ok.games.example",
+            "www.example.com",
+        ],
+    );
+    assert_eq!(v[0]["verdict"], "allow", "{}", v[0]);
+    assert_eq!(v[0]["allow_file"], true);
+    assert_eq!(v[0]["lists"][1]["lifted_by_allow"], true);
+    assert_eq!(v[1]["verdict"], "block", "{}", v[1]);
+    assert_eq!(
+        (&v[1]["decided_by"], &v[1]["category"]),
+        (&"national".into(), &"gambling".into())
+    );
+    assert_eq!(v[1]["allow_file"], true);
+    assert_eq!(v[1]["lists"][0]["rating"], "mandatory");
+    assert_eq!(v[1]["lists"][0]["lifted_by_allow"], false);
+    assert_eq!(v[1]["selected_by"], "--profile");
+
+    // A list that never loaded: the node answers SERVFAIL, and says so.
+    let r = ward(
+        p,
+        &[
+            "check",
+            "--config",
+            "school.toml",
+            "--client",
+            "127.0.0.4",
+            "www.elsewhere.example",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("servfail\tcannot decide: list missing not loaded"),
+        "{r:?}"
+    );
+    // The text form: verdict, profile and why, then one line per list.
+    let r = ward(
+        p,
+        &[
+            "check",
+            "--config",
+            "school.toml",
+            "--client",
+            "127.0.0.2",
+            "social.example",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{r:?}");
+    assert!(
+        lines[0].starts_with("social.example\tblock\tlist=age category=social\tprofile primary (age 10): client 127.0.0.2 is in 127.0.0.2/32"),
+        "{r:?}"
+    );
+    assert!(
+        lines[1].starts_with("  national (list vn-national serial 3): no rule"),
+        "{r:?}"
+    );
+    assert!(
+        lines[3].contains("blocks: subtree rule \"social.example\""),
+        "{r:?}"
+    );
+    assert!(
+        lines[3].contains("category social, rated 13+, profile age 10"),
+        "{r:?}"
+    );
+    // Confidential names are never echoed, in any list's row.
+    let r = ward(
+        p,
+        &[
+            "check",
+            "--config",
+            "school.toml",
+            "--client",
+            "127.0.0.2",
+            "hidden.example.net",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stdout.contains("hidden"), "{r:?}");
+    assert!(r.stdout.starts_with("confidential:"), "{r:?}");
+    // Nothing was written: the check reads state_dir, never creates it.
+    assert!(!p.join("state").exists());
+}
+
+#[test]
+fn check_with_a_config_refuses_an_unknown_profile() {
+    let dir = school_setup();
+    let r = ward(
+        dir.path(),
+        &[
+            "check",
+            "--config",
+            "school.toml",
+            "--profile",
+            "tertiary",
+            "x.example",
+        ],
+    );
+    fails(
+        &r,
+        64,
+        "unknown profile \"tertiary\"; the profiles in school.toml are primary, secondary, broken",
+    );
+    // --client and --profile need --config, and exclude each other.
+    for args in [
+        &["check", "--demo", "--client", "127.0.0.1", "x.example"][..],
+        &[
+            "check",
+            "--config",
+            "school.toml",
+            "--client",
+            "127.0.0.1",
+            "--profile",
+            "primary",
+            "x.example",
+        ],
+        &[
+            "check",
+            "--config",
+            "school.toml",
+            "--client",
+            "not-an-ip",
+            "x.example",
+        ],
+    ] {
+        assert_eq!(ward(dir.path(), args).code, 64, "{args:?}");
+    }
+}
