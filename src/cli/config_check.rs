@@ -9,6 +9,10 @@ use std::process::ExitCode;
 use super::UsageError;
 use crate::config::Config;
 use crate::keys::{self, KeyId};
+use crate::list::RuleKind;
+use crate::metrics::Metrics;
+use crate::policy::{self, Context, Verdict};
+use crate::update::ListSource;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -60,6 +64,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(super::EXIT_FAILURE));
     }
+    warn_ineffective_allows(&config);
     let ok = format!("{}: OK: {}", args.file.display(), summary(&config));
     if args.print {
         eprintln!("{ok}");
@@ -68,6 +73,65 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("{ok}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Mandatory means mandatory: warns, by name, about each `allow` entry
+/// the national list (as the node would load it from disk) blocks, since
+/// it has no effect. Entries in confidential categories are never named,
+/// only counted. Only warnings: the exit status is not changed.
+fn warn_ineffective_allows(config: &Config) {
+    let allows: Vec<_> = config
+        .profiles
+        .iter()
+        .filter_map(|p| p.allow.as_ref().map(|a| (p, a)))
+        .filter(|(_, a)| !a.entries.is_empty())
+        .collect();
+    if allows.is_empty() {
+        return;
+    }
+    let metrics = Metrics::new();
+    let national = match ListSource::peek(&config.list, metrics.list()) {
+        Ok(list) => list,
+        Err(e) => {
+            eprintln!(
+                "ward: warning: allow entries not checked against the national list: it cannot be loaded from disk: {e}"
+            );
+            return;
+        }
+    };
+    for (profile, allow) in allows {
+        let mut confidential = 0usize;
+        for (name, kind) in &allow.entries {
+            let Verdict::Block(block) = policy::decide(&national, &name.key(), &Context::NONE)
+            else {
+                continue;
+            };
+            let secret = block.confidential()
+                || block
+                    .category_info(&national)
+                    .is_some_and(|c| c.confidential);
+            if secret {
+                confidential += 1;
+                continue;
+            }
+            // A subtree entry over a name the national list blocks alone
+            // still allows what is under it.
+            let whole = *kind == RuleKind::Exact || block.rule.kind == RuleKind::Subtree;
+            let scope = if whole { "" } else { " on the name itself" };
+            eprintln!(
+                "ward: warning: profile {}: allow entry {name} has no effect{scope}: the national list blocks it (category {})",
+                profile.name,
+                block.category_name(&national)
+            );
+        }
+        if confidential > 0 {
+            eprintln!(
+                "ward: warning: profile {}: allow file {}: and {confidential} entries in confidential categories have no effect: the national list blocks them (not named)",
+                profile.name,
+                allow.path.display()
+            );
+        }
+    }
 }
 
 /// Listen addresses, upstreams and block action, on one line.

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::fetch::{TempFile, Validators};
 use super::state::{self, LIST_FILE, PREV_FILE, State, Verdict};
@@ -122,6 +122,8 @@ pub struct Keeper {
     metrics: Arc<ListMetrics>,
     state: Mutex<State>,
     equivocation: AtomicBool,
+    /// Made by [`Keeper::read_only`]: a dry run, so a load is no news.
+    read_only: bool,
 }
 
 impl Keeper {
@@ -177,6 +179,7 @@ impl Keeper {
             metrics,
             state: Mutex::new(state),
             equivocation: AtomicBool::new(false),
+            read_only: false,
         })
     }
 
@@ -201,6 +204,7 @@ impl Keeper {
             metrics,
             state: Mutex::new(state),
             equivocation: AtomicBool::new(false),
+            read_only: true,
         }
     }
 
@@ -523,7 +527,11 @@ impl Keeper {
             state.validators_for = None;
         }
         self.save_state(&state);
-        info!(path = %origin.path.display(), serial = list.serial(), "{} loaded", origin.what);
+        if self.read_only {
+            debug!(path = %origin.path.display(), serial = list.serial(), "{} would be loaded", origin.what);
+        } else {
+            info!(path = %origin.path.display(), serial = list.serial(), "{} loaded", origin.what);
+        }
         Some(list)
     }
 

@@ -682,7 +682,11 @@ fn school_setup() -> tempfile::TempDir {
     assert_eq!(r.code, 0, "{r:?}");
     fs::write(p.join("school.txt"), "games.example games\n").unwrap();
     // example.com is on the national list: the allow entry cannot lift it.
-    fs::write(p.join("allow.txt"), "example.com\n=ok.games.example\n").unwrap();
+    fs::write(
+        p.join("allow.txt"),
+        "example.com\n=ok.games.example\nhidden.example.net\n=exact.example.org\nwww.exact.example.org\n",
+    )
+    .unwrap();
     fs::write(
         p.join("school.toml"),
         r#"
@@ -918,4 +922,34 @@ fn check_with_a_config_refuses_an_unknown_profile() {
     ] {
         assert_eq!(ward(dir.path(), args).code, 64, "{args:?}");
     }
+}
+
+#[test]
+fn config_check_warns_about_allow_entries_the_national_list_blocks() {
+    let dir = school_setup();
+    let r = ward(dir.path(), &["config", "check", "school.toml"]);
+    // Warnings only: the config is valid.
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("school.toml: OK"), "{r:?}");
+    assert!(
+        r.stderr.contains("ward: warning: profile primary: allow entry example.com has no effect: the national list blocks it (category gambling)"),
+        "{r:?}"
+    );
+    // An exact national rule leaves what is under it to the allow file.
+    assert!(
+        r.stderr.contains("allow entry exact.example.org has no effect: the national list blocks it (category adult)"),
+        "{r:?}"
+    );
+    assert!(!r.stderr.contains("www.exact.example.org"), "{r:?}");
+    assert!(!r.stderr.contains("ok.games.example"), "{r:?}");
+    // A confidential entry is counted, never named.
+    assert!(
+        r.stderr.contains(
+            "profile primary: allow file allow.txt: and 1 entries in confidential categories"
+        ),
+        "{r:?}"
+    );
+    assert!(!r.stderr.contains("hidden"), "{r:?}");
+    // Nothing was written by the check either.
+    assert!(!dir.path().join("state").exists());
 }
