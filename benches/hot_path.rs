@@ -95,6 +95,7 @@ fn school_profiles() -> Arc<ward::profiles::ProfileStore> {
             lists: vec!["school".into()],
             block_categories: Vec::new(),
             allow: None,
+            school: Default::default(),
         })
         .collect();
     let store = ward::update::extra::profile_store(&lists, &profiles).expect("no overlap");

@@ -81,6 +81,33 @@ pub struct ProfileSettings {
     /// Names never blocked by this profile's own lists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow: Option<AllowFile>,
+    /// The school's name and how to reach it, shown on the block page
+    /// next to the hotline.
+    #[serde(flatten)]
+    pub school: SchoolContact,
+}
+
+/// Longest `school_name` or `school_contact`, in characters.
+pub const MAX_SCHOOL_TEXT: usize = 120;
+
+/// What the block page shows a profile's readers besides the national
+/// hotline (`school_name`, `school_contact`): plain text, at most
+/// [`MAX_SCHOOL_TEXT`] characters, no control characters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SchoolContact {
+    #[serde(rename = "school_name", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "school_contact", skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+}
+
+/// Is `text` fit for `school_name`/`school_contact`: not blank, at most
+/// [`MAX_SCHOOL_TEXT`] characters, no control characters (no line breaks:
+/// it is one line of the page)?
+pub fn valid_school_text(text: &str) -> bool {
+    !text.trim().is_empty()
+        && text.chars().count() <= MAX_SCHOOL_TEXT
+        && !text.chars().any(char::is_control)
 }
 
 /// An `allow` file, read when the config was loaded.
@@ -134,7 +161,20 @@ pub struct Profiles {
     pub generation: u64,
     selector: Selector,
     profiles: Vec<Profile>,
+    /// By profile, as `profiles`.
+    schools: Vec<SchoolContact>,
     lists: Vec<ExtraList>,
+}
+
+/// The profile a client's address selects, with what the block page
+/// shows its readers and the lists its blocks can name.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader<'a> {
+    pub profile: &'a Profile,
+    pub school: &'a SchoolContact,
+    /// Every extra list, in `[[lists]]` order (a block's
+    /// `policy::ListRef::Extra` indexes it).
+    pub lists: &'a [ExtraList],
 }
 
 /// The profiles in force, swapped whole.
@@ -174,6 +214,7 @@ impl Profiles {
             generation: GENERATIONS.fetch_add(1, Ordering::Relaxed) + 1,
             selector,
             profiles,
+            schools: settings.iter().map(|p| p.school.clone()).collect(),
             lists,
         })
     }
@@ -189,6 +230,17 @@ impl Profiles {
     pub fn select(&self, client: IpAddr) -> Option<&Profile> {
         let id = self.selector.select(client, None)?;
         self.profiles.get(usize::from(id.0))
+    }
+
+    /// The profile of a client, if any, with its school's details (for
+    /// the block page).
+    pub fn reader(&self, client: IpAddr) -> Option<Reader<'_>> {
+        let id = usize::from(self.selector.select(client, None)?.0);
+        Some(Reader {
+            profile: self.profiles.get(id)?,
+            school: self.schools.get(id)?,
+            lists: &self.lists,
+        })
     }
 
     /// Every profile, in `[[profile]]` order.
@@ -254,6 +306,18 @@ mod tests {
     }
 
     #[test]
+    fn school_texts() {
+        assert!(valid_school_text("Trường Tiểu học Kim Đồng"));
+        assert!(valid_school_text("024 3825 1234 · it@school.edu.vn"));
+        assert!(valid_school_text(&"é".repeat(MAX_SCHOOL_TEXT)));
+        assert!(!valid_school_text(&"é".repeat(MAX_SCHOOL_TEXT + 1)));
+        assert!(!valid_school_text("  "));
+        assert!(!valid_school_text("line\nbreak"));
+        assert!(!valid_school_text("tab\there"));
+        assert!(!valid_school_text("bidi\u{85}"));
+    }
+
+    #[test]
     fn selects_by_client_and_reports_unloaded_lists() {
         let p = |name: &str, net: &str| ProfileSettings {
             name: name.into(),
@@ -262,6 +326,7 @@ mod tests {
             lists: vec!["gone".into()],
             block_categories: Vec::new(),
             allow: None,
+            school: SchoolContact::default(),
         };
         let lists = vec![ExtraList {
             name: "gone".into(),
@@ -273,6 +338,11 @@ mod tests {
         assert_eq!(name("127.0.0.2").as_deref(), Some("a"));
         assert_eq!(name("127.0.0.3").as_deref(), Some("b"));
         assert_eq!(name("10.0.0.1"), None);
+        let reader = built.reader("127.0.0.2".parse().unwrap()).unwrap();
+        assert_eq!(reader.profile.name, "a");
+        assert_eq!(reader.school, &SchoolContact::default());
+        assert_eq!(reader.lists.len(), 1);
+        assert!(built.reader("10.0.0.1".parse().unwrap()).is_none());
         assert_eq!(built.unloaded(), vec![("gone", vec!["a", "b"])]);
         assert!(
             Profiles::build(

@@ -22,6 +22,7 @@ pub mod lang;
 pub mod page;
 pub mod template;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ use tracing::{debug, info, warn};
 pub use head::{HeadError, HeadLimits, RequestHead, parse_head, read_head};
 pub use page::{BlockPage, PageError, PageSettings, PageViews, SettingProblem};
 
+use crate::profiles::ProfileStore;
 use crate::store::ListStore;
 
 /// Most connections handled at once; further clients wait in the kernel's
@@ -58,6 +60,7 @@ pub async fn serve(
     listener: TcpListener,
     page: Arc<BlockPage>,
     store: Arc<ListStore>,
+    profiles: Option<Arc<ProfileStore>>,
     metrics: PageViews,
     limits: HeadLimits,
     shutdown: CancellationToken,
@@ -77,10 +80,10 @@ pub async fn serve(
                 Err(_) => break,
             },
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     if !matches!(
                         error.kind(),
@@ -94,11 +97,16 @@ pub async fn serve(
             },
         };
         let (page, store, metrics) = (page.clone(), store.clone(), metrics.clone());
+        let profiles = profiles.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
+            let lists = Lists {
+                national: &store,
+                profiles: profiles.as_deref(),
+            };
             tokio::select! {
                 () = shutdown.cancelled() => {}
-                () = connection(stream, &page, &store, &metrics, &limits) => {}
+                () = connection(stream, peer.ip(), &page, lists, &metrics, &limits) => {}
             }
             drop(permit);
         });
@@ -107,11 +115,21 @@ pub async fn serve(
     tracker.wait().await;
 }
 
-/// One connection: one request, one response, close.
+/// What a page is decided against: the national list, and the school
+/// profiles if the node has any.
+#[derive(Clone, Copy)]
+struct Lists<'a> {
+    national: &'a ListStore,
+    profiles: Option<&'a ProfileStore>,
+}
+
+/// One connection: one request, one response, close. `client` selects
+/// the reader's profile, as it does for DNS; it is never logged.
 async fn connection(
     mut stream: TcpStream,
+    client: IpAddr,
     page: &BlockPage,
-    store: &ListStore,
+    lists: Lists<'_>,
     metrics: &PageViews,
     limits: &HeadLimits,
 ) {
@@ -119,8 +137,10 @@ async fn connection(
     let mut buf = Vec::new();
     let response = match read_head(&mut stream, &mut buf, limits).await {
         Ok(head) => {
-            let list = store.load();
-            page.respond(&head, list.as_deref(), metrics)
+            let list = lists.national.load();
+            let profiles = lists.profiles.map(ProfileStore::load);
+            let reader = profiles.as_ref().and_then(|p| p.reader(client));
+            page.respond_for(&head, list.as_deref(), reader, metrics)
         }
         Err(HeadError::Malformed(why)) => {
             debug!(why, "block page: not an HTTP request");

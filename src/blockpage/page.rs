@@ -15,7 +15,9 @@ use super::lang::{Lang, negotiate};
 use super::template::{
     self, Missing, ParseError, Reason, Template, TemplateProblem, Value, Values,
 };
-use crate::policy::{self, Context, Verdict};
+use crate::list::ListArtifact;
+use crate::policy::{self, Context, ListRef, Verdict};
+use crate::profiles::{Reader, SchoolContact};
 use crate::store::Active;
 
 /// The national child-protection hotline (Tổng đài quốc gia bảo vệ trẻ em).
@@ -26,6 +28,9 @@ pub const UNLISTED_LABEL: &str = "unlisted";
 /// Metrics category when the list's index faulted or names no category
 /// (the same label `ward_blocked_total` uses for a faulted lookup).
 pub const UNKNOWN_LABEL: &str = policy::INDEX_FAULT_NAME;
+/// From this age on a profile's readers get the teen wording
+/// (`{{if teen}}`); younger ones the child wording (`{{if child}}`).
+pub const TEEN_AGE: u8 = 13;
 /// Hours east of UTC of the dates on the page: Vietnam (ICT, no DST).
 const VIETNAM_UTC_OFFSET_HOURS: i8 = 7;
 
@@ -167,18 +172,33 @@ impl BlockPage {
     /// Complete HTTP/1.1 451 response bytes for a request, using the list
     /// in force. Counts the view in `views`.
     pub fn respond(&self, head: &RequestHead, list: Option<&Active>, views: &PageViews) -> Vec<u8> {
-        self.respond_at(head, list, views, Timestamp::now())
+        self.respond_at(head, list, None, views, Timestamp::now())
+    }
+
+    /// [`BlockPage::respond`] for a reader whose address selects a
+    /// profile: the verdict is the profile's (`policy::decide_for`), and
+    /// the page words it for the profile's age and names its school; a
+    /// confidential block gets the same neutral page as anyone.
+    pub fn respond_for(
+        &self,
+        head: &RequestHead,
+        list: Option<&Active>,
+        reader: Option<Reader<'_>>,
+        views: &PageViews,
+    ) -> Vec<u8> {
+        self.respond_at(head, list, reader, views, Timestamp::now())
     }
 
     pub(crate) fn respond_at(
         &self,
         head: &RequestHead,
         list: Option<&Active>,
+        reader: Option<Reader<'_>>,
         views: &PageViews,
         now: Timestamp,
     ) -> Vec<u8> {
         let order = negotiate(head.accept_language.as_deref());
-        let decision = decide(head.host.as_deref(), list);
+        let decision = decide_for(head.host.as_deref(), list, reader);
         views.count(decision.label);
         let body = self.render(order, &decision, list, now);
         let mut out = String::with_capacity(body.len() + 1024);
@@ -232,6 +252,22 @@ impl BlockPage {
             v.set(Value::Host, shown.host.as_str());
             v.set(Value::Category, shown.category);
         }
+        if let Some(reader) = &d.reader {
+            if reader.age < TEEN_AGE {
+                v.set(Value::Child, "child");
+            } else {
+                v.set(Value::Teen, "teen");
+            }
+            v.set(
+                Value::SchoolName,
+                reader.school.name.as_deref().unwrap_or(""),
+            );
+            v.set(
+                Value::SchoolContact,
+                reader.school.contact.as_deref().unwrap_or(""),
+            );
+            v.set(Value::SchoolList, reader.list.unwrap_or(""));
+        }
         if let Some(active) = list {
             let m = active.manifest();
             let issued = m.issued_at.to_zoned_datetime(vietnam.clone());
@@ -269,6 +305,19 @@ struct Decision<'a> {
     label: &'a str,
     /// Shown on the page: only for a non-confidential block.
     shown: Option<Shown<'a>>,
+    /// The reader's profile, for its wording and school: never for a
+    /// confidential block (the neutral page says nothing more).
+    reader: Option<ShownReader<'a>>,
+}
+
+/// What the page tells a profile's reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ShownReader<'a> {
+    age: u8,
+    school: &'a SchoolContact,
+    /// The profile's list that blocked (`None`: the national list, or
+    /// nothing blocked).
+    list: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -278,16 +327,39 @@ struct Shown<'a> {
     category: &'a str,
 }
 
+/// The decision for a reader without a profile: the national list alone.
+#[cfg(test)]
 fn decide<'a>(host: Option<&str>, list: Option<&'a Active>) -> Decision<'a> {
+    decide_for(host, list, None)
+}
+
+/// The decision on a request's host for `reader` (or a client without a
+/// profile): the verdict the DNS gave it (`policy::decide_for`).
+fn decide_for<'a>(
+    host: Option<&str>,
+    list: Option<&'a Active>,
+    reader: Option<Reader<'a>>,
+) -> Decision<'a> {
+    let shown_reader = |list: Option<&'a str>| {
+        reader.map(|r| ShownReader {
+            age: r.profile.age,
+            school: r.school,
+            list,
+        })
+    };
+    // Not a block: someone opened the page's address. Today's page,
+    // with no wording about a block for the reader's age.
     let unlisted = Decision {
         reason: Reason::Unlisted,
         label: UNLISTED_LABEL,
         shown: None,
+        reader: None,
     };
     let unknown = Decision {
         reason: Reason::Other,
         label: UNKNOWN_LABEL,
         shown: None,
+        reader: shown_reader(None),
     };
     let (Some(active), Some(host)) = (list, host) else {
         return unlisted;
@@ -297,11 +369,30 @@ fn decide<'a>(host: Option<&str>, list: Option<&'a Active>) -> Decision<'a> {
     let Ok(key) = policy::key_of_text(host.as_bytes()) else {
         return unlisted;
     };
-    let Verdict::Block(block) = policy::decide(active, &key, &Context::NONE) else {
+    let block = match reader {
+        None => policy::decide(active, &key, &Context::NONE),
+        // A list of the profile's that never loaded: DNS answered
+        // SERVFAIL, so nobody was sent here; blocked, reason unknown.
+        Some(r) => match policy::decide_for(active, Some(r.profile), &key) {
+            Ok(verdict) => verdict,
+            Err(_) => return unknown,
+        },
+    };
+    let Verdict::Block(block) = block else {
         return unlisted;
     };
+    let (artifact, list_name): (&'a ListArtifact, Option<&'a str>) = match block.list {
+        ListRef::National => (active, None),
+        ListRef::Extra(i) => {
+            let extra = reader.and_then(|r| r.lists.get(usize::from(i)));
+            match extra.and_then(|l| l.list.as_deref().map(|a| (&**a, l.name.as_str()))) {
+                Some((artifact, name)) => (artifact, Some(name)),
+                None => return unknown,
+            }
+        }
+    };
     // The fault and unknown pseudo-categories have no info.
-    let Some(info) = block.category_info(active) else {
+    let Some(info) = block.category_info(artifact) else {
         return unknown;
     };
     if block.confidential() || info.confidential {
@@ -309,6 +400,7 @@ fn decide<'a>(host: Option<&str>, list: Option<&'a Active>) -> Decision<'a> {
             reason: Reason::Confidential,
             label: &info.name,
             shown: None,
+            reader: None,
         };
     }
     let (unicode, valid) = idna::domain_to_unicode(host);
@@ -323,6 +415,7 @@ fn decide<'a>(host: Option<&str>, list: Option<&'a Active>) -> Decision<'a> {
             },
             category: &info.name,
         }),
+        reader: shown_reader(list_name),
     }
 }
 

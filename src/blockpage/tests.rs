@@ -115,6 +115,7 @@ impl Fixture {
         Response::parse(&self.page.respond_at(
             head,
             list.as_deref(),
+            None,
             self.metrics.page_views(),
             ts("2026-03-04T20:00:00Z"),
         ))
@@ -260,6 +261,7 @@ fn no_list_in_force_gets_the_generic_page() {
     let f = Fixture::new();
     let r = Response::parse(&f.page.respond_at(
         &request("blocked.example.test", None, "GET"),
+        None,
         None,
         f.metrics.page_views(),
         ts("2026-03-04T01:00:00Z"),
@@ -512,4 +514,175 @@ fn decide_fails_closed_on_unknown_category_ids() {
     assert_eq!(d.label, UNLISTED_LABEL);
     let d = decide(Some("blocked.example.test"), None);
     assert_eq!(d.label, UNLISTED_LABEL);
+}
+
+mod readers {
+    //! The page for a reader whose address selects a school profile.
+
+    use super::*;
+    use crate::profiles::{ExtraList, ProfileSettings, Profiles, SchoolContact};
+
+    /// A school's list: social rated 13+, games unrated, a confidential
+    /// category of its own.
+    fn school_list() -> crate::store::Snapshot {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let opts = BuildOptions {
+            list_id: "school".into(),
+            serial: 7,
+            issued_at: ts("2026-03-01T00:00:00Z"),
+            expires_at: ts("2126-01-01T00:00:00Z"),
+            confidential: ["grooming".to_owned()].into_iter().collect(),
+            min_age: [("social".to_owned(), 13)].into_iter().collect(),
+        };
+        let source =
+            "social.example.test social\ngames.example.test games\ngroom.example.test grooming\n";
+        let (bytes, _) = build_from_str(source, &opts, &key).unwrap();
+        let trust: TrustedKeys = [key.verifying_key()].into_iter().collect();
+        let list = crate::list::verify(Bytes::Owned(bytes), &trust).unwrap();
+        ListStore::with(list).load_full().unwrap()
+    }
+
+    fn profiles() -> Profiles {
+        let p = |name: &str, net: &str, age, school: SchoolContact| ProfileSettings {
+            name: name.into(),
+            clients: vec![net.parse().unwrap()],
+            age,
+            lists: vec!["school".into()],
+            block_categories: Vec::new(),
+            allow: None,
+            school,
+        };
+        let kim_dong = SchoolContact {
+            name: Some("Trường Tiểu học <Kim Đồng>".into()),
+            contact: Some("024 3825 1234".into()),
+        };
+        let settings = [
+            p("primary", "127.0.0.2/32", 10, kim_dong),
+            p("secondary", "127.0.0.3/32", 15, SchoolContact::default()),
+        ];
+        let lists = vec![ExtraList {
+            name: "school".into(),
+            list: Some(school_list()),
+        }];
+        Profiles::build(&settings, lists).unwrap()
+    }
+
+    fn page_for(f: &Fixture, profiles: &Profiles, client: &str, host: &str) -> Response {
+        let list = f.store.load();
+        let reader = profiles.reader(client.parse().unwrap());
+        Response::parse(&f.page.respond_at(
+            &request(host, None, "GET"),
+            list.as_deref(),
+            reader,
+            f.metrics.page_views(),
+            ts("2026-03-04T20:00:00Z"),
+        ))
+    }
+
+    const TODAY_VI: &str = "Bạn không gặp rắc rối gì cả.";
+    const TODAY_EN: &str = "You are not in trouble.";
+
+    #[test]
+    fn the_profile_s_age_picks_child_or_teen_wording_in_both_languages() {
+        let f = Fixture::new();
+        let profiles = profiles();
+        let child = page_for(&f, &profiles, "127.0.0.2", "blocked.example.test");
+        assert_eq!(child.status, "HTTP/1.1 451 Unavailable For Legal Reasons");
+        assert!(
+            child.body.contains("Trang này không dành cho các bạn nhỏ"),
+            "{}",
+            child.body
+        );
+        assert!(child.body.contains("This page is not for children"));
+        assert!(!child.body.contains(TODAY_VI) && !child.body.contains(TODAY_EN));
+        // The school, next to the hotline, escaped like every value.
+        assert!(
+            child.body.contains("Trường Tiểu học &lt;Kim Đồng&gt;"),
+            "{}",
+            child.body
+        );
+        assert!(child.body.contains("Liên hệ nhà trường: 024 3825 1234"));
+        assert!(child.body.contains("School contact: 024 3825 1234"));
+        assert!(child.body.contains("tel:111"));
+
+        let teen = page_for(&f, &profiles, "127.0.0.3", "blocked.example.test");
+        assert!(
+            teen.body
+                .contains("theo danh sách quốc gia về bảo vệ trẻ em"),
+            "{}",
+            teen.body
+        );
+        assert!(
+            teen.body
+                .contains("by Vietnam’s national child-protection list")
+        );
+        assert!(!teen.body.contains("các bạn nhỏ") && !teen.body.contains(TODAY_EN));
+        // No school details configured: none shown.
+        assert!(!teen.body.contains("class=\"school\""));
+        // The national block still names the site and its category.
+        assert!(teen.body.contains("blocked.example.test"));
+    }
+
+    #[test]
+    fn a_block_by_the_profile_s_own_list_is_worded_as_the_school_s() {
+        let f = Fixture::new();
+        let profiles = profiles();
+        // social is 13+: blocked for the primary profile...
+        let r = page_for(&f, &profiles, "127.0.0.2", "www.social.example.test");
+        assert_eq!(r.status, "HTTP/1.1 451 Unavailable For Legal Reasons");
+        assert!(r.body.contains("www.social.example.test"));
+        assert_eq!(f.views("social").as_deref(), Some("1"));
+        // ...and not for the secondary one, nor for a client without a
+        // profile: the page they get is today's, saying nothing is listed.
+        let r = page_for(&f, &profiles, "127.0.0.3", "www.social.example.test");
+        assert!(!r.body.contains("www.social.example.test"));
+        assert!(r.body.contains(TODAY_VI), "{}", r.body);
+        // games has no rating: the teen reads it is the school's filter.
+        let r = page_for(&f, &profiles, "127.0.0.3", "games.example.test");
+        assert!(
+            r.body.contains("theo cài đặt lọc của nhà trường"),
+            "{}",
+            r.body
+        );
+        assert!(
+            r.body
+                .contains("by your school’s filter for your age group")
+        );
+    }
+
+    #[test]
+    fn confidential_blocks_get_the_neutral_page_with_no_school_detail() {
+        let f = Fixture::new();
+        let profiles = profiles();
+        let anyone = f.get("www.secret.example.test", None);
+        for (client, host) in [
+            ("127.0.0.2", "www.secret.example.test"),
+            ("127.0.0.3", "www.secret.example.test"),
+            // A confidential category of the profile's own list.
+            ("127.0.0.2", "groom.example.test"),
+        ] {
+            let r = page_for(&f, &profiles, client, host);
+            // Exactly the page a client without a profile gets.
+            assert_eq!(r.body, anyone.body, "{client} {host}");
+            assert!(!r.body.contains("Kim Đồng") && !r.body.contains("024 3825"));
+            assert!(!r.body.contains("groom") && !r.body.contains("grooming"));
+        }
+    }
+
+    #[test]
+    fn clients_without_a_profile_see_today_s_page() {
+        let f = Fixture::new();
+        let profiles = profiles();
+        for host in [
+            "blocked.example.test",
+            "www.casino.example.test",
+            "nope.example.test",
+        ] {
+            let without = f.get(host, None);
+            let outside = page_for(&f, &profiles, "10.9.9.9", host);
+            assert_eq!(outside.body, without.body, "{host}");
+            assert!(without.body.contains(TODAY_VI) && without.body.contains(TODAY_EN));
+            assert!(!without.body.contains("class=\"school\""));
+        }
+    }
 }

@@ -17,7 +17,9 @@ use super::lists::unique_name;
 use crate::domain::DomainName;
 use crate::list::RuleKind;
 use crate::policy::{Overlap, ProfileId, Selector};
-use crate::profiles::{AllowFile, MAX_AGE, MIN_AGE, ProfileSettings};
+use crate::profiles::{
+    AllowFile, MAX_AGE, MAX_SCHOOL_TEXT, MIN_AGE, ProfileSettings, SchoolContact, valid_school_text,
+};
 
 /// The profiles; `list_names` are the valid `[[lists]]` names.
 pub(super) fn extract(root: &mut Table<'_, '_>, list_names: &[String]) -> Vec<ProfileSettings> {
@@ -64,7 +66,12 @@ pub(super) fn extract(root: &mut Table<'_, '_>, list_names: &[String]) -> Vec<Pr
             }
             problems.is_empty().then_some(AllowFile { path, entries })
         });
+        let school = SchoolContact {
+            name: school_text(&mut t, "school_name"),
+            contact: school_text(&mut t, "school_contact"),
+        };
         Some(ProfileSettings {
+            school,
             name: name?,
             clients: clients?,
             age: age?,
@@ -123,6 +130,22 @@ fn clients(
         return None;
     }
     Some(clients)
+}
+
+/// `school_name` / `school_contact`: optional one-line text for the block
+/// page.
+fn school_text(t: &mut Table<'_, '_>, key: &'static str) -> Option<String> {
+    t.get(key, |v| {
+        let text = extract::string(v)?;
+        if valid_school_text(text) {
+            Ok(text.trim().to_owned())
+        } else {
+            Err(Invalid(format!(
+                "must be one line of text: not blank, at most {MAX_SCHOOL_TEXT} characters, no control characters (line breaks, tabs)"
+            )))
+        }
+    })
+    .ok()
 }
 
 fn known_list(value: &toml::de::DeValue<'_>, list_names: &[String]) -> Result<String, Invalid> {

@@ -61,9 +61,23 @@ name = "secondary"
 clients = ["10.0.0.0/16"]
 age = 15
 lists = ["age"]
+school_name = "Trường THCS Kim Đồng"
+school_contact = "024 3825 1234"
 "#
     ))
     .unwrap();
+    assert_eq!(
+        c.profiles[0].school,
+        crate::profiles::SchoolContact::default()
+    );
+    assert_eq!(
+        c.profiles[1].school.name.as_deref(),
+        Some("Trường THCS Kim Đồng")
+    );
+    assert_eq!(
+        c.profiles[1].school.contact.as_deref(),
+        Some("024 3825 1234")
+    );
     assert_eq!(c.lists.len(), 2);
     assert_eq!(c.lists[0].name, "school");
     assert!(matches!(c.lists[1].origin, ListOrigin::Signed { .. }));
@@ -170,5 +184,44 @@ fn a_source_in_the_wrong_format_shows_twenty_lines_then_a_count() {
         format!(
             "t.toml:8: lists[0].source: {school}: and 980 more bad line(s); `ward list build` on the file lists them all"
         )
+    );
+}
+
+#[test]
+fn school_name_and_contact_are_one_bounded_line() {
+    let long = "x".repeat(crate::profiles::MAX_SCHOOL_TEXT + 1);
+    let e = errors(&format!(
+        r#"
+[[profile]]
+name = "a"
+clients = ["10.0.0.0/24"]
+age = 10
+school_name = "Line one\nline two"
+school_contact = {long:?}
+[[profile]]
+name = "b"
+clients = ["10.1.0.0/24"]
+age = 10
+school_name = 7
+school_contact = "  "
+"#
+    ));
+    assert_eq!(e.len(), 4, "{e:?}");
+    assert!(
+        e[0].starts_with("t.toml:11: profile[0].school_name: must be one line of text"),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with("t.toml:12: profile[0].school_contact: must be one line"),
+        "{e:?}"
+    );
+    assert!(e[1].contains("at most 120 characters"), "{e:?}");
+    assert!(
+        e[2].starts_with("t.toml:17: profile[1].school_name: expected a string"),
+        "{e:?}"
+    );
+    assert!(
+        e[3].starts_with("t.toml:18: profile[1].school_contact: must be one line"),
+        "{e:?}"
     );
 }

@@ -75,6 +75,7 @@ impl Services {
         sockets.web.spawn(
             config,
             &node.store,
+            node.profiles.as_ref(),
             &node.metrics,
             shutdown,
             &mut background,

@@ -13,6 +13,7 @@ use crate::blockpage::BlockPage;
 use crate::blockpage::head::HeadLimits;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::profiles::ProfileStore;
 use crate::sni;
 use crate::sni::Channel;
 use crate::store::ListStore;
@@ -69,6 +70,7 @@ impl WebListeners {
         self,
         config: &Config,
         store: &Arc<ListStore>,
+        profiles: Option<&Arc<ProfileStore>>,
         metrics: &Arc<Metrics>,
         shutdown: &CancellationToken,
         tasks: &mut tokio::task::JoinSet<()>,
@@ -111,6 +113,7 @@ impl WebListeners {
                     listener,
                     Arc::clone(page),
                     Arc::clone(store),
+                    profiles.cloned(),
                     metrics.page_views().clone(),
                     HeadLimits {
                         max_bytes: p.max_head,

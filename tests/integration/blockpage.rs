@@ -71,6 +71,7 @@ impl PageServer {
             listener,
             Arc::new(page),
             Arc::new(store()),
+            None,
             metrics.page_views().clone(),
             limits,
             shutdown.clone(),

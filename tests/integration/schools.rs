@@ -216,3 +216,120 @@ async fn age_ratings_and_an_unloaded_list_end_to_end() {
     );
     up.stop().await;
 }
+
+/// Profiles for the block page: a primary school (age 10) with its name
+/// and contact, a secondary (15) without, and a library profile for
+/// 127.0.0.1, where headless Chromium connects from.
+const PAGE_PROFILES: &str = r#"
+[blockpage]
+listen = ["127.0.0.1:0"]
+
+[[lists]]
+name = "age"
+file = "age.ward"
+trusted_keys = ["age.pub"]
+
+[[profile]]
+name = "primary"
+clients = ["127.0.0.2"]
+age = 10
+lists = ["age"]
+school_name = "Trường Tiểu học Kim Đồng"
+school_contact = "024 3825 1234"
+
+[[profile]]
+name = "secondary"
+clients = ["127.0.0.3"]
+age = 15
+lists = ["age"]
+
+[[profile]]
+name = "library"
+clients = ["127.0.0.1"]
+age = 8
+lists = ["age"]
+school_name = "Thư viện Kim Đồng"
+"#;
+
+/// `GET /` with `Host: host` to the block page, from `source` (the
+/// client socket bound to that loopback address): the whole response.
+async fn page_from(source: &str, page: std::net::SocketAddr, host: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let mut stream = socket.connect(page).await.unwrap();
+    let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await.unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn the_block_page_knows_the_reader_by_address() {
+    let up = TestUpstream::start_wildcard().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_list(dir.path(), &key(), 1, TEST_LIST);
+    write_age_list(dir.path());
+    let cfg = format!("{}{PAGE_PROFILES}", config(&[up.addr], "", ""));
+    let w = Ward::start(dir.path(), &cfg, true);
+    assert!(w.wait_for_log("block page listening on "), "{}", w.logs());
+    let page = crate::support::ward::find_addr(&w.logs(), "block page listening on ").unwrap();
+
+    // The same blocked name, two readers: child and teen wording.
+    let child = page_from("127.0.0.2", page, "blocked.test").await;
+    assert!(child.starts_with("HTTP/1.1 451 "), "{child}");
+    assert!(
+        child.contains("Trang này không dành cho các bạn nhỏ"),
+        "{child}"
+    );
+    assert!(child.contains("This page is not for children"), "{child}");
+    assert!(child.contains("Trường Tiểu học Kim Đồng"), "{child}");
+    assert!(child.contains("School contact: 024 3825 1234"), "{child}");
+    let teen = page_from("127.0.0.3", page, "blocked.test").await;
+    assert!(teen.starts_with("HTTP/1.1 451 "), "{teen}");
+    assert!(
+        teen.contains("by Vietnam’s national child-protection list"),
+        "{teen}"
+    );
+    assert!(
+        !teen.contains("các bạn nhỏ") && !teen.contains("Kim Đồng"),
+        "{teen}"
+    );
+    // A profile's own list: social is 13+, so only the child's page
+    // names it; the teen was never blocked.
+    let child = page_from("127.0.0.2", page, "www.social.test").await;
+    assert!(child.contains("www.social.test"), "{child}");
+    let teen = page_from("127.0.0.3", page, "www.social.test").await;
+    assert!(!teen.contains("www.social.test"), "{teen}");
+    // Confidential: the neutral page, no school detail.
+    let secret = page_from("127.0.0.2", page, "secret.test").await;
+    assert!(secret.contains("không an toàn cho trẻ em"), "{secret}");
+    assert!(
+        !secret.contains("Kim Đồng") && !secret.contains("secret.test"),
+        "{secret}"
+    );
+
+    // What a browser shows, from 127.0.0.1 (the library profile).
+    if let Some(bin) = crate::blockpage::chromium() {
+        let url = format!("http://blocked.test:{}/", page.port());
+        let dom = crate::blockpage::run_chromium(bin, "vi", &["--dump-dom".to_owned()], &url).await;
+        let text = crate::blockpage::text_of(&dom);
+        assert!(
+            text.contains("Trang này không dành cho các bạn nhỏ"),
+            "{text}"
+        );
+        assert!(text.contains("Thư viện Kim Đồng"), "{text}");
+        assert!(
+            text.contains("Tổng đài quốc gia bảo vệ trẻ em 111"),
+            "{text}"
+        );
+    } else {
+        assert!(
+            std::env::var("WARD_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
+            "WARD_REQUIRE_CHROMIUM=1 but chromium is not installed"
+        );
+        eprintln!("SKIPPED (Chromium part): chromium not installed");
+    }
+    up.stop().await;
+}

@@ -61,10 +61,22 @@ pub enum Value {
     Date,
     /// Today, `DD/MM/YYYY`.
     DateDmy,
+    /// `child` when the reader's profile is younger than
+    /// [`TEEN_AGE`](super::page::TEEN_AGE), else empty: for `{{if child}}`.
+    Child,
+    /// `teen` when the reader's profile is that age or older, else empty.
+    Teen,
+    /// The reader's profile's `school_name`.
+    SchoolName,
+    /// The reader's profile's `school_contact`.
+    SchoolContact,
+    /// The `[[lists]]` name of the profile's list that blocked; empty when
+    /// the national list blocked.
+    SchoolList,
 }
 
 impl Value {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 18] = [
         Self::Lang,
         Self::Hotline,
         Self::HotlineTel,
@@ -78,6 +90,11 @@ impl Value {
         Self::IssuedDmy,
         Self::Date,
         Self::DateDmy,
+        Self::Child,
+        Self::Teen,
+        Self::SchoolName,
+        Self::SchoolContact,
+        Self::SchoolList,
     ];
 
     /// The name written in templates.
@@ -96,6 +113,11 @@ impl Value {
             Self::IssuedDmy => "issued_dmy",
             Self::Date => "date",
             Self::DateDmy => "date_dmy",
+            Self::Child => "child",
+            Self::Teen => "teen",
+            Self::SchoolName => "school_name",
+            Self::SchoolContact => "school_contact",
+            Self::SchoolList => "school_list",
         }
     }
 
@@ -105,7 +127,7 @@ impl Value {
 
     /// True for values that would identify what was blocked.
     const fn identifies(self) -> bool {
-        matches!(self, Self::Host | Self::Category)
+        matches!(self, Self::Host | Self::Category | Self::SchoolList)
     }
 }
 
