@@ -317,3 +317,38 @@ pub fn publish_list(metrics: &ListMetrics, store: &ListStore) {
         None => metrics.set_list(None, now, now),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ward check --config` and `ward serve` look in the same places in
+    /// the same order: the one list of origins.
+    #[test]
+    fn start_up_looks_in_the_same_order_for_serve_and_peek() {
+        let paths = |url, file: Option<&str>, dir: Option<&str>| -> Vec<String> {
+            start_origins(url, file.map(Path::new), dir.map(Path::new))
+                .iter()
+                .map(|o| format!("{}:{}", o.path.display(), o.stage))
+                .collect()
+        };
+        assert_eq!(
+            paths(false, Some("seed.ward"), Some("/s")),
+            [
+                "seed.ward:true",
+                "/s/list.ward:false",
+                "/s/list.prev.ward:false"
+            ]
+        );
+        assert_eq!(
+            paths(true, Some("seed.ward"), Some("/s")),
+            [
+                "/s/list.ward:false",
+                "/s/list.prev.ward:false",
+                "seed.ward:true"
+            ]
+        );
+        assert_eq!(paths(false, Some("f.ward"), None), ["f.ward:true"]);
+        assert_eq!(paths(true, None, Some("/s")).len(), 2);
+    }
+}

@@ -953,3 +953,52 @@ fn config_check_warns_about_allow_entries_the_national_list_blocks() {
     // Nothing was written by the check either.
     assert!(!dir.path().join("state").exists());
 }
+
+#[test]
+fn check_with_a_config_takes_the_national_list_a_start_up_would() {
+    let dir = setup();
+    let p = dir.path();
+    let cfg = "[list]\nurl = \"https://127.0.0.1:9/list.ward\"\nfile = \"l.ward\"\ntrusted_keys = [\"k.pub\"]\nstate_dir = \"state\"\n";
+    fs::write(p.join("node.toml"), cfg).unwrap();
+    let serial = |p: &std::path::Path| {
+        let r = ward(
+            p,
+            &["check", "--config", "node.toml", "--json", "example.com"],
+        );
+        assert_eq!(r.code, 0, "{r:?}");
+        let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        v["list_serial"].as_u64().unwrap()
+    };
+    // Nothing in state_dir yet: the list.file seed (serial 3).
+    assert_eq!(serial(p), 3);
+    assert!(!p.join("state").exists(), "a check writes nothing");
+    // The last-known-good copy in state_dir comes first, as at start-up.
+    fs::create_dir(p.join("state")).unwrap();
+    let r = ward(
+        p,
+        &[
+            "list",
+            "build",
+            "--key",
+            "k.key",
+            "--serial",
+            "5",
+            "--list-id",
+            "vn-national",
+            "--valid-for",
+            "7d",
+            "--confidential",
+            "csam",
+            "-o",
+            "state/list.ward",
+            "src.txt",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(serial(p), 5);
+    assert_eq!(
+        fs::read_dir(p.join("state")).unwrap().count(),
+        1,
+        "still nothing written"
+    );
+}
