@@ -34,6 +34,10 @@ pub const MIN_AGE: u8 = 0;
 pub const MAX_AGE: u8 = crate::list::build::MAX_AGE;
 /// Longest list or profile name, bytes.
 pub const MAX_NAME_LEN: usize = 64;
+/// The name the national list goes by where lists are named (the `list`
+/// label of `ward_profile_blocked_total`, school reports); reserved, so
+/// no `[[lists]]` entry can take it.
+pub const NATIONAL_LIST_NAME: &str = "national";
 
 /// One `[[lists]]` entry: an extra list that profiles can apply.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -243,7 +247,15 @@ impl Profiles {
         })
     }
 
-    /// Every profile, in `[[profile]]` order.
+    /// The profile of a client and its id (its place in the config), if
+    /// any.
+    #[inline]
+    pub fn select_id(&self, client: IpAddr) -> Option<(ProfileId, &Profile)> {
+        let id = self.selector.select(client, None)?;
+        Some((id, self.profiles.get(usize::from(id.0))?))
+    }
+
+    /// Every profile, in `[[profile]]` order (a [`ProfileId`] indexes it).
     pub fn profiles(&self) -> &[Profile] {
         &self.profiles
     }

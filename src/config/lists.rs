@@ -10,7 +10,9 @@ use std::path::Path;
 
 use super::extract::{self, Got, Invalid, Table};
 use crate::list::source::parse_line;
-use crate::profiles::{ExtraListSettings, ListOrigin, MAX_NAME_LEN, valid_name};
+use crate::profiles::{
+    ExtraListSettings, ListOrigin, MAX_NAME_LEN, NATIONAL_LIST_NAME, valid_name,
+};
 
 /// The extra lists, and the name of every entry that has a valid one
 /// (profiles are checked against those, so one bad key in a list does not
@@ -58,7 +60,18 @@ pub(super) fn unique_name(t: &mut Table<'_, '_>, seen: &mut Vec<String>) -> Opti
 }
 
 fn read_one(mut t: Table<'_, '_>, names: &mut Vec<String>) -> Option<ExtraListSettings> {
-    let name = unique_name(&mut t, names);
+    let name = match unique_name(&mut t, names) {
+        Some(n) if n == NATIONAL_LIST_NAME => {
+            t.error(
+                "name",
+                format!(
+                    "{NATIONAL_LIST_NAME:?} is reserved for the national list ([list]) in metrics and reports; choose another name"
+                ),
+            );
+            None
+        }
+        other => other,
+    };
     if t.has("url") {
         let _ = t.get("url", |_| Ok(()));
         t.error(

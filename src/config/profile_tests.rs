@@ -225,3 +225,18 @@ school_contact = "  "
         "{e:?}"
     );
 }
+
+#[test]
+fn the_national_list_name_is_reserved() {
+    let dir = tempfile::tempdir().unwrap();
+    let (school, _) = files(dir.path(), "games.test games\n", "");
+    let got = errors(&format!(
+        "[[lists]]\nname = \"national\"\nsource = {school:?}\n"
+    ));
+    assert_eq!(
+        got,
+        [
+            "t.toml:7: lists[0].name: \"national\" is reserved for the national list ([list]) in metrics and reports; choose another name"
+        ]
+    );
+}

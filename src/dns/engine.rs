@@ -327,6 +327,7 @@ impl Engine {
                 cache.insert_verdict(&cache_key, block.rule, active.generation, now);
             }
             self.log(client_ip, active, &q.key, q.qtype, Some(&block), "blocked");
+            self.count_national_for_profile(client_ip, active, &block);
             let per_list = self.per_list(active);
             return finish.reply(
                 self.blocked_reply(&q.header, q.question, q.qtype, &per_list, &block),
@@ -335,10 +336,10 @@ impl Engine {
         }
         let profiles = self.profiles.as_ref().map(|p| p.load());
         let profile = profiled::select(profiles.as_deref(), client_ip);
-        if let Some((all, profile)) = profile
+        if let Some((all, id, profile)) = profile
             && let Some(said) = profiled::says(profile, std::iter::once(q.key.as_bytes()))
         {
-            return self.profile_reply(q, active, all, said, finish, client_ip);
+            return self.profile_reply(q, active, (all, id), said, finish, client_ip);
         }
         if q.qtype == TYPE_ANY {
             // Allowed, but never forwarded: RFC 8482's minimal answer.
@@ -356,10 +357,10 @@ impl Engine {
                 let stands = checked
                     || (entry.verdict().is_none() && self.chain_still_clean(active, entry.chain()));
                 if stands {
-                    if let Some((all, profile)) = profile
+                    if let Some((all, id, profile)) = profile
                         && let Some(said) = profiled::says(profile, entry.chain())
                     {
-                        return self.profile_reply(q, active, all, said, finish, client_ip);
+                        return self.profile_reply(q, active, (all, id), said, finish, client_ip);
                     }
                     if !checked {
                         entry.set_generation(active.generation);
@@ -440,6 +441,7 @@ impl Engine {
             .or_else(|| decide(&p.key).map(|b| (b, "blocked")));
         if let Some((block, verdict)) = blocked {
             self.log(p.client, active, &p.key, p.qtype, Some(&block), verdict);
+            self.count_national_for_profile(p.client, active, &block);
             let per_list = self.per_list(active);
             self.blocked_reply(&p.header, &p.question, p.qtype, &per_list, &block)
                 .encode_into(out, p.edns, payload, udp);

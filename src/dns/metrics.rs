@@ -67,6 +67,20 @@ pub(crate) struct BlockedLabels {
     pub(crate) action: &'static str,
 }
 
+/// The labels of `ward_profile_blocked_total`: the profile and list by
+/// their names in the config (`national` for the national list), the
+/// category by its name in the list's manifest. Never a client or a name.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ProfileBlockedLabels {
+    pub(crate) profile: String,
+    pub(crate) list: String,
+    pub(crate) category: String,
+    pub(crate) channel: &'static str,
+}
+
+/// The one channel that applies school profiles today.
+pub const PROFILE_CHANNEL_DNS: &str = "dns";
+
 /// The labels of the per-upstream latency histogram and health gauge.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct UpstreamLabels {
@@ -114,6 +128,8 @@ pub struct DnsMetrics {
     pub(crate) queries: [[HotCounter; QueryResult::ALL.len()]; Protocol::ALL.len()],
     pub(crate) malformed: [HotCounter; Protocol::ALL.len()],
     pub(crate) blocked: Family<BlockedLabels, HotCounter>,
+    /// `ward_profile_blocked_total`.
+    pub(crate) profile_blocked: Family<ProfileBlockedLabels, HotCounter>,
     pub(crate) cache_hits: HotCounter,
     pub(crate) cache_misses: HotCounter,
     pub(crate) cache_entries: CountGauge,
@@ -149,6 +165,19 @@ impl DnsMetrics {
             category: category.to_owned(),
             action,
         })
+    }
+
+    /// The `ward_profile_blocked_total` handle for a profile, list and
+    /// category on the DNS channel. Takes the family's lock: call it when
+    /// the profiles or a list change and cache the handle, not per query.
+    pub fn profile_blocked_counter(&self, profile: &str, list: &str, category: &str) -> HotCounter {
+        self.profile_blocked
+            .get_or_create_owned(&ProfileBlockedLabels {
+                profile: profile.to_owned(),
+                list: list.to_owned(),
+                category: category.to_owned(),
+                channel: PROFILE_CHANNEL_DNS,
+            })
     }
 
     /// Counts one answer-cache hit.

@@ -12,10 +12,12 @@ use prometheus_client::registry::Registry;
 
 use super::{
     BLOCKED_TOTAL, CACHE_BYTES, CACHE_ENTRIES, CACHE_HITS_TOTAL, CACHE_MISSES_TOTAL,
-    MALFORMED_TOTAL, QUERIES_TOTAL, UPSTREAM_ERRORS_TOTAL, UPSTREAM_LATENCY_BUCKETS,
-    UPSTREAM_LATENCY_SECONDS, UPSTREAM_UP, counter_name,
+    MALFORMED_TOTAL, PROFILE_BLOCKED_TOTAL, QUERIES_TOTAL, UPSTREAM_ERRORS_TOTAL,
+    UPSTREAM_LATENCY_BUCKETS, UPSTREAM_LATENCY_SECONDS, UPSTREAM_UP, counter_name,
 };
-use crate::dns::metrics::{BlockedLabels, DnsMetrics, UpstreamErrorLabels, UpstreamLabels};
+use crate::dns::metrics::{
+    BlockedLabels, DnsMetrics, ProfileBlockedLabels, UpstreamErrorLabels, UpstreamLabels,
+};
 use crate::dns::{Protocol, QueryResult};
 use crate::instrument::{CountGauge, HotCounter};
 
@@ -69,6 +71,12 @@ pub(super) fn register(r: &mut Registry) -> DnsMetrics {
         "Queries answered from the blocklist, by list category and block action",
         blocked.clone(),
     );
+    let profile_blocked = Family::<ProfileBlockedLabels, HotCounter>::default();
+    r.register(
+        counter_name(PROFILE_BLOCKED_TOTAL),
+        "Queries from clients with a school profile answered blocked, by profile, list, category and channel",
+        profile_blocked.clone(),
+    );
     let cache_hits = HotCounter::default();
     r.register(
         counter_name(CACHE_HITS_TOTAL),
@@ -118,6 +126,7 @@ pub(super) fn register(r: &mut Registry) -> DnsMetrics {
         queries,
         malformed,
         blocked,
+        profile_blocked,
         cache_hits,
         cache_misses,
         cache_entries,

@@ -52,7 +52,7 @@ mod web;
 
 pub use self::limits::Listener;
 pub use report::{
-    CounterSnapshot, REPORT_DROPPED_TOTAL, REPORT_LAST_SUCCESS_TIMESTAMP_SECONDS,
+    CounterSnapshot, ProfileCell, REPORT_DROPPED_TOTAL, REPORT_LAST_SUCCESS_TIMESTAMP_SECONDS,
     REPORT_SENT_TOTAL, REPORT_SPOOL_REPORTS, REPORT_SPOOL_WRITE_ERRORS_TOTAL, ReportChannel,
     SendResult,
 };
@@ -61,6 +61,11 @@ pub use report::{
 pub const QUERIES_TOTAL: &str = "ward_queries_total";
 /// Queries answered from the blocklist, by category and action.
 pub const BLOCKED_TOTAL: &str = "ward_blocked_total";
+/// Queries from clients with a school profile answered blocked, by
+/// profile, list (`national` for the national list, else the `[[lists]]`
+/// name), category and channel (`dns`: the only channel that applies
+/// profiles today).
+pub const PROFILE_BLOCKED_TOTAL: &str = "ward_profile_blocked_total";
 /// Client messages that could not be parsed, by protocol.
 pub const MALFORMED_TOTAL: &str = "ward_malformed_total";
 /// Answer-cache lookups that hit.
@@ -203,6 +208,7 @@ impl Metrics {
         let report = report::ReportMetrics::register(
             &mut r,
             &dns.blocked,
+            &dns.profile_blocked,
             &web.blocked,
             &dns.upstream_errors,
         );

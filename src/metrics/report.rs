@@ -17,9 +17,12 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::{BLOCKED_TOTAL, Metrics, UPSTREAM_ERRORS_TOTAL, WEB_BLOCKED_TOTAL, counter_name};
+use super::{
+    BLOCKED_TOTAL, Metrics, PROFILE_BLOCKED_TOTAL, UPSTREAM_ERRORS_TOTAL, WEB_BLOCKED_TOTAL,
+    counter_name,
+};
 use crate::dns::metrics::UpstreamError;
-use crate::dns::metrics::{BlockedLabels, UpstreamErrorLabels};
+use crate::dns::metrics::{BlockedLabels, ProfileBlockedLabels, UpstreamErrorLabels};
 use crate::instrument::HotCounter;
 use crate::sni::Channel;
 use crate::sni::metrics::WebBlockedLabels;
@@ -113,6 +116,7 @@ impl ReportMetrics {
     pub(super) fn register(
         r: &mut Registry,
         blocked: &Family<BlockedLabels, HotCounter>,
+        profile_blocked: &Family<ProfileBlockedLabels, HotCounter>,
         web_blocked: &Family<WebBlockedLabels, Counter>,
         upstream_errors: &Family<UpstreamErrorLabels, Counter>,
     ) -> Self {
@@ -154,6 +158,11 @@ impl ReportMetrics {
         let mut open = Registry::default();
         open.register(counter_name(BLOCKED_TOTAL), "", blocked.clone());
         open.register(counter_name(WEB_BLOCKED_TOTAL), "", web_blocked.clone());
+        open.register(
+            counter_name(PROFILE_BLOCKED_TOTAL),
+            "",
+            profile_blocked.clone(),
+        );
         open.register(
             counter_name(UPSTREAM_ERRORS_TOTAL),
             "",
@@ -199,6 +208,15 @@ impl From<Channel> for ReportChannel {
     }
 }
 
+/// One cell of the per-profile counts: profile, list, category, channel.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProfileCell {
+    pub profile: String,
+    pub list: String,
+    pub category: String,
+    pub channel: ReportChannel,
+}
+
 /// Every counter a compliance report needs, cumulative since start-up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CounterSnapshot {
@@ -206,6 +224,9 @@ pub struct CounterSnapshot {
     pub queries: u64,
     /// Blocks by (category, channel).
     pub blocked: BTreeMap<(String, ReportChannel), u64>,
+    /// Blocks for clients with a school profile, by (profile, list,
+    /// category, channel); the list is `national` or a `[[lists]]` name.
+    pub profile_blocked: BTreeMap<ProfileCell, u64>,
     /// Failed upstream exchanges by kind, summed over upstreams.
     pub upstream_errors: BTreeMap<&'static str, u64>,
     /// Failed polls of `list.url` by result.
@@ -226,6 +247,7 @@ impl CounterSnapshot {
         Self {
             queries: self.queries.saturating_sub(earlier.queries),
             blocked: sub(&self.blocked, &earlier.blocked),
+            profile_blocked: sub(&self.profile_blocked, &earlier.profile_blocked),
             upstream_errors: sub(&self.upstream_errors, &earlier.upstream_errors),
             list_fetch_failures: sub(&self.list_fetch_failures, &earlier.list_fetch_failures),
             malformed: self.malformed.saturating_sub(earlier.malformed),
@@ -307,6 +329,25 @@ impl Metrics {
                     };
                     if let Some(category) = label("category") {
                         *s.blocked.entry((category.clone(), channel)).or_default() += value;
+                    }
+                }
+                PROFILE_BLOCKED_TOTAL => {
+                    let channel = match label("channel").map(String::as_str) {
+                        Some("dns") => ReportChannel::Dns,
+                        Some("sni") => ReportChannel::Sni,
+                        Some("http") => ReportChannel::Http,
+                        _ => continue,
+                    };
+                    if let (Some(profile), Some(list), Some(category)) =
+                        (label("profile"), label("list"), label("category"))
+                    {
+                        let cell = ProfileCell {
+                            profile: profile.clone(),
+                            list: list.clone(),
+                            category: category.clone(),
+                            channel,
+                        };
+                        *s.profile_blocked.entry(cell).or_default() += value;
                     }
                 }
                 UPSTREAM_ERRORS_TOTAL => {
@@ -420,6 +461,13 @@ mod tests {
             .error(UpstreamError::Timeout);
         m.list().list_fetch(FetchResult::Network);
         m.list().list_fetch(FetchResult::Ok);
+        let primary = m
+            .dns()
+            .profile_blocked_counter("primary", "national", "adult");
+        primary.inc_by(2);
+        m.dns()
+            .profile_blocked_counter("secondary", "age", "social")
+            .inc();
 
         let now = m.snapshot();
         let d = now.since(&before);
@@ -430,10 +478,22 @@ mod tests {
         assert_eq!(d.blocked[&("gambling".into(), ReportChannel::Http)], 1);
         assert_eq!(d.upstream_errors["timeout"], 2);
         assert_eq!(d.list_fetch_failures["network"], 1);
+        let cell = |p: &str, l: &str, c: &str| ProfileCell {
+            profile: p.into(),
+            list: l.into(),
+            category: c.into(),
+            channel: ReportChannel::Dns,
+        };
+        assert_eq!(d.profile_blocked[&cell("primary", "national", "adult")], 2);
+        assert_eq!(d.profile_blocked[&cell("secondary", "age", "social")], 1);
+        assert_eq!(d.profile_blocked.len(), 2);
 
         adult.inc();
+        primary.inc();
         let d = m.snapshot().since(&now);
         assert_eq!(d.blocked[&("adult".into(), ReportChannel::Dns)], 1);
+        assert_eq!(d.profile_blocked[&cell("primary", "national", "adult")], 1);
+        assert_eq!(d.profile_blocked[&cell("secondary", "age", "social")], 0);
         assert_eq!(d.queries, 0);
     }
 

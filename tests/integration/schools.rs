@@ -148,6 +148,28 @@ async fn each_profile_gets_its_own_answer_over_dig() {
     // The secondary profile does not use the school list.
     let text = dig(&w, "127.0.0.3", &["games.test", "A"]).await;
     assert!(allowed(&text), "{text}");
+    // Each block is counted under the client's profile, the list that
+    // blocked (the national one as "national") and its category.
+    let (status, metrics) = http_get(w.admin.unwrap(), "/metrics").await;
+    assert_eq!(status, 200);
+    let series = |profile: &str, list: &str, category: &str| {
+        format!(
+            "ward_profile_blocked_total{{profile=\"{profile}\",list=\"{list}\",category=\"{category}\",channel=\"dns\"}} "
+        )
+    };
+    for (profile, list, category, n) in [
+        ("primary", "school", "games", 2),
+        ("primary", "national", "adult", 1),
+        ("secondary", "national", "adult", 1),
+        ("broken", "national", "adult", 1),
+        ("primary", "national", "csam", 0),
+        ("secondary", "age", "forum", 0),
+    ] {
+        let want = format!("{}{n}", series(profile, list, category));
+        assert!(metrics.lines().any(|l| l == want), "{want}\n{metrics}");
+    }
+    // A list a profile does not use has no series for it.
+    assert!(!metrics.contains(&series("secondary", "school", "games")));
     up.stop().await;
 }
 

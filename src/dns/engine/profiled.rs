@@ -21,8 +21,8 @@ use crate::dns::query::Query;
 use crate::dns::wire::{Header, RCODE_SERVFAIL};
 use crate::domain::NameKey;
 use crate::instrument::HotCounter;
-use crate::policy::{self, Block, Category, ListRef, Profile, Unloaded, Verdict};
-use crate::profiles::{ProfileStore, Profiles};
+use crate::policy::{self, Block, Category, ListRef, Profile, ProfileId, Unloaded, Verdict};
+use crate::profiles::{NATIONAL_LIST_NAME, ProfileStore, Profiles};
 use crate::store::Active;
 
 /// What a profile says against an answer.
@@ -51,23 +51,29 @@ pub(super) fn says<'a>(profile: &Profile, names: impl Iterator<Item = &'a [u8]>)
     unknown
 }
 
-/// The client's profile among `profiles`, with the snapshot it is in.
+/// The client's profile among `profiles`, with the snapshot it is in and
+/// its id there.
 #[inline]
 pub(super) fn select(
     profiles: Option<&Arc<Profiles>>,
     client: IpAddr,
-) -> Option<(&Profiles, &Profile)> {
+) -> Option<(&Profiles, ProfileId, &Profile)> {
     let all = profiles?;
-    Some((all, all.select(client)?))
+    let (id, profile) = all.select_id(client)?;
+    Some((all, id, profile))
 }
 
 /// EDE texts and counter handles for profile answers, built once per
-/// profiles snapshot.
+/// profiles snapshot and national list.
 #[derive(Debug, Default)]
 pub(super) struct ProfileParts {
     generation: u64,
+    /// The national list's generation `profiles[_].national` is for.
+    national: u64,
     /// By extra list, in `[[lists]]` order.
     lists: Vec<ListParts>,
+    /// By profile ([`ProfileId`]): `ward_profile_blocked_total` handles.
+    profiles: Vec<ProfileCounters>,
 }
 
 #[derive(Debug)]
@@ -79,12 +85,23 @@ struct ListParts {
     unloaded: Box<str>,
 }
 
+/// One profile's blocked counters, resolved when the parts are built so
+/// that a block costs an index and an atomic add.
+#[derive(Debug, Default)]
+struct ProfileCounters {
+    /// By national category id.
+    national: Vec<HotCounter>,
+    /// By extra list, then category id; empty for a list the profile does
+    /// not use or that has not loaded.
+    extra: Vec<Vec<HotCounter>>,
+}
+
 /// The EDE 14 text for a profile list that is not in the snapshot at all.
 const UNLOADED_TEXT: &str =
     "a list of this client's profile is not loaded; ward will not answer unfiltered";
 
 impl ProfileParts {
-    fn build(engine: &Engine, all: &Profiles) -> Self {
+    fn build(engine: &Engine, all: &Profiles, national: &Active) -> Self {
         let action = engine.settings.block.mode.as_str();
         let lists = all
             .lists()
@@ -127,9 +144,42 @@ impl ProfileParts {
                 }
             })
             .collect();
+        let metrics = &engine.metrics;
+        let profiles = all
+            .profiles()
+            .iter()
+            .map(|profile| {
+                let counters = |list: &str, list_artifact: &Active| -> Vec<HotCounter> {
+                    list_artifact
+                        .manifest()
+                        .categories
+                        .iter()
+                        .map(|c| metrics.profile_blocked_counter(&profile.name, list, &c.name))
+                        .collect()
+                };
+                let extra = all
+                    .lists()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, extra)| {
+                        let used = profile.list_indexes().any(|x| usize::from(x) == i);
+                        match &extra.list {
+                            Some(list) if used => counters(&extra.name, list),
+                            _ => Vec::new(),
+                        }
+                    })
+                    .collect();
+                ProfileCounters {
+                    national: counters(NATIONAL_LIST_NAME, national),
+                    extra,
+                }
+            })
+            .collect();
         Self {
             generation: all.generation,
+            national: national.generation,
             lists,
+            profiles,
         }
     }
 
@@ -137,6 +187,44 @@ impl ProfileParts {
         match r {
             ListRef::Extra(i) => self.lists.get(usize::from(i)),
             ListRef::National => None,
+        }
+    }
+
+    /// Counts a block of category `category` of list `list` for profile
+    /// `id` (`ward_profile_blocked_total`).
+    #[inline]
+    fn count(&self, id: ProfileId, list: ListRef, category: u16) {
+        let Some(p) = self.profiles.get(usize::from(id.0)) else {
+            return;
+        };
+        let by_category = match list {
+            ListRef::National => &p.national,
+            ListRef::Extra(i) => match p.extra.get(usize::from(i)) {
+                Some(c) => c,
+                None => return,
+            },
+        };
+        if let Some(counter) = by_category.get(usize::from(category)) {
+            counter.inc();
+        }
+    }
+}
+
+/// The profile parts as [`Engine::profile_parts`] found or built them.
+pub(super) enum Parts {
+    /// The stored parts: a guard, so no shared reference count is written
+    /// on the per-query path.
+    Current(arc_swap::Guard<Arc<ProfileParts>>),
+    Fresh(Arc<ProfileParts>),
+}
+
+impl std::ops::Deref for Parts {
+    type Target = ProfileParts;
+
+    fn deref(&self) -> &ProfileParts {
+        match self {
+            Self::Current(guard) => guard,
+            Self::Fresh(fresh) => fresh,
         }
     }
 }
@@ -153,14 +241,33 @@ impl Engine {
         self.profiles.as_ref()
     }
 
-    fn profile_parts(&self, all: &Profiles) -> Arc<ProfileParts> {
-        let current = self.profile_parts.load_full();
-        if current.generation == all.generation {
-            return current;
+    fn profile_parts(&self, all: &Profiles, national: &Active) -> Parts {
+        let current = self.profile_parts.load();
+        if current.generation == all.generation && current.national == national.generation {
+            return Parts::Current(current);
         }
-        let fresh = Arc::new(ProfileParts::build(self, all));
+        let fresh = Arc::new(ProfileParts::build(self, all, national));
         self.profile_parts.store(Arc::clone(&fresh));
-        fresh
+        Parts::Fresh(fresh)
+    }
+
+    /// Counts a national-list block under the client's profile, if it has
+    /// one (`ward_profile_blocked_total{list="national"}`): a profile
+    /// lookup on the blocked path only, and none without `[[profile]]`.
+    pub(super) fn count_national_for_profile(
+        &self,
+        client: IpAddr,
+        active: &Active,
+        block: &Block,
+    ) {
+        let (Some(store), Category::Listed(category)) = (&self.profiles, block.category) else {
+            return;
+        };
+        let all = store.load();
+        if let Some((id, _)) = all.select_id(client) {
+            self.profile_parts(&all, active)
+                .count(id, ListRef::National, category);
+        }
     }
 
     /// The reply to what a profile said, counted under its result.
@@ -170,16 +277,17 @@ impl Engine {
         qtype: u16,
         per_list: &'a BlockedCounters,
         parts: &'a ProfileParts,
-        said: Said,
+        (id, said): (ProfileId, Said),
     ) -> (Reply<'a>, QueryResult) {
         match said {
             Said::Block(block) => {
                 let list = parts.list(block.list);
                 let text = list.map_or(UNLOADED_TEXT, |l| match block.category {
-                    Category::Listed(i) => {
-                        let i = usize::from(i);
+                    Category::Listed(c) => {
+                        let i = usize::from(c);
                         if let Some(counter) = l.counters.get(i) {
                             counter.inc();
+                            parts.count(id, block.list, c);
                         }
                         l.texts.get(i).map_or(&*l.unknown, |t| t)
                     }
@@ -206,16 +314,22 @@ impl Engine {
         &self,
         q: &Query<'_>,
         active: &Active,
-        all: &Profiles,
+        (all, id): (&Profiles, ProfileId),
         said: Said,
         finish: &mut Finish<'_>,
         client: std::net::IpAddr,
     ) -> Step {
         self.log_said(client, all, &q.key, q.qtype, said);
         let per_list = self.per_list(active);
-        let parts = self.profile_parts(all);
-        let (reply, result) =
-            Self::said_reply(&q.header, q.question, q.qtype, &per_list, &parts, said);
+        let parts = self.profile_parts(all, active);
+        let (reply, result) = Self::said_reply(
+            &q.header,
+            q.question,
+            q.qtype,
+            &per_list,
+            &parts,
+            (id, said),
+        );
         finish.reply(reply, result)
     }
 
@@ -232,14 +346,20 @@ impl Engine {
     ) -> Option<QueryResult> {
         let store = self.profiles.as_ref()?;
         let all = store.load();
-        let profile = all.select(p.client)?;
+        let (id, profile) = all.select_id(p.client)?;
         let names = std::iter::once(p.key.as_bytes()).chain(chain.iter().map(NameKey::as_bytes));
         let said = says(profile, names)?;
         self.log_said(p.client, &all, &p.key, p.qtype, said);
         let per_list = self.per_list(active);
-        let parts = self.profile_parts(&all);
-        let (reply, result) =
-            Self::said_reply(&p.header, &p.question, p.qtype, &per_list, &parts, said);
+        let parts = self.profile_parts(&all, active);
+        let (reply, result) = Self::said_reply(
+            &p.header,
+            &p.question,
+            p.qtype,
+            &per_list,
+            &parts,
+            (id, said),
+        );
         let udp = p.protocol == crate::dns::Protocol::Udp;
         reply.encode_into(out, p.edns, self.settings.upstream.edns_payload, udp);
         Some(result)
