@@ -139,7 +139,8 @@ impl AllowFile {
 }
 
 /// Is `name` a valid list or profile name: `[a-z0-9][a-z0-9.-]*`, at most
-/// [`MAX_NAME_LEN`] bytes?
+/// [`MAX_NAME_LEN`] bytes, and not an IPv4 address? Names go into metrics
+/// and school reports, which never carry a client address.
 pub fn valid_name(name: &str) -> bool {
     let b = name.as_bytes();
     !b.is_empty()
@@ -147,6 +148,7 @@ pub fn valid_name(name: &str) -> bool {
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
         && b.iter()
             .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+        && name.parse::<std::net::Ipv4Addr>().is_err()
 }
 
 /// One extra list as the snapshot holds it.
@@ -315,6 +317,8 @@ mod tests {
         assert!(!valid_name("a_b"));
         assert!(valid_name(&"a".repeat(64)));
         assert!(!valid_name(&"a".repeat(65)));
+        assert!(!valid_name("10.0.0.7"), "an address is no label");
+        assert!(valid_name("10.0.0"));
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub(crate) fn report(node: &str, start: &str, end: &str, serial: u64) -> Accepte
             list_fetch_failures: BTreeMap::new(),
             malformed_packets: 0,
         },
+        kind: body::ReportKind::Isp,
+        school: None,
     };
     Accepted {
         body: report.to_bytes(),

@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use super::signed::{Authentic, Unauthentic, authenticate};
 use super::store::Accepted;
 use crate::config::registry::Registry;
-use crate::report::body::{self, Count, Report};
+use crate::report::body::{self, Count, Report, ReportKind};
 use crate::report::send::{self, SignatureError};
 
 /// The smallest `min_count` a node may send (as in the node's config).
@@ -216,6 +216,23 @@ pub enum ShapeError {
     },
     #[error("activations: lag_seconds is not a finite number")]
     LagNotFinite,
+    #[error("kind \"school\" needs a school section, and only a school report has one")]
+    SchoolSection,
+    #[error(
+        "school.profiles: {name} has age {age}, outside 0 to {}",
+        crate::profiles::MAX_AGE
+    )]
+    Age { name: String, age: u8 },
+    #[error("school.{what}: {name} appears twice")]
+    Duplicate { what: &'static str, name: String },
+    #[error(
+        "school.lists: the first list must be the national list ({:?})",
+        crate::profiles::NATIONAL_LIST_NAME
+    )]
+    NationalFirst,
+    /// A per-profile cell: `path` is `school.blocked.P.L.C.CHANNEL`.
+    #[error("{path}: {problem}")]
+    SchoolCount { path: String, problem: String },
 }
 
 /// What serde's types do not already enforce.
@@ -270,6 +287,69 @@ fn check_shape(r: &Report) -> Result<(), ShapeError> {
     for a in &r.activations {
         if !a.lag_seconds.is_finite() {
             return Err(ShapeError::LagNotFinite);
+        }
+    }
+    match (r.kind, &r.school) {
+        (ReportKind::Isp, None) => Ok(()),
+        (ReportKind::School, Some(school)) => check_school(school, r.min_count, &below),
+        _ => Err(ShapeError::SchoolSection),
+    }
+}
+
+/// A school section's rules beyond its types (names are [`body::Label`]s
+/// already): ages in range, no name twice, the national list first, and
+/// every count in the small-count form on a known channel.
+fn check_school(s: &body::School, min_count: u64, below: &str) -> Result<(), ShapeError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &s.profiles {
+        if p.age > crate::profiles::MAX_AGE {
+            return Err(ShapeError::Age {
+                name: p.name.to_string(),
+                age: p.age,
+            });
+        }
+        if !seen.insert(p.name.as_str()) {
+            return Err(ShapeError::Duplicate {
+                what: "profiles",
+                name: p.name.to_string(),
+            });
+        }
+    }
+    if s.lists.first().map(|l| l.name.as_str()) != Some(crate::profiles::NATIONAL_LIST_NAME) {
+        return Err(ShapeError::NationalFirst);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for l in &s.lists {
+        if !seen.insert(l.name.as_str()) {
+            return Err(ShapeError::Duplicate {
+                what: "lists",
+                name: l.name.to_string(),
+            });
+        }
+    }
+    for (profile, lists) in &s.blocked {
+        for (list, categories) in lists {
+            for (category, row) in categories {
+                for (channel, count) in row {
+                    let problem = if !matches!(channel.as_str(), "dns" | "sni" | "http") {
+                        "unknown channel".to_owned()
+                    } else {
+                        match count {
+                            Count::Exact(n) if *n < min_count => {
+                                format!("exact count {n} under min_count {min_count}")
+                            }
+                            Count::Below(text) if text != below => {
+                                format!("{text:?} is neither a count nor {below:?}")
+                            }
+                            _ => continue,
+                        }
+                    };
+                    return Err(ShapeError::SchoolCount {
+                        path: format!("school.blocked.{profile}.{list}.{category}.{channel}"),
+                        problem,
+                    });
+                }
+            }
         }
     }
     Ok(())
@@ -409,5 +489,104 @@ mod tests {
         }));
         assert!(d.contains("unknown channel"), "{d}");
         assert!(edited(|_| {}).is_ok());
+    }
+
+    fn school() -> body::School {
+        let label = |s: &str| body::Label::try_from(s.to_owned()).unwrap();
+        let row = |count: Count| std::collections::BTreeMap::from([("dns".to_owned(), count)]);
+        body::School {
+            profiles: vec![body::ProfileInfo {
+                name: label("primary"),
+                age: 10,
+            }],
+            lists: vec![body::ListSerial {
+                name: label("national"),
+                list_id: Some("national".into()),
+                serial: Some(1),
+                sha256: Some("ab".repeat(32)),
+            }],
+            blocked: [(
+                label("primary"),
+                [(
+                    label("national"),
+                    [
+                        ("adult".to_owned(), row(Count::Exact(7))),
+                        ("csam".to_owned(), row(Count::Below("<5".into()))),
+                    ]
+                    .into(),
+                )]
+                .into(),
+            )]
+            .into(),
+        }
+    }
+
+    #[test]
+    fn a_school_report_is_accepted_and_its_section_checked() {
+        let schoolish = |edit: fn(&mut body::School)| {
+            edited(move |r| {
+                r.kind = ReportKind::School;
+                let mut s = school();
+                edit(&mut s);
+                r.school = Some(s);
+            })
+        };
+        let a = schoolish(|_| {}).unwrap();
+        assert_eq!(a.report.kind, ReportKind::School);
+        assert_eq!(a.report.school.unwrap().profiles[0].age, 10);
+        let shape = |r: Result<Accepted, Rejection>| match r {
+            Err(Rejection::Shape(e)) => e.to_string(),
+            other => panic!("expected a shape rejection, got {other:?}"),
+        };
+        let d = shape(edited(|r| r.kind = ReportKind::School));
+        assert!(d.contains("needs a school section"), "{d}");
+        let d = shape(edited(|r| r.school = Some(school())));
+        assert!(d.contains("only a school report"), "{d}");
+        let d = shape(schoolish(|s| s.profiles[0].age = 40));
+        assert!(d.contains("primary has age 40"), "{d}");
+        let d = shape(schoolish(|s| {
+            s.lists[0].name = body::Label::try_from("school".to_owned()).unwrap();
+        }));
+        assert!(d.contains("the national list"), "{d}");
+        let d = shape(schoolish(|s| s.lists.clear()));
+        assert!(d.contains("the national list"), "{d}");
+        let d = shape(schoolish(|s| {
+            let p = s.profiles[0].clone();
+            s.profiles.push(p);
+        }));
+        assert!(d.contains("primary appears twice"), "{d}");
+        let d = shape(schoolish(|s| {
+            for lists in s.blocked.values_mut() {
+                for cats in lists.values_mut() {
+                    cats.get_mut("adult")
+                        .unwrap()
+                        .insert("dns".into(), Count::Exact(2));
+                }
+            }
+        }));
+        assert_eq!(
+            d,
+            "school.blocked.primary.national.adult.dns: exact count 2 under min_count 5"
+        );
+        let d = shape(schoolish(|s| {
+            for lists in s.blocked.values_mut() {
+                for cats in lists.values_mut() {
+                    cats.get_mut("csam")
+                        .unwrap()
+                        .insert("ftp".into(), Count::Exact(9));
+                }
+            }
+        }));
+        assert!(d.contains("csam.ftp: unknown channel"), "{d}");
+        // A name that is not a label does not even parse.
+        let mut r =
+            conformance::report("n1", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 1).report;
+        r.kind = ReportKind::School;
+        r.school = Some(school());
+        let text = String::from_utf8(r.to_bytes())
+            .unwrap()
+            .replace("\"primary\"", "\"10.0.0.7/8\"");
+        let e = check(Some(&send::sign(&key(1), text.as_bytes())), text.as_bytes()).unwrap_err();
+        assert!(matches!(e, Rejection::Schema { .. }), "{e:?}");
     }
 }

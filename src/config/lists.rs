@@ -32,7 +32,7 @@ pub(super) fn name(value: &toml::de::DeValue<'_>) -> Result<String, Invalid> {
         Ok(text.to_owned())
     } else {
         Err(Invalid(format!(
-            "invalid name {text:?}: use lowercase letters, digits, '.' and '-', starting with a letter or digit, at most {MAX_NAME_LEN} bytes"
+            "invalid name {text:?}: use lowercase letters, digits, '.' and '-', starting with a letter or digit, at most {MAX_NAME_LEN} bytes, and not an IP address"
         )))
     }
 }

@@ -134,7 +134,7 @@ lists = []
         // A missing key is reported at its table's header.
         "t.toml:9: lists[1].trusted_keys: required with `file`: list the .pub file(s) of the key(s) this list is signed with".into(),
         "t.toml:10: lists[1].name: duplicate name \"school\": names must be unique".into(),
-        "t.toml:13: lists[2].name: invalid name \"Bad Name\": use lowercase letters, digits, '.' and '-', starting with a letter or digit, at most 64 bytes".into(),
+        "t.toml:13: lists[2].name: invalid name \"Bad Name\": use lowercase letters, digits, '.' and '-', starting with a letter or digit, at most 64 bytes, and not an IP address".into(),
         "t.toml:14: lists[2].url: not supported yet in [[lists]]: give the signed artifact as `file` (with `trusted_keys`); a new version needs a restart".into(),
         "t.toml:15: lists[2].source: cannot read nowhere.txt: No such file or directory (os error 2)".into(),
         "t.toml:19: profile[0].age: must be between 0 and 25, found 26".into(),

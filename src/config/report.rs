@@ -36,6 +36,38 @@ pub const MAX_MIN_COUNT: u64 = 1_000_000;
 /// Longest `isp_id` / `node_id`.
 pub const MAX_ID_LEN: usize = 64;
 
+/// `report.kind`: what the node is, as the ministry sees it.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportKind {
+    /// An ISP's resolver: the national list for its subscribers.
+    #[default]
+    Isp,
+    /// A school's resolver: its reports also carry the `[[profile]]`s,
+    /// the counts per profile and every list in force.
+    School,
+}
+
+impl ReportKind {
+    /// The spellings `report.kind` accepts.
+    pub const CHOICES: &'static [(&'static str, Self)] =
+        &[("isp", Self::Isp), ("school", Self::School)];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Isp => "isp",
+            Self::School => "school",
+        }
+    }
+
+    /// The default, left out of a written config and of a report.
+    pub fn is_isp(&self) -> bool {
+        *self == Self::Isp
+    }
+}
+
 /// `[report]`, validated.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReportSettings {
@@ -65,6 +97,9 @@ pub struct ReportSettings {
     /// Per-category counts below this are sent as `"<min_count"`.
     #[serde(serialize_with = "spelling::count")]
     pub min_count: u64,
+    /// `isp` (the default) or `school`.
+    #[serde(skip_serializing_if = "ReportKind::is_isp")]
+    pub kind: ReportKind,
 }
 
 /// An identifier: 1 to 64 of `A-Z a-z 0-9 . _ -`.
@@ -116,6 +151,9 @@ impl ReportSettings {
             "the ministry's collector, an https:// URL",
         );
         let ca_file = t.get("ca_file", extract::ca_file).ok();
+        let kind = t
+            .get("kind", extract::one_of(ReportKind::CHOICES))
+            .or(ReportKind::Isp);
         let (interval, spool_max_bytes, min_count) = amounts(&mut t);
         let spool_dir = spool_dir(&mut t, list);
         Some(Self {
@@ -128,6 +166,7 @@ impl ReportSettings {
             spool_dir,
             spool_max_bytes,
             min_count,
+            kind,
         })
     }
 }
@@ -253,6 +292,8 @@ mod tests {
         assert_eq!(r.spool_max_bytes, DEFAULT_SPOOL_MAX_BYTES);
         assert_eq!(r.min_count, DEFAULT_MIN_COUNT);
         assert_eq!(r.ca_file, None);
+        assert_eq!(r.kind, ReportKind::Isp);
+        assert!(!c.to_toml().contains("kind"), "the default is not written");
         let back = Config::parse_with(&c.to_toml(), "round-trip", || None).unwrap();
         assert_eq!(back, c);
         let mut odd = c.clone();
@@ -261,6 +302,7 @@ mod tests {
             spool_max_bytes: 5000,
             min_count: 10,
             spool_dir: PathBuf::from("spool"),
+            kind: ReportKind::School,
             ..r
         });
         let back = Config::parse_with(&odd.to_toml(), "round-trip", || None).unwrap();
@@ -295,6 +337,30 @@ mod tests {
             );
         }
         assert!(errors[2].contains("public key"), "{}", errors[2]);
+    }
+
+    #[test]
+    fn kind_is_isp_or_school() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = node_key(dir.path());
+        let section = |kind: &str| {
+            format!(
+                "{}[report]\nisp_id = \"moet\"\nnode_id = \"thcs-1\"\nkey = {key:?}\nurl = \"https://c.example/\"\nkind = {kind}\n",
+                base()
+            )
+        };
+        let c = parse(&section("\"school\"")).unwrap();
+        assert_eq!(c.report.unwrap().kind, ReportKind::School);
+        let c = parse(&section("\"isp\"")).unwrap();
+        assert_eq!(c.report.unwrap().kind, ReportKind::Isp);
+        let errors = parse(&section("\"School\"")).unwrap_err();
+        assert_eq!(
+            errors,
+            ["t.toml:11: report.kind: expected one of \"isp\", \"school\", found \"School\""]
+        );
+        let errors = parse(&section("1")).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("t.toml:11: report.kind: expected one of"));
     }
 
     #[test]

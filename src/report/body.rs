@@ -5,6 +5,12 @@
 //! `docs/compliance-report.md`. What a report can hold is fixed by the
 //! types here: counts, identifiers of the list and the node, times. There
 //! is no field that could carry a client address or a queried name.
+//!
+//! A school node (`report.kind = "school"`) adds two optional fields,
+//! `kind` and `school`: its profiles (the [`Label`] an operator chose and
+//! an age), every list in force, and the counts per profile, list,
+//! category and channel under the same small-count rule. An ISP report
+//! leaves both out, so its bytes are what they were before schools.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,7 +18,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::metrics::{CounterSnapshot, ReportChannel};
+pub use crate::config::ReportKind;
+use crate::metrics::{CounterSnapshot, ProfileCell, ReportChannel};
 use crate::store::Activation;
 
 /// The `format` field of every report this build writes.
@@ -47,6 +54,111 @@ pub struct Report {
     /// Every list put in force during the window, oldest first.
     pub activations: Vec<ActivationLag>,
     pub counters: Counters,
+    /// `school` for a school node; left out (an ISP node) otherwise.
+    #[serde(default, skip_serializing_if = "ReportKind::is_isp")]
+    pub kind: ReportKind,
+    /// Only in a school report (and required there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub school: Option<School>,
+}
+
+/// A profile or list name in a school report: `[a-z0-9][a-z0-9.-]*`, at
+/// most 64 bytes, not an IPv4 address, as the node's config reader
+/// requires (a label an operator chose). Anything else does not parse, so
+/// no client address can travel as a label.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Label(String);
+
+/// Why a [`Label`] was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid profile or list name {0:?}: lowercase letters, digits, '.' and '-', at most 64 bytes, not an IP address"
+)]
+pub struct BadLabel(String);
+
+impl TryFrom<String> for Label {
+    type Error = BadLabel;
+
+    fn try_from(s: String) -> Result<Self, BadLabel> {
+        if crate::profiles::valid_name(&s) {
+            Ok(Self(s))
+        } else {
+            Err(BadLabel(s))
+        }
+    }
+}
+
+impl From<Label> for String {
+    fn from(l: Label) -> Self {
+        l.0
+    }
+}
+
+impl Label {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a school node reports beyond an ISP node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct School {
+    /// Every `[[profile]]`, in config order.
+    pub profiles: Vec<ProfileInfo>,
+    /// Every list: the national one first (named `national`), then each
+    /// `[[lists]]` entry in config order, with what is in force.
+    pub lists: Vec<ListSerial>,
+    /// profile → list → category → channel → count, small counts
+    /// suppressed. Every category of each list a profile applies (the
+    /// national list's included) has a row, zeros included; a row has
+    /// the channels that apply profiles (today `dns`). No totals.
+    pub blocked: BTreeMap<Label, ProfileCounts>,
+}
+
+/// One profile's counts: list → category → channel → count.
+pub type ProfileCounts = BTreeMap<Label, BTreeMap<String, BTreeMap<String, Count>>>;
+
+/// One profile: its name and the age of its readers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileInfo {
+    pub name: Label,
+    pub age: u8,
+}
+
+/// One list a school node enforces, by name; `list_id`, `serial` and
+/// `sha256` are `null` for a `[[lists]]` entry that has never loaded
+/// (its profiles answer SERVFAIL for what it would decide).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListSerial {
+    pub name: Label,
+    pub list_id: Option<String>,
+    pub serial: Option<u64>,
+    pub sha256: Option<String>,
+}
+
+/// The channels per-profile counts are kept for: the SNI and HTTP
+/// filters do not apply profiles yet.
+pub const PROFILE_CHANNELS: [ReportChannel; 1] = [ReportChannel::Dns];
+
+/// What a school report is built from besides the counters.
+#[derive(Debug, Clone, Default)]
+pub struct SchoolWindow {
+    pub profiles: Vec<ProfileInfo>,
+    pub lists: Vec<ListSerial>,
+    /// The (profile, list, category) rows every report has, even at zero:
+    /// each profile with each category of the national list and of every
+    /// list it applies that is in force.
+    pub rows: BTreeSet<(String, String, String)>,
 }
 
 /// The list in force.
@@ -244,7 +356,58 @@ pub fn build(w: &Window<'_>, delta: &CounterSnapshot) -> Report {
             list_fetch_failures: strings(&delta.list_fetch_failures),
             malformed_packets: delta.malformed,
         },
+        kind: ReportKind::Isp,
+        school: None,
     }
+}
+
+/// Builds a school node's report: [`build`], with `kind` and the
+/// `school` section. A counted (profile, list, category) outside
+/// `school.rows` (a profile or list gone since the counters began) gets
+/// its row too; a name that is not a valid [`Label`] cannot have been
+/// counted (the config reader refuses it) and is left out.
+pub fn build_school(w: &Window<'_>, school: &SchoolWindow, delta: &CounterSnapshot) -> Report {
+    let mut report = build(w, delta);
+    let mut rows = school.rows.clone();
+    rows.extend(
+        delta
+            .profile_blocked
+            .keys()
+            .filter(|cell| PROFILE_CHANNELS.contains(&cell.channel))
+            .map(|c| (c.profile.clone(), c.list.clone(), c.category.clone())),
+    );
+    let mut blocked: BTreeMap<Label, ProfileCounts> = BTreeMap::new();
+    for (profile, list, category) in rows {
+        let (Ok(p), Ok(l)) = (Label::try_from(profile), Label::try_from(list)) else {
+            continue;
+        };
+        let row = PROFILE_CHANNELS
+            .into_iter()
+            .map(|channel| {
+                let cell = ProfileCell {
+                    profile: p.0.clone(),
+                    list: l.0.clone(),
+                    category: category.clone(),
+                    channel,
+                };
+                let n = delta.profile_blocked.get(&cell).copied().unwrap_or(0);
+                (channel.as_str().to_owned(), Count::of(n, w.min_count))
+            })
+            .collect();
+        blocked
+            .entry(p)
+            .or_default()
+            .entry(l)
+            .or_default()
+            .insert(category, row);
+    }
+    report.kind = ReportKind::School;
+    report.school = Some(School {
+        profiles: school.profiles.clone(),
+        lists: school.lists.clone(),
+        blocked,
+    });
+    report
 }
 
 impl Report {
@@ -387,6 +550,234 @@ mod tests {
                     .map(|s| &**s)
                     .collect::<Vec<&str>>()
             );
+        }
+    }
+
+    fn school_fixture() -> (Window<'static>, SchoolWindow) {
+        let w = Window {
+            isp_id: "moet",
+            node_id: "thcs-1",
+            start: ts("2026-11-29T18:00:00Z"),
+            end: ts("2026-11-29T18:05:00Z"),
+            node_started_at: ts("2026-11-29T17:00:00Z"),
+            config_digest: "00",
+            min_count: 5,
+            list: None,
+            categories: ["adult", "csam"].map(String::from).into(),
+            activations: &[],
+        };
+        let label = |s: &str| Label::try_from(s.to_owned()).unwrap();
+        let serial = |name: &str, id: Option<(&str, u64)>| ListSerial {
+            name: label(name),
+            list_id: id.map(|(i, _)| i.to_owned()),
+            serial: id.map(|(_, s)| s),
+            sha256: id.map(|_| "ab".repeat(32)),
+        };
+        let rows = [
+            ("primary", "national", "adult"),
+            ("primary", "national", "csam"),
+            ("primary", "school", "games"),
+            ("secondary", "national", "adult"),
+            ("secondary", "national", "csam"),
+        ]
+        .map(|(p, l, c)| (p.to_owned(), l.to_owned(), c.to_owned()))
+        .into();
+        let school = SchoolWindow {
+            profiles: vec![
+                ProfileInfo {
+                    name: label("primary"),
+                    age: 10,
+                },
+                ProfileInfo {
+                    name: label("secondary"),
+                    age: 15,
+                },
+            ],
+            lists: vec![
+                serial("national", Some(("test-national", 3))),
+                serial("school", Some(("school", 1))),
+                serial("missing", None),
+            ],
+            rows,
+        };
+        (w, school)
+    }
+
+    fn cell(p: &str, l: &str, c: &str) -> ProfileCell {
+        ProfileCell {
+            profile: p.into(),
+            list: l.into(),
+            category: c.into(),
+            channel: ReportChannel::Dns,
+        }
+    }
+
+    #[test]
+    fn an_isp_report_has_no_school_fields() {
+        let (w, _) = school_fixture();
+        let json: serde_json::Value =
+            serde_json::from_slice(&build(&w, &CounterSnapshot::default()).to_bytes()).unwrap();
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "activations",
+                "config_digest",
+                "counters",
+                "format",
+                "isp_id",
+                "list",
+                "min_count",
+                "node_id",
+                "node_started_at",
+                "report_id",
+                "ward_version",
+                "window_end",
+                "window_start"
+            ],
+            "the same fields as before schools, so the same bytes"
+        );
+    }
+
+    #[test]
+    fn a_school_report_counts_per_profile_with_every_row_suppressed_alike() {
+        let (w, school) = school_fixture();
+        let mut delta = CounterSnapshot::default();
+        delta
+            .profile_blocked
+            .insert(cell("primary", "school", "games"), 12);
+        delta
+            .profile_blocked
+            .insert(cell("primary", "national", "csam"), 1);
+        delta
+            .profile_blocked
+            .insert(cell("secondary", "national", "adult"), 5);
+        // A profile removed since the counters began still gets its row.
+        delta
+            .profile_blocked
+            .insert(cell("gone", "age", "social"), 0);
+        let r = build_school(&w, &school, &delta);
+        assert_eq!(r.kind, ReportKind::School);
+        let bytes = r.to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["kind"], "school");
+        let s = &json["school"];
+        assert_eq!(
+            s["profiles"],
+            serde_json::json!([{"name": "primary", "age": 10}, {"name": "secondary", "age": 15}])
+        );
+        assert_eq!(
+            s["lists"][0],
+            serde_json::json!({"name": "national", "list_id": "test-national", "serial": 3, "sha256": "ab".repeat(32)})
+        );
+        assert_eq!(
+            s["lists"][2],
+            serde_json::json!({"name": "missing", "list_id": null, "serial": null, "sha256": null})
+        );
+        let b = &s["blocked"];
+        assert_eq!(
+            b["primary"]["school"]["games"],
+            serde_json::json!({"dns": 12})
+        );
+        // A confidential category is a row like any other, suppressed
+        // under min_count; zero and one look the same.
+        assert_eq!(
+            b["primary"]["national"]["csam"],
+            serde_json::json!({"dns": "<5"})
+        );
+        assert_eq!(
+            b["primary"]["national"]["adult"],
+            serde_json::json!({"dns": "<5"})
+        );
+        assert_eq!(
+            b["secondary"]["national"]["adult"],
+            serde_json::json!({"dns": 5})
+        );
+        assert_eq!(
+            b["secondary"]["national"]["csam"],
+            serde_json::json!({"dns": "<5"})
+        );
+        assert_eq!(b["gone"]["age"]["social"], serde_json::json!({"dns": "<5"}));
+        assert_eq!(b.as_object().unwrap().len(), 3);
+        // No totals anywhere in the section.
+        let section: Vec<&String> = s.as_object().unwrap().keys().collect();
+        assert_eq!(section, ["blocked", "lists", "profiles"]);
+        let back: Report = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn a_school_report_carries_no_address_and_no_name() {
+        // Whatever was asked, a report holds labels from the config,
+        // list identifiers, categories and counts: the asked names and
+        // the clients never reach the builder, and a label cannot hold
+        // an IPv6 address, a URL or an upper-case name.
+        let (w, school) = school_fixture();
+        let mut delta = CounterSnapshot::default();
+        delta
+            .profile_blocked
+            .insert(cell("primary", "school", "games"), 7);
+        let text = String::from_utf8(build_school(&w, &school, &delta).to_bytes()).unwrap();
+        for absent in ["127.0.0", "games.test", "client", "qname", "address"] {
+            assert!(!text.contains(absent), "{absent} in {text}");
+        }
+        for bad in ["2001:db8::1", "10.0.0.7", "http://x", "Primary", "", "a b"] {
+            assert!(Label::try_from(bad.to_owned()).is_err(), "{bad}");
+            let json = format!("{{\"name\": {bad:?}, \"age\": 10}}");
+            assert!(
+                serde_json::from_str::<ProfileInfo>(&json).is_err(),
+                "{json}"
+            );
+        }
+        // An unlabelable counted name is left out, not sent.
+        delta
+            .profile_blocked
+            .insert(cell("Bad Name", "school", "games"), 9);
+        let text = String::from_utf8(build_school(&w, &school, &delta).to_bytes()).unwrap();
+        assert!(!text.contains("Bad Name"), "{text}");
+    }
+
+    proptest::proptest! {
+        /// Per-profile cells follow the small-count rule too, and every
+        /// row has exactly the profile channels.
+        #[test]
+        fn prop_no_small_profile_count_is_ever_exact(
+            cells in proptest::collection::vec((0usize..3, 0usize..3, 0usize..3, 0u64..12), 0..30),
+            min_count in 5u64..9,
+        ) {
+            let (mut w, school) = school_fixture();
+            w.min_count = min_count;
+            let (profiles, lists, categories) =
+                (["primary", "secondary", "p3"], ["national", "school", "age"], ["adult", "csam", "games"]);
+            let mut delta = CounterSnapshot::default();
+            for (p, l, c, n) in &cells {
+                *delta
+                    .profile_blocked
+                    .entry(cell(profiles[*p], lists[*l], categories[*c]))
+                    .or_default() += n;
+            }
+            let json: serde_json::Value =
+                serde_json::from_slice(&build_school(&w, &school, &delta).to_bytes()).unwrap();
+            let blocked = &json["school"]["blocked"];
+            for (c, n) in &delta.profile_blocked {
+                let got = &blocked[c.profile.as_str()][c.list.as_str()][c.category.as_str()]["dns"];
+                if *n < min_count {
+                    proptest::prop_assert_eq!(got, &serde_json::json!(format!("<{min_count}")));
+                } else {
+                    proptest::prop_assert_eq!(got, &serde_json::json!(n));
+                }
+            }
+            for lists in blocked.as_object().unwrap().values() {
+                for categories in lists.as_object().unwrap().values() {
+                    for row in categories.as_object().unwrap().values() {
+                        let row = row.as_object().unwrap();
+                        proptest::prop_assert_eq!(row.len(), 1);
+                        if let Some(n) = row["dns"].as_u64() {
+                            proptest::prop_assert!(n >= min_count);
+                        }
+                    }
+                }
+            }
         }
     }
 

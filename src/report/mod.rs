@@ -29,12 +29,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use self::body::{ListInForce, PolicyDigest, Window};
+use self::body::{Label, ListInForce, ListSerial, PolicyDigest, ProfileInfo, SchoolWindow, Window};
 use self::send::{Backoff, Sender};
 use self::spool::Spool;
-use crate::config::{Config, ReportSettings};
+use crate::config::{Config, ReportKind, ReportSettings};
 use crate::keys::KeyId;
 use crate::metrics::{CounterSnapshot, Metrics, SendResult};
+use crate::profiles::{NATIONAL_LIST_NAME, ProfileStore, Profiles};
 use crate::store::{Activation, Active, ListStore};
 
 pub mod body;
@@ -137,6 +138,8 @@ pub struct Reporter {
     sender: Sender,
     metrics: Arc<Metrics>,
     store: Arc<ListStore>,
+    /// The school profiles, with `[[profile]]` (read by school reports).
+    profiles: Option<Arc<ProfileStore>>,
     config_digest: String,
     started_at: Timestamp,
     /// Activations up to this generation happened while ward started.
@@ -186,6 +189,7 @@ impl Reporter {
             sender,
             metrics,
             store,
+            profiles: None,
             config_digest,
             started_at,
             startup_generation,
@@ -197,6 +201,12 @@ impl Reporter {
                 since,
             }),
         })
+    }
+
+    /// Reads the school profiles from `store` (for `kind = "school"`).
+    pub fn with_profiles(mut self, store: Option<Arc<ProfileStore>>) -> Self {
+        self.profiles = store;
+        self
     }
 
     /// Runs both tasks until `shutdown`; then closes the window in
@@ -305,21 +315,26 @@ impl Reporter {
         let active = self.store.load_full();
         let (activations, seen_generation) = self.unreported_activations(&st);
         let list = active.as_ref().map(|a| self.list_in_force(&mut st, a, end));
-        let report = body::build(
-            &Window {
-                isp_id: &self.settings.isp_id,
-                node_id: &self.settings.node_id,
-                start: st.start,
-                end,
-                node_started_at: self.started_at,
-                config_digest: &self.config_digest,
-                min_count: self.settings.min_count,
-                list,
-                categories: category_names(active.as_deref()),
-                activations: &activations,
-            },
-            &delta,
-        );
+        let window = Window {
+            isp_id: &self.settings.isp_id,
+            node_id: &self.settings.node_id,
+            start: st.start,
+            end,
+            node_started_at: self.started_at,
+            config_digest: &self.config_digest,
+            min_count: self.settings.min_count,
+            list,
+            categories: category_names(active.as_deref()),
+            activations: &activations,
+        };
+        let report = match self.settings.kind {
+            ReportKind::Isp => body::build(&window, &delta),
+            ReportKind::School => {
+                let profiles = self.profiles.as_ref().map(|p| p.load_full());
+                let school = school_window(active.as_deref(), profiles.as_deref());
+                body::build_school(&window, &school, &delta)
+            }
+        };
         (report, snapshot, seen_generation)
     }
 
@@ -546,6 +561,53 @@ fn category_names(active: Option<&Active>) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// What a school report says besides the counts: the profiles, every
+/// list with what is in force, and the rows each report has even at zero
+/// (each profile × the national list's categories and those of every
+/// list it applies that is in force).
+fn school_window(national: Option<&Active>, profiles: Option<&Profiles>) -> SchoolWindow {
+    let label = |name: &str| Label::try_from(name.to_owned()).ok();
+    let serial = |name: &str, list: Option<&Active>| {
+        Some(ListSerial {
+            name: label(name)?,
+            list_id: list.map(|l| l.list_id().to_owned()),
+            serial: list.map(|l| l.serial()),
+            sha256: list.map(|l| hex::encode(l.sha256())),
+        })
+    };
+    let mut w = SchoolWindow::default();
+    w.lists.extend(serial(NATIONAL_LIST_NAME, national));
+    let Some(all) = profiles else {
+        return w;
+    };
+    w.lists.extend(
+        all.lists()
+            .iter()
+            .filter_map(|e| serial(&e.name, e.list.as_deref())),
+    );
+    for p in all.profiles() {
+        let Some(name) = label(&p.name) else { continue };
+        w.profiles.push(ProfileInfo { name, age: p.age });
+        let mut rows = |list: &str, artifact: &Active| {
+            for c in &artifact.manifest().categories {
+                w.rows
+                    .insert((p.name.clone(), list.to_owned(), c.name.clone()));
+            }
+        };
+        if let Some(national) = national {
+            rows(NATIONAL_LIST_NAME, national);
+        }
+        for i in p.list_indexes() {
+            if let Some(extra) = all.list(i)
+                && let Some(list) = &extra.list
+            {
+                rows(&extra.name, list);
+            }
+        }
+    }
+    w
+}
+
 /// The report id part of a spool file name.
 fn report_id_of(name: &str) -> &str {
     name.split_once('-')
@@ -649,6 +711,7 @@ mod tests {
             spool_dir: dir.join("spool"),
             spool_max_bytes: 1 << 20,
             min_count: 1,
+            kind: ReportKind::Isp,
         };
         let metrics = Arc::new(Metrics::new());
         let r = Reporter::new(

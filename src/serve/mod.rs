@@ -306,7 +306,8 @@ fn start_reporter(
         Arc::clone(&node.metrics),
         node.started_at,
     )
-    .map_err(ServeError::Reporter)?;
+    .map_err(ServeError::Reporter)?
+    .with_profiles(node.profiles.clone());
     Ok(Some(Arc::new(reporter)))
 }
 
