@@ -358,6 +358,130 @@ pub(crate) fn probes_are_stored_once_newest_first(s: &dyn Storage) {
     assert_eq!(s.probe_body("ffff").unwrap(), None);
 }
 
+/// [`report`], from a school node: two profiles, the national list and
+/// one of its own.
+pub(crate) fn school_report(node: &str, start: &str, end: &str, serial: u64) -> Accepted {
+    let mut a = report(node, start, end, serial);
+    let label = |s: &str| body::Label::try_from(s.to_owned()).unwrap();
+    let row = |n: Option<u64>| {
+        BTreeMap::from([(
+            "dns".to_owned(),
+            n.map_or(Count::Below("<5".into()), Count::Exact),
+        )])
+    };
+    a.report.kind = body::ReportKind::School;
+    a.report.school = Some(body::School {
+        profiles: vec![
+            body::ProfileInfo {
+                name: label("primary"),
+                age: 10,
+            },
+            body::ProfileInfo {
+                name: label("secondary"),
+                age: 15,
+            },
+        ],
+        lists: vec![
+            body::ListSerial {
+                name: label("national"),
+                list_id: Some("national".into()),
+                serial: Some(serial),
+                sha256: Some("ab".repeat(32)),
+            },
+            body::ListSerial {
+                name: label("school"),
+                list_id: None,
+                serial: None,
+                sha256: None,
+            },
+        ],
+        blocked: BTreeMap::from([
+            (
+                label("primary"),
+                BTreeMap::from([(
+                    label("national"),
+                    BTreeMap::from([("adult".to_owned(), row(Some(6)))]),
+                )]),
+            ),
+            (
+                label("secondary"),
+                BTreeMap::from([(
+                    label("national"),
+                    BTreeMap::from([("adult".to_owned(), row(None))]),
+                )]),
+            ),
+        ]),
+    });
+    a.body = a.report.to_bytes();
+    a
+}
+
+/// School reports: the node's latest window says whether it is a school,
+/// and with which profiles and lists; windows carry the per-profile
+/// counts; ISP nodes are not schools.
+pub(crate) fn school_nodes_and_their_profile_counts(s: &dyn Storage) {
+    use super::store::{BlockedCount, ProfileBlockedCell};
+    let isp = report("n1", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 3);
+    let first = school_report("s1", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 2);
+    let second = school_report("s1", "2026-11-29T18:05:00Z", "2026-11-29T18:10:00Z", 3);
+    s.insert_reports(&[isp, first, second.clone()]).unwrap();
+    assert_eq!(s.report_count().unwrap(), 3);
+    let schools = s.schools().unwrap();
+    assert_eq!(schools.len(), 1, "{schools:?}");
+    let school = &schools[0];
+    assert_eq!(
+        (school.isp_id.as_str(), school.node_id.as_str()),
+        ("isp", "s1")
+    );
+    assert_eq!(school.last_window_end, ts("2026-11-29T18:10:00Z"));
+    assert_eq!(school.last_report_at, second.received_at);
+    let ages: Vec<(&str, u8)> = school
+        .profiles
+        .iter()
+        .map(|p| (p.name.as_str(), p.age))
+        .collect();
+    assert_eq!(ages, [("primary", 10), ("secondary", 15)]);
+    let serials: Vec<(&str, Option<u64>)> = school
+        .lists
+        .iter()
+        .map(|l| (l.name.as_str(), l.serial))
+        .collect();
+    assert_eq!(serials, [("national", Some(3)), ("school", None)]);
+    let windows = s
+        .windows(&super::store::WindowQuery {
+            isp_id: None,
+            node_id: None,
+            from: ts("2026-11-29T00:00:00Z"),
+            to: ts("2026-11-30T00:00:00Z"),
+        })
+        .unwrap();
+    assert_eq!(windows.len(), 3);
+    let cell = |p: &str, count| ProfileBlockedCell {
+        profile: p.into(),
+        list: "national".into(),
+        category: "adult".into(),
+        channel: "dns".into(),
+        count,
+    };
+    for w in &windows {
+        if w.node_id == "n1" {
+            assert!(w.profiles.is_empty(), "an ISP window has no profiles");
+        } else {
+            assert_eq!(
+                w.profiles,
+                [
+                    cell("primary", BlockedCount::Exact(6)),
+                    cell("secondary", BlockedCount::Below(5))
+                ]
+            );
+        }
+    }
+    // A school node whose latest report is an ISP one is no school.
+    let later = report("s1", "2026-11-29T18:10:00Z", "2026-11-29T18:15:00Z", 3);
+    s.insert_report(&later).unwrap();
+    assert!(s.schools().unwrap().is_empty());
+}
+
 /// The fields of two probe rows the probes test reads back: the old one
 /// (`o`, with every field) and the new one (`n`, without a verdict).
 fn probe_rows_read_back(
@@ -424,6 +548,7 @@ macro_rules! storage_conformance {
             activation_lags_are_one_per_node_and_serial,
             windows_are_filtered_ordered_and_carry_their_counts,
             probes_are_stored_once_newest_first,
+            school_nodes_and_their_profile_counts,
         );
     };
     (@tests $open:expr; $($name:ident,)*) => {

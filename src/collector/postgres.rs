@@ -41,8 +41,9 @@ use self::schema::{check_durability, migrate};
 use super::lag::LagRow;
 use super::store::{
     Accepted, AcceptedProbe, ActivationRow, Inserted, NodeRow, NodeUpdate, ProbeCounts, ProbeQuery,
-    ProbeRow, ReportRow, Storage, StorageError, StoredReport, WindowQuery, WindowRow,
-    blocked_cells, from_ms, ms, parse_flags, to_i64, to_u64, window_flags,
+    ProbeRow, ReportRow, SchoolRow, Storage, StorageError, StoredReport, WindowQuery, WindowRow,
+    blocked_cells, from_ms, ms, parse_body, parse_flags, profile_cells, to_i64, to_u64,
+    window_flags,
 };
 
 /// Opens a connection to `target`.
@@ -138,9 +139,9 @@ const INSERT_REPORT: &str = "INSERT INTO reports (
         received_at_ms, node_started_ms, ward_version, config_digest,
         min_count, list_id, list_serial, list_sha256, list_issued_ms,
         list_expires_ms, activated_at_ms, list_stale, queries_total,
-        malformed, flags, key_id, signature, body)
+        malformed, flags, key_id, signature, body, kind)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
      ON CONFLICT (report_id) DO NOTHING";
 
 const INSERT_ACTIVATIONS: &str = "INSERT INTO activations (report_id, seq, list_id, serial, sha256,
@@ -195,6 +196,12 @@ const WINDOWS: &str = "SELECT report_id, isp_id, node_id, window_start_ms, windo
 
 const REPORT: &str = "SELECT body, flags FROM reports WHERE report_id = $1";
 
+/// Each node whose latest report is a school report, with that body.
+const SCHOOLS: &str = "SELECT n.last_received_ms, n.last_window_end_ms, r.report_id, r.body
+     FROM nodes n JOIN reports r ON r.report_id = n.last_report_id
+     WHERE r.kind = 'school'
+     ORDER BY n.isp_id, n.node_id";
+
 const INSERT_PROBE: &str = "INSERT INTO probes (probe_id, prober_id, isp_id, node_id, resolver,
         probed_at_ms, received_at_ms, list_id, list_serial, serial_seen,
         compliant, reasons, dns_probed, dns_blocked, dns_failed,
@@ -225,6 +232,7 @@ struct Statements {
     lags: Statement,
     windows: Statement,
     report: Statement,
+    schools: Statement,
     insert_probe: Statement,
     probes: Statement,
     probe_body: Statement,
@@ -242,6 +250,7 @@ impl Statements {
             lags: c.prepare(LAGS)?,
             windows: c.prepare(WINDOWS)?,
             report: c.prepare(REPORT)?,
+            schools: c.prepare(SCHOOLS)?,
             insert_probe: c.prepare(INSERT_PROBE)?,
             probes: c.prepare(PROBES)?,
             probe_body: c.prepare(PROBE_BODY)?,
@@ -482,6 +491,7 @@ fn insert_report(
             &row.key_id,
             &row.signature,
             &row.body,
+            &row.kind,
         ],
     )?)
 }
@@ -589,10 +599,7 @@ impl Storage for PostgresStore {
             // The counts come from the body as signed (it was parsed and
             // checked at ingest, so a failure here is corruption).
             let body: &[u8] = row.try_get(12)?;
-            let report: crate::report::body::Report =
-                serde_json::from_slice(body).map_err(|e| {
-                    StorageError::Corrupt(format!("report {report_id}: stored body: {e}"))
-                })?;
+            let report = parse_body(&report_id, body)?;
             out.push(WindowRow {
                 isp_id: row.try_get(1)?,
                 node_id: row.try_get(2)?,
@@ -609,6 +616,7 @@ impl Storage for PostgresStore {
                 malformed_packets: to_u64(row.try_get(10)?, "malformed")?,
                 flags: parse_flags(row.try_get(11)?),
                 blocked: blocked_cells(&report),
+                profiles: profile_cells(&report),
                 report_id,
             });
         }
@@ -626,6 +634,21 @@ impl Storage for PostgresStore {
             })
         })
         .transpose()
+    }
+
+    fn schools(&self) -> Result<Vec<SchoolRow>, StorageError> {
+        let rows = self.call(Role::Reader, |c| Ok(c.client.query(&c.st.schools, &[])?))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let report_id: String = row.try_get(2)?;
+            let report = parse_body(&report_id, row.try_get(3)?)?;
+            out.extend(SchoolRow::of(
+                &report,
+                from_ms(row.try_get(0)?)?,
+                from_ms(row.try_get(1)?)?,
+            ));
+        }
+        Ok(out)
     }
 
     fn insert_probe(&self, probe: &AcceptedProbe) -> Result<Inserted, StorageError> {

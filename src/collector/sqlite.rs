@@ -20,8 +20,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::store::{
     Accepted, AcceptedProbe, ActivationRow, Inserted, NodeRow, NodeUpdate, ProbeCounts, ProbeQuery,
-    ProbeRow, ReportRow, Storage, StorageError, StoredReport, WindowFlag, WindowQuery, WindowRow,
-    blocked_cells, from_ms, ms, parse_flags, to_i64, to_u64, window_flags,
+    ProbeRow, ReportRow, SchoolRow, Storage, StorageError, StoredReport, WindowFlag, WindowQuery,
+    WindowRow, blocked_cells, from_ms, ms, parse_body, parse_flags, profile_cells, to_i64, to_u64,
+    window_flags,
 };
 
 /// How long a statement waits for another connection's lock (the tests
@@ -133,6 +134,12 @@ pub const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX probes_by_time ON probes (probed_at_ms);
     CREATE INDEX probes_by_isp ON probes (isp_id, probed_at_ms);
+    "#,
+    // 4: what kind of node sent each report (`isp`, `school`), so the
+    // schools view finds school nodes without parsing ISP bodies. The
+    // school section itself stays in the body, like every count.
+    r#"
+    ALTER TABLE reports ADD COLUMN kind TEXT NOT NULL DEFAULT 'isp';
     "#,
 ];
 
@@ -268,9 +275,9 @@ fn insert_report(tx: &Transaction<'_>, row: &ReportRow<'_>) -> Result<(), Storag
             received_at_ms, node_started_ms, ward_version, config_digest,
             min_count, list_id, list_serial, list_sha256, list_issued_ms,
             list_expires_ms, activated_at_ms, list_stale, queries_total,
-            malformed, flags, key_id, signature, body)
+            malformed, flags, key_id, signature, body, kind)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
-                 ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+                 ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
         params![
             row.report_id,
             row.isp_id,
@@ -295,6 +302,7 @@ fn insert_report(tx: &Transaction<'_>, row: &ReportRow<'_>) -> Result<(), Storag
             row.key_id,
             row.signature,
             row.body,
+            row.kind,
         ],
     )?;
     Ok(())
@@ -473,10 +481,7 @@ impl Storage for SqliteStore {
             // The counts come from the body as signed (it was parsed
             // and checked at ingest, so a failure here is corruption).
             let body: Vec<u8> = row.get(12)?;
-            let report: crate::report::body::Report =
-                serde_json::from_slice(&body).map_err(|e| {
-                    StorageError::Corrupt(format!("report {report_id}: stored body: {e}"))
-                })?;
+            let report = parse_body(&report_id, &body)?;
             out.push(WindowRow {
                 isp_id: row.get(1)?,
                 node_id: row.get(2)?,
@@ -493,6 +498,7 @@ impl Storage for SqliteStore {
                 malformed_packets: to_u64(row.get(10)?, "malformed")?,
                 flags: parse_flags(&row.get::<_, String>(11)?),
                 blocked: blocked_cells(&report),
+                profiles: profile_cells(&report),
                 report_id,
             });
         }
@@ -512,6 +518,29 @@ impl Storage for SqliteStore {
             body,
             flags: parse_flags(&flags),
         }))
+    }
+
+    fn schools(&self) -> Result<Vec<SchoolRow>, StorageError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT n.last_received_ms, n.last_window_end_ms, r.report_id, r.body
+             FROM nodes n JOIN reports r ON r.report_id = n.last_report_id
+             WHERE r.kind = 'school'
+             ORDER BY n.isp_id, n.node_id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let report_id: String = row.get(2)?;
+            let body: Vec<u8> = row.get(3)?;
+            let report = parse_body(&report_id, &body)?;
+            out.extend(SchoolRow::of(
+                &report,
+                from_ms(row.get(0)?)?,
+                from_ms(row.get(1)?)?,
+            ));
+        }
+        Ok(out)
     }
 
     fn insert_probe(&self, probe: &AcceptedProbe) -> Result<Inserted, StorageError> {

@@ -25,7 +25,7 @@ use jiff::Timestamp;
 
 use crate::keys::KeyId;
 use crate::probe::result::ProbeResult;
-use crate::report::body::Report;
+use crate::report::body::{ListSerial, ProfileInfo, Report};
 
 /// A report that passed ingest: its signature verified against the node's
 /// registered key, its body parsed and checked.
@@ -206,6 +206,84 @@ pub fn blocked_cells(report: &Report) -> Vec<BlockedCell> {
     out
 }
 
+/// One per-profile count of a school report's window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileBlockedCell {
+    pub profile: String,
+    /// `national`, or a `[[lists]]` name of the node.
+    pub list: String,
+    pub category: String,
+    pub channel: String,
+    pub count: BlockedCount,
+}
+
+/// A school report's per-profile counts as cells, by profile, list,
+/// category, channel (none for an ISP report): what
+/// [`WindowRow::profiles`] holds, derived from the stored body.
+pub fn profile_cells(report: &Report) -> Vec<ProfileBlockedCell> {
+    let Some(school) = &report.school else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (profile, lists) in &school.blocked {
+        for (list, categories) in lists {
+            for (category, row) in categories {
+                for (channel, count) in row {
+                    out.push(ProfileBlockedCell {
+                        profile: profile.to_string(),
+                        list: list.to_string(),
+                        category: category.clone(),
+                        channel: channel.clone(),
+                        count: match count {
+                            crate::report::body::Count::Exact(n) => BlockedCount::Exact(*n),
+                            // Ingest checked the form "<min_count".
+                            crate::report::body::Count::Below(_) => {
+                                BlockedCount::Below(report.min_count)
+                            }
+                        },
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A school node as its latest report describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchoolRow {
+    pub isp_id: String,
+    pub node_id: String,
+    /// When the collector received the node's latest report.
+    pub last_report_at: Timestamp,
+    /// The end of the node's latest window.
+    pub last_window_end: Timestamp,
+    /// Its profiles, in the node's config order.
+    pub profiles: Vec<ProfileInfo>,
+    /// Every list it enforces, the national one first.
+    pub lists: Vec<ListSerial>,
+}
+
+impl SchoolRow {
+    /// The row for a node whose latest report is `report`; `None` when
+    /// that is not a school report.
+    pub(crate) fn of(
+        report: &Report,
+        last_report_at: Timestamp,
+        last_window_end: Timestamp,
+    ) -> Option<Self> {
+        let school = report.school.as_ref()?;
+        Some(Self {
+            isp_id: report.isp_id.clone(),
+            node_id: report.node_id.clone(),
+            last_report_at,
+            last_window_end,
+            profiles: school.profiles.clone(),
+            lists: school.lists.clone(),
+        })
+    }
+}
+
 /// One stored report's window, without its body: what the node page's
 /// chart and the CSV export are made of.
 #[derive(Debug, Clone, PartialEq)]
@@ -224,6 +302,8 @@ pub struct WindowRow {
     pub flags: Vec<WindowFlag>,
     /// By category, then channel.
     pub blocked: Vec<BlockedCell>,
+    /// A school report's per-profile counts (empty for an ISP report).
+    pub profiles: Vec<ProfileBlockedCell>,
 }
 
 // Column encodings shared by the SQL stores: times as unix
@@ -270,7 +350,7 @@ pub(crate) fn window_flags(
     }
 }
 
-/// A `reports` row as every store writes it: the 23 columns in the
+/// A `reports` row as every store writes it: the 24 columns in the
 /// order of both stores' `INSERT`, mapped from the report once.
 #[derive(Debug)]
 pub(crate) struct ReportRow<'a> {
@@ -297,6 +377,8 @@ pub(crate) struct ReportRow<'a> {
     pub key_id: String,
     pub signature: &'a str,
     pub body: &'a [u8],
+    /// `isp` or `school` (schema 4 in SQLite, 2 in PostgreSQL).
+    pub kind: &'static str,
 }
 
 impl<'a> ReportRow<'a> {
@@ -327,6 +409,7 @@ impl<'a> ReportRow<'a> {
             key_id: a.key_id.to_string(),
             signature: &a.signature,
             body: &a.body,
+            kind: r.kind.as_str(),
         })
     }
 }
@@ -401,6 +484,13 @@ pub(crate) fn flags_text(flags: &[WindowFlag]) -> String {
         .map(|f| f.as_str())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// A stored body back to its report (it was parsed and checked at
+/// ingest, so a failure here is corruption).
+pub(crate) fn parse_body(report_id: &str, body: &[u8]) -> Result<Report, StorageError> {
+    serde_json::from_slice(body)
+        .map_err(|e| StorageError::Corrupt(format!("report {report_id}: stored body: {e}")))
 }
 
 /// [`flags_text`] back (unknown words are skipped).
@@ -488,6 +578,11 @@ pub trait Storage: Send + Sync + 'static {
 
     /// One stored report, by id.
     fn report(&self, report_id: &str) -> Result<Option<StoredReport>, StorageError>;
+
+    /// Every node whose latest window (by window end) is a school report
+    /// (`kind = "school"`), with its profiles and lists from that report,
+    /// by isp then node.
+    fn schools(&self) -> Result<Vec<SchoolRow>, StorageError>;
 
     /// Stores one accepted probe result, durably, before returning:
     /// [`Inserted::Stored`] with no flags, or [`Inserted::Duplicate`] (and

@@ -417,6 +417,7 @@ pub(crate) mod tests {
                     count: *n,
                 })
                 .collect(),
+            profiles: Vec::new(),
         }
     }
 

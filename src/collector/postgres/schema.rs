@@ -8,7 +8,7 @@ use crate::collector::store::StorageError;
 
 /// The schema, one migration per version; version N is `MIGRATIONS[N-1]`.
 /// Append only: a released migration is never edited. The same tables as
-/// SQLite's schema 3, in PostgreSQL's types; names sort by byte (`COLLATE "C"`),
+/// SQLite's schema 4, in PostgreSQL's types; names sort by byte (`COLLATE "C"`),
 /// as in SQLite, whatever the database's locale.
 pub const MIGRATIONS: &[&str] = &[
     // 1: reports, their per-category counts and activations, and the latest
@@ -100,6 +100,11 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX probes_by_time ON probes (probed_at_ms);
     CREATE INDEX probes_by_isp ON probes (isp_id, probed_at_ms);
+    "#,
+    // 2: what kind of node sent each report (`isp`, `school`); SQLite's
+    // schema 4.
+    r#"
+    ALTER TABLE reports ADD COLUMN kind TEXT NOT NULL DEFAULT 'isp';
     "#,
 ];
 

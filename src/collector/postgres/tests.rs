@@ -14,7 +14,10 @@ use std::str::FromStr;
 use crate::collector::conformance;
 use postgres::config::Host;
 
-use super::schema::{Durability, durability};
+use super::schema::{Durability, MIGRATIONS, durability};
+
+/// The schema version of this build.
+const VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The test database's URL; `None` (after saying so) to skip.
 fn test_url() -> Option<String> {
@@ -126,11 +129,11 @@ fn reopening_keeps_reports_and_runs_no_migration_twice() {
     let r = conformance::report("n1", "2026-11-29T18:00:00Z", "2026-11-29T18:05:00Z", 1);
     {
         let s = PostgresStore::open(&schema.url()).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 1);
+        assert_eq!(s.schema_version().unwrap(), VERSION);
         s.insert_report(&r).unwrap();
     }
     let s = PostgresStore::open(&schema.url()).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), VERSION);
     assert_eq!(s.report_count().unwrap(), 1);
     assert_eq!(s.insert_report(&r).unwrap(), Inserted::Duplicate);
     let applied: i64 = admin(&url)
@@ -140,7 +143,7 @@ fn reopening_keeps_reports_and_runs_no_migration_twice() {
         )
         .unwrap()
         .get(0);
-    assert_eq!(applied, 1, "one row per applied migration, once");
+    assert_eq!(applied, VERSION, "one row per applied migration, once");
     assert_eq!(
         tables(&url, &schema.name),
         ["activations", "nodes", "probes", "reports", "ward_schema"]
@@ -159,7 +162,7 @@ fn collectors_starting_at_once_migrate_once() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     for o in opened {
-        assert_eq!(o.unwrap().unwrap(), 1);
+        assert_eq!(o.unwrap().unwrap(), VERSION);
     }
     let applied: i64 = admin(&url)
         .query_one(
@@ -168,7 +171,7 @@ fn collectors_starting_at_once_migrate_once() {
         )
         .unwrap()
         .get(0);
-    assert_eq!(applied, 1);
+    assert_eq!(applied, VERSION);
 }
 
 #[test]
@@ -189,7 +192,7 @@ fn a_database_from_a_newer_ward_is_refused() {
             err,
             StorageError::SchemaTooNew {
                 found: 99,
-                known: 1
+                known: VERSION
             }
         ),
         "{err}"
