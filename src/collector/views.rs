@@ -9,6 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::dashboard::annual::{Annual, AnnualReport};
 use super::dashboard::node::NodeDetail;
+use super::dashboard::schools::SchoolView;
 use super::params::Range;
 use super::published::Published;
 use super::state::{self, NodeView, SILENT_AFTER};
@@ -63,6 +64,24 @@ pub fn node_detail(
         to: range.to,
     })?;
     Ok(Some((NodeDetail::new(view, &lags, range), windows)))
+}
+
+/// Every school node (its latest report a school report) with its
+/// per-profile counts summed over `range`; ISP nodes are left out.
+pub fn schools(store: &dyn Storage, range: Range) -> Result<Vec<SchoolView>, StorageError> {
+    store
+        .schools()?
+        .into_iter()
+        .map(|school| {
+            let windows = store.windows(&WindowQuery {
+                isp_id: Some(school.isp_id.clone()),
+                node_id: Some(school.node_id.clone()),
+                from: range.from,
+                to: range.to,
+            })?;
+            Ok(SchoolView::new(school, &windows))
+        })
+        .collect()
 }
 
 /// Which windows of `range` a chunked walk visits.

@@ -11,6 +11,7 @@ mod probe;
 mod process;
 mod report;
 mod rpz;
+mod school_reports;
 mod schools;
 mod serve;
 mod serve_lifecycle;

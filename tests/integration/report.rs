@@ -162,7 +162,7 @@ fn assert_private(received: &[Received]) {
 }
 
 /// Validates a report against docs/compliance-report.schema.json.
-fn assert_schema_valid(report: &serde_json::Value) {
+pub(crate) fn assert_schema_valid(report: &serde_json::Value) {
     static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
     let validator = SCHEMA.get_or_init(|| {
         let text =

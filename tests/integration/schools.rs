@@ -12,7 +12,7 @@ use crate::support::ward::{TEST_LIST, Ward, write_list};
 
 /// A signed extra list `age.ward` (trusted via `age.pub`) rating `social`
 /// for 13 and over; `forum` has no rating, so it blocks every age.
-fn write_age_list(dir: &Path) {
+pub(crate) fn write_age_list(dir: &Path) {
     let key = SigningKey::from_bytes(&[7; 32]);
     let now = jiff::Timestamp::now();
     let opts = ward::list::BuildOptions {
@@ -69,7 +69,7 @@ lists = ["missing"]
 "#;
 
 /// `dig -b SOURCE @ward ARGS...`: its whole output.
-async fn dig(w: &Ward, source: &str, args: &[&str]) -> String {
+pub(crate) async fn dig(w: &Ward, source: &str, args: &[&str]) -> String {
     let out = tokio::process::Command::new("dig")
         .args(["-b", source, &format!("@{}", w.dns.ip())])
         .args(["-p", &w.dns.port().to_string(), "+tries=1", "+time=5"])
@@ -80,7 +80,7 @@ async fn dig(w: &Ward, source: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn have_dig() -> bool {
+pub(crate) fn have_dig() -> bool {
     let have = std::process::Command::new("dig").arg("-v").output().is_ok();
     assert!(
         have || std::env::var_os("WARD_REQUIRE_DIG").is_none(),

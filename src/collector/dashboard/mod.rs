@@ -15,6 +15,8 @@
 //! * [`csv`]: RFC 4180 fields and the `GET /export.csv` rows.
 //! * [`svg`]: the inline bar charts.
 //! * [`probes`]: the table of probe results.
+//! * [`schools`]: `GET /schools`, `GET /schools.csv`: the school nodes,
+//!   their profiles, lists and blocked counts per profile.
 
 use std::fmt::Write as _;
 
@@ -31,6 +33,7 @@ pub mod lag;
 pub mod node;
 pub mod overview;
 pub mod probes;
+pub mod schools;
 pub mod svg;
 
 pub use overview::{IspSummary, overview, summarise};
@@ -59,6 +62,7 @@ pub fn state_label(state: NodeState) -> &'static str {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     Overview,
+    Schools,
     Lag,
     Export,
     /// A page not in the navigation (node, annual report, 404).
@@ -87,6 +91,7 @@ footer{margin-top:2rem;padding-top:.6rem;border-top:1px solid #bbb;color:#333}\
 fn navigation(nav: Nav) -> Markup {
     let links = [
         (Nav::Overview, "/", "Tổng quan / Overview"),
+        (Nav::Schools, "/schools", "Trường học / Schools"),
         (Nav::Lag, "/lag", "Độ trễ kích hoạt / Activation lag"),
         (
             Nav::Export,

@@ -18,6 +18,9 @@
 //!   same views as JSON.
 //! * `GET /export.csv`, `GET /report.csv` (basic auth): CSV, the export
 //!   streamed.
+//! * `GET /schools`, `GET /schools.csv` (basic auth): the school nodes,
+//!   their profiles, lists and counts per profile (`hours=` or
+//!   `from=`/`to=`, as the node page).
 //!
 //! Every page carries [`super::dashboard::CSP`]. Bad query parameters get
 //! a 400 saying which and why ([`super::params`]).
@@ -112,6 +115,8 @@ pub fn router(app: Arc<App>) -> Router {
     let private = Router::new()
         .route("/", get(overview_page))
         .route("/nodes/{isp}/{node}", get(node_page))
+        .route("/schools", get(schools_page))
+        .route("/schools.csv", get(schools_csv))
         .route("/lag", get(lag_page))
         .route("/export", get(export_form))
         .route("/export.csv", get(export_csv))
@@ -619,6 +624,55 @@ async fn api_node(
         Err(response) if response.status() == StatusCode::NOT_FOUND => {
             text(StatusCode::NOT_FOUND, "no such node\n".into())
         }
+        Err(response) => response,
+    }
+}
+
+/// The school nodes over the range the parameters ask for, with it.
+async fn schools_data(
+    app: &Arc<App>,
+    params: &BTreeMap<String, String>,
+) -> Result<
+    (
+        super::params::Range,
+        Vec<super::dashboard::schools::SchoolView>,
+    ),
+    Response,
+> {
+    let range = super::params::node_range(params, jiff::Timestamp::now()).map_err(bad_request)?;
+    let schools = read(app, "the schools", move |app| {
+        super::views::schools(app.store.as_ref(), range)
+    })
+    .await?;
+    Ok((range, schools))
+}
+
+async fn schools_page(State(app): State<Arc<App>>, Query(params): Params) -> Response {
+    match schools_data(&app, &params).await {
+        Ok((range, schools)) => html(
+            StatusCode::OK,
+            super::dashboard::schools::schools_page(
+                &schools,
+                range,
+                &app.confidential,
+                jiff::Timestamp::now(),
+            ),
+        ),
+        Err(response) => response,
+    }
+}
+
+async fn schools_csv(State(app): State<Arc<App>>, Query(params): Params) -> Response {
+    match schools_data(&app, &params).await {
+        Ok((range, schools)) => (
+            csv_headers(&format!(
+                "ward-schools-{}-{}.csv",
+                range.from.strftime("%Y%m%dT%H%M%SZ"),
+                range.to.strftime("%Y%m%dT%H%M%SZ")
+            )),
+            super::dashboard::schools::schools_csv(&schools, range),
+        )
+            .into_response(),
         Err(response) => response,
     }
 }
