@@ -151,8 +151,12 @@ fn summary(c: &Config) -> String {
     let report = c.report.as_ref().map_or_else(
         || "no compliance reports".to_owned(),
         |r| {
+            let school = match r.kind {
+                crate::config::ReportKind::School => " (school reports)",
+                crate::config::ReportKind::Isp => "",
+            };
             format!(
-                "reports every {} to {} as {}/{}",
+                "reports every {} to {} as {}/{}{school}",
                 humantime::format_duration(r.interval),
                 r.url,
                 r.isp_id,

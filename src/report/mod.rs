@@ -816,6 +816,18 @@ mod tests {
     }
 
     #[test]
+    fn a_school_window_without_profiles_or_list_still_names_the_national_list() {
+        let w = school_window(None, None);
+        assert!(w.profiles.is_empty() && w.rows.is_empty());
+        assert_eq!(w.lists.len(), 1);
+        assert_eq!(w.lists[0].name.as_str(), NATIONAL_LIST_NAME);
+        assert_eq!(
+            (w.lists[0].serial, w.lists[0].list_id.as_deref()),
+            (None, None)
+        );
+    }
+
+    #[test]
     fn report_ids_come_back_from_file_names() {
         let name = spool::file_name(1_764_000_000, "0123456789abcdef0123456789abcdef");
         assert_eq!(report_id_of(&name), "0123456789abcdef0123456789abcdef");
