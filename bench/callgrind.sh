@@ -24,10 +24,12 @@
 #   blocked-nocache  the same on an engine without a cache: ACL, list
 #                    lookup, answer (a name's first query under a list)
 #   cached-profiled  `cached` on an engine with 50 school profiles over
-#                    10 000 client networks, from a client of one: the
-#                    profile's selection, its check of the question and
-#                    of the cached answer's chain
-#   cached-unmatched the same engine, from a client no profile selects
+#                    10 000 client networks (3 local lists each), from a
+#                    client of one in a /16 holding 200 of them: the
+#                    profile's selection, and what it says of the cached
+#                    answer (remembered after the first hit)
+#   cached-unmatched the same engine, from a client in that /16 that no
+#                    profile selects
 #   filtered         that engine, a name the profile's own list blocks
 #                    (EDE 17): national lookup, profile lookup, answer
 #

@@ -65,34 +65,53 @@ struct Fixture {
     blocked: Vec<u8>,
     client: SocketAddr,
     /// An engine with 50 school profiles over 10 000 client networks; its
-    /// cache holds the allowed name too. `client` matches no profile.
+    /// cache holds the allowed name too.
     profiled: Arc<Engine>,
-    /// A client of the first profile.
+    /// A client of profile 7, in a /16 that holds 200 of its networks.
     pupil: SocketAddr,
+    /// A client in the same /16 that no profile selects.
+    outsider: SocketAddr,
     filtered: Vec<u8>,
 }
 
-/// 50 profiles of 200 client networks each (10 000 in all), every one
-/// with a local list; the first also holds 127.0.0.2.
+/// The extra lists of the school profiles: `[[lists]]` name and source.
+const SCHOOL_LISTS: [(&str, &str); 3] = [
+    ("school", "games-bench.vn games\nsocial-bench.vn social\n"),
+    ("district", "chat-bench.vn chat\nvideo-bench.vn video\n"),
+    ("local", "shop-bench.vn shopping\n"),
+];
+
+/// 50 profiles of 200 client networks each (10 000 in all): profile `i`
+/// has 127.(100 + i).0.0/24 to 127.(100 + i).199.0/24 (inside
+/// `allow_clients`, so that the ACL costs what it costs the other
+/// paths). Every one has the three local lists of [`SCHOOL_LISTS`].
 fn school_profiles() -> Arc<ward::profiles::ProfileStore> {
     use ward::profiles::{ExtraListSettings, ListOrigin, ProfileSettings};
     let dir = std::env::temp_dir().join(format!("ward-bench-school-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let source = dir.join("school.txt");
-    std::fs::write(&source, "games-bench.vn games\nsocial-bench.vn social\n").expect("source");
-    let lists = [ExtraListSettings {
-        name: "school".into(),
-        origin: ListOrigin::Source { source },
-    }];
+    let lists: Vec<ExtraListSettings> = SCHOOL_LISTS
+        .iter()
+        .map(|&(name, text)| {
+            let source = dir.join(format!("{name}.txt"));
+            std::fs::write(&source, text).expect("source");
+            ExtraListSettings {
+                name: name.into(),
+                origin: ListOrigin::Source { source },
+            }
+        })
+        .collect();
     let profiles: Vec<ProfileSettings> = (0..50u8)
         .map(|i| ProfileSettings {
             name: format!("p{i}"),
             clients: (0..200u8)
-                .map(|j| format!("10.{i}.{j}.0/24").parse().expect("net"))
-                .chain((i == 0).then(|| "127.0.0.2/32".parse().expect("net")))
+                .map(|j| {
+                    format!("127.{}.{j}.0/24", 100 + u16::from(i))
+                        .parse()
+                        .expect("net")
+                })
                 .collect(),
             age: 10,
-            lists: vec!["school".into()],
+            lists: SCHOOL_LISTS.iter().map(|&(name, _)| name.into()).collect(),
             block_categories: Vec::new(),
             allow: None,
             school: Default::default(),
@@ -233,7 +252,8 @@ fn fixture() -> Fixture {
         Arc::clone(&store),
         Arc::clone(Metrics::new().dns()),
     ));
-    let pupil = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), 40_000);
+    let pupil = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 107, 123, 45)), 40_000);
+    let outsider = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 107, 250, 1)), 40_000);
     let client = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40_000);
     let cached = query_bytes(ALLOWED, 0x1234);
     let blocked = query_bytes(BLOCKED, 0x4321);
@@ -253,6 +273,7 @@ fn fixture() -> Fixture {
     let f = Fixture {
         profiled,
         pupil,
+        outsider,
         filtered: query_bytes(FILTERED, 0x5678),
         engine,
         uncached,
@@ -282,7 +303,7 @@ fn fixture() -> Fixture {
     assert_eq!(again, out, "the engine without a cache answers the same");
     for (packet, client, rcode) in [
         (&f.cached, f.pupil, 0),
-        (&f.cached, f.client, 0),
+        (&f.cached, f.outsider, 0),
         (&f.filtered, f.pupil, 3),
     ] {
         let step = f.profiled.prepare(packet, client, Protocol::Udp, &mut out);
@@ -405,7 +426,7 @@ fn callgrind_loop(f: &Fixture, path: &str, n: usize) -> usize {
         "cached-profiled" | "cached-unmatched" | "filtered" => {
             let (client, packet) = match path {
                 "cached-profiled" => (f.pupil, &f.cached),
-                "cached-unmatched" => (f.client, &f.cached),
+                "cached-unmatched" => (f.outsider, &f.cached),
                 _ => (f.pupil, &f.filtered),
             };
             for _ in 0..n {

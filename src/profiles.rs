@@ -27,6 +27,8 @@ use crate::policy::{NameRules, Overlap, Profile, ProfileId, Selector};
 use crate::spelling;
 use crate::store::Snapshot;
 
+mod memo;
+
 /// The youngest `age` a profile can have.
 pub const MIN_AGE: u8 = 0;
 /// The oldest `age` a profile can have: the oldest a list can rate a
@@ -170,6 +172,9 @@ pub struct Profiles {
     /// By profile, as `profiles`.
     schools: Vec<SchoolContact>,
     lists: Vec<ExtraList>,
+    /// What each profile has allowed of which cache entries, in this
+    /// snapshot only.
+    memo: memo::AllowMemo,
 }
 
 /// The profile a client's address selects, with what the block page
@@ -219,6 +224,7 @@ impl Profiles {
         Ok(Self {
             generation: GENERATIONS.fetch_add(1, Ordering::Relaxed) + 1,
             selector,
+            memo: memo::AllowMemo::new(settings.len()),
             profiles,
             schools: settings.iter().map(|p| p.school.clone()).collect(),
             lists,
@@ -234,8 +240,38 @@ impl Profiles {
     /// The profile of a client, if any.
     #[inline]
     pub fn select(&self, client: IpAddr) -> Option<&Profile> {
+        self.select_id(client).map(|(_, p)| p)
+    }
+
+    /// The profile of a client with its id (what [`Profiles::allowed`]
+    /// is keyed by).
+    #[inline]
+    pub fn select_id(&self, client: IpAddr) -> Option<(ProfileId, &Profile)> {
         let id = self.selector.select(client, None)?;
-        self.profiles.get(usize::from(id.0))
+        Some((id, self.profiles.get(usize::from(id.0))?))
+    }
+
+    /// Has profile `id` allowed the question and every chain name of the
+    /// cache entry `entry` (its [`crate::dns::cache::Entry::id`]) under
+    /// this snapshot? Exact: true only after [`Profiles::remember_allowed`]
+    /// for that very pair, in this snapshot; an evicted memo is false.
+    #[inline]
+    pub fn allowed(&self, id: ProfileId, entry: u64) -> bool {
+        self.memo.allows(entry, id)
+    }
+
+    /// Remembers that profile `id`, as put together in this snapshot,
+    /// allows the question and every chain name of cache entry `entry`.
+    /// Call it only with an allow of all of them (never for a block, or a
+    /// name a list that never loaded could not decide).
+    #[inline]
+    pub fn remember_allowed(&self, id: ProfileId, entry: u64) {
+        self.memo.remember(entry, id);
+    }
+
+    /// Bytes of this snapshot's verdict memo.
+    pub fn memo_bytes(&self) -> usize {
+        self.memo.bytes()
     }
 
     /// The profile of a client, if any, with its school's details (for
@@ -247,14 +283,6 @@ impl Profiles {
             school: self.schools.get(id)?,
             lists: &self.lists,
         })
-    }
-
-    /// The profile of a client and its id (its place in the config), if
-    /// any.
-    #[inline]
-    pub fn select_id(&self, client: IpAddr) -> Option<(ProfileId, &Profile)> {
-        let id = self.selector.select(client, None)?;
-        Some((id, self.profiles.get(usize::from(id.0))?))
     }
 
     /// Every profile, in `[[profile]]` order (a [`ProfileId`] indexes it).

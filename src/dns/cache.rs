@@ -105,6 +105,11 @@ pub struct Entry {
     stored: Instant,
     expires: Instant,
     generation: AtomicU64,
+    /// Unique per stored answer in this process (never 0); 0 for verdict
+    /// entries. A replaced entry is a new entry with a new id, so an id
+    /// always stands for the same names: what memos of a profile's
+    /// verdict are keyed by.
+    id: u64,
     weight: u64,
     /// For a verdict entry: the rule that blocks the name under
     /// `generation`. Such an entry has no records.
@@ -161,7 +166,18 @@ impl Entry {
     pub fn set_generation(&self, generation: u64) {
         self.generation.store(generation, Ordering::Relaxed);
     }
+
+    /// This entry's id: unique among the answers stored in this process,
+    /// never 0 for an answer; 0 for a verdict entry.
+    #[inline]
+    pub fn id(&self) -> u64 {
+        self.id
+    }
 }
+
+/// The last id given to a stored answer (ids start at 1). Process-wide,
+/// so that two caches never share an id.
+static ENTRY_IDS: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Clone)]
 struct ByWeight {
@@ -270,6 +286,7 @@ impl Cache {
             stored: now,
             expires: now + Duration::from_secs(u64::from(ttl)),
             generation: AtomicU64::new(item.generation),
+            id: ENTRY_IDS.fetch_add(1, Ordering::Relaxed) + 1,
             weight,
             verdict: None,
         };
@@ -293,6 +310,7 @@ impl Cache {
             stored: now,
             expires: now + Duration::from_secs(u64::from(self.limits.max_ttl)),
             generation: AtomicU64::new(generation),
+            id: 0,
             weight: (ENTRY_OVERHEAD + key.len) as u64,
             verdict: Some(m),
         };

@@ -45,6 +45,8 @@ use crate::profiles::ProfileStore;
 use crate::store::{Active, ListStore};
 
 mod profiled;
+#[cfg(test)]
+mod profiled_tests;
 mod querylog;
 
 pub use self::querylog::truncate_client;
@@ -336,10 +338,17 @@ impl Engine {
         }
         let profiles = self.profiles.as_ref().map(|p| p.load());
         let profile = profiled::select(profiles.as_deref(), client_ip);
-        if let Some((all, id, profile)) = profile
-            && let Some(said) = profiled::says(profile, std::iter::once(q.key.as_bytes()))
+        // The profile allowed this entry's question and chain before,
+        // under this very snapshot: neither is asked again.
+        let remembered = match (&profile, &entry) {
+            (Some(p), Some(e)) => p.allowed(e),
+            _ => false,
+        };
+        if let Some(p) = profile
+            && !remembered
+            && let Some(said) = profiled::says(p.profile, std::iter::once(q.key.as_bytes()))
         {
-            return self.profile_reply(q, active, (all, id), said, finish, client_ip);
+            return self.profile_reply(q, active, (p.all, p.id), said, finish, client_ip);
         }
         if q.qtype == TYPE_ANY {
             // Allowed, but never forwarded: RFC 8482's minimal answer.
@@ -357,10 +366,11 @@ impl Engine {
                 let stands = checked
                     || (entry.verdict().is_none() && self.chain_still_clean(active, entry.chain()));
                 if stands {
-                    if let Some((all, id, profile)) = profile
-                        && let Some(said) = profiled::says(profile, entry.chain())
+                    if let Some(p) = profile
+                        && !remembered
+                        && let Some(said) = p.says_chain(&entry)
                     {
-                        return self.profile_reply(q, active, (all, id), said, finish, client_ip);
+                        return self.profile_reply(q, active, (p.all, p.id), said, finish, client_ip);
                     }
                     if !checked {
                         entry.set_generation(active.generation);

@@ -435,6 +435,58 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// IPv4 networks from /8 to /32 in a few /16 buckets, some of them
+    /// dense (indexed by /24): wide networks that start in an earlier
+    /// bucket, narrow ones nested inside, and addresses just either side
+    /// of each /16 and /24 border.
+    #[test]
+    fn selection_across_buckets_equals_the_naive_longest_match(
+        nets in proptest::collection::btree_map((0u8..3, any::<u8>(), any::<u8>(), 8u8..=32), 0u16..6, 0..48),
+        probes in proptest::collection::vec((0u8..5, any::<u8>(), any::<u8>()), 48),
+    ) {
+        let nets: Vec<(IpNet, ProfileId)> = nets
+            .into_iter()
+            .map(|((b, c, d, len), id)| {
+                let n = IpNet::new(IpAddr::V4(Ipv4Addr::new(10, b, c, d)), len).unwrap();
+                (n.trunc(), ProfileId(id))
+            })
+            .collect::<BTreeMap<_, _>>()
+            .into_iter()
+            .collect();
+        let selector = Selector::new(nets.iter().copied(), []).unwrap();
+        let edges = [
+            Ipv4Addr::new(9, 255, 255, 255),
+            Ipv4Addr::new(10, 0, 0, 0),
+            Ipv4Addr::new(10, 255, 255, 255),
+            Ipv4Addr::new(11, 0, 0, 0),
+            Ipv4Addr::new(0, 0, 0, 0),
+            Ipv4Addr::new(255, 255, 255, 255),
+        ];
+        let probes = probes
+            .into_iter()
+            .map(|(b, c, d)| Ipv4Addr::new(10, b, c, d))
+            // The first and last address of each probe's /16 and /24.
+            .flat_map(|a| {
+                let [x, y, z, _] = a.octets();
+                [
+                    a,
+                    Ipv4Addr::new(x, y, 0, 0),
+                    Ipv4Addr::new(x, y, 255, 255),
+                    Ipv4Addr::new(x, y, z, 0),
+                    Ipv4Addr::new(x, y, z, 255),
+                ]
+            })
+            .chain(edges);
+        for a in probes {
+            let addr = IpAddr::V4(a);
+            prop_assert_eq!(selector.select(addr, None), naive_select(&nets, addr), "{}", addr);
+        }
+    }
+}
+
 /// Names the random lists and queries are drawn from: every name of up
 /// to three labels from {a, b} under `t`.
 fn universe() -> Vec<String> {

@@ -7,9 +7,15 @@
 //! answers the same way (sinkhole, NXDOMAIN or REFUSED as `[block]` says)
 //! with EDE 17 (Filtered) and its list and category in the EXTRA-TEXT; a
 //! name a profile cannot decide because one of its lists never loaded is
-//! answered SERVFAIL with EDE 14, never unfiltered. Profile verdicts are
-//! not cached: the cache is shared by every client, so a cached answer
-//! served to a profiled client is checked against its profile each time.
+//! answered SERVFAIL with EDE 14, never unfiltered.
+//!
+//! The cache is shared by every client, so a cached answer served to a
+//! profiled client is checked against its profile: the question and the
+//! names the answer leads to. That it allowed all of them is remembered
+//! per (cache entry, profile) in the profiles snapshot
+//! ([`Profiles::allowed`]); the next hit of the same entry by the same
+//! profile costs one load and compare. A new snapshot (reload, list
+//! update) starts with no memo, and a block is never remembered.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -17,6 +23,7 @@ use std::sync::Arc;
 use super::{BlockedCounters, Engine, Finish, Pending, Step};
 use crate::dns::QueryResult;
 use crate::dns::answer::{self, Body, Reply, ede};
+use crate::dns::cache::Entry;
 use crate::dns::query::Query;
 use crate::dns::wire::{Header, RCODE_SERVFAIL};
 use crate::domain::NameKey;
@@ -51,16 +58,40 @@ pub(super) fn says<'a>(profile: &Profile, names: impl Iterator<Item = &'a [u8]>)
     unknown
 }
 
-/// The client's profile among `profiles`, with the snapshot it is in and
-/// its id there.
+/// A client's profile, with the snapshot it is in and its id there.
+#[derive(Clone, Copy)]
+pub(super) struct Selected<'a> {
+    pub(super) all: &'a Profiles,
+    pub(super) id: ProfileId,
+    pub(super) profile: &'a Profile,
+}
+
+impl Selected<'_> {
+    /// Has the profile allowed every name of this cache entry before,
+    /// under this snapshot?
+    #[inline]
+    pub(super) fn allowed(&self, entry: &Entry) -> bool {
+        self.all.allowed(self.id, entry.id())
+    }
+
+    /// The profile's word on a cache entry's chain names; an allow is
+    /// remembered (the question was allowed before this is asked).
+    #[inline]
+    pub(super) fn says_chain(&self, entry: &Entry) -> Option<Said> {
+        let said = says(self.profile, entry.chain());
+        if said.is_none() {
+            self.all.remember_allowed(self.id, entry.id());
+        }
+        said
+    }
+}
+
+/// The client's profile among `profiles`.
 #[inline]
-pub(super) fn select(
-    profiles: Option<&Arc<Profiles>>,
-    client: IpAddr,
-) -> Option<(&Profiles, ProfileId, &Profile)> {
+pub(super) fn select(profiles: Option<&Arc<Profiles>>, client: IpAddr) -> Option<Selected<'_>> {
     let all = profiles?;
     let (id, profile) = all.select_id(client)?;
-    Some((all, id, profile))
+    Some(Selected { all, id, profile })
 }
 
 /// EDE texts and counter handles for profile answers, built once per
