@@ -49,9 +49,12 @@ use ward::dns::{Engine, Protocol, Settings, Step, query};
 use ward::domain::NameKey;
 use ward::list::{BuildOptions, Compiler};
 use ward::metrics::Metrics;
+use ward::policy::ListenerId;
 use ward::store::ListStore;
 
 const ALLOWED: &str = "www.example.vn";
+/// The listener every query arrives on (no profile selects it).
+const LISTENER: ListenerId = ListenerId(0);
 const BLOCKED: &str = "www.blocked-bench.vn";
 /// Blocked by the school profile's own list, not the national one.
 const FILTERED: &str = "www.games-bench.vn";
@@ -110,6 +113,7 @@ fn school_profiles() -> Arc<ward::profiles::ProfileStore> {
                         .expect("net")
                 })
                 .collect(),
+            listen: Vec::new(),
             age: 10,
             lists: SCHOOL_LISTS.iter().map(|&(name, _)| name.into()).collect(),
             block_categories: Vec::new(),
@@ -263,11 +267,11 @@ fn fixture() -> Fixture {
         .build()
         .expect("runtime");
     let first = rt
-        .block_on(engine.handle(&cached, client, Protocol::Udp))
+        .block_on(engine.handle(&cached, client, Protocol::Udp, LISTENER))
         .expect("the upstream answers");
     assert_eq!(wire::get_u16(&first, 6), 1, "one answer record");
     let first = rt
-        .block_on(profiled.handle(&cached, pupil, Protocol::Udp))
+        .block_on(profiled.handle(&cached, pupil, Protocol::Udp, LISTENER))
         .expect("the upstream answers");
     assert_eq!(wire::get_u16(&first, 6), 1, "one answer record");
     let f = Fixture {
@@ -298,7 +302,7 @@ fn fixture() -> Fixture {
     assert_eq!(again, out, "the cached verdict answers as the lookup did");
     let step = f
         .uncached
-        .prepare(&f.blocked, f.client, Protocol::Udp, &mut again);
+        .prepare(&f.blocked, f.client, Protocol::Udp, LISTENER, &mut again);
     assert!(matches!(step, Step::Reply));
     assert_eq!(again, out, "the engine without a cache answers the same");
     for (packet, client, rcode) in [
@@ -306,7 +310,9 @@ fn fixture() -> Fixture {
         (&f.cached, f.outsider, 0),
         (&f.filtered, f.pupil, 3),
     ] {
-        let step = f.profiled.prepare(packet, client, Protocol::Udp, &mut out);
+        let step = f
+            .profiled
+            .prepare(packet, client, Protocol::Udp, LISTENER, &mut out);
         assert!(matches!(step, Step::Reply));
         assert_eq!(wire::get_u16(&out, 2) & 0x000F, rcode, "profiled answer");
     }
@@ -315,7 +321,8 @@ fn fixture() -> Fixture {
 
 impl Fixture {
     fn prepare(&self, packet: &[u8], out: &mut Vec<u8>) -> Step {
-        self.engine.prepare(packet, self.client, Protocol::Udp, out)
+        self.engine
+            .prepare(packet, self.client, Protocol::Udp, LISTENER, out)
     }
 }
 
@@ -346,9 +353,13 @@ fn benches(c: &mut Criterion, f: &Fixture) {
     });
     c.bench_function("prepare_blocked_nocache", |b| {
         b.iter(|| {
-            let step = f
-                .uncached
-                .prepare(black_box(&f.blocked), f.client, Protocol::Udp, &mut out);
+            let step = f.uncached.prepare(
+                black_box(&f.blocked),
+                f.client,
+                Protocol::Udp,
+                LISTENER,
+                &mut out,
+            );
             matches!(step, Step::Reply)
         })
     });
@@ -419,7 +430,13 @@ fn callgrind_loop(f: &Fixture, path: &str, n: usize) -> usize {
                 _ => (&f.uncached, &f.blocked),
             };
             for _ in 0..n {
-                let step = engine.prepare(black_box(packet), f.client, Protocol::Udp, &mut out);
+                let step = engine.prepare(
+                    black_box(packet),
+                    f.client,
+                    Protocol::Udp,
+                    LISTENER,
+                    &mut out,
+                );
                 answered += usize::from(matches!(step, Step::Reply));
             }
         }
@@ -430,9 +447,13 @@ fn callgrind_loop(f: &Fixture, path: &str, n: usize) -> usize {
                 _ => (f.pupil, &f.filtered),
             };
             for _ in 0..n {
-                let step = f
-                    .profiled
-                    .prepare(black_box(packet), client, Protocol::Udp, &mut out);
+                let step = f.profiled.prepare(
+                    black_box(packet),
+                    client,
+                    Protocol::Udp,
+                    LISTENER,
+                    &mut out,
+                );
                 answered += usize::from(matches!(step, Step::Reply));
             }
         }

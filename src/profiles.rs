@@ -13,7 +13,7 @@
 //!
 //! The verdict itself is `policy`'s; this module only assembles its inputs.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::domain::DomainName;
 use crate::list::RuleKind;
-use crate::policy::{NameRules, Overlap, Profile, ProfileId, Selector};
+use crate::policy::{ListenerId, NameRules, Overlap, Profile, ProfileId, Selector};
 use crate::spelling;
 use crate::store::Snapshot;
 
@@ -75,9 +75,17 @@ pub enum ListOrigin {
 pub struct ProfileSettings {
     /// Unique; a label an operator chose.
     pub name: String,
-    /// The client networks the profile applies to.
-    #[serde(serialize_with = "spelling::displays")]
+    /// The client networks the profile applies to (none for a profile
+    /// selected by `listen` alone).
+    #[serde(
+        serialize_with = "spelling::displays",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub clients: Vec<IpNet>,
+    /// `[dns] listen` addresses whose queries get this profile, whatever
+    /// the client's address.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub listen: Vec<ProfileListen>,
     /// The age of the readers, [`MIN_AGE`]..=[`MAX_AGE`].
     pub age: u8,
     /// Names of `[[lists]]` entries, in the order they are asked.
@@ -114,6 +122,21 @@ pub fn valid_school_text(text: &str) -> bool {
     !text.trim().is_empty()
         && text.chars().count() <= MAX_SCHOOL_TEXT
         && !text.chars().any(char::is_control)
+}
+
+/// One `listen` address of a profile: one of the `[dns] listen`
+/// addresses, with its place there (what the listener sockets are
+/// numbered by, in that order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProfileListen {
+    pub addr: SocketAddr,
+    pub listener: ListenerId,
+}
+
+impl Serialize for ProfileListen {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.addr)
+    }
 }
 
 /// An `allow` file, read when the config was loaded.
@@ -220,7 +243,12 @@ impl Profiles {
             .iter()
             .enumerate()
             .flat_map(|(i, p)| p.clients.iter().map(move |&net| (net, ProfileId(index(i)))));
-        let selector = Selector::new(networks, std::iter::empty())?;
+        let listeners = settings.iter().enumerate().flat_map(|(i, p)| {
+            p.listen
+                .iter()
+                .map(move |l| (l.listener, ProfileId(index(i))))
+        });
+        let selector = Selector::new(networks, listeners)?;
         Ok(Self {
             generation: GENERATIONS.fetch_add(1, Ordering::Relaxed) + 1,
             selector,
@@ -244,10 +272,21 @@ impl Profiles {
     }
 
     /// The profile of a client with its id (what [`Profiles::allowed`]
-    /// is keyed by).
+    /// is keyed by), whatever listener it asked on.
     #[inline]
     pub fn select_id(&self, client: IpAddr) -> Option<(ProfileId, &Profile)> {
-        let id = self.selector.select(client, None)?;
+        self.select_on(client, None)
+    }
+
+    /// The profile of a query from `client` that arrived on `listener`:
+    /// the listener's profile, else the most specific client network's.
+    #[inline]
+    pub fn select_on(
+        &self,
+        client: IpAddr,
+        listener: Option<ListenerId>,
+    ) -> Option<(ProfileId, &Profile)> {
+        let id = self.selector.select(client, listener)?;
         Some((id, self.profiles.get(usize::from(id.0))?))
     }
 
@@ -366,6 +405,7 @@ mod tests {
         let p = |name: &str, net: &str| ProfileSettings {
             name: name.into(),
             clients: vec![net.parse().unwrap()],
+            listen: Vec::new(),
             age: 10,
             lists: vec!["gone".into()],
             block_categories: Vec::new(),

@@ -24,6 +24,7 @@ use ward::dns::wire::{Header, Reader};
 use ward::dns::{Engine, Protocol, Settings, Step, query, response};
 use ward::list::{Bytes, DEMO_ARTIFACT, DEMO_PUBLIC_KEY, TrustedKeys};
 use ward::metrics::Metrics;
+use ward::policy::ListenerId;
 use ward::store::ListStore;
 
 fn engine() -> &'static Engine {
@@ -88,14 +89,14 @@ fuzz_target!(|data: &[u8]| {
     // send slots: a stale byte left from an earlier answer would show.
     let mut reply = Vec::new();
     for protocol in [Protocol::Udp, Protocol::Tcp] {
-        match engine().prepare(data, client, protocol, &mut reply) {
+        match engine().prepare(data, client, protocol, ListenerId(0), &mut reply) {
             Step::Reply => check_reply(data, &reply, protocol == Protocol::Udp),
             Step::Forward(_) | Step::Drop => {}
         }
     }
     // A client outside the ACL gets the same treatment.
     let outsider: SocketAddr = "198.51.100.7:5353".parse().unwrap();
-    if let Step::Reply = engine().prepare(data, outsider, Protocol::Udp, &mut reply) {
+    if let Step::Reply = engine().prepare(data, outsider, Protocol::Udp, ListenerId(0), &mut reply) {
         check_reply(data, &reply, true);
     }
 });

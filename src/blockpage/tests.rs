@@ -551,6 +551,7 @@ mod readers {
             block_categories: Vec::new(),
             allow: None,
             school,
+            listen: Vec::new(),
         };
         let kim_dong = SchoolContact {
             name: Some("Trường Tiểu học <Kim Đồng>".into()),

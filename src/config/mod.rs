@@ -50,7 +50,9 @@ pub use self::process::*;
 pub use self::web::{BlockPageSettings, InterceptMode, InterceptSettings, OnUnparsable, RelayMode};
 
 pub use self::report::*;
-pub use crate::profiles::{AllowFile, ExtraListSettings, ListOrigin, ProfileSettings};
+pub use crate::profiles::{
+    AllowFile, ExtraListSettings, ListOrigin, ProfileListen, ProfileSettings,
+};
 
 /// The whole validated configuration. Its `Serialize` writes it as a
 /// config file (see [`Config::to_toml`]), the sections in this order.
@@ -241,7 +243,7 @@ impl Config {
         let cache = CacheLimits::extract(root.table("cache"));
         let list = ListSettings::extract(root.table("list"));
         let (lists, list_names) = lists::extract(&mut root);
-        let profiles = profile::extract(&mut root, &list_names);
+        let profiles = profile::extract(&mut root, &list_names, &dns.listen);
         Self {
             report: ReportSettings::extract(root.table("report"), &list),
             dns,

@@ -4,10 +4,13 @@
 //!
 //! Two profiles may not claim the same network (same address and prefix
 //! length): neither would be more specific. Nested networks are fine, the
-//! most specific wins. The `allow` file is read here, once: one name per
+//! most specific wins. `listen` names `[dns] listen` addresses whose
+//! queries get the profile whatever the client's address; each belongs
+//! to one profile at most. A profile needs `clients`, `listen` or both. The `allow` file is read here, once: one name per
 //! line (the name and everything under it), `=name` for the name alone,
 //! `#` comments.
 
+use std::net::SocketAddr;
 use std::path::Path;
 
 use ipnet::IpNet;
@@ -16,18 +19,26 @@ use super::extract::{self, Got, Invalid, Table};
 use super::lists::unique_name;
 use crate::domain::DomainName;
 use crate::list::RuleKind;
-use crate::policy::{Overlap, ProfileId, Selector};
+use crate::policy::{ListenerId, Overlap, ProfileId, Selector};
 use crate::profiles::{
-    AllowFile, MAX_AGE, MAX_SCHOOL_TEXT, MIN_AGE, ProfileSettings, SchoolContact, valid_school_text,
+    AllowFile, MAX_AGE, MAX_SCHOOL_TEXT, MIN_AGE, ProfileListen, ProfileSettings, SchoolContact,
+    valid_school_text,
 };
 
-/// The profiles; `list_names` are the valid `[[lists]]` names.
-pub(super) fn extract(root: &mut Table<'_, '_>, list_names: &[String]) -> Vec<ProfileSettings> {
+/// The profiles; `list_names` are the valid `[[lists]]` names,
+/// `dns_listen` the `[dns] listen` addresses.
+pub(super) fn extract(
+    root: &mut Table<'_, '_>,
+    list_names: &[String],
+    dns_listen: &[SocketAddr],
+) -> Vec<ProfileSettings> {
     let mut names = Vec::new();
     // Each profile's name, or its place when it has no valid name.
     let mut labels: Vec<String> = Vec::new();
     // Every network seen so far, with its profile's place and name.
     let mut networks: Vec<(IpNet, ProfileId)> = Vec::new();
+    // Every listen address claimed so far, with its profile's place.
+    let mut claimed: Vec<(SocketAddr, usize)> = Vec::new();
     let mut index = 0u16;
     root.tables("profile", |mut t| {
         let id = ProfileId(index);
@@ -37,14 +48,9 @@ pub(super) fn extract(root: &mut Table<'_, '_>, list_names: &[String]) -> Vec<Pr
             name.clone()
                 .map_or_else(|| format!("profile[{}]", id.0), |n| format!("{n:?}")),
         );
-        if t.has("listen") {
-            let _ = t.get("listen", |_| Ok(()));
-            t.error(
-                "listen",
-                "not supported yet: profiles are selected by `clients` only",
-            );
-        }
-        let clients = clients(&mut t, id, &mut networks, &labels);
+        let listen = listen(&mut t, dns_listen, &mut claimed, &labels);
+        let by_listener = matches!(&listen, Some(l) if !l.is_empty());
+        let clients = clients(&mut t, id, &mut networks, &labels, by_listener);
         let age = match t.get("age", extract::integer(MIN_AGE.into(), MAX_AGE.into())) {
             Got::Missing => {
                 t.error(
@@ -74,6 +80,7 @@ pub(super) fn extract(root: &mut Table<'_, '_>, list_names: &[String]) -> Vec<Pr
             school,
             name: name?,
             clients: clients?,
+            listen: listen?,
             age: age?,
             lists,
             block_categories,
@@ -83,22 +90,76 @@ pub(super) fn extract(root: &mut Table<'_, '_>, list_names: &[String]) -> Vec<Pr
     .or(Vec::new())
 }
 
-/// `clients`: required, non-empty; each network checked against those
-/// of the profiles before this one. `labels[i]` names profile `i` (a
-/// profile without a valid name is labelled by its place).
+/// `listen`: optional; each address one of `dns_listen`, and in no
+/// profile before this one (`claimed`, with the places of the profiles
+/// that claimed them, labelled by `labels`; the last label is this
+/// profile's).
+fn listen(
+    t: &mut Table<'_, '_>,
+    dns_listen: &[SocketAddr],
+    claimed: &mut Vec<(SocketAddr, usize)>,
+    labels: &[String],
+) -> Option<Vec<ProfileListen>> {
+    let this = labels.len().saturating_sub(1);
+    let got = t.list("listen", |value| {
+        let addr = extract::socket_addr(value)?;
+        let Some(place) = dns_listen.iter().position(|&a| a == addr) else {
+            let all: Vec<String> = dns_listen.iter().map(|a| format!("{a}")).collect();
+            return Err(Invalid(format!(
+                "{addr} is not one of the [dns] listen addresses ({}); a profile can only select queries that arrive on one of them",
+                all.join(", ")
+            )));
+        };
+        if let Some(&(_, other)) = claimed.iter().find(|&&(a, p)| a == addr && p != this) {
+            let other = labels.get(other).map_or("?", String::as_str);
+            return Err(Invalid(format!(
+                "{addr} is also the listen address of profile {other}: a listen address selects one profile"
+            )));
+        }
+        // The listeners are numbered by u16; the last number is kept for
+        // the sockets past it, which no profile can select.
+        let listener = u16::try_from(place)
+            .ok()
+            .filter(|&p| p != u16::MAX)
+            .map(ListenerId)
+            .ok_or_else(|| {
+                Invalid(format!(
+                    "{addr} is [dns] listen address number {place}; a profile can select one of the first {}",
+                    u16::MAX
+                ))
+            })?;
+        // Claimed even if another entry is bad, so that a clash with a
+        // later profile is reported too.
+        claimed.push((addr, this));
+        Ok(ProfileListen { addr, listener })
+    });
+    match got {
+        Got::Missing => Some(Vec::new()),
+        Got::Bad => None,
+        Got::Ok(listen) => Some(listen),
+    }
+}
+
+/// `clients`: required unless the profile has a `listen` address
+/// (`by_listener`), then optional; non-empty when given; each network
+/// checked against those of the profiles before this one. `labels[i]`
+/// names profile `i` (a profile without a valid name is labelled by its
+/// place).
 fn clients(
     t: &mut Table<'_, '_>,
     id: ProfileId,
     networks: &mut Vec<(IpNet, ProfileId)>,
     labels: &[String],
+    by_listener: bool,
 ) -> Option<Vec<IpNet>> {
     let clients = match t.list("clients", extract::ip_net) {
         Got::Ok(c) if !c.is_empty() => c,
         Got::Bad => return None,
+        Got::Missing | Got::Ok(_) if by_listener => return Some(Vec::new()),
         Got::Missing | Got::Ok(_) => {
             t.error(
                 "clients",
-                "required: the client networks (CIDRs or addresses) this profile applies to",
+                "required: the client networks (CIDRs or addresses) this profile applies to, or `listen` addresses that select it",
             );
             return None;
         }

@@ -63,6 +63,10 @@ age = 15
 lists = ["age"]
 school_name = "Trường THCS Kim Đồng"
 school_contact = "024 3825 1234"
+[[profile]]
+name = "by-port"
+listen = ["127.0.0.1:5353"]
+age = 12
 "#
     ))
     .unwrap();
@@ -89,6 +93,17 @@ school_contact = "024 3825 1234"
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[1].1, crate::list::RuleKind::Exact);
     assert_eq!(c.profiles[1].block_categories, Vec::<String>::new());
+    // Selected by the listener alone: the first [dns] listen address.
+    let by_port = &c.profiles[2];
+    assert!(by_port.clients.is_empty());
+    assert_eq!(
+        by_port.listen,
+        [ProfileListen {
+            addr: "127.0.0.1:5353".parse().unwrap(),
+            listener: crate::policy::ListenerId(0),
+        }]
+    );
+    assert!(c.to_toml().contains("listen = [\"127.0.0.1:5353\"]"));
     let again = Config::parse_with(&c.to_toml(), "again.toml", || None).unwrap();
     assert_eq!(again, c);
 }
@@ -118,12 +133,13 @@ clients = ["10.0.0.0/24"]
 age = 26
 lists = ["school", "nope"]
 allow = {allow:?}
-listen = ["127.0.0.1:53"]
+listen = ["127.0.0.1:53", "127.0.0.1:5353", "nowhere"]
 [[profile]]
 name = "a"
 clients = ["10.0.0.7/24", "10.1.0.0/16"]
 age = 3
 lists = []
+listen = ["127.0.0.1:5353"]
 "#
     ));
     let s = school.as_str();
@@ -141,9 +157,11 @@ lists = []
         "t.toml:20: profile[0].lists[1]: unknown list \"nope\"; the [[lists]] names are school".into(),
         format!("t.toml:21: profile[0].allow: {a}:2: one name per line (no category in an allow file)"),
         format!("t.toml:21: profile[0].allow: {a}:3: invalid name \"\": empty name"),
-        "t.toml:22: profile[0].listen: not supported yet: profiles are selected by `clients` only".into(),
+        "t.toml:22: profile[0].listen[0]: 127.0.0.1:53 is not one of the [dns] listen addresses (127.0.0.1:5353); a profile can only select queries that arrive on one of them".into(),
+        "t.toml:22: profile[0].listen[2]: invalid address \"nowhere\"; write IP:PORT, e.g. \"127.0.0.1:5353\" or \"[::1]:5353\"".into(),
         "t.toml:24: profile[1].name: duplicate name \"a\": names must be unique".into(),
         "t.toml:25: profile[1].clients: network 10.0.0.0/24 is also in profile \"a\": two profiles cannot claim the same network (a more specific one can be nested inside)".into(),
+        "t.toml:28: profile[1].listen[0]: 127.0.0.1:5353 is also the listen address of profile \"a\": a listen address selects one profile".into(),
     ];
     assert_eq!(got, want);
 }
@@ -159,7 +177,7 @@ fn required_keys_and_one_origin() {
             "t.toml:6: lists[0].source: required: set `source` (a plain list file) or `file` (a signed list, with `trusted_keys`)",
             "t.toml:11: lists[1].file: set either `source` or `file`, not both",
             "t.toml:12: profile[0].name: required: the name profiles use for this entry",
-            "t.toml:12: profile[0].clients: required: the client networks (CIDRs or addresses) this profile applies to",
+            "t.toml:12: profile[0].clients: required: the client networks (CIDRs or addresses) this profile applies to, or `listen` addresses that select it",
         ]
     );
 }

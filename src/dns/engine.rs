@@ -40,7 +40,7 @@ use super::wire::{
 use super::{Protocol, QueryResult};
 use crate::domain::NameKey;
 use crate::instrument::HotCounter;
-use crate::policy::{self, Block, Category, Context, Verdict};
+use crate::policy::{self, Block, Category, Context, ListenerId, Verdict};
 use crate::profiles::ProfileStore;
 use crate::store::{Active, ListStore};
 
@@ -94,6 +94,7 @@ pub struct Pending {
     cache_key: KeyBuf,
     protocol: Protocol,
     client: IpAddr,
+    listener: ListenerId,
 }
 
 /// What blocked answers need, built once per list: counter handles, the
@@ -224,7 +225,9 @@ impl Engine {
     }
 
     /// Everything up to the upstream exchange. A [`Step::Reply`] answer
-    /// is left in `out` (its previous contents are replaced).
+    /// is left in `out` (its previous contents are replaced). `listener`
+    /// is the `[dns] listen` address the query arrived on (by its place),
+    /// which may select a profile.
     ///
     /// The steps: parse; `screen` what needs no list (ACL, CHAOS, other
     /// classes); take the list in force; `decide` under it (blocked, ANY,
@@ -234,6 +237,7 @@ impl Engine {
         packet: &[u8],
         client: SocketAddr,
         protocol: Protocol,
+        listener: ListenerId,
         out: &mut Vec<u8>,
     ) -> Step {
         let client_ip = client.ip().to_canonical();
@@ -244,6 +248,7 @@ impl Engine {
         let mut finish = Finish {
             metrics: &self.metrics,
             protocol,
+            listener,
             edns: ClientEdns::of(&q),
             payload: self.settings.upstream.edns_payload,
             out,
@@ -337,7 +342,7 @@ impl Engine {
             );
         }
         let profiles = self.profiles.as_ref().map(|p| p.load());
-        let profile = profiled::select(profiles.as_deref(), client_ip);
+        let profile = profiled::select(profiles.as_deref(), client_ip, finish.listener);
         // The profile allowed this entry's question and chain before,
         // under this very snapshot: neither is asked again.
         let remembered = match (&profile, &entry) {
@@ -370,7 +375,14 @@ impl Engine {
                         && !remembered
                         && let Some(said) = p.says_chain(&entry)
                     {
-                        return self.profile_reply(q, active, (p.all, p.id), said, finish, client_ip);
+                        return self.profile_reply(
+                            q,
+                            active,
+                            (p.all, p.id),
+                            said,
+                            finish,
+                            client_ip,
+                        );
                     }
                     if !checked {
                         entry.set_generation(active.generation);
@@ -415,9 +427,10 @@ impl Engine {
         packet: &[u8],
         client: SocketAddr,
         protocol: Protocol,
+        listener: ListenerId,
     ) -> Option<Vec<u8>> {
         let mut out = Vec::new();
-        match self.prepare(packet, client, protocol, &mut out) {
+        match self.prepare(packet, client, protocol, listener, &mut out) {
             Step::Reply => Some(out),
             Step::Forward(p) => Some(self.forward(*p).await),
             Step::Drop => None,
@@ -685,6 +698,8 @@ fn client_reply<'a>(
 struct Finish<'a> {
     metrics: &'a DnsMetrics,
     protocol: Protocol,
+    /// The listener the query arrived on.
+    listener: ListenerId,
     edns: ClientEdns,
     payload: u16,
     out: &'a mut Vec<u8>,
@@ -717,6 +732,7 @@ fn pending(q: &Query<'_>, cache_key: KeyBuf, finish: &Finish<'_>, client: IpAddr
         cache_key,
         protocol: finish.protocol,
         client,
+        listener: finish.listener,
     })
 }
 

@@ -26,6 +26,7 @@ use tracing::info;
 
 use super::engine::Engine;
 use super::udp::Worker;
+use crate::policy::ListenerId;
 
 /// Forwards in flight across all UDP sockets; past this, new misses are
 /// dropped (the client retries) rather than piling up without bound.
@@ -157,6 +158,13 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::from_std(s.into())
 }
 
+/// The id of the listen address at `place` in `[dns] listen`. The config
+/// lets a profile select only the first 65 535; the sockets past them
+/// share the last id, which no profile has.
+fn listener_id(place: usize) -> ListenerId {
+    ListenerId(u16::try_from(place).unwrap_or(u16::MAX))
+}
+
 /// Running listeners.
 #[derive(Debug)]
 pub struct Server {
@@ -176,25 +184,31 @@ impl Server {
         let tracker = TaskTracker::new();
         let inflight = Arc::new(Semaphore::new(MAX_INFLIGHT));
         let runtime = tokio::runtime::Handle::current();
-        for socket in listeners.udp.into_iter().flatten() {
-            let worker = Worker {
-                socket: Arc::new(socket),
-                engine: Arc::clone(&engine),
-                limiter: limiter.clone(),
-                runtime: runtime.clone(),
-                inflight: Arc::clone(&inflight),
-                tracker: tracker.clone(),
-                shutdown: shutdown.clone(),
-            };
-            tracker.spawn_blocking(move || worker.run());
+        // Listeners are numbered by their place in `[dns] listen`, which
+        // `bind` keeps: what a profile's `listen` refers to.
+        for (place, group) in listeners.udp.into_iter().enumerate() {
+            for socket in group {
+                let worker = Worker {
+                    socket: Arc::new(socket),
+                    listener: listener_id(place),
+                    engine: Arc::clone(&engine),
+                    limiter: limiter.clone(),
+                    runtime: runtime.clone(),
+                    inflight: Arc::clone(&inflight),
+                    tracker: tracker.clone(),
+                    shutdown: shutdown.clone(),
+                };
+                tracker.spawn_blocking(move || worker.run());
+            }
         }
         let connections = Arc::new(super::tcp::Connections::new(
             tcp,
             Arc::clone(engine.metrics()),
         ));
-        for listener in listeners.tcp {
+        for (place, listener) in listeners.tcp.into_iter().enumerate() {
             tracker.spawn(super::tcp::accept_loop(
                 listener,
+                listener_id(place),
                 Arc::clone(&engine),
                 tcp,
                 Arc::clone(&connections),

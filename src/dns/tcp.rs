@@ -38,6 +38,7 @@ use super::Protocol;
 use super::engine::{Engine, Step};
 use super::metrics::DnsMetrics;
 use crate::instrument::CloseReason;
+use crate::policy::ListenerId;
 
 /// Queries answered concurrently on one TCP connection.
 pub const PIPELINE_DEPTH: usize = 32;
@@ -229,9 +230,11 @@ impl Table {
     }
 }
 
-/// Accepts connections until `shutdown`.
+/// Accepts connections until `shutdown`. `arrival`: the listener's place
+/// in `[dns] listen`, which every query on its connections carries.
 pub async fn accept_loop(
     listener: TcpListener,
+    arrival: ListenerId,
     engine: Arc<Engine>,
     limits: TcpLimits,
     connections: Arc<Connections>,
@@ -266,6 +269,7 @@ pub async fn accept_loop(
         let conn = Connection {
             id,
             src,
+            arrival,
             engine: Arc::clone(&engine),
             timeout: limits.idle_timeout,
             connections: Arc::clone(&connections),
@@ -330,6 +334,8 @@ async fn write_answers(
 struct Connection {
     id: u64,
     src: SocketAddr,
+    /// The listener it was accepted on.
+    arrival: ListenerId,
     engine: Arc<Engine>,
     timeout: Duration,
     connections: Arc<Connections>,
@@ -411,7 +417,7 @@ impl Connection {
         let mut out = Vec::new();
         match self
             .engine
-            .prepare(query, self.src, Protocol::Tcp, &mut out)
+            .prepare(query, self.src, Protocol::Tcp, self.arrival, &mut out)
         {
             Step::Reply => {
                 drop(in_flight);

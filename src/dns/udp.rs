@@ -36,6 +36,7 @@ use tracing::{debug, error, warn};
 use super::Protocol;
 use super::engine::{Engine, Step};
 use super::limit::{self, Admit, Limiter};
+use crate::policy::ListenerId;
 use crate::sys::{RecvBatch, SendBatch};
 
 /// Datagrams taken per `recvmmsg` and answers sent per `sendmmsg`.
@@ -50,6 +51,8 @@ pub const POLL: Duration = Duration::from_millis(100);
 /// Everything one worker needs.
 pub(super) struct Worker {
     pub socket: Arc<UdpSocket>,
+    /// The socket's listen address, by its place in `[dns] listen`.
+    pub listener: ListenerId,
     pub engine: Arc<Engine>,
     /// `None` when every limit is off.
     pub limiter: Option<Arc<Limiter>>,
@@ -108,7 +111,8 @@ impl Worker {
                 // them. The engine is fuzzed never to panic; this is the
                 // backstop.
                 let step = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    self.engine.prepare(datagram.bytes, src, Protocol::Udp, out)
+                    self.engine
+                        .prepare(datagram.bytes, src, Protocol::Udp, self.listener, out)
                 }));
                 match step {
                     Ok(Step::Reply) => {

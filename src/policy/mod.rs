@@ -30,7 +30,7 @@ mod tests;
 pub use self::explain::{Explanation, Finding, Outcome, Rating, explain};
 pub use self::name::{NameProblem, key_of_text, key_of_wire};
 pub use self::profile::{NameRules, Profile, Unloaded, category_blocks, decide_for};
-pub use self::select::{Overlap, ProfileId, Selector};
+pub use self::select::{ListenerId, Overlap, ProfileId, Selector};
 
 use crate::domain::NameKey;
 use crate::list::format::CategoryInfo;

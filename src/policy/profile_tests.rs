@@ -2,7 +2,7 @@
 //! against a table of cases and against a naive model on random input.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ed25519_dalek::SigningKey;
 use ipnet::IpNet;
@@ -307,10 +307,6 @@ fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
-fn sock(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
 #[test]
 fn the_most_specific_network_or_the_listener_selects_the_profile() {
     let selector = Selector::new(
@@ -325,11 +321,11 @@ fn the_most_specific_network_or_the_listener_selects_the_profile() {
             // Host bits are ignored, as in every router.
             (net("192.0.2.77/24"), ProfileId(7)),
         ],
-        [(sock("127.0.0.2:53"), ProfileId(8))],
+        [(ListenerId(1), ProfileId(8))],
     )
     .unwrap();
     let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-    let cases: &[(&str, Option<&str>, Option<u16>)] = &[
+    let cases: &[(&str, Option<u16>, Option<u16>)] = &[
         ("10.9.9.9", None, Some(0)),
         ("10.1.9.9", None, Some(1)),
         ("10.1.2.3", None, Some(2)),
@@ -344,13 +340,18 @@ fn the_most_specific_network_or_the_listener_selects_the_profile() {
         ("2001:db8:2::5", None, Some(5)),
         ("2001:db9::1", None, None),
         ("192.0.2.1", None, Some(7)),
-        // The listener's profile wins over the client's network.
-        ("10.1.2.3", Some("127.0.0.2:53"), Some(8)),
-        ("10.1.2.3", Some("127.0.0.3:53"), Some(2)),
+        // The listener's profile wins over the client's network; other
+        // listeners (with a profile of their own or not, known or not)
+        // leave the choice to the network.
+        ("10.1.2.3", Some(1), Some(8)),
+        ("2001:db9::1", Some(1), Some(8)),
+        ("10.1.2.3", Some(0), Some(2)),
+        ("10.1.2.3", Some(2), Some(2)),
+        ("2001:db9::1", Some(0), None),
     ];
-    for &(client, local, want) in cases {
-        let got = selector.select(ip(client), local.map(sock));
-        assert_eq!(got, want.map(ProfileId), "{client} via {local:?}");
+    for &(client, listener, want) in cases {
+        let got = selector.select(ip(client), listener.map(ListenerId));
+        assert_eq!(got, want.map(ProfileId), "{client} via {listener:?}");
     }
     assert!(Selector::default().is_empty());
     assert!(!selector.is_empty());
@@ -368,8 +369,9 @@ fn ambiguous_networks_and_listeners_are_all_reported() {
             (net("10.0.0.0/9"), ProfileId(1)),
         ],
         [
-            (sock("127.0.0.1:53"), ProfileId(0)),
-            (sock("127.0.0.1:53"), ProfileId(2)),
+            (ListenerId(3), ProfileId(0)),
+            (ListenerId(3), ProfileId(2)),
+            (ListenerId(3), ProfileId(0)),
         ],
     )
     .unwrap_err();
@@ -385,7 +387,7 @@ fn ambiguous_networks_and_listeners_are_all_reported() {
         second: ProfileId(3),
     }));
     assert!(err.contains(&Overlap::Listener {
-        addr: sock("127.0.0.1:53"),
+        listener: ListenerId(3),
         first: ProfileId(0),
         second: ProfileId(2),
     }));

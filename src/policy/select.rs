@@ -11,13 +11,19 @@
 //! unless many networks narrower than a /24 share one (then log2 of
 //! those).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 
 /// A profile, by its place in the configuration (`[[profile]]` order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ProfileId(pub u16);
+
+/// A listen address, by its place in `[dns] listen`: what a query carries
+/// from the socket it arrived on to the selection (cheaper to carry and
+/// to look up than the address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListenerId(pub u16);
 
 /// Two profiles claim the same network, or the same listener: neither is
 /// more specific, so the configuration is ambiguous.
@@ -29,9 +35,9 @@ pub enum Overlap {
         first: ProfileId,
         second: ProfileId,
     },
-    #[error("listener {addr} is in two profiles ({} and {})", .first.0, .second.0)]
+    #[error("listen address {} is in two profiles ({} and {})", .listener.0, .first.0, .second.0)]
     Listener {
-        addr: SocketAddr,
+        listener: ListenerId,
         first: ProfileId,
         second: ProfileId,
     },
@@ -42,7 +48,9 @@ pub enum Overlap {
 pub struct Selector {
     v4: V4Ranges,
     v6: Ranges,
-    listeners: Vec<(SocketAddr, ProfileId)>,
+    /// By [`ListenerId`]: the profile its queries get, if any. Empty when
+    /// no profile has a `listen`.
+    listeners: Vec<Option<ProfileId>>,
 }
 
 impl Selector {
@@ -50,7 +58,7 @@ impl Selector {
     /// listeners. Every ambiguity is reported, not just the first.
     pub fn new(
         networks: impl IntoIterator<Item = (IpNet, ProfileId)>,
-        listeners: impl IntoIterator<Item = (SocketAddr, ProfileId)>,
+        listeners: impl IntoIterator<Item = (ListenerId, ProfileId)>,
     ) -> Result<Self, Vec<Overlap>> {
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
@@ -72,18 +80,23 @@ impl Selector {
         let mut problems = Vec::new();
         let v4 = V4Ranges::new(Ranges::flatten(v4, &mut problems));
         let v6 = Ranges::flatten(v6, &mut problems);
-        let mut listeners: Vec<_> = listeners.into_iter().collect();
-        listeners.sort_by_key(|&(addr, id)| (addr, id));
-        for pair in listeners.windows(2) {
-            if pair[0].0 == pair[1].0 && pair[0].1 != pair[1].1 {
-                problems.push(Overlap::Listener {
-                    addr: pair[0].0,
-                    first: pair[0].1,
-                    second: pair[1].1,
-                });
+        let mut by_listener: Vec<Option<ProfileId>> = Vec::new();
+        for (listener, id) in listeners {
+            let i = usize::from(listener.0);
+            if by_listener.len() <= i {
+                by_listener.resize(i + 1, None);
+            }
+            match by_listener[i] {
+                None => by_listener[i] = Some(id),
+                Some(first) if first != id => problems.push(Overlap::Listener {
+                    listener,
+                    first,
+                    second: id,
+                }),
+                Some(_) => {}
             }
         }
-        listeners.dedup_by_key(|&mut (addr, _)| addr);
+        let listeners = by_listener;
         if problems.is_empty() {
             Ok(Self { v4, v6, listeners })
         } else {
@@ -93,19 +106,20 @@ impl Selector {
 
     /// No profile at all: every client gets the national list alone.
     pub fn is_empty(&self) -> bool {
-        self.v4.ids.is_empty() && self.v6.starts.is_empty() && self.listeners.is_empty()
+        self.v4.ranges.is_empty()
+            && self.v6.starts.is_empty()
+            && self.listeners.iter().all(Option::is_none)
     }
 
-    /// The profile of a request from `client` that arrived on `local`:
-    /// the listener's profile if it has one, else the most specific
-    /// network's; `None` for the national list alone.
+    /// The profile of a request from `client` that arrived on
+    /// `listener`: the listener's profile if it has one, else the most
+    /// specific network's; `None` for the national list alone.
     #[inline]
-    pub fn select(&self, client: IpAddr, local: Option<SocketAddr>) -> Option<ProfileId> {
-        if let Some(local) = local
-            && !self.listeners.is_empty()
-            && let Ok(i) = self.listeners.binary_search_by_key(&local, |&(a, _)| a)
+    pub fn select(&self, client: IpAddr, listener: Option<ListenerId>) -> Option<ProfileId> {
+        if let Some(l) = listener
+            && let Some(&Some(id)) = self.listeners.get(usize::from(l.0))
         {
-            return Some(self.listeners[i].1);
+            return Some(id);
         }
         match client.to_canonical() {
             IpAddr::V4(a) => self.v4.find(u32::from(a)),
@@ -228,10 +242,7 @@ const NO_FINE: u32 = u32::MAX;
 /// bucket: at most 129 bytes per range.
 #[derive(Debug, Clone, Default)]
 struct V4Ranges {
-    starts: Vec<u32>,
-    /// Inclusive ends.
-    ends: Vec<u32>,
-    ids: Vec<ProfileId>,
+    ranges: Vec<V4Range>,
     /// `coarse[b]`: how many ranges start before /16 bucket `b`; 2^16 + 1
     /// entries, the last being the number of ranges.
     coarse: Box<[u32]>,
@@ -243,21 +254,31 @@ struct V4Ranges {
     fine: Vec<u32>,
 }
 
+/// One IPv4 range and its profile.
+#[derive(Debug, Clone, Copy)]
+struct V4Range {
+    start: u32,
+    /// Inclusive.
+    end: u32,
+    id: ProfileId,
+}
+
 impl V4Ranges {
     fn new(r: Ranges) -> Self {
         if r.starts.is_empty() {
             return Self::default();
         }
         // IPv4 spans fit in u32: they were made from IPv4 networks.
-        let narrow = |v: &[u128]| -> Vec<u32> {
-            v.iter()
-                .map(|&x| u32::try_from(x).unwrap_or(u32::MAX))
-                .collect()
-        };
-        let starts = narrow(&r.starts);
-        let ends = narrow(&r.ends);
+        let narrow = |x: u128| u32::try_from(x).unwrap_or(u32::MAX);
+        let ranges: Vec<V4Range> = (r.starts.iter().zip(&r.ends).zip(&r.ids))
+            .map(|((&start, &end), &id)| V4Range {
+                start: narrow(start),
+                end: narrow(end),
+                id,
+            })
+            .collect();
         // How many ranges start before `addr` (the ranges are sorted).
-        let before = |addr: u64| count(starts.partition_point(|&s| u64::from(s) < addr));
+        let before = |addr: u64| count(ranges.partition_point(|r| u64::from(r.start) < addr));
         let coarse: Box<[u32]> = (0..=1u64 << 16).map(|b| before(b << 16)).collect();
         let mut fine_at = vec![NO_FINE; 1 << 16];
         let mut fine = Vec::new();
@@ -269,9 +290,7 @@ impl V4Ranges {
             }
         }
         Self {
-            starts,
-            ends,
-            ids: r.ids,
+            ranges,
             coarse,
             fine_at: fine_at.into(),
             fine,
@@ -292,9 +311,10 @@ impl V4Ranges {
             (*self.fine.get(c)?, *self.fine.get(c + 1)?)
         };
         let (lo, hi) = (lo as usize, hi as usize);
-        let inside = self.starts.get(lo..hi)?;
-        let i = (lo + inside.partition_point(|&s| s <= addr)).checked_sub(1)?;
-        (addr <= *self.ends.get(i)?).then(|| self.ids.get(i).copied())?
+        let inside = self.ranges.get(lo..hi)?;
+        let i = (lo + inside.partition_point(|r| r.start <= addr)).checked_sub(1)?;
+        let r = self.ranges.get(i)?;
+        (addr <= r.end).then_some(r.id)
     }
 }
 

@@ -53,11 +53,11 @@ impl Default for AllowMemo {
 
 impl AllowMemo {
     /// A table for `profiles` profiles: 1024 slots (8 KiB) each, at least
-    /// [`MIN_SLOTS`], at most [`MAX_SLOTS`]; a single empty slot without
-    /// profiles.
+    /// [`MIN_SLOTS`], at most [`MAX_SLOTS`]; two slots without profiles
+    /// (never asked: no client has a profile).
     pub(super) fn new(profiles: usize) -> Self {
         let n = if profiles == 0 {
-            1
+            2
         } else {
             profiles
                 .saturating_mul(SLOTS_PER_PROFILE)
@@ -80,10 +80,8 @@ impl AllowMemo {
     #[inline]
     fn slot(&self, key: u64) -> &AtomicU64 {
         // Fibonacci hashing: consecutive entry ids and the profile id
-        // spread over the table. With one slot the shift is 64, which
-        // `checked_shr` turns into slot 0.
-        let mixed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let i = mixed.checked_shr(self.shift).unwrap_or(0);
+        // spread over the table. At least two slots: the shift is below 64.
+        let i = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift;
         // `i` is below the slot count (the top log2(slots) bits), and the
         // count is a power of two: the mask changes nothing but spares a
         // division.
@@ -136,12 +134,15 @@ mod tests {
 
     #[test]
     fn a_colliding_pair_evicts_never_aliases() {
-        // One slot: every pair collides.
+        // Two slots: pairs collide all the time.
         let memo = AllowMemo::new(0);
-        memo.remember(1, ProfileId(3));
-        memo.remember(2, ProfileId(3));
-        assert!(memo.allows(2, ProfileId(3)));
-        assert!(!memo.allows(1, ProfileId(3)), "evicted, not aliased");
+        let p = ProfileId(3);
+        let slot = |id| memo.slot(AllowMemo::key(id, p).unwrap()) as *const AtomicU64;
+        let other = (2..).find(|&id| slot(id) == slot(1)).unwrap();
+        memo.remember(1, p);
+        memo.remember(other, p);
+        assert!(memo.allows(other, p));
+        assert!(!memo.allows(1, p), "evicted, not aliased");
         // Full tables: many pairs, none answers for another.
         let memo = AllowMemo::new(1);
         for id in 1..=20_000u64 {
@@ -155,7 +156,7 @@ mod tests {
 
     #[test]
     fn sizes() {
-        assert_eq!(AllowMemo::new(0).bytes(), 8);
+        assert_eq!(AllowMemo::new(0).bytes(), 16);
         assert_eq!(AllowMemo::new(1).bytes(), MIN_SLOTS * 8);
         assert_eq!(AllowMemo::new(10).bytes(), 16_384 * 8);
         assert_eq!(AllowMemo::new(1000).bytes(), MAX_SLOTS * 8);

@@ -1,6 +1,7 @@
 //! School profiles over DNS: real `dig` from different loopback source
 //! addresses gets different answers for the same name, per profile.
 
+use std::net::SocketAddr;
 use std::path::Path;
 
 use ed25519_dalek::SigningKey;
@@ -70,9 +71,14 @@ lists = ["missing"]
 
 /// `dig -b SOURCE @ward ARGS...`: its whole output.
 pub(crate) async fn dig(w: &Ward, source: &str, args: &[&str]) -> String {
+    dig_at(w.dns, source, args).await
+}
+
+/// `dig -b SOURCE @SERVER ARGS...`: its whole output.
+async fn dig_at(server: SocketAddr, source: &str, args: &[&str]) -> String {
     let out = tokio::process::Command::new("dig")
-        .args(["-b", source, &format!("@{}", w.dns.ip())])
-        .args(["-p", &w.dns.port().to_string(), "+tries=1", "+time=5"])
+        .args(["-b", source, &format!("@{}", server.ip())])
+        .args(["-p", &server.port().to_string(), "+tries=1", "+time=5"])
         .args(args)
         .output()
         .await
@@ -90,6 +96,13 @@ pub(crate) fn have_dig() -> bool {
 }
 
 fn start(dir: &Path, up: &TestUpstream) -> Ward {
+    write_files(dir);
+    let cfg = format!("{}{PROFILES}", config(&[up.addr], "", ""));
+    Ward::start(dir, &cfg, true)
+}
+
+/// The national list, the extra lists and the allow file of [`PROFILES`].
+fn write_files(dir: &Path) {
     write_list(dir, &key(), 1, TEST_LIST);
     write_age_list(dir);
     std::fs::write(
@@ -99,8 +112,6 @@ fn start(dir: &Path, up: &TestUpstream) -> Ward {
     .unwrap();
     // blocked.test is on the national list: allow cannot unblock it.
     std::fs::write(dir.join("allow.txt"), "blocked.test\n=ok.games.test\n").unwrap();
-    let cfg = format!("{}{PROFILES}", config(&[up.addr], "", ""));
-    Ward::start(dir, &cfg, true)
 }
 
 fn allowed(text: &str) -> bool {
@@ -352,6 +363,70 @@ async fn the_block_page_knows_the_reader_by_address() {
             "WARD_REQUIRE_CHROMIUM=1 but chromium is not installed"
         );
         eprintln!("SKIPPED (Chromium part): chromium not installed");
+    }
+    up.stop().await;
+}
+
+#[tokio::test]
+async fn a_listen_address_selects_its_profile_before_the_client_network() {
+    if !have_dig() {
+        return;
+    }
+    let up = TestUpstream::start_wildcard().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path());
+    // Two listen addresses; the second is the school's own, selected by a
+    // profile with no client networks at all.
+    let base = config(&[up.addr], "", "");
+    let two = r#"listen = ["127.0.0.1:0", "127.0.0.5:0"]"#;
+    let cfg = base.replacen(r#"listen = ["127.0.0.1:0"]"#, two, 1);
+    assert!(cfg.contains(two), "{cfg}");
+    let cfg = format!(
+        r#"{cfg}{PROFILES}
+[[profile]]
+name = "school-port"
+listen = ["127.0.0.5:0"]
+age = 10
+lists = ["school"]
+"#
+    );
+    let w = Ward::start(dir.path(), &cfg, false);
+    let logs = w.logs();
+    let udp: Vec<SocketAddr> = logs
+        .match_indices("listening for UDP on ")
+        .filter_map(|(at, marker)| {
+            let rest = &logs[at + marker.len()..];
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            rest[..end].parse().ok()
+        })
+        .collect();
+    let national = udp
+        .iter()
+        .copied()
+        .find(|a| a.ip().to_string() == "127.0.0.1");
+    let school = udp
+        .iter()
+        .copied()
+        .find(|a| a.ip().to_string() == "127.0.0.5");
+    let (Some(national), Some(school)) = (national, school) else {
+        panic!("two UDP listeners expected:\n{logs}");
+    };
+    for transport in ["+notcp", "+tcp"] {
+        // The same client, the same name: the school's address applies the
+        // profile's list (EDE 17)...
+        let text = dig_at(school, "127.0.0.1", &["games.test", "A", transport]).await;
+        assert!(filtered(&text, "school", "games"), "{transport}: {text}");
+        // ...the other gives the national list alone.
+        let text = dig_at(national, "127.0.0.1", &["games.test", "A", transport]).await;
+        assert!(allowed(&text), "{transport}: {text}");
+        // The listener wins over the client's own profile (secondary does
+        // not use the school list), and the national list still blocks.
+        let text = dig_at(school, "127.0.0.3", &["games.test", "A", transport]).await;
+        assert!(filtered(&text, "school", "games"), "{transport}: {text}");
+        let text = dig_at(national, "127.0.0.3", &["games.test", "A", transport]).await;
+        assert!(allowed(&text), "{transport}: {text}");
+        let text = dig_at(school, "127.0.0.1", &["www.blocked.test", "A", transport]).await;
+        assert!(censored(&text), "{transport}: {text}");
     }
     up.stop().await;
 }

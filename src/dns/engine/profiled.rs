@@ -28,7 +28,9 @@ use crate::dns::query::Query;
 use crate::dns::wire::{Header, RCODE_SERVFAIL};
 use crate::domain::NameKey;
 use crate::instrument::HotCounter;
-use crate::policy::{self, Block, Category, ListRef, Profile, ProfileId, Unloaded, Verdict};
+use crate::policy::{
+    self, Block, Category, ListRef, ListenerId, Profile, ProfileId, Unloaded, Verdict,
+};
 use crate::profiles::{NATIONAL_LIST_NAME, ProfileStore, Profiles};
 use crate::store::Active;
 
@@ -86,11 +88,16 @@ impl Selected<'_> {
     }
 }
 
-/// The client's profile among `profiles`.
+/// The profile among `profiles` of a query from `client` that arrived on
+/// `listener`.
 #[inline]
-pub(super) fn select(profiles: Option<&Arc<Profiles>>, client: IpAddr) -> Option<Selected<'_>> {
+pub(super) fn select(
+    profiles: Option<&Arc<Profiles>>,
+    client: IpAddr,
+    listener: ListenerId,
+) -> Option<Selected<'_>> {
     let all = profiles?;
-    let (id, profile) = all.select_id(client)?;
+    let (id, profile) = all.select_on(client, Some(listener))?;
     Some(Selected { all, id, profile })
 }
 
@@ -377,7 +384,7 @@ impl Engine {
     ) -> Option<QueryResult> {
         let store = self.profiles.as_ref()?;
         let all = store.load();
-        let (id, profile) = all.select_id(p.client)?;
+        let (id, profile) = all.select_on(p.client, Some(p.listener))?;
         let names = std::iter::once(p.key.as_bytes()).chain(chain.iter().map(NameKey::as_bytes));
         let said = says(profile, names)?;
         self.log_said(p.client, &all, &p.key, p.qtype, said);
