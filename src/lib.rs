@@ -68,6 +68,7 @@ pub mod process;
 pub mod profiles;
 pub mod readers;
 pub mod report;
+pub mod rpz;
 pub mod serve;
 pub mod sni;
 pub mod spelling;

@@ -35,6 +35,7 @@ mod profile;
 mod profile_tests;
 pub mod registry;
 mod report;
+mod rpz;
 #[cfg(test)]
 mod tests;
 pub mod web;
@@ -46,6 +47,7 @@ pub use self::error::*;
 pub use self::limits::*;
 pub use self::list::*;
 pub use self::process::*;
+pub use self::rpz::*;
 
 pub use self::web::{BlockPageSettings, InterceptMode, InterceptSettings, OnUnparsable, RelayMode};
 
@@ -94,6 +96,10 @@ pub struct Config {
     /// list (none by default: every client gets the national list alone).
     #[serde(rename = "profile", skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<ProfileSettings>,
+    /// `[rpz]`: the national list as a zone for other resolvers; `None`:
+    /// off. Written last: it holds the `[[rpz.tsig]]` sub-tables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpz: Option<RpzSettings>,
 }
 
 /// The text of a TOML file, or the one error that it cannot be read.
@@ -170,6 +176,7 @@ impl Config {
             report: None,
             lists: Vec::new(),
             profiles: Vec::new(),
+            rpz: None,
         }
     }
 
@@ -244,6 +251,10 @@ impl Config {
         let list = ListSettings::extract(root.table("list"));
         let (lists, list_names) = lists::extract(&mut root);
         let profiles = profile::extract(&mut root, &list_names, &dns.listen);
+        let rpz = root
+            .has("rpz")
+            .then(|| RpzSettings::extract(root.table("rpz")))
+            .flatten();
         Self {
             report: ReportSettings::extract(root.table("report"), &list),
             dns,
@@ -259,6 +270,7 @@ impl Config {
             blockpage,
             lists,
             profiles,
+            rpz,
         }
     }
 }

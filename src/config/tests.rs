@@ -65,6 +65,7 @@ fn default_file_config() -> Config {
         report: None,
         lists: Vec::new(),
         profiles: Vec::new(),
+        rpz: None,
     }
 }
 
@@ -242,6 +243,7 @@ fn round_trip_through_to_toml() {
         report: None,
         lists: Vec::new(),
         profiles: Vec::new(),
+        rpz: None,
     };
     let tproxy = Config {
         process: ProcessSettings::default(),

@@ -14,6 +14,10 @@
 //! which list it holds. Where a name has both an exact and a subtree rule,
 //! the owner name takes the exact rule's action, as ward's own lookup
 //! does; RPZ, like ward, prefers the longest match among wildcards.
+//!
+//! [`RpzZone`] walks the zone as records; the text export writes them as
+//! zone-file lines and the feed (`crate::rpz`) encodes the same records
+//! for AXFR, so both carry exactly the same zone.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -143,121 +147,252 @@ fn for_each_name(
     Ok(())
 }
 
+/// Where a zone record sits, relative to the zone's apex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner<'a> {
+    /// The zone's own name (`@`).
+    Apex,
+    /// A listed name under the zone; `wildcard`: `*.` before it.
+    Name { name: &'a str, wildcard: bool },
+}
+
+/// The data of one zone record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rdata<'a> {
+    /// `SOA localhost. hostmaster.localhost. SERIAL 3600 600 604800 MINIMUM`.
+    Soa {
+        serial: u32,
+        minimum: u32,
+    },
+    /// `NS localhost.`
+    Ns,
+    /// The apex TXT: its character strings.
+    Txt(&'a [String]),
+    /// `CNAME .` (NXDOMAIN).
+    CnameRoot,
+    /// `CNAME *.` (NODATA).
+    CnameWildcard,
+    A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
+}
+
+/// The SOA's fixed timers: refresh, retry, expire (seconds).
+pub const SOA_TIMERS: [u32; 3] = [3600, 600, 604800];
+/// The SOA's primary server and mailbox, as names.
+pub const SOA_MNAME: &str = "localhost.";
+pub const SOA_RNAME: &str = "hostmaster.localhost.";
+
+/// One record of a zone; every record has the zone's TTL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub owner: Owner<'a>,
+    pub rdata: Rdata<'a>,
+}
+
+/// A list checked against the options, ready to be walked as a zone.
+#[derive(Debug)]
+pub struct RpzZone<'a> {
+    list: &'a ListArtifact,
+    opts: &'a RpzOptions,
+    serial: u32,
+    action_of: Vec<Action>,
+    txt: Vec<String>,
+}
+
+impl<'a> RpzZone<'a> {
+    /// Checks that `list` can be written as a zone with `opts`: its
+    /// serial fits 32 bits, every category named exists, redirects have
+    /// an address.
+    pub fn new(list: &'a ListArtifact, opts: &'a RpzOptions) -> Result<Self, ExportError> {
+        let serial =
+            u32::try_from(list.serial()).map_err(|_| ExportError::Serial(list.serial()))?;
+        let categories = &list.manifest().categories;
+        let known = || {
+            categories
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some(unknown) = opts
+            .actions
+            .keys()
+            .find(|name| !categories.iter().any(|c| &c.name == *name))
+        {
+            return Err(ExportError::UnknownCategory(unknown.clone(), known()));
+        }
+        let action_of: Vec<Action> = categories
+            .iter()
+            .map(|c| {
+                opts.actions
+                    .get(&c.name)
+                    .copied()
+                    .unwrap_or(opts.default_action)
+            })
+            .collect();
+        let redirected: Vec<&str> = categories
+            .iter()
+            .zip(&action_of)
+            .filter(|(c, a)| **a == Action::Redirect && !c.confidential && c.entries > 0)
+            .map(|(c, _)| c.name.as_str())
+            .collect();
+        if !redirected.is_empty() && opts.sinkhole_ipv4.is_empty() && opts.sinkhole_ipv6.is_empty()
+        {
+            return Err(ExportError::NoSinkhole(redirected.join(", ")));
+        }
+        let mut txt = vec![
+            format!("list={}", list.list_id()),
+            format!("serial={}", list.serial()),
+            format!("sha256={}", hex::encode(list.sha256())),
+        ];
+        let confidential = confidential_rules(list);
+        if confidential > 0 {
+            txt.push(format!(
+                "confidential-omitted={confidential}: rules of confidential categories are hashed and cannot be exported"
+            ));
+        }
+        Ok(Self {
+            list,
+            opts,
+            serial,
+            action_of,
+            txt,
+        })
+    }
+
+    /// The zone's SOA serial: the list serial.
+    pub fn serial(&self) -> u32 {
+        self.serial
+    }
+
+    /// The SOA record (first and last of a zone transfer).
+    pub fn soa(&self) -> Record<'static> {
+        Record {
+            owner: Owner::Apex,
+            rdata: Rdata::Soa {
+                serial: self.serial,
+                minimum: self.opts.ttl,
+            },
+        }
+    }
+
+    /// Calls `f` with every record of the zone in order: the SOA, the NS,
+    /// the apex TXT, then each listed name's records. Stops at the first
+    /// error `f` returns.
+    pub fn for_each_record(
+        &self,
+        mut f: impl FnMut(Record<'_>) -> io::Result<()>,
+    ) -> Result<ExportStats, ExportError> {
+        let opts = self.opts;
+        let zone = opts.zone.trim_end_matches('.');
+        let mut stats = ExportStats {
+            confidential: confidential_rules(self.list),
+            ..ExportStats::default()
+        };
+        f(self.soa())?;
+        f(Record {
+            owner: Owner::Apex,
+            rdata: Rdata::Ns,
+        })?;
+        f(Record {
+            owner: Owner::Apex,
+            rdata: Rdata::Txt(&self.txt),
+        })?;
+        // The longest name that fits under the zone, with room for `*.`.
+        let room = MAX_NAME_TEXT.saturating_sub(zone.len() + 1);
+        let action = |c: u16| {
+            self.action_of
+                .get(usize::from(c))
+                .copied()
+                .unwrap_or(opts.default_action)
+        };
+        for_each_name(self.list, |name, exact, subtree| {
+            let rules = u64::from(exact.is_some()) + u64::from(subtree.is_some());
+            let wildcard = subtree.is_some();
+            if name.len() + if wildcard { 2 } else { 0 } > room {
+                stats.too_long += rules;
+                return Ok(());
+            }
+            stats.rules += rules;
+            if let Some(c) = exact.or(subtree) {
+                action_records(name, false, action(c), opts, &mut f)?;
+            }
+            if let Some(c) = subtree {
+                action_records(name, true, action(c), opts, &mut f)?;
+            }
+            Ok(())
+        })?;
+        Ok(stats)
+    }
+}
+
+/// The records of one owner name for `action`.
+fn action_records(
+    name: &str,
+    wildcard: bool,
+    action: Action,
+    opts: &RpzOptions,
+    f: &mut impl FnMut(Record<'_>) -> io::Result<()>,
+) -> io::Result<()> {
+    let owner = Owner::Name { name, wildcard };
+    let mut record = |rdata| f(Record { owner, rdata });
+    match action {
+        Action::Nxdomain => record(Rdata::CnameRoot),
+        Action::Nodata => record(Rdata::CnameWildcard),
+        Action::Redirect => {
+            for a in &opts.sinkhole_ipv4 {
+                record(Rdata::A(*a))?;
+            }
+            for a in &opts.sinkhole_ipv6 {
+                record(Rdata::Aaaa(*a))?;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Writes `list` as a Response Policy Zone.
 pub fn write_rpz(
     list: &ListArtifact,
     opts: &RpzOptions,
     out: &mut dyn Write,
 ) -> Result<ExportStats, ExportError> {
-    let serial = u32::try_from(list.serial()).map_err(|_| ExportError::Serial(list.serial()))?;
-    let categories = &list.manifest().categories;
-    let known = || {
-        categories
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if let Some(unknown) = opts
-        .actions
-        .keys()
-        .find(|name| !categories.iter().any(|c| &c.name == *name))
-    {
-        return Err(ExportError::UnknownCategory(unknown.clone(), known()));
-    }
-    let action_of: Vec<Action> = categories
-        .iter()
-        .map(|c| {
-            opts.actions
-                .get(&c.name)
-                .copied()
-                .unwrap_or(opts.default_action)
-        })
-        .collect();
-    let redirected: Vec<&str> = categories
-        .iter()
-        .zip(&action_of)
-        .filter(|(c, a)| **a == Action::Redirect && !c.confidential && c.entries > 0)
-        .map(|(c, _)| c.name.as_str())
-        .collect();
-    if !redirected.is_empty() && opts.sinkhole_ipv4.is_empty() && opts.sinkhole_ipv6.is_empty() {
-        return Err(ExportError::NoSinkhole(redirected.join(", ")));
-    }
-    let zone = opts.zone.trim_end_matches('.');
-    let ttl = opts.ttl;
-    let mut stats = ExportStats {
-        confidential: confidential_rules(list),
-        ..ExportStats::default()
-    };
+    let zone = RpzZone::new(list, opts)?;
     writeln!(out, "; ward list export --format rpz: {}", summary(list))?;
-    writeln!(out, "$ORIGIN {zone}.")?;
-    writeln!(out, "$TTL {ttl}")?;
-    writeln!(
-        out,
-        "@ SOA localhost. hostmaster.localhost. {serial} 3600 600 604800 {ttl}"
-    )?;
-    writeln!(out, "@ NS localhost.")?;
-    write!(
-        out,
-        "@ TXT \"list={}\" \"serial={}\" \"sha256={}\"",
-        list.list_id(),
-        list.serial(),
-        hex::encode(list.sha256())
-    )?;
-    if stats.confidential > 0 {
-        write!(
-            out,
-            " \"confidential-omitted={}: rules of confidential categories are hashed and cannot be exported\"",
-            stats.confidential
-        )?;
-    }
-    writeln!(out)?;
-    // The longest name that fits under the zone, with room for `*.`.
-    let room = MAX_NAME_TEXT.saturating_sub(zone.len() + 1);
-    let action = |c: u16| {
-        action_of
-            .get(usize::from(c))
-            .copied()
-            .unwrap_or(opts.default_action)
-    };
-    for_each_name(list, |name, exact, subtree| {
-        let rules = u64::from(exact.is_some()) + u64::from(subtree.is_some());
-        let wildcard = subtree.is_some();
-        if name.len() + if wildcard { 2 } else { 0 } > room {
-            stats.too_long += rules;
-            return Ok(());
-        }
-        stats.rules += rules;
-        let owner = escape(name);
-        if let Some(c) = exact.or(subtree) {
-            write_action(out, &owner, action(c), opts)?;
-        }
-        if let Some(c) = subtree {
-            write_action(out, &format!("*.{owner}"), action(c), opts)?;
-        }
-        Ok(())
-    })?;
-    Ok(stats)
+    writeln!(out, "$ORIGIN {}.", opts.zone.trim_end_matches('.'))?;
+    writeln!(out, "$TTL {}", opts.ttl)?;
+    zone.for_each_record(|record| write_record(out, record))
 }
 
-fn write_action(
-    out: &mut dyn Write,
-    owner: &str,
-    action: Action,
-    opts: &RpzOptions,
-) -> io::Result<()> {
-    match action {
-        Action::Nxdomain => writeln!(out, "{owner} CNAME ."),
-        Action::Nodata => writeln!(out, "{owner} CNAME *."),
-        Action::Redirect => {
-            for a in &opts.sinkhole_ipv4 {
-                writeln!(out, "{owner} A {a}")?;
-            }
-            for a in &opts.sinkhole_ipv6 {
-                writeln!(out, "{owner} AAAA {a}")?;
-            }
-            Ok(())
+/// One record as a zone-file line.
+fn write_record(out: &mut dyn Write, record: Record<'_>) -> io::Result<()> {
+    match record.owner {
+        Owner::Apex => write!(out, "@")?,
+        Owner::Name { name, wildcard } => {
+            let star = if wildcard { "*." } else { "" };
+            write!(out, "{star}{}", escape(name))?;
         }
+    }
+    match record.rdata {
+        Rdata::Soa { serial, minimum } => {
+            let [refresh, retry, expire] = SOA_TIMERS;
+            writeln!(
+                out,
+                " SOA {SOA_MNAME} {SOA_RNAME} {serial} {refresh} {retry} {expire} {minimum}"
+            )
+        }
+        Rdata::Ns => writeln!(out, " NS {SOA_MNAME}"),
+        Rdata::Txt(strings) => {
+            write!(out, " TXT")?;
+            for s in strings {
+                write!(out, " \"{s}\"")?;
+            }
+            writeln!(out)
+        }
+        Rdata::CnameRoot => writeln!(out, " CNAME ."),
+        Rdata::CnameWildcard => writeln!(out, " CNAME *."),
+        Rdata::A(a) => writeln!(out, " A {a}"),
+        Rdata::Aaaa(a) => writeln!(out, " AAAA {a}"),
     }
 }
 

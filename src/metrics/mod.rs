@@ -41,6 +41,7 @@ use prometheus_client::registry::Registry;
 
 use crate::blockpage::PageViews;
 use crate::dns::DnsMetrics;
+use crate::rpz::metrics::RpzMetrics;
 use crate::sni::WebMetrics;
 use crate::update::ListMetrics;
 
@@ -48,6 +49,7 @@ mod dns;
 mod limits;
 mod list;
 mod report;
+mod rpz;
 mod web;
 
 pub use self::limits::Listener;
@@ -139,6 +141,11 @@ pub const RATE_LIMITED_TOTAL: &str = "ward_rate_limited_total";
 /// `admin`) and reason (`client_cap`, `full`, `evicted`, `idle`,
 /// `write_timeout`, `lifetime`).
 pub const CONNECTIONS_CLOSED_TOTAL: &str = "ward_connections_closed_total";
+/// Queries to the `[rpz]` feed, by kind (`axfr`, `ixfr`, `soa`) and
+/// result.
+pub const RPZ_TRANSFERS_TOTAL: &str = "ward_rpz_transfers_total";
+/// Serial of the zone the `[rpz]` feed serves.
+pub const RPZ_SERIAL: &str = "ward_rpz_serial";
 /// Always 1; the `version` label carries the build's version.
 pub const BUILD_INFO: &str = "ward_build_info";
 
@@ -169,6 +176,7 @@ pub struct Metrics {
     ready: Gauge,
     /// The compliance reporter's metrics (`metrics/report.rs`).
     report: report::ReportMetrics,
+    rpz: Arc<RpzMetrics>,
 }
 
 impl fmt::Debug for Metrics {
@@ -200,6 +208,7 @@ impl Metrics {
         let mut dns = dns::register(&mut r);
         let list = list::register(&mut r);
         let web = web::register(&mut r);
+        let rpz = rpz::register(&mut r);
         let limits = limits::LimitMetrics::register(&mut r);
         // The DNS side counts into the limits' families too: its rows of
         // the series pre-created there.
@@ -236,6 +245,7 @@ impl Metrics {
             limits,
             ready,
             report,
+            rpz: Arc::new(rpz),
         }
     }
 
@@ -258,6 +268,11 @@ impl Metrics {
     /// The updater's handles.
     pub fn list(&self) -> &Arc<ListMetrics> {
         &self.list
+    }
+
+    /// The RPZ feed's handles.
+    pub fn rpz(&self) -> &Arc<RpzMetrics> {
+        &self.rpz
     }
 
     /// Publishes readiness.

@@ -3,7 +3,8 @@
 //! Start-up, in this order (STYLE §11):
 //!
 //! 1. the configuration is already loaded and validated (CLI);
-//! 2. bind every DNS socket and the admin listener;
+//! 2. bind every DNS socket, the admin listener, the web listeners and
+//!    the `[rpz]` feed;
 //! 3. load and verify the list from disk (with `list.url`: the
 //!    last-known-good list in `state_dir`, else the `list.file` seed, else
 //!    one poll of the endpoint); with none, follow `list.require_list`
@@ -39,6 +40,7 @@ use crate::keys::DEMO_KEY_ID;
 use crate::metrics::Metrics;
 use crate::profiles::ProfileStore;
 use crate::report::Reporter;
+use crate::rpz::FeedSockets;
 use crate::store::ListStore;
 use crate::update::extra::profile_store;
 use crate::update::source::{log_list, publish_list};
@@ -60,6 +62,12 @@ pub enum ServeError {
     BindDns(#[source] std::io::Error),
     #[error("cannot bind the admin listener on {addr}")]
     BindAdmin {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot bind the RPZ feed on {addr}")]
+    BindRpz {
         addr: std::net::SocketAddr,
         #[source]
         source: std::io::Error,
@@ -144,6 +152,8 @@ struct Sockets {
     dns: Listeners,
     admin: Option<TcpListener>,
     web: WebListeners,
+    /// `[rpz]`: the feed's TCP and UDP sockets.
+    rpz: Option<FeedSockets>,
 }
 
 impl Sockets {
@@ -162,7 +172,20 @@ impl Sockets {
             None => None,
         };
         let web = WebListeners::bind(config)?;
-        Ok(Self { dns, admin, web })
+        let rpz = match &config.rpz {
+            Some(settings) => Some(
+                FeedSockets::bind(settings)
+                    .await
+                    .map_err(|(addr, source)| ServeError::BindRpz { addr, source })?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            dns,
+            admin,
+            web,
+            rpz,
+        })
     }
 
     /// Switches to `[process] user` (or warns about running as root), then

@@ -15,6 +15,7 @@ use crate::dns::limit::Limiter;
 use crate::dns::{Engine, Listeners, Server, TcpLimits};
 use crate::process::Notifier;
 use crate::report::Reporter;
+use crate::rpz::Feed;
 use crate::update::ListSource;
 use crate::update::watch::FileWatch;
 
@@ -80,6 +81,14 @@ impl Services {
             shutdown,
             &mut background,
         )?;
+        if let (Some(settings), Some(feed_sockets)) = (&config.rpz, sockets.rpz) {
+            let feed = Feed::new(
+                settings,
+                Arc::clone(&node.store),
+                Arc::clone(node.metrics.rpz()),
+            );
+            Arc::new(feed).spawn(feed_sockets, shutdown, &mut background);
+        }
         if let Some(updater) = source.updater() {
             background.spawn(Arc::clone(updater).run(shutdown.clone()));
         }

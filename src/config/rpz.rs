@@ -1,0 +1,295 @@
+//! `[rpz]`: the feed of the national list as a Response Policy Zone, for
+//! resolvers that are not ward (BIND, Unbound, PowerDNS Recursor, Knot
+//! Resolver): AXFR over TCP, an SOA answer over UDP and TCP, TSIG keys
+//! and an address ACL.
+//!
+//! The TSIG secrets are read here, once, from their `secret_file`s
+//! (base64, as `tsig-keygen` prints them). `notify`, `https_listen`,
+//! `cert` and `key` are keys of the feed not built yet: they are refused,
+//! so that no one believes they are in effect.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use ipnet::IpNet;
+use serde::Serialize;
+
+use super::extract::{self, Got, Invalid, Table};
+use crate::domain::DomainName;
+use crate::spelling;
+
+/// The one TSIG algorithm accepted (RFC 8945's mandatory one).
+pub const TSIG_HMAC_SHA256: &str = "hmac-sha256";
+
+/// Shortest secret accepted, bytes: RFC 8945 §6 asks for keys no shorter
+/// than the hash's output, but 16 random bytes already cannot be guessed.
+pub const MIN_TSIG_SECRET: usize = 16;
+
+/// `[rpz]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RpzSettings {
+    /// TCP (and UDP, for SOA queries) addresses of the feed.
+    #[serde(serialize_with = "spelling::displays")]
+    pub listen: Vec<SocketAddr>,
+    /// The zone's name, lower case, with its trailing dot (`child.rpz.`).
+    pub zone: String,
+    /// The networks allowed to query the feed; others get REFUSED.
+    #[serde(serialize_with = "spelling::displays")]
+    pub allow_transfer: Vec<IpNet>,
+    /// `[[rpz.tsig]]`: with any, every query must be signed by one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tsig: Vec<TsigKeySettings>,
+}
+
+/// `[[rpz.tsig]]`: one key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TsigKeySettings {
+    /// The key's name, lower case, with its trailing dot.
+    pub name: String,
+    /// Always [`TSIG_HMAC_SHA256`] for now.
+    pub algorithm: String,
+    #[serde(serialize_with = "spelling::path")]
+    pub secret_file: PathBuf,
+    /// The secret, read from `secret_file`.
+    #[serde(skip)]
+    pub secret: TsigSecret,
+}
+
+/// A TSIG secret; its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TsigSecret(pub Vec<u8>);
+
+impl fmt::Debug for TsigSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TsigSecret({} bytes)", self.0.len())
+    }
+}
+
+impl RpzSettings {
+    /// Reads `[rpz]`; `None` when a required key is missing or refused
+    /// (the error is recorded).
+    pub(super) fn extract(mut t: Table<'_, '_>) -> Option<Self> {
+        for (key, what) in [
+            ("notify", "NOTIFY to secondaries"),
+            ("https_listen", "the zone over HTTPS"),
+            ("cert", "the zone over HTTPS"),
+            ("key", "the zone over HTTPS"),
+        ] {
+            if t.has(key) {
+                let _ = t.get(key, |_| Ok(()));
+                t.error(
+                    key,
+                    format!(
+                        "not supported yet: {what}; secondaries poll the SOA (refresh 3600 s) and transfer over AXFR"
+                    ),
+                );
+            }
+        }
+        let listen = match t.list("listen", extract::socket_addr) {
+            Got::Ok(l) if !l.is_empty() => Some(l),
+            Got::Bad => None,
+            Got::Missing | Got::Ok(_) => {
+                t.error(
+                    "listen",
+                    "required: the IP:PORT addresses to serve the zone on (TCP for transfers, UDP for SOA queries)",
+                );
+                None
+            }
+        };
+        let zone = match t.get("zone", zone_name) {
+            Got::Missing => {
+                t.error("zone", "required: the zone's name, e.g. \"child.rpz.\"");
+                None
+            }
+            got => got.ok(),
+        };
+        let allow_transfer = match t.list("allow_transfer", extract::ip_net) {
+            Got::Missing => {
+                t.error(
+                    "allow_transfer",
+                    "required: the networks of the secondaries (CIDRs or addresses); write [\"0.0.0.0/0\", \"::/0\"] to allow every address",
+                );
+                None
+            }
+            got => got.ok(),
+        };
+        let mut names: Vec<String> = Vec::new();
+        let tsig = t
+            .tables("tsig", |t| tsig_key(t, &mut names))
+            .ok()
+            .unwrap_or_default();
+        Some(Self {
+            listen: listen?,
+            zone: zone?,
+            allow_transfer: allow_transfer?,
+            tsig,
+        })
+    }
+}
+
+/// A domain name in lower case with its trailing dot.
+fn dns_name(value: &toml::de::DeValue<'_>, what: &str) -> Result<String, Invalid> {
+    let text = extract::string(value)?;
+    let name =
+        DomainName::parse(text).map_err(|e| Invalid(format!("invalid {what} {text:?}: {e}")))?;
+    Ok(format!("{}.", name.as_str().to_ascii_lowercase()))
+}
+
+fn zone_name(value: &toml::de::DeValue<'_>) -> Result<String, Invalid> {
+    dns_name(value, "zone name")
+}
+
+/// One `[[rpz.tsig]]` entry; `names` are the key names seen so far.
+fn tsig_key(mut t: Table<'_, '_>, names: &mut Vec<String>) -> Option<TsigKeySettings> {
+    let name = match t.get("name", |v| dns_name(v, "key name")) {
+        Got::Missing => {
+            t.error(
+                "name",
+                "required: the key's name, as the secondaries spell it (e.g. \"ward-feed.\")",
+            );
+            None
+        }
+        Got::Ok(name) if names.contains(&name) => {
+            t.error("name", format!("key {name:?} is given twice"));
+            None
+        }
+        got => got.ok(),
+    };
+    if let Some(name) = &name {
+        names.push(name.clone());
+    }
+    let algorithm = match t.get("algorithm", algorithm) {
+        Got::Missing => Some(TSIG_HMAC_SHA256.to_owned()),
+        got => got.ok(),
+    };
+    let secret_file = match t.get("secret_file", extract::path) {
+        Got::Missing => {
+            t.error(
+                "secret_file",
+                "required: the file holding the key's secret in base64",
+            );
+            None
+        }
+        got => got.ok(),
+    };
+    let secret = match &secret_file {
+        Some(path) => match read_secret(path) {
+            Ok(secret) => Some(secret),
+            Err(message) => {
+                t.error("secret_file", message);
+                None
+            }
+        },
+        None => None,
+    };
+    Some(TsigKeySettings {
+        name: name?,
+        algorithm: algorithm?,
+        secret_file: secret_file?,
+        secret: secret?,
+    })
+}
+
+fn algorithm(value: &toml::de::DeValue<'_>) -> Result<String, Invalid> {
+    let text = extract::string(value)?;
+    let lower = text.trim_end_matches('.').to_ascii_lowercase();
+    if lower == TSIG_HMAC_SHA256 {
+        Ok(lower)
+    } else {
+        Err(Invalid(format!(
+            "algorithm {text:?} is not supported; only \"{TSIG_HMAC_SHA256}\" is"
+        )))
+    }
+}
+
+/// The base64 secret in `path` (surrounding whitespace ignored).
+fn read_secret(path: &Path) -> Result<TsigSecret, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| {
+            format!(
+                "{}: not a base64 secret ({e}); write the secret alone, as `tsig-keygen` prints it",
+                path.display()
+            )
+        })?;
+    if secret.len() < MIN_TSIG_SECRET {
+        return Err(format!(
+            "{}: the secret is {} bytes; use at least {MIN_TSIG_SECRET} random bytes (32 is usual for hmac-sha256)",
+            path.display(),
+            secret.len()
+        ));
+    }
+    Ok(TsigSecret(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+
+    const DEMO_PUB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.pub");
+    const DEMO_WARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.ward");
+
+    fn parse(rpz: &str) -> Result<Config, String> {
+        let text = format!(
+            "[dns]\nupstreams = [\"192.0.2.53\"]\n[list]\nfile = \"{DEMO_WARD}\"\ntrusted_keys = [\"{DEMO_PUB}\"]\n{rpz}"
+        );
+        Config::parse_with(&text, "t.toml", || None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_feed_with_keys_reads_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("k.secret");
+        std::fs::write(&secret, "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n").unwrap();
+        let config = parse(&format!(
+            "[rpz]\nlisten = [\"127.0.0.1:5300\", \"[::1]:5300\"]\nzone = \"Child.RPZ\"\nallow_transfer = [\"10.0.0.0/8\", \"192.0.2.7\"]\n[[rpz.tsig]]\nname = \"Feed-Key\"\nalgorithm = \"hmac-sha256\"\nsecret_file = \"{}\"\n",
+            secret.display()
+        ))
+        .unwrap();
+        let rpz = config.rpz.as_ref().unwrap();
+        assert_eq!(rpz.zone, "child.rpz.");
+        assert_eq!(rpz.tsig[0].name, "feed-key.");
+        assert_eq!(rpz.tsig[0].secret.0, b"0123456789abcdef0123456789abcdef");
+        assert!(!format!("{rpz:?}").contains("0123456789"));
+        let text = config.to_toml();
+        assert!(text.contains("[[rpz.tsig]]"), "{text}");
+        let back = Config::parse_with(&text, "round-trip", || None).unwrap();
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn every_problem_at_once_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let short = dir.path().join("short");
+        std::fs::write(&short, "c2hvcnQ=").unwrap();
+        let err = parse(&format!(
+            "[rpz]\nlisten = [\"127.0.0.1\"]\nnotify = [\"192.0.2.1:53\"]\nhttps_listen = [\"0.0.0.0:443\"]\n[[rpz.tsig]]\nname = \"k\"\nalgorithm = \"hmac-md5\"\nsecret_file = \"{}\"\n[[rpz.tsig]]\nname = \"k.\"\nsecret_file = \"/nonexistent/k\"\n",
+            short.display()
+        ))
+        .unwrap_err();
+        let lines: Vec<&str> = err.lines().collect();
+        let expect = [
+            "t.toml:6: rpz.zone: required: the zone's name",
+            "t.toml:6: rpz.allow_transfer: required: the networks of the secondaries",
+            "t.toml:7: rpz.listen[0]: invalid address \"127.0.0.1\"",
+            "t.toml:8: rpz.notify: not supported yet: NOTIFY to secondaries",
+            "t.toml:9: rpz.https_listen: not supported yet: the zone over HTTPS",
+            "t.toml:12: rpz.tsig[0].algorithm: algorithm \"hmac-md5\" is not supported; only \"hmac-sha256\" is",
+            "t.toml:13: rpz.tsig[0].secret_file: ",
+            "t.toml:15: rpz.tsig[1].name: key \"k.\" is given twice",
+            "t.toml:16: rpz.tsig[1].secret_file: cannot read /nonexistent/k",
+        ];
+        assert_eq!(lines.len(), expect.len(), "{err}");
+        for want in expect {
+            assert!(
+                lines.iter().any(|l| l.starts_with(want)),
+                "no {want:?} in:\n{err}"
+            );
+        }
+        assert!(err.contains("the secret is 5 bytes"), "{err}");
+    }
+}
