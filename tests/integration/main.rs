@@ -11,6 +11,7 @@ mod probe;
 mod process;
 mod report;
 mod rpz;
+mod rpz_feed;
 mod school_reports;
 mod schools;
 mod serve;
