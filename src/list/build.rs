@@ -8,7 +8,7 @@
 //! is signed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::BufRead;
+use std::io::{self, BufRead};
 
 use ed25519_dalek::{Signer, SigningKey};
 use sha2::{Digest, Sha256};
@@ -19,7 +19,9 @@ use super::format::{
     MAX_MANIFEST_LEN, Manifest, PayloadInfo, RuleKind, RuleValue, Section,
 };
 use super::hashed::{self, NameHash, SuffixHasher};
-use super::source::{LineError, SourceError, parse_line};
+use super::import::{self, Event, MAX_LINE_LEN, Parser};
+use super::source::{LineError, SourceError, is_category, parse_line};
+use crate::domain::DomainName;
 use crate::keys::KeyId;
 
 /// What the signed manifest says about the list, beyond its rules.
@@ -34,6 +36,20 @@ pub struct BuildOptions {
     /// The youngest age for which a category is acceptable, by category
     /// name (`--min-age CATEGORY=AGE`), recorded in the manifest.
     pub min_age: BTreeMap<String, u8>,
+}
+
+/// How to read a source in another format ([`Compiler::import`]).
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub format: import::Format,
+    /// The category of every rule: these formats have no column for it.
+    pub category: String,
+    /// RPZ: the zone's name, where the file does not say it.
+    pub zone: Option<DomainName>,
+    /// Leave out lines the format allows but a ward list cannot say
+    /// ([`LineError::Unsupported`]), instead of failing the build; they
+    /// are returned, to be reported as warnings.
+    pub skip_unsupported: bool,
 }
 
 /// The oldest age a category can be rated for: school pupils and
@@ -56,6 +72,8 @@ pub enum BuildError {
     BadValidity,
     #[error("confidential category {0:?} is not a valid category name ([a-z0-9-]+)")]
     BadConfidential(String),
+    #[error("category {0:?} is not a valid category name ([a-z0-9-]+, at most 63 bytes)")]
+    BadCategory(String),
     #[error("--min-age {0}: an age is 0 to {MAX_AGE} years")]
     BadMinAge(String),
     #[error("--min-age {0}: a confidential category is blocked for every age and cannot be rated")]
@@ -94,6 +112,9 @@ struct RawEntry {
     category: u16,
     file: u16,
     line: u32,
+    /// An imported exact rule: it merges into a subtree rule of the same
+    /// name and category, which covers the name already.
+    merges: bool,
 }
 
 /// Accumulates source files, then builds.
@@ -137,8 +158,7 @@ impl Compiler {
 
     /// Reads one source. `label` names it in error messages.
     pub fn add_source(&mut self, label: &str, mut reader: impl BufRead) -> Result<(), BuildError> {
-        let file = u16::try_from(self.files.len()).map_err(|_| BuildError::TooLarge)?;
-        self.files.push(label.to_owned());
+        let file = self.add_file(label)?;
         let mut buf = Vec::with_capacity(256);
         let mut line_no = 0usize;
         loop {
@@ -163,24 +183,134 @@ impl Compiler {
                     continue;
                 }
             };
-            let key = parsed.name.key();
             let Ok(category) = self.category_id(parsed.category) else {
                 return Err(BuildError::TooManyCategories);
             };
-            let offset = u32::try_from(self.arena.len()).map_err(|_| BuildError::TooLarge)?;
-            let line = u32::try_from(line_no).map_err(|_| BuildError::TooLarge)?;
-            let bytes = key.as_bytes();
-            self.arena.extend_from_slice(bytes);
-            self.entries.push(RawEntry {
-                offset,
-                // A validated name's key is at most 254 bytes.
-                len: u8::try_from(bytes.len()).map_err(|_| BuildError::TooLarge)?,
-                kind: parsed.kind,
-                category,
-                file,
-                line,
-            });
+            self.push(file, line_no, &parsed.name, parsed.kind, category, false)?;
         }
+        Ok(())
+    }
+
+    /// Reads one source in another format ([`import`]), every rule in
+    /// `opts.category`. Bad lines are kept for [`Compiler::build`] to
+    /// report, as with [`Compiler::add_source`]; returns the unsupported
+    /// lines left out when `opts.skip_unsupported` is set.
+    pub fn import(
+        &mut self,
+        label: &str,
+        mut reader: impl BufRead,
+        opts: &ImportOptions,
+    ) -> Result<Vec<SourceError>, BuildError> {
+        if !is_category(&opts.category) {
+            return Err(BuildError::BadCategory(opts.category.clone()));
+        }
+        let file = self.add_file(label)?;
+        let Ok(category) = self.category_id(&opts.category) else {
+            return Err(BuildError::TooManyCategories);
+        };
+        let mut parser = Parser::new(opts.format, opts.zone.as_ref());
+        let mut skipped = Vec::new();
+        let mut events = Vec::new();
+        let mut buf = Vec::with_capacity(256);
+        let mut line_no = 0usize;
+        loop {
+            let read = read_line_capped(&mut reader, &mut buf, MAX_LINE_LEN).map_err(|source| {
+                BuildError::Read {
+                    file: label.to_owned(),
+                    source,
+                }
+            })?;
+            let Some(too_long) = read else { break };
+            line_no += 1;
+            self.lines += 1;
+            if too_long {
+                parser.too_long(line_no, &mut events);
+            } else {
+                parser.feed(line_no, &buf, &mut events);
+            }
+            self.take(
+                file,
+                category,
+                opts.skip_unsupported,
+                &mut events,
+                &mut skipped,
+            )?;
+        }
+        parser.finish(&mut events);
+        self.take(
+            file,
+            category,
+            opts.skip_unsupported,
+            &mut events,
+            &mut skipped,
+        )?;
+        Ok(skipped)
+    }
+
+    /// Files what an import's parser gave: rules as entries, bad lines as
+    /// errors, or (if so asked) unsupported lines as skipped.
+    fn take(
+        &mut self,
+        file: u16,
+        category: u16,
+        skip_unsupported: bool,
+        events: &mut Vec<Event>,
+        skipped: &mut Vec<SourceError>,
+    ) -> Result<(), BuildError> {
+        for event in events.drain(..) {
+            match event {
+                Event::Rule { line, rule } => {
+                    let merges = rule.kind == RuleKind::Exact;
+                    self.push(file, line, &rule.name, rule.kind, category, merges)?;
+                }
+                Event::Error { line, error } => {
+                    let e = SourceError {
+                        file: self.files[usize::from(file)].clone(),
+                        line,
+                        error,
+                    };
+                    if skip_unsupported && matches!(e.error, LineError::Unsupported(_)) {
+                        skipped.push(e);
+                    } else {
+                        self.errors.push(e);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn add_file(&mut self, label: &str) -> Result<u16, BuildError> {
+        let file = u16::try_from(self.files.len()).map_err(|_| BuildError::TooLarge)?;
+        self.files.push(label.to_owned());
+        Ok(file)
+    }
+
+    /// Adds one rule's entry.
+    fn push(
+        &mut self,
+        file: u16,
+        line: usize,
+        name: &DomainName,
+        kind: RuleKind,
+        category: u16,
+        merges: bool,
+    ) -> Result<(), BuildError> {
+        let key = name.key();
+        let offset = u32::try_from(self.arena.len()).map_err(|_| BuildError::TooLarge)?;
+        let line = u32::try_from(line).map_err(|_| BuildError::TooLarge)?;
+        let bytes = key.as_bytes();
+        self.arena.extend_from_slice(bytes);
+        self.entries.push(RawEntry {
+            offset,
+            // A validated name's key is at most 254 bytes.
+            len: u8::try_from(bytes.len()).map_err(|_| BuildError::TooLarge)?,
+            kind,
+            category,
+            file,
+            line,
+            merges,
+        });
         Ok(())
     }
 
@@ -366,6 +496,16 @@ impl Compiler {
         };
         let mut first_of: [Option<&RawEntry>; 2] = [None, None];
         for e in group {
+            if e.merges
+                && group
+                    .iter()
+                    .any(|s| s.kind == RuleKind::Subtree && s.category == e.category)
+            {
+                // The subtree rule covers the name; it is the one noted
+                // below, and it has the same confidentiality.
+                merged.stats.duplicates += 1;
+                continue;
+            }
             let slot = match e.kind {
                 RuleKind::Exact => 0,
                 RuleKind::Subtree => 1,
@@ -611,11 +751,7 @@ fn validate_options(opts: &BuildOptions) -> Result<(), BuildError> {
         return Err(BuildError::BadValidity);
     }
     for c in &opts.confidential {
-        let ok = !c.is_empty()
-            && c.len() <= super::source::MAX_CATEGORY_LEN
-            && c.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !ok {
+        if !super::source::is_category(c) {
             return Err(BuildError::BadConfidential(c.clone()));
         }
     }
@@ -628,6 +764,44 @@ fn validate_options(opts: &BuildOptions) -> Result<(), BuildError> {
         }
     }
     Ok(())
+}
+
+/// Reads one line into `buf`, without its `\n`, keeping at most `max`
+/// bytes: `None` at the end of the input, `Some(true)` for a longer line
+/// (read to its end but not kept).
+fn read_line_capped(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<Option<bool>> {
+    buf.clear();
+    let (mut any, mut too_long) = (false, false);
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(any.then_some(too_long));
+        }
+        any = true;
+        let end = chunk.iter().position(|&b| b == b'\n');
+        let part = &chunk[..end.unwrap_or(chunk.len())];
+        if !too_long {
+            if buf.len() + part.len() > max {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(part);
+            }
+        }
+        let used = end.map_or(chunk.len(), |i| i + 1);
+        reader.consume(used);
+        if end.is_some() {
+            return Ok(Some(too_long));
+        }
+    }
 }
 
 fn random_salt() -> Result<[u8; 32], BuildError> {

@@ -3,6 +3,8 @@
 //!
 //! * [`source`]: the text format the ministry edits, one rule per line.
 //! * [`build`]: compiles sources into a signed artifact.
+//! * [`import`]: lists in other formats (RPZ, hosts, domains, adblock) read
+//!   as sources.
 //! * [`export`]: a verified list as an RPZ zone, a domain list or hosts.
 //! * [`format`](mod@format): the artifact's byte layout and manifest.
 //! * [`hashed`]: the keyed-hash table for confidential categories.
@@ -16,11 +18,12 @@ pub mod filter;
 pub mod format;
 mod guard;
 pub mod hashed;
+pub mod import;
 pub mod matcher;
 pub mod source;
 pub mod verify;
 
-pub use build::{BuildError, BuildOptions, BuildStats, Compiler};
+pub use build::{BuildError, BuildOptions, BuildStats, Compiler, ImportOptions};
 pub use format::{Manifest, RuleKind};
 pub use matcher::{FAULT_CATEGORY, Match};
 pub use verify::{Bytes, ListArtifact, TrustedKeys, Verified, VerifyError, open_file, verify};

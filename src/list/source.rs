@@ -52,6 +52,17 @@ pub enum LineError {
     SingleLabel,
     #[error("{0}")]
     Conflict(String),
+    /// Imported formats (`ward list build --format`): a line that is
+    /// malformed in its own format.
+    #[error("{0}")]
+    Malformed(&'static str),
+    /// Imported formats: a line that is valid in its format but says
+    /// something a ward list cannot (an allow rule, an IP trigger, a
+    /// cosmetic filter). `--skip-unsupported` leaves such lines out.
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
+    #[error("line is longer than {max} bytes")]
+    TooLong { max: usize },
 }
 
 /// An invalid line with its location.
@@ -66,6 +77,16 @@ impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}: {}", self.file, self.line, self.error)
     }
+}
+
+/// True for a valid category name: `[a-z0-9-]+`, at most
+/// [`MAX_CATEGORY_LEN`] bytes.
+pub fn is_category(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_CATEGORY_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Parses one line (without its line end). `Ok(None)` for blank and
@@ -91,12 +112,7 @@ pub fn parse_line(raw: &[u8]) -> Result<Option<SourceLine<'_>>, LineError> {
     if extra > 0 {
         return Err(LineError::FieldCount { fields: 2 + extra });
     }
-    if category.is_empty()
-        || category.len() > MAX_CATEGORY_LEN
-        || !category
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
+    if !is_category(category) {
         return Err(LineError::BadCategory);
     }
     let (kind, name) = match name.strip_prefix('=') {
