@@ -1,4 +1,6 @@
-//! `ward list build`: compile source lists into a signed artifact.
+//! `ward list build`: compile source lists into a signed artifact. The
+//! sources are ward's own format, or (`--format`) lists in another format
+//! imported into one category (`--category`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufReader;
@@ -8,8 +10,28 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 
 use super::UsageError;
+use crate::domain::DomainName;
 use crate::keys::{self, KeyId};
-use crate::list::{BuildError, BuildOptions, BuildStats, CANARY_CATEGORY, Compiler, canary_name};
+use crate::list::import::Format as ImportFormat;
+use crate::list::source::{LineError, SourceError, is_category};
+use crate::list::{
+    BuildError, BuildOptions, BuildStats, CANARY_CATEGORY, Compiler, ImportOptions, canary_name,
+};
+
+/// The format of the source files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// ward's own: `NAME CATEGORY` per line, `=NAME` for an exact rule.
+    Ward,
+    /// A Response Policy Zone (zone file).
+    Rpz,
+    /// A hosts file: `ADDRESS NAME…` per line (exact rules).
+    Hosts,
+    /// One name per line (subtree rules).
+    Domains,
+    /// Adblock Plus / AdGuard filter rules: `||NAME^` and the like.
+    Adblock,
+}
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -43,6 +65,23 @@ pub(crate) struct Args {
     /// makes the canary fail to resolve.
     #[arg(long, value_name = "DOMAIN")]
     canary_domain: Option<String>,
+    /// The format of the sources. Formats other than `ward` have no
+    /// category column: every rule takes --category. See docs/rpz.md.
+    #[arg(long, value_enum, default_value = "ward")]
+    format: Format,
+    /// The category of every rule of an imported list (with --format
+    /// rpz|hosts|domains|adblock, where it is required).
+    #[arg(long, value_name = "NAME")]
+    category: Option<String>,
+    /// RPZ: the zone's name, for a file that does not start with its SOA
+    /// record or set $ORIGIN.
+    #[arg(long, value_name = "NAME")]
+    zone: Option<String>,
+    /// Imported lists: leave out, with a warning each, lines the format
+    /// allows but a ward list cannot say (allow rules, IP triggers,
+    /// cosmetic filters, …) instead of failing the build.
+    #[arg(long)]
+    skip_unsupported: bool,
     /// Where to write the artifact (written atomically).
     #[arg(short, long, value_name = "OUT.ward")]
     out: PathBuf,
@@ -93,9 +132,10 @@ fn min_ages(flags: &[(String, u8)]) -> Result<BTreeMap<String, u8>, UsageError> 
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let import = import_options(&args)?;
     let key = keys::read_secret(&args.key)?;
     let opts = options(&args)?;
-    let compiler = read_sources(&args, &opts)?;
+    let (compiler, skipped) = read_sources(&args, &opts, import.as_ref())?;
     let (bytes, stats) = build(compiler, &opts, &key, &args.out)?;
     crate::fsx::write_atomic(&args.out, &bytes, 0o644, true)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
@@ -109,6 +149,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         stats.lines,
         stats.duplicates
     );
+    if skipped > 0 {
+        println!("left out {skipped} unsupported line(s) (--skip-unsupported), each named above");
+    }
     if let Some(domain) = &args.canary_domain {
         println!(
             "canary: {} (category {CANARY_CATEGORY})",
@@ -122,6 +165,62 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         opts.expires_at
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// How to read the sources: `None` for ward's own format. The flags of
+/// imports are refused with ward's format, and the reverse.
+fn import_options(args: &Args) -> Result<Option<ImportOptions>, UsageError> {
+    let format = match args.format {
+        Format::Ward => {
+            for (given, flag) in [
+                (args.category.is_some(), "--category"),
+                (args.zone.is_some(), "--zone"),
+                (args.skip_unsupported, "--skip-unsupported"),
+            ] {
+                if given {
+                    return Err(UsageError(format!(
+                        "{flag} is for imported lists (--format rpz|hosts|domains|adblock); \
+                         a ward source names each line's category"
+                    )));
+                }
+            }
+            return Ok(None);
+        }
+        Format::Rpz => ImportFormat::Rpz,
+        Format::Hosts => ImportFormat::Hosts,
+        Format::Domains => ImportFormat::Domains,
+        Format::Adblock => ImportFormat::Adblock,
+    };
+    let name = <Format as clap::ValueEnum>::to_possible_value(&args.format)
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default();
+    let Some(category) = args.category.clone() else {
+        return Err(UsageError(format!(
+            "--format {name} needs --category NAME: the format has no category column, so every rule takes that one"
+        )));
+    };
+    if !is_category(&category) {
+        return Err(UsageError(format!(
+            "--category {category:?}: a category matches [a-z0-9-]+ and is at most 63 bytes"
+        )));
+    }
+    let zone = match &args.zone {
+        Some(_) if format != ImportFormat::Rpz => {
+            return Err(UsageError(format!(
+                "--zone is for --format rpz, not --format {name}"
+            )));
+        }
+        Some(zone) => {
+            Some(DomainName::parse(zone).map_err(|e| UsageError(format!("--zone {zone:?}: {e}")))?)
+        }
+        None => None,
+    };
+    Ok(Some(ImportOptions {
+        format,
+        category,
+        zone,
+        skip_unsupported: args.skip_unsupported,
+    }))
 }
 
 /// What the manifest will say, from the flags.
@@ -147,9 +246,15 @@ fn options(args: &Args) -> anyhow::Result<BuildOptions> {
 }
 
 /// A compiler fed the canary entry (with `--canary-domain`) and then
-/// every source file.
-fn read_sources(args: &Args, opts: &BuildOptions) -> anyhow::Result<Compiler> {
+/// every source file; and the number of unsupported lines left out
+/// (`--skip-unsupported`), each printed as a warning.
+fn read_sources(
+    args: &Args,
+    opts: &BuildOptions,
+    import: Option<&ImportOptions>,
+) -> anyhow::Result<(Compiler, usize)> {
     let mut compiler = Compiler::new();
+    let mut skipped = 0;
     if let Some(domain) = &args.canary_domain {
         if opts.confidential.contains(CANARY_CATEGORY) {
             return Err(UsageError(format!(
@@ -166,9 +271,28 @@ fn read_sources(args: &Args, opts: &BuildOptions) -> anyhow::Result<Compiler> {
             bail!("{label} is a directory, not a source list");
         }
         let file = std::fs::File::open(path).with_context(|| format!("cannot open {label}"))?;
-        compiler.add_source(&label, BufReader::with_capacity(1 << 16, file))?;
+        let reader = BufReader::with_capacity(1 << 16, file);
+        match import {
+            None => compiler.add_source(&label, reader)?,
+            Some(import) => {
+                let left_out = compiler.import(&label, reader, import)?;
+                for e in &left_out {
+                    eprintln!("{}:{}: warning: left out, {}", e.file, e.line, e.error);
+                }
+                skipped += left_out.len();
+            }
+        }
     }
-    Ok(compiler)
+    Ok((compiler, skipped))
+}
+
+/// How many of the errors are lines valid in their format but beyond a
+/// ward list, which `--skip-unsupported` would leave out.
+fn unsupported(errors: &[SourceError]) -> usize {
+    errors
+        .iter()
+        .filter(|e| matches!(e.error, LineError::Unsupported(_)))
+        .count()
 }
 
 /// Builds and signs the artifact. Invalid source lines are printed, one
@@ -185,6 +309,13 @@ fn build(
             for e in &errors {
                 eprintln!("{e}");
             }
+            let unsupported = unsupported(&errors);
+            if unsupported > 0 {
+                eprintln!(
+                    "{unsupported} of them are valid in their format but cannot be said in a ward list; \
+                     --skip-unsupported leaves such lines out"
+                );
+            }
             bail!(
                 "{} invalid line(s); no list was written to {}",
                 errors.len(),
@@ -195,6 +326,7 @@ fn build(
             e @ (BuildError::BadListId
             | BuildError::BadValidity
             | BuildError::BadConfidential(_)
+            | BuildError::BadCategory(_)
             | BuildError::BadMinAge(_)
             | BuildError::MinAgeConfidential(_)
             | BuildError::MinAgeUnused(_)),

@@ -75,6 +75,11 @@ pub fn parse_line(raw: &[u8]) -> Result<Vec<Rule>, LineError> {
     } else {
         (Kind::Bare, pattern)
     };
+    if rest.contains(['/', ':', '?', '=', '&']) {
+        return Err(LineError::Unsupported(
+            "a URL rule (a scheme, a port or a path): not a name",
+        ));
+    }
     let name = match rest.strip_suffix("^|").or_else(|| rest.strip_suffix('^')) {
         Some(name) => name,
         None if kind == Kind::Bare => rest,
@@ -84,11 +89,6 @@ pub fn parse_line(raw: &[u8]) -> Result<Vec<Rule>, LineError> {
             ));
         }
     };
-    if name.contains(['/', ':', '?', '=', '&']) {
-        return Err(LineError::Unsupported(
-            "a URL rule (a scheme, a port or a path): not a name",
-        ));
-    }
     if name.contains(['*', '|', '^', '@', '$']) || name.starts_with('.') || name.ends_with('.') {
         return Err(LineError::Unsupported(
             "a pattern rule (`*`, a leading or trailing `.`, a separator inside the name): ward lists names and subtrees",
@@ -211,6 +211,11 @@ mod tests {
 
     #[test]
     fn what_is_not_about_names_is_unsupported() {
+        assert!(
+            err("||example.com/ads/banner.gif")
+                .to_string()
+                .contains("a URL rule")
+        );
         for line in [
             "@@||good.example.com^",
             "@@||good.example.com^$important",
