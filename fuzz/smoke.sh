@@ -10,7 +10,8 @@
 # signature; its three historic crashes are regression tests now, see
 # docs/fuzzing.md "Findings"), dns_query (the DNS request path from raw
 # bytes), tls_hello (the TLS ClientHello reader, any split of the stream),
-# http_head (the HTTP request-head parser of the block page and [http]).
+# http_head (the HTTP request-head parser of the block page and [http]),
+# import_lines (RPZ, hosts, domain and adblock lists read as sources).
 #
 # Environment:
 #   FUZZ_SECONDS    seconds per target (default 60)
@@ -31,8 +32,8 @@ cd "$root"
 seconds="${FUZZ_SECONDS:-60}"
 sanitizer="${FUZZ_SANITIZER:-address}"
 jobs="${FUZZ_JOBS:-1}"
-default_targets=(source_line artifact_load artifact_signed dns_query tls_hello http_head)
-all_targets=(source_line artifact_load artifact_signed dns_query tls_hello http_head)
+default_targets=(source_line artifact_load artifact_signed dns_query tls_hello http_head import_lines)
+all_targets=(source_line artifact_load artifact_signed dns_query tls_hello http_head import_lines)
 if [ "$#" -eq 0 ]; then
     targets=("${default_targets[@]}")
 else
@@ -72,6 +73,7 @@ dict_of() {
         dns_query) echo "fuzz/dicts/dns.dict" ;;
         tls_hello) echo "" ;; # none yet: the seeds carry the structure
         http_head) echo "" ;;
+        import_lines) echo "fuzz/dicts/import.dict" ;;
         *) echo "fuzz/dicts/artifact.dict" ;;
     esac
 }
