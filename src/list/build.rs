@@ -205,9 +205,6 @@ impl Compiler {
             return Err(BuildError::BadCategory(opts.category.clone()));
         }
         let file = self.add_file(label)?;
-        let Ok(category) = self.category_id(&opts.category) else {
-            return Err(BuildError::TooManyCategories);
-        };
         let mut parser = Parser::new(opts.format, opts.zone.as_ref());
         let mut skipped = Vec::new();
         let mut events = Vec::new();
@@ -228,22 +225,10 @@ impl Compiler {
             } else {
                 parser.feed(line_no, &buf, &mut events);
             }
-            self.take(
-                file,
-                category,
-                opts.skip_unsupported,
-                &mut events,
-                &mut skipped,
-            )?;
+            self.take(file, opts, &mut events, &mut skipped)?;
         }
         parser.finish(&mut events);
-        self.take(
-            file,
-            category,
-            opts.skip_unsupported,
-            &mut events,
-            &mut skipped,
-        )?;
+        self.take(file, opts, &mut events, &mut skipped)?;
         Ok(skipped)
     }
 
@@ -252,14 +237,18 @@ impl Compiler {
     fn take(
         &mut self,
         file: u16,
-        category: u16,
-        skip_unsupported: bool,
+        opts: &ImportOptions,
         events: &mut Vec<Event>,
         skipped: &mut Vec<SourceError>,
     ) -> Result<(), BuildError> {
         for event in events.drain(..) {
             match event {
                 Event::Rule { line, rule } => {
+                    // Looked up per rule, as for ward's own lines, so that
+                    // the category appears only with a rule in it.
+                    let Ok(category) = self.category_id(&opts.category) else {
+                        return Err(BuildError::TooManyCategories);
+                    };
                     let merges = rule.kind == RuleKind::Exact;
                     self.push(file, line, &rule.name, rule.kind, category, merges)?;
                 }
@@ -269,7 +258,7 @@ impl Compiler {
                         line,
                         error,
                     };
-                    if skip_unsupported && matches!(e.error, LineError::Unsupported(_)) {
+                    if opts.skip_unsupported && matches!(e.error, LineError::Unsupported(_)) {
                         skipped.push(e);
                     } else {
                         self.errors.push(e);

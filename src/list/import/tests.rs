@@ -255,6 +255,17 @@ fn binary_garbage_is_reported_not_a_panic() {
 }
 
 #[test]
+fn a_category_appears_only_with_a_rule_in_it() {
+    let (built, _) = import(
+        b"# nothing\n127.0.0.1 localhost\n",
+        &import_opts(Format::Hosts, "ads"),
+    );
+    let (list, stats) = built.unwrap();
+    assert!(list.manifest().categories.is_empty());
+    assert_eq!((stats.rules, stats.lines), (0, 2));
+}
+
+#[test]
 fn a_bad_category_is_refused() {
     let mut c = Compiler::new();
     let e = c
