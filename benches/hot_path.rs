@@ -251,11 +251,17 @@ fn fixture() -> Fixture {
         )
         .with_profiles(school_profiles()),
     );
-    let engine = Arc::new(Engine::new(
-        settings,
-        Arc::clone(&store),
-        Arc::clone(Metrics::new().dns()),
-    ));
+    // As `ward serve` runs without `[[profile]]`: an empty profile store
+    // (a SIGHUP may fill it), which the engine skips on one flag.
+    let empty = ward::profiles::ProfileStore::new(ward::profiles::Profiles::default());
+    let engine = Arc::new(
+        Engine::new(
+            settings,
+            Arc::clone(&store),
+            Arc::clone(Metrics::new().dns()),
+        )
+        .with_profiles(Arc::new(empty)),
+    );
     let pupil = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 107, 123, 45)), 40_000);
     let outsider = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 107, 250, 1)), 40_000);
     let client = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40_000);

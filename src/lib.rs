@@ -20,7 +20,8 @@
 //! * [`sni`]: the transparent TLS (SNI) and HTTP (Host) filters.
 //! * [`update`]: where lists come from (`list.url`, `list.file`), the one
 //!   acceptance rule for all of them, the last-known-good copy, the swap,
-//!   and the watch on the file on disk.
+//!   and the watch on the file on disk; the extra lists and the profiles
+//!   over them, at start and on SIGHUP.
 //! * [`config`]: TOML into validated settings, every error at once.
 //! * [`dns`]: the resolver: listeners, the per-query engine, cache,
 //!   upstreams, wire format.

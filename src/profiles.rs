@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! config ─▶ ExtraListSettings, ProfileSettings
-//! update::extra loads each list ─▶ Profiles::build ─▶ ProfileStore ─▶ dns::engine
+//! update::profiles (start, SIGHUP) ─▶ Profiles::build ─▶ ProfileStore ─▶ dns::engine
 //! ```
 //!
 //! A [`Profiles`] snapshot holds every [`Profile`] put together with the
@@ -15,7 +15,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use ipnet::IpNet;
@@ -212,7 +213,53 @@ pub struct Reader<'a> {
 }
 
 /// The profiles in force, swapped whole.
-pub type ProfileStore = ArcSwap<Profiles>;
+///
+/// Always present under `ward serve`, so a SIGHUP can add the first
+/// profile or remove the last; [`in_use`](Self::in_use) is one relaxed
+/// load, so a node without profiles pays that and no snapshot load.
+#[derive(Debug)]
+pub struct ProfileStore {
+    snapshot: ArcSwap<Profiles>,
+    in_use: AtomicBool,
+}
+
+impl ProfileStore {
+    /// A store holding `profiles`.
+    pub fn new(profiles: Profiles) -> Self {
+        let in_use = AtomicBool::new(!profiles.is_empty());
+        Self {
+            snapshot: ArcSwap::from_pointee(profiles),
+            in_use,
+        }
+    }
+
+    /// Whether any profile is in force: without one, no client needs the
+    /// snapshot at all.
+    #[inline]
+    pub fn in_use(&self) -> bool {
+        self.in_use.load(Ordering::Relaxed)
+    }
+
+    /// The snapshot in force. Cheap; take it once per query.
+    #[inline]
+    pub fn load(&self) -> arc_swap::Guard<Arc<Profiles>> {
+        self.snapshot.load()
+    }
+
+    /// The snapshot in force as an owned `Arc`.
+    pub fn load_full(&self) -> Arc<Profiles> {
+        self.snapshot.load_full()
+    }
+
+    /// Puts `profiles` in force; returns the snapshot it replaces. A query
+    /// under way keeps the snapshot it loaded; the next one sees these.
+    pub fn swap(&self, profiles: Profiles) -> Arc<Profiles> {
+        let in_use = !profiles.is_empty();
+        let old = self.snapshot.swap(Arc::new(profiles));
+        self.in_use.store(in_use, Ordering::Relaxed);
+        old
+    }
+}
 
 static GENERATIONS: AtomicU64 = AtomicU64::new(0);
 

@@ -39,6 +39,10 @@ pub(crate) fn run(args: Args, verbose: u8) -> anyhow::Result<ExitCode> {
         .enable_all()
         .thread_name("ward-worker")
         .build()?;
-    runtime.block_on(crate::serve::run(config, std::future::pending()))?;
+    runtime.block_on(crate::serve::run(
+        config,
+        args.config,
+        std::future::pending(),
+    ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -174,7 +174,8 @@ pub struct Engine {
     blocked: ArcSwap<BlockedCounters>,
     /// The RFC 8482 answer to ANY queries.
     any: Body,
-    /// The school profiles; `None` without `[[profile]]`, so that every
+    /// The school profiles (`ward serve` always gives a store, so that a
+    /// SIGHUP can add the first profile); while it holds none, every
     /// client takes the national-list path with no profile lookup at all.
     profiles: Option<Arc<ProfileStore>>,
     /// Per-profiles parts of profile answers (EDE texts, counters).
@@ -341,7 +342,11 @@ impl Engine {
                 QueryResult::Blocked,
             );
         }
-        let profiles = self.profiles.as_ref().map(|p| p.load());
+        let profiles = self
+            .profiles
+            .as_ref()
+            .filter(|p| p.in_use())
+            .map(|p| p.load());
         let profile = profiled::select(profiles.as_deref(), client_ip, finish.listener);
         // The profile allowed this entry's question and chain before,
         // under this very snapshot: neither is asked again.

@@ -12,12 +12,18 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::{
-    LIST_ACTIVATED_TIMESTAMP_SECONDS, LIST_ACTIVATION_SECONDS, LIST_ENTRIES, LIST_EQUIVOCATION,
-    LIST_EXPIRES_TIMESTAMP_SECONDS, LIST_FETCH_TOTAL, LIST_FILE_CHANGES_TOTAL, LIST_FILE_DIVERGED,
-    LIST_ISSUED_TIMESTAMP_SECONDS, LIST_LOADED, LIST_REJECTED_TOTAL, LIST_RELOAD_FAILURES_TOTAL,
-    LIST_SERIAL, LIST_STALE, counter_name,
+    CONFIG_RELOAD_FAILED_TOTAL, CONFIG_RELOAD_LAST_SUCCESS_TIMESTAMP_SECONDS,
+    CONFIG_RELOAD_SUCCEEDED_TOTAL, EXTRA_LIST_ACTIVATED_TIMESTAMP_SECONDS, EXTRA_LIST_ENTRIES,
+    EXTRA_LIST_EQUIVOCATION, EXTRA_LIST_EXPIRES_TIMESTAMP_SECONDS, EXTRA_LIST_FETCH_TOTAL,
+    EXTRA_LIST_ISSUED_TIMESTAMP_SECONDS, EXTRA_LIST_LAST_SUCCESS_TIMESTAMP_SECONDS,
+    EXTRA_LIST_LOADED, EXTRA_LIST_REJECTED_TOTAL, EXTRA_LIST_RELOAD_FAILURES_TOTAL,
+    EXTRA_LIST_SERIAL, EXTRA_LIST_STALE, LIST_ACTIVATED_TIMESTAMP_SECONDS, LIST_ACTIVATION_SECONDS,
+    LIST_ENTRIES, LIST_EQUIVOCATION, LIST_EXPIRES_TIMESTAMP_SECONDS, LIST_FETCH_TOTAL,
+    LIST_FILE_CHANGES_TOTAL, LIST_FILE_DIVERGED, LIST_ISSUED_TIMESTAMP_SECONDS, LIST_LOADED,
+    LIST_REJECTED_TOTAL, LIST_RELOAD_FAILURES_TOTAL, LIST_SERIAL, LIST_STALE, counter_name,
 };
 use crate::instrument::CountGauge;
+use crate::update::metrics::{ExtraListFamilies, ReloadMetrics};
 use crate::update::{FetchResult, ListMetrics};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -139,5 +145,96 @@ pub(super) fn register(r: &mut Registry) -> ListMetrics {
         file_diverged,
         equivocation,
         activation,
+        // The national list's freshness is `activated_at` and the fetch
+        // results; this one is the extra lists'.
+        last_success: Gauge::default(),
     }
+}
+
+/// Registers the extra lists' families (labelled by `list`); their series
+/// are created as each list is configured.
+pub(super) fn register_extra(r: &mut Registry) -> ExtraListFamilies {
+    let f = ExtraListFamilies::default();
+    r.register(
+        EXTRA_LIST_SERIAL,
+        "Serial of each extra list in force (0 when none)",
+        f.serial.clone(),
+    );
+    r.register(
+        EXTRA_LIST_ISSUED_TIMESTAMP_SECONDS,
+        "When each extra list in force was issued, unix seconds",
+        f.issued_at.clone(),
+    );
+    r.register(
+        EXTRA_LIST_EXPIRES_TIMESTAMP_SECONDS,
+        "When each extra list in force expires, unix seconds",
+        f.expires_at.clone(),
+    );
+    r.register(
+        EXTRA_LIST_ACTIVATED_TIMESTAMP_SECONDS,
+        "When this node put each extra list in force, unix seconds",
+        f.activated_at.clone(),
+    );
+    r.register(
+        EXTRA_LIST_LAST_SUCCESS_TIMESTAMP_SECONDS,
+        "The last successful load, reload or poll of each extra list, unix seconds",
+        f.last_success.clone(),
+    );
+    r.register(
+        EXTRA_LIST_ENTRIES,
+        "Rules in each extra list in force",
+        f.entries.clone(),
+    );
+    r.register(
+        EXTRA_LIST_LOADED,
+        "Whether each extra list is in force (1) or not (0)",
+        f.loaded.clone(),
+    );
+    r.register(
+        EXTRA_LIST_STALE,
+        "Whether each extra list in force is past its expiry (1) or not (0); it is still enforced",
+        f.expired.clone(),
+    );
+    r.register(
+        EXTRA_LIST_EQUIVOCATION,
+        "1 while an extra list's source offers different content under the highest serial accepted",
+        f.equivocation.clone(),
+    );
+    r.register(
+        counter_name(EXTRA_LIST_RELOAD_FAILURES_TOTAL),
+        "Extra list loads or reloads that failed; the version in force stays",
+        f.failures.clone(),
+    );
+    r.register(
+        counter_name(EXTRA_LIST_FETCH_TOTAL),
+        "Polls of an extra list's url, by result",
+        f.fetch.clone(),
+    );
+    r.register(
+        counter_name(EXTRA_LIST_REJECTED_TOTAL),
+        "Candidate extra lists refused by the acceptance rule, by reason; the version in force stays",
+        f.rejected.clone(),
+    );
+    f
+}
+
+/// Registers SIGHUP's config re-read metrics.
+pub(super) fn register_reload(r: &mut Registry) -> ReloadMetrics {
+    let m = ReloadMetrics::default();
+    r.register(
+        counter_name(CONFIG_RELOAD_SUCCEEDED_TOTAL),
+        "Config files re-read on SIGHUP and put in force",
+        m.ok.clone(),
+    );
+    r.register(
+        counter_name(CONFIG_RELOAD_FAILED_TOTAL),
+        "Config files re-read on SIGHUP and refused; the config in force stays",
+        m.failed.clone(),
+    );
+    r.register(
+        CONFIG_RELOAD_LAST_SUCCESS_TIMESTAMP_SECONDS,
+        "When a config re-read on SIGHUP was last put in force, unix seconds (0: never)",
+        m.last_success.clone(),
+    );
+    m
 }

@@ -44,6 +44,7 @@ use crate::dns::DnsMetrics;
 use crate::rpz::metrics::RpzMetrics;
 use crate::sni::WebMetrics;
 use crate::update::ListMetrics;
+use crate::update::metrics::{ExtraListFamilies, ReloadMetrics};
 
 mod dns;
 mod limits;
@@ -116,6 +117,42 @@ pub const LIST_REJECTED_TOTAL: &str = "ward_list_rejected_total";
 pub const LIST_FILE_CHANGES_TOTAL: &str = "ward_list_file_changes_total";
 /// 1 while the list file on disk differs from the list in force.
 pub const LIST_FILE_DIVERGED: &str = "ward_list_file_diverged";
+/// Serial of each extra list (`[[lists]]`) in force, by `list`.
+pub const EXTRA_LIST_SERIAL: &str = "ward_extra_list_serial";
+/// When each extra list in force was issued, unix seconds, by `list`.
+pub const EXTRA_LIST_ISSUED_TIMESTAMP_SECONDS: &str = "ward_extra_list_issued_timestamp_seconds";
+/// When each extra list in force expires, unix seconds, by `list`.
+pub const EXTRA_LIST_EXPIRES_TIMESTAMP_SECONDS: &str = "ward_extra_list_expires_timestamp_seconds";
+/// When this node put each extra list in force, unix seconds, by `list`.
+pub const EXTRA_LIST_ACTIVATED_TIMESTAMP_SECONDS: &str =
+    "ward_extra_list_activated_timestamp_seconds";
+/// The last successful load, reload or poll of each extra list, unix
+/// seconds, by `list`.
+pub const EXTRA_LIST_LAST_SUCCESS_TIMESTAMP_SECONDS: &str =
+    "ward_extra_list_last_success_timestamp_seconds";
+/// Rules in each extra list in force, by `list`.
+pub const EXTRA_LIST_ENTRIES: &str = "ward_extra_list_entries";
+/// Whether each extra list is in force (1) or not (0), by `list`.
+pub const EXTRA_LIST_LOADED: &str = "ward_extra_list_loaded";
+/// Whether each extra list in force is past its expiry, by `list`.
+pub const EXTRA_LIST_STALE: &str = "ward_extra_list_stale";
+/// 1 while an extra list's source offers two lists under one serial.
+pub const EXTRA_LIST_EQUIVOCATION: &str = "ward_extra_list_equivocation";
+/// Loads or reloads of an extra list that failed, by `list` (the version
+/// in force stays).
+pub const EXTRA_LIST_RELOAD_FAILURES_TOTAL: &str = "ward_extra_list_reload_failures_total";
+/// Polls of an extra list's `url`, by `list` and result.
+pub const EXTRA_LIST_FETCH_TOTAL: &str = "ward_extra_list_fetch_total";
+/// Candidate extra lists refused by the acceptance rule, by `list` and
+/// reason.
+pub const EXTRA_LIST_REJECTED_TOTAL: &str = "ward_extra_list_rejected_total";
+/// Config files re-read on SIGHUP and put in force.
+pub const CONFIG_RELOAD_SUCCEEDED_TOTAL: &str = "ward_config_reload_succeeded_total";
+/// Config files re-read on SIGHUP and refused (the one in force stays).
+pub const CONFIG_RELOAD_FAILED_TOTAL: &str = "ward_config_reload_failed_total";
+/// When a config re-read on SIGHUP was last put in force, unix seconds.
+pub const CONFIG_RELOAD_LAST_SUCCESS_TIMESTAMP_SECONDS: &str =
+    "ward_config_reload_last_success_timestamp_seconds";
 /// Whether the node is ready to serve (1) or not (0), as `/readyz` says.
 pub const READY: &str = "ward_ready";
 /// Connections steered to the TLS (SNI) filter, by outcome.
@@ -171,6 +208,8 @@ pub struct Metrics {
     registry: Registry,
     dns: Arc<DnsMetrics>,
     list: Arc<ListMetrics>,
+    extra_lists: ExtraListFamilies,
+    reload: ReloadMetrics,
     web: Arc<WebMetrics>,
     limits: limits::LimitMetrics,
     ready: Gauge,
@@ -207,6 +246,8 @@ impl Metrics {
         let mut r = Registry::default();
         let mut dns = dns::register(&mut r);
         let list = list::register(&mut r);
+        let extra_lists = list::register_extra(&mut r);
+        let reload = list::register_reload(&mut r);
         let web = web::register(&mut r);
         let rpz = rpz::register(&mut r);
         let limits = limits::LimitMetrics::register(&mut r);
@@ -241,6 +282,8 @@ impl Metrics {
             registry: r,
             dns: Arc::new(dns),
             list: Arc::new(list),
+            extra_lists,
+            reload,
             web: Arc::new(web),
             limits,
             ready,
@@ -273,6 +316,16 @@ impl Metrics {
     /// The RPZ feed's handles.
     pub fn rpz(&self) -> &Arc<RpzMetrics> {
         &self.rpz
+    }
+
+    /// The families each extra list's handles are drawn from.
+    pub fn extra_lists(&self) -> &ExtraListFamilies {
+        &self.extra_lists
+    }
+
+    /// SIGHUP's config re-reads.
+    pub fn reload(&self) -> &ReloadMetrics {
+        &self.reload
     }
 
     /// Publishes readiness.

@@ -16,14 +16,17 @@
 //!
 //! Signals: SIGHUP polls `list.url` at once, or offers `list.file` to the
 //! acceptance rule (see [`crate::update`]); a refusal keeps the current
-//! list, logs an alarm and counts it. SIGTERM and SIGINT stop receiving
-//! and drain in-flight answers for at most [`DRAIN_LIMIT`].
+//! list, logs an alarm and counts it. Then it re-reads the config file
+//! and puts its `[[lists]]` and `[[profile]]`s in force (`reload`); an
+//! invalid config changes nothing. SIGTERM and SIGINT stop receiving and
+//! drain in-flight answers for at most [`DRAIN_LIMIT`].
 //!
 //! [`run`] reads as that order; each step is a function below, the
-//! services it starts are in `services`, the web listeners in `web`, and
-//! the background tasks in `tasks`.
+//! services it starts are in `services`, the web listeners in `web`, the
+//! SIGHUP re-read in `reload`, and the background tasks in `tasks`.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,20 +35,21 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use self::reload::Reloader;
 use self::services::Services;
 use self::web::WebListeners;
 use crate::config::Config;
 use crate::dns::Listeners;
 use crate::keys::DEMO_KEY_ID;
 use crate::metrics::Metrics;
-use crate::profiles::ProfileStore;
 use crate::report::Reporter;
 use crate::rpz::FeedSockets;
 use crate::store::ListStore;
-use crate::update::extra::profile_store;
+use crate::update::profiles::ProfileKeeper;
 use crate::update::source::{log_list, publish_list};
 use crate::update::{ListSource, SourceError};
 
+mod reload;
 mod services;
 mod tasks;
 mod web;
@@ -106,13 +110,17 @@ struct Node {
     started_at: jiff::Timestamp,
     metrics: Arc<Metrics>,
     store: Arc<ListStore>,
-    /// The school profiles, with `[[profile]]`.
-    profiles: Option<Arc<ProfileStore>>,
+    /// The extra lists and school profiles (none without `[[profile]]`;
+    /// a SIGHUP may add them).
+    profiles: Option<Arc<ProfileKeeper>>,
 }
 
-/// Runs the daemon until SIGTERM/SIGINT or `stop` resolves.
+/// Runs the daemon until SIGTERM/SIGINT or `stop` resolves. `path` is the
+/// file `config` was read from, read again on SIGHUP (`None`: the
+/// embedded defaults).
 pub async fn run(
     config: Config,
+    path: Option<PathBuf>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     // Large buffers in their own mappings, so bursts leave no holes in
@@ -134,14 +142,21 @@ pub async fn run(
     // 3. The list, before any socket serves.
     load_first_list(&config, &source, &node).await?;
     // 3. The extra lists and the profiles over them, also before serving.
-    node.profiles = load_profiles(&config).await?;
+    let keeper = load_profiles(&config, &node).await?;
+    node.profiles = Some(Arc::clone(&keeper));
     // 3b. The spool is opened (and what it holds is resent) before the
     // first answer, so a bad spool fails start-up.
     let reporter = start_reporter(&config, &source, &node)?;
     // 4. Serve, until a signal says stop.
     let shutdown = CancellationToken::new();
     let services = Services::start(&config, sockets, &source, reporter, &node, &shutdown)?;
-    wait_for_stop(&source, &node.metrics, stop).await?;
+    let reloader = Reloader {
+        path,
+        keeper,
+        metrics: Arc::clone(&node.metrics),
+        started: config,
+    };
+    wait_for_stop(&source, &reloader, stop).await?;
     services.drain(shutdown).await;
     info!("stopped");
     Ok(())
@@ -288,28 +303,20 @@ async fn load_first_list(
     Ok(())
 }
 
-/// Loads every `[[lists]]` entry and builds the `[[profile]]`s over them;
-/// `None` without profiles (every client takes the national-list path). A
-/// list that fails to load is logged and its profiles answer SERVFAIL for
-/// what it would decide.
-async fn load_profiles(config: &Config) -> Result<Option<Arc<ProfileStore>>, ServeError> {
-    if config.profiles.is_empty() {
-        return Ok(None);
-    }
-    let (lists, profiles) = (config.lists.clone(), config.profiles.clone());
-    let built = tokio::task::spawn_blocking(move || profile_store(&lists, &profiles))
+/// Loads every `[[lists]]` entry and builds the `[[profile]]`s over them.
+/// Without profiles the snapshot is empty and every client takes the
+/// national-list path (a SIGHUP may add some). A list that fails to load
+/// is logged and its profiles answer SERVFAIL for what it would decide.
+async fn load_profiles(config: &Config, node: &Node) -> Result<Arc<ProfileKeeper>, ServeError> {
+    let (owned, families) = (config.clone(), node.metrics.extra_lists().clone());
+    let built = tokio::task::spawn_blocking(move || ProfileKeeper::load(&owned, families))
         .await
         .map_err(ServeError::LoadTask)?;
-    let store = built.map_err(|overlaps| {
+    let keeper = built.map_err(|overlaps| {
         let text: Vec<String> = overlaps.iter().map(ToString::to_string).collect();
         ServeError::Profiles(text.join("; "))
     })?;
-    info!(
-        profiles = config.profiles.len(),
-        lists = config.lists.len(),
-        "profiles in force"
-    );
-    Ok(Some(store))
+    Ok(Arc::new(keeper))
 }
 
 /// The compliance reporter, with `[report]`.
@@ -330,14 +337,19 @@ fn start_reporter(
         node.started_at,
     )
     .map_err(ServeError::Reporter)?
-    .with_profiles(node.profiles.clone());
+    .with_profiles(
+        node.profiles
+            .as_ref()
+            .map(|keeper| Arc::clone(keeper.store())),
+    );
     Ok(Some(Arc::new(reporter)))
 }
 
-/// Handles SIGHUP (a list reload) until SIGTERM, SIGINT or `stop`.
+/// Handles SIGHUP (the list, then the config) until SIGTERM, SIGINT or
+/// `stop`.
 async fn wait_for_stop(
     source: &ListSource,
-    metrics: &Metrics,
+    reloader: &Reloader,
     stop: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let install = |kind, name| signal(kind).map_err(|e| ServeError::Signal(name, e));
@@ -347,7 +359,7 @@ async fn wait_for_stop(
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = hup.recv() => source.reload(metrics.list()).await,
+            _ = hup.recv() => reloader.hangup(source).await,
             _ = term.recv() => { info!("SIGTERM: draining"); break; }
             _ = int.recv() => { info!("SIGINT: draining"); break; }
             () = &mut stop => { info!("stopping"); break; }

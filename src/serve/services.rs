@@ -40,8 +40,8 @@ impl Services {
             Arc::clone(&node.store),
             Arc::clone(node.metrics.dns()),
         );
-        if let Some(profiles) = &node.profiles {
-            engine = engine.with_profiles(Arc::clone(profiles));
+        if let Some(keeper) = &node.profiles {
+            engine = engine.with_profiles(Arc::clone(keeper.store()));
         }
         let engine = Arc::new(engine);
         let dns_addrs = sockets.dns.local_addrs();
@@ -55,6 +55,7 @@ impl Services {
             engine: Arc::clone(&engine),
             source: source.clone(),
             watch: watch.clone(),
+            profiles: node.profiles.clone(),
         };
         if let Some(listener) = sockets.admin {
             let state = AdminState {
@@ -76,7 +77,7 @@ impl Services {
         sockets.web.spawn(
             config,
             &node.store,
-            node.profiles.as_ref(),
+            node.profiles.as_ref().map(|keeper| keeper.store()),
             &node.metrics,
             shutdown,
             &mut background,

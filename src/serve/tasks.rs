@@ -16,6 +16,7 @@ use crate::dns::upstream::UpstreamSettings;
 use crate::metrics::Metrics;
 use crate::store::ListStore;
 use crate::update::ListSource;
+use crate::update::profiles::ProfileKeeper;
 use crate::update::source::publish_list;
 use crate::update::watch::FileWatch;
 
@@ -46,6 +47,7 @@ pub(super) struct Probe {
     pub(super) engine: Arc<Engine>,
     pub(super) source: ListSource,
     pub(super) watch: Option<Arc<FileWatch>>,
+    pub(super) profiles: Option<Arc<ProfileKeeper>>,
 }
 
 impl ReadinessProbe for Probe {
@@ -63,10 +65,16 @@ impl ReadinessProbe for Probe {
         }
         if let Some(profiles) = self.engine.profiles() {
             for (list, users) in profiles.load().unloaded() {
-                reasons.push(format!(
-                    "extra list {list} is not loaded; profile(s) {} answer SERVFAIL for names it would decide",
-                    users.join(", ")
-                ));
+                if users.is_empty() {
+                    warnings.push(format!(
+                        "extra list {list} is not loaded (no profile uses it)"
+                    ));
+                } else {
+                    reasons.push(format!(
+                        "extra list {list} is not loaded; profile(s) {} answer SERVFAIL for names it would decide",
+                        users.join(", ")
+                    ));
+                }
             }
         }
         if !self.engine.upstreams().any_healthy() {
@@ -121,6 +129,9 @@ pub(super) async fn gauges(probe: Probe, metrics: Arc<Metrics>, shutdown: Cancel
     loop {
         engine.publish_cache_size();
         publish_list(metrics.list(), engine.store());
+        if let Some(keeper) = &probe.profiles {
+            keeper.publish();
+        }
         metrics.set_ready(probe.readiness().ready);
         tokio::select! {
             () = tokio::time::sleep(GAUGE_INTERVAL) => {}

@@ -57,6 +57,7 @@ pub mod fetch;
 pub mod keeper;
 pub mod local;
 pub mod metrics;
+pub mod profiles;
 pub mod source;
 pub mod state;
 #[cfg(test)]
@@ -201,6 +202,18 @@ pub struct Updater {
     metrics: Arc<ListMetrics>,
     status: Mutex<UpdaterStatus>,
     poke: Notify,
+    /// Called after each activation (an extra list's profiles are put
+    /// together again with it).
+    on_activate: std::sync::OnceLock<Hook>,
+}
+
+/// A callback after an activation.
+struct Hook(Box<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
 }
 
 /// What a poll did, for the caller's logs and tests.
@@ -249,6 +262,7 @@ impl Updater {
             metrics,
             status: Mutex::new(status),
             poke: Notify::new(),
+            on_activate: std::sync::OnceLock::new(),
         })
     }
 
@@ -275,6 +289,12 @@ impl Updater {
     /// The endpoint followed.
     pub fn url(&self) -> &reqwest::Url {
         self.fetcher.url()
+    }
+
+    /// Calls `hook` after every activation from now on (once per
+    /// updater: a second hook is ignored).
+    pub fn on_activate(&self, hook: impl Fn() + Send + Sync + 'static) {
+        let _ = self.on_activate.set(Hook(Box::new(hook)));
     }
 
     /// Asks for an immediate poll (SIGHUP).
@@ -355,9 +375,15 @@ impl Updater {
             } else {
                 status.consecutive_failures = 0;
                 status.last_success_at = Some(now);
+                self.metrics.set_last_success(now);
             }
             status.highest_serial = self.keeper.highest_serial();
             status.equivocation = self.keeper.equivocation();
+        }
+        if outcome.result == FetchResult::Ok
+            && let Some(hook) = self.on_activate.get()
+        {
+            (hook.0)();
         }
         if let Some(reason) = &outcome.error {
             let serial = self.store.load().as_ref().map(|a| a.serial());

@@ -9,7 +9,7 @@ use std::time::Instant;
 use tracing::{error, info};
 
 use super::ListMetrics;
-use super::keeper::{Keeper, Offered, Origin};
+use super::keeper::{Keeper, Offered, Origin, Refusal};
 use super::state::{LIST_FILE, PREV_FILE};
 use super::{Updater, UpdaterStatus};
 use crate::config::ListSettings;
@@ -185,11 +185,17 @@ impl ListSource {
 
     /// SIGHUP: polls `list.url` at once, or offers `list.file` to the
     /// rule and swaps it in if it passes; a refusal keeps the list in
-    /// force, logs an alarm and counts it.
-    pub async fn reload(&self, metrics: &ListMetrics) {
+    /// force, logs an alarm, counts it and is returned.
+    pub async fn reload(&self, metrics: &ListMetrics) -> Option<Refusal> {
         let (path, keeper) = match self {
-            Self::Url(updater) => return updater.poke(),
-            Self::Demo => return info!("SIGHUP: the embedded demo list never changes"),
+            Self::Url(updater) => {
+                updater.poke();
+                return None;
+            }
+            Self::Demo => {
+                info!("SIGHUP: the embedded demo list never changes");
+                return None;
+            }
             Self::File { path, keeper } => (path.clone(), Arc::clone(keeper)),
         };
         let started = Instant::now();
@@ -198,12 +204,14 @@ impl ListSource {
             tokio::task::spawn_blocking(move || keeper.offer(keeper.stage(&path)?, None)).await;
         let store = match self {
             Self::File { keeper, .. } => keeper.store(),
-            _ => return,
+            _ => return None,
         };
         match offered {
             Ok(Ok(Offered::Same)) => {
                 let serial = store.load().as_ref().map(|a| a.serial());
                 info!(?serial, "SIGHUP: list unchanged");
+                metrics.set_last_success(jiff::Timestamp::now());
+                None
             }
             Ok(Ok(Offered::Activated { swapped_at, .. })) => {
                 let elapsed = swapped_at.saturating_duration_since(started);
@@ -212,6 +220,8 @@ impl ListSource {
                     log_list("SIGHUP: list reloaded", active, Some(elapsed));
                 }
                 publish_list(metrics, store);
+                metrics.set_last_success(jiff::Timestamp::now());
+                None
             }
             Ok(Err(refusal)) => {
                 metrics.list_reload_failed();
@@ -222,8 +232,15 @@ impl ListSource {
                     ?serial,
                     "ALARM: SIGHUP reload failed; keeping the current list"
                 );
+                Some(refusal)
             }
-            Err(error) => error!(%error, "SIGHUP reload task failed"),
+            Err(error) => {
+                error!(%error, "SIGHUP reload task failed");
+                Some(Refusal {
+                    result: super::FetchResult::Io,
+                    reason: format!("reload task failed: {error}"),
+                })
+            }
         }
     }
 

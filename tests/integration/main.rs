@@ -14,6 +14,7 @@ mod rpz;
 mod rpz_feed;
 mod school_reports;
 mod schools;
+mod schools_reload;
 mod serve;
 mod serve_lifecycle;
 mod sni;

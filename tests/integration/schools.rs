@@ -114,18 +114,18 @@ fn write_files(dir: &Path) {
     std::fs::write(dir.join("allow.txt"), "blocked.test\n=ok.games.test\n").unwrap();
 }
 
-fn allowed(text: &str) -> bool {
+pub(crate) fn allowed(text: &str) -> bool {
     text.contains("status: NOERROR") && text.contains("192.0.2.200") && !text.contains("EDE")
 }
 
-fn filtered(text: &str, list: &str, category: &str) -> bool {
+pub(crate) fn filtered(text: &str, list: &str, category: &str) -> bool {
     text.contains("192.0.2.1\n")
         && text.contains("EDE: 17 (Filtered)")
         && text.contains(&format!("list {list} serial"))
         && text.contains(&format!("(category {category})"))
 }
 
-fn censored(text: &str) -> bool {
+pub(crate) fn censored(text: &str) -> bool {
     text.contains("192.0.2.1\n") && text.contains("EDE: 16 (Censored)")
 }
 

@@ -382,7 +382,7 @@ impl Engine {
         chain: &[NameKey],
         out: &mut Vec<u8>,
     ) -> Option<QueryResult> {
-        let store = self.profiles.as_ref()?;
+        let store = self.profiles.as_ref().filter(|p| p.in_use())?;
         let all = store.load();
         let (id, profile) = all.select_on(p.client, Some(p.listener))?;
         let names = std::iter::once(p.key.as_bytes()).chain(chain.iter().map(NameKey::as_bytes));

@@ -181,7 +181,7 @@ fn a_rebuild_rechecks_every_cache_hit_and_a_memo_is_per_profile() {
     let engine = engine("national-only.test adult\n");
     let extra = || lists(&[("games", "cdn.www.game.test games\n")]);
     // p0 without lists, p1 with `games`, which blocks the CNAME target.
-    let store = Arc::new(ProfileStore::from_pointee(
+    let store = Arc::new(ProfileStore::new(
         Profiles::build(&[profile(0, &[]), profile(1, &["games"])], extra()).unwrap(),
     ));
     let engine = engine.with_profiles(Arc::clone(&store));
@@ -200,17 +200,14 @@ fn a_rebuild_rechecks_every_cache_hit_and_a_memo_is_per_profile() {
     // A reload: p0 now applies `games` as well. Same cache entry, new
     // snapshot: the hit is checked again and blocked.
     let old = store.load_full();
-    store.store(Arc::new(
-        Profiles::build(&[profile(0, &["games"]), profile(1, &["games"])], extra()).unwrap(),
-    ));
+    store
+        .swap(Profiles::build(&[profile(0, &["games"]), profile(1, &["games"])], extra()).unwrap());
     assert_ne!(old.generation, store.load().generation);
     for _ in 0..2 {
         assert_eq!(ask(&rt, &engine, 0, "www.game.test"), "filtered");
     }
     // Back to an allowing profile: allowed again, and remembered anew.
-    store.store(Arc::new(
-        Profiles::build(&[profile(0, &[]), profile(1, &["games"])], extra()).unwrap(),
-    ));
+    store.swap(Profiles::build(&[profile(0, &[]), profile(1, &["games"])], extra()).unwrap());
     for _ in 0..2 {
         assert_eq!(ask(&rt, &engine, 0, "www.game.test"), "ok");
     }
@@ -268,11 +265,11 @@ proptest! {
                 .collect();
             Profiles::build(&settings, extra).unwrap()
         };
-        let store = Arc::new(ProfileStore::from_pointee(build(&generations[0])));
+        let store = Arc::new(ProfileStore::new(build(&generations[0])));
         let engine = engine.with_profiles(Arc::clone(&store));
         for (g, generation) in generations.iter().enumerate() {
             if g > 0 {
-                store.store(Arc::new(build(generation)));
+                store.swap(build(generation));
             }
             let (blocks, uses) = generation;
             for &(c, n) in &asks {
