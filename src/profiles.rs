@@ -17,6 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use ipnet::IpNet;
@@ -61,14 +62,42 @@ pub enum ListOrigin {
         #[serde(serialize_with = "spelling::path")]
         source: PathBuf,
     },
-    /// A signed artifact (`file`), verified against its own
+    /// A signed artifact (`file` and/or `url`), verified against its own
     /// `trusted_keys` exactly like the national list.
     Signed {
-        #[serde(serialize_with = "spelling::path")]
-        file: PathBuf,
+        /// On disk; with `url`, the seed used until a download.
+        #[serde(
+            serialize_with = "spelling::path_some",
+            skip_serializing_if = "Option::is_none"
+        )]
+        file: Option<PathBuf>,
         /// Read once, with the config.
         trusted_keys: Vec<crate::keys::PublicKeyFile>,
+        /// `url` and the updater's keys: downloaded like `list.url`.
+        #[serde(flatten, skip_serializing_if = "Option::is_none")]
+        update: Option<ListUpdate>,
     },
+}
+
+/// Where a signed extra list is downloaded from, and how: the keys of
+/// `list.url`, with the same defaults.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ListUpdate {
+    /// HTTPS only.
+    #[serde(serialize_with = "spelling::display")]
+    pub url: reqwest::Url,
+    /// Time between polls.
+    #[serde(serialize_with = "spelling::duration")]
+    pub poll_interval: Duration,
+    /// Limit on one whole download.
+    #[serde(serialize_with = "spelling::duration")]
+    pub timeout: Duration,
+    /// Largest artifact downloaded, bytes.
+    #[serde(serialize_with = "spelling::byte_size")]
+    pub max_size: u64,
+    /// Extra CA certificates trusted for `url`; read with the config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<crate::readers::CaBundle>,
 }
 
 /// One `[[profile]]` entry.

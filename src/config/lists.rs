@@ -1,17 +1,24 @@
 //! `[[lists]]`: extra lists that `[[profile]]` entries apply, each either
-//! a plain `source` file or a signed `file` with its own `trusted_keys`.
+//! a plain `source` file or a signed list (`file` and/or `url`) with its
+//! own `trusted_keys`.
 //!
 //! A source file is checked line by line here, so that `ward config
 //! check` names every bad line (`file:line`); it is compiled when ward
 //! loads it. A signed file is verified when ward loads it, like the
-//! national list; here only its keys are read.
+//! national list; here only its keys (and, with `url`, its CA bundle) are
+//! read. With `url` the updater's keys of `[list]` apply per list, with
+//! the same bounds and defaults.
 
 use std::path::Path;
 
 use super::extract::{self, Got, Invalid, Table};
+use super::list::{
+    DEFAULT_FETCH_TIMEOUT, DEFAULT_MAX_LIST_SIZE, DEFAULT_POLL_INTERVAL, MAX_FETCH_TIMEOUT,
+    MAX_POLL_INTERVAL, MIN_FETCH_TIMEOUT, MIN_MAX_LIST_SIZE, MIN_POLL_INTERVAL,
+};
 use crate::list::source::parse_line;
 use crate::profiles::{
-    ExtraListSettings, ListOrigin, MAX_NAME_LEN, NATIONAL_LIST_NAME, valid_name,
+    ExtraListSettings, ListOrigin, ListUpdate, MAX_NAME_LEN, NATIONAL_LIST_NAME, valid_name,
 };
 
 /// The extra lists, and the name of every entry that has a valid one
@@ -72,18 +79,20 @@ fn read_one(mut t: Table<'_, '_>, names: &mut Vec<String>) -> Option<ExtraListSe
         }
         other => other,
     };
-    if t.has("url") {
-        let _ = t.get("url", |_| Ok(()));
-        t.error(
-            "url",
-            "not supported yet in [[lists]]: give the signed artifact as `file` (with `trusted_keys`); a new version needs a restart",
-        );
-    }
-    let origin = match (t.has("source"), t.has("file")) {
+    let signed_keys = t.has("file") || t.has("url");
+    let origin = match (t.has("source"), signed_keys) {
         (true, true) => {
-            // Known keys, both: only the clash is reported.
-            let _ = (t.get("source", |_| Ok(())), t.get("file", |_| Ok(())));
-            t.error("file", "set either `source` or `file`, not both");
+            // Known keys, all: only the clash is reported.
+            let _ = t.get("source", |_| Ok(()));
+            for key in ["file", "url"] {
+                if t.has(key) {
+                    let _ = t.get(key, |_| Ok(()));
+                    t.error(
+                        key,
+                        "set either `source` or a signed `file`/`url`, not both",
+                    );
+                }
+            }
             None
         }
         (true, false) => source(&mut t),
@@ -91,7 +100,7 @@ fn read_one(mut t: Table<'_, '_>, names: &mut Vec<String>) -> Option<ExtraListSe
         (false, false) => {
             t.error(
                 "source",
-                "required: set `source` (a plain list file) or `file` (a signed list, with `trusted_keys`)",
+                "required: set `source` (a plain list file), or `file` and/or `url` (a signed list, with `trusted_keys`)",
             );
             None
         }
@@ -149,21 +158,74 @@ fn check_source(path: &Path) -> Vec<String> {
     problems
 }
 
+/// A signed list: `file` and/or `url`, `trusted_keys`, and with `url`
+/// the updater's keys of `[list]`, with the same bounds and defaults.
 fn signed(t: &mut Table<'_, '_>) -> Option<ListOrigin> {
-    let file = t.get("file", extract::path).ok();
+    use extract::{duration, https_url, path};
+    let url_given = t.has("url");
+    let url = t.get("url", https_url);
+    let url_ok = !matches!(url, Got::Bad);
+    let file = t.get("file", path);
+    let file_ok = !matches!(file, Got::Bad);
     let trusted_keys = match t.list("trusted_keys", extract::public_key_file) {
         Got::Ok(keys) if !keys.is_empty() => Some(keys),
         Got::Bad => None,
         Got::Missing | Got::Ok(_) => {
             t.error(
                 "trusted_keys",
-                "required with `file`: list the .pub file(s) of the key(s) this list is signed with",
+                "required with `file` or `url`: list the .pub file(s) of the key(s) this list is signed with",
             );
             None
         }
     };
+    let update = if url_given {
+        let ca_file = t.get("ca_file", extract::ca_file);
+        let max_size = match t.get("max_size", extract::byte_size) {
+            Got::Ok(n) if n < MIN_MAX_LIST_SIZE => {
+                t.error(
+                    "max_size",
+                    format!(
+                        "{n} bytes is too small for any list; the minimum is {MIN_MAX_LIST_SIZE}"
+                    ),
+                );
+                None
+            }
+            Got::Bad => None,
+            got => Some(got.or(DEFAULT_MAX_LIST_SIZE)),
+        };
+        let poll_interval = t.get(
+            "poll_interval",
+            duration(MIN_POLL_INTERVAL, MAX_POLL_INTERVAL),
+        );
+        let timeout = t.get("timeout", duration(MIN_FETCH_TIMEOUT, MAX_FETCH_TIMEOUT));
+        let bad = matches!(ca_file, Got::Bad)
+            || matches!(poll_interval, Got::Bad)
+            || matches!(timeout, Got::Bad);
+        match (url.ok(), max_size, bad) {
+            (Some(url), Some(max_size), false) => Some(Some(ListUpdate {
+                url,
+                poll_interval: poll_interval.or(DEFAULT_POLL_INTERVAL),
+                timeout: timeout.or(DEFAULT_FETCH_TIMEOUT),
+                max_size,
+                ca_file: ca_file.ok(),
+            })),
+            _ => None,
+        }
+    } else {
+        for key in ["poll_interval", "ca_file", "timeout", "max_size"] {
+            if t.has(key) {
+                let _ = t.get(key, |_| Ok(()));
+                t.error(key, "only used with `url`; set `url` or remove this key");
+            }
+        }
+        Some(None)
+    };
+    if !(url_ok && file_ok) {
+        return None;
+    }
     Some(ListOrigin::Signed {
-        file: file?,
+        file: file.ok(),
         trusted_keys: trusted_keys?,
+        update: update?,
     })
 }

@@ -148,11 +148,10 @@ listen = ["127.0.0.1:5353"]
         format!("t.toml:8: lists[0].source: {s}:2: empty label (two dots in a row, or a leading dot)"),
         format!("t.toml:8: lists[0].source: {s}:3: IP literal: ward lists names, not addresses"),
         // A missing key is reported at its table's header.
-        "t.toml:9: lists[1].trusted_keys: required with `file`: list the .pub file(s) of the key(s) this list is signed with".into(),
+        "t.toml:9: lists[1].trusted_keys: required with `file` or `url`: list the .pub file(s) of the key(s) this list is signed with".into(),
         "t.toml:10: lists[1].name: duplicate name \"school\": names must be unique".into(),
         "t.toml:13: lists[2].name: invalid name \"Bad Name\": use lowercase letters, digits, '.' and '-', starting with a letter or digit, at most 64 bytes, and not an IP address".into(),
-        "t.toml:14: lists[2].url: not supported yet in [[lists]]: give the signed artifact as `file` (with `trusted_keys`); a new version needs a restart".into(),
-        "t.toml:15: lists[2].source: cannot read nowhere.txt: No such file or directory (os error 2)".into(),
+        "t.toml:14: lists[2].url: set either `source` or a signed `file`/`url`, not both".into(),
         "t.toml:19: profile[0].age: must be between 0 and 25, found 26".into(),
         "t.toml:20: profile[0].lists[1]: unknown list \"nope\"; the [[lists]] names are school".into(),
         format!("t.toml:21: profile[0].allow: {a}:2: one name per line (no category in an allow file)"),
@@ -174,8 +173,8 @@ fn required_keys_and_one_origin() {
     assert_eq!(
         got,
         [
-            "t.toml:6: lists[0].source: required: set `source` (a plain list file) or `file` (a signed list, with `trusted_keys`)",
-            "t.toml:11: lists[1].file: set either `source` or `file`, not both",
+            "t.toml:6: lists[0].source: required: set `source` (a plain list file), or `file` and/or `url` (a signed list, with `trusted_keys`)",
+            "t.toml:11: lists[1].file: set either `source` or a signed `file`/`url`, not both",
             "t.toml:12: profile[0].name: required: the name profiles use for this entry",
             "t.toml:12: profile[0].clients: required: the client networks (CIDRs or addresses) this profile applies to, or `listen` addresses that select it",
         ]
@@ -256,5 +255,79 @@ fn the_national_list_name_is_reserved() {
         [
             "t.toml:7: lists[0].name: \"national\" is reserved for the national list ([list]) in metrics and reports; choose another name"
         ]
+    );
+}
+
+#[test]
+fn a_signed_list_from_a_url_reads_and_round_trips() {
+    let c = parse(&format!(
+        r#"
+[[lists]]
+name = "moet"
+url = "https://lists.example/moet.ward"
+trusted_keys = [{DEMO_PUB:?}]
+poll_interval = "10m"
+[[lists]]
+name = "seeded"
+url = "https://lists.example/seeded.ward"
+file = "seed.ward"
+trusted_keys = [{DEMO_PUB:?}]
+"#
+    ))
+    .unwrap();
+    let ListOrigin::Signed { file, update, .. } = &c.lists[0].origin else {
+        panic!("{:?}", c.lists[0]);
+    };
+    assert_eq!(file, &None);
+    let update = update.as_ref().unwrap();
+    assert_eq!(update.url.as_str(), "https://lists.example/moet.ward");
+    assert_eq!(update.poll_interval, std::time::Duration::from_secs(600));
+    assert_eq!(update.timeout, DEFAULT_FETCH_TIMEOUT);
+    assert_eq!(update.max_size, DEFAULT_MAX_LIST_SIZE);
+    let ListOrigin::Signed { file, update, .. } = &c.lists[1].origin else {
+        panic!("{:?}", c.lists[1]);
+    };
+    assert_eq!(file.as_deref(), Some(Path::new("seed.ward")));
+    assert_eq!(
+        update.as_ref().unwrap().poll_interval,
+        DEFAULT_POLL_INTERVAL
+    );
+    let again = Config::parse_with(&c.to_toml(), "again.toml", || None).unwrap();
+    assert_eq!(again, c);
+}
+
+#[test]
+fn a_url_must_be_https_and_the_updater_keys_need_one() {
+    let got = errors(&format!(
+        r#"[[lists]]
+name = "plain"
+url = "http://lists.example/x.ward"
+trusted_keys = [{DEMO_PUB:?}]
+[[lists]]
+name = "nourl"
+file = "x.ward"
+trusted_keys = [{DEMO_PUB:?}]
+poll_interval = "1m"
+[[lists]]
+name = "small"
+url = "https://lists.example/x.ward"
+trusted_keys = [{DEMO_PUB:?}]
+max_size = 100
+timeout = "2h"
+"#
+    ));
+    assert_eq!(got.len(), 4, "{got:#?}");
+    assert!(got[0].starts_with("t.toml:8: lists[0].url: "), "{got:#?}");
+    assert_eq!(
+        got[1],
+        "t.toml:14: lists[1].poll_interval: only used with `url`; set `url` or remove this key"
+    );
+    assert!(
+        got[2].starts_with("t.toml:19: lists[2].max_size: 100 bytes is too small"),
+        "{got:#?}"
+    );
+    assert!(
+        got[3].starts_with("t.toml:20: lists[2].timeout: "),
+        "{got:#?}"
     );
 }

@@ -9,9 +9,10 @@
 //!    last-known-good list in `state_dir`, else the `list.file` seed, else
 //!    one poll of the endpoint); with none, follow `list.require_list`
 //!    (refuse to start, or serve SERVFAIL/EDE 14 and report not ready:
-//!    never unfiltered answers); then every extra list (`[[lists]]`)
-//!    and the `[[profile]]`s over them (a list that fails is logged and
-//!    its profiles answer SERVFAIL/EDE 14 for what it would decide);
+//!    never unfiltered answers); then every extra list (`[[lists]]`;
+//!    one with `url` and nothing on disk is polled once) and the
+//!    `[[profile]]`s over them (a list that fails is logged and its
+//!    profiles answer SERVFAIL/EDE 14 for what it would decide);
 //! 4. serve.
 //!
 //! Signals: SIGHUP polls `list.url` at once, or offers `list.file` to the
@@ -316,6 +317,9 @@ async fn load_profiles(config: &Config, node: &Node) -> Result<Arc<ProfileKeeper
         let text: Vec<String> = overlaps.iter().map(ToString::to_string).collect();
         ServeError::Profiles(text.join("; "))
     })?;
+    // A list with `url` and nothing on disk: one poll, still before
+    // serving.
+    keeper.first_polls().await;
     Ok(Arc::new(keeper))
 }
 

@@ -17,6 +17,7 @@ use crate::process::Notifier;
 use crate::report::Reporter;
 use crate::rpz::Feed;
 use crate::update::ListSource;
+use crate::update::profiles::ProfileKeeper;
 use crate::update::watch::FileWatch;
 
 /// What runs while ward serves.
@@ -24,6 +25,8 @@ pub(super) struct Services {
     server: Server,
     background: JoinSet<()>,
     notifier: Option<Arc<Notifier>>,
+    /// Its extra lists' updaters are drained with the background tasks.
+    profiles: Option<Arc<ProfileKeeper>>,
 }
 
 impl Services {
@@ -93,6 +96,9 @@ impl Services {
         if let Some(updater) = source.updater() {
             background.spawn(Arc::clone(updater).run(shutdown.clone()));
         }
+        if let Some(keeper) = &node.profiles {
+            keeper.start(shutdown);
+        }
         if let Some(reporter) = reporter {
             background.spawn(reporter.run(shutdown.clone()));
         }
@@ -105,6 +111,7 @@ impl Services {
             server,
             background,
             notifier,
+            profiles: node.profiles.clone(),
         })
     }
 
@@ -119,6 +126,9 @@ impl Services {
         }
         shutdown.cancel();
         while self.background.join_next().await.is_some() {}
+        if let Some(keeper) = &self.profiles {
+            keeper.wait().await;
+        }
     }
 }
 

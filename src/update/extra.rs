@@ -20,8 +20,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info, info_span};
 
+use super::Updater;
 use super::local::{LocalError, LocalList};
 use super::metrics::ListMetrics;
 use super::source::{ListSource, log_list, publish_list};
@@ -51,6 +54,8 @@ pub struct ExtraSource {
     kind: Kind,
     /// The last failure to load or reload it, until a success.
     last_error: Mutex<Option<String>>,
+    /// Stops its updater (with `url`), once started.
+    runner: Mutex<Option<CancellationToken>>,
 }
 
 #[derive(Debug)]
@@ -62,14 +67,14 @@ enum Kind {
 }
 
 impl ExtraSource {
-    /// Sets the list up (its state directory, for a signed list) without
-    /// loading it. `national` is `[list]`, for the state directory.
-    /// `store` holds the version in force, if any (kept across a change of
-    /// the list's settings). Blocking; never fails: a list that cannot be
-    /// set up stays unloaded, with the reason logged.
+    /// Sets the list up (its state directory under `state_dir`, for a
+    /// signed list; its updater, with `url`) without loading it. `store`
+    /// holds the version in force, if any (kept across a change of the
+    /// list's settings). Blocking; never fails: a list that cannot be set
+    /// up stays unloaded, with the reason logged.
     pub fn open(
         settings: &ExtraListSettings,
-        national: &ListSettings,
+        state_dir: &Path,
         store: Arc<ListStore>,
         metrics: Arc<ListMetrics>,
     ) -> Self {
@@ -80,15 +85,24 @@ impl ExtraSource {
                 Ok(local) => (Kind::Local(Box::new(local)), None),
                 Err(e) => (Kind::Broken, Some(crate::errors::chain(&e))),
             },
-            ListOrigin::Signed { file, trusted_keys } => {
+            ListOrigin::Signed {
+                file,
+                trusted_keys,
+                update,
+            } => {
+                // `[list]` of its own: the same source, rule and updater.
+                let d = ListSettings::default();
                 let list = ListSettings {
-                    file: Some(file.clone()),
+                    file: file.clone(),
                     trusted_keys: trusted_keys.clone(),
-                    state_dir: state_dir_of(&national.state_dir, &settings.name),
+                    state_dir: state_dir_of(state_dir, &settings.name),
                     require_list: false,
-                    url: None,
+                    url: update.as_ref().map(|u| u.url.clone()),
+                    poll_interval: update.as_ref().map_or(d.poll_interval, |u| u.poll_interval),
+                    ca_file: update.as_ref().and_then(|u| u.ca_file.clone()),
+                    timeout: update.as_ref().map_or(d.timeout, |u| u.timeout),
+                    max_size: update.as_ref().map_or(d.max_size, |u| u.max_size),
                     demo: false,
-                    ..national.clone()
                 };
                 match ListSource::of(&list, &store, &metrics) {
                     Ok(source) => (Kind::Signed(source), None),
@@ -106,6 +120,7 @@ impl ExtraSource {
             metrics,
             kind,
             last_error: Mutex::new(failure),
+            runner: Mutex::new(None),
         }
     }
 
@@ -131,12 +146,69 @@ impl ExtraSource {
         lock(&self.last_error).clone()
     }
 
-    /// Where it comes from, for status: `source PATH` or `file PATH`.
+    /// Where it comes from, for status: `source PATH`, `file PATH`, or
+    /// the URL.
     pub fn describe(&self) -> String {
         match &self.settings.origin {
             ListOrigin::Source { source } => format!("source {}", source.display()),
-            ListOrigin::Signed { file, .. } => format!("file {}", file.display()),
+            ListOrigin::Signed {
+                update: Some(u), ..
+            } => u.url.to_string(),
+            ListOrigin::Signed { file, .. } => match file {
+                Some(file) => format!("file {}", file.display()),
+                None => "nothing".to_owned(),
+            },
         }
+    }
+
+    /// Its updater, with `url`.
+    pub fn updater(&self) -> Option<&Arc<Updater>> {
+        match &self.kind {
+            Kind::Signed(source) => source.updater(),
+            _ => None,
+        }
+    }
+
+    /// Starts its updater (with `url`) on `tasks`, until `shutdown` or
+    /// [`stop`](Self::stop); `on_activate` runs after each activation.
+    pub fn start(
+        &self,
+        tasks: &TaskTracker,
+        shutdown: &CancellationToken,
+        on_activate: impl Fn() + Send + Sync + 'static,
+    ) {
+        let Some(updater) = self.updater() else {
+            return;
+        };
+        updater.on_activate(on_activate);
+        let token = shutdown.child_token();
+        if let Some(old) = lock(&self.runner).replace(token.clone()) {
+            old.cancel();
+        }
+        let span = info_span!("extra_list", list = %self.settings.name);
+        tasks.spawn(Arc::clone(updater).run(token).instrument(span));
+    }
+
+    /// Stops its updater, if it runs.
+    pub fn stop(&self) {
+        if let Some(token) = lock(&self.runner).take() {
+            token.cancel();
+        }
+    }
+
+    /// With `url` and nothing in force: one poll now (before serving, as
+    /// for the national list).
+    pub async fn first_poll(&self) {
+        let Some(updater) = self.updater() else {
+            return;
+        };
+        if self.store.load().is_some() {
+            return;
+        }
+        let span = info_span!("extra_list", list = %self.settings.name);
+        let outcome = updater.poll().instrument(span).await;
+        publish_list(&self.metrics, &self.store);
+        *lock(&self.last_error) = outcome.error;
     }
 
     /// The first load (blocking): a local source compiled; a signed list
@@ -154,6 +226,11 @@ impl ExtraSource {
                     log_list("extra list loaded", &list, None);
                     self.store.swap(list);
                     Ok(())
+                }
+                Err(reason) if source.updater().is_some() => {
+                    // Not a failure yet: the updater fetches it.
+                    info!(%reason, "extra list: nothing on disk yet; fetching it");
+                    return;
                 }
                 Err(e) => Err(crate::errors::chain(&e)),
             },
@@ -179,6 +256,11 @@ impl ExtraSource {
                 compiled
                     .await
                     .unwrap_or_else(|e| Err(format!("reload task failed: {e}")))
+            }
+            Kind::Signed(source) if source.updater().is_some() => {
+                // A poll at once; its outcome is the updater's.
+                let _ = source.reload(&self.metrics).await;
+                return;
             }
             Kind::Signed(source) => {
                 let refusal = source.reload(&self.metrics).instrument(span.clone()).await;
@@ -247,6 +329,13 @@ impl ExtraSource {
     }
 }
 
+impl Drop for ExtraSource {
+    /// A list no longer configured stops polling.
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Logs what the profiles are built over, once loaded.
 pub fn log_loaded(sources: &[Arc<ExtraSource>]) {
     for source in sources {
@@ -274,6 +363,9 @@ pub enum ExtraError {
         #[source]
         source: VerifyError,
     },
+    /// A list with `url` and no `file`: only `ward serve` downloads it.
+    #[error("no file to load: the list is downloaded from {url:?} by ward serve")]
+    NotOnDisk { url: String },
 }
 
 /// Loads one extra list now, without `state_dir` (no last-known-good
@@ -283,7 +375,17 @@ pub fn load(settings: &ExtraListSettings) -> Result<Verified<ListArtifact>, Extr
     match &settings.origin {
         ListOrigin::Source { source } => Ok(LocalList::new(&settings.name, source)?.reload()?),
         ListOrigin::Signed {
-            file, trusted_keys, ..
+            file: None, update, ..
+        } => Err(ExtraError::NotOnDisk {
+            url: update
+                .as_ref()
+                .map(|u| u.url.to_string())
+                .unwrap_or_default(),
+        }),
+        ListOrigin::Signed {
+            file: Some(file),
+            trusted_keys,
+            ..
         } => {
             let trust: TrustedKeys = trusted_keys.iter().map(|k| *k.key()).collect();
             let verify = |source| ExtraError::Verify {

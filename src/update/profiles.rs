@@ -17,13 +17,16 @@
 //! next query sees the new profiles and lists together, never half of
 //! either.
 
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{error, info};
 
 use super::extra::ExtraSource;
 use super::metrics::ExtraListFamilies;
-use crate::config::{Config, ListSettings};
+use crate::config::Config;
 use crate::policy::Overlap;
 use crate::profiles::{ExtraList, ProfileSettings, ProfileStore, Profiles};
 use crate::store::ListStore;
@@ -34,10 +37,14 @@ use crate::store::ListStore;
 pub struct ProfileKeeper {
     store: Arc<ProfileStore>,
     families: ExtraListFamilies,
-    /// `[list]` as ward started: where the extra lists keep their state.
-    /// A new `state_dir` needs a restart, like every `[list]` key.
-    national: ListSettings,
+    /// `list.state_dir` as ward started: where the extra lists keep their
+    /// state. A new one needs a restart, like every `[list]` key.
+    state_dir: PathBuf,
     state: Mutex<State>,
+    /// The updaters of lists with `url`.
+    tasks: TaskTracker,
+    /// Set by [`start`](Self::start): updaters run until it is cancelled.
+    shutdown: OnceLock<CancellationToken>,
 }
 
 #[derive(Debug, Default)]
@@ -56,8 +63,10 @@ impl ProfileKeeper {
         let keeper = Self {
             store: Arc::new(ProfileStore::new(Profiles::default())),
             families,
-            national: config.list.clone(),
+            state_dir: config.list.state_dir.clone(),
             state: Mutex::new(State::default()),
+            tasks: TaskTracker::new(),
+            shutdown: OnceLock::new(),
         };
         let lists: Vec<Arc<ExtraSource>> = config
             .lists
@@ -65,7 +74,7 @@ impl ProfileKeeper {
             .map(|settings| {
                 let source = Arc::new(ExtraSource::open(
                     settings,
-                    &keeper.national,
+                    &keeper.state_dir,
                     Arc::new(ListStore::new()),
                     Arc::new(keeper.families.handles(&settings.name)),
                 ));
@@ -79,6 +88,56 @@ impl ProfileKeeper {
         };
         keeper.rebuild();
         Ok(keeper)
+    }
+
+    /// With `url`, a list with nothing on disk is polled once, before
+    /// serving (as the national list is); the snapshot is built again if
+    /// any was.
+    pub async fn first_polls(&self) {
+        let lists = self.lists();
+        let waiting: Vec<_> = lists
+            .iter()
+            .filter(|l| l.updater().is_some() && l.store().load().is_none())
+            .collect();
+        if waiting.is_empty() {
+            return;
+        }
+        let mut polls = tokio::task::JoinSet::new();
+        for list in waiting {
+            let list = Arc::clone(list);
+            polls.spawn(async move { list.first_poll().await });
+        }
+        while polls.join_next().await.is_some() {}
+        self.rebuild();
+    }
+
+    /// Starts the updaters of the lists with `url` until `shutdown`;
+    /// lists a SIGHUP adds are started too.
+    pub fn start(self: &Arc<Self>, shutdown: &CancellationToken) {
+        let _ = self.shutdown.set(shutdown.clone());
+        for list in self.lists() {
+            self.start_one(&list);
+        }
+    }
+
+    fn start_one(self: &Arc<Self>, list: &ExtraSource) {
+        let Some(shutdown) = self.shutdown.get() else {
+            return;
+        };
+        let keeper = Arc::downgrade(self);
+        list.start(&self.tasks, shutdown, move || {
+            // A new version of the list: the profiles are put together
+            // with it, off the async workers.
+            if let Some(keeper) = keeper.upgrade() {
+                drop(tokio::task::spawn_blocking(move || keeper.rebuild()));
+            }
+        });
+    }
+
+    /// Waits for the updaters to stop (after `shutdown`).
+    pub async fn wait(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     /// The snapshot the engine reads.
@@ -99,6 +158,8 @@ impl ProfileKeeper {
         check_overlaps(&config.profiles)?;
         let old = self.lists();
         let mut lists = Vec::with_capacity(config.lists.len());
+        // Opened now: their updaters start once they are in force.
+        let mut fresh = Vec::new();
         for settings in &config.lists {
             let previous = old.iter().find(|s| s.name() == settings.name);
             let source = match previous {
@@ -110,7 +171,12 @@ impl ProfileKeeper {
                     let this = Arc::clone(self);
                     let settings = settings.clone();
                     let (store, metrics) = match previous {
-                        Some(p) => (Arc::clone(p.store()), Arc::clone(p.metrics())),
+                        Some(p) => {
+                            // Its old updater must not write the store
+                            // the new source now owns.
+                            p.stop();
+                            (Arc::clone(p.store()), Arc::clone(p.metrics()))
+                        }
                         None => (
                             Arc::new(ListStore::new()),
                             Arc::new(self.families.handles(&settings.name)),
@@ -122,8 +188,12 @@ impl ProfileKeeper {
                     let in_force = store.load().is_some();
                     let name = settings.name.clone();
                     let opened = tokio::task::spawn_blocking(move || {
-                        let source =
-                            Arc::new(ExtraSource::open(&settings, &this.national, store, metrics));
+                        let source = Arc::new(ExtraSource::open(
+                            &settings,
+                            &this.state_dir,
+                            store,
+                            metrics,
+                        ));
                         if !in_force {
                             source.load_initial();
                         }
@@ -140,6 +210,7 @@ impl ProfileKeeper {
                     if in_force {
                         source.reload().await;
                     }
+                    fresh.push(Arc::clone(&source));
                     source
                 }
             };
@@ -150,12 +221,16 @@ impl ProfileKeeper {
             .filter(|o| !config.lists.iter().any(|s| s.name == o.name()))
         {
             info!(list = gone.name(), "extra list removed");
+            gone.stop();
             self.families.remove(gone.name());
         }
         {
             let mut state = lock(&self.state);
             state.profiles = config.profiles.clone();
             state.lists = lists;
+        }
+        for source in &fresh {
+            self.start_one(source);
         }
         let this = Arc::clone(self);
         let _ = tokio::task::spawn_blocking(move || this.rebuild()).await;

@@ -15,6 +15,7 @@ mod rpz_feed;
 mod school_reports;
 mod schools;
 mod schools_reload;
+mod schools_url;
 mod serve;
 mod serve_lifecycle;
 mod sni;
