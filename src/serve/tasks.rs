@@ -108,11 +108,15 @@ impl ReadinessProbe for Probe {
     }
 
     fn list_status(&self) -> Option<ListStatus> {
-        Some(ListStatus::of(
+        let mut status = ListStatus::of(
             self.source.describe(),
             self.engine.store(),
             self.source.updater_status(),
-        ))
+        );
+        if let Some(keeper) = &self.profiles {
+            status.extra_lists = keeper.status();
+        }
+        Some(status)
     }
 }
 

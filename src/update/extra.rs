@@ -24,10 +24,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info, info_span};
 
-use super::Updater;
 use super::local::{LocalError, LocalList};
 use super::metrics::ListMetrics;
 use super::source::{ListSource, log_list, publish_list};
+use super::{ExtraListStatus, ListStatus, Updater};
 use crate::config::ListSettings;
 use crate::list::{self, ListArtifact, TrustedKeys, Verified, VerifyError};
 use crate::policy::Overlap;
@@ -320,6 +320,31 @@ impl ExtraSource {
                 }
                 *lock(&self.last_error) = Some(error);
             }
+        }
+    }
+
+    /// Its entry in `/list/status`.
+    pub fn status(&self) -> ExtraListStatus {
+        let updater = self.updater().map(|u| u.status());
+        let list = ListStatus::of(self.describe(), &self.store, None);
+        // A list with `url` fails or succeeds by its polls.
+        let last_error = match &updater {
+            Some(u) => u.last_error.clone(),
+            None => self.last_error(),
+        };
+        ExtraListStatus {
+            name: self.settings.name.clone(),
+            origin: list.source,
+            loaded: list.loaded,
+            list_id: list.list_id,
+            serial: list.serial,
+            sha256: list.sha256,
+            entries: list.entries,
+            expires_at: list.expires_at,
+            activated_at: list.activated_at,
+            stale: list.stale,
+            last_error,
+            updater,
         }
     }
 

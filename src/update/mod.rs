@@ -164,6 +164,47 @@ pub struct ListStatus {
     pub stale: bool,
     /// With `list.url` only.
     pub updater: Option<UpdaterStatus>,
+    /// Each `[[lists]]` entry, in config order (absent without any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_lists: Vec<ExtraListStatus>,
+}
+
+/// One extra list (`[[lists]]`) in `/list/status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraListStatus {
+    /// Its `[[lists]]` name.
+    pub name: String,
+    /// Where it comes from: `source PATH`, `file PATH`, or the URL.
+    pub origin: String,
+    /// A version is in force.
+    pub loaded: bool,
+    pub list_id: Option<String>,
+    pub serial: Option<u64>,
+    pub sha256: Option<String>,
+    pub entries: Option<u64>,
+    pub expires_at: Option<Timestamp>,
+    pub activated_at: Option<Timestamp>,
+    /// Past `expires_at`: still enforced.
+    pub stale: bool,
+    /// Why the last load, reload or poll failed (the version in force, if
+    /// any, stays); `None` after a success.
+    pub last_error: Option<String>,
+    /// With `url` only.
+    pub updater: Option<UpdaterStatus>,
+}
+
+impl ExtraListStatus {
+    /// `loaded`, `never loaded`, and the last error if any.
+    pub fn state(&self) -> String {
+        match (self.loaded, &self.last_error) {
+            (true, None) => "loaded".to_owned(),
+            (true, Some(e)) => {
+                format!("loaded; the last update failed, version in force kept: {e}")
+            }
+            (false, None) => "never loaded".to_owned(),
+            (false, Some(e)) => format!("never loaded: {e}"),
+        }
+    }
 }
 
 impl ListStatus {

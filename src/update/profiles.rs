@@ -269,6 +269,11 @@ impl ProfileKeeper {
         }
     }
 
+    /// Each extra list's entry in `/list/status`, in `[[lists]]` order.
+    pub fn status(&self) -> Vec<super::ExtraListStatus> {
+        self.lists().iter().map(|l| l.status()).collect()
+    }
+
     /// Refreshes every extra list's gauges (expiry).
     pub fn publish(&self) {
         for list in self.lists() {

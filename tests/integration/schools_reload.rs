@@ -236,6 +236,18 @@ lists = ["nosuch"]
         text.contains("\"name=age\" \"list=moet-age\" \"serial=5\""),
         "{text}"
     );
+    // `ward list status` shows every list, and why this one is held back.
+    let admin = w.admin.unwrap().to_string();
+    let r = crate::util::ward(d, &["list", "status", "--admin", &admin]);
+    assert_eq!(r.code, 1, "{r:?}");
+    for part in [
+        "source:         file list.ward\nlist:           test-national serial 1",
+        "extra list:     school\nsource:         source school.txt\nlist:           school serial ",
+        "extra list:     age\nsource:         file age.ward\nlist:           moet-age serial 5 (1 rules)\nsha256:         ",
+        "state:          loaded; the last update failed, version in force kept: rollback refused: serial 4 is older than serial 5",
+    ] {
+        assert!(r.stdout.contains(part), "{part:?} not in\n{}", r.stdout);
+    }
     let text = dig(&w, "127.0.0.2", &["forum.test", "A"]).await;
     assert!(filtered(&text, "age", "forum"), "{text}");
     std::fs::write(d.join("age.ward"), b"WARDLIST garbage").unwrap();
@@ -263,5 +275,14 @@ lists = ["nosuch"]
         metric(&w, "ward_extra_list_serial{list=\"age\"}").await,
         Some(6.0)
     );
+    let r = crate::util::ward(d, &["list", "status", "--admin", &admin, "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["serial"], 1);
+    assert_eq!(v["extra_lists"][0]["name"], "school");
+    assert_eq!(v["extra_lists"][0]["loaded"], true);
+    assert_eq!(v["extra_lists"][1]["origin"], "file age.ward");
+    assert_eq!(v["extra_lists"][1]["serial"], 6);
+    assert_eq!(v["extra_lists"][1]["last_error"], serde_json::Value::Null);
     up.stop().await;
 }

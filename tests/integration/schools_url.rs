@@ -135,6 +135,24 @@ async fn an_extra_list_follows_its_url_and_keeps_the_last_good_version() {
     let logs = w.logs();
     assert!(logs.contains("extra_list{list=moet}"), "{logs}");
     assert!(logs.contains("rollback refused"), "{logs}");
+    let admin = w.admin.unwrap().to_string();
+    let r = crate::util::ward(d, &["list", "status", "--admin", &admin]);
+    assert_eq!(r.code, 1, "the last poll failed: {r:?}");
+    for part in [
+        format!("extra list:     moet\nsource:         {}\n", server.url),
+        "list:           moet-age serial 6 (2 rules)\n".to_owned(),
+        "state:          loaded\nlast poll:      ".to_owned(),
+        "highest serial: 6\n".to_owned(),
+    ] {
+        assert!(r.stdout.contains(&part), "{part:?} not in\n{}", r.stdout);
+    }
+    let r = crate::util::ward(d, &["list", "status", "--admin", &admin, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["extra_lists"][0]["serial"], 6);
+    assert!(
+        v["extra_lists"][0]["updater"]["last_success_at"].is_string(),
+        "{v}"
+    );
     // Its own state, beside the national list's.
     assert!(d.join("state/lists/moet/list.ward").exists());
     assert!(d.join("state/lists/moet/state.json").exists());
