@@ -73,20 +73,21 @@ impl Reloader {
             let text: Vec<String> = overlaps.iter().map(ToString::to_string).collect();
             return self.refused(&text.join("; "));
         }
-        self.metrics.reload().succeeded(jiff::Timestamp::now());
         info!(
             profiles = config.profiles.len(),
             lists = config.lists.len(),
             "SIGHUP: config reloaded"
         );
+        // Counted last: once it moves, the reload is done and logged.
+        self.metrics.reload().succeeded(jiff::Timestamp::now());
     }
 
     fn refused(&self, reason: &str) {
-        self.metrics.reload().failed();
         error!(
             %reason,
             "ALARM: SIGHUP: the config was not reloaded; the profiles and lists in force keep serving"
         );
+        self.metrics.reload().failed();
     }
 }
 

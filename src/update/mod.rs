@@ -243,9 +243,9 @@ pub struct Updater {
     metrics: Arc<ListMetrics>,
     status: Mutex<UpdaterStatus>,
     poke: Notify,
-    /// Called after each activation (an extra list's profiles are put
-    /// together again with it).
-    on_activate: std::sync::OnceLock<Hook>,
+    /// Called after each activation, before it is logged and counted (an
+    /// extra list's profiles are put together again with it).
+    on_activate: std::sync::OnceLock<Arc<Hook>>,
 }
 
 /// A callback after an activation.
@@ -332,10 +332,11 @@ impl Updater {
         self.fetcher.url()
     }
 
-    /// Calls `hook` after every activation from now on (once per
+    /// Calls `hook` after every activation from now on, on a blocking
+    /// thread, before the activation is logged and counted (once per
     /// updater: a second hook is ignored).
     pub fn on_activate(&self, hook: impl Fn() + Send + Sync + 'static) {
-        let _ = self.on_activate.set(Hook(Box::new(hook)));
+        let _ = self.on_activate.set(Arc::new(Hook(Box::new(hook))));
     }
 
     /// Asks for an immediate poll (SIGHUP).
@@ -421,11 +422,6 @@ impl Updater {
             status.highest_serial = self.keeper.highest_serial();
             status.equivocation = self.keeper.equivocation();
         }
-        if outcome.result == FetchResult::Ok
-            && let Some(hook) = self.on_activate.get()
-        {
-            (hook.0)();
-        }
         if let Some(reason) = &outcome.error {
             let serial = self.store.load().as_ref().map(|a| a.serial());
             error!(
@@ -471,12 +467,17 @@ impl Updater {
         // Verify, judge and activate off the async workers: this hashes
         // and walks the whole file, renames and fsyncs.
         let keeper = Arc::clone(&self.keeper);
+        let hook = self.on_activate.get().cloned();
         let offered = tokio::task::spawn_blocking(move || {
             let candidate = keeper.check(file)?;
             let verify_time = started.elapsed() - downloaded;
             let serial = candidate.list().serial();
             let issued_at = candidate.list().manifest().issued_at;
             let offered = keeper.offer(candidate, Some(validators))?;
+            if let (Offered::Activated { .. }, Some(hook)) = (offered, hook) {
+                // Still off the async workers: the hook may build.
+                (hook.0)();
+            }
             Ok::<_, Refusal>((offered, serial, issued_at, verify_time))
         })
         .await

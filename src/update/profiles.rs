@@ -126,10 +126,11 @@ impl ProfileKeeper {
         };
         let keeper = Arc::downgrade(self);
         list.start(&self.tasks, shutdown, move || {
-            // A new version of the list: the profiles are put together
-            // with it, off the async workers.
+            // A new version of the list (called off the async workers,
+            // before the activation is counted): the profiles are put
+            // together with it.
             if let Some(keeper) = keeper.upgrade() {
-                drop(tokio::task::spawn_blocking(move || keeper.rebuild()));
+                keeper.rebuild();
             }
         });
     }

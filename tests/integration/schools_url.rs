@@ -132,9 +132,12 @@ async fn an_extra_list_follows_its_url_and_keeps_the_last_good_version() {
     assert_eq!(metric(&w, SERIAL).await, Some(6.0));
     let text = dig(&w, "127.0.0.2", &["chat.test", "A"]).await;
     assert!(filtered(&text, "moet", "chat"), "{text}");
-    let logs = w.logs();
-    assert!(logs.contains("extra_list{list=moet}"), "{logs}");
-    assert!(logs.contains("rollback refused"), "{logs}");
+    assert!(
+        w.wait_for_log("extra_list{list=moet}: ward::update: ALARM: list update failed"),
+        "{}",
+        w.logs()
+    );
+    assert!(w.wait_for_log("rollback refused"), "{}", w.logs());
     let admin = w.admin.unwrap().to_string();
     let r = crate::util::ward(d, &["list", "status", "--admin", &admin]);
     assert_eq!(r.code, 1, "the last poll failed: {r:?}");
