@@ -17,7 +17,8 @@
 #   lookup-blocked   the list lookup of a blocked name (screen + fst walk)
 #   cached           Engine::prepare of the allowed query: ACL, cache hit
 #                    stored under this list (no lookup), answer encoded
-#                    with TTLs patched
+#                    with TTLs patched; the engine holds an empty profile
+#                    store, as `ward serve` without [[profile]] does
 #   blocked          Engine::prepare of a blocked name asked before under
 #                    this list: ACL, the cache's verdict, NXDOMAIN + SOA +
 #                    EDE encoded

@@ -111,7 +111,7 @@ impl ExtraSource {
             }
         };
         if let Some(error) = &failure {
-            error!(%error, "ALARM: extra list cannot be set up; it stays unloaded");
+            error!(%error, "ALARM: extra list cannot be set up; the version in force, if any, stays");
             metrics.list_reload_failed();
         }
         Self {
