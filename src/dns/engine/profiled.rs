@@ -298,7 +298,8 @@ impl Engine {
         active: &Active,
         block: &Block,
     ) {
-        let (Some(store), Category::Listed(category)) = (&self.profiles, block.category) else {
+        let in_use = self.profiles.as_ref().filter(|p| p.in_use());
+        let (Some(store), Category::Listed(category)) = (in_use, block.category) else {
             return;
         };
         let all = store.load();
