@@ -419,79 +419,94 @@ impl NodeView {
                 list.rule_text(key, m)
             }
         };
-        let age = profile.map(|p| p.age);
         if json {
             self.json_line(chosen, &e, verdict, &rows, &shown, &rule_text)
         } else {
-            let mut out = format!("{shown}\t{}", verdict_word(verdict));
-            match verdict {
-                Ok(Verdict::Block(b)) => {
-                    let category = self
-                        .artifact(b.list)
-                        .map_or("unknown", |l| b.category_name(l));
-                    let _ = write!(out, "\tlist={} category={category}", self.list_name(b.list));
-                }
-                Err(u) => {
-                    let _ = write!(
-                        out,
-                        "\tcannot decide: list {} not loaded (the node answers SERVFAIL)",
-                        self.list_name(ListRef::Extra(u.index))
-                    );
-                }
-                Ok(Verdict::Allow) => {}
+            self.text_lines(chosen, &e, verdict, &rows, &shown, &rule_text)
+        }
+    }
+
+    /// [`Self::explained`] as text: the verdict line, then one line per
+    /// list.
+    fn text_lines(
+        &self,
+        chosen: &Chosen<'_>,
+        e: &Explanation,
+        verdict: Result<Verdict, policy::Unloaded>,
+        rows: &[Row<'_>],
+        shown: &str,
+        rule_text: &dyn Fn(&ListArtifact, &Match) -> Option<String>,
+    ) -> String {
+        let profile = chosen.profile();
+        let age = profile.map(|p| p.age);
+        let mut out = format!("{shown}\t{}", verdict_word(verdict));
+        match verdict {
+            Ok(Verdict::Block(b)) => {
+                let category = self
+                    .artifact(b.list)
+                    .map_or("unknown", |l| b.category_name(l));
+                let _ = write!(out, "\tlist={} category={category}", self.list_name(b.list));
             }
-            match profile {
-                Some(p) => {
-                    let _ = write!(
-                        out,
-                        "\tprofile {} (age {}): {}",
-                        p.name,
-                        p.age,
-                        chosen.why()
-                    );
-                }
-                None => {
-                    let _ = write!(out, "\t{}", chosen.why());
-                }
-            }
-            for row in &rows {
-                let _ = write!(out, "\n  {}", row.name);
-                let Some(list) = row.list else {
-                    let _ = write!(
-                        out,
-                        ": cannot decide: list {} not loaded (the node answers SERVFAIL, EDE 14, for names no other list blocks)",
-                        row.name
-                    );
-                    continue;
-                };
-                let _ = write!(out, " (list {} serial {}): ", list.list_id(), list.serial());
-                let Some((block, rating)) = row.found else {
-                    out.push_str("no rule");
-                    continue;
-                };
-                let what = match (row.blocks(), row.lifted) {
-                    (true, false) => "blocks",
-                    (true, true) => "would block, but the profile's allow file lifts it",
-                    (false, _) => "does not block",
-                };
-                let scope = match block.rule.kind {
-                    RuleKind::Exact => "this name only",
-                    RuleKind::Subtree => "name and subdomains",
-                };
-                let rule = rule_text(list, &block.rule).unwrap_or_else(|| "(confidential)".into());
+            Err(u) => {
                 let _ = write!(
                     out,
-                    "{what}: {} rule \"{rule}\" ({scope}), category {}, {}",
-                    kind_word(block.rule.kind),
-                    block.category_name(list),
-                    rating_text(rating, age)
+                    "\tcannot decide: list {} not loaded (the node answers SERVFAIL)",
+                    self.list_name(ListRef::Extra(u.index))
                 );
             }
-            if e.allowed {
-                out.push_str("\n  allow file: covers the name; it lifts the profile's own lists, never the national list");
-            }
-            out
+            Ok(Verdict::Allow) => {}
         }
+        match profile {
+            Some(p) => {
+                let _ = write!(
+                    out,
+                    "\tprofile {} (age {}): {}",
+                    p.name,
+                    p.age,
+                    chosen.why()
+                );
+            }
+            None => {
+                let _ = write!(out, "\t{}", chosen.why());
+            }
+        }
+        for row in rows {
+            let _ = write!(out, "\n  {}", row.name);
+            let Some(list) = row.list else {
+                let _ = write!(
+                    out,
+                    ": cannot decide: list {} not loaded (the node answers SERVFAIL, EDE 14, for names no other list blocks)",
+                    row.name
+                );
+                continue;
+            };
+            let _ = write!(out, " (list {} serial {}): ", list.list_id(), list.serial());
+            let Some((block, rating)) = row.found else {
+                out.push_str("no rule");
+                continue;
+            };
+            let what = match (row.blocks(), row.lifted) {
+                (true, false) => "blocks",
+                (true, true) => "would block, but the profile's allow file lifts it",
+                (false, _) => "does not block",
+            };
+            let scope = match block.rule.kind {
+                RuleKind::Exact => "this name only",
+                RuleKind::Subtree => "name and subdomains",
+            };
+            let rule = rule_text(list, &block.rule).unwrap_or_else(|| "(confidential)".into());
+            let _ = write!(
+                out,
+                "{what}: {} rule \"{rule}\" ({scope}), category {}, {}",
+                kind_word(block.rule.kind),
+                block.category_name(list),
+                rating_text(rating, age)
+            );
+        }
+        if e.allowed {
+            out.push_str("\n  allow file: covers the name; it lifts the profile's own lists, never the national list");
+        }
+        out
     }
 
     fn json_line(

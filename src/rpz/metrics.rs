@@ -1,5 +1,5 @@
 //! The feed's handles: transfers by kind and result, and the serial
-//! served. Registered by `crate::metrics` (`metrics/rpz.rs`).
+//! served. The one registry registers them (`metrics/rpz.rs`).
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;

@@ -14,8 +14,8 @@
 //! A list that never loaded stays unloaded: the profiles that use it
 //! answer SERVFAIL (EDE 14) for the names it would decide, never an
 //! unfiltered answer. Each list's version in force is in a [`ListStore`]
-//! of its own; [`super::profiles::ProfileKeeper`] puts the profiles
-//! together with them.
+//! of its own; the profile keeper (`update/profiles.rs`) puts the
+//! profiles together with them.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

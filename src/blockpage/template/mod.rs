@@ -62,7 +62,7 @@ pub enum Value {
     /// Today, `DD/MM/YYYY`.
     DateDmy,
     /// `child` when the reader's profile is younger than
-    /// [`TEEN_AGE`](super::page::TEEN_AGE), else empty: for `{{if child}}`.
+    /// the page's `TEEN_AGE` (13), else empty: for `{{if child}}`.
     Child,
     /// `teen` when the reader's profile is that age or older, else empty.
     Teen,
