@@ -57,17 +57,37 @@ pub struct Activation {
 }
 
 /// Holds the current list, if any.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ListStore {
     current: ArcSwapOption<Active>,
     generations: AtomicU64,
     log: Mutex<VecDeque<Activation>>,
+    /// The generation in force (0: none yet), for tasks that act on each
+    /// new list rather than per query (the RPZ feed's NOTIFY).
+    activated: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for ListStore {
+    fn default() -> Self {
+        Self {
+            current: ArcSwapOption::default(),
+            generations: AtomicU64::default(),
+            log: Mutex::default(),
+            activated: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl ListStore {
     /// An empty store: no list yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Wakes on every swap (the latest generation; missed ones are not
+    /// queued).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.activated.subscribe()
     }
 
     /// A store holding `list`.
@@ -111,7 +131,9 @@ impl ListStore {
                 activated_at: active.activated_at,
             });
         }
-        self.current.swap(Some(Arc::new(active)))
+        let previous = self.current.swap(Some(Arc::new(active)));
+        self.activated.send_replace(generation);
+        previous
     }
 
     /// The activations with a generation above `generation`, oldest

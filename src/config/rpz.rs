@@ -1,16 +1,17 @@
 //! `[rpz]`: the feed of the national list as a Response Policy Zone, for
 //! resolvers that are not ward (BIND, Unbound, PowerDNS Recursor, Knot
-//! Resolver): AXFR over TCP, an SOA answer over UDP and TCP, TSIG keys
-//! and an address ACL.
+//! Resolver): AXFR and IXFR over TCP, an SOA answer over UDP and TCP,
+//! NOTIFY to secondaries, TSIG keys and an address ACL, and the zone file
+//! over HTTPS.
 //!
 //! The TSIG secrets are read here, once, from their `secret_file`s
-//! (base64, as `tsig-keygen` prints them). `notify`, `https_listen`,
-//! `cert` and `key` are keys of the feed not built yet: they are refused,
-//! so that no one believes they are in effect.
+//! (base64, as `tsig-keygen` prints them), and the HTTPS certificate and
+//! key (`https_listen`, `cert`, `key`) once, into a server configuration.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use base64::Engine;
 use ipnet::IpNet;
@@ -27,6 +28,11 @@ pub const TSIG_HMAC_SHA256: &str = "hmac-sha256";
 /// than the hash's output, but 16 random bytes already cannot be guessed.
 pub const MIN_TSIG_SECRET: usize = 16;
 
+/// Lists whose changes IXFR can send by default (`ixfr_depth`).
+pub const DEFAULT_IXFR_DEPTH: u32 = 16;
+/// Most `ixfr_depth` accepted.
+pub const MAX_IXFR_DEPTH: u32 = 1024;
+
 /// `[rpz]`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RpzSettings {
@@ -41,6 +47,52 @@ pub struct RpzSettings {
     /// `[[rpz.tsig]]`: with any, every query must be signed by one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tsig: Vec<TsigKeySettings>,
+    /// Secondaries told by NOTIFY when a new list is in force.
+    #[serde(
+        serialize_with = "spelling::displays",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub notify: Vec<SocketAddr>,
+    /// How many past lists an IXFR can start from (0: every IXFR gets
+    /// the whole zone).
+    pub ixfr_depth: u32,
+    /// The zone file over HTTPS: `https_listen`, `cert`, `key`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub https: Option<RpzHttps>,
+}
+
+/// `https_listen`, `cert` and `key` of `[rpz]`.
+#[derive(Clone, Serialize)]
+pub struct RpzHttps {
+    #[serde(rename = "https_listen", serialize_with = "spelling::displays")]
+    pub listen: Vec<SocketAddr>,
+    /// PEM certificate chain, leaf first.
+    #[serde(serialize_with = "spelling::path")]
+    pub cert: PathBuf,
+    /// PEM private key.
+    #[serde(serialize_with = "spelling::path")]
+    pub key: PathBuf,
+    /// Built from the two files when the config was read.
+    #[serde(skip)]
+    pub server: Arc<rustls::ServerConfig>,
+}
+
+impl fmt::Debug for RpzHttps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RpzHttps")
+            .field("listen", &self.listen)
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Equal when they name the same addresses and files: a server
+/// configuration has no equality.
+impl PartialEq for RpzHttps {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.listen, &self.cert, &self.key) == (&other.listen, &other.cert, &other.key)
+    }
 }
 
 /// `[[rpz.tsig]]`: one key.
@@ -71,22 +123,6 @@ impl RpzSettings {
     /// Reads `[rpz]`; `None` when a required key is missing or refused
     /// (the error is recorded).
     pub(super) fn extract(mut t: Table<'_, '_>) -> Option<Self> {
-        for (key, what) in [
-            ("notify", "NOTIFY to secondaries"),
-            ("https_listen", "the zone over HTTPS"),
-            ("cert", "the zone over HTTPS"),
-            ("key", "the zone over HTTPS"),
-        ] {
-            if t.has(key) {
-                let _ = t.get(key, |_| Ok(()));
-                t.error(
-                    key,
-                    format!(
-                        "not supported yet: {what}; secondaries poll the SOA (refresh 3600 s) and transfer over AXFR"
-                    ),
-                );
-            }
-        }
         let listen = match t.list("listen", extract::socket_addr) {
             Got::Ok(l) if !l.is_empty() => Some(l),
             Got::Bad => None,
@@ -120,12 +156,91 @@ impl RpzSettings {
             .tables("tsig", |t| tsig_key(t, &mut names))
             .ok()
             .unwrap_or_default();
+        let notify = t.list("notify", extract::socket_addr);
+        let ixfr_depth = match t.get("ixfr_depth", extract::integer(0, MAX_IXFR_DEPTH.into())) {
+            Got::Missing => Some(DEFAULT_IXFR_DEPTH),
+            got => got.ok(),
+        };
+        let https = https(&mut t);
         Some(Self {
             listen: listen?,
             zone: zone?,
             allow_transfer: allow_transfer?,
             tsig,
+            notify: match notify {
+                Got::Missing => Vec::new(),
+                got => got.ok()?,
+            },
+            ixfr_depth: ixfr_depth?,
+            https: https.ok()?,
         })
+    }
+}
+
+/// `https_listen`, `cert` and `key`: all three or none. `Err` when they
+/// are wrong (recorded).
+fn https(t: &mut Table<'_, '_>) -> Result<Option<RpzHttps>, ()> {
+    let present = ["https_listen", "cert", "key"].map(|k| t.has(k));
+    if present == [false; 3] {
+        return Ok(None);
+    }
+    let listen = t.list("https_listen", extract::socket_addr);
+    let cert = t.get("cert", |v| {
+        let p = extract::path(v)?;
+        let chain = crate::readers::read_certs(&p).map_err(|e| Invalid(e.to_string()))?;
+        Ok((p, chain))
+    });
+    let key = t.get("key", |v| {
+        let p = extract::path(v)?;
+        let key = crate::readers::read_key(&p).map_err(|e| Invalid(e.to_string()))?;
+        Ok((p, key))
+    });
+    for (name, missing, what) in [
+        (
+            "https_listen",
+            match &listen {
+                Got::Missing => true,
+                Got::Ok(l) => l.is_empty(),
+                Got::Bad => false,
+            },
+            "the IP:PORT addresses to serve the zone file on over HTTPS",
+        ),
+        (
+            "cert",
+            matches!(cert, Got::Missing),
+            "the PEM certificate chain for https_listen",
+        ),
+        (
+            "key",
+            matches!(key, Got::Missing),
+            "the PEM private key for https_listen",
+        ),
+    ] {
+        if missing {
+            t.error(
+                name,
+                format!("required with https_listen, cert or key: {what}"),
+            );
+        }
+    }
+    let (Got::Ok(listen), Got::Ok((cert, chain)), Got::Ok((key, secret))) = (listen, cert, key)
+    else {
+        return Err(());
+    };
+    if listen.is_empty() {
+        return Err(());
+    }
+    match crate::readers::server_config_of(chain, secret, &[b"http/1.1"]) {
+        Ok(server) => Ok(Some(RpzHttps {
+            listen,
+            cert,
+            key,
+            server,
+        })),
+        Err(e) => {
+            t.error("key", e.to_string());
+            Err(())
+        }
     }
 }
 
@@ -246,12 +361,14 @@ mod tests {
         let secret = dir.path().join("k.secret");
         std::fs::write(&secret, "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n").unwrap();
         let config = parse(&format!(
-            "[rpz]\nlisten = [\"127.0.0.1:5300\", \"[::1]:5300\"]\nzone = \"Child.RPZ\"\nallow_transfer = [\"10.0.0.0/8\", \"192.0.2.7\"]\n[[rpz.tsig]]\nname = \"Feed-Key\"\nalgorithm = \"hmac-sha256\"\nsecret_file = \"{}\"\n",
+            "[rpz]\nlisten = [\"127.0.0.1:5300\", \"[::1]:5300\"]\nzone = \"Child.RPZ\"\nallow_transfer = [\"10.0.0.0/8\", \"192.0.2.7\"]\nnotify = [\"192.0.2.7:53\"]\nixfr_depth = 3\n[[rpz.tsig]]\nname = \"Feed-Key\"\nalgorithm = \"hmac-sha256\"\nsecret_file = \"{}\"\n",
             secret.display()
         ))
         .unwrap();
         let rpz = config.rpz.as_ref().unwrap();
         assert_eq!(rpz.zone, "child.rpz.");
+        assert_eq!(rpz.ixfr_depth, 3);
+        assert_eq!(rpz.notify, ["192.0.2.7:53".parse().unwrap()]);
         assert_eq!(rpz.tsig[0].name, "feed-key.");
         assert_eq!(rpz.tsig[0].secret.0, b"0123456789abcdef0123456789abcdef");
         assert!(!format!("{rpz:?}").contains("0123456789"));
@@ -267,7 +384,7 @@ mod tests {
         let short = dir.path().join("short");
         std::fs::write(&short, "c2hvcnQ=").unwrap();
         let err = parse(&format!(
-            "[rpz]\nlisten = [\"127.0.0.1\"]\nnotify = [\"192.0.2.1:53\"]\nhttps_listen = [\"0.0.0.0:443\"]\n[[rpz.tsig]]\nname = \"k\"\nalgorithm = \"hmac-md5\"\nsecret_file = \"{}\"\n[[rpz.tsig]]\nname = \"k.\"\nsecret_file = \"/nonexistent/k\"\n",
+            "[rpz]\nlisten = [\"127.0.0.1\"]\nnotify = [\"192.0.2.1\"]\nhttps_listen = [\"0.0.0.0:443\"]\nixfr_depth = 5000\n[[rpz.tsig]]\nname = \"k\"\nalgorithm = \"hmac-md5\"\nsecret_file = \"{}\"\n[[rpz.tsig]]\nname = \"k.\"\nsecret_file = \"/nonexistent/k\"\n",
             short.display()
         ))
         .unwrap_err();
@@ -276,12 +393,14 @@ mod tests {
             "t.toml:6: rpz.zone: required: the zone's name",
             "t.toml:6: rpz.allow_transfer: required: the networks of the secondaries",
             "t.toml:7: rpz.listen[0]: invalid address \"127.0.0.1\"",
-            "t.toml:8: rpz.notify: not supported yet: NOTIFY to secondaries",
-            "t.toml:9: rpz.https_listen: not supported yet: the zone over HTTPS",
-            "t.toml:12: rpz.tsig[0].algorithm: algorithm \"hmac-md5\" is not supported; only \"hmac-sha256\" is",
-            "t.toml:13: rpz.tsig[0].secret_file: ",
-            "t.toml:15: rpz.tsig[1].name: key \"k.\" is given twice",
-            "t.toml:16: rpz.tsig[1].secret_file: cannot read /nonexistent/k",
+            "t.toml:8: rpz.notify[0]: invalid address \"192.0.2.1\"",
+            "t.toml:10: rpz.ixfr_depth: must be between 0 and 1024, found 5000",
+            "t.toml:6: rpz.cert: required with https_listen, cert or key: the PEM certificate chain",
+            "t.toml:6: rpz.key: required with https_listen, cert or key: the PEM private key",
+            "t.toml:13: rpz.tsig[0].algorithm: algorithm \"hmac-md5\" is not supported; only \"hmac-sha256\" is",
+            "t.toml:14: rpz.tsig[0].secret_file: ",
+            "t.toml:16: rpz.tsig[1].name: key \"k.\" is given twice",
+            "t.toml:17: rpz.tsig[1].secret_file: cannot read /nonexistent/k",
         ];
         assert_eq!(lines.len(), expect.len(), "{err}");
         for want in expect {

@@ -4,7 +4,8 @@
 //!
 //! Only plaintext rules can be written: rules of confidential categories
 //! are keyed hashes in the artifact and are left out, counted, and the
-//! output says so (the zone's apex TXT record, or the header comment).
+//! output says so (the zone's TXT record at [`INFO_NAME`], or the header
+//! comment).
 //!
 //! RPZ (draft-vixie-dnsop-dns-rpz): a subtree rule `example.com` becomes
 //! `example.com` and `*.example.com`, an exact rule `=example.com` the
@@ -78,6 +79,26 @@ pub struct ExportStats {
     pub confidential: u64,
     /// Rules whose name is too long to sit under the zone's name.
     pub too_long: u64,
+}
+
+/// Where the zone's TXT record naming the list sits, under the zone's
+/// name: `list.ward.child.rpz.`. Not at the apex: RPZ consumers (Unbound,
+/// PowerDNS Recursor) read every record at the apex other than SOA and NS
+/// as a policy for the root name, so a TXT there rewrote answers for `.`.
+/// Here it is a policy for `list.ward.` alone (not a delegated name), so
+/// `dig list.ward TXT` at a secondary says which list it holds, as
+/// `dig -c CH list.ward TXT` does at a ward node.
+pub const INFO_NAME: &str = "list.ward";
+
+/// The TXT record naming the list, with `strings`.
+pub fn info_record(strings: &[String]) -> Record<'_> {
+    Record {
+        owner: Owner::Name {
+            name: INFO_NAME,
+            wildcard: false,
+        },
+        rdata: Rdata::Txt(strings),
+    }
 }
 
 /// Longest domain name in text, without the trailing dot.
@@ -166,7 +187,7 @@ pub enum Rdata<'a> {
     },
     /// `NS localhost.`
     Ns,
-    /// The apex TXT: its character strings.
+    /// The list's TXT record (at [`INFO_NAME`]): its character strings.
     Txt(&'a [String]),
     /// `CNAME .` (NXDOMAIN).
     CnameRoot,
@@ -277,14 +298,13 @@ impl<'a> RpzZone<'a> {
     }
 
     /// Calls `f` with every record of the zone in order: the SOA, the NS,
-    /// the apex TXT, then each listed name's records. Stops at the first
+    /// the TXT naming the list, then each listed name's records. Stops at the first
     /// error `f` returns.
     pub fn for_each_record(
         &self,
         mut f: impl FnMut(Record<'_>) -> io::Result<()>,
     ) -> Result<ExportStats, ExportError> {
         let opts = self.opts;
-        let zone = opts.zone.trim_end_matches('.');
         let mut stats = ExportStats {
             confidential: confidential_rules(self.list),
             ..ExportStats::default()
@@ -294,18 +314,8 @@ impl<'a> RpzZone<'a> {
             owner: Owner::Apex,
             rdata: Rdata::Ns,
         })?;
-        f(Record {
-            owner: Owner::Apex,
-            rdata: Rdata::Txt(&self.txt),
-        })?;
-        // The longest name that fits under the zone, with room for `*.`.
-        let room = MAX_NAME_TEXT.saturating_sub(zone.len() + 1);
-        let action = |c: u16| {
-            self.action_of
-                .get(usize::from(c))
-                .copied()
-                .unwrap_or(opts.default_action)
-        };
+        f(self.info())?;
+        let room = self.room();
         for_each_name(self.list, |name, exact, subtree| {
             let rules = u64::from(exact.is_some()) + u64::from(subtree.is_some());
             let wildcard = subtree.is_some();
@@ -314,15 +324,102 @@ impl<'a> RpzZone<'a> {
                 return Ok(());
             }
             stats.rules += rules;
-            if let Some(c) = exact.or(subtree) {
-                action_records(name, false, action(c), opts, &mut f)?;
+            let (own, under) = self.shape(exact, subtree);
+            if let Some(a) = own {
+                action_records(name, false, a, opts, &mut f)?;
             }
-            if let Some(c) = subtree {
-                action_records(name, true, action(c), opts, &mut f)?;
+            if let Some(a) = under {
+                action_records(name, true, a, opts, &mut f)?;
             }
             Ok(())
         })?;
         Ok(stats)
+    }
+
+    /// The TXT record naming the list, at [`INFO_NAME`] under the zone.
+    pub fn info(&self) -> Record<'_> {
+        info_record(&self.txt)
+    }
+
+    /// The TXT record's character strings.
+    pub fn txt(&self) -> &[String] {
+        &self.txt
+    }
+
+    /// Calls `f(added, record)` for every record of a listed name that
+    /// `old`'s zone has and this one has not (`added` false), or the
+    /// other way (`added` true): the body of an IXFR from `old` (the SOA
+    /// and the list's TXT aside, which change with every list). Both zones
+    /// must have been made with the same options. The two lists are
+    /// walked side by side once; only changed names are spelled out.
+    pub fn for_each_change(
+        &self,
+        old: &RpzZone<'_>,
+        mut f: impl FnMut(bool, Record<'_>),
+    ) -> Result<(), ExportError> {
+        let room = self.room();
+        let opts = self.opts;
+        let mut emit = |name: &str, wildcard: bool, action: Option<Action>, added: bool| {
+            if let Some(a) = action {
+                let _ = action_records(name, wildcard, a, opts, &mut |r| {
+                    f(added, r);
+                    Ok(())
+                });
+            }
+        };
+        self.list
+            .for_each_plain_pair(old.list, |key, was, is| {
+                let split = |v: Option<super::format::RuleValue>| {
+                    v.map_or((None, None), |v| (v.exact, v.subtree))
+                };
+                let (was_exact, was_subtree) = split(was);
+                let (is_exact, is_subtree) = split(is);
+                let before = old.shape(was_exact, was_subtree);
+                let after = self.shape(is_exact, is_subtree);
+                if before == after {
+                    return;
+                }
+                let name = crate::domain::NameKey::to_forward(key);
+                // As `for_each_record`: a name that does not fit under the
+                // zone (with `*.` when it has a subtree rule) is not in it.
+                let fits = |shape: (Option<Action>, Option<Action>)| {
+                    let wildcard = if shape.1.is_some() { 2 } else { 0 };
+                    if name.len() + wildcard > room {
+                        (None, None)
+                    } else {
+                        shape
+                    }
+                };
+                let (before, after) = (fits(before), fits(after));
+                if before.0 != after.0 {
+                    emit(&name, false, before.0, false);
+                    emit(&name, false, after.0, true);
+                }
+                if before.1 != after.1 {
+                    emit(&name, true, before.1, false);
+                    emit(&name, true, after.1, true);
+                }
+            })
+            .map_err(ExportError::Index)
+    }
+
+    /// The longest name that fits under the zone, with room for `*.`.
+    fn room(&self) -> usize {
+        let zone = self.opts.zone.trim_end_matches('.');
+        MAX_NAME_TEXT.saturating_sub(zone.len() + 1)
+    }
+
+    /// The actions of a name's own record and of its `*.` record, from
+    /// the categories of its exact and subtree rules: the name takes the
+    /// exact rule's action where it has both.
+    fn shape(&self, exact: Option<u16>, subtree: Option<u16>) -> (Option<Action>, Option<Action>) {
+        let action = |c: u16| {
+            self.action_of
+                .get(usize::from(c))
+                .copied()
+                .unwrap_or(self.opts.default_action)
+        };
+        (exact.or(subtree).map(action), subtree.map(action))
     }
 }
 
@@ -509,7 +606,7 @@ mod tests {
 
     fn body(zone: &str) -> Vec<&str> {
         zone.lines()
-            .filter(|l| !l.starts_with(';') && !l.starts_with('$') && !l.starts_with('@'))
+            .filter(|l| !l.starts_with([';', '$', '@']) && !l.starts_with("list.ward "))
             .collect()
     }
 
@@ -528,7 +625,9 @@ mod tests {
         );
         let sha = hex::encode(l.sha256());
         assert!(
-            zone.contains(&format!("@ TXT \"list=t\" \"serial=7\" \"sha256={sha}\"\n")),
+            zone.contains(&format!(
+                "list.ward TXT \"list=t\" \"serial=7\" \"sha256={sha}\"\n"
+            )),
             "{zone}"
         );
         assert_eq!(

@@ -211,6 +211,55 @@ impl ListArtifact {
         })
     }
 
+    /// Walks the plaintext rules of `old` and of `self` side by side, in
+    /// key order, and calls `f(key, in_old, in_new)` for every name either
+    /// list has, with its rules in each (`None`: the list has no rule for
+    /// the name). `key` is the reversed-label form
+    /// ([`NameKey::to_forward`] turns it back). Category ids are each
+    /// list's own: the caller compares what they mean, not the numbers.
+    pub fn for_each_plain_pair(
+        &self,
+        old: &Self,
+        mut f: impl FnMut(&[u8], Option<RuleValue>, Option<RuleValue>),
+    ) -> Result<(), super::VerifyError> {
+        use fst::Streamer;
+        guarded(|| {
+            let mut olds = old.names.stream();
+            let mut news = self.names.stream();
+            let owned = |item: Option<(&[u8], fst::raw::Output)>| {
+                // Values are packed u32s written by the builder.
+                item.map(|(k, v)| (k.to_vec(), RuleValue::unpack(v.value() as u32)))
+            };
+            let mut a = owned(olds.next());
+            let mut b = owned(news.next());
+            loop {
+                match (&a, &b) {
+                    (None, None) => break,
+                    (Some((ka, va)), Some((kb, vb))) if ka == kb => {
+                        f(ka, Some(*va), Some(*vb));
+                        a = owned(olds.next());
+                        b = owned(news.next());
+                    }
+                    (Some((ka, va)), Some((kb, _))) if ka < kb => {
+                        f(ka, Some(*va), None);
+                        a = owned(olds.next());
+                    }
+                    (Some((ka, va)), None) => {
+                        f(ka, Some(*va), None);
+                        a = owned(olds.next());
+                    }
+                    (_, Some((kb, vb))) => {
+                        f(kb, None, Some(*vb));
+                        b = owned(news.next());
+                    }
+                }
+            }
+        })
+        .map_err(|()| super::VerifyError::MalformedIndex {
+            reason: "a node cannot be read".into(),
+        })
+    }
+
     /// Walks the fst along `key[..limit]`.
     fn lookup_plain(&self, key: &[u8], limit: usize) -> Option<Match> {
         let fst = &self.names;

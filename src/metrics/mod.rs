@@ -183,6 +183,16 @@ pub const CONNECTIONS_CLOSED_TOTAL: &str = "ward_connections_closed_total";
 pub const RPZ_TRANSFERS_TOTAL: &str = "ward_rpz_transfers_total";
 /// Serial of the zone the `[rpz]` feed serves.
 pub const RPZ_SERIAL: &str = "ward_rpz_serial";
+/// NOTIFY messages the `[rpz]` feed sent, by result (`acknowledged`,
+/// `unanswered`, `failed`).
+pub const RPZ_NOTIFY_TOTAL: &str = "ward_rpz_notify_total";
+/// Requests for the `[rpz]` zone file over HTTPS, by result.
+pub const RPZ_HTTPS_REQUESTS_TOTAL: &str = "ward_rpz_https_requests_total";
+/// Unix time of each secondary's last complete transfer (`secondary`:
+/// its address).
+pub const RPZ_SECONDARY_LAST_TRANSFER: &str = "ward_rpz_secondary_last_transfer_timestamp_seconds";
+/// The zone serial each secondary was last sent.
+pub const RPZ_SECONDARY_SERIAL: &str = "ward_rpz_secondary_serial";
 /// Always 1; the `version` label carries the build's version.
 pub const BUILD_INFO: &str = "ward_build_info";
 

@@ -6,11 +6,18 @@
 //! in the TSIG record); a question that is not the zone gets REFUSED; no
 //! verified list in force gets SERVFAIL. Then: SOA, the SOA record (UDP
 //! and TCP); AXFR over TCP, the zone; IXFR over TCP, the SOA alone when
-//! the secondary has the serial served, else the whole zone (RFC 1995
-//! §4 allows it); IXFR over UDP, the SOA alone (the secondary then comes
-//! over TCP). Everything after the TSIG check is signed with the query's
-//! key, every message of a transfer included.
+//! the secondary has the serial served, the changes since its serial when
+//! the history reaches back to it (`ixfr.rs`), else the whole zone (RFC
+//! 1995 §4 allows it); IXFR over UDP, the SOA alone (the secondary then
+//! comes over TCP). Everything after the TSIG check is signed with the
+//! query's key, every message of a transfer included.
+//!
+//! The zone follows the store: built when a list is put in force (and at
+//! start), then NOTIFY goes to every `notify` address (`notify.rs`). A
+//! list whose zone cannot be built, or whose serial is below the zone
+//! served, changes nothing: the last good zone stays served.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -23,6 +30,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use super::ixfr::{self, Step};
 use super::metrics::{Kind, Outcome, RpzMetrics};
 use super::tsig::{self, Key, RequestTsig, Signer, TsigError};
 use super::zone::{TYPE_AXFR, TYPE_IXFR, Zone, name_wire};
@@ -32,7 +40,7 @@ use crate::dns::wire::{
     TYPE_SOA, WireError, flags,
 };
 use crate::list::export::{Action, RpzOptions};
-use crate::store::ListStore;
+use crate::store::{ListStore, Snapshot};
 
 /// NOTAUTH (RFC 8945: the answer to a query whose TSIG does not verify).
 const RCODE_NOTAUTH: u8 = 9;
@@ -50,6 +58,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct FeedSockets {
     tcp: Vec<TcpListener>,
     udp: Vec<UdpSocket>,
+    /// `https_listen`.
+    https: Vec<TcpListener>,
 }
 
 impl FeedSockets {
@@ -64,7 +74,17 @@ impl FeedSockets {
             udp.push(UdpSocket::bind(bound).await.map_err(|e| (addr, e))?);
             tcp.push(listener);
         }
-        Ok(Self { tcp, udp })
+        let mut https = Vec::new();
+        for &addr in settings.https.iter().flat_map(|h| &h.listen) {
+            https.push(TcpListener::bind(addr).await.map_err(|e| (addr, e))?);
+        }
+        Ok(Self { tcp, udp, https })
+    }
+
+    /// The `https_listen` sockets, for `rpz::https` (the rest are the
+    /// feed's own).
+    pub fn take_https(&mut self) -> Vec<TcpListener> {
+        std::mem::take(&mut self.https)
     }
 }
 
@@ -76,20 +96,46 @@ pub struct Feed {
     opts: RpzOptions,
     store: Arc<ListStore>,
     metrics: Arc<RpzMetrics>,
-    /// The zone of the last list asked for: its generation and the zone,
-    /// or why it could not be built.
-    zone: Mutex<Option<(u64, Built)>>,
+    served: Mutex<Served>,
 }
 
-/// A list's zone, or `Err` when it cannot be built (logged).
-type Built = Result<Arc<Zone>, ()>;
+/// The zone served and how it got there.
+#[derive(Debug, Default)]
+struct Served {
+    /// The store generation last looked at (0: none yet).
+    generation: u64,
+    /// The last good zone, and the list it was built from (kept for the
+    /// next list's diff).
+    zone: Option<(Arc<Zone>, Snapshot)>,
+    /// The changes that led to `zone`, oldest first, at most
+    /// `ixfr_depth`.
+    history: VecDeque<Arc<Step>>,
+}
+
+/// What a transfer sends: the whole zone, or the IXFR of some changes.
+enum Body {
+    Zone(Arc<Zone>),
+    Changes(Vec<Vec<u8>>),
+}
+
+impl Body {
+    fn messages(&self) -> &[Vec<u8>] {
+        match self {
+            Self::Zone(z) => &z.messages,
+            Self::Changes(m) => m,
+        }
+    }
+}
 
 /// An answer: one message, or a transfer to send message by message.
 enum Plan {
     Drop,
     One(Vec<u8>),
     Transfer {
-        zone: Arc<Zone>,
+        body: Body,
+        /// The zone's name in wire form (the question in every message).
+        name_len: usize,
+        serial: u32,
         signer: Option<Signer>,
         id: [u8; 2],
         rd: bool,
@@ -132,7 +178,7 @@ impl Feed {
             settings: settings.clone(),
             store,
             metrics,
-            zone: Mutex::new(None),
+            served: Mutex::new(Served::default()),
         }
     }
 
@@ -159,6 +205,34 @@ impl Feed {
                 info!("rpz feed listening for UDP on {addr}");
             }
             background.spawn(Arc::clone(self).udp(socket, shutdown.clone()));
+        }
+        background.spawn(Arc::clone(self).follow(shutdown.clone()));
+    }
+
+    /// Builds the zone of each list put in force, then sends NOTIFY to
+    /// the configured secondaries.
+    async fn follow(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut activated = self.store.subscribe();
+        let mut notified = None;
+        loop {
+            if let Ok(zone) = self.zone().await
+                && notified != Some(zone.serial)
+            {
+                notified = Some(zone.serial);
+                if !self.settings.notify.is_empty() {
+                    tokio::spawn(super::notify::send_all(
+                        self.settings.clone(),
+                        self.keys.first().cloned(),
+                        Arc::clone(&zone),
+                        Arc::clone(&self.metrics),
+                        shutdown.clone(),
+                    ));
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                changed = activated.changed() => if changed.is_err() { return },
+            }
         }
     }
 
@@ -217,12 +291,20 @@ impl Feed {
                 Plan::Drop => return,
                 Plan::One(reply) => write_framed(&mut stream, &reply).await,
                 Plan::Transfer {
-                    zone,
+                    body,
+                    name_len,
+                    serial,
                     signer,
                     id,
                     rd,
                     qtype,
-                } => transfer(&mut stream, &zone, signer, id, rd, qtype).await,
+                } => {
+                    let sent = transfer(&mut stream, &body, name_len, signer, id, rd, qtype).await;
+                    if sent.is_ok() {
+                        self.metrics.transferred(peer.ip().to_canonical(), serial);
+                    }
+                    sent
+                }
             };
             let outcome = if sent.is_ok() {
                 outcome
@@ -320,25 +402,43 @@ impl Feed {
         let Ok(zone) = self.zone().await else {
             return one(RCODE_SERVFAIL, &[], Outcome::Servfail);
         };
-        match (q.qtype, transport) {
-            (TYPE_SOA, _) => one(0, &zone.soa, Outcome::Ok),
-            (TYPE_AXFR, Transport::Udp) => one(RCODE_FORMERR, &[], Outcome::Refused),
+        let (body, outcome) = match (q.qtype, transport) {
+            (TYPE_SOA, _) => return one(0, &zone.soa, Outcome::Ok),
+            (TYPE_AXFR, Transport::Udp) => return one(RCODE_FORMERR, &[], Outcome::Refused),
             (TYPE_IXFR, _) if q.client_serial == Some(zone.serial) => {
-                one(0, &zone.soa, Outcome::UpToDate)
+                return one(0, &zone.soa, Outcome::UpToDate);
             }
-            (TYPE_IXFR, Transport::Udp) => one(0, &zone.soa, Outcome::Ok),
-            _ => (
-                kind,
-                Plan::Transfer {
-                    zone,
-                    signer,
-                    id: q.id,
-                    rd: q.flags & flags::RD != 0,
-                    qtype: q.qtype,
-                },
-                Outcome::Ok,
-            ),
-        }
+            (TYPE_IXFR, Transport::Udp) => return one(0, &zone.soa, Outcome::Ok),
+            (TYPE_IXFR, Transport::Tcp) => match self.changes_since(&zone, q.client_serial).await {
+                Some(messages) => (Body::Changes(messages), Outcome::Incremental),
+                None => (Body::Zone(Arc::clone(&zone)), Outcome::Ok),
+            },
+            _ => (Body::Zone(Arc::clone(&zone)), Outcome::Ok),
+        };
+        (
+            kind,
+            Plan::Transfer {
+                body,
+                name_len: zone.name.len(),
+                serial: zone.serial,
+                signer,
+                id: q.id,
+                rd: q.flags & flags::RD != 0,
+                qtype: q.qtype,
+            },
+            outcome,
+        )
+    }
+
+    /// The IXFR messages from the secondary's `serial` to `zone`, when
+    /// the history reaches back to it.
+    async fn changes_since(&self, zone: &Zone, serial: Option<u32>) -> Option<Vec<Vec<u8>>> {
+        let serial = serial?;
+        let steps = {
+            let served = self.served.lock().await;
+            ixfr::chain(&served.history, serial, zone.serial)?
+        };
+        Some(ixfr::messages(zone, &steps, self.opts.ttl))
     }
 
     /// `Ok`: the signer of the answer (`None` without keys). `Err`: the
@@ -367,64 +467,145 @@ impl Feed {
         }
     }
 
-    /// The zone of the list in force, built once per list; `Err` when no
-    /// list is in force or its zone cannot be built.
+    /// The zone to serve: the zone of the list in force, built once per
+    /// list with its changes from the previous zone; the last good zone
+    /// when that list's cannot be built or would go back in serial; `Err`
+    /// when there is none.
     async fn zone(&self) -> Result<Arc<Zone>, ()> {
+        self.served_zone().await.map(|(zone, _)| zone)
+    }
+
+    /// [`Self::zone`] with the list it was built from.
+    pub(super) async fn served_zone(&self) -> Result<(Arc<Zone>, Snapshot), ()> {
         let Some(active) = self.store.load_full() else {
             return Err(());
         };
-        let mut slot = self.zone.lock().await;
-        if let Some((generation, zone)) = &*slot
-            && *generation == active.generation
-        {
-            return zone.clone();
+        let mut served = self.served.lock().await;
+        if served.generation != active.generation {
+            served.generation = active.generation;
+            let previous = served
+                .zone
+                .as_ref()
+                .map(|(z, list)| (z.serial, Arc::clone(list)));
+            let opts = self.opts.clone();
+            let depth = self.settings.ixfr_depth;
+            let list = Arc::clone(&active);
+            let built = tokio::task::spawn_blocking(move || build(&list, previous, &opts, depth))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+            match built {
+                Ok((zone, step)) => {
+                    info!(
+                        serial = zone.serial,
+                        rules = zone.stats.rules,
+                        confidential_left_out = zone.stats.confidential,
+                        too_long = zone.stats.too_long,
+                        messages = zone.messages.len(),
+                        bytes = zone.bytes(),
+                        ixfr_records = step.as_ref().map(Step::len),
+                        "rpz feed: zone built"
+                    );
+                    self.metrics.serial.set(i64::from(zone.serial));
+                    let same_serial = served
+                        .zone
+                        .as_ref()
+                        .is_some_and(|(z, _)| z.serial == zone.serial);
+                    match step {
+                        Some(step) if depth > 0 => {
+                            served.history.push_back(Arc::new(step));
+                            while served.history.len() > depth as usize {
+                                served.history.pop_front();
+                            }
+                        }
+                        // The same serial again (a reload): the history
+                        // still leads to it.
+                        _ if same_serial => {}
+                        _ => served.history.clear(),
+                    }
+                    served.zone = Some((Arc::new(zone), active));
+                }
+                Err(e) => match &served.zone {
+                    Some((zone, _)) => error!(
+                        error = %e,
+                        serving = zone.serial,
+                        "ALARM: rpz feed: the list in force cannot be served as a zone; the last good zone stays served"
+                    ),
+                    None => error!(
+                        error = %e,
+                        "ALARM: rpz feed: the list in force cannot be served as a zone; answering SERVFAIL"
+                    ),
+                },
+            }
         }
-        let generation = active.generation;
-        let opts = self.opts.clone();
-        // The old zone goes now: transfers under way keep theirs alive.
-        *slot = None;
-        let built =
-            tokio::task::spawn_blocking(move || Zone::build(&active.list, generation, &opts)).await;
-        let zone = match built {
-            Ok(Ok(zone)) => {
-                info!(
-                    serial = zone.serial,
-                    rules = zone.stats.rules,
-                    confidential_left_out = zone.stats.confidential,
-                    too_long = zone.stats.too_long,
-                    messages = zone.messages.len(),
-                    bytes = zone.bytes(),
-                    "rpz feed: zone built"
-                );
-                self.metrics.serial.set(i64::from(zone.serial));
-                Ok(Arc::new(zone))
-            }
-            Ok(Err(e)) => {
-                error!(error = %e, "rpz feed: the list in force cannot be served as a zone; answering SERVFAIL");
-                Err(())
-            }
-            Err(e) => {
-                error!(error = %e, "rpz feed: the zone build failed; answering SERVFAIL");
-                Err(())
-            }
-        };
-        *slot = Some((generation, zone.clone()));
-        zone
+        served
+            .zone
+            .as_ref()
+            .map(|(z, list)| (Arc::clone(z), Arc::clone(list)))
+            .ok_or(())
     }
+
+    pub(super) fn settings(&self) -> &RpzSettings {
+        &self.settings
+    }
+
+    pub(super) fn options(&self) -> &RpzOptions {
+        &self.opts
+    }
+
+    pub(super) fn metrics(&self) -> &RpzMetrics {
+        &self.metrics
+    }
+}
+
+/// Builds `list`'s zone and, with the `previous` zone's serial and list,
+/// the changes from it (`None`: no previous zone, the same serial, or
+/// more changes than the whole zone is worth). `Err`: why the zone cannot
+/// be served.
+fn build(
+    list: &Snapshot,
+    previous: Option<(u32, Snapshot)>,
+    opts: &RpzOptions,
+    depth: u32,
+) -> Result<(Zone, Option<Step>), String> {
+    let zone = Zone::build(&list.list, list.generation, opts).map_err(|e| e.to_string())?;
+    let Some((serial, old)) = previous else {
+        return Ok((zone, None));
+    };
+    if zone.serial < serial {
+        return Err(format!(
+            "list serial {} is below the zone served ({serial}); a feed never goes back",
+            zone.serial
+        ));
+    }
+    if zone.serial == serial || depth == 0 {
+        return Ok((zone, None));
+    }
+    // Past half the zone, the whole zone is the cheaper answer.
+    let limit = usize::try_from(zone.records / 2).unwrap_or(usize::MAX);
+    let step = match Step::compute(&old.list, &list.list, opts, limit) {
+        Ok(step) => step,
+        Err(e) => {
+            warn!(error = %e, "rpz feed: the changes from the previous list cannot be computed; IXFR sends the whole zone");
+            None
+        }
+    };
+    Ok((zone, step))
 }
 
 /// Sends the zone, message by message, each signed when `signer` is.
 async fn transfer(
     stream: &mut TcpStream,
-    zone: &Zone,
+    body: &Body,
+    name_len: usize,
     mut signer: Option<Signer>,
     id: [u8; 2],
     rd: bool,
     qtype: u16,
 ) -> io::Result<()> {
-    let qtype_at = HEADER_LEN + zone.name.len();
+    let qtype_at = HEADER_LEN + name_len;
     let mut m = Vec::with_capacity(super::zone::MAX_MESSAGE);
-    for message in &zone.messages {
+    for message in body.messages() {
         m.clear();
         m.extend_from_slice(message);
         m[0..2].copy_from_slice(&id);

@@ -217,6 +217,9 @@ pub struct Signer {
     /// The request's MAC, then each signed message's.
     prior: Vec<u8>,
     first: bool,
+    /// Signs a request: no prior MAC at all, not even its length
+    /// (RFC 8945 §4.3.1).
+    request: bool,
     /// Carried in every TSIG of the response (the request's original ID
     /// is the response's ID).
     error: u16,
@@ -233,9 +236,18 @@ impl Signer {
             key: key.clone(),
             prior: request_mac.to_vec(),
             first: true,
+            request: false,
             error: 0,
             time_signed: now,
             other: Vec::new(),
+        }
+    }
+
+    /// Signs a request of ours (a NOTIFY) with `key`, at `now`.
+    pub fn request(key: &Key, now: u64) -> Self {
+        Self {
+            request: true,
+            ..Self::new(key, &[], now)
         }
     }
 
@@ -246,6 +258,7 @@ impl Signer {
             key: key.clone(),
             prior: request.mac.clone(),
             first: true,
+            request: false,
             error: TsigError::BadTime as u16,
             time_signed: request.time_signed,
             other: now.to_be_bytes()[2..].to_vec(),
@@ -255,8 +268,10 @@ impl Signer {
     /// Appends a TSIG record to `msg` (a complete message) and counts it.
     pub fn sign(&mut self, msg: &mut Vec<u8>) {
         let mut mac = self.key.mac();
-        mac.update(&(self.prior.len() as u16).to_be_bytes());
-        mac.update(&self.prior);
+        if !self.request {
+            mac.update(&(self.prior.len() as u16).to_be_bytes());
+            mac.update(&self.prior);
+        }
         mac.update(msg);
         if self.first {
             variables(
@@ -283,6 +298,7 @@ impl Signer {
         );
         self.prior = digest;
         self.first = false;
+        self.request = false;
     }
 }
 

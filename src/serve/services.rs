@@ -85,13 +85,15 @@ impl Services {
             shutdown,
             &mut background,
         )?;
-        if let (Some(settings), Some(feed_sockets)) = (&config.rpz, sockets.rpz) {
-            let feed = Feed::new(
+        if let (Some(settings), Some(mut feed_sockets)) = (&config.rpz, sockets.rpz) {
+            let https = feed_sockets.take_https();
+            let feed = Arc::new(Feed::new(
                 settings,
                 Arc::clone(&node.store),
                 Arc::clone(node.metrics.rpz()),
-            );
-            Arc::new(feed).spawn(feed_sockets, shutdown, &mut background);
+            ));
+            feed.spawn(feed_sockets, shutdown, &mut background);
+            crate::rpz::https::spawn(&feed, https, shutdown, &mut background);
         }
         if let Some(updater) = source.updater() {
             background.spawn(Arc::clone(updater).run(shutdown.clone()));

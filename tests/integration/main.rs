@@ -12,6 +12,7 @@ mod process;
 mod report;
 mod rpz;
 mod rpz_feed;
+mod rpz_ixfr;
 mod school_reports;
 mod schools;
 mod schools_reload;

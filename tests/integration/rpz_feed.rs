@@ -15,11 +15,11 @@ use crate::support::netns::{self, Lab};
 use crate::support::ward::{Ward, find_addr, write_list};
 
 /// A base64 secret of 32 bytes.
-const SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-const OTHER_SECRET: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+pub(crate) const SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+pub(crate) const OTHER_SECRET: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
 
 /// Enough names for a transfer of several messages.
-fn source(extra: &str) -> String {
+pub(crate) fn source(extra: &str) -> String {
     let mut s = String::from("bad.example adult\n=exact.example adult\nsecret.example csam\n");
     for i in 0..3000 {
         writeln!(s, "n{i}.filler{}.example gambling", i % 40).unwrap();
@@ -28,7 +28,7 @@ fn source(extra: &str) -> String {
     s
 }
 
-fn config(dir: &Path, feed: &str, allow: &str, tsig: bool) -> String {
+pub(crate) fn config(dir: &Path, feed: &str, allow: &str, tsig: bool) -> String {
     let tsig = if tsig {
         std::fs::write(dir.join("feed.secret"), format!("{SECRET}\n")).unwrap();
         "[[rpz.tsig]]\nname = \"feed-key.\"\nalgorithm = \"hmac-sha256\"\nsecret_file = \"feed.secret\"\n"
@@ -57,7 +57,7 @@ allow_transfer = [{allow}]
     )
 }
 
-fn dig(args: &[&str]) -> String {
+pub(crate) fn dig(args: &[&str]) -> String {
     let out = Command::new("dig")
         .args(["+time=5", "+tries=1"])
         .args(args)
@@ -68,7 +68,7 @@ fn dig(args: &[&str]) -> String {
 
 /// The records of a zone as `dig` prints them (whitespace collapsed),
 /// without TSIG.
-fn records(text: &str) -> Vec<String> {
+pub(crate) fn records(text: &str) -> Vec<String> {
     text.lines()
         .filter(|l| !l.starts_with(';') && !l.trim().is_empty() && !l.contains("TSIG"))
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -102,7 +102,7 @@ fn exported(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-fn key_arg(secret: &str) -> String {
+pub(crate) fn key_arg(secret: &str) -> String {
     format!("hmac-sha256:feed-key:{secret}")
 }
 
@@ -207,7 +207,7 @@ async fn dig_transfers_the_signed_zone_and_others_are_refused() {
     assert_eq!(metric(admin, "ward_rpz_serial").await, Some(2026120702.0));
 }
 
-fn unbound() -> bool {
+pub(crate) fn unbound() -> bool {
     let found = Command::new("unbound").arg("-V").output().is_ok();
     if !found {
         assert!(

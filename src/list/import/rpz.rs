@@ -24,7 +24,8 @@
 //! The zone's name (the apex, cut off every owner to give the trigger) is
 //! `--zone` if given, else the owner of the SOA record if the file starts
 //! with it, else the `$ORIGIN` in force at the first record. Every record
-//! at the apex (SOA, NS, TXT, …) and every DNSSEC record is skipped.
+//! at the apex (SOA, NS, TXT, …), every DNSSEC record and the TXT naming
+//! the list in ward's own export (`list.ward`) are skipped.
 //!
 //! A QNAME trigger is a rule whatever its action: `CNAME .` (NXDOMAIN),
 //! `CNAME *.` (NODATA), `CNAME rpz-drop.` (drop: the name is blocked; ward
@@ -196,6 +197,10 @@ impl ZoneReader {
             return Err(LineError::Malformed("an SOA record below the zone's apex"));
         }
         if DNSSEC_TYPES.contains(&rtype.as_str()) {
+            return Ok(None);
+        }
+        // The TXT naming the list in ward's own export: not a rule.
+        if rtype == "TXT" && trigger.join(".") == crate::list::export::INFO_NAME {
             return Ok(None);
         }
         check_trigger_kind(trigger)?;

@@ -47,7 +47,7 @@ fn body(text: &str) -> String {
 #[test]
 fn what_ward_s_own_export_writes() {
     let zone = body(
-        "@ TXT \"list=t\" \"serial=7\" \"sha256=00\"\n\
+        "list.ward TXT \"list=t\" \"serial=7\" \"sha256=00\"\n\
          a.test CNAME .\n*.a.test CNAME .\n\
          b.test CNAME .\n\
          c.test A 192.0.2.1\nc.test AAAA 2001:db8::1\n*.c.test A 192.0.2.1\n\
