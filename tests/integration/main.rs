@@ -13,6 +13,7 @@ mod report;
 mod rpz;
 mod rpz_feed;
 mod rpz_ixfr;
+mod rpz_secondaries;
 mod school_reports;
 mod schools;
 mod schools_reload;
