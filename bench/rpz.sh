@@ -111,7 +111,7 @@ for S in "${SIZES[@]}"; do
 listen = ["127.0.0.1:0"]
 upstreams = ["127.0.0.1:9"]
 [list]
-file = "$ART"
+file = "$WORK/list.ward"
 trusted_keys = ["$ROOT/examples/demo.pub"]
 state_dir = "$WORK/state"
 [admin]
@@ -125,6 +125,7 @@ name = "bench-key."
 algorithm = "hmac-sha256"
 secret_file = "$WORK/feed.secret"
 TOML
+    cp "$ART" "$WORK/list.ward"
     NO_COLOR=1 RUST_LOG=info "$WARD" serve --config "$WORK/ward.toml" 2>"$WORK/ward.log" &
     WARD_PID=$!
     for _ in $(seq 1200); do
@@ -154,6 +155,28 @@ TOML
     XFR=$(grep -o 'XFR size: .*' "$WORK/axfr.2")
     DIG_RSS=$(tfield "$WORK/dig.2.time" "Maximum resident set size")
     BUILT=$(grep -o 'rpz feed: zone built.*' "$WORK/ward.log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g')
+
+    # --- IXFR of a 1,000-name change ---------------------------------------
+    say "a new list with 500 names removed and 500 added, IXFR, $S entries"
+    { tail -n +501 "$SRC"; for i in $(seq 500); do echo "bench-new-$i.example adult"; done; } >"$WORK/src2.txt"
+    "$WARD" list build --key examples/demo.key --serial 2026120702 --list-id bench \
+        --valid-for 30d --confidential csam -o "$WORK/list2.ward" "$WORK/src2.txt" >&2
+    mv "$WORK/list2.ward" "$WORK/list.ward"
+    T0=$(now_ms)
+    kill -HUP "$WARD_PID"
+    for _ in $(seq 6000); do
+        grep -q 'zone built.*serial=2026120702\|serial=2026120702.*zone built' "$WORK/ward.log" && break
+        sleep 0.01
+    done
+    ACTIVATE_MS=$(($(now_ms) - T0))
+    T0=$(now_ms)
+    dig +time=600 +tries=1 -y "hmac-sha256:bench-key:$SECRET" -p "${FEED##*:}" "@${FEED%:*}" \
+        child.rpz IXFR=2026120701 +noall +answer +stats >"$WORK/ixfr"
+    IXFR_MS=$(($(now_ms) - T0))
+    IXFR_RECORDS=$(grep -cv '^;' "$WORK/ixfr" || true)
+    IXFR_SIZE=$(grep -o 'XFR size: .*' "$WORK/ixfr" || echo "no XFR size")
+    IXFR_BUILT=$(grep -o 'rpz feed: zone built.*' "$WORK/ward.log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g')
+    HWM_IXFR=$(kib_of "$WARD_PID" VmHWM)
     kill "$WARD_PID"
     wait "$WARD_PID" 2>/dev/null || true
     WARD_PID=
@@ -169,6 +192,8 @@ TOML
         echo "- ward RSS before the first AXFR $(mib "$RSS_BEFORE"), after it $(mib "$RSS_AFTER"); peak during the first $(mib "$HWM_FIRST"), during both $(mib "$HWM")"
         echo "- dig's max RSS for the second AXFR: $(mib "$DIG_RSS")"
         echo "- ward's log: $BUILT"
+        echo "- a 1,000-name change (500 removed, 500 added): SIGHUP to the new zone and its changes built: $ACTIVATE_MS ms; IXFR from the old serial: $IXFR_MS ms, $IXFR_RECORDS lines; $IXFR_SIZE; ward's peak RSS so far $(mib "$HWM_IXFR")"
+        echo "- ward's log: $IXFR_BUILT"
     } >>"$RESULTS"
 done
 

@@ -126,7 +126,7 @@ impl Secondary {
     forwarders {{ {SERVER_V4} port {AUTHORITY_PORT}; }};
     forward only;
     notify no;
-    response-policy {{ zone "child.rpz"; }};
+    response-policy {{ zone "child.rpz" min-update-interval 0; }};
 }};
 controls {{ }};
 key "feed-key" {{
@@ -444,7 +444,13 @@ fn secondaries_of_the_feed(kind: Kind, require: &str, bin: &str, package: &str) 
     if !netns::available() || !installed(bin, "--version", package, &[require]) {
         return;
     }
-    let Some(mut s) = SecondaryLab::start(&[require], "") else {
+    // BIND takes NOTIFY from its primary; PowerDNS Recursor 4.8 does not
+    // (it polls the SOA at the zone's refresh).
+    let notify = match kind {
+        Kind::Bind => format!("notify = [\"{SERVER_V4}:53\"]"),
+        Kind::PowerDns => String::new(),
+    };
+    let Some(mut s) = SecondaryLab::start(&[require], &notify) else {
         return;
     };
     let d = s.dir.path().to_path_buf();
@@ -518,6 +524,48 @@ fn secondaries_of_the_feed(kind: Kind, require: &str, bin: &str, package: &str) 
     assert_eq!(json["compliant"], false, "{json:#}");
     // One zone was sent in full: the good secondary's.
     assert_eq!(s.transfers(Some("axfr"), "ok"), 1.0, "{}", s.ward.logs());
+    if kind == Kind::Bind {
+        notify_and_ixfr_bring_a_new_list(&s, &good);
+    }
+}
+
+/// A new list: NOTIFY, then IXFR of the changes, bring it to BIND at
+/// once (its SOA refresh is an hour away), signed both ways.
+fn notify_and_ixfr_bring_a_new_list(s: &SecondaryLab, good: &Secondary) {
+    let lab = &s.lab;
+    let d = s.dir.path();
+    let next = SERIAL + 1;
+    let text = source(next).replace("n7.filler7.example gambling\n", "") + "new.example adult\n";
+    write_list(d, &key(), next, &text);
+    let started = Instant::now();
+    s.ward.signal("HUP");
+    good.wait_serial(lab, next);
+    eprintln!(
+        "activation to BIND holding serial {next}: {} ms",
+        started.elapsed().as_millis()
+    );
+    for name in ["new.example", "www.new.example", "bad.example"] {
+        let (status, _) = good.resolve(lab, name);
+        assert_eq!(status, "NXDOMAIN", "{name}\n{}", good.log());
+    }
+    let (status, answers) = good.resolve(lab, "n7.filler7.example");
+    assert_eq!(
+        (status.as_str(), &answers[..]),
+        ("NOERROR", &[RESOLVED.to_owned()][..]),
+        "a name the new list dropped\n{}",
+        good.log()
+    );
+    assert!(
+        s.transfers(Some("ixfr"), "incremental") >= 1.0,
+        "BIND took the changes, not the whole zone:\n{}",
+        s.ward.logs()
+    );
+    assert_eq!(s.transfers(Some("axfr"), "ok"), 1.0, "{}", s.ward.logs());
+    assert!(
+        s.ward.logs().contains("NOTIFY acknowledged"),
+        "{}",
+        s.ward.logs()
+    );
 }
 
 #[test]
