@@ -119,6 +119,7 @@ fn school_profiles() -> Arc<ward::profiles::ProfileStore> {
             block_categories: Vec::new(),
             allow: None,
             school: Default::default(),
+            safe_search: Default::default(),
         })
         .collect();
     let store = ward::update::extra::profile_store(&lists, &profiles).expect("no overlap");

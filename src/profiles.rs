@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::domain::DomainName;
 use crate::list::RuleKind;
-use crate::policy::{ListenerId, NameRules, Overlap, Profile, ProfileId, Selector};
+use crate::policy::{ListenerId, NameRules, Overlap, Profile, ProfileId, SafeSearch, Selector};
 use crate::spelling;
 use crate::store::Snapshot;
 
@@ -129,6 +129,10 @@ pub struct ProfileSettings {
     /// next to the hotline.
     #[serde(flatten)]
     pub school: SchoolContact,
+    /// `[profile.safe_search]`: engines whose names go to their
+    /// safe-search hosts.
+    #[serde(skip_serializing_if = "SafeSearch::is_off")]
+    pub safe_search: SafeSearch,
 }
 
 /// Longest `school_name` or `school_contact`, in characters.
@@ -313,6 +317,7 @@ impl Profiles {
                         });
                 let allow = p.allow.as_ref().map(AllowFile::rules).unwrap_or_default();
                 Profile::new(p.name.clone(), p.age, &p.block_categories, allow, used)
+                    .with_safe_search(p.safe_search)
             })
             .collect();
         let networks = settings
@@ -487,6 +492,7 @@ mod tests {
             block_categories: Vec::new(),
             allow: None,
             school: SchoolContact::default(),
+            safe_search: SafeSearch::default(),
         };
         let lists = vec![ExtraList {
             name: "gone".into(),

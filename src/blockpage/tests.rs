@@ -551,6 +551,7 @@ mod readers {
             block_categories: Vec::new(),
             allow: None,
             school,
+            safe_search: Default::default(),
             listen: Vec::new(),
         };
         let kim_dong = SchoolContact {

@@ -29,6 +29,8 @@ use crate::policy::{
 use crate::profiles::{ProfileSettings, Profiles};
 use crate::update::ListSource;
 
+mod safe_search;
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The list artifact to check against.
@@ -419,10 +421,18 @@ impl NodeView {
                 list.rule_text(key, m)
             }
         };
+        // A name the lists allow may still be one the profile sends to a
+        // safe-search host.
+        let rewrite = match verdict {
+            Ok(Verdict::Allow) => profile.and_then(|p| p.safe_search(key.as_bytes())),
+            _ => None,
+        };
         if json {
-            self.json_line(chosen, &e, verdict, &rows, &shown, &rule_text)
+            let line = self.json_line(chosen, &e, verdict, &rows, &shown, &rule_text);
+            safe_search::json(line, profile.zip(rewrite))
         } else {
-            self.text_lines(chosen, &e, verdict, &rows, &shown, &rule_text)
+            let text = self.text_lines(chosen, &e, verdict, &rows, &shown, &rule_text);
+            safe_search::text(text, profile.zip(rewrite))
         }
     }
 

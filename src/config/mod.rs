@@ -36,6 +36,7 @@ mod profile_tests;
 pub mod registry;
 mod report;
 mod rpz;
+mod safe_search;
 #[cfg(test)]
 mod tests;
 pub mod web;

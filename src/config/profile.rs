@@ -76,6 +76,7 @@ pub(super) fn extract(
             name: school_text(&mut t, "school_name"),
             contact: school_text(&mut t, "school_contact"),
         };
+        let safe_search = super::safe_search::extract(&mut t);
         Some(ProfileSettings {
             school,
             name: name?,
@@ -85,6 +86,7 @@ pub(super) fn extract(
             lists,
             block_categories,
             allow,
+            safe_search,
         })
     })
     .or(Vec::new())

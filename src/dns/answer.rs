@@ -16,6 +16,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Extended DNS Error codes ward uses (RFC 8914 §4).
 pub mod ede {
+    /// A policy's answer in place of the real one (safe search).
+    pub const FORGED_ANSWER: u16 = 4;
     pub const NOT_READY: u16 = 14;
     pub const CENSORED: u16 = 16;
     pub const FILTERED: u16 = 17;

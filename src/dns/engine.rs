@@ -48,6 +48,7 @@ mod profiled;
 #[cfg(test)]
 mod profiled_tests;
 mod querylog;
+mod safe_search;
 
 pub use self::querylog::truncate_client;
 
@@ -95,6 +96,9 @@ pub struct Pending {
     protocol: Protocol,
     client: IpAddr,
     listener: ListenerId,
+    /// Set when the question is a safe-search name: `lower` and `key` are
+    /// then the target's, and the reply is the CNAME and its records.
+    redirect: Option<Box<safe_search::Redirect>>,
 }
 
 /// What blocked answers need, built once per list: counter handles, the
@@ -360,6 +364,11 @@ impl Engine {
         {
             return self.profile_reply(q, active, (p.all, p.id), said, finish, client_ip);
         }
+        if let Some(p) = profile
+            && let Some(rewrite) = p.profile.safe_search(q.key.as_bytes())
+        {
+            return self.safe_search(q, active, p, rewrite, finish, client_ip, now);
+        }
         if q.qtype == TYPE_ANY {
             // Allowed, but never forwarded: RFC 8482's minimal answer.
             self.log(client_ip, active, &q.key, q.qtype, None, "any");
@@ -494,6 +503,9 @@ impl Engine {
         }
         if let Some(result) = self.profile_answer(p, active, &answer.chain, out) {
             return result;
+        }
+        if let Some(redirect) = &p.redirect {
+            return self.redirected(p, redirect, active, &answer, out);
         }
         self.log(p.client, active, &p.key, p.qtype, None, "forwarded");
         client_reply(
@@ -738,6 +750,7 @@ fn pending(q: &Query<'_>, cache_key: KeyBuf, finish: &Finish<'_>, client: IpAddr
         protocol: finish.protocol,
         client,
         listener: finish.listener,
+        redirect: None,
     })
 }
 

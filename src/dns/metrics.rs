@@ -19,6 +19,7 @@ use prometheus_client::metrics::histogram::Histogram;
 
 use super::{Protocol, QueryResult};
 use crate::instrument::{CloseReason, CountGauge, HotCounter, label_enum};
+use crate::policy::safe_search::Engine;
 
 label_enum! {
     /// Why an upstream exchange failed (`ward_upstream_errors_total`).
@@ -130,6 +131,8 @@ pub struct DnsMetrics {
     pub(crate) blocked: Family<BlockedLabels, HotCounter>,
     /// `ward_profile_blocked_total`.
     pub(crate) profile_blocked: Family<ProfileBlockedLabels, HotCounter>,
+    /// `ward_safe_search_rewrites_total`, by engine.
+    pub(crate) safe_search: [HotCounter; Engine::ALL.len()],
     pub(crate) cache_hits: HotCounter,
     pub(crate) cache_misses: HotCounter,
     pub(crate) cache_entries: CountGauge,
@@ -148,6 +151,12 @@ impl DnsMetrics {
     #[inline]
     pub fn query(&self, protocol: Protocol, result: QueryResult) {
         self.queries[protocol as usize][result as usize].inc();
+    }
+
+    /// Counts one query answered by a safe-search rule of `engine`.
+    #[inline]
+    pub fn safe_search(&self, engine: Engine) {
+        self.safe_search[engine.index()].inc();
     }
 
     /// Counts one unparsable client message. Hot path: one atomic add.

@@ -12,19 +12,26 @@ use prometheus_client::registry::Registry;
 
 use super::{
     BLOCKED_TOTAL, CACHE_BYTES, CACHE_ENTRIES, CACHE_HITS_TOTAL, CACHE_MISSES_TOTAL,
-    MALFORMED_TOTAL, PROFILE_BLOCKED_TOTAL, QUERIES_TOTAL, UPSTREAM_ERRORS_TOTAL,
-    UPSTREAM_LATENCY_BUCKETS, UPSTREAM_LATENCY_SECONDS, UPSTREAM_UP, counter_name,
+    MALFORMED_TOTAL, PROFILE_BLOCKED_TOTAL, QUERIES_TOTAL, SAFE_SEARCH_REWRITES_TOTAL,
+    UPSTREAM_ERRORS_TOTAL, UPSTREAM_LATENCY_BUCKETS, UPSTREAM_LATENCY_SECONDS, UPSTREAM_UP,
+    counter_name,
 };
 use crate::dns::metrics::{
     BlockedLabels, DnsMetrics, ProfileBlockedLabels, UpstreamErrorLabels, UpstreamLabels,
 };
 use crate::dns::{Protocol, QueryResult};
 use crate::instrument::{CountGauge, HotCounter};
+use crate::policy::safe_search::Engine;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QueryLabels {
     protocol: &'static str,
     result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EngineLabels {
+    engine: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -77,6 +84,14 @@ pub(super) fn register(r: &mut Registry) -> DnsMetrics {
         "Queries from clients with a school profile answered blocked, by profile, list, category and channel",
         profile_blocked.clone(),
     );
+    let safe_search = Family::<EngineLabels, HotCounter>::default();
+    r.register(
+        counter_name(SAFE_SEARCH_REWRITES_TOTAL),
+        "Queries of clients with a school profile answered by a safe-search rule (a CNAME to the engine's safe host, or NODATA), by engine",
+        safe_search.clone(),
+    );
+    let safe_search =
+        Engine::ALL.map(|e| safe_search.get_or_create_owned(&EngineLabels { engine: e.as_str() }));
     let cache_hits = HotCounter::default();
     r.register(
         counter_name(CACHE_HITS_TOTAL),
@@ -127,6 +142,7 @@ pub(super) fn register(r: &mut Registry) -> DnsMetrics {
         malformed,
         blocked,
         profile_blocked,
+        safe_search,
         cache_hits,
         cache_misses,
         cache_entries,

@@ -69,6 +69,9 @@ pub const BLOCKED_TOTAL: &str = "ward_blocked_total";
 /// name), category and channel (`dns`: the only channel that applies
 /// profiles today).
 pub const PROFILE_BLOCKED_TOTAL: &str = "ward_profile_blocked_total";
+/// Queries of profiled clients answered by a safe-search rule, by engine
+/// (never by client).
+pub const SAFE_SEARCH_REWRITES_TOTAL: &str = "ward_safe_search_rewrites_total";
 /// Client messages that could not be parsed, by protocol.
 pub const MALFORMED_TOTAL: &str = "ward_malformed_total";
 /// Answer-cache lookups that hit.

@@ -23,6 +23,7 @@ mod name;
 mod profile;
 #[cfg(test)]
 mod profile_tests;
+pub mod safe_search;
 mod select;
 #[cfg(test)]
 mod tests;
@@ -30,6 +31,7 @@ mod tests;
 pub use self::explain::{Explanation, Finding, Outcome, Rating, explain};
 pub use self::name::{NameProblem, key_of_text, key_of_wire};
 pub use self::profile::{NameRules, Profile, Unloaded, category_blocks, decide_for};
+pub use self::safe_search::{Rewrite, SafeSearch};
 pub use self::select::{ListenerId, Overlap, ProfileId, Selector};
 
 use crate::domain::NameKey;

@@ -14,6 +14,7 @@
 //!
 //! Pure: no I/O, no metrics, no configuration types.
 
+use super::safe_search::{Rewrite, SafeSearch};
 use super::{Block, ListRef, Verdict};
 use crate::domain::NameKey;
 use crate::list::format::CategoryInfo;
@@ -114,6 +115,8 @@ pub struct Profile {
     pub age: u8,
     allow: NameRules,
     lists: Vec<RatedList>,
+    /// Which engines' names go to their safe-search hosts.
+    safe_search: SafeSearch,
 }
 
 /// A profile's list that has never loaded: what it would block cannot be
@@ -154,7 +157,26 @@ impl Profile {
             age,
             allow,
             lists,
+            safe_search: SafeSearch::default(),
         }
+    }
+
+    /// The profile with these safe-search settings.
+    pub fn with_safe_search(mut self, safe_search: SafeSearch) -> Self {
+        self.safe_search = safe_search;
+        self
+    }
+
+    /// The profile's `[profile.safe_search]`.
+    pub fn safe_search_settings(&self) -> SafeSearch {
+        self.safe_search
+    }
+
+    /// The safe-search rewrite of a name the lists allow, if the profile
+    /// enforces the engine it belongs to.
+    #[inline]
+    pub fn safe_search(&self, key: &[u8]) -> Option<Rewrite> {
+        self.safe_search.rewrite(key)
     }
 
     /// The extra lists this profile uses, in order.

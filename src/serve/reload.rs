@@ -163,6 +163,7 @@ mod tests {
                 listener: ListenerId(0),
             }],
             school: Default::default(),
+            safe_search: Default::default(),
         });
         bind_listeners(&started, &mut new).unwrap();
         assert_eq!(new.profiles[0].listen[0].listener, ListenerId(1));
@@ -188,6 +189,7 @@ mod tests {
             allow: None,
             listen: Vec::new(),
             school: Default::default(),
+            safe_search: Default::default(),
         });
         assert!(restart_sections(&old, &new).is_empty(), "profiles apply");
         new.cache.max_entries += 1;

@@ -319,6 +319,7 @@ mod tests {
                 allow: None,
                 listen: Vec::new(),
                 school: Default::default(),
+                safe_search: Default::default(),
             }];
         }
         config

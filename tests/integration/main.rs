@@ -14,6 +14,7 @@ mod rpz;
 mod rpz_feed;
 mod rpz_ixfr;
 mod rpz_secondaries;
+mod safe_search;
 mod school_reports;
 mod schools;
 mod schools_reload;

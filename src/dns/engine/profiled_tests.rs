@@ -122,6 +122,7 @@ fn profile(i: u8, lists: &[&str]) -> ProfileSettings {
         block_categories: Vec::new(),
         allow: None,
         school: Default::default(),
+        safe_search: Default::default(),
     }
 }
 

@@ -152,6 +152,36 @@ impl TestUpstream {
         Self { addr, server }
     }
 
+    /// A server authoritative for the root zone, holding `records` (and
+    /// a root SOA): names under any TLD, such as a search engine's hosts.
+    pub async fn start_root(records: Vec<Record>) -> Self {
+        let origin = Name::root();
+        let mut zone: InMemoryZoneHandler =
+            InMemoryZoneHandler::empty(origin.clone(), ZoneType::Primary, AxfrPolicy::Deny);
+        let soa = SOA::new(
+            name("ns.root."),
+            name("hostmaster.root."),
+            1,
+            3600,
+            600,
+            86400,
+            45,
+        );
+        assert!(zone.upsert_mut(Record::from_rdata(origin.clone(), 3600, RData::SOA(soa)), 1));
+        for r in records {
+            assert!(zone.upsert_mut(r, 1), "record inserted");
+        }
+        let mut catalog = Catalog::new();
+        let handler: Arc<dyn ZoneHandler> = Arc::new(zone);
+        catalog.upsert(LowerName::new(&origin), vec![handler]);
+        let (udp, tcp) = bind_udp_and_tcp().await;
+        let addr = udp.local_addr().unwrap();
+        let mut server = Server::new(catalog);
+        server.register_socket(udp);
+        server.register_listener(tcp, Duration::from_secs(5), 65_535);
+        Self { addr, server }
+    }
+
     pub async fn stop(mut self) {
         let _ = self.server.shutdown_gracefully().await;
     }
