@@ -7,8 +7,9 @@
 #
 # For each size: export (wall, peak RSS via /usr/bin/time -v, zone size);
 # then `ward serve` with the feed on loopback and a TSIG key, and two
-# signed AXFRs with `dig` (the first builds the zone in the feed, the
-# second is served from it): wall time of each, records, messages and
+# signed AXFRs with `dig` (the first, right after start, waits for the
+# zone being built; the second is served from it); then a new list with
+# 500 names removed and 500 added, and a signed IXFR from the old serial: wall time of each, records, messages and
 # bytes as dig counts them, and ward's resident memory before and its peak
 # during the transfers (VmHWM, reset through /proc/PID/clear_refs).
 #
@@ -188,7 +189,7 @@ TOML
         echo "- load average when done: $(cut -d' ' -f1-3 /proc/loadavg) (other processes share the $(nproc) CPUs)"
         echo "- export: wall $EXPORT_WALL s, max RSS $(mib "$EXPORT_RSS"); zone file $ZONE_BYTES bytes ($(awk -v b="$ZONE_BYTES" 'BEGIN {printf "%.1f MiB", b / 1048576}')), $ZONE_RECORDS records"
         echo "  - stderr: $(tr '\n' ' ' <"$WORK/export.err")"
-        echo "- feed, first AXFR (builds the zone): $FIRST_MS ms; second AXFR (zone built): $SECOND_MS ms; $XFR"
+        echo "- feed, first AXFR (right after start: waits for the zone being built): $FIRST_MS ms; second AXFR (zone built): $SECOND_MS ms; $XFR"
         echo "- ward RSS before the first AXFR $(mib "$RSS_BEFORE"), after it $(mib "$RSS_AFTER"); peak during the first $(mib "$HWM_FIRST"), during both $(mib "$HWM")"
         echo "- dig's max RSS for the second AXFR: $(mib "$DIG_RSS")"
         echo "- ward's log: $BUILT"
