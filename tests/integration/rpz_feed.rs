@@ -304,4 +304,34 @@ rpz:
     assert_eq!(status(&lab, &ns, "www.exact.example"), "NOERROR");
     let text = std::fs::read_to_string(&copy).unwrap();
     assert!(!text.contains("secret"), "{text}");
+
+    // `ward probe` at the secondary: every sampled listed name blocked.
+    let (list, trust) = (d.join("list.ward"), d.join("list.pub"));
+    let out = lab.exec(
+        &ns,
+        &[
+            env!("CARGO_BIN_EXE_ward"),
+            "probe",
+            "--resolver",
+            "127.0.0.1:53",
+            "--list",
+            list.to_str().unwrap(),
+            "--trust",
+            trust.to_str().unwrap(),
+            "--json",
+            "--timeout",
+            "2s",
+        ],
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "ward probe printed no JSON: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(out.status.code(), Some(0), "{json:#}");
+    assert_eq!(json["compliant"], true, "{json:#}");
+    assert!(json["dns"]["probed"].as_u64() > Some(10), "{json:#}");
+    assert_eq!(json["dns"]["blocked"], json["dns"]["probed"], "{json:#}");
 }
