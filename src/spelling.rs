@@ -110,6 +110,18 @@ pub fn displays<S: Serializer, T: Display>(values: &[T], s: S) -> Result<S::Ok, 
     seq.end()
 }
 
+/// [`displays`] for an optional list; use with
+/// `skip_serializing_if = "Option::is_none"`.
+pub fn displays_opt<S: Serializer, T: Display>(
+    values: &Option<Vec<T>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match values {
+        Some(v) => displays(v, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// A path as text; one that is not UTF-8 is written lossily.
 pub fn path<S: Serializer, P: AsRef<Path>>(value: &P, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&value.as_ref().to_string_lossy())

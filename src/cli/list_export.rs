@@ -68,12 +68,7 @@ pub(crate) struct Args {
 }
 
 fn parse_category_action(s: &str) -> Result<(String, Action), String> {
-    let (category, action) = s
-        .split_once('=')
-        .ok_or_else(|| "expected CATEGORY=ACTION, e.g. adult=redirect".to_string())?;
-    let action = <Action as clap::ValueEnum>::from_str(action.trim(), true)
-        .map_err(|_| format!("action {action:?}: use nxdomain, nodata or redirect"))?;
-    Ok((category.trim().to_string(), action))
+    export::parse_category_action(s)
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {

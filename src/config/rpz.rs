@@ -9,7 +9,7 @@
 //! key (`https_listen`, `cert`, `key`) once, into a server configuration.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use super::extract::{self, Got, Invalid, Table};
 use crate::domain::DomainName;
+use crate::list::export::{Action, parse_category_action};
 use crate::spelling;
 
 /// The one TSIG algorithm accepted (RFC 8945's mandatory one).
@@ -56,6 +57,27 @@ pub struct RpzSettings {
     /// How many past lists an IXFR can start from (0: every IXFR gets
     /// the whole zone).
     pub ixfr_depth: u32,
+    /// What the zone makes secondaries answer for a listed name, unless
+    /// `category_actions` says otherwise.
+    pub action: Action,
+    /// Actions by category (`"adult=redirect"`). A category the list in
+    /// force lacks is ignored until a list has it.
+    #[serde(
+        serialize_with = "category_actions",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub category_actions: Vec<(String, Action)>,
+    /// The block page's addresses for `redirect` (default: `[block]`'s).
+    #[serde(
+        serialize_with = "spelling::displays_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sinkhole_ipv4: Option<Vec<Ipv4Addr>>,
+    #[serde(
+        serialize_with = "spelling::displays_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sinkhole_ipv6: Option<Vec<Ipv6Addr>>,
     /// The zone file over HTTPS: `https_listen`, `cert`, `key`.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub https: Option<RpzHttps>,
@@ -162,6 +184,25 @@ impl RpzSettings {
             got => got.ok(),
         };
         let https = https(&mut t);
+        let action = match t.get("action", |v| {
+            let text = extract::string(v)?;
+            Action::parse(text).ok_or_else(|| {
+                Invalid(format!(
+                    "action {text:?}: use \"nxdomain\", \"nodata\" or \"redirect\""
+                ))
+            })
+        }) {
+            Got::Missing => Some(Action::Nxdomain),
+            got => got.ok(),
+        };
+        let category_actions = match t.list("category_actions", |v| {
+            parse_category_action(extract::string(v)?).map_err(Invalid)
+        }) {
+            Got::Missing => Some(Vec::new()),
+            got => got.ok(),
+        };
+        let sinkhole_ipv4 = t.list("sinkhole_ipv4", extract::ip("IPv4", "192.0.2.1"));
+        let sinkhole_ipv6 = t.list("sinkhole_ipv6", extract::ip("IPv6", "2001:db8::1"));
         Some(Self {
             listen: listen?,
             zone: zone?,
@@ -172,9 +213,27 @@ impl RpzSettings {
                 got => got.ok()?,
             },
             ixfr_depth: ixfr_depth?,
+            action: action?,
+            category_actions: category_actions?,
+            sinkhole_ipv4: match sinkhole_ipv4 {
+                Got::Missing => None,
+                got => Some(got.ok()?),
+            },
+            sinkhole_ipv6: match sinkhole_ipv6 {
+                Got::Missing => None,
+                got => Some(got.ok()?),
+            },
             https: https.ok()?,
         })
     }
+}
+
+/// `category_actions` as written: `"CATEGORY=ACTION"` strings.
+fn category_actions<S: serde::Serializer>(
+    actions: &[(String, Action)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(actions.iter().map(|(c, a)| format!("{c}={}", a.as_str())))
 }
 
 /// `https_listen`, `cert` and `key`: all three or none. `Err` when they
@@ -344,6 +403,7 @@ fn read_secret(path: &Path) -> Result<TsigSecret, String> {
 #[cfg(test)]
 mod tests {
     use super::super::Config;
+    use crate::list::export::Action;
 
     const DEMO_PUB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.pub");
     const DEMO_WARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.ward");
@@ -361,13 +421,20 @@ mod tests {
         let secret = dir.path().join("k.secret");
         std::fs::write(&secret, "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n").unwrap();
         let config = parse(&format!(
-            "[rpz]\nlisten = [\"127.0.0.1:5300\", \"[::1]:5300\"]\nzone = \"Child.RPZ\"\nallow_transfer = [\"10.0.0.0/8\", \"192.0.2.7\"]\nnotify = [\"192.0.2.7:53\"]\nixfr_depth = 3\n[[rpz.tsig]]\nname = \"Feed-Key\"\nalgorithm = \"hmac-sha256\"\nsecret_file = \"{}\"\n",
+            "[rpz]\nlisten = [\"127.0.0.1:5300\", \"[::1]:5300\"]\nzone = \"Child.RPZ\"\nallow_transfer = [\"10.0.0.0/8\", \"192.0.2.7\"]\nnotify = [\"192.0.2.7:53\"]\nixfr_depth = 3\naction = \"NODATA\"\ncategory_actions = [\"adult=redirect\"]\nsinkhole_ipv4 = [\"192.0.2.1\"]\n[[rpz.tsig]]\nname = \"Feed-Key\"\nalgorithm = \"hmac-sha256\"\nsecret_file = \"{}\"\n",
             secret.display()
         ))
         .unwrap();
         let rpz = config.rpz.as_ref().unwrap();
         assert_eq!(rpz.zone, "child.rpz.");
         assert_eq!(rpz.ixfr_depth, 3);
+        assert_eq!(rpz.action, Action::Nodata);
+        assert_eq!(
+            rpz.category_actions,
+            [("adult".to_owned(), Action::Redirect)]
+        );
+        assert_eq!(rpz.sinkhole_ipv4, Some(vec!["192.0.2.1".parse().unwrap()]));
+        assert_eq!(rpz.sinkhole_ipv6, None);
         assert_eq!(rpz.notify, ["192.0.2.7:53".parse().unwrap()]);
         assert_eq!(rpz.tsig[0].name, "feed-key.");
         assert_eq!(rpz.tsig[0].secret.0, b"0123456789abcdef0123456789abcdef");
@@ -384,7 +451,7 @@ mod tests {
         let short = dir.path().join("short");
         std::fs::write(&short, "c2hvcnQ=").unwrap();
         let err = parse(&format!(
-            "[rpz]\nlisten = [\"127.0.0.1\"]\nnotify = [\"192.0.2.1\"]\nhttps_listen = [\"0.0.0.0:443\"]\nixfr_depth = 5000\n[[rpz.tsig]]\nname = \"k\"\nalgorithm = \"hmac-md5\"\nsecret_file = \"{}\"\n[[rpz.tsig]]\nname = \"k.\"\nsecret_file = \"/nonexistent/k\"\n",
+            "[rpz]\nlisten = [\"127.0.0.1\"]\nnotify = [\"192.0.2.1\"]\nhttps_listen = [\"0.0.0.0:443\"]\nixfr_depth = 5000\naction = \"drop\"\ncategory_actions = [\"adult\", \"adult=pass\"]\n[[rpz.tsig]]\nname = \"k\"\nalgorithm = \"hmac-md5\"\nsecret_file = \"{}\"\n[[rpz.tsig]]\nname = \"k.\"\nsecret_file = \"/nonexistent/k\"\n",
             short.display()
         ))
         .unwrap_err();
@@ -397,10 +464,13 @@ mod tests {
             "t.toml:10: rpz.ixfr_depth: must be between 0 and 1024, found 5000",
             "t.toml:6: rpz.cert: required with https_listen, cert or key: the PEM certificate chain",
             "t.toml:6: rpz.key: required with https_listen, cert or key: the PEM private key",
-            "t.toml:13: rpz.tsig[0].algorithm: algorithm \"hmac-md5\" is not supported; only \"hmac-sha256\" is",
-            "t.toml:14: rpz.tsig[0].secret_file: ",
-            "t.toml:16: rpz.tsig[1].name: key \"k.\" is given twice",
-            "t.toml:17: rpz.tsig[1].secret_file: cannot read /nonexistent/k",
+            "t.toml:11: rpz.action: action \"drop\": use \"nxdomain\", \"nodata\" or \"redirect\"",
+            "t.toml:12: rpz.category_actions[0]: \"adult\": expected CATEGORY=ACTION",
+            "t.toml:12: rpz.category_actions[1]: action \"pass\": use nxdomain, nodata or redirect",
+            "t.toml:15: rpz.tsig[0].algorithm: algorithm \"hmac-md5\" is not supported; only \"hmac-sha256\" is",
+            "t.toml:16: rpz.tsig[0].secret_file: ",
+            "t.toml:18: rpz.tsig[1].name: key \"k.\" is given twice",
+            "t.toml:19: rpz.tsig[1].secret_file: cannot read /nonexistent/k",
         ];
         assert_eq!(lines.len(), expect.len(), "{err}");
         for want in expect {

@@ -27,7 +27,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::{ListArtifact, RuleKind};
 
 /// What an RPZ consumer does with a listed name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Action {
     /// `CNAME .`: the name does not exist.
     Nxdomain,
@@ -51,6 +52,32 @@ pub struct RpzOptions {
     /// The block page's addresses, for [`Action::Redirect`].
     pub sinkhole_ipv4: Vec<Ipv4Addr>,
     pub sinkhole_ipv6: Vec<Ipv6Addr>,
+}
+
+impl Action {
+    /// `nxdomain`, `nodata` or `redirect`, any case.
+    pub fn parse(text: &str) -> Option<Self> {
+        <Self as clap::ValueEnum>::from_str(text.trim(), true).ok()
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Nxdomain => "nxdomain",
+            Self::Nodata => "nodata",
+            Self::Redirect => "redirect",
+        }
+    }
+}
+
+/// `CATEGORY=ACTION` (`adult=redirect`), as `--category-action` and the
+/// feed's `category_actions` spell it.
+pub fn parse_category_action(s: &str) -> Result<(String, Action), String> {
+    let (category, action) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected CATEGORY=ACTION, e.g. adult=redirect"))?;
+    let action = Action::parse(action)
+        .ok_or_else(|| format!("action {action:?}: use nxdomain, nodata or redirect"))?;
+    Ok((category.trim().to_string(), action))
 }
 
 /// Why an export could not be written.

@@ -35,11 +35,13 @@ use super::metrics::{Kind, Outcome, RpzMetrics};
 use super::tsig::{self, Key, RequestTsig, Signer, TsigError};
 use super::zone::{TYPE_AXFR, TYPE_IXFR, Zone, name_wire};
 use crate::config::RpzSettings;
+use crate::dns::answer::BlockAnswer;
 use crate::dns::wire::{
     CLASS_IN, HEADER_LEN, RCODE_FORMERR, RCODE_NOTIMP, RCODE_REFUSED, RCODE_SERVFAIL, Reader,
     TYPE_SOA, WireError, flags,
 };
-use crate::list::export::{Action, RpzOptions};
+use crate::list::ListArtifact;
+use crate::list::export::RpzOptions;
 use crate::store::{ListStore, Snapshot};
 
 /// NOTAUTH (RFC 8945: the answer to a query whose TSIG does not verify).
@@ -164,16 +166,23 @@ enum Transport {
 }
 
 impl Feed {
-    pub fn new(settings: &RpzSettings, store: Arc<ListStore>, metrics: Arc<RpzMetrics>) -> Self {
+    /// The feed of `settings`; `block` gives the redirect addresses
+    /// when `[rpz]` names none.
+    pub fn new(
+        settings: &RpzSettings,
+        block: &BlockAnswer,
+        store: Arc<ListStore>,
+        metrics: Arc<RpzMetrics>,
+    ) -> Self {
         Self {
             keys: settings.tsig.iter().map(Key::new).collect(),
             opts: RpzOptions {
                 zone: settings.zone.clone(),
                 ttl: ZONE_TTL,
-                default_action: Action::Nxdomain,
-                actions: Default::default(),
-                sinkhole_ipv4: Vec::new(),
-                sinkhole_ipv6: Vec::new(),
+                default_action: settings.action,
+                actions: settings.category_actions.iter().cloned().collect(),
+                sinkhole_ipv4: settings.sinkhole_ipv4.clone().unwrap_or(block.ipv4.clone()),
+                sinkhole_ipv6: settings.sinkhole_ipv6.clone().unwrap_or(block.ipv6.clone()),
             },
             settings: settings.clone(),
             store,
@@ -487,7 +496,7 @@ impl Feed {
                 .zone
                 .as_ref()
                 .map(|(z, list)| (z.serial, Arc::clone(list)));
-            let opts = self.opts.clone();
+            let opts = self.options_for(&active.list);
             let depth = self.settings.ixfr_depth;
             let list = Arc::clone(&active);
             let built = tokio::task::spawn_blocking(move || build(&list, previous, &opts, depth))
@@ -549,13 +558,24 @@ impl Feed {
         &self.settings
     }
 
-    pub(super) fn options(&self) -> &RpzOptions {
-        &self.opts
+    /// The zone's options for `list`: `category_actions` of categories
+    /// it lacks left out (a later list may have them).
+    pub(super) fn options_for(&self, list: &ListArtifact) -> RpzOptions {
+        options_for(&self.opts, list)
     }
 
     pub(super) fn metrics(&self) -> &RpzMetrics {
         &self.metrics
     }
+}
+
+/// `opts` without the actions of categories `list` lacks.
+fn options_for(opts: &RpzOptions, list: &ListArtifact) -> RpzOptions {
+    let mut opts = opts.clone();
+    let categories = &list.manifest().categories;
+    opts.actions
+        .retain(|name, _| categories.iter().any(|c| &c.name == name));
+    opts
 }
 
 /// Builds `list`'s zone and, with the `previous` zone's serial and list,

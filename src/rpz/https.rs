@@ -230,7 +230,7 @@ async fn text(feed: &Feed, cache: &Mutex<Option<Arc<Text>>>) -> Option<Arc<Text>
     {
         return Some(Arc::clone(text));
     }
-    let opts = feed.options().clone();
+    let opts = feed.options_for(&list.list);
     let written = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
         write_rpz(&list.list, &opts, &mut out).map(|_| (out, list.serial(), list.sha256()))

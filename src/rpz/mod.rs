@@ -5,8 +5,8 @@
 //! served as a zone file over HTTPS.
 //!
 //! The zone is exactly what `ward list export --format rpz` writes for
-//! the same list with the default options (every category NXDOMAIN, TTL
-//! 300): both walk `list::export::RpzZone`. It is built from the verified
+//! the same list with the same actions (`action`, `category_actions`;
+//! TTL 300): both walk `list::export::RpzZone`. It is built from the verified
 //! list in the store, never anything else; once per list, when the list
 //! is put in force, then kept (`zone.rs`), with the changes from the
 //! previous list (`ixfr.rs`). `feed.rs` serves it, `notify.rs` announces

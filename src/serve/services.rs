@@ -89,6 +89,7 @@ impl Services {
             let https = feed_sockets.take_https();
             let feed = Arc::new(Feed::new(
                 settings,
+                &config.block,
                 Arc::clone(&node.store),
                 Arc::clone(node.metrics.rpz()),
             ));

@@ -113,7 +113,15 @@ async fn dig_transfers_the_signed_zone_and_others_are_refused() {
     write_list(d, &key(), 2026120701, &source(""));
     // The feed answers 127.0.0.1 only: 127.0.0.2 is outside the ACL.
     let w = Ward::start(d, &config(d, "127.0.0.1:0", "\"127.0.0.1/32\"", true), true);
-    let feed = find_addr(&w.logs(), "rpz feed listening for TCP on ").unwrap();
+    let feed = {
+        // Logged as the feed starts, maybe after the DNS listener.
+        assert!(
+            w.wait_for_log("rpz feed listening for TCP on "),
+            "{}",
+            w.logs()
+        );
+        find_addr(&w.logs(), "rpz feed listening for TCP on ").unwrap()
+    };
     let (host, port) = (format!("@{}", feed.ip()), feed.port().to_string());
     let at = |extra: &[&str]| {
         let mut args = vec![host.as_str(), "-p", port.as_str()];

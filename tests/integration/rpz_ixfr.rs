@@ -78,13 +78,29 @@ async fn a_new_list_is_notified_sent_as_ixfr_and_served_over_https() {
     let text = config(d, "127.0.0.1:0", "\"127.0.0.1/32\"", true).replace(
         "zone = \"child.rpz.\"\n",
         &format!(
-            "zone = \"child.rpz.\"\nnotify = [\"127.0.0.1:{port}\"]\nhttps_listen = [\"127.0.0.1:0\"]\ncert = \"server.pem\"\nkey = \"server.key\"\n"
+            "zone = \"child.rpz.\"\ncategory_actions = [\"gambling=nodata\", \"later=redirect\"]\nnotify = [\"127.0.0.1:{port}\"]\nhttps_listen = [\"127.0.0.1:0\"]\ncert = \"server.pem\"\nkey = \"server.key\"\n"
         ),
     );
     let w = Ward::start(d, &text, true);
     let admin = w.admin.unwrap();
-    let feed = find_addr(&w.logs(), "rpz feed listening for TCP on ").unwrap();
-    let https = find_addr(&w.logs(), "rpz feed listening for HTTPS on ").unwrap();
+    let feed = {
+        // Logged as the feed starts, maybe after the DNS listener.
+        assert!(
+            w.wait_for_log("rpz feed listening for TCP on "),
+            "{}",
+            w.logs()
+        );
+        find_addr(&w.logs(), "rpz feed listening for TCP on ").unwrap()
+    };
+    let https = {
+        // Logged as the feed starts, maybe after the DNS listener.
+        assert!(
+            w.wait_for_log("rpz feed listening for HTTPS on "),
+            "{}",
+            w.logs()
+        );
+        find_addr(&w.logs(), "rpz feed listening for HTTPS on ").unwrap()
+    };
     let (host, dport) = (format!("@{}", feed.ip()), feed.port().to_string());
     let at = |extra: &[&str]| {
         let mut args = vec![host.as_str(), "-p", dport.as_str()];
@@ -133,8 +149,9 @@ async fn a_new_list_is_notified_sent_as_ixfr_and_served_over_https() {
     assert_eq!(
         body,
         [
-            "n7.filler7.example.child.rpz. 300 IN CNAME .",
-            "*.n7.filler7.example.child.rpz. 300 IN CNAME .",
+            // gambling=nodata; `later` is in no list yet: ignored.
+            "n7.filler7.example.child.rpz. 300 IN CNAME *.",
+            "*.n7.filler7.example.child.rpz. 300 IN CNAME *.",
             "new.example.child.rpz. 300 IN CNAME .",
             "*.new.example.child.rpz. 300 IN CNAME .",
         ],
@@ -164,6 +181,10 @@ async fn a_new_list_is_notified_sent_as_ixfr_and_served_over_https() {
     assert!(body.contains("$ORIGIN child.rpz."), "{body:.300}");
     assert!(body.contains("serial=2026120702"), "{body:.300}");
     assert!(body.contains("\nnew.example CNAME .\n"), "{body:.300}");
+    assert!(
+        body.contains("\nn8.filler8.example CNAME *.\n"),
+        "{body:.300}"
+    );
     assert!(!body.contains("secret.example"));
     let etag = head
         .lines()
