@@ -118,6 +118,8 @@ fn school_profiles() -> Arc<ward::profiles::ProfileStore> {
             lists: SCHOOL_LISTS.iter().map(|&(name, _)| name.into()).collect(),
             block_categories: Vec::new(),
             allow: None,
+            mode: ward::profiles::Mode::Deny,
+            schedule: Vec::new(),
             school: Default::default(),
             safe_search: Default::default(),
         })

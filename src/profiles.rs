@@ -29,7 +29,12 @@ use crate::policy::{ListenerId, NameRules, Overlap, Profile, ProfileId, SafeSear
 use crate::spelling;
 use crate::store::Snapshot;
 
+mod hours;
 mod memo;
+
+pub use self::hours::{
+    DEFAULT_TIME_ZONE, Mode, NodeSettings, TEST_NOW_ENV, default_time_zone, now, now_in, time_zone,
+};
 
 /// The youngest `age` a profile can have.
 pub const MIN_AGE: u8 = 0;
@@ -125,6 +130,12 @@ pub struct ProfileSettings {
     /// Names never blocked by this profile's own lists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow: Option<AllowFile>,
+    /// `deny`, or `allow_only`: a walled garden of the `allow` file.
+    #[serde(skip_serializing_if = "Mode::is_deny")]
+    pub mode: Mode,
+    /// `[[profile.schedule]]`: categories blocked at set times.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schedule: Vec<crate::policy::schedule::Window>,
     /// The school's name and how to reach it, shown on the block page
     /// next to the hotline.
     #[serde(flatten)]
@@ -232,6 +243,11 @@ pub struct Profiles {
     /// What each profile has allowed of which cache entries, in this
     /// snapshot only.
     memo: memo::AllowMemo,
+    /// When a schedule window of a profile next opens or closes: the
+    /// snapshot must be built again then.
+    next_change: Option<jiff::Timestamp>,
+    /// The time its schedules were read at.
+    built_at: Option<jiff::Timestamp>,
 }
 
 /// The profile a client's address selects, with what the block page
@@ -297,13 +313,24 @@ impl ProfileStore {
 static GENERATIONS: AtomicU64 = AtomicU64::new(0);
 
 impl Profiles {
-    /// Puts each profile together with the lists in force (`lists` in
-    /// `[[lists]]` order). A profile's list name that is not among `lists`
-    /// cannot happen with a validated config; it is treated as a list that
-    /// never loaded (fail closed).
+    /// [`Profiles::build_at`] now, schedules read in the default time
+    /// zone ([`DEFAULT_TIME_ZONE`]).
     pub fn build(
         settings: &[ProfileSettings],
         lists: Vec<ExtraList>,
+    ) -> Result<Self, Vec<Overlap>> {
+        Self::build_at(settings, lists, &now_in(&default_time_zone()))
+    }
+
+    /// Puts each profile together with the lists in force (`lists` in
+    /// `[[lists]]` order) and its schedule windows as they stand at `now`
+    /// (in the node's time zone). A profile's list name that is not among
+    /// `lists` cannot happen with a validated config; it is treated as a
+    /// list that never loaded (fail closed).
+    pub fn build_at(
+        settings: &[ProfileSettings],
+        lists: Vec<ExtraList>,
+        now: &jiff::ZonedDateTime,
     ) -> Result<Self, Vec<Overlap>> {
         let profiles = settings
             .iter()
@@ -316,10 +343,20 @@ impl Profiles {
                             None => (u16::MAX, None),
                         });
                 let allow = p.allow.as_ref().map(AllowFile::rules).unwrap_or_default();
-                Profile::new(p.name.clone(), p.age, &p.block_categories, allow, used)
+                let profile = Profile::new(p.name.clone(), p.age, &p.block_categories, allow, used)
                     .with_safe_search(p.safe_search)
+                    .with_schedule(&p.schedule, now);
+                match p.mode {
+                    Mode::Deny => profile,
+                    Mode::AllowOnly => profile.allow_only(),
+                }
             })
             .collect();
+        let next_change = settings
+            .iter()
+            .filter_map(|p| crate::policy::schedule::next_change(&p.schedule, now))
+            .map(|z| z.timestamp())
+            .min();
         let networks = settings
             .iter()
             .enumerate()
@@ -337,7 +374,22 @@ impl Profiles {
             profiles,
             schools: settings.iter().map(|p| p.school.clone()).collect(),
             lists,
+            next_change,
+            built_at: Some(now.timestamp()),
         })
+    }
+
+    /// Must the snapshot be built again at `now` for its schedules: has a
+    /// window opened or closed since it was built (or did the clock go
+    /// back past its building)?
+    pub fn schedule_stale(&self, now: jiff::Timestamp) -> bool {
+        self.next_change.is_some_and(|at| now >= at) || self.built_at.is_some_and(|at| now < at)
+    }
+
+    /// When a schedule window next opens or closes, if any profile has
+    /// one.
+    pub fn next_change(&self) -> Option<jiff::Timestamp> {
+        self.next_change
     }
 
     /// No profile: every client gets the national list alone.
@@ -491,6 +543,8 @@ mod tests {
             lists: vec!["gone".into()],
             block_categories: Vec::new(),
             allow: None,
+            mode: Mode::Deny,
+            schedule: Vec::new(),
             school: SchoolContact::default(),
             safe_search: SafeSearch::default(),
         };

@@ -382,6 +382,16 @@ fn decide_for<'a>(
         return unlisted;
     };
     let (artifact, list_name): (&'a ListArtifact, Option<&'a str>) = match block.list {
+        // Outside the reader's walled garden: no list, no category; the
+        // host is not shown (a list might hold it as confidential).
+        ListRef::Garden => {
+            return Decision {
+                reason: Reason::Category(policy::GARDEN_NAME),
+                label: policy::GARDEN_NAME,
+                shown: None,
+                reader: shown_reader(None),
+            };
+        }
         ListRef::National => (active, None),
         ListRef::Extra(i) => {
             let extra = reader.and_then(|r| r.lists.get(usize::from(i)));

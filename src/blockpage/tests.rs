@@ -550,6 +550,8 @@ mod readers {
             lists: vec!["school".into()],
             block_categories: Vec::new(),
             allow: None,
+            mode: crate::profiles::Mode::Deny,
+            schedule: Vec::new(),
             school,
             safe_search: Default::default(),
             listen: Vec::new(),

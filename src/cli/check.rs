@@ -273,11 +273,12 @@ impl NodeView {
         if let Err(e) = national.check_expiry(jiff::Timestamp::now()) {
             eprintln!("ward: warning: {e}; verdicts below are from the expired list");
         }
-        let profiles = crate::update::extra::load_profiles(&config.lists, &config.profiles)
+        let now = crate::profiles::now_in(&config.node.time_zone);
+        let profiles = crate::update::extra::load_profiles(&config.lists, &config.profiles, &now)
             .map_err(|overlaps| {
-                let text: Vec<String> = overlaps.iter().map(ToString::to_string).collect();
-                UsageError(format!("[[profile]]: {}", text.join("; ")))
-            })?;
+            let text: Vec<String> = overlaps.iter().map(ToString::to_string).collect();
+            UsageError(format!("[[profile]]: {}", text.join("; ")))
+        })?;
         Ok(Self {
             national,
             profiles,
@@ -347,6 +348,7 @@ impl NodeView {
     /// The name of a list a block or finding refers to.
     fn list_name(&self, list: ListRef) -> &str {
         match list {
+            ListRef::Garden => policy::GARDEN_NAME,
             ListRef::National => "national",
             ListRef::Extra(i) => self.profiles.list(i).map_or("?", |l| l.name.as_str()),
         }
@@ -354,6 +356,7 @@ impl NodeView {
 
     fn artifact(&self, list: ListRef) -> Option<&ListArtifact> {
         match list {
+            ListRef::Garden => None,
             ListRef::National => Some(&self.national),
             ListRef::Extra(i) => self
                 .profiles
@@ -448,14 +451,22 @@ impl NodeView {
         rule_text: &dyn Fn(&ListArtifact, &Match) -> Option<String>,
     ) -> String {
         let profile = chosen.profile();
-        let age = profile.map(|p| p.age);
         let mut out = format!("{shown}\t{}", verdict_word(verdict));
         match verdict {
+            Ok(Verdict::Block(b)) if b.list == ListRef::Garden => {
+                out.push_str("\toutside the walled garden: the profile's mode is allow_only and its allow file does not cover the name");
+            }
             Ok(Verdict::Block(b)) => {
                 let category = self
                     .artifact(b.list)
                     .map_or("unknown", |l| b.category_name(l));
                 let _ = write!(out, "\tlist={} category={category}", self.list_name(b.list));
+                if let Some(text) = decided_schedule(rows, &b)
+                    .zip(profile)
+                    .and_then(|(w, p)| schedule_text(p, w))
+                {
+                    let _ = write!(out, " (scheduled: {text})");
+                }
             }
             Err(u) => {
                 let _ = write!(
@@ -470,9 +481,14 @@ impl NodeView {
             Some(p) => {
                 let _ = write!(
                     out,
-                    "\tprofile {} (age {}): {}",
+                    "\tprofile {} (age {}{}): {}",
                     p.name,
                     p.age,
+                    if p.is_allow_only() {
+                        ", mode allow_only"
+                    } else {
+                        ""
+                    },
                     chosen.why()
                 );
             }
@@ -510,11 +526,14 @@ impl NodeView {
                 "{what}: {} rule \"{rule}\" ({scope}), category {}, {}",
                 kind_word(block.rule.kind),
                 block.category_name(list),
-                rating_text(rating, age)
+                rating_text(rating, profile)
             );
         }
         if e.allowed {
             out.push_str("\n  allow file: covers the name; it lifts the profile's own lists, never the national list");
+        }
+        if e.outside_garden {
+            out.push_str("\n  walled garden (mode allow_only): the allow file does not cover the name, so it is blocked (EDE 17) whatever the lists say");
         }
         out
     }
@@ -531,6 +550,10 @@ impl NodeView {
         let profile = chosen.profile();
         let age = profile.map(|p| p.age);
         let decided = verdict.ok().and_then(Verdict::block);
+        let schedule = decided
+            .and_then(|b| decided_schedule(rows, &b))
+            .zip(profile)
+            .and_then(|(w, p)| schedule_json(p, w));
         let decided_list = decided.and_then(|b| self.artifact(b.list));
         let lists: Vec<serde_json::Value> = rows
             .iter()
@@ -575,6 +598,9 @@ impl NodeView {
             "network": network,
             "selection": chosen.why(),
             "allow_file": e.allowed,
+            "mode": profile.map(|p| if p.is_allow_only() { "allow_only" } else { "deny" }),
+            "outside_garden": e.outside_garden,
+            "schedule": schedule,
             "lists": lists,
         })
         .to_string()
@@ -606,12 +632,49 @@ fn rating_word(rating: Option<Rating>) -> &'static str {
         Some(Rating::TooYoung { .. }) => "too_young",
         Some(Rating::BlockCategories { .. }) => "block_categories",
         Some(Rating::OldEnough { .. }) => "old_enough",
+        Some(Rating::Scheduled { .. }) => "scheduled",
     }
 }
 
-/// Why a match blocks for the profile (of `age`), or does not.
-fn rating_text(rating: Option<Rating>, age: Option<u8>) -> String {
-    let age = age.map_or_else(|| "?".to_owned(), |a| a.to_string());
+/// The schedule window (by place) that makes the deciding row's block,
+/// if a schedule made it.
+fn decided_schedule(rows: &[Row<'_>], decided: &Block) -> Option<u16> {
+    rows.iter().find_map(|r| match r.found {
+        Some((b, Some(Rating::Scheduled { window, .. }))) if b == *decided && !r.lifted => {
+            Some(window)
+        }
+        _ => None,
+    })
+}
+
+/// `schedule[0] (mon,tue 07:00-11:30) blocks it until Mon 2025-03-03
+/// 11:30 Asia/Ho_Chi_Minh`.
+fn schedule_text(profile: &Profile, window: u16) -> Option<String> {
+    let open = profile.open_windows().iter().find(|o| o.index == window)?;
+    let until = open.until.as_ref().map_or_else(
+        || "its end".to_owned(),
+        |u| u.strftime("%a %Y-%m-%d %H:%M %Q").to_string(),
+    );
+    Some(format!(
+        "schedule[{window}] ({}) blocks it until {until}",
+        open.window.describe()
+    ))
+}
+
+fn schedule_json(profile: &Profile, window: u16) -> Option<serde_json::Value> {
+    let open = profile.open_windows().iter().find(|o| o.index == window)?;
+    Some(serde_json::json!({
+        "index": window,
+        "days": open.window.day_names(),
+        "start": policy::schedule::Window::clock(open.window.start),
+        "end": policy::schedule::Window::clock(open.window.end),
+        "until": open.until.as_ref().map(|u| u.timestamp().to_string()),
+    }))
+}
+
+/// Why a match blocks for `profile`, or does not.
+fn rating_text(rating: Option<Rating>, profile: Option<&Profile>) -> String {
+    let age = profile.map_or_else(|| "?".to_owned(), |p| p.age.to_string());
     match rating {
         None => "mandatory (national list: no profile setting lifts it)".to_owned(),
         Some(Rating::Fault) => "the list's index faulted: blocked, fail closed".to_owned(),
@@ -622,5 +685,11 @@ fn rating_text(rating: Option<Rating>, age: Option<u8>) -> String {
             format!("rated {min_age}+, profile age {age}, but listed in block_categories")
         }
         Some(Rating::OldEnough { min_age }) => format!("rated {min_age}+, profile age {age}"),
+        Some(Rating::Scheduled { min_age, window }) => {
+            let by = profile
+                .and_then(|p| schedule_text(p, window))
+                .unwrap_or_else(|| format!("schedule[{window}] blocks it now"));
+            format!("rated {min_age}+, profile age {age}, but {by}")
+        }
     }
 }

@@ -37,6 +37,9 @@ pub mod registry;
 mod report;
 mod rpz;
 mod safe_search;
+mod schedule;
+#[cfg(test)]
+mod schedule_tests;
 #[cfg(test)]
 mod tests;
 pub mod web;
@@ -54,7 +57,7 @@ pub use self::web::{BlockPageSettings, InterceptMode, InterceptSettings, OnUnpar
 
 pub use self::report::*;
 pub use crate::profiles::{
-    AllowFile, ExtraListSettings, ListOrigin, ProfileListen, ProfileSettings,
+    AllowFile, ExtraListSettings, ListOrigin, NodeSettings, ProfileListen, ProfileSettings,
 };
 
 /// The whole validated configuration. Its `Serialize` writes it as a
@@ -90,6 +93,9 @@ pub struct Config {
     /// `[report]`: compliance reports; `None` when the section is absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<ReportSettings>,
+    /// `[node]`: the node's time zone (schedules).
+    #[serde(skip_serializing_if = "NodeSettings::is_default")]
+    pub node: NodeSettings,
     /// `[[lists]]`: extra lists that profiles apply (none by default).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lists: Vec<ExtraListSettings>,
@@ -178,6 +184,7 @@ impl Config {
             lists: Vec::new(),
             profiles: Vec::new(),
             rpz: None,
+            node: NodeSettings::default(),
         }
     }
 
@@ -272,6 +279,7 @@ impl Config {
             lists,
             profiles,
             rpz,
+            node: schedule::node(root.table("node")),
         }
     }
 }

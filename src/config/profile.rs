@@ -72,6 +72,10 @@ pub(super) fn extract(
             }
             problems.is_empty().then_some(AllowFile { path, entries })
         });
+        let allow_given = t.has("allow");
+        let mode =
+            super::schedule::mode(&mut t, allow.as_ref().map(|a| a.entries.len()), allow_given);
+        let schedule = super::schedule::windows(&mut t, category);
         let school = SchoolContact {
             name: school_text(&mut t, "school_name"),
             contact: school_text(&mut t, "school_contact"),
@@ -87,6 +91,8 @@ pub(super) fn extract(
             block_categories,
             allow,
             safe_search,
+            mode,
+            schedule: schedule?,
         })
     })
     .or(Vec::new())

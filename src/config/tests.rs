@@ -63,6 +63,7 @@ fn default_file_config() -> Config {
         http: None,
         blockpage: None,
         report: None,
+        node: NodeSettings::default(),
         lists: Vec::new(),
         profiles: Vec::new(),
         rpz: None,
@@ -242,6 +243,9 @@ fn round_trip_through_to_toml() {
         }),
         report: None,
         lists: Vec::new(),
+        node: NodeSettings {
+            time_zone: crate::profiles::time_zone("Europe/Berlin").unwrap(),
+        },
         profiles: Vec::new(),
         rpz: None,
     };

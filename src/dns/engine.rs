@@ -360,7 +360,8 @@ impl Engine {
         };
         if let Some(p) = profile
             && !remembered
-            && let Some(said) = profiled::says(p.profile, std::iter::once(q.key.as_bytes()))
+            && let Some(said) =
+                profiled::says(p.profile, Some(q.key.as_bytes()), std::iter::empty())
         {
             return self.profile_reply(q, active, (p.all, p.id), said, finish, client_ip);
         }

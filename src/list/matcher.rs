@@ -44,6 +44,19 @@ pub struct Match {
 }
 
 impl Match {
+    /// The rule of a block that no list rule made (a name outside a
+    /// profile's walled garden): the root, not confidential, and no key
+    /// of its own, so it has no rule text.
+    pub const fn unlisted() -> Self {
+        Self {
+            category: 0,
+            kind: RuleKind::Subtree,
+            confidential: false,
+            labels: 0,
+            key_len: 0,
+        }
+    }
+
     fn with_key_len(mut self, len: usize) -> Self {
         self.key_len = u8::try_from(len).unwrap_or(u8::MAX);
         self

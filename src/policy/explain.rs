@@ -27,6 +27,9 @@ pub struct Explanation {
     /// do not block it (the national list still does). `false` without a
     /// profile.
     pub allowed: bool,
+    /// The profile is a walled garden (`mode = "allow_only"`) and its
+    /// allow file does not cover the name: blocked, whatever its lists say.
+    pub outside_garden: bool,
     /// Each of the profile's lists, in the order they are asked.
     pub lists: Vec<Finding>,
 }
@@ -65,6 +68,10 @@ pub enum Rating {
     /// The profile is old enough, but lists the category in
     /// `block_categories`: blocks.
     BlockCategories { min_age: u8 },
+    /// The profile is old enough, but a `[[profile.schedule]]` window
+    /// that lists the category is open: blocks until it closes.
+    /// `window` is its place among the profile's schedule entries.
+    Scheduled { min_age: u8, window: u16 },
     /// The profile is old enough: does not block.
     OldEnough { min_age: u8 },
 }
@@ -84,6 +91,9 @@ impl Explanation {
     pub fn verdict(&self) -> Result<Verdict, Unloaded> {
         if let Some(block) = self.national {
             return Ok(Verdict::Block(block));
+        }
+        if self.outside_garden {
+            return Ok(Verdict::Block(super::garden_block()));
         }
         if self.allowed {
             return Ok(Verdict::Allow);
@@ -114,6 +124,7 @@ pub fn explain(national: &ListArtifact, profile: Option<&Profile>, key: &NameKey
         return Explanation {
             national,
             allowed: false,
+            outside_garden: false,
             lists: Vec::new(),
         };
     };
@@ -131,7 +142,7 @@ pub fn explain(national: &ListArtifact, profile: Option<&Profile>, key: &NameKey
                         };
                         Outcome::Match {
                             block,
-                            rating: rating(list, blocks, profile.age, rule.category),
+                            rating: rating(list, blocks, profile, rule.category),
                         }
                     }
                 },
@@ -139,17 +150,20 @@ pub fn explain(national: &ListArtifact, profile: Option<&Profile>, key: &NameKey
             Finding { index, outcome }
         })
         .collect();
+    let allowed = profile.allows(key);
     Explanation {
         national,
-        allowed: profile.allows(key),
+        allowed,
+        outside_garden: profile.is_allow_only() && !allowed,
         lists,
     }
 }
 
-/// The rating of category `id` of `list` for a reader of `age`, read from
-/// the profile's table `blocks` (the one its verdicts use) and the
-/// category's minimum age.
-fn rating(list: &ListArtifact, blocks: &[bool], age: u8, id: u16) -> Rating {
+/// The rating of category `id` of `list` for `profile`, read from the
+/// profile's table `blocks` (the one its verdicts use), the category's
+/// minimum age and the profile's open schedule windows.
+fn rating(list: &ListArtifact, blocks: &[bool], profile: &Profile, id: u16) -> Rating {
+    let age = profile.age;
     if id == FAULT_CATEGORY {
         return Rating::Fault;
     }
@@ -163,6 +177,12 @@ fn rating(list: &ListArtifact, blocks: &[bool], age: u8, id: u16) -> Rating {
         None => Rating::Unrated,
         Some(min_age) if !blocks => Rating::OldEnough { min_age },
         Some(min_age) if age < min_age => Rating::TooYoung { min_age },
-        Some(min_age) => Rating::BlockCategories { min_age },
+        Some(min_age) => match profile.scheduled(&info.name) {
+            Some(open) => Rating::Scheduled {
+                min_age,
+                window: open.index,
+            },
+            None => Rating::BlockCategories { min_age },
+        },
     }
 }

@@ -24,13 +24,18 @@ mod profile;
 #[cfg(test)]
 mod profile_tests;
 pub mod safe_search;
+pub mod schedule;
+#[cfg(test)]
+mod schedule_tests;
 mod select;
 #[cfg(test)]
 mod tests;
 
 pub use self::explain::{Explanation, Finding, Outcome, Rating, explain};
 pub use self::name::{NameProblem, key_of_text, key_of_wire};
-pub use self::profile::{NameRules, Profile, Unloaded, category_blocks, decide_for};
+pub use self::profile::{
+    NameRules, OpenWindow, Profile, Unloaded, category_blocks, decide_for, garden_block,
+};
 pub use self::safe_search::{Rewrite, SafeSearch};
 pub use self::select::{ListenerId, Overlap, ProfileId, Selector};
 
@@ -41,6 +46,9 @@ use crate::list::{FAULT_CATEGORY, ListArtifact, Match};
 /// The name of the pseudo-category of a lookup that faulted on a
 /// malformed index (the name is blocked: fail closed).
 pub const INDEX_FAULT_NAME: &str = "list-index-fault";
+/// The category name of a block outside a walled garden (answers,
+/// metrics, logs).
+pub const GARDEN_NAME: &str = "walled-garden";
 /// The name shown for a category id the list's manifest lacks.
 pub const UNKNOWN_NAME: &str = "unknown";
 
@@ -89,6 +97,9 @@ pub enum ListRef {
     /// An extra list a profile applies, by its place among the extra
     /// lists (`[[lists]]` order).
     Extra(u16),
+    /// No list: the name is outside the client's walled garden
+    /// (`mode = "allow_only"` and not in its allow file).
+    Garden,
 }
 
 /// The category of a block, by id.

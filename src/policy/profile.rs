@@ -15,10 +15,11 @@
 //! Pure: no I/O, no metrics, no configuration types.
 
 use super::safe_search::{Rewrite, SafeSearch};
-use super::{Block, ListRef, Verdict};
+use super::schedule::{self, Window};
+use super::{Block, Category, ListRef, Verdict};
 use crate::domain::NameKey;
 use crate::list::format::CategoryInfo;
-use crate::list::{FAULT_CATEGORY, ListArtifact, RuleKind};
+use crate::list::{FAULT_CATEGORY, ListArtifact, Match, RuleKind};
 use crate::store::Snapshot;
 use std::collections::HashSet;
 
@@ -117,6 +118,23 @@ pub struct Profile {
     lists: Vec<RatedList>,
     /// Which engines' names go to their safe-search hosts.
     safe_search: SafeSearch,
+    /// `block_categories`: blocked whatever the age and the time.
+    block_categories: Vec<String>,
+    /// `mode = "allow_only"`: only names its allow file covers resolve.
+    allow_only: bool,
+    /// Its `[[profile.schedule]]` windows that were open when it was put
+    /// together (see [`Profile::with_schedule`]).
+    open: Vec<OpenWindow>,
+}
+
+/// A schedule window open when a profile was put together.
+#[derive(Debug, Clone)]
+pub struct OpenWindow {
+    pub window: Window,
+    /// Its place among the profile's `[[profile.schedule]]` entries.
+    pub index: u16,
+    /// When this opening closes, in the node's time zone.
+    pub until: Option<jiff::ZonedDateTime>,
 }
 
 /// A profile's list that has never loaded: what it would block cannot be
@@ -158,7 +176,80 @@ impl Profile {
             allow,
             lists,
             safe_search: SafeSearch::default(),
+            block_categories: block_categories.to_vec(),
+            allow_only: false,
+            open: Vec::new(),
         }
+    }
+
+    /// The profile with its `windows` as they stand at `now` (in the
+    /// node's time zone): the categories of each open window block in
+    /// every list, whatever the age, as `block_categories` do. The
+    /// profile is put together again when a window opens or closes
+    /// ([`schedule::next_change`]), so the tables stay per-snapshot
+    /// constants and a query pays nothing for schedules.
+    pub fn with_schedule(mut self, windows: &[Window], now: &jiff::ZonedDateTime) -> Self {
+        let at = now.datetime();
+        self.open = schedule::open_windows(windows, now)
+            .into_iter()
+            .filter_map(|i| {
+                let window = windows.get(usize::from(i))?.clone();
+                let until = window
+                    .closes(&at)
+                    .and_then(|end| end.to_zoned_datetime(now.time_zone().clone()).ok());
+                Some(OpenWindow {
+                    window,
+                    index: i,
+                    until,
+                })
+            })
+            .collect();
+        if self.open.is_empty() {
+            return self;
+        }
+        for rated in &mut self.lists {
+            let Some(loaded) = &mut rated.loaded else {
+                continue;
+            };
+            let categories = &loaded.list.manifest().categories;
+            for (blocks, info) in loaded.blocks.iter_mut().zip(categories) {
+                *blocks = *blocks
+                    || self
+                        .open
+                        .iter()
+                        .any(|o| o.window.categories.contains(&info.name));
+            }
+        }
+        self
+    }
+
+    /// The profile as a walled garden (`mode = "allow_only"`): a question
+    /// its allow file does not cover is blocked
+    /// ([`ListRef::Garden`]).
+    pub fn allow_only(mut self) -> Self {
+        self.allow_only = true;
+        self
+    }
+
+    /// Is the profile a walled garden?
+    pub fn is_allow_only(&self) -> bool {
+        self.allow_only
+    }
+
+    /// The schedule windows open when the profile was put together.
+    pub fn open_windows(&self) -> &[OpenWindow] {
+        &self.open
+    }
+
+    /// The open window that blocks category `name`, unless
+    /// `block_categories` blocks it anyway (for `explain`).
+    pub(super) fn scheduled(&self, name: &str) -> Option<&OpenWindow> {
+        if self.block_categories.iter().any(|c| c == name) {
+            return None;
+        }
+        self.open
+            .iter()
+            .find(|o| o.window.categories.iter().any(|c| c == name))
     }
 
     /// The profile with these safe-search settings.
@@ -218,9 +309,22 @@ impl Profile {
         self.decide_key(key.as_bytes())
     }
 
-    /// [`Profile::decide`] for the bytes of a key (a cached answer's chain
-    /// names). An empty key (an overflowed name) matches no rule.
+    /// [`Profile::decide`] for the bytes of a key: a question. A walled
+    /// garden blocks what its allow file does not cover. An empty key
+    /// (an overflowed name) matches no rule.
+    #[inline]
     pub fn decide_key(&self, key: &[u8]) -> Result<Verdict, Unloaded> {
+        if self.allow_only && !self.allow.matches_key(key) {
+            return Ok(Verdict::Block(garden_block()));
+        }
+        self.decide_chain_key(key)
+    }
+
+    /// The verdict on a name an answer leads to (a CNAME, DNAME or SVCB
+    /// target): the profile's allow file and lists, never its walled
+    /// garden, which chooses the names a reader may ask for, not the
+    /// content networks those names are served from.
+    pub fn decide_chain_key(&self, key: &[u8]) -> Result<Verdict, Unloaded> {
         if self.allow.matches_key(key) {
             return Ok(Verdict::Allow);
         }
@@ -250,6 +354,15 @@ impl Profile {
         // A list that has loaded may block what an unloaded one would
         // not; only without such a block is the answer unknowable.
         unloaded.map_or(Ok(Verdict::Allow), Err)
+    }
+}
+
+/// The block of a name outside a walled garden: no list and no rule.
+pub fn garden_block() -> Block {
+    Block {
+        list: ListRef::Garden,
+        rule: Match::unlisted(),
+        category: Category::Unknown,
     }
 }
 

@@ -81,6 +81,7 @@ fn shown(v: Result<Verdict, Unloaded>, national: &ListArtifact, p: &Profile) -> 
         Ok(Verdict::Block(b)) => match b.list {
             ListRef::National => format!("national:{}", b.category_name(national)),
             ListRef::Extra(i) => format!("extra{i}:{}", b.category_name(p.list(i).unwrap())),
+            ListRef::Garden => "garden".into(),
         },
         Err(Unloaded { index }) => format!("unloaded{index}"),
     }

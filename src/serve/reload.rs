@@ -158,6 +158,8 @@ mod tests {
             lists: Vec::new(),
             block_categories: Vec::new(),
             allow: None,
+            mode: crate::profiles::Mode::Deny,
+            schedule: Vec::new(),
             listen: vec![ProfileListen {
                 addr: b,
                 listener: ListenerId(0),
@@ -187,6 +189,8 @@ mod tests {
             lists: Vec::new(),
             block_categories: Vec::new(),
             allow: None,
+            mode: crate::profiles::Mode::Deny,
+            schedule: Vec::new(),
             listen: Vec::new(),
             school: Default::default(),
             safe_search: Default::default(),

@@ -425,10 +425,12 @@ pub fn load(settings: &ExtraListSettings) -> Result<Verified<ListArtifact>, Extr
 }
 
 /// Loads every extra list with [`load`] (logging each failure with all
-/// its lines) and builds the profiles over them.
+/// its lines) and builds the profiles over them, schedules as they stand
+/// at `now` (in the node's time zone).
 pub fn load_profiles(
     lists: &[ExtraListSettings],
     profiles: &[ProfileSettings],
+    now: &jiff::ZonedDateTime,
 ) -> Result<Profiles, Vec<Overlap>> {
     let loaded = lists
         .iter()
@@ -449,7 +451,7 @@ pub fn load_profiles(
             },
         })
         .collect();
-    Profiles::build(profiles, loaded)
+    Profiles::build_at(profiles, loaded, now)
 }
 
 /// [`load_profiles`] in a store.
@@ -457,7 +459,10 @@ pub fn profile_store(
     lists: &[ExtraListSettings],
     profiles: &[ProfileSettings],
 ) -> Result<Arc<ProfileStore>, Vec<Overlap>> {
-    Ok(Arc::new(ProfileStore::new(load_profiles(lists, profiles)?)))
+    let now = crate::profiles::now_in(&crate::profiles::default_time_zone());
+    Ok(Arc::new(ProfileStore::new(load_profiles(
+        lists, profiles, &now,
+    )?)))
 }
 
 /// Locks a mutex; a poisoned one still holds consistent data here, since

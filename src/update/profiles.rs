@@ -45,13 +45,22 @@ pub struct ProfileKeeper {
     tasks: TaskTracker,
     /// Set by [`start`](Self::start): updaters run until it is cancelled.
     shutdown: OnceLock<CancellationToken>,
+    /// Poked by every rebuild: the schedule timer looks again at when the
+    /// new snapshot's windows next open or close.
+    rebuilt: tokio::sync::Notify,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     profiles: Vec<ProfileSettings>,
     lists: Vec<Arc<ExtraSource>>,
+    /// `[node] time_zone`: schedules are read in it.
+    time_zone: jiff::tz::TimeZone,
 }
+
+/// The longest the schedule timer sleeps without looking at the clock
+/// again (the wall clock can be stepped).
+const SCHEDULE_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl ProfileKeeper {
     /// Sets up and loads every `[[lists]]` entry of `config` and builds
@@ -64,9 +73,14 @@ impl ProfileKeeper {
             store: Arc::new(ProfileStore::new(Profiles::default())),
             families,
             state_dir: config.list.state_dir.clone(),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                profiles: Vec::new(),
+                lists: Vec::new(),
+                time_zone: config.node.time_zone.clone(),
+            }),
             tasks: TaskTracker::new(),
             shutdown: OnceLock::new(),
+            rebuilt: tokio::sync::Notify::new(),
         };
         let lists: Vec<Arc<ExtraSource>> = config
             .lists
@@ -85,6 +99,7 @@ impl ProfileKeeper {
         *lock(&keeper.state) = State {
             profiles: config.profiles.clone(),
             lists,
+            time_zone: config.node.time_zone.clone(),
         };
         keeper.rebuild();
         Ok(keeper)
@@ -118,6 +133,8 @@ impl ProfileKeeper {
         for list in self.lists() {
             self.start_one(&list);
         }
+        self.tasks
+            .spawn(schedule_timer(Arc::downgrade(self), shutdown.clone()));
     }
 
     fn start_one(self: &Arc<Self>, list: &ExtraSource) {
@@ -229,6 +246,7 @@ impl ProfileKeeper {
             let mut state = lock(&self.state);
             state.profiles = config.profiles.clone();
             state.lists = lists;
+            state.time_zone = config.node.time_zone.clone();
         }
         for source in &fresh {
             self.start_one(source);
@@ -252,10 +270,12 @@ impl ProfileKeeper {
                 list: s.store().load_full(),
             })
             .collect();
-        match Profiles::build(&state.profiles, lists) {
+        let now = crate::profiles::now_in(&state.time_zone);
+        match Profiles::build_at(&state.profiles, lists, &now) {
             Ok(built) => {
                 let generation = built.generation;
                 self.store.swap(built);
+                self.rebuilt.notify_one();
                 info!(
                     generation,
                     profiles = state.profiles.len(),
@@ -279,6 +299,43 @@ impl ProfileKeeper {
     pub fn publish(&self) {
         for list in self.lists() {
             list.publish();
+        }
+    }
+}
+
+/// Builds the profiles again whenever a schedule window opens or closes,
+/// so that a snapshot (its verdict tables and allow memo) never outlives
+/// the windows it was built under. Sleeps until the snapshot's next
+/// change, at most [`SCHEDULE_RECHECK`], or until a rebuild.
+async fn schedule_timer(keeper: std::sync::Weak<ProfileKeeper>, shutdown: CancellationToken) {
+    loop {
+        let (wait, stale) = {
+            let Some(k) = keeper.upgrade() else { return };
+            let snapshot = k.store.load();
+            let now = crate::profiles::now();
+            let wait = snapshot
+                .next_change()
+                .map(|at| at.duration_since(now))
+                .and_then(|d| std::time::Duration::try_from(d).ok())
+                .map_or(SCHEDULE_RECHECK, |d| d.min(SCHEDULE_RECHECK));
+            (wait, snapshot.schedule_stale(now))
+        };
+        if stale {
+            let Some(k) = keeper.upgrade() else { return };
+            info!("a schedule window opened or closed: profiles rebuilt");
+            if tokio::task::spawn_blocking(move || k.rebuild())
+                .await
+                .is_err()
+            {
+                error!("profiles rebuild task failed");
+            }
+            continue;
+        }
+        let Some(k) = keeper.upgrade() else { return };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+            () = k.rebuilt.notified() => {}
         }
     }
 }
@@ -317,6 +374,8 @@ mod tests {
                 lists: vec!["school".into()],
                 block_categories: Vec::new(),
                 allow: None,
+                mode: crate::profiles::Mode::Deny,
+                schedule: Vec::new(),
                 listen: Vec::new(),
                 school: Default::default(),
                 safe_search: Default::default(),

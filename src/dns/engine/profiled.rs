@@ -43,13 +43,23 @@ pub(super) enum Said {
     Unknown(Unloaded),
 }
 
-/// The profile's word on `names` (reversed-label keys): the first block,
-/// else the first name it cannot decide; `None` when it allows them all.
+/// The profile's word on a question and the names an answer leads to
+/// (reversed-label keys): the first block, else the first name it cannot
+/// decide; `None` when it allows them all. A walled garden judges the
+/// question only ([`Profile::decide_chain_key`]).
 #[inline]
-pub(super) fn says<'a>(profile: &Profile, names: impl Iterator<Item = &'a [u8]>) -> Option<Said> {
+pub(super) fn says<'a>(
+    profile: &Profile,
+    question: Option<&[u8]>,
+    chain: impl Iterator<Item = &'a [u8]>,
+) -> Option<Said> {
     let mut unknown = None;
-    for name in names {
-        match profile.decide_key(name) {
+    let verdicts = question
+        .map(|q| profile.decide_key(q))
+        .into_iter()
+        .chain(chain.map(|name| profile.decide_chain_key(name)));
+    for verdict in verdicts {
+        match verdict {
             Ok(Verdict::Allow) => {}
             Ok(Verdict::Block(block)) => return Some(Said::Block(block)),
             Err(u) => {
@@ -80,7 +90,7 @@ impl Selected<'_> {
     /// remembered (the question was allowed before this is asked).
     #[inline]
     pub(super) fn says_chain(&self, entry: &Entry) -> Option<Said> {
-        let said = says(self.profile, entry.chain());
+        let said = says(self.profile, None, entry.chain());
         if said.is_none() {
             self.all.remember_allowed(self.id, entry.id());
         }
@@ -112,6 +122,8 @@ pub(super) struct ProfileParts {
     lists: Vec<ListParts>,
     /// By profile ([`ProfileId`]): `ward_profile_blocked_total` handles.
     profiles: Vec<ProfileCounters>,
+    /// `ward_blocked_total{category="walled-garden"}`.
+    garden: Option<HotCounter>,
 }
 
 #[derive(Debug)]
@@ -132,7 +144,13 @@ struct ProfileCounters {
     /// By extra list, then category id; empty for a list the profile does
     /// not use or that has not loaded.
     extra: Vec<Vec<HotCounter>>,
+    /// Its blocks outside its walled garden (`list` and `category`
+    /// "walled-garden"); `None` for a profile that is not one.
+    garden: Option<HotCounter>,
 }
+
+/// The EDE 17 text of a name outside the client's walled garden.
+const GARDEN_TEXT: &str = "filtered: this client's profile is a walled garden (mode allow_only) and the name is not in its allow list";
 
 /// The EDE 14 text for a profile list that is not in the snapshot at all.
 const UNLOADED_TEXT: &str =
@@ -210,21 +228,48 @@ impl ProfileParts {
                 ProfileCounters {
                     national: counters(NATIONAL_LIST_NAME, national),
                     extra,
+                    garden: profile.is_allow_only().then(|| {
+                        metrics.profile_blocked_counter(
+                            &profile.name,
+                            policy::GARDEN_NAME,
+                            policy::GARDEN_NAME,
+                        )
+                    }),
                 }
             })
             .collect();
+        let garden = all
+            .profiles()
+            .iter()
+            .any(Profile::is_allow_only)
+            .then(|| engine.metrics.blocked_counter(policy::GARDEN_NAME, action));
         Self {
             generation: all.generation,
             national: national.generation,
             lists,
             profiles,
+            garden,
         }
     }
 
     fn list(&self, r: ListRef) -> Option<&ListParts> {
         match r {
             ListRef::Extra(i) => self.lists.get(usize::from(i)),
-            ListRef::National => None,
+            ListRef::National | ListRef::Garden => None,
+        }
+    }
+
+    /// Counts a block outside profile `id`'s walled garden.
+    fn count_garden(&self, id: ProfileId) {
+        let profile = self.profiles.get(usize::from(id.0));
+        for counter in [
+            self.garden.as_ref(),
+            profile.and_then(|p| p.garden.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            counter.inc();
         }
     }
 
@@ -236,6 +281,7 @@ impl ProfileParts {
             return;
         };
         let by_category = match list {
+            ListRef::Garden => return,
             ListRef::National => &p.national,
             ListRef::Extra(i) => match p.extra.get(usize::from(i)) {
                 Some(c) => c,
@@ -319,6 +365,12 @@ impl Engine {
         (id, said): (ProfileId, Said),
     ) -> (Reply<'a>, QueryResult) {
         match said {
+            Said::Block(block) if block.list == ListRef::Garden => {
+                parts.count_garden(id);
+                let reply = Reply::with_body(header, question, per_list.body(qtype))
+                    .with_ede(ede::FILTERED, GARDEN_TEXT);
+                (reply, QueryResult::Blocked)
+            }
             Said::Block(block) => {
                 let list = parts.list(block.list);
                 let text = list.map_or(UNLOADED_TEXT, |l| match block.category {
@@ -386,8 +438,8 @@ impl Engine {
         let store = self.profiles.as_ref().filter(|p| p.in_use())?;
         let all = store.load();
         let (id, profile) = all.select_on(p.client, Some(p.listener))?;
-        let names = std::iter::once(p.key.as_bytes()).chain(chain.iter().map(NameKey::as_bytes));
-        let said = says(profile, names)?;
+        let chain = chain.iter().map(NameKey::as_bytes);
+        let said = says(profile, Some(p.key.as_bytes()), chain)?;
         self.log_said(p.client, &all, &p.key, p.qtype, said);
         let per_list = self.per_list(active);
         let parts = self.profile_parts(&all, active);
@@ -440,6 +492,13 @@ impl Engine {
             return;
         }
         let (block, list) = match said {
+            Said::Block(b) if b.list == ListRef::Garden => {
+                let store = self.store.load();
+                if let Some(active) = store.as_ref() {
+                    self.log(client, active, key, qtype, None, policy::GARDEN_NAME);
+                }
+                return;
+            }
             Said::Block(b) => {
                 let ListRef::Extra(i) = b.list else { return };
                 (b, all.list(i).and_then(|l| l.list.as_ref()))

@@ -121,6 +121,8 @@ fn profile(i: u8, lists: &[&str]) -> ProfileSettings {
         lists: lists.iter().map(|&l| l.to_owned()).collect(),
         block_categories: Vec::new(),
         allow: None,
+        mode: crate::profiles::Mode::Deny,
+        schedule: Vec::new(),
         school: Default::default(),
         safe_search: Default::default(),
     }

@@ -269,9 +269,11 @@ impl Engine {
             return finish.reply(reply, QueryResult::Blocked);
         }
         let all = (selected.all, selected.id);
-        if let Some(said) =
-            super::profiled::says(selected.profile, std::iter::once(target.key.as_bytes()))
-        {
+        if let Some(said) = super::profiled::says(
+            selected.profile,
+            None,
+            std::iter::once(target.key.as_bytes()),
+        ) {
             return self.profile_reply(q, active, all, said, finish, client_ip);
         }
         let cache_key = KeyBuf::new(
