@@ -17,6 +17,7 @@ mod rpz_secondaries;
 mod safe_search;
 mod school_reports;
 mod schools;
+mod schools_hours;
 mod schools_reload;
 mod schools_url;
 mod serve;
