@@ -77,6 +77,15 @@ fn read_one(mut t: Table<'_, '_>, names: &mut Vec<String>) -> Option<ExtraListSe
             );
             None
         }
+        Some(n) if n == crate::policy::GARDEN_NAME => {
+            t.error(
+                "name",
+                format!(
+                    "{n:?} is reserved for walled-garden blocks (mode = \"allow_only\") in metrics and reports; choose another name"
+                ),
+            );
+            None
+        }
         other => other,
     };
     let signed_keys = t.has("file") || t.has("url");

@@ -158,3 +158,17 @@ categories = []
     }
     assert_eq!(errors.len(), expected.len(), "{errors:#?}");
 }
+
+#[test]
+fn the_walled_garden_label_is_no_list_name() {
+    let errors = errors(
+        r#"[[lists]]
+name = "walled-garden"
+source = "x.txt"
+"#,
+    );
+    assert!(
+        errors[0].starts_with("t.toml:7: lists[0].name: \"walled-garden\" is reserved"),
+        "{errors:#?}"
+    );
+}
