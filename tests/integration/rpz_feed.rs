@@ -249,9 +249,13 @@ fn unbound_is_a_secondary_of_the_feed() {
     let mut lab = Lab::new();
     let ns = lab.server.clone();
     // Unbound has no TSIG: this feed is guarded by its ACL alone.
-    let _w = Ward::start_in_netns(
+    // Unbound takes NOTIFY from the feed on its own port 53.
+    let w = Ward::start_in_netns(
         d,
-        &config(d, "127.0.0.1:5300", "\"127.0.0.0/8\"", false),
+        &config(d, "127.0.0.1:5300", "\"127.0.0.0/8\"", false).replace(
+            "zone = \"child.rpz.\"\n",
+            "zone = \"child.rpz.\"\nnotify = [\"127.0.0.1:53\"]\n",
+        ),
         &ns,
     );
     let copy = d.join("child.rpz.copy");
@@ -278,6 +282,7 @@ forward-zone:
 rpz:
     name: "child.rpz."
     primary: 127.0.0.1@5300
+    allow-notify: 127.0.0.1
     zonefile: "{copy}"
 "#,
             dir = d.display(),
@@ -310,6 +315,23 @@ rpz:
     }
     assert_eq!(status(&lab, &ns, "ok.example"), "NOERROR");
     assert_eq!(status(&lab, &ns, "www.exact.example"), "NOERROR");
+
+    // A new list: NOTIFY, then IXFR, bring it to Unbound at once (its
+    // SOA refresh is an hour away).
+    write_list(d, &key(), 2026120702, &source("new.example adult\n"));
+    w.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let copied = || std::fs::read_to_string(&copy).unwrap_or_default();
+    while status(&lab, &ns, "www.new.example") != "NXDOMAIN" || !copied().contains("2026120702") {
+        assert!(
+            Instant::now() < deadline,
+            "the new list never reached Unbound:\n{}\n{}",
+            log(),
+            w.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(w.logs().contains("NOTIFY acknowledged"), "{}", w.logs());
     let text = std::fs::read_to_string(&copy).unwrap();
     assert!(!text.contains("secret"), "{text}");
 
