@@ -120,6 +120,7 @@ fn school_profiles() -> Arc<ward::profiles::ProfileStore> {
             allow: None,
             mode: ward::profiles::Mode::Deny,
             schedule: Vec::new(),
+            bypass: Default::default(),
             school: Default::default(),
             safe_search: Default::default(),
         })

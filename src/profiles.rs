@@ -25,6 +25,7 @@ use serde::Serialize;
 
 use crate::domain::DomainName;
 use crate::list::RuleKind;
+use crate::policy::bypass::Bypass;
 use crate::policy::{ListenerId, NameRules, Overlap, Profile, ProfileId, SafeSearch, Selector};
 use crate::spelling;
 use crate::store::Snapshot;
@@ -136,6 +137,8 @@ pub struct ProfileSettings {
     /// `[[profile.schedule]]`: categories blocked at set times.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub schedule: Vec<crate::policy::schedule::Window>,
+    /// `[profile.bypass]`: every switch on unless turned off.
+    pub bypass: Bypass,
     /// The school's name and how to reach it, shown on the block page
     /// next to the hotline.
     #[serde(flatten)]
@@ -343,8 +346,10 @@ impl Profiles {
                             None => (u16::MAX, None),
                         });
                 let allow = p.allow.as_ref().map(AllowFile::rules).unwrap_or_default();
-                let profile = Profile::new(p.name.clone(), p.age, &p.block_categories, allow, used)
+                let categories = p.bypass.block_categories(&p.block_categories);
+                let profile = Profile::new(p.name.clone(), p.age, &categories, allow, used)
                     .with_safe_search(p.safe_search)
+                    .with_bypass(p.bypass)
                     .with_schedule(&p.schedule, now);
                 match p.mode {
                     Mode::Deny => profile,
@@ -545,6 +550,7 @@ mod tests {
             allow: None,
             mode: Mode::Deny,
             schedule: Vec::new(),
+            bypass: Bypass::ALL_ON,
             school: SchoolContact::default(),
             safe_search: SafeSearch::default(),
         };

@@ -552,6 +552,7 @@ mod readers {
             allow: None,
             mode: crate::profiles::Mode::Deny,
             schedule: Vec::new(),
+            bypass: Default::default(),
             school,
             safe_search: Default::default(),
             listen: Vec::new(),

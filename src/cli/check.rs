@@ -17,6 +17,8 @@ use std::process::ExitCode;
 
 use ipnet::IpNet;
 
+mod bypass;
+
 use super::{UsageError, load_trust};
 use crate::config::Config;
 use crate::domain::{DomainName, NameKey};
@@ -477,6 +479,9 @@ impl NodeView {
             }
             Ok(Verdict::Allow) => {}
         }
+        if let Some(hit) = bypass::answered(e) {
+            out = format!("{shown}\t{}", bypass::verdict_text(hit));
+        }
         match profile {
             Some(p) => {
                 let _ = write!(
@@ -521,12 +526,16 @@ impl NodeView {
                 RuleKind::Subtree => "name and subdomains",
             };
             let rule = rule_text(list, &block.rule).unwrap_or_else(|| "(confidential)".into());
+            let category = block.category_name(list);
+            let why = if bypass::forces(profile, &self.settings, category, rating) {
+                bypass::forced_text(rating, profile.map(|p| p.age))
+            } else {
+                rating_text(rating, profile)
+            };
             let _ = write!(
                 out,
-                "{what}: {} rule \"{rule}\" ({scope}), category {}, {}",
+                "{what}: {} rule \"{rule}\" ({scope}), category {category}, {why}",
                 kind_word(block.rule.kind),
-                block.category_name(list),
-                rating_text(rating, profile)
             );
         }
         if e.allowed {
@@ -581,9 +590,11 @@ impl NodeView {
             Chosen::Client { network, .. } => (Some("client"), network.map(|n| n.to_string())),
             Chosen::Named(_) => (Some("--profile"), None),
         };
+        let answered = bypass::answered(e);
         serde_json::json!({
             "name": shown,
-            "verdict": verdict_word(verdict),
+            "verdict": if answered.is_some() { "bypass" } else { verdict_word(verdict) },
+            "bypass": bypass::json(answered),
             "category": decided.zip(decided_list).map(|(b, l)| b.category_name(l)),
             "rule": decided.zip(decided_list).and_then(|(b, l)| rule_text(l, &b.rule)),
             "kind": decided.map(|b| kind_word(b.rule.kind)),

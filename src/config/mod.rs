@@ -20,6 +20,7 @@ use serde::Serialize;
 use self::extract::{Report, Table};
 
 mod block;
+mod bypass;
 mod cache;
 pub mod collector;
 mod dns;

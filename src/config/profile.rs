@@ -76,6 +76,7 @@ pub(super) fn extract(
         let mode =
             super::schedule::mode(&mut t, allow.as_ref().map(|a| a.entries.len()), allow_given);
         let schedule = super::schedule::windows(&mut t, category);
+        let bypass = super::bypass::extract(t.table("bypass"));
         let school = SchoolContact {
             name: school_text(&mut t, "school_name"),
             contact: school_text(&mut t, "school_contact"),
@@ -93,6 +94,7 @@ pub(super) fn extract(
             safe_search,
             mode,
             schedule: schedule?,
+            bypass,
         })
     })
     .or(Vec::new())

@@ -29,6 +29,7 @@ use ipnet::IpNet;
 
 use super::answer::{self, BlockAnswer, BlockMode, Body, ClientEdns, Reply, ede};
 use super::cache::{Cache, CacheLimits, Entry, Insert, KeyBuf};
+use super::ech;
 use super::metrics::DnsMetrics;
 use super::query::{self, Query, Reject};
 use super::response::Upstreamed;
@@ -44,6 +45,7 @@ use crate::policy::{self, Block, Category, Context, ListenerId, Verdict};
 use crate::profiles::ProfileStore;
 use crate::store::{Active, ListStore};
 
+mod bypass;
 mod profiled;
 #[cfg(test)]
 mod profiled_tests;
@@ -352,6 +354,11 @@ impl Engine {
             .filter(|p| p.in_use())
             .map(|p| p.load());
         let profile = profiled::select(profiles.as_deref(), client_ip, finish.listener);
+        if let Some(p) = profile
+            && let Some(hit) = p.profile.bypass().answer(&q.key)
+        {
+            return self.bypass_reply(q, active, hit, finish, client_ip);
+        }
         // The profile allowed this entry's question and chain before,
         // under this very snapshot: neither is asked again.
         let remembered = match (&profile, &entry) {
@@ -404,6 +411,12 @@ impl Engine {
                     }
                     self.metrics.cache_hit();
                     self.log(client_ip, active, &q.key, q.qtype, None, "cached");
+                    if let Some(p) = profile
+                        && p.profile.bypass().ech
+                        && ech::applies(q.qtype)
+                    {
+                        return self.cached_without_ech(q, &entry, finish, now);
+                    }
                     let reply = cached_reply(q, &entry, finish.edns, now);
                     return finish.reply(reply, QueryResult::Cached);
                 }
@@ -509,6 +522,9 @@ impl Engine {
             return self.redirected(p, redirect, active, &answer, out);
         }
         self.log(p.client, active, &p.key, p.qtype, None, "forwarded");
+        if let Some(result) = self.forwarded_without_ech(p, &answer, out) {
+            return result;
+        }
         client_reply(
             &p.header,
             &p.question,

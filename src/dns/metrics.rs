@@ -19,6 +19,7 @@ use prometheus_client::metrics::histogram::Histogram;
 
 use super::{Protocol, QueryResult};
 use crate::instrument::{CloseReason, CountGauge, HotCounter, label_enum};
+use crate::policy::bypass::Switch;
 use crate::policy::safe_search::Engine;
 
 label_enum! {
@@ -133,6 +134,8 @@ pub struct DnsMetrics {
     pub(crate) profile_blocked: Family<ProfileBlockedLabels, HotCounter>,
     /// `ward_safe_search_rewrites_total`, by engine.
     pub(crate) safe_search: [HotCounter; Engine::ALL.len()],
+    /// `ward_bypass_blocked_total`, by `policy::bypass::Switch`.
+    pub(crate) bypass: [HotCounter; Switch::ALL.len()],
     pub(crate) cache_hits: HotCounter,
     pub(crate) cache_misses: HotCounter,
     pub(crate) cache_entries: CountGauge,
@@ -187,6 +190,17 @@ impl DnsMetrics {
                 category: category.to_owned(),
                 channel: PROFILE_CHANNEL_DNS,
             })
+    }
+
+    /// Counts one answer a `[profile.bypass]` switch gave. One atomic add.
+    #[inline]
+    pub fn bypass(&self, switch: Switch) {
+        self.bypass[switch as usize].inc();
+    }
+
+    /// The `ward_bypass_blocked_total` handle of `switch`.
+    pub fn bypass_counter(&self, switch: Switch) -> HotCounter {
+        self.bypass[switch as usize].clone()
     }
 
     /// Counts one answer-cache hit.

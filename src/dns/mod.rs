@@ -15,6 +15,7 @@
 
 pub mod answer;
 pub mod cache;
+pub mod ech;
 pub mod engine;
 pub mod limit;
 pub mod metrics;

@@ -11,16 +11,17 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::{
-    BLOCKED_TOTAL, CACHE_BYTES, CACHE_ENTRIES, CACHE_HITS_TOTAL, CACHE_MISSES_TOTAL,
-    MALFORMED_TOTAL, PROFILE_BLOCKED_TOTAL, QUERIES_TOTAL, SAFE_SEARCH_REWRITES_TOTAL,
-    UPSTREAM_ERRORS_TOTAL, UPSTREAM_LATENCY_BUCKETS, UPSTREAM_LATENCY_SECONDS, UPSTREAM_UP,
-    counter_name,
+    BLOCKED_TOTAL, BYPASS_BLOCKED_TOTAL, CACHE_BYTES, CACHE_ENTRIES, CACHE_HITS_TOTAL,
+    CACHE_MISSES_TOTAL, MALFORMED_TOTAL, PROFILE_BLOCKED_TOTAL, QUERIES_TOTAL,
+    SAFE_SEARCH_REWRITES_TOTAL, UPSTREAM_ERRORS_TOTAL, UPSTREAM_LATENCY_BUCKETS,
+    UPSTREAM_LATENCY_SECONDS, UPSTREAM_UP, counter_name,
 };
 use crate::dns::metrics::{
     BlockedLabels, DnsMetrics, ProfileBlockedLabels, UpstreamErrorLabels, UpstreamLabels,
 };
 use crate::dns::{Protocol, QueryResult};
 use crate::instrument::{CountGauge, HotCounter};
+use crate::policy::bypass::Switch;
 use crate::policy::safe_search::Engine;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -92,6 +93,7 @@ pub(super) fn register(r: &mut Registry) -> DnsMetrics {
     );
     let safe_search =
         Engine::ALL.map(|e| safe_search.get_or_create_owned(&EngineLabels { engine: e.as_str() }));
+    let bypass = register_bypass(r);
     let cache_hits = HotCounter::default();
     r.register(
         counter_name(CACHE_HITS_TOTAL),
@@ -143,6 +145,7 @@ pub(super) fn register(r: &mut Registry) -> DnsMetrics {
         blocked,
         profile_blocked,
         safe_search,
+        bypass,
         cache_hits,
         cache_misses,
         cache_entries,
@@ -153,4 +156,20 @@ pub(super) fn register(r: &mut Registry) -> DnsMetrics {
         rate_limited: Default::default(),
         tcp_closed: Default::default(),
     }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BypassLabels {
+    kind: &'static str,
+}
+
+/// `ward_bypass_blocked_total{kind}`, every switch's series at 0.
+fn register_bypass(r: &mut Registry) -> [HotCounter; Switch::ALL.len()] {
+    let family = Family::<BypassLabels, HotCounter>::default();
+    r.register(
+        counter_name(BYPASS_BLOCKED_TOTAL),
+        "Answers given by a profile's [profile.bypass] switches instead of a way around the filter, by switch",
+        family.clone(),
+    );
+    Switch::ALL.map(|s| family.get_or_create_owned(&BypassLabels { kind: s.key() }))
 }

@@ -72,6 +72,9 @@ pub const PROFILE_BLOCKED_TOTAL: &str = "ward_profile_blocked_total";
 /// Queries of profiled clients answered by a safe-search rule, by engine
 /// (never by client).
 pub const SAFE_SEARCH_REWRITES_TOTAL: &str = "ward_safe_search_rewrites_total";
+/// Answers a profile's `[profile.bypass]` switches gave in place of a
+/// way around the filter, by switch (`kind`): never by client.
+pub const BYPASS_BLOCKED_TOTAL: &str = "ward_bypass_blocked_total";
 /// Client messages that could not be parsed, by protocol.
 pub const MALFORMED_TOTAL: &str = "ward_malformed_total";
 /// Answer-cache lookups that hit.

@@ -12,6 +12,7 @@
 //!
 //! Pure: no I/O, no metrics, no configuration types.
 
+use super::bypass::Hit;
 use super::profile::Profile;
 use super::{Block, ListRef, Unloaded, Verdict};
 use crate::domain::NameKey;
@@ -32,6 +33,10 @@ pub struct Explanation {
     pub outside_garden: bool,
     /// Each of the profile's lists, in the order they are asked.
     pub lists: Vec<Finding>,
+    /// A `[profile.bypass]` switch of the profile answers the name itself
+    /// (after the national list, before the profile's lists: the node
+    /// answers it so unless the national list blocks it).
+    pub bypass: Option<Hit>,
 }
 
 /// What one of the profile's lists says about a name.
@@ -126,6 +131,7 @@ pub fn explain(national: &ListArtifact, profile: Option<&Profile>, key: &NameKey
             allowed: false,
             outside_garden: false,
             lists: Vec::new(),
+            bypass: None,
         };
     };
     let lists = profile
@@ -156,6 +162,7 @@ pub fn explain(national: &ListArtifact, profile: Option<&Profile>, key: &NameKey
         allowed,
         outside_garden: profile.is_allow_only() && !allowed,
         lists,
+        bypass: profile.bypass().answer(key),
     }
 }
 

@@ -18,6 +18,7 @@
 //!
 //! Pure: no I/O, no metrics, no configuration types.
 
+pub mod bypass;
 mod explain;
 mod name;
 mod profile;

@@ -14,6 +14,7 @@
 //!
 //! Pure: no I/O, no metrics, no configuration types.
 
+use super::bypass::Bypass;
 use super::safe_search::{Rewrite, SafeSearch};
 use super::schedule::{self, Window};
 use super::{Block, Category, ListRef, Verdict};
@@ -116,6 +117,8 @@ pub struct Profile {
     pub age: u8,
     allow: NameRules,
     lists: Vec<RatedList>,
+    /// `[profile.bypass]`: the names and records it answers itself.
+    bypass: Bypass,
     /// Which engines' names go to their safe-search hosts.
     safe_search: SafeSearch,
     /// `block_categories`: blocked whatever the age and the time.
@@ -175,6 +178,7 @@ impl Profile {
             age,
             allow,
             lists,
+            bypass: Bypass::OFF,
             safe_search: SafeSearch::default(),
             block_categories: block_categories.to_vec(),
             allow_only: false,
@@ -268,6 +272,20 @@ impl Profile {
     #[inline]
     pub fn safe_search(&self, key: &[u8]) -> Option<Rewrite> {
         self.safe_search.rewrite(key)
+    }
+
+    /// The profile with `[profile.bypass]` switches `bypass` (off until
+    /// given). `encrypted_dns` also needs [`Bypass::block_categories`]
+    /// passed to [`Profile::new`].
+    pub fn with_bypass(mut self, bypass: Bypass) -> Self {
+        self.bypass = bypass;
+        self
+    }
+
+    /// The profile's `[profile.bypass]` switches.
+    #[inline]
+    pub fn bypass(&self) -> &Bypass {
+        &self.bypass
     }
 
     /// The extra lists this profile uses, in order.

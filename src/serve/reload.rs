@@ -160,6 +160,7 @@ mod tests {
             allow: None,
             mode: crate::profiles::Mode::Deny,
             schedule: Vec::new(),
+            bypass: Default::default(),
             listen: vec![ProfileListen {
                 addr: b,
                 listener: ListenerId(0),
@@ -191,6 +192,7 @@ mod tests {
             allow: None,
             mode: crate::profiles::Mode::Deny,
             schedule: Vec::new(),
+            bypass: Default::default(),
             listen: Vec::new(),
             school: Default::default(),
             safe_search: Default::default(),

@@ -376,6 +376,7 @@ mod tests {
                 allow: None,
                 mode: crate::profiles::Mode::Deny,
                 schedule: Vec::new(),
+                bypass: Default::default(),
                 listen: Vec::new(),
                 school: Default::default(),
                 safe_search: Default::default(),

@@ -2,6 +2,7 @@
 #![allow(unreachable_pub)]
 
 mod blockpage;
+mod bypass;
 mod cli;
 mod collector;
 mod collector_dashboard;

@@ -28,6 +28,7 @@ use crate::dns::query::Query;
 use crate::dns::wire::{Header, RCODE_SERVFAIL};
 use crate::domain::NameKey;
 use crate::instrument::HotCounter;
+use crate::policy::bypass::{ENCRYPTED_DNS_CATEGORY, Switch};
 use crate::policy::{
     self, Block, Category, ListRef, ListenerId, Profile, ProfileId, Unloaded, Verdict,
 };
@@ -133,6 +134,9 @@ struct ListParts {
     fault: Box<str>,
     unknown: Box<str>,
     unloaded: Box<str>,
+    /// The list's `encrypted-dns` category, if it has one, and its
+    /// `ward_bypass_blocked_total{kind="encrypted_dns"}` handle.
+    encrypted_dns: Option<(u16, HotCounter)>,
 }
 
 /// One profile's blocked counters, resolved when the parts are built so
@@ -183,6 +187,7 @@ impl ProfileParts {
                         fault: Box::default(),
                         unknown: Box::default(),
                         unloaded,
+                        encrypted_dns: None,
                     },
                     Some(list) => {
                         let categories = &list.manifest().categories;
@@ -195,6 +200,11 @@ impl ProfileParts {
                             fault: text(list, policy::INDEX_FAULT_NAME),
                             unknown: text(list, policy::UNKNOWN_NAME),
                             unloaded,
+                            encrypted_dns: categories
+                                .iter()
+                                .position(|c| c.name == ENCRYPTED_DNS_CATEGORY)
+                                .and_then(|i| u16::try_from(i).ok())
+                                .map(|i| (i, engine.metrics.bypass_counter(Switch::EncryptedDns))),
                         }
                     }
                 }
@@ -379,6 +389,9 @@ impl Engine {
                         if let Some(counter) = l.counters.get(i) {
                             counter.inc();
                             parts.count(id, block.list, c);
+                        }
+                        if let Some((_, bypass)) = l.encrypted_dns.as_ref().filter(|e| e.0 == c) {
+                            bypass.inc();
                         }
                         l.texts.get(i).map_or(&*l.unknown, |t| t)
                     }

@@ -123,6 +123,7 @@ fn profile(i: u8, lists: &[&str]) -> ProfileSettings {
         allow: None,
         mode: crate::profiles::Mode::Deny,
         schedule: Vec::new(),
+        bypass: Default::default(),
         school: Default::default(),
         safe_search: Default::default(),
     }
