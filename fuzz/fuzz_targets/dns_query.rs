@@ -5,7 +5,10 @@
 //! that whatever comes back is itself a well-formed DNS message with the
 //! query's ID. The same bytes also go through the pure parsers behind it:
 //! the query parser, and the upstream-response parser (`response::accept`),
-//! which reads what upstream servers send.
+//! which reads what upstream servers send, and what it accepts through
+//! `ech::strip` (taking `ech` out of HTTPS/SVCB records): a stripped body
+//! must hold as many well-formed records as the original, strip to
+//! nothing more a second time, and keep every TTL offset inside it.
 //!
 //! No upstream is reachable (the one configured is a closed loopback
 //! port and `forward` is never awaited), so the target stays in-process.
@@ -21,7 +24,7 @@ use ward::dns::answer::{BlockAnswer, BlockMode};
 use ward::dns::cache::CacheLimits;
 use ward::dns::upstream::UpstreamSettings;
 use ward::dns::wire::{Header, Reader};
-use ward::dns::{Engine, Protocol, Settings, Step, query, response};
+use ward::dns::{Engine, Protocol, Settings, Step, ech, query, response};
 use ward::list::{Bytes, DEMO_ARTIFACT, DEMO_PUBLIC_KEY, TrustedKeys};
 use ward::metrics::Metrics;
 use ward::policy::ListenerId;
@@ -60,6 +63,36 @@ fn engine() -> &'static Engine {
     })
 }
 
+/// `ech::strip` on an accepted answer: same records, no `ech` left, TTLs
+/// inside the body.
+fn check_strip(question: &[u8], body: &[u8], counts: [u16; 3], ttls: &[(u16, u32)]) {
+    let base = 12 + question.len();
+    let Ok(Some(s)) = ech::strip(base, body, counts, ttls) else {
+        return;
+    };
+    let mut message = vec![0, 0, 0x81, 0x80, 0, 1];
+    for c in counts {
+        message.extend_from_slice(&c.to_be_bytes());
+    }
+    message.extend_from_slice(question);
+    message.extend_from_slice(&s.body);
+    let mut r = Reader::at(&message, base);
+    for _ in 0..counts.iter().map(|&c| u32::from(c)).sum::<u32>() {
+        ward::dns::wire::RecordRef::read(&mut r).expect("a stripped record reads");
+    }
+    assert_eq!(r.remaining(), 0, "nothing after the records");
+    assert!(s.body.len() < body.len(), "something was taken out");
+    assert_eq!(s.ttls.len(), ttls.len());
+    for &(at, _) in &s.ttls {
+        assert!(usize::from(at) + 4 <= s.body.len(), "TTL offset inside the body");
+    }
+    assert_eq!(
+        ech::strip(base, &s.body, counts, &s.ttls),
+        Ok(None),
+        "a second strip finds no ech"
+    );
+}
+
 /// A reply must parse as a header plus its announced records.
 fn check_reply(query: &[u8], reply: &[u8], udp: bool) {
     let mut r = Reader::new(reply);
@@ -83,6 +116,15 @@ fuzz_target!(|data: &[u8]| {
     if data.len() >= 2 {
         let id = u16::from_be_bytes([data[0], data[1]]);
         let _ = response::accept(data, id, b"\x03www\x07example\x04test\x00\x00\x01\x00\x01");
+        let question = b"\x03www\x07example\x04test\x00\x00\x41\x00\x01";
+        if let Ok(answer) = response::accept(data, id, question) {
+            check_strip(question, &answer.body, answer.counts, &answer.ttls);
+        }
+    }
+    // The raw bytes as a body, too: strip reads its own input bounds.
+    if let [c0, c1, c2, rest @ ..] = data {
+        let counts = [u16::from(*c0 & 7), u16::from(*c1 & 3), u16::from(*c2 & 3)];
+        let _ = ech::strip(12 + usize::from(*c0 >> 3), rest, counts, &[(0, 1), (u16::MAX, 2)]);
     }
     let client: SocketAddr = "127.0.0.1:5353".parse().unwrap();
     // One reply buffer reused across calls, as a UDP worker reuses its
