@@ -395,17 +395,8 @@ impl TlsSettings {
     /// Reads `[tls]`: each file once, then the server configuration of
     /// the two.
     fn extract(mut t: Table<'_, '_>) -> Option<Self> {
-        use extract::path;
-        let cert = t.get("cert", |v| {
-            let p = path(v)?;
-            let chain = crate::readers::read_certs(&p).map_err(|e| Invalid(e.to_string()))?;
-            Ok((p, chain))
-        });
-        let key = t.get("key", |v| {
-            let p = path(v)?;
-            let key = crate::readers::read_key(&p).map_err(|e| Invalid(e.to_string()))?;
-            Ok((p, key))
-        });
+        let cert = t.get("cert", extract::pem_chain);
+        let key = t.get("key", extract::pem_key);
         for (name, got) in [
             ("cert", matches!(cert, Got::Missing)),
             ("key", matches!(key, Got::Missing)),

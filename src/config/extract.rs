@@ -657,6 +657,24 @@ pub(crate) fn socket_addr_or_ip(
     }
 }
 
+/// A PEM certificate chain file, read: its path and the chain.
+pub(crate) fn pem_chain(
+    value: &DeValue<'_>,
+) -> Result<(PathBuf, Vec<rustls::pki_types::CertificateDer<'static>>), Invalid> {
+    let p = path(value)?;
+    let chain = crate::readers::read_certs(&p).map_err(|e| Invalid(e.to_string()))?;
+    Ok((p, chain))
+}
+
+/// A PEM private key file, read: its path and the key.
+pub(crate) fn pem_key(
+    value: &DeValue<'_>,
+) -> Result<(PathBuf, rustls::pki_types::PrivateKeyDer<'static>), Invalid> {
+    let p = path(value)?;
+    let key = crate::readers::read_key(&p).map_err(|e| Invalid(e.to_string()))?;
+    Ok((p, key))
+}
+
 /// An IP address of one family, via `FromStr`.
 pub(crate) fn ip<T: std::str::FromStr>(
     family: &'static str,

@@ -83,6 +83,15 @@ pub struct RpzSettings {
     pub https: Option<RpzHttps>,
 }
 
+impl RpzSettings {
+    /// Is `peer` in `allow_transfer`? (An IPv4-mapped IPv6 address counts
+    /// as the IPv4 address.)
+    pub fn allows(&self, peer: std::net::IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.allow_transfer.iter().any(|n| n.contains(&peer))
+    }
+}
+
 /// `https_listen`, `cert` and `key` of `[rpz]`.
 #[derive(Clone, Serialize)]
 pub struct RpzHttps {
@@ -244,16 +253,8 @@ fn https(t: &mut Table<'_, '_>) -> Result<Option<RpzHttps>, ()> {
         return Ok(None);
     }
     let listen = t.list("https_listen", extract::socket_addr);
-    let cert = t.get("cert", |v| {
-        let p = extract::path(v)?;
-        let chain = crate::readers::read_certs(&p).map_err(|e| Invalid(e.to_string()))?;
-        Ok((p, chain))
-    });
-    let key = t.get("key", |v| {
-        let p = extract::path(v)?;
-        let key = crate::readers::read_key(&p).map_err(|e| Invalid(e.to_string()))?;
-        Ok((p, key))
-    });
+    let cert = t.get("cert", extract::pem_chain);
+    let key = t.get("key", extract::pem_key);
     for (name, missing, what) in [
         (
             "https_listen",

@@ -380,12 +380,7 @@ impl Feed {
             _ => None,
         };
         let peer = peer.to_canonical();
-        if !self
-            .settings
-            .allow_transfer
-            .iter()
-            .any(|n| n.contains(&peer))
-        {
+        if !self.settings.allows(peer) {
             debug!(%peer, "rpz feed: address not in allow_transfer; REFUSED");
             return (
                 kind,

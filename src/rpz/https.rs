@@ -154,7 +154,7 @@ async fn answer<B>(
 ) -> (HttpsResult, Response<Body>) {
     let settings = feed.settings();
     let ip = peer.ip().to_canonical();
-    if !settings.allow_transfer.iter().any(|n| n.contains(&ip)) {
+    if !settings.allows(ip) {
         debug!(%ip, "rpz feed: HTTPS request from outside allow_transfer; 403");
         return (
             HttpsResult::Refused,
