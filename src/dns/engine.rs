@@ -354,11 +354,6 @@ impl Engine {
             .filter(|p| p.in_use())
             .map(|p| p.load());
         let profile = profiled::select(profiles.as_deref(), client_ip, finish.listener);
-        if let Some(p) = profile
-            && let Some(hit) = p.profile.bypass().answer(&q.key)
-        {
-            return self.bypass_reply(q, active, hit, finish, client_ip);
-        }
         // The profile allowed this entry's question and chain before,
         // under this very snapshot: neither is asked again.
         let remembered = match (&profile, &entry) {
@@ -366,16 +361,9 @@ impl Engine {
             _ => false,
         };
         if let Some(p) = profile
-            && !remembered
-            && let Some(said) =
-                profiled::says(p.profile, Some(q.key.as_bytes()), std::iter::empty())
+            && let Some(step) = self.profile_first(q, active, p, remembered, finish, client_ip, now)
         {
-            return self.profile_reply(q, active, (p.all, p.id), said, finish, client_ip);
-        }
-        if let Some(p) = profile
-            && let Some(rewrite) = p.profile.safe_search(q.key.as_bytes())
-        {
-            return self.safe_search(q, active, p, rewrite, finish, client_ip, now);
+            return step;
         }
         if q.qtype == TYPE_ANY {
             // Allowed, but never forwarded: RFC 8482's minimal answer.

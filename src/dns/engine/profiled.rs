@@ -413,6 +413,35 @@ impl Engine {
         }
     }
 
+    /// What the client's profile answers before the cache and the
+    /// upstreams: a `[profile.bypass]` switch's own answer, a block of the
+    /// question (not asked again when the memo says the profile allowed
+    /// this cache entry: `remembered`), or a safe-search rewrite. `None`:
+    /// the query goes on.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn profile_first(
+        &self,
+        q: &Query<'_>,
+        active: &Active,
+        p: Selected<'_>,
+        remembered: bool,
+        finish: &mut Finish<'_>,
+        client_ip: IpAddr,
+        now: std::time::Instant,
+    ) -> Option<Step> {
+        if let Some(hit) = p.profile.bypass().answer(&q.key) {
+            return Some(self.bypass_reply(q, active, hit, finish, client_ip));
+        }
+        if !remembered
+            && let Some(said) = says(p.profile, Some(q.key.as_bytes()), std::iter::empty())
+        {
+            return Some(self.profile_reply(q, active, (p.all, p.id), said, finish, client_ip));
+        }
+        let rewrite = p.profile.safe_search(q.key.as_bytes())?;
+        Some(self.safe_search(q, active, p, rewrite, finish, client_ip, now))
+    }
+
     /// Answers a query the client's profile blocks or cannot decide.
     pub(super) fn profile_reply(
         &self,
