@@ -102,6 +102,14 @@ fn exported(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// The feed's address for `transport` (`TCP` or `HTTPS`), from its log
+/// line: logged as the feed starts, maybe after the DNS listener.
+pub(crate) fn feed_addr(w: &Ward, transport: &str) -> std::net::SocketAddr {
+    let line = format!("rpz feed listening for {transport} on ");
+    assert!(w.wait_for_log(&line), "{}", w.logs());
+    find_addr(&w.logs(), &line).unwrap()
+}
+
 pub(crate) fn key_arg(secret: &str) -> String {
     format!("hmac-sha256:feed-key:{secret}")
 }
@@ -113,15 +121,7 @@ async fn dig_transfers_the_signed_zone_and_others_are_refused() {
     write_list(d, &key(), 2026120701, &source(""));
     // The feed answers 127.0.0.1 only: 127.0.0.2 is outside the ACL.
     let w = Ward::start(d, &config(d, "127.0.0.1:0", "\"127.0.0.1/32\"", true), true);
-    let feed = {
-        // Logged as the feed starts, maybe after the DNS listener.
-        assert!(
-            w.wait_for_log("rpz feed listening for TCP on "),
-            "{}",
-            w.logs()
-        );
-        find_addr(&w.logs(), "rpz feed listening for TCP on ").unwrap()
-    };
+    let feed = feed_addr(&w, "TCP");
     let (host, port) = (format!("@{}", feed.ip()), feed.port().to_string());
     let at = |extra: &[&str]| {
         let mut args = vec![host.as_str(), "-p", port.as_str()];
@@ -228,7 +228,7 @@ pub(crate) fn unbound() -> bool {
 }
 
 /// `dig` at the Unbound in `ns`: the status word.
-fn status(lab: &Lab, ns: &str, name: &str) -> String {
+pub(crate) fn status(lab: &Lab, ns: &str, name: &str) -> String {
     let out = lab.exec(ns, &["dig", "+time=2", "+tries=1", "@127.0.0.1", name, "A"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.split("status: ")

@@ -12,10 +12,10 @@ use hickory_proto::op::{Message, OpCode};
 use hickory_proto::rr::{RData, RecordType};
 
 use crate::list_file::metric;
-use crate::rpz_feed::{SECRET, config, dig, key_arg, records, source};
+use crate::rpz_feed::{SECRET, config, dig, feed_addr, key_arg, records, source};
 use crate::serve::key;
 use crate::support::https::make_tls;
-use crate::support::ward::{Ward, find_addr, write_list};
+use crate::support::ward::{Ward, write_list};
 
 /// Waits for a NOTIFY on `secondary`, checks it, answers it; the serial
 /// in its SOA.
@@ -83,24 +83,8 @@ async fn a_new_list_is_notified_sent_as_ixfr_and_served_over_https() {
     );
     let w = Ward::start(d, &text, true);
     let admin = w.admin.unwrap();
-    let feed = {
-        // Logged as the feed starts, maybe after the DNS listener.
-        assert!(
-            w.wait_for_log("rpz feed listening for TCP on "),
-            "{}",
-            w.logs()
-        );
-        find_addr(&w.logs(), "rpz feed listening for TCP on ").unwrap()
-    };
-    let https = {
-        // Logged as the feed starts, maybe after the DNS listener.
-        assert!(
-            w.wait_for_log("rpz feed listening for HTTPS on "),
-            "{}",
-            w.logs()
-        );
-        find_addr(&w.logs(), "rpz feed listening for HTTPS on ").unwrap()
-    };
+    let feed = feed_addr(&w, "TCP");
+    let https = feed_addr(&w, "HTTPS");
     let (host, dport) = (format!("@{}", feed.ip()), feed.port().to_string());
     let at = |extra: &[&str]| {
         let mut args = vec![host.as_str(), "-p", dport.as_str()];
@@ -283,18 +267,7 @@ rpz:
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let status = |name: &str| {
-        let out = lab.exec(
-            &ns,
-            &["dig", "+time=2", "+tries=1", "@127.0.0.1", name, "A"],
-        );
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.split("status: ")
-            .nth(1)
-            .and_then(|s| s.split(',').next())
-            .unwrap_or("none")
-            .to_owned()
-    };
+    let status = |name: &str| crate::rpz_feed::status(&lab, &ns, name);
     for name in ["bad.example", "www.bad.example", "exact.example"] {
         assert_eq!(status(name), "NXDOMAIN", "{name}\n{}", log());
     }
