@@ -114,6 +114,7 @@ fn school_profiles() -> Arc<ward::profiles::ProfileStore> {
                 })
                 .collect(),
             listen: Vec::new(),
+            client_ids: Vec::new(),
             age: 10,
             lists: SCHOOL_LISTS.iter().map(|&(name, _)| name.into()).collect(),
             block_categories: Vec::new(),

@@ -25,6 +25,8 @@
 //! * [`config`]: TOML into validated settings, every error at once.
 //! * [`dns`]: the resolver: listeners, the per-query engine, cache,
 //!   upstreams, wire format.
+//! * [`tls`]: the `[dot]`/`[doh]` certificates, swapped whole on reload
+//!   under listeners whose resolver picks one by server name.
 //! * [`readers`]: PEM chains and keys, CA bundles, PostgreSQL URLs (a
 //!   leaf).
 //! * [`profiles`]: school profiles: the `[[lists]]`/`[[profile]]`
@@ -76,4 +78,5 @@ pub mod spelling;
 pub mod store;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod tls;
 pub mod update;

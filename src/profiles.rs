@@ -26,7 +26,9 @@ use serde::Serialize;
 use crate::domain::DomainName;
 use crate::list::RuleKind;
 use crate::policy::bypass::Bypass;
-use crate::policy::{ListenerId, NameRules, Overlap, Profile, ProfileId, SafeSearch, Selector};
+use crate::policy::{
+    ListenerId, NameRules, Overlap, Profile, ProfileId, SafeSearch, Selector, Via,
+};
 use crate::spelling;
 use crate::store::Snapshot;
 
@@ -122,6 +124,11 @@ pub struct ProfileSettings {
     /// the client's address.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub listen: Vec<ProfileListen>,
+    /// `client_ids`: DoT/DoH client ids (first label of the TLS server
+    /// name, or the DoH path's last segment) whose queries get this
+    /// profile, before any listener or network.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub client_ids: Vec<crate::policy::ClientId>,
     /// The age of the readers, [`MIN_AGE`]..=[`MAX_AGE`].
     pub age: u8,
     /// Names of `[[lists]]` entries, in the order they are asked.
@@ -371,7 +378,11 @@ impl Profiles {
                 .iter()
                 .map(move |l| (l.listener, ProfileId(index(i))))
         });
-        let selector = Selector::new(networks, listeners)?;
+        let client_ids = settings
+            .iter()
+            .enumerate()
+            .flat_map(|(i, p)| p.client_ids.iter().map(move |&c| (c, ProfileId(index(i)))));
+        let selector = Selector::new(networks, listeners)?.with_client_ids(client_ids)?;
         Ok(Self {
             generation: GENERATIONS.fetch_add(1, Ordering::Relaxed) + 1,
             selector,
@@ -413,18 +424,15 @@ impl Profiles {
     /// is keyed by), whatever listener it asked on.
     #[inline]
     pub fn select_id(&self, client: IpAddr) -> Option<(ProfileId, &Profile)> {
-        self.select_on(client, None)
+        self.select_on(client, Via::default())
     }
 
-    /// The profile of a query from `client` that arrived on `listener`:
-    /// the listener's profile, else the most specific client network's.
+    /// The profile of a query from `client` that arrived `via`: its client
+    /// id's profile, else the listener's, else the most specific client
+    /// network's.
     #[inline]
-    pub fn select_on(
-        &self,
-        client: IpAddr,
-        listener: Option<ListenerId>,
-    ) -> Option<(ProfileId, &Profile)> {
-        let id = self.selector.select(client, listener)?;
+    pub fn select_on(&self, client: IpAddr, via: Via) -> Option<(ProfileId, &Profile)> {
+        let id = self.selector.select_via(client, via)?;
         Some((id, self.profiles.get(usize::from(id.0))?))
     }
 
@@ -544,6 +552,7 @@ mod tests {
             name: name.into(),
             clients: vec![net.parse().unwrap()],
             listen: Vec::new(),
+            client_ids: Vec::new(),
             age: 10,
             lists: vec!["gone".into()],
             block_categories: Vec::new(),

@@ -556,6 +556,7 @@ mod readers {
             school,
             safe_search: Default::default(),
             listen: Vec::new(),
+            client_ids: Vec::new(),
         };
         let kim_dong = SchoolContact {
             name: Some("Trường Tiểu học <Kim Đồng>".into()),

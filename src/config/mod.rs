@@ -24,6 +24,7 @@ mod bypass;
 mod cache;
 pub mod collector;
 mod dns;
+mod encrypted;
 mod error;
 mod extract;
 mod limits;
@@ -48,6 +49,7 @@ pub mod web;
 pub use self::block::*;
 pub use self::cache::*;
 pub use self::dns::*;
+pub use self::encrypted::{EncryptedSettings, Transport};
 pub use self::error::*;
 pub use self::limits::*;
 pub use self::list::*;
@@ -104,6 +106,12 @@ pub struct Config {
     /// list (none by default: every client gets the national list alone).
     #[serde(rename = "profile", skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<ProfileSettings>,
+    /// `[dot]`: DNS over TLS; `None`: off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dot: Option<EncryptedSettings>,
+    /// `[doh]`: DNS over HTTPS; `None`: off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doh: Option<EncryptedSettings>,
     /// `[rpz]`: the national list as a zone for other resolvers; `None`:
     /// off. Written last: it holds the `[[rpz.tsig]]` sub-tables.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -184,6 +192,8 @@ impl Config {
             report: None,
             lists: Vec::new(),
             profiles: Vec::new(),
+            dot: None,
+            doh: None,
             rpz: None,
             node: NodeSettings::default(),
         }
@@ -260,6 +270,14 @@ impl Config {
         let list = ListSettings::extract(root.table("list"));
         let (lists, list_names) = lists::extract(&mut root);
         let profiles = profile::extract(&mut root, &list_names, &dns.listen);
+        let dot = root
+            .has("dot")
+            .then(|| EncryptedSettings::extract(root.table("dot"), Transport::Dot))
+            .flatten();
+        let doh = root
+            .has("doh")
+            .then(|| EncryptedSettings::extract(root.table("doh"), Transport::Doh))
+            .flatten();
         let rpz = root
             .has("rpz")
             .then(|| RpzSettings::extract(root.table("rpz")))
@@ -279,6 +297,8 @@ impl Config {
             blockpage,
             lists,
             profiles,
+            dot,
+            doh,
             rpz,
             node: schedule::node(root.table("node")),
         }

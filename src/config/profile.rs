@@ -19,7 +19,7 @@ use super::extract::{self, Got, Invalid, Table};
 use super::lists::unique_name;
 use crate::domain::DomainName;
 use crate::list::RuleKind;
-use crate::policy::{ListenerId, Overlap, ProfileId, Selector};
+use crate::policy::{ClientId, ListenerId, Overlap, ProfileId, Selector};
 use crate::profiles::{
     AllowFile, MAX_AGE, MAX_SCHOOL_TEXT, MIN_AGE, ProfileListen, ProfileSettings, SchoolContact,
     valid_school_text,
@@ -39,6 +39,8 @@ pub(super) fn extract(
     let mut networks: Vec<(IpNet, ProfileId)> = Vec::new();
     // Every listen address claimed so far, with its profile's place.
     let mut claimed: Vec<(SocketAddr, usize)> = Vec::new();
+    // Every client id claimed so far, with its profile's place.
+    let mut claimed_ids: Vec<(ClientId, usize)> = Vec::new();
     let mut index = 0u16;
     root.tables("profile", |mut t| {
         let id = ProfileId(index);
@@ -49,7 +51,10 @@ pub(super) fn extract(
                 .map_or_else(|| format!("profile[{}]", id.0), |n| format!("{n:?}")),
         );
         let listen = listen(&mut t, dns_listen, &mut claimed, &labels);
-        let by_listener = matches!(&listen, Some(l) if !l.is_empty());
+        let client_ids = client_ids(&mut t, &mut claimed_ids, &labels);
+        let by_listener = matches!(&listen, Some(l) if !l.is_empty())
+            // A bad `client_ids` was meant to select the profile too.
+            || !matches!(&client_ids, Some(c) if c.is_empty());
         let clients = clients(&mut t, id, &mut networks, &labels, by_listener);
         let age = match t.get("age", extract::integer(MIN_AGE.into(), MAX_AGE.into())) {
             Got::Missing => {
@@ -87,6 +92,7 @@ pub(super) fn extract(
             name: name?,
             clients: clients?,
             listen: listen?,
+            client_ids: client_ids?,
             age: age?,
             lists,
             block_categories,
@@ -150,6 +156,41 @@ fn listen(
     }
 }
 
+/// `client_ids`: optional; each one DNS label (letters, digits, hyphens),
+/// in no profile before this one (`claimed`, with the places of the
+/// profiles that claimed them, labelled by `labels`; the last label is
+/// this profile's).
+fn client_ids(
+    t: &mut Table<'_, '_>,
+    claimed: &mut Vec<(ClientId, usize)>,
+    labels: &[String],
+) -> Option<Vec<ClientId>> {
+    let this = labels.len().saturating_sub(1);
+    let got = t.list("client_ids", |value| {
+        let text = extract::string(value)?;
+        let id = ClientId::parse(text).ok_or_else(|| {
+            Invalid(format!(
+                "{text:?} is not a client id: one DNS label of letters, digits and hyphens (1 to 63, not starting or ending with a hyphen), as in school-42.dns.example.vn or /dns-query/school-42"
+            ))
+        })?;
+        if let Some(&(_, other)) = claimed.iter().find(|&&(c, _)| c == id) {
+            let other = labels.get(other).map_or("?", String::as_str);
+            return Err(Invalid(if other == labels[this] {
+                format!("client id {id} is given twice")
+            } else {
+                format!("client id {id} is also a client id of profile {other}: a client id selects one profile")
+            }));
+        }
+        claimed.push((id, this));
+        Ok(id)
+    });
+    match got {
+        Got::Missing => Some(Vec::new()),
+        Got::Bad => None,
+        Got::Ok(ids) => Some(ids),
+    }
+}
+
 /// `clients`: required unless the profile has a `listen` address
 /// (`by_listener`), then optional; non-empty when given; each network
 /// checked against those of the profiles before this one. `labels[i]`
@@ -169,7 +210,7 @@ fn clients(
         Got::Missing | Got::Ok(_) => {
             t.error(
                 "clients",
-                "required: the client networks (CIDRs or addresses) this profile applies to, or `listen` addresses that select it",
+                "required: the client networks (CIDRs or addresses) this profile applies to, or `listen` addresses or `client_ids` that select it",
             );
             return None;
         }

@@ -176,7 +176,7 @@ fn required_keys_and_one_origin() {
             "t.toml:6: lists[0].source: required: set `source` (a plain list file), or `file` and/or `url` (a signed list, with `trusted_keys`)",
             "t.toml:11: lists[1].file: set either `source` or a signed `file`/`url`, not both",
             "t.toml:12: profile[0].name: required: the name profiles use for this entry",
-            "t.toml:12: profile[0].clients: required: the client networks (CIDRs or addresses) this profile applies to, or `listen` addresses that select it",
+            "t.toml:12: profile[0].clients: required: the client networks (CIDRs or addresses) this profile applies to, or `listen` addresses or `client_ids` that select it",
         ]
     );
 }
@@ -329,5 +329,46 @@ timeout = "2h"
     assert!(
         got[3].starts_with("t.toml:20: lists[2].timeout: "),
         "{got:#?}"
+    );
+}
+
+#[test]
+fn client_ids_select_a_profile_and_are_checked() {
+    let c = parse(
+        r#"
+[[profile]]
+name = "a"
+client_ids = ["School-42", "lab"]
+age = 10
+"#,
+    )
+    .unwrap();
+    let ids: Vec<String> = c.profiles[0]
+        .client_ids
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(ids, ["school-42", "lab"]);
+    let errs = errors(
+        r#"
+[[profile]]
+name = "a"
+client_ids = ["x", "bad_id", "x"]
+age = 10
+[[profile]]
+name = "b"
+client_ids = ["X"]
+age = 12
+"#,
+    );
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert!(
+        errs[0].contains(":9:") && errs[0].contains("\"bad_id\" is not a client id"),
+        "{errs:#?}"
+    );
+    assert!(errs[1].contains("client id x is given twice"), "{errs:#?}");
+    assert!(
+        errs[2].contains(":13:") && errs[2].contains("also a client id of profile \"a\""),
+        "{errs:#?}"
     );
 }

@@ -66,6 +66,8 @@ fn default_file_config() -> Config {
         node: NodeSettings::default(),
         lists: Vec::new(),
         profiles: Vec::new(),
+        dot: None,
+        doh: None,
         rpz: None,
     }
 }
@@ -247,6 +249,8 @@ fn round_trip_through_to_toml() {
             time_zone: crate::profiles::time_zone("Europe/Berlin").unwrap(),
         },
         profiles: Vec::new(),
+        dot: None,
+        doh: None,
         rpz: None,
     };
     let tproxy = Config {

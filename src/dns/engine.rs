@@ -41,7 +41,7 @@ use super::wire::{
 use super::{Protocol, QueryResult};
 use crate::domain::NameKey;
 use crate::instrument::HotCounter;
-use crate::policy::{self, Block, Category, Context, ListenerId, Verdict};
+use crate::policy::{self, Block, Category, Context, Verdict, Via};
 use crate::profiles::ProfileStore;
 use crate::store::{Active, ListStore};
 
@@ -97,7 +97,7 @@ pub struct Pending {
     cache_key: KeyBuf,
     protocol: Protocol,
     client: IpAddr,
-    listener: ListenerId,
+    via: Via,
     /// Set when the question is a safe-search name: `lower` and `key` are
     /// then the target's, and the reply is the CNAME and its records.
     redirect: Option<Box<safe_search::Redirect>>,
@@ -244,9 +244,10 @@ impl Engine {
         packet: &[u8],
         client: SocketAddr,
         protocol: Protocol,
-        listener: ListenerId,
+        via: impl Into<Via>,
         out: &mut Vec<u8>,
     ) -> Step {
+        let via = via.into();
         let client_ip = client.ip().to_canonical();
         let q = match query::parse(packet) {
             Ok(q) => q,
@@ -255,7 +256,7 @@ impl Engine {
         let mut finish = Finish {
             metrics: &self.metrics,
             protocol,
-            listener,
+            via,
             edns: ClientEdns::of(&q),
             payload: self.settings.upstream.edns_payload,
             out,
@@ -353,7 +354,7 @@ impl Engine {
             .as_ref()
             .filter(|p| p.in_use())
             .map(|p| p.load());
-        let profile = profiled::select(profiles.as_deref(), client_ip, finish.listener);
+        let profile = profiled::select(profiles.as_deref(), client_ip, finish.via);
         // The profile allowed this entry's question and chain before,
         // under this very snapshot: neither is asked again.
         let remembered = match (&profile, &entry) {
@@ -443,10 +444,10 @@ impl Engine {
         packet: &[u8],
         client: SocketAddr,
         protocol: Protocol,
-        listener: ListenerId,
+        via: impl Into<Via>,
     ) -> Option<Vec<u8>> {
         let mut out = Vec::new();
-        match self.prepare(packet, client, protocol, listener, &mut out) {
+        match self.prepare(packet, client, protocol, via, &mut out) {
             Step::Reply => Some(out),
             Step::Forward(p) => Some(self.forward(*p).await),
             Step::Drop => None,
@@ -720,8 +721,8 @@ fn client_reply<'a>(
 struct Finish<'a> {
     metrics: &'a DnsMetrics,
     protocol: Protocol,
-    /// The listener the query arrived on.
-    listener: ListenerId,
+    /// The listener or client id the query arrived with.
+    via: Via,
     edns: ClientEdns,
     payload: u16,
     out: &'a mut Vec<u8>,
@@ -754,7 +755,7 @@ fn pending(q: &Query<'_>, cache_key: KeyBuf, finish: &Finish<'_>, client: IpAddr
         cache_key,
         protocol: finish.protocol,
         client,
-        listener: finish.listener,
+        via: finish.via,
         redirect: None,
     })
 }

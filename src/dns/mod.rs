@@ -38,6 +38,10 @@ label_enum! {
     pub enum Protocol {
         Udp = "udp",
         Tcp = "tcp",
+        /// DNS over TLS (RFC 7858), `[dot]`.
+        Dot = "dot",
+        /// DNS over HTTPS (RFC 8484), `[doh]`.
+        Doh = "doh",
     }
 }
 

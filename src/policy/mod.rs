@@ -19,6 +19,7 @@
 //! Pure: no I/O, no metrics, no configuration types.
 
 pub mod bypass;
+mod client_id;
 mod explain;
 mod name;
 mod profile;
@@ -32,13 +33,14 @@ mod select;
 #[cfg(test)]
 mod tests;
 
+pub use self::client_id::ClientId;
 pub use self::explain::{Explanation, Finding, Outcome, Rating, explain};
 pub use self::name::{NameProblem, key_of_text, key_of_wire};
 pub use self::profile::{
     NameRules, OpenWindow, Profile, Unloaded, category_blocks, decide_for, garden_block,
 };
 pub use self::safe_search::{Rewrite, SafeSearch};
-pub use self::select::{ListenerId, Overlap, ProfileId, Selector};
+pub use self::select::{ListenerId, Overlap, ProfileId, Selector, Via};
 
 use crate::domain::NameKey;
 use crate::list::format::CategoryInfo;

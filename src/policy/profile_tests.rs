@@ -394,6 +394,57 @@ fn ambiguous_networks_and_listeners_are_all_reported() {
     }));
 }
 
+#[test]
+fn a_client_id_comes_before_listener_and_network() {
+    use crate::policy::{ClientId, Via};
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let id = |s: &str| ClientId::parse(s).unwrap();
+    let selector = Selector::new(
+        [(net("10.0.0.0/8"), ProfileId(0))],
+        [(ListenerId(1), ProfileId(1))],
+    )
+    .unwrap()
+    .with_client_ids([(id("school-42"), ProfileId(2)), (id("lab"), ProfileId(3))])
+    .unwrap();
+    let from = ip("10.1.2.3");
+    let via = |listener: Option<u16>, client_id: Option<&str>| Via {
+        listener: listener.map(ListenerId),
+        client_id: client_id.map(id),
+    };
+    assert_eq!(
+        selector.select_via(from, via(Some(1), Some("school-42"))),
+        Some(ProfileId(2))
+    );
+    assert_eq!(
+        selector.select_via(from, via(None, Some("lab"))),
+        Some(ProfileId(3))
+    );
+    // An id no profile has: as if there were none, never an error.
+    assert_eq!(
+        selector.select_via(from, via(Some(1), Some("other"))),
+        Some(ProfileId(1))
+    );
+    assert_eq!(
+        selector.select_via(from, via(None, Some("other"))),
+        Some(ProfileId(0))
+    );
+    assert_eq!(
+        selector.select_via(ip("192.0.2.1"), via(None, Some("other"))),
+        None
+    );
+    let twice = Selector::default()
+        .with_client_ids([(id("a"), ProfileId(0)), (id("a"), ProfileId(1))])
+        .unwrap_err();
+    assert_eq!(
+        twice,
+        vec![Overlap::ClientId {
+            id: id("a"),
+            first: ProfileId(0),
+            second: ProfileId(1)
+        }]
+    );
+}
+
 /// The naive selection: every network that contains the address, the
 /// longest wins.
 fn naive_select(nets: &[(IpNet, ProfileId)], addr: IpAddr) -> Option<ProfileId> {

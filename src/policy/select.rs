@@ -1,5 +1,6 @@
-//! Which profile a request gets: by the listener it arrived on, else by
-//! the most specific client network that contains its source address.
+//! Which profile a request gets: by the client id its encrypted
+//! transport named, else by the listener it arrived on, else by the most
+//! specific client network that contains its source address.
 //!
 //! The networks are flattened, when the profiles are loaded, into sorted
 //! disjoint address ranges, each with the profile of the most specific
@@ -15,6 +16,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::ClientId;
+
 /// A profile, by its place in the configuration (`[[profile]]` order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ProfileId(pub u16);
@@ -24,6 +27,37 @@ pub struct ProfileId(pub u16);
 /// to look up than the address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ListenerId(pub u16);
+
+/// How a query arrived, beyond its source address: what may select a
+/// profile before the client's network does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Via {
+    /// The `[dns] listen` address (by place) of a UDP or TCP query; `None`
+    /// for DoT and DoH, whose listeners no profile names.
+    pub listener: Option<ListenerId>,
+    /// The client id of a DoT or DoH query (TLS server name or DoH path).
+    pub client_id: Option<ClientId>,
+}
+
+impl From<ListenerId> for Via {
+    fn from(listener: ListenerId) -> Self {
+        Self {
+            listener: Some(listener),
+            client_id: None,
+        }
+    }
+}
+
+impl Via {
+    /// A DoT or DoH query, with the client id its connection or path
+    /// named, if any.
+    pub fn encrypted(client_id: Option<ClientId>) -> Self {
+        Self {
+            listener: None,
+            client_id,
+        }
+    }
+}
 
 /// Two profiles claim the same network, or the same listener: neither is
 /// more specific, so the configuration is ambiguous.
@@ -41,6 +75,12 @@ pub enum Overlap {
         first: ProfileId,
         second: ProfileId,
     },
+    #[error("client id {id} is in two profiles ({} and {})", .first.0, .second.0)]
+    ClientId {
+        id: ClientId,
+        first: ProfileId,
+        second: ProfileId,
+    },
 }
 
 /// The profile lookup of one configuration.
@@ -51,6 +91,8 @@ pub struct Selector {
     /// By [`ListenerId`]: the profile its queries get, if any. Empty when
     /// no profile has a `listen`.
     listeners: Vec<Option<ProfileId>>,
+    /// Sorted by id; empty when no profile has `client_ids`.
+    client_ids: Vec<(ClientId, ProfileId)>,
 }
 
 impl Selector {
@@ -98,10 +140,40 @@ impl Selector {
         }
         let listeners = by_listener;
         if problems.is_empty() {
-            Ok(Self { v4, v6, listeners })
+            Ok(Self {
+                v4,
+                v6,
+                listeners,
+                client_ids: Vec::new(),
+            })
         } else {
             Err(problems)
         }
+    }
+
+    /// Adds the profiles' client ids. An id in two profiles is reported
+    /// (every one, not just the first).
+    pub fn with_client_ids(
+        mut self,
+        ids: impl IntoIterator<Item = (ClientId, ProfileId)>,
+    ) -> Result<Self, Vec<Overlap>> {
+        let mut all: Vec<(ClientId, ProfileId)> = ids.into_iter().collect();
+        all.sort();
+        all.dedup();
+        let problems: Vec<Overlap> = all
+            .windows(2)
+            .filter(|w| w[0].0 == w[1].0)
+            .map(|w| Overlap::ClientId {
+                id: w[0].0,
+                first: w[0].1,
+                second: w[1].1,
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        self.client_ids = all;
+        Ok(self)
     }
 
     /// No profile at all: every client gets the national list alone.
@@ -109,6 +181,22 @@ impl Selector {
         self.v4.ranges.is_empty()
             && self.v6.starts.is_empty()
             && self.listeners.iter().all(Option::is_none)
+            && self.client_ids.is_empty()
+    }
+
+    /// The profile of a request from `client` that arrived `via`: the
+    /// client id's profile if the id is configured, else as
+    /// [`Selector::select`]. An id no profile has is not an error: the
+    /// request is selected as if it had none, so that no answer tells
+    /// which ids exist.
+    #[inline]
+    pub fn select_via(&self, client: IpAddr, via: Via) -> Option<ProfileId> {
+        if let Some(id) = via.client_id
+            && let Ok(i) = self.client_ids.binary_search_by(|(c, _)| c.cmp(&id))
+        {
+            return Some(self.client_ids[i].1);
+        }
+        self.select(client, via.listener)
     }
 
     /// The profile of a request from `client` that arrived on

@@ -9,7 +9,10 @@
 //! depending on each other. Errors are
 //! sentences that name the file and say what to give instead.
 
+mod certified;
 pub mod postgres;
+
+pub use self::certified::Certified;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

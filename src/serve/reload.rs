@@ -165,6 +165,7 @@ mod tests {
                 addr: b,
                 listener: ListenerId(0),
             }],
+            client_ids: Vec::new(),
             school: Default::default(),
             safe_search: Default::default(),
         });
@@ -194,6 +195,7 @@ mod tests {
             schedule: Vec::new(),
             bypass: Default::default(),
             listen: Vec::new(),
+            client_ids: Vec::new(),
             school: Default::default(),
             safe_search: Default::default(),
         });

@@ -378,6 +378,7 @@ mod tests {
                 schedule: Vec::new(),
                 bypass: Default::default(),
                 listen: Vec::new(),
+                client_ids: Vec::new(),
                 school: Default::default(),
                 safe_search: Default::default(),
             }];

@@ -141,7 +141,7 @@ impl Engine {
         }
         let store = self.profiles.as_ref().filter(|s| s.in_use())?;
         let all = store.load();
-        let (_, profile) = all.select_on(p.client, Some(p.listener))?;
+        let (_, profile) = all.select_on(p.client, p.via)?;
         if !profile.bypass().ech {
             return None;
         }

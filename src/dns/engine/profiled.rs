@@ -29,9 +29,7 @@ use crate::dns::wire::{Header, RCODE_SERVFAIL};
 use crate::domain::NameKey;
 use crate::instrument::HotCounter;
 use crate::policy::bypass::{ENCRYPTED_DNS_CATEGORY, Switch};
-use crate::policy::{
-    self, Block, Category, ListRef, ListenerId, Profile, ProfileId, Unloaded, Verdict,
-};
+use crate::policy::{self, Block, Category, ListRef, Profile, ProfileId, Unloaded, Verdict, Via};
 use crate::profiles::{NATIONAL_LIST_NAME, ProfileStore, Profiles};
 use crate::store::Active;
 
@@ -100,15 +98,15 @@ impl Selected<'_> {
 }
 
 /// The profile among `profiles` of a query from `client` that arrived on
-/// `listener`.
+/// `via`.
 #[inline]
 pub(super) fn select(
     profiles: Option<&Arc<Profiles>>,
     client: IpAddr,
-    listener: ListenerId,
+    via: Via,
 ) -> Option<Selected<'_>> {
     let all = profiles?;
-    let (id, profile) = all.select_on(client, Some(listener))?;
+    let (id, profile) = all.select_on(client, via)?;
     Some(Selected { all, id, profile })
 }
 
@@ -479,7 +477,7 @@ impl Engine {
     ) -> Option<QueryResult> {
         let store = self.profiles.as_ref().filter(|p| p.in_use())?;
         let all = store.load();
-        let (id, profile) = all.select_on(p.client, Some(p.listener))?;
+        let (id, profile) = all.select_on(p.client, p.via)?;
         let chain = chain.iter().map(NameKey::as_bytes);
         let said = says(profile, Some(p.key.as_bytes()), chain)?;
         self.log_said(p.client, &all, &p.key, p.qtype, said);

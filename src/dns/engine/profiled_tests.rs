@@ -117,6 +117,7 @@ fn profile(i: u8, lists: &[&str]) -> ProfileSettings {
         name: format!("p{i}"),
         clients: vec![IpNet::from(IpAddr::V4(Ipv4Addr::new(10, 0, 0, i + 1)))],
         listen: Vec::new(),
+        client_ids: Vec::new(),
         age: 10,
         lists: lists.iter().map(|&l| l.to_owned()).collect(),
         block_categories: Vec::new(),
@@ -157,7 +158,12 @@ fn answer(bytes: &[u8]) -> String {
 fn ask(rt: &tokio::runtime::Runtime, engine: &Engine, i: u8, name: &str) -> String {
     let packet = crate::probe::query(7, name, TYPE_A, CLASS_IN);
     let reply = rt
-        .block_on(engine.handle(&packet, client(i), Protocol::Udp, ListenerId(0)))
+        .block_on(engine.handle(
+            &packet,
+            client(i),
+            Protocol::Udp,
+            crate::policy::ListenerId(0),
+        ))
         .expect("an answer");
     answer(&reply)
 }

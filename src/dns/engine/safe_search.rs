@@ -323,7 +323,7 @@ impl Engine {
             cache_key,
             protocol: finish.protocol,
             client: client_ip,
-            listener: finish.listener,
+            via: finish.via,
             redirect: Some(Box::new(Redirect {
                 engine,
                 target,
