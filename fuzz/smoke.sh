@@ -11,7 +11,9 @@
 # docs/fuzzing.md "Findings"), dns_query (the DNS request path from raw
 # bytes), tls_hello (the TLS ClientHello reader, any split of the stream),
 # http_head (the HTTP request-head parser of the block page and [http]),
-# import_lines (RPZ, hosts, domain and adblock lists read as sources).
+# import_lines (RPZ, hosts, domain and adblock lists read as sources),
+# doh_request (a DoH request's head, an answer's EDNS padding and
+# Cache-Control).
 #
 # Environment:
 #   FUZZ_SECONDS    seconds per target (default 60)
@@ -32,8 +34,8 @@ cd "$root"
 seconds="${FUZZ_SECONDS:-60}"
 sanitizer="${FUZZ_SANITIZER:-address}"
 jobs="${FUZZ_JOBS:-1}"
-default_targets=(source_line artifact_load artifact_signed dns_query tls_hello http_head import_lines)
-all_targets=(source_line artifact_load artifact_signed dns_query tls_hello http_head import_lines)
+default_targets=(source_line artifact_load artifact_signed dns_query tls_hello http_head import_lines doh_request)
+all_targets=(source_line artifact_load artifact_signed dns_query tls_hello http_head import_lines doh_request)
 if [ "$#" -eq 0 ]; then
     targets=("${default_targets[@]}")
 else
@@ -74,6 +76,7 @@ dict_of() {
         tls_hello) echo "" ;; # none yet: the seeds carry the structure
         http_head) echo "" ;;
         import_lines) echo "fuzz/dicts/import.dict" ;;
+        doh_request) echo "fuzz/dicts/dns.dict" ;;
         *) echo "fuzz/dicts/artifact.dict" ;;
     esac
 }

@@ -124,5 +124,11 @@ label_enum! {
         WriteTimeout = "write_timeout",
         /// Open longer than the connection lifetime (admin).
         Lifetime = "lifetime",
+        /// The TLS handshake failed or did not finish within its timeout
+        /// (DoH).
+        Handshake = "handshake",
+        /// The peer broke the HTTP protocol: malformed or oversized
+        /// headers, an HTTP/2 flood such as rapid reset (DoH).
+        HttpError = "http_error",
     }
 }

@@ -12,13 +12,17 @@
 //! * [`metrics`]: the handles the DNS side records into.
 //! * [`udp`]: the UDP fast path: worker threads, `recvmmsg`/`sendmmsg`.
 //! * [`server`]: UDP and TCP listeners.
+//! * [`doh`]: DNS over HTTPS (RFC 8484).
+//! * [`padding`]: EDNS(0) Padding for the encrypted transports (pure).
 
 pub mod answer;
 pub mod cache;
+pub mod doh;
 pub mod ech;
 pub mod engine;
 pub mod limit;
 pub mod metrics;
+pub mod padding;
 pub mod query;
 pub mod response;
 pub mod server;

@@ -19,6 +19,8 @@ label_enum! {
         DnsTcp = "dns_tcp",
         /// The admin HTTP listener (`admin.listen`).
         Admin = "admin",
+        /// DNS over HTTPS (`doh.listen`).
+        Doh = "doh",
     }
 }
 

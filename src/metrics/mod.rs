@@ -41,12 +41,14 @@ use prometheus_client::registry::Registry;
 
 use crate::blockpage::PageViews;
 use crate::dns::DnsMetrics;
+use crate::dns::doh::DohMetrics;
 use crate::rpz::metrics::RpzMetrics;
 use crate::sni::WebMetrics;
 use crate::update::ListMetrics;
 use crate::update::metrics::{ExtraListFamilies, ReloadMetrics};
 
 mod dns;
+mod doh;
 mod limits;
 mod list;
 mod report;
@@ -181,9 +183,13 @@ pub const BLOCKPAGE_VIEWS_TOTAL: &str = "ward_blockpage_views_total";
 /// and action (`drop`, `slip`). Never by client.
 pub const RATE_LIMITED_TOTAL: &str = "ward_rate_limited_total";
 /// Client connections ward closed itself, by listener (`dns_tcp`,
-/// `admin`) and reason (`client_cap`, `full`, `evicted`, `idle`,
-/// `write_timeout`, `lifetime`).
+/// `admin`, `doh`) and reason (`client_cap`, `full`, `evicted`, `idle`,
+/// `write_timeout`, `lifetime`, `handshake`, `http_error`).
 pub const CONNECTIONS_CLOSED_TOTAL: &str = "ward_connections_closed_total";
+/// DNS-over-HTTPS requests, by result (`ok`, `bad_request`, `not_found`,
+/// `method_not_allowed`, `payload_too_large`, `unsupported_media_type`,
+/// `timeout`, `busy`).
+pub const DOH_REQUESTS_TOTAL: &str = "ward_doh_requests_total";
 /// Queries to the `[rpz]` feed, by kind (`axfr`, `ixfr`, `soa`) and
 /// result.
 pub const RPZ_TRANSFERS_TOTAL: &str = "ward_rpz_transfers_total";
@@ -232,6 +238,7 @@ pub struct Metrics {
     /// The compliance reporter's metrics (`metrics/report.rs`).
     report: report::ReportMetrics,
     rpz: Arc<RpzMetrics>,
+    doh: Arc<DohMetrics>,
 }
 
 impl fmt::Debug for Metrics {
@@ -267,6 +274,7 @@ impl Metrics {
         let web = web::register(&mut r);
         let rpz = rpz::register(&mut r);
         let limits = limits::LimitMetrics::register(&mut r);
+        let doh = doh::register(&mut r, &limits);
         // The DNS side counts into the limits' families too: its rows of
         // the series pre-created there.
         dns.rate_limited = limits.limited.clone();
@@ -305,6 +313,7 @@ impl Metrics {
             ready,
             report,
             rpz: Arc::new(rpz),
+            doh: Arc::new(doh),
         }
     }
 
@@ -332,6 +341,11 @@ impl Metrics {
     /// The RPZ feed's handles.
     pub fn rpz(&self) -> &Arc<RpzMetrics> {
         &self.rpz
+    }
+
+    /// DoH's handles.
+    pub fn doh(&self) -> &Arc<DohMetrics> {
+        &self.doh
     }
 
     /// The families each extra list's handles are drawn from.
