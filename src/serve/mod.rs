@@ -3,8 +3,8 @@
 //! Start-up, in this order (STYLE §11):
 //!
 //! 1. the configuration is already loaded and validated (CLI);
-//! 2. bind every DNS socket, the admin listener, the web listeners and
-//!    the `[rpz]` feed;
+//! 2. bind every DNS socket, the admin listener, the web listeners,
+//!    the `[rpz]` feed and the `[doh]` listeners;
 //! 3. load and verify the list from disk (with `list.url`: the
 //!    last-known-good list in `state_dir`, else the `list.file` seed, else
 //!    one poll of the endpoint); with none, follow `list.require_list`
@@ -50,6 +50,7 @@ use crate::update::profiles::ProfileKeeper;
 use crate::update::source::{log_list, publish_list};
 use crate::update::{ListSource, SourceError};
 
+mod doh;
 mod reload;
 mod services;
 mod tasks;
@@ -77,6 +78,14 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot bind the DoH listener on {addr}")]
+    BindDoh {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot set up TLS for DoH")]
+    DohTls(#[source] crate::readers::ReadError),
     #[error("{section}")]
     Web {
         section: &'static str,
@@ -170,6 +179,8 @@ struct Sockets {
     web: WebListeners,
     /// `[rpz]`: the feed's TCP and UDP sockets.
     rpz: Option<FeedSockets>,
+    /// `[doh]`: one TCP listener per address.
+    doh: Vec<TcpListener>,
 }
 
 impl Sockets {
@@ -196,11 +207,16 @@ impl Sockets {
             ),
             None => None,
         };
+        let doh = match &config.doh {
+            Some(settings) => doh::bind(settings).await?,
+            None => Vec::new(),
+        };
         Ok(Self {
             dns,
             admin,
             web,
             rpz,
+            doh,
         })
     }
 

@@ -96,6 +96,16 @@ impl Services {
             feed.spawn(feed_sockets, shutdown, &mut background);
             crate::rpz::https::spawn(&feed, https, shutdown, &mut background);
         }
+        if let Some(settings) = &config.doh {
+            super::doh::spawn(
+                settings,
+                sockets.doh,
+                &engine,
+                node.metrics.doh(),
+                shutdown,
+                &mut background,
+            )?;
+        }
         if let Some(updater) = source.updater() {
             background.spawn(Arc::clone(updater).run(shutdown.clone()));
         }
