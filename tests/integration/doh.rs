@@ -453,3 +453,153 @@ async fn rapid_reset(
         }
     }
 }
+
+/// The base64 SHA-256 of the DoH certificate's public key: what
+/// Chromium's `--ignore-certificate-errors-spki-list` takes to trust it.
+fn spki_pin(dir: &Path) -> String {
+    use sha2::Digest as _;
+    use x509_parser::prelude::FromDer as _;
+    let pem = std::fs::read(dir.join("doh.pem")).unwrap();
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    let leaf = CertificateDer::pem_slice_iter(&pem)
+        .next()
+        .map(Result::unwrap)
+        .unwrap();
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(leaf.as_ref()).unwrap();
+    base64::engine::general_purpose::STANDARD
+        .encode(sha2::Sha256::digest(cert.tbs_certificate.subject_pki.raw))
+}
+
+/// A plain HTTP server on `listener` that answers every request 200
+/// with `body` and counts the requests.
+fn page_server(listener: TcpListener, body: &'static str) -> Arc<std::sync::atomic::AtomicUsize> {
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = Arc::clone(&hits);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let seen = Arc::clone(&seen);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut n = 0;
+                while !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf[n..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => n += k,
+                    }
+                }
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    hits
+}
+
+/// Headless Chromium in secure DNS mode (its "Use secure DNS" setting,
+/// written into a fresh profile's `Local State`, as a user or a policy
+/// sets it) with ward's DoH template: an allowed name loads its page; a
+/// listed name resolves to the sinkhole, where the notice is, never to
+/// the address its upstream gives. Nothing maps names for Chromium: with
+/// secure mode it asks ward's DoH and nothing else.
+#[tokio::test]
+async fn chromium_in_secure_dns_mode_resolves_through_ward() {
+    let Some(bin) = crate::blockpage::chromium() else {
+        assert!(
+            std::env::var("WARD_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
+            "WARD_REQUIRE_CHROMIUM=1 but chromium is not installed (apt-get install -y chromium)"
+        );
+        eprintln!("SKIPPED: chromium not installed");
+        return;
+    };
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{Name, RData, Record};
+    let a = |owner: &str, ip: [u8; 4]| {
+        Record::from_rdata(
+            Name::from_ascii(owner).unwrap(),
+            60,
+            RData::A(A(std::net::Ipv4Addr::from(ip))),
+        )
+    };
+    // The sinkhole's notice and what the upstream says the listed name
+    // is: one port (the URL's) on two loopback addresses, the second
+    // bound while the first holds the port. The allowed page anywhere.
+    let notice = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = notice.local_addr().unwrap().port();
+    let unfiltered = TcpListener::bind(format!("127.0.0.2:{port}"))
+        .await
+        .unwrap();
+    let page = TcpListener::bind("127.0.0.3:0").await.unwrap();
+    let page_port = page.local_addr().unwrap().port();
+    let notice_hits = page_server(notice, "<p>BLOCK NOTICE</p>");
+    let unfiltered_hits = page_server(unfiltered, "<p>UNFILTERED</p>");
+    let allowed_hits = page_server(page, "<p>ALLOWED PAGE</p>");
+    let up = TestUpstream::start_root(vec![
+        a("allowed.example.", [127, 0, 0, 3]),
+        a("blocked.test.", [127, 0, 0, 2]),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), up.addr, "127.0.0.1");
+    let pin = spki_pin(dir.path());
+    let run = |url: String| {
+        let template = format!("https://127.0.0.1:{}/dns-query", d.addr.port());
+        let pin = pin.clone();
+        async move {
+            let profile = tempfile::tempdir().unwrap();
+            let state = serde_json::json!({
+                "dns_over_https": { "mode": "secure", "templates": template }
+            });
+            std::fs::write(profile.path().join("Local State"), state.to_string()).unwrap();
+            let mut cmd = tokio::process::Command::new(bin);
+            cmd.args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-features=HttpsUpgrades",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("--ignore-certificate-errors-spki-list={pin}"))
+            .args(["--dump-dom", &url])
+            .kill_on_drop(true);
+            let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+                .await
+                .expect("chromium finished within 120 s")
+                .unwrap();
+            format!(
+                "{}\n--- stderr ---\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        }
+    };
+    let allowed = run(format!("http://allowed.example:{page_port}/")).await;
+    assert!(
+        allowed.contains("ALLOWED PAGE"),
+        "{allowed}\nward:\n{}",
+        d.ward.logs()
+    );
+    let blocked = run(format!("http://blocked.test:{port}/")).await;
+    assert!(
+        blocked.contains("BLOCK NOTICE"),
+        "{blocked}\nward:\n{}",
+        d.ward.logs()
+    );
+    assert!(allowed_hits.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    assert!(notice_hits.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    assert_eq!(unfiltered_hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(
+        d.metric(r#"ward_queries_total{protocol="doh",result="blocked"}"#)
+            .await
+            >= 1.0
+    );
+    up.stop().await;
+}
