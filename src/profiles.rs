@@ -436,6 +436,11 @@ impl Profiles {
         Some((id, self.profiles.get(usize::from(id.0))?))
     }
 
+    /// A client id of profile `id`, if it has any.
+    pub fn client_id_of(&self, id: ProfileId) -> Option<crate::policy::ClientId> {
+        self.selector.client_id_of(id)
+    }
+
     /// Has profile `id` allowed the question and every chain name of the
     /// cache entry `entry` (its [`crate::dns::cache::Entry::id`]) under
     /// this snapshot? Exact: true only after [`Profiles::remember_allowed`]

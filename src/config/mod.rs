@@ -23,6 +23,7 @@ mod block;
 mod bypass;
 mod cache;
 pub mod collector;
+mod discovery;
 mod dns;
 mod encrypted;
 mod error;

@@ -29,6 +29,7 @@ use ipnet::IpNet;
 
 use super::answer::{self, BlockAnswer, BlockMode, Body, ClientEdns, Reply, ede};
 use super::cache::{Cache, CacheLimits, Entry, Insert, KeyBuf};
+use super::discovery::{self, Discovery};
 use super::ech;
 use super::metrics::DnsMetrics;
 use super::query::{self, Query, Reject};
@@ -186,6 +187,9 @@ pub struct Engine {
     profiles: Option<Arc<ProfileStore>>,
     /// Per-profiles parts of profile answers (EDE texts, counters).
     profile_parts: ArcSwap<profiled::ProfileParts>,
+    /// ward's own DoT/DoH endpoints for `_dns.resolver.arpa` (RFC 9462);
+    /// `None`: nothing to designate.
+    discovery: Option<Arc<Discovery>>,
 }
 
 impl Engine {
@@ -202,7 +206,14 @@ impl Engine {
             any: answer::any_body(),
             profiles: None,
             profile_parts: ArcSwap::from_pointee(profiled::ProfileParts::default()),
+            discovery: None,
         }
+    }
+
+    /// Answers `_dns.resolver.arpa` SVCB with `discovery`'s records.
+    pub fn with_discovery(mut self, discovery: Option<Discovery>) -> Self {
+        self.discovery = discovery.map(Arc::new);
+        self
     }
 
     pub fn store(&self) -> &Arc<ListStore> {
@@ -363,6 +374,17 @@ impl Engine {
         };
         if let Some(p) = profile
             && let Some(step) = self.profile_first(q, active, p, remembered, finish, client_ip, now)
+        {
+            return step;
+        }
+        // ward's own DoT/DoH designation (RFC 9462), before the cache: an
+        // upstream's answer cached for a listener ward designates nothing
+        // for must not reach one it does. One branch when `[dot]`/`[doh]`
+        // are off.
+        if self.discovery.is_some()
+            && q.key.as_bytes() == discovery::DDR_KEY
+            && let Some(step) =
+                self.designated(q, active, profile.map(|p| (p.all, p.id)), finish, client_ip)
         {
             return step;
         }

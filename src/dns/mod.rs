@@ -8,6 +8,8 @@
 //! * [`cache`]: the wire-format response cache.
 //! * [`upstream`]: forwarding with timeouts, retries, failover and health.
 //! * [`limit`]: UDP rate limits per client prefix, with slip.
+//! * [`discovery`]: the `_dns.resolver.arpa` SVCB records of `[dot]` and
+//!   `[doh]` (RFC 9462), built once per configuration (pure).
 //! * [`engine`]: the per-query pipeline: ACL, list, cache, forward.
 //! * [`metrics`]: the handles the DNS side records into.
 //! * [`udp`]: the UDP fast path: worker threads, `recvmmsg`/`sendmmsg`.
@@ -17,6 +19,7 @@
 
 pub mod answer;
 pub mod cache;
+pub mod discovery;
 pub mod doh;
 pub mod ech;
 pub mod engine;

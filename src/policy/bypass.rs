@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `canary_domain` | `use-application-dns.net` → NXDOMAIN: Firefox keeps the system resolver |
 //! | `private_relay` | `mask.icloud.com`, `mask-h2.icloud.com` → NXDOMAIN at once (Apple's request to networks) |
-//! | `ddr` | `_dns.resolver.arpa` (RFC 9462) → NODATA: no designated encrypted resolver |
+//! | `ddr` | `_dns.resolver.arpa` (RFC 9462) → NODATA: no designated encrypted resolver but ward's own (`dns::discovery`) |
 //! | `encrypted_dns` | the profile's lists' category [`ENCRYPTED_DNS_CATEGORY`] blocks whatever the age |
 //! | `ech` | `ech` (SvcParamKey 5) removed from HTTPS/SVCB answers |
 //!
@@ -69,7 +69,7 @@ impl Switch {
                 "iCloud Private Relay: NXDOMAIN at once, as Apple asks networks to do, so devices fall back to the network's resolver"
             }
             Self::Ddr => {
-                "discovery of designated resolvers (RFC 9462): NODATA, so clients do not upgrade to an encrypted resolver that bypasses ward"
+                "discovery of designated resolvers (RFC 9462): NODATA, so clients do not upgrade to an encrypted resolver that bypasses ward (ward's own DoT/DoH endpoints, when it serves them, are answered instead)"
             }
             Self::EncryptedDns => {
                 "a public DoH/DoT resolver name (category encrypted-dns): blocked whatever the age"

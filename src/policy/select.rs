@@ -176,6 +176,15 @@ impl Selector {
         Ok(self)
     }
 
+    /// A client id of profile `id` (the first in sort order), if it has
+    /// any: what a designated encrypted transport names to select it.
+    pub fn client_id_of(&self, id: ProfileId) -> Option<ClientId> {
+        self.client_ids
+            .iter()
+            .find(|(_, p)| *p == id)
+            .map(|(c, _)| *c)
+    }
+
     /// No profile at all: every client gets the national list alone.
     pub fn is_empty(&self) -> bool {
         self.v4.ranges.is_empty()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use super::tasks::{self, Probe};
 use super::{DRAIN_LIMIT, Node, ServeError, Sockets};
@@ -46,6 +46,13 @@ impl Services {
         if let Some(keeper) = &node.profiles {
             engine = engine.with_profiles(Arc::clone(keeper.store()));
         }
+        let discovery = config.discovery();
+        if discovery.is_none() && (config.dot.is_some() || config.doh.is_some()) {
+            info!(
+                "_dns.resolver.arpa answers NODATA: no certificate of [dot]/[doh] covers a specific [dns] listen address (see docs/encrypted-dns.md, Discovery)"
+            );
+        }
+        let engine = engine.with_discovery(discovery);
         let engine = Arc::new(engine);
         let dns_addrs = sockets.dns.local_addrs();
         let server = start_dns(config, sockets.dns, &engine, node, shutdown);

@@ -68,13 +68,13 @@ fn https(hint: [u8; 4]) -> RData {
 /// ech2.example.test.        HTTPS  1 . alpn=h2,h3 ipv4hint=192.0.2.11 ech=…
 /// doh.example.test.         A      192.0.2.53
 /// ```
-struct Upstream {
-    addr: SocketAddr,
+pub(crate) struct Upstream {
+    pub(crate) addr: SocketAddr,
     server: Server<Catalog>,
 }
 
 impl Upstream {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let dot = RData::SVCB(SVCB::new(
             1,
             name("dns.example.test."),
@@ -128,7 +128,7 @@ impl Upstream {
         Self { addr, server }
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.server.shutdown_gracefully().await;
     }
 }

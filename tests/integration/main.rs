@@ -6,6 +6,7 @@ mod bypass;
 mod cli;
 mod collector;
 mod collector_dashboard;
+mod discovery;
 mod doh;
 mod hostile;
 mod list_file;

@@ -7,7 +7,10 @@
 //! national list allows them, before the profile's lists, the cache and
 //! any upstream: at once, as Apple asks of networks that turn Private
 //! Relay off. NXDOMAIN and NODATA carry the `[block]` SOA, so negative
-//! caches keep them for `block.ttl`.
+//! caches keep them for `block.ttl`. `_dns.resolver.arpa` SVCB gets ward's
+//! own DoT/DoH records instead when it has some for the address asked
+//! (`dns::discovery`), whatever the switch: `ddr` is about resolvers
+//! other than ward.
 //!
 //! `ech` is taken out on the way to the client, never in the cache: the
 //! cache is shared with clients whose profile keeps `ech` (and with those
@@ -17,6 +20,7 @@
 //! ones. One that cannot be taken apart is SERVFAIL, never passed on with
 //! its `ech`.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -27,8 +31,10 @@ use crate::dns::cache::Entry;
 use crate::dns::ech;
 use crate::dns::query::Query;
 use crate::dns::response::Upstreamed;
-use crate::dns::wire::{HEADER_LEN, RCODE_SERVFAIL, flags};
+use crate::dns::wire::{HEADER_LEN, RCODE_SERVFAIL, TYPE_SVCB, flags};
 use crate::policy::bypass::{Answer, Hit, Switch};
+use crate::policy::{ProfileId, Via};
+use crate::profiles::Profiles;
 use crate::store::Active;
 
 /// The EDE 17 text of a name a switch answers.
@@ -56,9 +62,17 @@ impl Engine {
         q: &Query<'_>,
         active: &Active,
         hit: Hit,
+        profile: (&Profiles, ProfileId),
         finish: &mut Finish<'_>,
         client: IpAddr,
     ) -> Step {
+        // `ddr` keeps clients from upgrading to a resolver that is not
+        // ward; ward's own endpoints keep them on the filter.
+        if hit.switch == Switch::Ddr
+            && let Some(step) = self.designated(q, active, Some(profile), finish, client)
+        {
+            return step;
+        }
         self.metrics.bypass(hit.switch);
         self.log(client, active, &q.key, q.qtype, None, hit.switch.key());
         let body = match hit.answer {
@@ -72,15 +86,49 @@ impl Engine {
         finish.reply(reply, QueryResult::Blocked)
     }
 
-    /// The answer to `_dns.resolver.arpa` (RFC 9462): ward offers no
-    /// encrypted DNS, so it designates no resolver: NODATA.
-    ///
-    /// When ward serves DoT or DoH itself (`[dot]`, `[doh]`), this is where
-    /// their SVCB records go (RFC 9461: `alpn`, `port`, `dohpath`, ward's
-    /// own addresses as hints), and only theirs: never the upstreams' or
-    /// anyone else's, which would take the client past the filter.
+    /// The answer to `_dns.resolver.arpa` when ward designates nothing
+    /// for this query (RFC 9462): NODATA, never the upstreams' records,
+    /// which would take the client past the filter.
     fn ddr_body(&self, qtype: u16, active: &Active) -> Body {
         self.negative_body(BlockMode::Sinkhole, qtype, active)
+    }
+
+    /// ward's own DoT/DoH records (`dns::discovery`) for a
+    /// `_dns.resolver.arpa` SVCB query, if it designates any for the
+    /// address the query came to. `profile`: the client's, which the
+    /// designated transport must select again: when it would not (the
+    /// profile comes from the `[dns] listen` address), the records carry
+    /// the profile's client id, and without one nothing is designated.
+    /// `None`: the query goes on as before (NODATA under `ddr`, else
+    /// upstream).
+    pub(super) fn designated(
+        &self,
+        q: &Query<'_>,
+        active: &Active,
+        profile: Option<(&Profiles, ProfileId)>,
+        finish: &mut Finish<'_>,
+        client: IpAddr,
+    ) -> Option<Step> {
+        if q.qtype != TYPE_SVCB {
+            return None;
+        }
+        let listener = finish.via.listener.map(|l| l.0);
+        let designation = self
+            .discovery
+            .as_ref()?
+            .for_query(listener, finish.protocol)?;
+        let body = match profile {
+            Some((all, id))
+                if all.select_on(client, Via::encrypted(None)).map(|(i, _)| i) != Some(id) =>
+            {
+                Cow::Owned(designation.body_for(all.client_id_of(id)?)?)
+            }
+            _ => Cow::Borrowed(designation.body()),
+        };
+        self.log(client, active, &q.key, q.qtype, None, "designated");
+        let mut reply = Reply::with_body(&q.header, q.question, &body);
+        reply.flags |= flags::AA;
+        Some(finish.reply(reply, QueryResult::Local))
     }
 
     /// NXDOMAIN (`mode` NxDomain) or NODATA (a sinkhole with no

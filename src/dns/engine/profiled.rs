@@ -429,7 +429,7 @@ impl Engine {
         now: std::time::Instant,
     ) -> Option<Step> {
         if let Some(hit) = p.profile.bypass().answer(&q.key) {
-            return Some(self.bypass_reply(q, active, hit, finish, client_ip));
+            return Some(self.bypass_reply(q, active, hit, (p.all, p.id), finish, client_ip));
         }
         if !remembered
             && let Some(said) = says(p.profile, Some(q.key.as_bytes()), std::iter::empty())
