@@ -82,6 +82,11 @@ pub(crate) struct Args {
     /// cosmetic filters, …) instead of failing the build.
     #[arg(long)]
     skip_unsupported: bool,
+    /// Key the confidential names' hashes with the salt of this earlier
+    /// serial of the list (signed with the same --key), so that `ward list
+    /// delta` and `ward list publish` can make a delta between the two.
+    #[arg(long, value_name = "PREVIOUS.ward")]
+    salt_from: Option<PathBuf>,
     /// Where to write the artifact (written atomically).
     #[arg(short, long, value_name = "OUT.ward")]
     out: PathBuf,
@@ -107,6 +112,22 @@ fn parse_min_age(s: &str) -> Result<(String, u8), String> {
         .parse::<u8>()
         .map_err(|_| format!("age {age:?} is not a whole number of years"))?;
     Ok((category.trim().to_string(), age))
+}
+
+/// The salt of an earlier serial (`--salt-from`), verified with the
+/// signing key's own public key.
+fn salt_of(path: &Path, key: &ed25519_dalek::SigningKey) -> anyhow::Result<[u8; 32]> {
+    let trust: crate::list::TrustedKeys = [key.verifying_key()].into_iter().collect();
+    let list = crate::list::open_file(path, &trust).map_err(|e| {
+        UsageError(format!(
+            "--salt-from {}: {e} (the earlier list must be signed with --key)",
+            path.display()
+        ))
+    })?;
+    let mut salt = [0u8; 32];
+    hex::decode_to_slice(&list.manifest().salt, &mut salt)
+        .context("--salt-from: the verified manifest's salt is not hex")?;
+    Ok(salt)
 }
 
 /// The source line of the canary entry; the domain is checked like any
@@ -135,8 +156,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let import = import_options(&args)?;
     let key = keys::read_secret(&args.key)?;
     let opts = options(&args)?;
+    let salt = match &args.salt_from {
+        Some(path) => Some(salt_of(path, &key)?),
+        None => None,
+    };
     let (compiler, skipped) = read_sources(&args, &opts, import.as_ref())?;
-    let (bytes, stats) = build(compiler, &opts, &key, &args.out)?;
+    let (bytes, stats) = build(compiler, &opts, &key, salt, &args.out)?;
     crate::fsx::write_atomic(&args.out, &bytes, 0o644, true)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!(
@@ -301,9 +326,14 @@ fn build(
     compiler: Compiler,
     opts: &BuildOptions,
     key: &ed25519_dalek::SigningKey,
+    salt: Option<[u8; 32]>,
     out: &Path,
 ) -> anyhow::Result<(Vec<u8>, BuildStats)> {
-    match compiler.build(opts, key) {
+    let built = match salt {
+        Some(salt) => compiler.build_with_salt(opts, key, salt),
+        None => compiler.build(opts, key),
+    };
+    match built {
         Ok(built) => Ok(built),
         Err(BuildError::Source(errors)) => {
             for e in &errors {

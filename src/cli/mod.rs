@@ -14,8 +14,10 @@ mod config_check;
 mod generate_docs;
 mod keygen;
 mod list_build;
+mod list_delta;
 mod list_export;
 mod list_info;
+mod list_publish;
 mod list_status;
 mod list_verify;
 mod probe;
@@ -88,6 +90,11 @@ enum ListCommand {
     Status(list_status::Args),
     /// Write a verified list as an RPZ zone, a domain list or a hosts file.
     Export(list_export::Args),
+    /// Sign the delta from one serial of a list to a later one (ministry).
+    Delta(list_delta::Args),
+    /// Add a signed list to a mirror directory: full list, zstd copy,
+    /// deltas from earlier serials, signed index (ministry).
+    Publish(list_publish::Args),
 }
 
 impl Cli {
@@ -118,6 +125,8 @@ impl Cli {
             Command::List(ListCommand::Info(args)) => list_info::run(args),
             Command::List(ListCommand::Status(args)) => list_status::run(args),
             Command::List(ListCommand::Export(args)) => list_export::run(args),
+            Command::List(ListCommand::Delta(args)) => list_delta::run(args),
+            Command::List(ListCommand::Publish(args)) => list_publish::run(args),
             Command::Check(args) => check::run(args),
             Command::Probe(args) => probe::run(args),
             Command::Config(ConfigCommand::Check(args)) => config_check::run(args),

@@ -336,9 +336,23 @@ impl Compiler {
     /// Sorts, merges and checks the entries, then writes and signs the
     /// artifact. Returns its bytes.
     pub fn build(
+        self,
+        opts: &BuildOptions,
+        key: &SigningKey,
+    ) -> Result<(Vec<u8>, BuildStats), BuildError> {
+        let salt = random_salt()?;
+        self.build_with_salt(opts, key, salt)
+    }
+
+    /// [`Compiler::build`] keyed with a given salt instead of a fresh one:
+    /// the salt of the list's previous serial (`ward list build
+    /// --salt-from`), so that a delta between the two can carry
+    /// confidential names as the same keyed hashes.
+    pub fn build_with_salt(
         mut self,
         opts: &BuildOptions,
         key: &SigningKey,
+        salt: [u8; 32],
     ) -> Result<(Vec<u8>, BuildStats), BuildError> {
         validate_options(opts)?;
         if let Some(c) = opts
@@ -354,7 +368,6 @@ impl Compiler {
             .map(|n| opts.confidential.contains(n))
             .collect();
         let entries = self.sorted_entries();
-        let salt = random_salt()?;
         let mut merged = self.merge(&entries, &names, &confidential, &salt)?;
         self.errors.append(&mut merged.conflicts);
         if !self.errors.is_empty() {

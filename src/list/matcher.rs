@@ -62,7 +62,7 @@ impl Match {
         self
     }
 
-    fn beats(&self, other: &Self) -> bool {
+    pub(super) fn beats(&self, other: &Self) -> bool {
         (self.labels, self.kind == RuleKind::Exact) > (other.labels, other.kind == RuleKind::Exact)
     }
 }
@@ -76,7 +76,7 @@ impl ListArtifact {
     /// The best rule for raw reversed-label key bytes (as stored by the
     /// DNS cache). Bytes that are not a well-formed key match nothing.
     pub fn lookup_bytes(&self, bytes: &[u8]) -> Option<Match> {
-        let (plain_limit, secret_depths) = self.screen(bytes);
+        let (plain_limit, secret_depths) = self.screen(bytes, None, |_| {});
         let plain = if plain_limit == 0 {
             None
         } else {
@@ -88,7 +88,10 @@ impl ListArtifact {
         if secret_depths == 0 || self.manifest.payload.hashed.count == 0 {
             return plain;
         }
-        let secret = self.lookup_hashed(bytes, secret_depths);
+        let table = self.hashed_table();
+        let secret = self.lookup_hashed(bytes, secret_depths, |h| {
+            table.get(h).map(RuleValue::unpack)
+        });
         match (plain, secret) {
             (Some(p), Some(s)) => Some(if s.beats(&p) { s } else { p }),
             (p, s) => p.or(s),
@@ -98,8 +101,17 @@ impl ListArtifact {
     /// Screens every suffix (depth >= 2) against the filters. Returns how
     /// many key bytes the fst walk must cover (0: none) and a bit mask of
     /// the depths where a confidential rule may exist. Without a filter,
-    /// everything must be checked.
-    fn screen(&self, key: &[u8]) -> (usize, u128) {
+    /// everything must be checked. A delta overlay passes the target's
+    /// confidential filter as `secret_override`, and sees every suffix's
+    /// plaintext filter hash through `on_plain` (never called without a
+    /// filter).
+    #[inline]
+    pub(super) fn screen(
+        &self,
+        key: &[u8],
+        secret_override: Option<Filter<'_>>,
+        mut on_plain: impl FnMut(u64),
+    ) -> (usize, u128) {
         let Some(f) = &self.filter else {
             return (key.len(), u128::MAX);
         };
@@ -111,6 +123,7 @@ impl ListArtifact {
         ) else {
             return (key.len(), u128::MAX);
         };
+        let secret = secret_override.unwrap_or(secret);
         // Two passes: hash every suffix first, then probe. The probes are
         // independent loads, so their cache misses overlap instead of
         // queueing behind each other's branches.
@@ -130,6 +143,7 @@ impl ListArtifact {
                 let (hp, hs) = filter::hashes(&key[..end], f.seed);
                 plain.touch(hp);
                 secret.touch(hs);
+                on_plain(hp);
                 probes[n] = (end, depth, hp, hs);
                 n += 1;
             }
@@ -151,7 +165,7 @@ impl ListArtifact {
     /// A lookup faulted on a malformed index: fail closed, and raise the
     /// alarm once per list.
     #[cold]
-    fn fault(&self, key: &[u8]) -> Match {
+    pub(super) fn fault(&self, key: &[u8]) -> Match {
         if !self.faulted.swap(true, Ordering::Relaxed) {
             tracing::error!(
                 list_id = self.list_id(),
@@ -274,7 +288,7 @@ impl ListArtifact {
     }
 
     /// Walks the fst along `key[..limit]`.
-    fn lookup_plain(&self, key: &[u8], limit: usize) -> Option<Match> {
+    pub(super) fn lookup_plain(&self, key: &[u8], limit: usize) -> Option<Match> {
         let fst = &self.names;
         let mut node = fst.root();
         let mut out = fst::raw::Output::zero();
@@ -304,9 +318,14 @@ impl ListArtifact {
         best
     }
 
-    /// Probes the confidential table at the depths set in `depths`.
-    fn lookup_hashed(&self, key: &[u8], depths: u128) -> Option<Match> {
-        let table = self.hashed_table();
+    /// Probes the confidential table (`get`: the list's own, or a delta
+    /// overlay's over it) at the depths set in `depths`.
+    pub(super) fn lookup_hashed(
+        &self,
+        key: &[u8],
+        depths: u128,
+        get: impl Fn(&super::hashed::NameHash) -> Option<RuleValue>,
+    ) -> Option<Match> {
         let mut hasher = SuffixHasher::new(&self.salt);
         let mut best = None;
         let mut start = 0;
@@ -324,10 +343,10 @@ impl ListArtifact {
             // Single-label rules are refused by the builder: skip the hash.
             if (2..128).contains(&labels)
                 && depths & (1u128 << labels) != 0
-                && let Some(v) = table.get(&hasher.current())
+                && let Some(v) = get(&hasher.current())
             {
                 let full = end == key.len();
-                if let Some(m) = pick(RuleValue::unpack(v), full, labels, end, true) {
+                if let Some(m) = pick(v, full, labels, end, true) {
                     best = Some(m);
                 }
             }
@@ -342,14 +361,20 @@ impl ListArtifact {
 const MAX_PROBES: usize = 126;
 
 /// True when a label holds only bytes a rule's label can hold.
-fn is_listable(label: &[u8]) -> bool {
+pub(super) fn is_listable(label: &[u8]) -> bool {
     label
         .iter()
         .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// The rule a key's value contributes at one depth.
-fn pick(v: RuleValue, full: bool, labels: u8, key_len: usize, confidential: bool) -> Option<Match> {
+pub(super) fn pick(
+    v: RuleValue,
+    full: bool,
+    labels: u8,
+    key_len: usize,
+    confidential: bool,
+) -> Option<Match> {
     let (category, kind) = match (full.then_some(v.exact).flatten(), v.subtree) {
         (Some(c), _) => (c, RuleKind::Exact),
         (None, Some(c)) => (c, RuleKind::Subtree),

@@ -13,6 +13,7 @@
 //! * [`matcher`]: name lookups against a verified list.
 
 pub mod build;
+pub mod delta;
 pub mod export;
 pub mod filter;
 pub mod format;

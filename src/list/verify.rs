@@ -125,7 +125,7 @@ impl TrustedKeys {
         self.keys.is_empty()
     }
 
-    fn find(&self, id: KeyId) -> Option<&VerifyingKey> {
+    pub(crate) fn find(&self, id: KeyId) -> Option<&VerifyingKey> {
         self.keys.iter().find(|(k, _)| *k == id).map(|(_, v)| v)
     }
 }
