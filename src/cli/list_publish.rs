@@ -21,6 +21,11 @@ pub(crate) struct Args {
     /// How many earlier serials get a delta to the new one.
     #[arg(long, value_name = "K", default_value_t = DEFAULT_KEEP)]
     keep: usize,
+    /// zstd level of the compressed full list (1-22): lower is faster to
+    /// publish, higher smaller to download.
+    #[arg(long, value_name = "LEVEL", default_value_t = publish::ZSTD_LEVEL,
+          value_parser = clap::value_parser!(i32).range(1..=22))]
+    zstd_level: i32,
     /// A public key (.pub) the lists may be signed with. Repeat for
     /// several; without it, the --key's own public key.
     #[arg(long, value_name = "PUB")]
@@ -48,6 +53,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         &key,
         &trust,
         args.keep,
+        args.zstd_level,
         jiff::Timestamp::now(),
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", args.artifact.display()))?;

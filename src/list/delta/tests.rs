@@ -319,7 +319,16 @@ fn publish_keeps_a_consistent_directory() {
         .map(|(i, s)| build(s, 1 + i as u64))
         .collect();
     for (i, l) in lists.iter().enumerate() {
-        let p = publish::publish(dir.path(), l.as_bytes(), &key(1), &trust(), 2, now).unwrap();
+        let p = publish::publish(
+            dir.path(),
+            l.as_bytes(),
+            &key(1),
+            &trust(),
+            2,
+            publish::ZSTD_LEVEL,
+            now,
+        )
+        .unwrap();
         assert_eq!(p.deltas.len(), i.min(2), "serial {}", l.serial());
     }
     let index = publish::open_index(
@@ -368,7 +377,15 @@ fn publish_keeps_a_consistent_directory() {
         ]
     );
     assert!(matches!(
-        publish::publish(dir.path(), lists[2].as_bytes(), &key(1), &trust(), 2, now),
+        publish::publish(
+            dir.path(),
+            lists[2].as_bytes(),
+            &key(1),
+            &trust(),
+            2,
+            publish::ZSTD_LEVEL,
+            now
+        ),
         Err(DeltaError::NotNewer { .. })
     ));
     // A tampered index is refused.
