@@ -90,6 +90,10 @@ pub enum DeltaError {
     NoFilter { serial: u64 },
     #[error("serial {serial} is not above serial {latest}, which the directory already publishes")]
     NotNewer { latest: u64, serial: u64 },
+    #[error(
+        "the delta for serial {serial} patches a confidential filter of {blocks} blocks, the one in force has {have}"
+    )]
+    FilterMismatch { serial: u64, blocks: u64, have: u64 },
     #[error("{0} is too large for a delta")]
     TooLarge(&'static str),
     #[error(transparent)]

@@ -125,13 +125,31 @@ pub fn diff(
 
     // The target's confidential filter, when the confidential rules
     // change: the node screens with it instead of the base's.
+    // Only its changed blocks when the base's has as many (the block
+    // count follows the number of confidential names in steps of ~36).
     let filter_bytes = if hashed.is_empty() {
         None
     } else {
         let f = new.filter.ok_or(DeltaError::NoFilter {
             serial: new.serial(),
         })?;
-        Some((&new.as_bytes()[f.secret.0..f.secret.1], f.secret_blocks))
+        let target = &new.as_bytes()[f.secret.0..f.secret.1];
+        match old.filter {
+            Some(o) if o.secret_blocks == f.secret_blocks => {
+                let base = &old.as_bytes()[o.secret.0..o.secret.1];
+                let mut patch = Vec::new();
+                let bb = crate::list::filter::BLOCK_BYTES;
+                for (i, (a, b)) in base.chunks(bb).zip(target.chunks(bb)).enumerate() {
+                    if a != b {
+                        let i = u32::try_from(i).map_err(|_| DeltaError::TooLarge("filter"))?;
+                        patch.extend_from_slice(&i.to_le_bytes());
+                        patch.extend_from_slice(b);
+                    }
+                }
+                Some((std::borrow::Cow::Owned(patch), f.secret_blocks, true))
+            }
+            _ => Some((std::borrow::Cow::Borrowed(target), f.secret_blocks, false)),
+        }
     };
 
     let mut payload = format::encode_plain(&plain);
@@ -149,13 +167,14 @@ pub fn diff(
     };
     payload.extend_from_slice(&hashed_bytes);
     payload.resize(align8(payload.len()), 0);
-    let filter = filter_bytes.map(|(bytes, blocks)| {
+    let filter = filter_bytes.map(|(bytes, blocks, patch)| {
         let part = FilterPart {
             offset: payload.len() as u64,
             len: bytes.len() as u64,
             blocks,
+            patch,
         };
-        payload.extend_from_slice(bytes);
+        payload.extend_from_slice(&bytes);
         part
     });
     let nm = new.manifest();

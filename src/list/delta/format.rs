@@ -84,14 +84,21 @@ pub struct RecordSection {
     pub count: u64,
 }
 
-/// The target's confidential suffix filter.
+/// The target's confidential suffix filter: whole, or (`patch`) only
+/// the blocks that differ from the base's, as (u32 LE block index,
+/// 64-byte block) in increasing index order, when both have `blocks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilterPart {
     pub offset: u64,
     pub len: u64,
     pub blocks: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub patch: bool,
 }
+
+/// Bytes of one patched filter block: index and block.
+pub(super) const PATCH_RECORD: usize = 4 + crate::list::filter::BLOCK_BYTES;
 
 /// Bytes of one hashed record.
 pub(super) const HASHED_RECORD: usize = HASH_LEN + 4;

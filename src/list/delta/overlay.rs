@@ -20,7 +20,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use super::DeltaError;
-use super::verify::VerifiedDelta;
+use super::verify::{FilterUpdate, VerifiedDelta};
 use crate::domain::NameKey;
 use crate::list::filter::{self, Filter};
 use crate::list::format::{CategoryInfo, RuleValue};
@@ -212,8 +212,35 @@ impl Overlay {
         for (hash, value) in &d.hashed {
             next.hashed.insert(*hash, *value);
         }
-        if let Some(f) = &d.filter {
-            next.secret_filter = Some(Arc::new(f.clone()));
+        match &d.filter {
+            None => {}
+            Some(FilterUpdate::Full(bytes, blocks)) => {
+                next.secret_filter = Some(Arc::new((bytes.clone(), *blocks)));
+            }
+            Some(FilterUpdate::Patch { blocks, changed }) => {
+                // The filter in force: the last delta's, else the base's.
+                let (mut bytes, have) = match (&self.secret_filter, self.base.filter) {
+                    (Some(f), _) => (f.0.clone(), f.1),
+                    (None, Some(b)) => (
+                        self.base.as_bytes()[b.secret.0..b.secret.1].to_vec(),
+                        b.secret_blocks,
+                    ),
+                    (None, None) => (Vec::new(), 0),
+                };
+                if have != *blocks {
+                    return Err(DeltaError::FilterMismatch {
+                        serial: d.serial(),
+                        blocks: *blocks,
+                        have,
+                    });
+                }
+                let bb = filter::BLOCK_BYTES;
+                for (i, block) in changed {
+                    // Indices were checked below `blocks`, the filter's size.
+                    bytes[i * bb..(i + 1) * bb].copy_from_slice(block);
+                }
+                next.secret_filter = Some(Arc::new((bytes, have)));
+            }
         }
         next.categories = categories;
         next.serial = d.serial();

@@ -394,3 +394,40 @@ fn publish_keeps_a_consistent_directory() {
     idx[at] ^= 1;
     assert!(publish::open_index(&idx, &trust()).is_err());
 }
+
+#[test]
+fn confidential_filter_travels_whole_or_as_changed_blocks() {
+    // 40 confidential names need two filter blocks where none need one:
+    // the delta carries the whole filter; one more name, only the blocks
+    // it changes.
+    let many: String = (0..40).map(|i| format!("c{i}.example csam\n")).collect();
+    let s1 = build("example.com gambling\n", 1);
+    let s2 = build(&format!("example.com gambling\n{many}"), 2);
+    let s3 = build(
+        &format!("example.com gambling\n{many}late.example csam\n"),
+        3,
+    );
+    let d12 = delta(&s1, &s2);
+    let d23 = delta(&s2, &s3);
+    let patch = |d: &[u8]| {
+        open(d, &trust())
+            .unwrap()
+            .manifest()
+            .payload
+            .filter
+            .unwrap()
+            .patch
+    };
+    assert!(!patch(&d12));
+    assert!(patch(&d23));
+    let mut o = Overlay::new(Arc::clone(&s1));
+    o.push(&open(&d12, &trust()).unwrap()).unwrap();
+    o.push(&open(&d23, &trust()).unwrap()).unwrap();
+    let mut names: Vec<String> = (0..40).map(|i| format!("x.c{i}.example")).collect();
+    names.extend([
+        "late.example".into(),
+        "a.late.example".into(),
+        "example.com".into(),
+    ]);
+    same_answers(&o, &s3, &names);
+}

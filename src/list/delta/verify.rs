@@ -28,8 +28,8 @@ pub struct ListDelta {
     pub(super) plain: Vec<(Box<[u8]>, RuleValue)>,
     /// Confidential hashes and their rules after the delta.
     pub(super) hashed: Vec<(NameHash, RuleValue)>,
-    /// The target's confidential filter and its block count.
-    pub(super) filter: Option<(Vec<u8>, u64)>,
+    /// The target's confidential filter, or its changed blocks.
+    pub(super) filter: Option<FilterUpdate>,
 }
 
 impl std::fmt::Debug for ListDelta {
@@ -89,6 +89,18 @@ impl ListDelta {
     pub fn confidential_changes(&self) -> usize {
         self.hashed.len()
     }
+}
+
+/// The target's confidential filter as a delta carries it.
+#[derive(Debug, Clone)]
+pub(super) enum FilterUpdate {
+    /// The whole filter and its block count.
+    Full(Vec<u8>, u64),
+    /// The blocks that differ from the base's filter of `blocks` blocks.
+    Patch {
+        blocks: u64,
+        changed: Vec<(usize, Vec<u8>)>,
+    },
 }
 
 /// Proof that a delta's signature and contents were checked. Only
@@ -230,10 +242,30 @@ pub fn open(bytes: &[u8], trust: &TrustedKeys) -> Result<VerifiedDelta, DeltaErr
                 len: f.len,
                 count: 0,
             })?;
-            if Filter::new(bytes, f.blocks).is_none() {
-                return Err(bad("filter size does not match its block count".into()));
+            if f.patch {
+                let mut changed: Vec<(usize, Vec<u8>)> = Vec::new();
+                if bytes.len() % format::PATCH_RECORD != 0 {
+                    return Err(bad("filter patch is not whole blocks".into()));
+                }
+                for rec in bytes.chunks_exact(format::PATCH_RECORD) {
+                    let i = u32::from_le_bytes([rec[0], rec[1], rec[2], rec[3]]) as usize;
+                    if u64::try_from(i).map_or(true, |i| i >= f.blocks)
+                        || changed.last().is_some_and(|(p, _)| *p >= i)
+                    {
+                        return Err(bad("filter patch blocks out of range or order".into()));
+                    }
+                    changed.push((i, rec[4..].to_vec()));
+                }
+                Some(FilterUpdate::Patch {
+                    blocks: f.blocks,
+                    changed,
+                })
+            } else {
+                if Filter::new(bytes, f.blocks).is_none() {
+                    return Err(bad("filter size does not match its block count".into()));
+                }
+                Some(FilterUpdate::Full(bytes.to_vec(), f.blocks))
             }
-            Some((bytes.to_vec(), f.blocks))
         }
     };
     Ok(VerifiedDelta(ListDelta {
