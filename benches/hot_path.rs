@@ -144,6 +144,49 @@ fn query_bytes(name: &str, id: u16) -> Vec<u8> {
     ward::probe::query(id, name, TYPE_A, CLASS_IN)
 }
 
+/// The generated source: the blocked bench name and `n` names, of which
+/// the first `changed` are replaced by as many others (a later serial).
+fn source(n: usize, changed: usize) -> String {
+    let mut source = String::with_capacity(n * 32);
+    source.push_str("blocked-bench.vn adult\n");
+    for i in 0..n {
+        if i < changed {
+            source.push_str(&format!("d{i:x}.added{}.vn adult\n", i % 7));
+        } else {
+            source.push_str(&format!("n{i:x}.site{}.vn adult\n", i % 1009));
+        }
+    }
+    source
+}
+
+/// The list of `artifact(n)` with a delta of 1 000 changed names in force
+/// (500 removed, 500 added), for `lookup-*-delta`.
+fn overlay(base: &std::path::Path, n: usize) -> ward::list::delta::Overlay {
+    let key_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/demo.key");
+    let key = ward::keys::read_secret(&key_path).expect("examples/demo.key");
+    let trust: ward::list::TrustedKeys = [key.verifying_key()].into_iter().collect();
+    let base = Arc::new(ward::list::open_file(base, &trust).expect("base list"));
+    let m = base.manifest();
+    let mut salt = [0u8; 32];
+    hex::decode_to_slice(&m.salt, &mut salt).expect("salt");
+    let opts = BuildOptions {
+        list_id: m.list_id.clone(),
+        serial: m.serial + 1,
+        issued_at: m.issued_at,
+        expires_at: m.expires_at,
+        confidential: Default::default(),
+        min_age: Default::default(),
+    };
+    let mut c = Compiler::new();
+    c.add_source("<generated>", source(n, 500).as_bytes())
+        .expect("generated source");
+    let (bytes, _) = c.build_with_salt(&opts, &key, salt).expect("build");
+    let target = ward::list::verify(ward::list::Bytes::Owned(bytes), &trust).expect("target");
+    let (delta, _) = ward::list::delta::diff(&base, &target, &key).expect("delta");
+    let delta = ward::list::delta::open(&delta, &trust).expect("delta verifies");
+    ward::list::delta::Overlay::apply(base, [delta]).expect("delta applies")
+}
+
 /// The signed artifact: `n` generated names in `adult` plus the blocked
 /// bench name, built once per size.
 fn artifact(n: usize) -> PathBuf {
@@ -151,11 +194,7 @@ fn artifact(n: usize) -> PathBuf {
     if path.exists() {
         return path;
     }
-    let mut source = String::with_capacity(n * 32);
-    source.push_str("blocked-bench.vn adult\n");
-    for i in 0..n {
-        source.push_str(&format!("n{i:x}.site{}.vn adult\n", i % 1009));
-    }
+    let source = source(n, 0);
     let key_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/demo.key");
     let key = ward::keys::read_secret(&key_path).expect("examples/demo.key");
     let now = jiff::Timestamp::now();
@@ -411,6 +450,16 @@ fn limits(c: &mut Criterion, f: &Fixture) {
     });
 }
 
+/// `n` lookups against a base list with a delta in force.
+#[inline(never)]
+fn lookup_loop(o: &ward::list::delta::Overlay, k: &NameKey, blocked: bool, n: usize) -> usize {
+    let mut answered = 0;
+    for _ in 0..n {
+        answered += usize::from(o.lookup(black_box(k)).is_some() == blocked);
+    }
+    answered
+}
+
 /// The loop callgrind counts: `n` queries of one path.
 #[inline(never)]
 fn callgrind_loop(f: &Fixture, path: &str, n: usize) -> usize {
@@ -421,6 +470,16 @@ fn callgrind_loop(f: &Fixture, path: &str, n: usize) -> usize {
             for _ in 0..n {
                 answered += usize::from(query::parse(black_box(&f.cached)).is_ok());
             }
+        }
+        "lookup-allowed-delta" | "lookup-blocked-delta" => {
+            let o = overlay(&artifact(entries()), entries());
+            let (name, blocked) = match path {
+                "lookup-allowed-delta" => (ALLOWED, false),
+                _ => (BLOCKED, true),
+            };
+            let k = key(name);
+            // Set-up above is outside the toggle: callgrind counts from here.
+            answered += lookup_loop(&o, &k, blocked, n);
         }
         "lookup-allowed" | "lookup-blocked" => {
             let guard = f.store.load();
