@@ -287,7 +287,12 @@ impl ListArtifact {
         })
     }
 
-    /// Walks the fst along `key[..limit]`.
+    /// Walks the fst along `key[..limit]`. Inlined: it is the blocked
+    /// path's hot loop, and `fst::Node::find_input` is inlined into it only
+    /// when it is (measured: +12.5 % instructions on a blocked lookup
+    /// when it became `pub(super)` for the delta overlay and stopped being
+    /// inlined).
+    #[inline]
     pub(super) fn lookup_plain(&self, key: &[u8], limit: usize) -> Option<Match> {
         let fst = &self.names;
         let mut node = fst.root();
@@ -320,6 +325,7 @@ impl ListArtifact {
 
     /// Probes the confidential table (`get`: the list's own, or a delta
     /// overlay's over it) at the depths set in `depths`.
+    #[inline]
     pub(super) fn lookup_hashed(
         &self,
         key: &[u8],
