@@ -18,6 +18,12 @@ use rustls::sign::CertifiedKey;
 
 use crate::readers::{Certified, ReadError};
 
+pub mod keeper;
+pub mod metrics;
+
+pub use self::keeper::{Files, Keeper};
+pub use self::metrics::{HandshakeFailure, Section, TlsMetrics};
+
 /// The certificates one section serves, swapped whole.
 pub struct Certs {
     current: ArcSwap<Vec<Certified>>,
@@ -56,8 +62,13 @@ impl Certs {
         if fresh.is_empty() {
             return Err(ReadError::Tls("no certificate given".into()));
         }
-        self.current.store(Arc::new(fresh));
+        self.replace(fresh);
         Ok(())
+    }
+
+    /// Puts `fresh` in force (read and checked by the caller; not empty).
+    pub fn replace(&self, fresh: Vec<Certified>) {
+        self.current.store(Arc::new(fresh));
     }
 
     /// A TLS server configuration (ring; TLS 1.2 and 1.3) offering `alpn`,

@@ -15,12 +15,14 @@
 //! * [`udp`]: the UDP fast path: worker threads, `recvmmsg`/`sendmmsg`.
 //! * [`server`]: UDP and TCP listeners.
 //! * [`doh`]: DNS over HTTPS (RFC 8484).
+//! * [`dot`]: DNS over TLS, the TCP listener's connections over TLS.
 //! * [`padding`]: EDNS(0) Padding for the encrypted transports (pure).
 
 pub mod answer;
 pub mod cache;
 pub mod discovery;
 pub mod doh;
+pub mod dot;
 pub mod ech;
 pub mod engine;
 pub mod limit;

@@ -149,7 +149,9 @@ fn bind_udp(addr: SocketAddr, shared: bool) -> io::Result<std::net::UdpSocket> {
     Ok(s.into())
 }
 
-fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+/// A listening TCP socket (`SO_REUSEADDR`, IPv6-only for IPv6), for the
+/// DNS and DoT listeners.
+pub(super) fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     let s = new_socket(addr, socket2::Type::STREAM, socket2::Protocol::TCP)?;
     s.set_nonblocking(true)?;
     s.set_reuse_address(true)?;

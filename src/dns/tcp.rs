@@ -20,15 +20,18 @@
 //!
 //! Every connection ward closes itself is counted in
 //! `ward_connections_closed_total{listener="dns_tcp"}` by reason.
+//!
+//! The connection handling is generic over the stream: DNS over TLS
+//! (`super::dot`) runs the same framing, pipelining, timeouts and
+//! connection table over a TLS stream, with a table of its own.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -37,8 +40,8 @@ use tracing::{debug, warn};
 use super::Protocol;
 use super::engine::{Engine, Step};
 use super::metrics::DnsMetrics;
-use crate::instrument::CloseReason;
-use crate::policy::ListenerId;
+use crate::instrument::{CloseReason, HotCounter};
+use crate::policy::{ListenerId, Via};
 
 /// Queries answered concurrently on one TCP connection.
 pub const PIPELINE_DEPTH: usize = 32;
@@ -69,7 +72,8 @@ pub struct Connections {
     max: usize,
     per_client: usize,
     table: Mutex<Table>,
-    metrics: Arc<DnsMetrics>,
+    /// `ward_connections_closed_total`'s row of this listener, by reason.
+    closed: [HotCounter; CloseReason::ALL.len()],
 }
 
 #[derive(Debug, Default)]
@@ -80,26 +84,38 @@ struct Table {
 }
 
 impl Connections {
+    /// The DNS-over-TCP table: one client address may hold a quarter of
+    /// the connections.
     pub fn new(limits: TcpLimits, metrics: Arc<DnsMetrics>) -> Self {
         let max = limits.max_connections.max(1);
+        Self::with_caps(max, max / 4, metrics.tcp_closed.clone())
+    }
+
+    /// A table of at most `max` connections, `per_client` of them from
+    /// one address (an IPv6 /64), counting the ones it closes in `closed`.
+    pub fn with_caps(
+        max: usize,
+        per_client: usize,
+        closed: [HotCounter; CloseReason::ALL.len()],
+    ) -> Self {
         Self {
-            max,
-            per_client: (max / 4).max(1),
+            max: max.max(1),
+            per_client: per_client.max(1),
             table: Mutex::new(Table::default()),
-            metrics,
+            closed,
         }
     }
 
     /// Counts a connection ward closes itself.
-    fn closed(&self, reason: CloseReason) {
-        self.metrics.tcp_closed(reason);
+    pub(super) fn closed(&self, reason: CloseReason) {
+        self.closed[reason as usize].inc();
     }
 
     /// Admits a connection from `client`, evicting one when full: the
     /// longest-idle, or if every connection has a query in flight, the
     /// oldest of the client holding the most. The error says why the new
     /// connection is refused instead.
-    fn admit(
+    pub(super) fn admit(
         &self,
         client: IpAddr,
         parent: &CancellationToken,
@@ -182,9 +198,9 @@ fn client_key(ip: IpAddr) -> IpAddr {
 
 /// Removes a connection from the table when its task ends, however it
 /// ends (a panic included).
-struct Entry {
-    connections: Arc<Connections>,
-    id: u64,
+pub(super) struct Entry {
+    pub(super) connections: Arc<Connections>,
+    pub(super) id: u64,
 }
 
 impl Drop for Entry {
@@ -269,7 +285,8 @@ pub async fn accept_loop(
         let conn = Connection {
             id,
             src,
-            arrival,
+            protocol: Protocol::Tcp,
+            via: arrival.into(),
             engine: Arc::clone(&engine),
             timeout: limits.idle_timeout,
             connections: Arc::clone(&connections),
@@ -281,7 +298,9 @@ pub async fn accept_loop(
                 connections: Arc::clone(&conn.connections),
                 id,
             };
-            conn.run(stream).await;
+            let _ = stream.set_nodelay(true);
+            let (reader, writer) = stream.into_split();
+            conn.run(reader, writer).await;
         });
     }
 }
@@ -290,8 +309,8 @@ pub async fn accept_loop(
 /// client that does not read within `timeout` is closed, not buffered
 /// for; any write error, or the token (evicted, timed out, shutting
 /// down), ends it.
-async fn write_answers(
-    mut writer: OwnedWriteHalf,
+async fn write_answers<W: AsyncWrite + Unpin>(
+    mut writer: W,
     mut rx: mpsc::Receiver<Vec<u8>>,
     timeout: Duration,
     token: CancellationToken,
@@ -330,18 +349,21 @@ async fn write_answers(
     let _ = writer.shutdown().await;
 }
 
-/// One client connection.
-struct Connection {
-    id: u64,
-    src: SocketAddr,
-    /// The listener it was accepted on.
-    arrival: ListenerId,
-    engine: Arc<Engine>,
-    timeout: Duration,
-    connections: Arc<Connections>,
-    tracker: TaskTracker,
+/// One client connection, admitted to `connections` as `id`.
+pub(super) struct Connection {
+    pub(super) id: u64,
+    pub(super) src: SocketAddr,
+    /// `Tcp`, or `Dot` over TLS: the protocol label of its queries.
+    pub(super) protocol: Protocol,
+    /// The listener it was accepted on (TCP), or its client id (DoT).
+    pub(super) via: Via,
+    pub(super) engine: Arc<Engine>,
+    /// Idle and write timeout.
+    pub(super) timeout: Duration,
+    pub(super) connections: Arc<Connections>,
+    pub(super) tracker: TaskTracker,
     /// Cancelled on shutdown, eviction, or a stalled write.
-    token: CancellationToken,
+    pub(super) token: CancellationToken,
 }
 
 impl Connection {
@@ -349,9 +371,11 @@ impl Connection {
     /// connection is cancelled; answers go through one writer task, in
     /// the order they are ready (forwards run concurrently, at most
     /// [`PIPELINE_DEPTH`] at a time).
-    async fn run(self, stream: TcpStream) {
-        let _ = stream.set_nodelay(true);
-        let (mut reader, writer) = stream.into_split();
+    pub(super) async fn run<R, W>(self, mut reader: R, writer: W)
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel::<Vec<u8>>(PIPELINE_DEPTH);
         let writer_task = self.tracker.spawn(write_answers(
             writer,
@@ -373,7 +397,7 @@ impl Connection {
 
     /// Reads the next length-prefixed message into `buf`; false when the
     /// connection is done (EOF, reset, idle timeout, cancelled).
-    async fn read_query(&self, reader: &mut OwnedReadHalf, buf: &mut Vec<u8>) -> bool {
+    async fn read_query<R: AsyncRead + Unpin>(&self, reader: &mut R, buf: &mut Vec<u8>) -> bool {
         let len = tokio::select! {
             r = tokio::time::timeout(self.timeout, reader.read_u16()) => match r {
                 Ok(Ok(len)) => usize::from(len),
@@ -417,7 +441,7 @@ impl Connection {
         let mut out = Vec::new();
         match self
             .engine
-            .prepare(query, self.src, Protocol::Tcp, self.arrival, &mut out)
+            .prepare(query, self.src, self.protocol, self.via, &mut out)
         {
             Step::Reply => {
                 drop(in_flight);

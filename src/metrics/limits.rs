@@ -17,6 +17,8 @@ label_enum! {
     pub enum Listener {
         /// DNS over TCP (`dns.listen`).
         DnsTcp = "dns_tcp",
+        /// DNS over TLS (`dot.listen`).
+        DnsDot = "dns_dot",
         /// The admin HTTP listener (`admin.listen`).
         Admin = "admin",
         /// DNS over HTTPS (`doh.listen`).
@@ -73,6 +75,12 @@ impl LimitMetrics {
 }
 
 impl Metrics {
+    /// `listener`'s row of `ward_connections_closed_total`, by reason,
+    /// for a connection table that counts its own closes.
+    pub fn closed_row(&self, listener: Listener) -> [HotCounter; CloseReason::ALL.len()] {
+        self.limits.closed[listener as usize].clone()
+    }
+
     /// Counts one connection ward closed itself.
     pub fn connection_closed(&self, listener: Listener, reason: CloseReason) {
         self.limits.closed[listener as usize][reason as usize].inc();

@@ -44,6 +44,7 @@ use crate::dns::DnsMetrics;
 use crate::dns::doh::DohMetrics;
 use crate::rpz::metrics::RpzMetrics;
 use crate::sni::WebMetrics;
+use crate::tls::TlsMetrics;
 use crate::update::ListMetrics;
 use crate::update::metrics::{ExtraListFamilies, ReloadMetrics};
 
@@ -53,9 +54,13 @@ mod limits;
 mod list;
 mod report;
 mod rpz;
+mod tls;
 mod web;
 
 pub use self::limits::Listener;
+pub use self::tls::{
+    TLS_CERT_EXPIRY_TIMESTAMP_SECONDS, TLS_CERT_RELOAD_FAILURES_TOTAL, TLS_HANDSHAKE_FAILURES_TOTAL,
+};
 pub use report::{
     CounterSnapshot, ProfileCell, REPORT_DROPPED_TOTAL, REPORT_LAST_SUCCESS_TIMESTAMP_SECONDS,
     REPORT_SENT_TOTAL, REPORT_SPOOL_REPORTS, REPORT_SPOOL_WRITE_ERRORS_TOTAL, ReportChannel,
@@ -183,8 +188,8 @@ pub const BLOCKPAGE_VIEWS_TOTAL: &str = "ward_blockpage_views_total";
 /// and action (`drop`, `slip`). Never by client.
 pub const RATE_LIMITED_TOTAL: &str = "ward_rate_limited_total";
 /// Client connections ward closed itself, by listener (`dns_tcp`,
-/// `admin`, `doh`) and reason (`client_cap`, `full`, `evicted`, `idle`,
-/// `write_timeout`, `lifetime`, `handshake`, `http_error`).
+/// `dns_dot`, `admin`, `doh`) and reason (`client_cap`, `full`, `evicted`,
+/// `idle`, `write_timeout`, `lifetime`, `handshake`, `http_error`).
 pub const CONNECTIONS_CLOSED_TOTAL: &str = "ward_connections_closed_total";
 /// DNS-over-HTTPS requests, by result (`ok`, `bad_request`, `not_found`,
 /// `method_not_allowed`, `payload_too_large`, `unsupported_media_type`,
@@ -239,6 +244,8 @@ pub struct Metrics {
     report: report::ReportMetrics,
     rpz: Arc<RpzMetrics>,
     doh: Arc<DohMetrics>,
+    /// The `[dot]`/`[doh]` TLS listeners' (`metrics/tls.rs`).
+    tls: Arc<TlsMetrics>,
 }
 
 impl fmt::Debug for Metrics {
@@ -273,6 +280,7 @@ impl Metrics {
         let reload = list::register_reload(&mut r);
         let web = web::register(&mut r);
         let rpz = rpz::register(&mut r);
+        let tls = tls::register(&mut r);
         let limits = limits::LimitMetrics::register(&mut r);
         let doh = doh::register(&mut r, &limits);
         // The DNS side counts into the limits' families too: its rows of
@@ -314,6 +322,7 @@ impl Metrics {
             report,
             rpz: Arc::new(rpz),
             doh: Arc::new(doh),
+            tls: Arc::new(tls),
         }
     }
 
@@ -346,6 +355,11 @@ impl Metrics {
     /// DoH's handles.
     pub fn doh(&self) -> &Arc<DohMetrics> {
         &self.doh
+    }
+
+    /// The `[dot]`/`[doh]` TLS listeners' handles.
+    pub fn tls(&self) -> &Arc<TlsMetrics> {
+        &self.tls
     }
 
     /// The families each extra list's handles are drawn from.

@@ -41,17 +41,17 @@ fn limits(settings: &EncryptedSettings) -> DohLimits {
     }
 }
 
-/// Serves DoH on `listeners` until `shutdown`. The certificates are the
-/// ones the config read; the returned store is the one to reload.
+/// Serves DoH on `listeners` until `shutdown`, with `certs` (the
+/// `[doh]` keeper's, which reloads them).
 pub(super) fn spawn(
     settings: &EncryptedSettings,
+    certs: &Arc<Certs>,
     listeners: Vec<TcpListener>,
     engine: &Arc<Engine>,
     metrics: &Arc<DohMetrics>,
     shutdown: &CancellationToken,
     background: &mut JoinSet<()>,
-) -> Result<Arc<Certs>, ServeError> {
-    let certs = Certs::new(settings.certs.clone());
+) -> Result<(), ServeError> {
     let tls = certs.server_config(&ALPN).map_err(ServeError::DohTls)?;
     let doh = Arc::new(Doh {
         engine: Arc::clone(engine),
@@ -69,5 +69,5 @@ pub(super) fn spawn(
             shutdown.clone(),
         ));
     }
-    Ok(certs)
+    Ok(())
 }

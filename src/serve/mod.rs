@@ -51,6 +51,7 @@ use crate::update::source::{log_list, publish_list};
 use crate::update::{ListSource, SourceError};
 
 mod doh;
+mod encrypted;
 mod reload;
 mod services;
 mod tasks;
@@ -66,6 +67,10 @@ pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 pub enum ServeError {
     #[error("cannot bind the DNS listeners")]
     BindDns(#[source] std::io::Error),
+    #[error("cannot bind the [dot] listeners")]
+    BindDot(#[source] std::io::Error),
+    #[error("cannot set up TLS")]
+    Tls(#[source] crate::readers::ReadError),
     #[error("cannot bind the admin listener on {addr}")]
     BindAdmin {
         addr: std::net::SocketAddr,
@@ -123,6 +128,8 @@ struct Node {
     /// The extra lists and school profiles (none without `[[profile]]`;
     /// a SIGHUP may add them).
     profiles: Option<Arc<ProfileKeeper>>,
+    /// The `[dot]`/`[doh]` certificates in force.
+    tls: encrypted::Encrypted,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT or `stop` resolves. `path` is the
@@ -136,9 +143,11 @@ pub async fn run(
     // Large buffers in their own mappings, so bursts leave no holes in
     // the heap (see `sys::tune_allocator`).
     crate::sys::tune_allocator();
+    let metrics = Arc::new(Metrics::new());
     let mut node = Node {
         started_at: jiff::Timestamp::now(),
-        metrics: Arc::new(Metrics::new()),
+        tls: encrypted::Encrypted::new(&config, &metrics),
+        metrics,
         store: Arc::new(ListStore::new()),
         profiles: None,
     };
@@ -164,6 +173,7 @@ pub async fn run(
         path,
         keeper,
         metrics: Arc::clone(&node.metrics),
+        certs: node.tls.clone(),
         started: config,
     };
     wait_for_stop(&source, &reloader, stop).await?;
@@ -181,6 +191,8 @@ struct Sockets {
     rpz: Option<FeedSockets>,
     /// `[doh]`: one TCP listener per address.
     doh: Vec<TcpListener>,
+    /// `[dot] listen`.
+    dot: Vec<TcpListener>,
 }
 
 impl Sockets {
@@ -211,12 +223,19 @@ impl Sockets {
             Some(settings) => doh::bind(settings).await?,
             None => Vec::new(),
         };
+        let dot = match &config.dot {
+            Some(settings) => {
+                crate::dns::dot::bind(&settings.listen).map_err(ServeError::BindDot)?
+            }
+            None => Vec::new(),
+        };
         Ok(Self {
             dns,
             admin,
             web,
             rpz,
             doh,
+            dot,
         })
     }
 
@@ -251,6 +270,7 @@ fn check_open_files(config: &Config) {
     let needed = (config.dns.tcp_max_connections * config.dns.listen.len())
         .saturating_add(web(&config.sni))
         .saturating_add(web(&config.http))
+        .saturating_add(config.dot.as_ref().map_or(0, |s| s.max_connections))
         .saturating_add(crate::admin::MAX_CONNECTIONS)
         .saturating_add(1024) as u64;
     if limit > 0 && limit < needed {

@@ -29,12 +29,16 @@ pub(super) struct Reloader {
     pub(super) started: Config,
     pub(super) keeper: Arc<ProfileKeeper>,
     pub(super) metrics: Arc<Metrics>,
+    /// The `[dot]`/`[doh]` certificates, read again from the files ward
+    /// started with, whether or not the config re-read succeeds.
+    pub(super) certs: super::encrypted::Encrypted,
 }
 
 impl Reloader {
     /// One SIGHUP.
     pub(super) async fn hangup(&self, source: &ListSource) {
         let _ = source.reload(self.metrics.list()).await;
+        self.certs.reload().await;
         let Some(path) = &self.path else {
             info!("SIGHUP: no --config file to re-read");
             return;
@@ -129,11 +133,28 @@ fn restart_sections(old: &Config, new: &Config) -> Vec<&'static str> {
         ("[blockpage]", old.blockpage != new.blockpage),
         ("[process]", old.process != new.process),
         ("[report]", old.report != new.report),
+        ("[dot]", !same_listener(&old.dot, &new.dot)),
+        ("[doh]", !same_listener(&old.doh, &new.doh)),
     ];
     sections
         .into_iter()
         .filter_map(|(name, changed)| changed.then_some(name))
         .collect()
+}
+
+/// Whether two `[dot]`/`[doh]` sections differ only in what their
+/// certificate files hold, which a reload applies.
+fn same_listener(
+    old: &Option<crate::config::EncryptedSettings>,
+    new: &Option<crate::config::EncryptedSettings>,
+) -> bool {
+    let files = |s: &Option<crate::config::EncryptedSettings>| {
+        s.clone().map(|mut s| {
+            s.certs.clear();
+            s
+        })
+    };
+    files(old) == files(new)
 }
 
 #[cfg(test)]

@@ -103,9 +103,10 @@ impl Services {
             feed.spawn(feed_sockets, shutdown, &mut background);
             crate::rpz::https::spawn(&feed, https, shutdown, &mut background);
         }
-        if let Some(settings) = &config.doh {
+        if let (Some(settings), Some(keeper)) = (&config.doh, &node.tls.doh) {
             super::doh::spawn(
                 settings,
+                keeper.certs(),
                 sockets.doh,
                 &engine,
                 node.metrics.doh(),
@@ -113,6 +114,15 @@ impl Services {
                 &mut background,
             )?;
         }
+        node.tls.start_dot(
+            config,
+            sockets.dot,
+            &engine,
+            &node.metrics,
+            shutdown,
+            &mut background,
+        )?;
+        node.tls.watch(shutdown, &mut background);
         if let Some(updater) = source.updater() {
             background.spawn(Arc::clone(updater).run(shutdown.clone()));
         }

@@ -8,6 +8,7 @@ mod collector;
 mod collector_dashboard;
 mod discovery;
 mod doh;
+mod dot;
 mod hostile;
 mod list_file;
 mod probe;
