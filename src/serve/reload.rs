@@ -226,4 +226,42 @@ mod tests {
         new.list.require_list = !new.list.require_list;
         assert_eq!(restart_sections(&old, &new), ["[cache]", "[list]", "[log]"]);
     }
+
+    #[test]
+    fn renewed_certificate_files_need_no_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("c.key"));
+        let read = || {
+            let pair = rcgen::KeyPair::generate().unwrap();
+            let c = rcgen::CertificateParams::new(vec!["dns.example.vn".to_owned()])
+                .unwrap()
+                .self_signed(&pair)
+                .unwrap();
+            std::fs::write(&cert, c.pem()).unwrap();
+            std::fs::write(&key, pair.serialize_pem()).unwrap();
+            crate::readers::Certified::read(&cert, &key).unwrap()
+        };
+        let section = |certified| crate::config::EncryptedSettings {
+            listen: vec!["127.0.0.1:853".parse().unwrap()],
+            cert: vec![cert.clone()],
+            key: vec![key.clone()],
+            server_name: Some("dns.example.vn".into()),
+            handshake_timeout: std::time::Duration::from_secs(5),
+            idle_timeout: std::time::Duration::from_secs(30),
+            max_connections: 100,
+            max_connections_per_client: 25,
+            max_streams: None,
+            certs: vec![certified],
+        };
+        let mut old = Config::embedded();
+        old.dot = Some(section(read()));
+        let mut new = old.clone();
+        new.dot = Some(section(read()));
+        assert_ne!(old.dot, new.dot, "the files hold another certificate");
+        assert!(restart_sections(&old, &new).is_empty());
+        if let Some(dot) = &mut new.dot {
+            dot.max_connections = 5;
+        }
+        assert_eq!(restart_sections(&old, &new), ["[dot]"]);
+    }
 }
