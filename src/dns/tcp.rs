@@ -445,7 +445,7 @@ impl Connection {
         {
             Step::Reply => {
                 drop(in_flight);
-                self.send(tx, out).await
+                self.send(tx, padded(self.protocol, out)).await
             }
             // Unparseable bytes on a stream: framing can no longer be
             // trusted, so close.
@@ -458,9 +458,10 @@ impl Connection {
                 let Ok(permit) = permit else { return false };
                 let (tx, engine) = (tx.clone(), Arc::clone(&self.engine));
                 let (timeout, token) = (self.timeout, self.token.clone());
+                let protocol = self.protocol;
                 self.tracker.spawn(async move {
                     let bytes = tokio::select! {
-                        b = engine.forward(*pending) => b,
+                        b = engine.forward(*pending) => padded(protocol, b),
                         // The connection is gone: nobody to answer.
                         () = token.cancelled() => return,
                     };
@@ -491,4 +492,14 @@ impl Connection {
         }
         sent
     }
+}
+
+/// An answer as it goes out on `protocol`: over TLS, padded to a
+/// multiple of 468 bytes when it has an OPT record (RFC 8467), so its
+/// length does not tell an observer which name was asked.
+fn padded(protocol: Protocol, mut answer: Vec<u8>) -> Vec<u8> {
+    if protocol == Protocol::Dot {
+        super::padding::pad(&mut answer, super::padding::RESPONSE_BLOCK);
+    }
+    answer
 }

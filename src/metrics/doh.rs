@@ -1,6 +1,6 @@
 //! DoH's registration; the handles are `dns::doh::metrics`'s. Its closed
 //! connections are a row of the limits area's
-//! `ward_connections_closed_total` (`listener="doh"`).
+//! `ward_connections_closed_total` (`listener="dns_doh"`).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -25,5 +25,5 @@ pub(super) fn register(r: &mut Registry, limits: &LimitMetrics) -> DohMetrics {
         family.clone(),
     );
     let requests = Outcome::ALL.map(|result| family.get_or_create_owned(&RequestLabels { result }));
-    DohMetrics::new(requests, limits.closed[Listener::Doh as usize].clone())
+    DohMetrics::new(requests, limits.closed[Listener::DnsDoh as usize].clone())
 }

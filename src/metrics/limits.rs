@@ -22,7 +22,7 @@ label_enum! {
         /// The admin HTTP listener (`admin.listen`).
         Admin = "admin",
         /// DNS over HTTPS (`doh.listen`).
-        Doh = "doh",
+        DnsDoh = "dns_doh",
     }
 }
 

@@ -188,7 +188,7 @@ pub const BLOCKPAGE_VIEWS_TOTAL: &str = "ward_blockpage_views_total";
 /// and action (`drop`, `slip`). Never by client.
 pub const RATE_LIMITED_TOTAL: &str = "ward_rate_limited_total";
 /// Client connections ward closed itself, by listener (`dns_tcp`,
-/// `dns_dot`, `admin`, `doh`) and reason (`client_cap`, `full`, `evicted`,
+/// `dns_dot`, `admin`, `dns_doh`) and reason (`client_cap`, `full`, `evicted`,
 /// `idle`, `write_timeout`, `lifetime`, `handshake`, `http_error`).
 pub const CONNECTIONS_CLOSED_TOTAL: &str = "ward_connections_closed_total";
 /// DNS-over-HTTPS requests, by result (`ok`, `bad_request`, `not_found`,

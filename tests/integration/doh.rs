@@ -388,7 +388,7 @@ async fn bad_requests_and_a_rapid_reset_flood_are_refused_and_others_still_serve
         .await
         .unwrap();
     assert_eq!(rapid_reset(tls, 1000).await, Some(11));
-    let closed = r#"ward_connections_closed_total{listener="doh",reason="http_error"}"#;
+    let closed = r#"ward_connections_closed_total{listener="dns_doh",reason="http_error"}"#;
     while d.metric(closed).await < 1.0 {
         tokio::task::yield_now().await;
     }

@@ -322,6 +322,8 @@ async fn kdig_and_dig_over_tls_get_answers_blocks_and_the_client_ids_profile() {
     assert!(allowed(&text), "{text}");
     let text = dig_tls(&d, SERVER_NAME, "blocked.test").await;
     assert!(censored(&text), "{text}");
+    // Padded to a block of 468 bytes (RFC 8467), as dig's EDNS asks.
+    assert!(text.contains("MSG SIZE  rcvd: 468"), "{text}");
     let text = kdig(&d, &school, "games.test").await;
     assert!(filtered(&text, "school", "games"), "{text}");
 

@@ -1,6 +1,6 @@
 //! DoH's handles: requests by result (`ward_doh_requests_total`) and the
 //! connections it closed itself
-//! (`ward_connections_closed_total{listener="doh"}`). Registered by
+//! (`ward_connections_closed_total{listener="dns_doh"}`). Registered by
 //! `metrics/doh.rs`; queries themselves are counted by the engine.
 
 use prometheus_client::metrics::counter::Counter;

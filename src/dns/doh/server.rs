@@ -7,7 +7,7 @@
 //! * **connections:** at most `max_connections` per listener and
 //!   `max_connections_per_client` per client address (IPv6 by /64); a new
 //!   connection over either is closed at once
-//!   (`ward_connections_closed_total{listener="doh",reason="full"|"client_cap"}`);
+//!   (`ward_connections_closed_total{listener="dns_doh",reason="full"|"client_cap"}`);
 //! * **handshake:** a TLS handshake that fails or does not finish within
 //!   `handshake_timeout` is dropped (`reason="handshake"`);
 //! * **idle:** a connection with no request in progress for
