@@ -22,7 +22,7 @@
 //! `ward_connections_closed_total{listener="dns_tcp"}` by reason.
 //!
 //! The connection handling is generic over the stream: DNS over TLS
-//! (`super::dot`) runs the same framing, pipelining, timeouts and
+//! (the sibling `dot` module) runs the same framing, pipelining, timeouts and
 //! connection table over a TLS stream, with a table of its own.
 
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
 //! The DoH listener: TLS (ALPN `h2`, `http/1.1`), then HTTP/2 or HTTP/1.1
-//! through hyper, each request read by [`request`](super::request) and
+//! through hyper, each request read by the `request` module and
 //! answered by the engine.
 //!
 //! Bounded cost for hostile clients, each refusal counted:
