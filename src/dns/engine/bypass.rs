@@ -89,7 +89,7 @@ impl Engine {
     /// The answer to `_dns.resolver.arpa` when ward designates nothing
     /// for this query (RFC 9462): NODATA, never the upstreams' records,
     /// which would take the client past the filter.
-    fn ddr_body(&self, qtype: u16, active: &Active) -> Body {
+    pub(super) fn ddr_body(&self, qtype: u16, active: &Active) -> Body {
         self.negative_body(BlockMode::Sinkhole, qtype, active)
     }
 
