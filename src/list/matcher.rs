@@ -287,11 +287,10 @@ impl ListArtifact {
         })
     }
 
-    /// Walks the fst along `key[..limit]`. Inlined: it is the blocked
-    /// path's hot loop, and `fst::Node::find_input` is inlined into it only
-    /// when it is (measured: +12.5 % instructions on a blocked lookup
-    /// when it became `pub(super)` for the delta overlay and stopped being
-    /// inlined).
+    /// Walks the fst along `key[..limit]`: the blocked path's hot loop.
+    /// `fst::Node::find_input` is no longer inlined into it since 7ed9192
+    /// (callgrind `lookup-blocked` 3,416 → 3,844; see
+    /// docs/list-updates.md); this `#[inline]` did not bring it back.
     #[inline]
     pub(super) fn lookup_plain(&self, key: &[u8], limit: usize) -> Option<Match> {
         let fst = &self.names;
