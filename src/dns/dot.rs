@@ -157,17 +157,9 @@ async fn accept_loop(
     shutdown: CancellationToken,
 ) {
     loop {
-        let (stream, src) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(r) => r,
-                Err(error) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    warn!(%error, "DoT accept error");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = shutdown.cancelled() => break,
+        let Some((stream, src)) = super::tcp::accept_or_back_off(&listener, &shutdown, "DoT").await
+        else {
+            break;
         };
         let (id, token) = match shared.connections.admit(src.ip(), &shutdown) {
             Ok(admitted) => admitted,

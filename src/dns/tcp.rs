@@ -246,6 +246,29 @@ impl Table {
     }
 }
 
+/// The next connection on `listener`, or `None` once `shutdown` fires.
+/// An accept error (EMFILE and friends) is logged as `what`'s and backed
+/// off briefly instead of spinning. Shared by the TCP, DoT and DoH
+/// listeners.
+pub(super) async fn accept_or_back_off(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+    what: &str,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok(r) => return Some(r),
+                Err(error) => {
+                    warn!(%error, "{what} accept error");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = shutdown.cancelled() => return None,
+        }
+    }
+}
+
 /// Accepts connections until `shutdown`. `arrival`: the listener's place
 /// in `[dns] listen`, which every query on its connections carries.
 pub async fn accept_loop(
@@ -258,17 +281,8 @@ pub async fn accept_loop(
     shutdown: CancellationToken,
 ) {
     loop {
-        let (stream, src) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(r) => r,
-                Err(error) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    warn!(%error, "TCP accept error");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = shutdown.cancelled() => break,
+        let Some((stream, src)) = accept_or_back_off(&listener, &shutdown, "TCP").await else {
+            break;
         };
         let (id, token) = match connections.admit(src.ip(), &shutdown) {
             Ok(admitted) => admitted,

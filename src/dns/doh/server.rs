@@ -47,7 +47,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::freshness;
 use super::metrics::DohMetrics;
@@ -212,17 +212,10 @@ pub async fn accept_loop(
     });
     let tracker = TaskTracker::new();
     loop {
-        let (tcp, peer) = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(error) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    warn!(%error, "DoH accept error");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let Some((tcp, peer)) =
+            crate::dns::tcp::accept_or_back_off(&listener, &shutdown, "DoH").await
+        else {
+            break;
         };
         let admitted = match admission.admit(peer.ip()) {
             Ok(a) => a,
