@@ -377,23 +377,16 @@ impl Engine {
         {
             return step;
         }
-        // ward's own DoT/DoH designation (RFC 9462), before the cache, or
-        // NODATA: never an upstream's answer. A length compare for most
+        // `_dns.resolver.arpa`: ward's own DoT/DoH or NODATA, before the
+        // cache, never an upstream's answer. A length compare for most
         // names.
         if q.key.as_bytes() == discovery::DDR_KEY {
-            if self.discovery.is_some()
-                && let Some(step) =
-                    self.designated(q, active, profile.map(|p| (p.all, p.id)), finish, client_ip)
-            {
-                return step;
-            }
-            // RFC 9462 §6.4: a forwarder does not forward it. An
-            // upstream's designation would name a resolver past the
-            // filter, for clients with no profile too.
-            let body = self.ddr_body(q.qtype, active);
-            return finish.reply(
-                Reply::with_body(&q.header, q.question, &body),
-                QueryResult::Local,
+            return self.resolver_arpa(
+                q,
+                active,
+                profile.map(|p| (p.all, p.id)),
+                finish,
+                client_ip,
             );
         }
         if q.qtype == TYPE_ANY {

@@ -89,7 +89,7 @@ impl Engine {
     /// The answer to `_dns.resolver.arpa` when ward designates nothing
     /// for this query (RFC 9462): NODATA, never the upstreams' records,
     /// which would take the client past the filter.
-    pub(super) fn ddr_body(&self, qtype: u16, active: &Active) -> Body {
+    fn ddr_body(&self, qtype: u16, active: &Active) -> Body {
         self.negative_body(BlockMode::Sinkhole, qtype, active)
     }
 
@@ -129,6 +129,31 @@ impl Engine {
         let mut reply = Reply::with_body(&q.header, q.question, &body);
         reply.flags |= flags::AA;
         Some(finish.reply(reply, QueryResult::Local))
+    }
+
+    /// The answer to `_dns.resolver.arpa` for any client: ward's own
+    /// designation if it has one for the address asked ([`Self::designated`]),
+    /// else NODATA. Never forwarded (RFC 9462 §6.4): an upstream's
+    /// designation would name a resolver past the filter, for clients
+    /// with no profile too.
+    pub(super) fn resolver_arpa(
+        &self,
+        q: &Query<'_>,
+        active: &Active,
+        profile: Option<(&Profiles, ProfileId)>,
+        finish: &mut Finish<'_>,
+        client: IpAddr,
+    ) -> Step {
+        if self.discovery.is_some()
+            && let Some(step) = self.designated(q, active, profile, finish, client)
+        {
+            return step;
+        }
+        let body = self.ddr_body(q.qtype, active);
+        finish.reply(
+            Reply::with_body(&q.header, q.question, &body),
+            QueryResult::Local,
+        )
     }
 
     /// NXDOMAIN (`mode` NxDomain) or NODATA (a sinkhole with no
